@@ -1,0 +1,83 @@
+// The single error scheme of hone-backup: every failure is a hone::backup::error carrying a
+// stable numeric code (errc) and a message meant for the person running the backup.
+#pragma once
+
+#include <stdexcept>
+#include <string>
+#include <string_view>
+
+namespace hone::backup {
+
+/// Stable error codes. The numbers are part of the API: they never change meaning.
+enum class errc : int {
+  invalid_name = 1,       ///< a backup name that is not a plain file name
+  not_found = 2,          ///< "Backup not found: NAME"
+  already_exists = 3,     ///< a backup with that name exists already; nothing was overwritten
+  directory_access = 4,   ///< "Failed to access backup directory: DIR: REASON"
+  export_failed = 5,      ///< "sqlcipher_export failed: REASON"
+  encryption = 6,         ///< wrong key, or a key given for a plain file
+  corrupt_backup = 7,     ///< truncated or damaged backup file
+  database_exists = 8,    ///< restore target exists and force was not given
+  invalid_argument = 9,   ///< e.g. prune with keep < 1
+  io = 10,                ///< reading or writing a file failed (disk full, permissions)
+  database = 11,          ///< SQLite/SQLCipher reported an error
+  locked = 12,            ///< could not take the backup lock
+};
+
+/// A short stable identifier for each code, e.g. "not_found".
+constexpr std::string_view to_string(errc c) noexcept {
+  switch (c) {
+    case errc::invalid_name: return "invalid_name";
+    case errc::not_found: return "not_found";
+    case errc::already_exists: return "already_exists";
+    case errc::directory_access: return "directory_access";
+    case errc::export_failed: return "export_failed";
+    case errc::encryption: return "encryption";
+    case errc::corrupt_backup: return "corrupt_backup";
+    case errc::database_exists: return "database_exists";
+    case errc::invalid_argument: return "invalid_argument";
+    case errc::io: return "io";
+    case errc::database: return "database";
+    case errc::locked: return "locked";
+  }
+  return "unknown";
+}
+
+/// Base of every exception the library throws. what() is the user-facing message; it never
+/// contains key material.
+class error : public std::runtime_error {
+ public:
+  error(errc code, const std::string& message) : std::runtime_error(message), code_(code) {}
+  errc code() const noexcept { return code_; }
+
+ private:
+  errc code_;
+};
+
+namespace detail {
+template <errc Code>
+class coded_error : public error {
+ public:
+  static constexpr errc code_value = Code;
+  explicit coded_error(const std::string& message) : error(Code, message) {}
+};
+}  // namespace detail
+
+using invalid_name_error = detail::coded_error<errc::invalid_name>;
+using not_found_error = detail::coded_error<errc::not_found>;
+using already_exists_error = detail::coded_error<errc::already_exists>;
+using directory_error = detail::coded_error<errc::directory_access>;
+using export_error = detail::coded_error<errc::export_failed>;
+using encryption_error = detail::coded_error<errc::encryption>;
+using corrupt_backup_error = detail::coded_error<errc::corrupt_backup>;
+using database_exists_error = detail::coded_error<errc::database_exists>;
+using invalid_argument_error = detail::coded_error<errc::invalid_argument>;
+using io_error = detail::coded_error<errc::io>;
+using database_error = detail::coded_error<errc::database>;
+using lock_error = detail::coded_error<errc::locked>;
+
+/// The message restore and verify give when the key does not open the backup.
+inline constexpr std::string_view wrong_key_message =
+    "Restore fails with encryption error: the backup was created with a different key";
+
+}  // namespace hone::backup

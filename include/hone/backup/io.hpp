@@ -1,0 +1,186 @@
+// Byte streams that connect the policies: an Exporter produces a file, a Compressor turns a
+// reader into a writer, a Destination supplies both ends. Plus RAII for POSIX descriptors.
+#pragma once
+
+#include <hone/backup/error.hpp>
+
+#include <cerrno>
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <filesystem>
+#include <span>
+#include <string>
+#include <utility>
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+namespace hone::backup {
+
+/// A source of bytes. read() fills up to buf.size() bytes and returns how many; 0 means end.
+/// Errors are thrown (hone::backup::error).
+class reader {
+ public:
+  virtual ~reader() = default;
+  virtual std::size_t read(std::span<std::byte> buf) = 0;
+};
+
+/// A sink of bytes. write() consumes all of data or throws.
+class writer {
+ public:
+  virtual ~writer() = default;
+  virtual void write(std::span<const std::byte> data) = 0;
+};
+
+namespace detail {
+
+inline std::string errno_text(int e) { return std::strerror(e); }
+
+/// Owns a POSIX file descriptor.
+class unique_fd {
+ public:
+  unique_fd() = default;
+  explicit unique_fd(int fd) noexcept : fd_(fd) {}
+  unique_fd(unique_fd&& o) noexcept : fd_(std::exchange(o.fd_, -1)) {}
+  unique_fd& operator=(unique_fd&& o) noexcept {
+    if (this != &o) {
+      reset();
+      fd_ = std::exchange(o.fd_, -1);
+    }
+    return *this;
+  }
+  unique_fd(const unique_fd&) = delete;
+  unique_fd& operator=(const unique_fd&) = delete;
+  ~unique_fd() { reset(); }
+
+  int get() const noexcept { return fd_; }
+  explicit operator bool() const noexcept { return fd_ >= 0; }
+  int release() noexcept { return std::exchange(fd_, -1); }
+  void reset() noexcept {
+    if (fd_ >= 0) ::close(fd_);
+    fd_ = -1;
+  }
+  /// close() that reports failure (NFS and some filesystems report write errors only here).
+  void close_checked(const std::string& what) {
+    if (fd_ < 0) return;
+    int fd = std::exchange(fd_, -1);
+    if (::close(fd) != 0 && errno != EINTR) throw io_error(what + ": " + errno_text(errno));
+  }
+
+ private:
+  int fd_ = -1;
+};
+
+inline void write_all(int fd, std::span<const std::byte> data, const std::string& what) {
+  while (!data.empty()) {
+    ssize_t n = ::write(fd, data.data(), data.size());
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      throw io_error(what + ": " + errno_text(errno));
+    }
+    data = data.subspan(static_cast<std::size_t>(n));
+  }
+}
+
+inline std::size_t read_some(int fd, std::span<std::byte> buf, const std::string& what) {
+  for (;;) {
+    ssize_t n = ::read(fd, buf.data(), buf.size());
+    if (n >= 0) return static_cast<std::size_t>(n);
+    if (errno != EINTR) throw io_error(what + ": " + errno_text(errno));
+  }
+}
+
+inline void fsync_checked(int fd, const std::string& what) {
+  if (::fsync(fd) != 0 && errno != EINVAL && errno != EROFS)
+    throw io_error(what + ": " + errno_text(errno));
+}
+
+/// fsync a directory so that a rename inside it survives a crash.
+inline void fsync_directory(const std::filesystem::path& dir) {
+  unique_fd fd(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (fd) ::fsync(fd.get());  // best effort: some filesystems refuse fsync on directories
+}
+
+}  // namespace detail
+
+/// Reads a file through a descriptor it owns.
+class file_reader final : public reader {
+ public:
+  explicit file_reader(const std::filesystem::path& path) : what_("Failed to read " + path.string()) {
+    fd_ = detail::unique_fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+    if (!fd_) throw io_error(what_ + ": " + detail::errno_text(errno));
+  }
+  explicit file_reader(detail::unique_fd fd, std::string what) : fd_(std::move(fd)), what_(std::move(what)) {}
+  std::size_t read(std::span<std::byte> buf) override { return detail::read_some(fd_.get(), buf, what_); }
+  int native_handle() const noexcept { return fd_.get(); }
+  std::uint64_t size() const {
+    struct stat st{};
+    if (::fstat(fd_.get(), &st) != 0) throw io_error(what_ + ": " + detail::errno_text(errno));
+    return static_cast<std::uint64_t>(st.st_size);
+  }
+
+ private:
+  detail::unique_fd fd_;
+  std::string what_;
+};
+
+/// Writes a file through a descriptor it owns; finish() fsyncs and closes, reporting errors.
+class file_writer final : public writer {
+ public:
+  /// Creates path exclusively (O_EXCL) with the given mode.
+  explicit file_writer(const std::filesystem::path& path, mode_t mode = 0600)
+      : what_("Failed to write " + path.string()) {
+    fd_ = detail::unique_fd(::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode));
+    if (!fd_) throw io_error(what_ + ": " + detail::errno_text(errno));
+  }
+  file_writer(detail::unique_fd fd, std::string what) : fd_(std::move(fd)), what_(std::move(what)) {}
+  void write(std::span<const std::byte> data) override {
+    detail::write_all(fd_.get(), data, what_);
+    written_ += data.size();
+  }
+  /// Flushes to stable storage and closes; any error (e.g. ENOSPC reported late) throws.
+  void finish() {
+    detail::fsync_checked(fd_.get(), what_);
+    fd_.close_checked(what_);
+  }
+  std::uint64_t bytes_written() const noexcept { return written_; }
+  int native_handle() const noexcept { return fd_.get(); }
+
+ private:
+  detail::unique_fd fd_;
+  std::string what_;
+  std::uint64_t written_ = 0;
+};
+
+/// A writer that appends to a std::string-like byte buffer (used by memory_destination).
+template <class Buffer>
+class buffer_writer final : public writer {
+ public:
+  explicit buffer_writer(Buffer& b) : b_(b) {}
+  void write(std::span<const std::byte> data) override {
+    auto p = reinterpret_cast<const typename Buffer::value_type*>(data.data());
+    b_.insert(b_.end(), p, p + data.size());
+  }
+
+ private:
+  Buffer& b_;
+};
+
+/// A reader over bytes held in memory; the bytes must outlive it.
+class span_reader final : public reader {
+ public:
+  explicit span_reader(std::span<const std::byte> data) : data_(data) {}
+  std::size_t read(std::span<std::byte> buf) override {
+    std::size_t n = std::min(buf.size(), data_.size());
+    std::memcpy(buf.data(), data_.data(), n);
+    data_ = data_.subspan(n);
+    return n;
+  }
+
+ private:
+  std::span<const std::byte> data_;
+};
+
+}  // namespace hone::backup

@@ -1,0 +1,101 @@
+// Backup names: validation of user-given names and the timestamped default name
+// hone-YYYY-MM-DD-HHMMSS.db.gz (UTC), with a -N suffix when a second backup lands in the
+// same second.
+#pragma once
+
+#include <hone/backup/error.hpp>
+#include <hone/backup/types.hpp>
+
+#include <chrono>
+#include <cstdio>
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace hone::backup {
+
+inline constexpr std::size_t max_name_bytes = 255;
+
+/// Why `name` is not acceptable as a backup name, or empty when it is.
+inline std::string name_problem(std::string_view name) {
+  if (name.empty()) return "the name is empty";
+  if (name.size() > max_name_bytes) return "the name is longer than 255 bytes";
+  if (name.front() == '.') return "the name must not start with '.'";
+  if (name == "..") return "the name must not be '..'";
+  for (unsigned char c : name) {
+    if (c == '/' || c == '\\') return "the name must be a plain file name (no '/' or '\\')";
+    if (c < 0x20 || c == 0x7f) return "the name must not contain control characters";
+  }
+  if (name.find("..") != std::string_view::npos) return "the name must not contain '..'";
+  return {};
+}
+
+/// Throws invalid_name_error unless `name` is a plain file name.
+inline void validate_name(std::string_view name) {
+  if (auto why = name_problem(name); !why.empty())
+    throw invalid_name_error("Invalid backup name '" + std::string(name.substr(0, 64)) +
+                             (name.size() > 64 ? "...'" : "'") + ": " + why);
+}
+
+/// Formats t (UTC) as YYYY-MM-DD-HHMMSS.
+inline std::string name_timestamp(time_point t) {
+  auto secs = std::chrono::floor<std::chrono::seconds>(t);
+  auto days = std::chrono::floor<std::chrono::days>(secs);
+  std::chrono::year_month_day ymd{days};
+  std::chrono::hh_mm_ss hms{secs - days};
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%04d-%02u-%02u-%02d%02d%02d", static_cast<int>(ymd.year()),
+                static_cast<unsigned>(ymd.month()), static_cast<unsigned>(ymd.day()),
+                static_cast<int>(hms.hours().count()), static_cast<int>(hms.minutes().count()),
+                static_cast<int>(hms.seconds().count()));
+  return buf;
+}
+
+/// Formats t as ISO 8601 UTC with a Z: 2024-01-15T14:30:22Z.
+inline std::string iso8601(time_point t) {
+  auto s = name_timestamp(t);  // YYYY-MM-DD-HHMMSS
+  return s.substr(0, 10) + "T" + s.substr(11, 2) + ":" + s.substr(13, 2) + ":" + s.substr(15, 2) + "Z";
+}
+
+/// The automatic name for a backup taken at t: hone-YYYY-MM-DD-HHMMSS<suffix>, and for the
+/// n-th extra backup of the same second hone-YYYY-MM-DD-HHMMSS-n<suffix>.
+inline std::string default_name(time_point t, std::string_view suffix, int n = 0) {
+  std::string name = "hone-" + name_timestamp(t);
+  if (n > 0) name += "-" + std::to_string(n);
+  name += suffix;
+  return name;
+}
+
+/// The time encoded in an automatic name (hone-YYYY-MM-DD-HHMMSS[-N].<anything>), if any.
+inline std::optional<time_point> timestamp_from_name(std::string_view name) {
+  if (name.size() < 22 || name.substr(0, 5) != "hone-") return std::nullopt;
+  auto digits = [&](std::size_t pos, std::size_t n, int& out) {
+    out = 0;
+    for (std::size_t i = pos; i < pos + n; ++i) {
+      if (name[i] < '0' || name[i] > '9') return false;
+      out = out * 10 + (name[i] - '0');
+    }
+    return true;
+  };
+  int y, mo, d, h, mi, s;
+  if (!digits(5, 4, y) || name[9] != '-' || !digits(10, 2, mo) || name[12] != '-' || !digits(13, 2, d) ||
+      name[15] != '-' || !digits(16, 2, h) || !digits(18, 2, mi) || !digits(20, 2, s))
+    return std::nullopt;
+  if (name.size() > 22 && name[22] != '.' && name[22] != '-') return std::nullopt;
+  std::chrono::year_month_day ymd{std::chrono::year{y}, std::chrono::month{static_cast<unsigned>(mo)},
+                                  std::chrono::day{static_cast<unsigned>(d)}};
+  if (!ymd.ok() || h > 23 || mi > 59 || s > 59) return std::nullopt;
+  return std::chrono::sys_days{ymd} + std::chrono::hours{h} + std::chrono::minutes{mi} + std::chrono::seconds{s};
+}
+
+/// For automatic names, the n of a -n suffix (0 when there is none): orders backups taken
+/// within the same second.
+inline int sequence_from_name(std::string_view name) {
+  if (!timestamp_from_name(name) || name.size() < 24 || name[22] != '-') return 0;
+  int n = 0;
+  for (std::size_t i = 23; i < name.size() && name[i] >= '0' && name[i] <= '9' && n < 1000000; ++i)
+    n = n * 10 + (name[i] - '0');
+  return n;
+}
+
+}  // namespace hone::backup

@@ -1,0 +1,492 @@
+// BackupRunner: creates, lists, verifies, restores and prunes backups by combining an
+// Exporter (the database side), a Compressor, a Destination (where backups live) and a Clock.
+#pragma once
+
+#include <hone/backup/concepts.hpp>
+#include <hone/backup/error.hpp>
+#include <hone/backup/io.hpp>
+#include <hone/backup/names.hpp>
+#include <hone/backup/types.hpp>
+
+#include <algorithm>
+#include <cstring>
+#include <chrono>
+#include <cstdlib>
+#include <filesystem>
+#include <functional>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <fcntl.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+namespace hone::backup {
+
+/// A backup as create/list/get report it.
+struct backup_info {
+  std::string name;
+  std::string path;              ///< where the Destination keeps it
+  std::uint64_t size = 0;        ///< stored (compressed) size in bytes
+  time_point created_at{};       ///< from the name's timestamp, else the file's modification time
+  bool encrypted = false;        ///< read from the file: it does not start with "SQLite format 3"
+  bool compressed = false;       ///< the stored stream holds compressed (not stored-as-is) data
+  table_counts counts;           ///< filled by create only
+  std::string problem;           ///< list/get: non-empty when the file could not be read
+};
+
+struct prune_result {
+  std::size_t deleted_count = 0;
+  std::vector<std::string> deleted_names;
+  std::size_t retained_count = 0;
+  std::uint64_t bytes_freed = 0;
+};
+
+struct verify_result {
+  bool valid = false;
+  std::string name;
+  table_counts counts;
+  bool encrypted = false;
+  std::string message;
+};
+
+struct restore_result {
+  bool restored = false;
+  std::string backup_name;
+  std::string message;
+  std::filesystem::path database;
+  std::filesystem::path pre_restore_copy;  ///< empty when there was no database to keep
+};
+
+/// What an observer hears. For progress events `done`/`total` are bytes (total 0: unknown).
+struct event {
+  enum class kind { started, progress, finished, failed };
+  enum class operation { create, verify, restore, prune, remove };
+  kind what;
+  operation op;
+  std::string name;
+  std::string stage;  ///< "export", "compress", "decompress", "check", "" for whole-operation events
+  std::uint64_t done = 0;
+  std::uint64_t total = 0;
+  std::string message;  ///< for failed: the error message
+};
+using observer_fn = std::function<void(const event&)>;
+
+inline std::string_view to_string(event::operation op) noexcept {
+  switch (op) {
+    case event::operation::create: return "create";
+    case event::operation::verify: return "verify";
+    case event::operation::restore: return "restore";
+    case event::operation::prune: return "prune";
+    case event::operation::remove: return "remove";
+  }
+  return "?";
+}
+
+struct runner_options {
+  /// Private temp files (export copies, verify copies) go here; created 0700 per operation.
+  std::filesystem::path temp_directory = std::filesystem::temp_directory_path();
+  /// Receives progress and outcome events. The library itself prints nothing.
+  observer_fn observer;
+};
+
+namespace detail {
+/// A private (0700) temp folder removed with everything in it on destruction.
+class private_temp_dir {
+ public:
+  explicit private_temp_dir(const std::filesystem::path& parent, const char* tag) {
+    std::string tmpl = (parent / (std::string("hone-") + tag + "-XXXXXX")).string();
+    if (!::mkdtemp(tmpl.data()))
+      throw io_error("Cannot create a temporary folder in " + parent.string() + ": " + errno_text(errno));
+    path_ = tmpl;
+  }
+  ~private_temp_dir() {
+    std::error_code ec;
+    std::filesystem::remove_all(path_, ec);
+  }
+  private_temp_dir(const private_temp_dir&) = delete;
+  private_temp_dir& operator=(const private_temp_dir&) = delete;
+  const std::filesystem::path& path() const noexcept { return path_; }
+
+ private:
+  std::filesystem::path path_;
+};
+
+/// Removes a file on destruction unless released.
+struct file_remover {
+  std::filesystem::path path;
+  ~file_remover() {
+    if (!path.empty()) ::unlink(path.c_str());
+  }
+  void release() { path.clear(); }
+};
+}  // namespace detail
+
+template <class E, class C, class D, class K>
+class BackupRunner {
+  // One member at a time, so that the message names what a policy type lacks.
+  static_assert(concepts::exporter::has_export_to<E>,
+                "Exporter requirements not met: missing `export_result export_to(const std::filesystem::path&, "
+                "const progress_fn&)`");
+  static_assert(concepts::exporter::has_check<E>,
+                "Exporter requirements not met: missing `check_result check(const std::filesystem::path&)`");
+  static_assert(concepts::compressor::has_compress<C>,
+                "Compressor requirements not met: missing `compress_result compress(reader&, writer&, const "
+                "progress_fn&)`");
+  static_assert(concepts::compressor::has_decompress<C>,
+                "Compressor requirements not met: missing `std::uint64_t decompress(reader&, writer&, const "
+                "progress_fn&)`");
+  static_assert(concepts::compressor::has_peek<C>,
+                "Compressor requirements not met: missing `peek_result peek(reader&, std::span<std::byte>)`");
+  static_assert(concepts::compressor::has_suffix<C>,
+                "Compressor requirements not met: missing `std::string_view suffix() const`");
+  static_assert(concepts::destination::has_store<D>,
+                "Destination requirements not met: missing `stored_entry store(const std::string&, const "
+                "std::function<void(writer&)>&)`");
+  static_assert(concepts::destination::has_list<D>,
+                "Destination requirements not met: missing `std::vector<stored_entry> list()`");
+  static_assert(concepts::destination::has_stat<D>,
+                "Destination requirements not met: missing `std::optional<stored_entry> stat(const std::string&)`");
+  static_assert(concepts::destination::has_open<D>,
+                "Destination requirements not met: missing `std::unique_ptr<reader> open(const std::string&)`");
+  static_assert(concepts::destination::has_remove<D>,
+                "Destination requirements not met: missing `void remove(const std::string&)`");
+  static_assert(concepts::destination::has_lock<D>, "Destination requirements not met: missing `lock()`");
+  static_assert(concepts::clock::has_now<K>, "Clock requirements not met: missing `time_point now()`");
+  static_assert(concepts::clock::has_wait_until<K>,
+                "Clock requirements not met: missing `bool wait_until(time_point, std::stop_token)`");
+
+ public:
+  using exporter_type = E;
+  using compressor_type = C;
+  using destination_type = D;
+  using clock_type = K;
+
+  BackupRunner(E exporter, C compressor, D destination, K clock = K{}, runner_options options = {})
+      : exporter_(std::move(exporter)),
+        compressor_(std::move(compressor)),
+        destination_(std::move(destination)),
+        clock_(std::move(clock)),
+        options_(std::move(options)) {}
+
+  E& exporter() noexcept { return exporter_; }
+  C& compressor() noexcept { return compressor_; }
+  D& destination() noexcept { return destination_; }
+  K& clock() noexcept { return clock_; }
+  runner_options& options() noexcept { return options_; }
+
+  /// The name a custom name becomes: the Compressor's suffix (".db.gz") is appended unless the
+  /// name already ends with it. Throws invalid_name_error for names that are not plain file names.
+  std::string backup_name(std::string_view requested) const {
+    std::string name(requested);
+    validate_name(name);
+    std::string_view sfx = compressor_.suffix();
+    if (name.size() < sfx.size() || name.compare(name.size() - sfx.size(), sfx.size(), sfx) != 0) name += sfx;
+    validate_name(name);
+    return name;
+  }
+
+  /// Creates a backup. Without a name: hone-YYYY-MM-DD-HHMMSS.db.gz (UTC, from the Clock); when
+  /// that exists (a second backup in the same second) -1, -2, ... is added, so none is lost.
+  /// With a name: it must not exist ("Backup already exists"); nothing is ever overwritten.
+  backup_info create(std::optional<std::string> requested = std::nullopt) {
+    std::string name = requested ? backup_name(*requested) : std::string();
+    const auto op = event::operation::create;
+    return observed(op, name, [&]() -> backup_info {
+      auto guard = destination_.lock();
+      detail::private_temp_dir tmp(options_.temp_directory, "export");
+      const auto copy = tmp.path() / "snapshot.db";
+      emit({event::kind::started, op, name, "export"});
+      export_result exported = exporter_.export_to(copy, [&](std::uint64_t done) {
+        emit({event::kind::progress, op, name, "export", done, 0});
+      });
+      const std::uint64_t total = exported.bytes;
+      compress_result packed;
+      auto produce = [&](writer& out) {
+        file_reader in(copy);
+        packed = compressor_.compress(in, out, [&](std::uint64_t done) {
+          emit({event::kind::progress, op, name, "compress", done, total});
+        });
+      };
+      stored_entry stored;
+      if (requested) {
+        stored = destination_.store(name, produce);
+      } else {
+        const auto now = clock_.now();
+        for (int n = 0;; ++n) {
+          name = default_name(now, compressor_.suffix(), n);
+          if (destination_.stat(name)) continue;
+          try {
+            stored = destination_.store(name, produce);
+            break;
+          } catch (const already_exists_error&) {
+            if (n > 1000) throw;
+          }
+        }
+      }
+      backup_info info = describe(stored);
+      info.encrypted = exported.encrypted;
+      info.compressed = packed.compressed;
+      info.counts = exported.counts;
+      return info;
+    });
+  }
+
+  /// All backups, newest first. Files the Destination holds that are not backups (no
+  /// compressor suffix, or not a valid name) are not listed.
+  std::vector<backup_info> list() {
+    std::vector<backup_info> out;
+    for (auto& e : destination_.list()) {
+      if (!is_backup_name(e.name)) continue;
+      out.push_back(inspect(e));
+    }
+    sort_newest_first(out);
+    return out;
+  }
+
+  /// One backup; throws not_found_error ("Backup not found: NAME").
+  backup_info get(const std::string& name) {
+    validate_name(name);
+    auto e = destination_.stat(name);
+    if (!e || !is_backup_name(name)) throw not_found_error("Backup not found: " + name);
+    return inspect(*e);
+  }
+
+  /// Deletes one backup; throws not_found_error.
+  void remove(const std::string& name) {
+    validate_name(name);
+    observed(event::operation::remove, name, [&] {
+      auto guard = destination_.lock();
+      if (!is_backup_name(name) || !destination_.stat(name)) throw not_found_error("Backup not found: " + name);
+      destination_.remove(name);
+      return 0;
+    });
+  }
+
+  /// Keeps the `keep` newest backups and deletes the rest. Never touches files that are not
+  /// backups. keep < 1 is refused.
+  prune_result prune(long long keep) {
+    if (keep < 1) throw invalid_argument_error("keep must be at least 1 (got " + std::to_string(keep) + ")");
+    return observed(event::operation::prune, "", [&] {
+      auto guard = destination_.lock();
+      prune_result r;
+      std::vector<backup_info> all;
+      for (auto& e : destination_.list())
+        if (is_backup_name(e.name)) all.push_back(from_entry(e));
+      sort_newest_first(all);
+      for (std::size_t i = 0; i < all.size(); ++i) {
+        if (i < static_cast<std::size_t>(keep)) {
+          ++r.retained_count;
+          continue;
+        }
+        destination_.remove(all[i].name);
+        r.deleted_names.push_back(all[i].name);
+        r.bytes_freed += all[i].size;
+        ++r.deleted_count;
+      }
+      return r;
+    });
+  }
+
+  /// Decompresses to a private temp file, opens it with the key, runs the integrity checks and
+  /// the counts. Damage or a wrong key gives valid=false with the reason (not an exception);
+  /// an unknown name throws not_found_error.
+  verify_result verify(const std::string& name) {
+    validate_name(name);
+    const auto op = event::operation::verify;
+    return observed(op, name, [&] {
+      if (!is_backup_name(name)) throw not_found_error("Backup not found: " + name);
+      auto in = destination_.open(name);
+      verify_result r;
+      r.name = name;
+      detail::private_temp_dir tmp(options_.temp_directory, "verify");
+      const auto copy = tmp.path() / "verify.db";
+      try {
+        unpack(*in, copy, op, name, stored_size(name));
+      } catch (const corrupt_backup_error& e) {
+        r.message = e.what();
+        return r;
+      }
+      check_result c = checked(copy, op, name);
+      r.encrypted = c.encrypted;
+      r.counts = c.counts;
+      r.valid = c.valid;
+      r.message = c.valid ? "Backup verified successfully" : c.wrong_key ? std::string(wrong_key_message) + " (" + c.message + ")" : c.message;
+      return r;
+    });
+  }
+
+  /// Restores `name` over `database`. Refuses when the database exists and force is false.
+  /// The backup is decompressed and checked in a temp file beside the target first; only then
+  /// is the current database (with its -wal/-shm) kept as DATABASE.pre-restore-TIMESTAMP and
+  /// the restored file renamed into place. Any failure leaves the current database untouched.
+  restore_result restore(const std::string& name, const std::filesystem::path& database, bool force) {
+    validate_name(name);
+    const auto op = event::operation::restore;
+    return observed(op, name, [&] {
+      if (!is_backup_name(name)) throw not_found_error("Backup not found: " + name);
+      std::error_code ec;
+      const auto target = std::filesystem::absolute(database, ec);
+      const bool exists = std::filesystem::exists(target, ec);
+      if (exists && !force)
+        throw database_exists_error("Database already exists at " + target.string() +
+                                    "; restoring would overwrite it (use --force / \"force\": true)");
+      auto guard = destination_.lock();
+      auto in = destination_.open(name);
+      const auto dir = target.parent_path();
+      if (!std::filesystem::is_directory(dir, ec))
+        throw io_error("Cannot restore: the folder " + dir.string() + " does not exist");
+
+      // 1. Decompress beside the target (same filesystem, so the final rename is atomic).
+      std::string tmpl = (dir / ("." + target.filename().string() + ".restore-XXXXXX")).string();
+      detail::unique_fd fd(::mkostemp(tmpl.data(), O_CLOEXEC));
+      if (!fd) throw io_error("Cannot create a temporary file in " + dir.string() + ": " + detail::errno_text(errno));
+      detail::file_remover remove_temp{tmpl};
+      ::fchmod(fd.get(), 0600);
+      {
+        file_writer out(std::move(fd), "Failed to write " + tmpl);
+        decompress_into(*in, out, op, name, stored_size(name));
+        out.finish();
+      }
+      // 2. Check it with the key before anything of the current database is touched.
+      check_result c = checked(tmpl, op, name);
+      if (!c.valid) {
+        if (c.wrong_key) throw encryption_error(std::string(wrong_key_message));
+        throw corrupt_backup_error("Backup " + name + " failed verification: " + c.message);
+      }
+      // 3. Keep the current database and its sidecars, then move the restored file in.
+      restore_result r;
+      r.database = target;
+      const std::string db = target.string();
+      if (exists) {
+        const std::string keep = db + ".pre-restore-" + name_timestamp(clock_.now());
+        std::string kept = keep;
+        for (int n = 1; std::filesystem::exists(kept, ec); ++n) kept = keep + "-" + std::to_string(n);
+        copy_or_link(db, kept);
+        for (const char* sfx : {"-wal", "-shm"})
+          if (std::filesystem::exists(db + sfx, ec)) copy_or_link(db + sfx, kept + sfx);
+        r.pre_restore_copy = kept;
+      }
+      // Stale sidecars of the old database must not be replayed onto the restored one.
+      for (const char* sfx : {"-wal", "-shm", "-journal"}) ::unlink((db + sfx).c_str());
+      if (::rename(tmpl.c_str(), db.c_str()) != 0)
+        throw io_error("Cannot move the restored database into place at " + db + ": " + detail::errno_text(errno));
+      remove_temp.release();
+      detail::fsync_directory(dir);
+      r.restored = true;
+      r.backup_name = name;
+      r.message = "Database restored successfully. Server restart recommended.";
+      return r;
+    });
+  }
+
+ private:
+  bool is_backup_name(std::string_view n) const {
+    std::string_view sfx = compressor_.suffix();
+    return name_problem(n).empty() && n.size() > sfx.size() && n.substr(n.size() - sfx.size()) == sfx;
+  }
+
+  std::uint64_t stored_size(const std::string& name) {
+    auto e = destination_.stat(name);
+    return e ? e->size : 0;
+  }
+
+  backup_info from_entry(const stored_entry& e) const {
+    backup_info b;
+    b.name = e.name;
+    b.path = e.location;
+    b.size = e.size;
+    b.created_at = timestamp_from_name(e.name).value_or(e.modified);
+    return b;
+  }
+
+  backup_info describe(const stored_entry& e) const { return from_entry(e); }
+
+  /// Reads the first bytes of the backup to tell whether it is encrypted and compressed.
+  backup_info inspect(const stored_entry& e) {
+    backup_info b = from_entry(e);
+    try {
+      auto in = destination_.open(e.name);
+      std::byte head[16];
+      peek_result p = compressor_.peek(*in, head);
+      b.compressed = p.compressed;
+      b.encrypted = !detail_is_plain(head, p.bytes);
+      if (p.bytes < 16) b.problem = "the backup is empty or truncated";
+    } catch (const error& ex) {
+      b.problem = ex.what();
+    }
+    return b;
+  }
+
+  static bool detail_is_plain(const std::byte* data, std::size_t n) {
+    return n >= 16 && std::memcmp(data, "SQLite format 3", 16) == 0;
+  }
+
+  static void sort_newest_first(std::vector<backup_info>& v) {
+    std::sort(v.begin(), v.end(), [](const backup_info& a, const backup_info& b) {
+      if (a.created_at != b.created_at) return a.created_at > b.created_at;
+      int sa = sequence_from_name(a.name), sb = sequence_from_name(b.name);
+      if (sa != sb) return sa > sb;
+      return a.name > b.name;
+    });
+  }
+
+  void decompress_into(reader& in, writer& out, event::operation op, const std::string& name, std::uint64_t total) {
+    emit({event::kind::started, op, name, "decompress", 0, total});
+    compressor_.decompress(in, out, [&](std::uint64_t done) {
+      emit({event::kind::progress, op, name, "decompress", done, total});
+    });
+  }
+
+  void unpack(reader& in, const std::filesystem::path& file, event::operation op, const std::string& name,
+              std::uint64_t total) {
+    file_writer out(file, 0600);
+    decompress_into(in, out, op, name, total);
+    out.finish();
+  }
+
+  check_result checked(const std::filesystem::path& file, event::operation op, const std::string& name) {
+    emit({event::kind::started, op, name, "check"});
+    return exporter_.check(file);
+  }
+
+  /// A hard link when the filesystem allows it (instant, no extra space), else a copy.
+  static void copy_or_link(const std::string& from, const std::string& to) {
+    if (::link(from.c_str(), to.c_str()) == 0) return;
+    std::error_code ec;
+    std::filesystem::copy_file(from, to, ec);
+    if (ec) throw io_error("Cannot keep a copy of " + from + " at " + to + ": " + ec.message());
+    std::filesystem::permissions(to, std::filesystem::perms::owner_read | std::filesystem::perms::owner_write, ec);
+  }
+
+  void emit(const event& e) const {
+    if (options_.observer) options_.observer(e);
+  }
+
+  template <class F>
+  auto observed(event::operation op, const std::string& name, F&& f) {
+    emit({event::kind::started, op, name, ""});
+    try {
+      auto r = f();
+      emit({event::kind::finished, op, result_name(r, name), ""});
+      return r;
+    } catch (const std::exception& e) {
+      emit({event::kind::failed, op, name, "", 0, 0, e.what()});
+      throw;
+    }
+  }
+  template <class R>
+  static std::string result_name(const R& r, const std::string& fallback) {
+    if constexpr (requires { r.name; }) return r.name.empty() ? fallback : r.name;
+    else return fallback;
+  }
+
+  E exporter_;
+  C compressor_;
+  D destination_;
+  K clock_;
+  runner_options options_;
+};
+
+}  // namespace hone::backup
