@@ -2,6 +2,7 @@
 // stable numeric code (errc) and a message meant for the person running the backup.
 #pragma once
 
+#include <ostream>
 #include <stdexcept>
 #include <string>
 #include <string_view>
@@ -42,6 +43,8 @@ constexpr std::string_view to_string(errc c) noexcept {
   }
   return "unknown";
 }
+
+inline std::ostream& operator<<(std::ostream& os, errc c) { return os << to_string(c); }
 
 /// Base of every exception the library throws. what() is the user-facing message; it never
 /// contains key material.

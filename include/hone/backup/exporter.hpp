@@ -36,17 +36,20 @@ enum class export_method {
   backup_api,
 };
 
+/// Settings of sqlcipher_exporter.
+struct sqlcipher_exporter_options {
+  database_key key;                         ///< empty: the database is plain SQLite
+  count_queries counts;
+  export_method method = export_method::sqlcipher_export;
+  int busy_timeout_ms = 10000;              ///< for the rare moments a lock is needed
+  /// SQLCipher compatibility generation of the database: 0 = detect (try the library's
+  /// default, then 3 for files made by SQLCipher 3), or 3 / 4 to force it.
+  int cipher_compatibility = 0;
+};
+
 class sqlcipher_exporter {
  public:
-  struct options {
-    database_key key;                         ///< empty: the database is plain SQLite
-    count_queries counts;
-    export_method method = export_method::sqlcipher_export;
-    int busy_timeout_ms = 10000;              ///< for the rare moments a lock is needed
-    /// SQLCipher compatibility generation of the database: 0 = detect (try the library's
-    /// default, then 3 for files made by SQLCipher 3), or 3 / 4 to force it.
-    int cipher_compatibility = 0;
-  };
+  using options = sqlcipher_exporter_options;
 
   explicit sqlcipher_exporter(std::filesystem::path database, options opts = {})
       : db_path_(std::move(database)), opts_(std::move(opts)) {}

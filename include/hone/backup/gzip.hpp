@@ -334,12 +334,11 @@ class gunzip {
     };
     int id1 = in_.next();
     if (id1 < 0) corrupt(first ? "not a gzip file (empty input)" : "trailing garbage after gzip data");
-    hcrc = libdeflate_crc32(hcrc, &id1, 1);  // little-endian: first byte of the int
     int id2 = in_.next();
     if (id1 == 0x1f && id2 < 0) truncated();
     if (id1 != 0x1f || id2 != 0x8b) corrupt(first ? "not a gzip file" : "trailing garbage after gzip data");
-    std::uint8_t b2 = static_cast<std::uint8_t>(id2);
-    hcrc = libdeflate_crc32(hcrc, &b2, 1);
+    const std::uint8_t magic[2] = {0x1f, 0x8b};
+    hcrc = libdeflate_crc32(hcrc, magic, 2);
     std::uint8_t method = need();
     if (method != 8) corrupt("not a gzip file (unknown compression method " + std::to_string(method) + ")");
     std::uint8_t flags = need();
@@ -385,6 +384,16 @@ class gunzip {
 
 }  // namespace detail::gzip_impl
 
+/// Settings of gzip_compressor (also reachable as gzip_compressor::options). Declared outside
+/// the class because a nested struct's member initializers are unusable in the enclosing
+/// class's default arguments.
+struct gzip_options {
+  int level = 6;                         ///< zlib level 0-9 (0 = store only; <0 = 6)
+  unsigned threads = 0;                  ///< compression threads; 0 = hardware_concurrency
+  std::size_t block_size = 1024 * 1024;  ///< input per parallel block, clamped to 64 KiB-64 MiB
+  bool detect_incompressible = true;     ///< store blocks that look like ciphertext
+};
+
 /// Compressor writing one gzip member (RFC 1952) per backup, pigz style: the input is cut
 /// into blocks that worker threads deflate in parallel, each primed with the previous 32 KiB
 /// as dictionary and ended with a sync flush, so the pieces join into one deflate stream that
@@ -401,15 +410,10 @@ class gunzip {
 /// two threads and 1 MiB blocks), plus ~300 KiB of zlib state per thread.
 class gzip_compressor {
  public:
-  struct options {
-    int level = 6;                            ///< zlib level 0-9 (0 = store only; <0 = 6)
-    unsigned threads = 0;                     ///< compression threads; 0 = hardware_concurrency
-    std::size_t block_size = 1024 * 1024;     ///< input per parallel block, clamped to 64 KiB-64 MiB
-    bool detect_incompressible = true;        ///< store blocks that look like ciphertext
-  };
+  using options = gzip_options;
 
   explicit gzip_compressor(options opts = {}) : opts_(opts) {
-    if (opts_.level < 0) opts_.level = Z_DEFAULT_COMPRESSION == -1 ? 6 : Z_DEFAULT_COMPRESSION;
+    if (opts_.level < 0) opts_.level = 6;  // zlib's own default
     opts_.level = std::min(opts_.level, 9);
     opts_.block_size = std::clamp(opts_.block_size, detail::gzip_impl::min_block_size,
                                   detail::gzip_impl::max_block_size);
@@ -439,13 +443,7 @@ class gzip_compressor {
       out.write({buf.get(), n});
       total += n;
       if (progress) progress(gz.consumed());
-      if (n < io_buffer_size) break;
-    }
-    // The last read may have stopped exactly at a buffer boundary before the final member's
-    // trailer; this call checks it and any members that follow (it returns 0 then).
-    if (std::size_t n = gz.read({buf.get(), io_buffer_size}); n != 0) {
-      out.write({buf.get(), n});  // unreachable in practice, kept for correctness
-      total += n;
+      if (n < io_buffer_size) break;  // a short read means every member was checked
     }
     if (progress) progress(gz.consumed());
     return total;

@@ -197,16 +197,16 @@ class BackupRunner {
       auto guard = destination_.lock();
       detail::private_temp_dir tmp(options_.temp_directory, "export");
       const auto copy = tmp.path() / "snapshot.db";
-      emit({event::kind::started, op, name, "export"});
+      emit(event::kind::started, op, name, "export");
       export_result exported = exporter_.export_to(copy, [&](std::uint64_t done) {
-        emit({event::kind::progress, op, name, "export", done, 0});
+        emit(event::kind::progress, op, name, "export", done, 0);
       });
       const std::uint64_t total = exported.bytes;
       compress_result packed;
       auto produce = [&](writer& out) {
         file_reader in(copy);
         packed = compressor_.compress(in, out, [&](std::uint64_t done) {
-          emit({event::kind::progress, op, name, "compress", done, total});
+          emit(event::kind::progress, op, name, "compress", done, total);
         });
       };
       stored_entry stored;
@@ -433,9 +433,9 @@ class BackupRunner {
   }
 
   void decompress_into(reader& in, writer& out, event::operation op, const std::string& name, std::uint64_t total) {
-    emit({event::kind::started, op, name, "decompress", 0, total});
+    emit(event::kind::started, op, name, "decompress", 0, total);
     compressor_.decompress(in, out, [&](std::uint64_t done) {
-      emit({event::kind::progress, op, name, "decompress", done, total});
+      emit(event::kind::progress, op, name, "decompress", done, total);
     });
   }
 
@@ -447,7 +447,7 @@ class BackupRunner {
   }
 
   check_result checked(const std::filesystem::path& file, event::operation op, const std::string& name) {
-    emit({event::kind::started, op, name, "check"});
+    emit(event::kind::started, op, name, "check");
     return exporter_.check(file);
   }
 
@@ -460,19 +460,20 @@ class BackupRunner {
     std::filesystem::permissions(to, std::filesystem::perms::owner_read | std::filesystem::perms::owner_write, ec);
   }
 
-  void emit(const event& e) const {
-    if (options_.observer) options_.observer(e);
+  void emit(event::kind k, event::operation op, const std::string& name, std::string_view stage = {},
+            std::uint64_t done = 0, std::uint64_t total = 0, std::string message = {}) const {
+    if (options_.observer) options_.observer(event{k, op, name, std::string(stage), done, total, std::move(message)});
   }
 
   template <class F>
   auto observed(event::operation op, const std::string& name, F&& f) {
-    emit({event::kind::started, op, name, ""});
+    emit(event::kind::started, op, name, "");
     try {
       auto r = f();
-      emit({event::kind::finished, op, result_name(r, name), ""});
+      emit(event::kind::finished, op, result_name(r, name), "");
       return r;
     } catch (const std::exception& e) {
-      emit({event::kind::failed, op, name, "", 0, 0, e.what()});
+      emit(event::kind::failed, op, name, "", 0, 0, e.what());
       throw;
     }
   }
