@@ -13,6 +13,7 @@
 #include <hone/backup/gzip.hpp>
 #include <hone/backup/exporter.hpp>
 #include <hone/backup/runner.hpp>
+#include <hone/backup/scheduler.hpp>
 
 namespace hone::backup {
 
