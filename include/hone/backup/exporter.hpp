@@ -66,7 +66,6 @@ class sqlcipher_exporter {
     const database_key& key = plain ? no_key() : opts_.key;
     auto opened = open_checked(db_path_, SQLITE_OPEN_READWRITE, key);
     sqlite3* db = opened.db.get();
-    sqlite3_busy_timeout(db, opts_.busy_timeout_ms);
 
     // Create the target ourselves so that it is owner-only from its first byte.
     { file_writer create_owner_only(target, 0600); }
@@ -145,6 +144,7 @@ class sqlcipher_exporter {
   opened_db open_checked(const std::filesystem::path& path, int flags, const database_key& key) const {
     auto attempt = [&](int compat) {
       opened_db o{detail::open_database(path, flags, key), compat};
+      sqlite3_busy_timeout(o.db.get(), opts_.busy_timeout_ms);
       if (compat != 0) detail::exec(o.db.get(), "PRAGMA cipher_compatibility = " + std::to_string(compat));
       return std::pair{std::move(o), detail::probe_schema(o.db.get())};
     };
