@@ -28,8 +28,9 @@ class system_clock {
 /// and give another to a BackupRunner.
 class fake_clock {
  public:
-  explicit fake_clock(time_point start = time_point{std::chrono::seconds{1705329022}})  // 2024-01-15T14:30:22Z
-      : state_(std::make_shared<state>()) {
+  /// Starts at 2024-01-15T14:30:22Z, the instant of the description's example backup.
+  fake_clock() : fake_clock(time_point{std::chrono::seconds{1705329022}}) {}
+  explicit fake_clock(time_point start) : state_(std::make_shared<state>()) {
     state_->now = start;
   }
 
