@@ -1,7 +1,14 @@
 #!/usr/bin/env bash
 # Sets up, builds and runs every test suite; this is the README's test command and what CI runs.
 # Usage: scripts/test.sh [LEG...]   (default: every leg)
-#   default    bundled SQLCipher 4.14.0, headers from include/
+#   default        bundled SQLCipher 4.14.0, headers from include/
+#   sqlcipher3     the system's SQLCipher through pkg-config (Debian 12: 3.4.1, SQLite 3.15.2);
+#                  tests of SQLCipher 4-only features skip with the reason printed
+#   amalgamation   single_include/hone/backup.hpp is what scripts/amalgamate.py makes of include/
+#   single-header  the unit, header and compile-failure tests against single_include/ alone
+#   consumers      install to a temp prefix; build and run tests/cmake_*/ (find_package,
+#                  add_subdirectory, FetchContent) and a program built with hone-backup.pc
+#   format         scripts/format.sh --check: sources match .clang-format
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root"
@@ -30,12 +37,102 @@ run_leg() {
   echo "=== leg $name took $((SECONDS - t0)) s ==="
 }
 
+# consumer NAME SOURCE_DIR [cmake options...]: configure, build and run one consumer project;
+# its outcome goes to $dir/NAME.status (so that consumers can run in the background).
+consumer() {
+  local name=$1 src=$2 dir="$build_root/consumers"
+  shift 2
+  local t0=$SECONDS log="$dir/$name.log" status="failed"
+  if cmake -S "$src" -B "$dir/$name" -DCMAKE_BUILD_TYPE=RelWithDebInfo "$@" >"$log" 2>&1 &&
+    cmake --build "$dir/$name" -j"$jobs" >>"$log" 2>&1 && "$dir/$name/consumer" >>"$log" 2>&1; then
+    status="passed"
+  fi
+  echo "$status" >"$dir/$name.status"
+  echo "consumer $name: $status in $((SECONDS - t0)) s, $(grep -c 'warning:' "$log" || true) compiler warnings (log: $log)"
+}
+
+# The library as other projects use it. find_package reuses the SQLCipher compiled by the
+# default leg (when it ran) through the installed static library; add_subdirectory and
+# FetchContent compile the amalgamation themselves, so they build side by side.
+run_consumers() {
+  echo
+  echo "=== test leg: consumers ==="
+  local t0=$SECONDS dir="$build_root/consumers" lib="$build_root/default"
+  rm -rf "$dir"
+  mkdir -p "$dir"
+  if [ ! -f "$lib/CMakeCache.txt" ]; then
+    lib="$dir/library"
+    cmake -S "$root" -B "$lib" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DHONE_BACKUP_BUILD_TESTS=OFF \
+      -DHONE_BACKUP_BUILD_EXAMPLES=OFF -DHONE_BACKUP_BUILD_BENCHMARKS=OFF >"$dir/install.log" 2>&1 ||
+      { cat "$dir/install.log"; return 1; }
+  fi
+  if ! { cmake --build "$lib" --target hone_sqlcipher -j"$jobs" && cmake --install "$lib" --prefix "$dir/prefix"; } \
+    >>"$dir/install.log" 2>&1; then
+    tail -30 "$dir/install.log"
+    echo "install failed (full log: $dir/install.log)"
+    return 1
+  fi
+  echo "installed into $dir/prefix"
+
+  consumer add_subdirectory "$root/tests/cmake_add_subdirectory" &
+  consumer fetchcontent "$root/tests/cmake_fetchcontent" &
+  consumer find_package "$root/tests/cmake_find_package" -DCMAKE_PREFIX_PATH="$dir/prefix"
+  # The pkg-config file: the same program, built with nothing but `pkg-config --cflags --libs`.
+  # flags is a list of words, split on purpose.
+  local pc flags t1=$SECONDS status=failed cxx=${CXX:-c++}
+  pc=$(find "$dir/prefix" -name hone-backup.pc | head -1)
+  mkdir -p "$dir/pkg-config"
+  if [ -n "$pc" ] && flags=$(PKG_CONFIG_PATH="$(dirname "$pc")" pkg-config --cflags --libs hone-backup) &&
+    echo "$cxx -std=c++20 -Wall -Wextra main.cpp $flags" >"$dir/pkg-config.log" &&
+    $cxx -std=c++20 -Wall -Wextra "$root/tests/cmake_find_package/main.cpp" -o "$dir/pkg-config/consumer" $flags \
+      >>"$dir/pkg-config.log" 2>&1 && "$dir/pkg-config/consumer" >>"$dir/pkg-config.log" 2>&1; then
+    status=passed
+  fi
+  echo "$status" >"$dir/pkg-config.status"
+  echo "consumer pkg-config: $status in $((SECONDS - t1)) s, $(grep -c 'warning:' "$dir/pkg-config.log" || true)" \
+    "compiler warnings (log: $dir/pkg-config.log)"
+  wait
+
+  local passed=0 failed=0 name
+  for name in find_package pkg-config add_subdirectory fetchcontent; do
+    if [ "$(cat "$dir/$name.status" 2>/dev/null)" = passed ]; then
+      passed=$((passed + 1))
+    else
+      failed=$((failed + 1))
+      echo "--- consumer $name failed; end of $dir/$name.log:"
+      tail -25 "$dir/$name.log" 2>/dev/null || true
+    fi
+  done
+  echo "consumers: $passed passed, $failed failed"
+  echo "=== leg consumers took $((SECONDS - t0)) s ==="
+  [ "$failed" -eq 0 ]
+}
+
+# run_check NAME COMMAND...: a leg that is one command.
+run_check() {
+  local name=$1
+  shift
+  echo
+  echo "=== test leg: $name ==="
+  local t0=$SECONDS rc=0
+  "$@" || rc=$?
+  echo "=== leg $name took $((SECONDS - t0)) s ==="
+  return $rc
+}
+
 mkdir -p "$build_root"
 legs=("$@")
-[ ${#legs[@]} -gt 0 ] || legs=(default)
+[ ${#legs[@]} -gt 0 ] || legs=(default sqlcipher3 amalgamation single-header consumers format)
 for leg in "${legs[@]}"; do
   case "$leg" in
     default) run_leg default ;;
+    sqlcipher3) run_leg sqlcipher3 -DHONE_BACKUP_SYSTEM_SQLCIPHER=ON ;;
+    amalgamation) run_check amalgamation python3 "$root/scripts/amalgamate.py" --check ;;
+    single-header)
+      run_leg single-header -DHONE_BACKUP_SINGLE_HEADER=ON -DHONE_BACKUP_BUILD_EXAMPLES=OFF \
+        -DHONE_BACKUP_BUILD_BENCHMARKS=OFF ;;
+    consumers) run_consumers ;;
+    format) run_check format "$root/scripts/format.sh" --check include tests examples benchmarks ;;
     *) echo "unknown leg: $leg" >&2; exit 2 ;;
   esac
 done

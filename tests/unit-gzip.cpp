@@ -271,7 +271,7 @@ constexpr std::size_t ten_mb = 10 * 1024 * 1024;
 
 }  // namespace
 
-BOOST_AUTO_TEST_SUITE(codec)
+BOOST_AUTO_TEST_SUITE(gzip)
 
 BOOST_AUTO_TEST_CASE(concept_and_suffix) {
   static_assert(hb::Compressor<hb::gzip_compressor>);

@@ -12,6 +12,7 @@
 #include <hone/backup/destination.hpp>
 #include <hone/backup/gzip.hpp>
 #include <hone/backup/exporter.hpp>
+#include <hone/backup/migrate.hpp>
 #include <hone/backup/runner.hpp>
 #include <hone/backup/scheduler.hpp>
 

@@ -38,10 +38,10 @@ enum class export_method {
 
 /// Settings of sqlcipher_exporter.
 struct sqlcipher_exporter_options {
-  database_key key;                         ///< empty: the database is plain SQLite
+  database_key key;  ///< empty: the database is plain SQLite
   count_queries counts;
   export_method method = export_method::sqlcipher_export;
-  int busy_timeout_ms = 10000;              ///< for the rare moments a lock is needed
+  int busy_timeout_ms = 10000;  ///< for the rare moments a lock is needed
   /// SQLCipher compatibility generation of the database: 0 = detect (try the library's
   /// default, then 3 for files made by SQLCipher 3), or 3 / 4 to force it.
   int cipher_compatibility = 0;
@@ -60,8 +60,7 @@ class sqlcipher_exporter {
   /// Writes the copy to `target` (which must not exist; it is created owner-only).
   export_result export_to(const std::filesystem::path& target, const progress_fn& progress) {
     std::error_code ec;
-    if (!std::filesystem::exists(db_path_, ec))
-      throw database_error("Database not found: " + db_path_.string());
+    if (!std::filesystem::exists(db_path_, ec)) throw database_error("Database not found: " + db_path_.string());
     const bool plain = detail::has_plain_header(db_path_);
     const database_key& key = plain ? no_key() : opts_.key;
     auto opened = open_checked(db_path_, SQLITE_OPEN_READWRITE, key);
@@ -130,38 +129,17 @@ class sqlcipher_exporter {
   }
 
  private:
-  struct opened_db {
-    detail::db_ptr db;
-    int compatibility = 0;  // 0: library default
-  };
+  using opened_db = detail::opened_database;
 
   static const database_key& no_key() {
     static const database_key k;
     return k;
   }
 
-  /// Opens and proves the key works (SQLCipher only notices a wrong key on first read).
+  /// Opens and proves the key works; detects files written by SQLCipher 3 (see
+  /// detail::open_and_probe).
   opened_db open_checked(const std::filesystem::path& path, int flags, const database_key& key) const {
-    auto attempt = [&](int compat) {
-      opened_db o{detail::open_database(path, flags, key), compat};
-      sqlite3_busy_timeout(o.db.get(), opts_.busy_timeout_ms);
-      if (compat != 0) detail::exec(o.db.get(), "PRAGMA cipher_compatibility = " + std::to_string(compat));
-      return std::pair{std::move(o), detail::probe_schema(o.db.get())};
-    };
-    int first = opts_.cipher_compatibility;
-    auto [o, rc] = attempt(first);
-    if (rc == SQLITE_OK) return std::move(o);
-    if (detail::is_not_a_database(rc) && !key.empty() && first == 0 && detail::sqlcipher_major() >= 4) {
-      auto [o3, rc3] = attempt(3);
-      if (rc3 == SQLITE_OK) return std::move(o3);
-    }
-    if (detail::is_not_a_database(rc)) {
-      if (key.empty())
-        throw encryption_error("Cannot read " + path.string() + ": the file is encrypted or is not a database");
-      throw encryption_error("Cannot open " + path.string() +
-                             ": the key does not match (or the file is not a database)");
-    }
-    throw database_error("Cannot read " + path.string() + ": " + detail::errmsg(o.db.get()));
+    return detail::open_and_probe(path, flags, key, opts_.busy_timeout_ms, opts_.cipher_compatibility);
   }
 
   table_counts read_counts(sqlite3* db) const {
@@ -204,6 +182,7 @@ class sqlcipher_exporter {
       begin_snapshot(db);
       counts = read_counts(db);
       detail::exec(db, "SELECT sqlcipher_export('hone_backup_target')");
+      detail::copy_header_values(db, "main", "hone_backup_target");
       detail::exec(db, "COMMIT");
     } catch (const error& e) {
       sqlite3_exec(db, "ROLLBACK", nullptr, nullptr, nullptr);

@@ -78,47 +78,102 @@ inline constexpr std::size_t stored_size(std::size_t len) noexcept {
   return len + blocks * stored_header_len;
 }
 
-/// Writes data as byte-aligned stored deflate blocks into dst (room: stored_size(len)).
-/// Only valid at a byte boundary of the deflate stream, which every block of ours ends on.
-inline std::size_t write_stored(const std::byte* data, std::size_t len, bool last, std::byte* dst) noexcept {
-  std::byte* p = dst;
-  do {
-    std::size_t n = std::min(len, max_stored_len);
-    bool final_block = last && n == len;
-    p[0] = static_cast<std::byte>(final_block ? 1 : 0);  // BFINAL, BTYPE=00, then padding bits
-    p[1] = static_cast<std::byte>(n & 0xFFu);
-    p[2] = static_cast<std::byte>(n >> 8);
-    p[3] = static_cast<std::byte>(~n & 0xFFu);
-    p[4] = static_cast<std::byte>((~n >> 8) & 0xFFu);
-    if (n != 0) std::memcpy(p + stored_header_len, data, n);
-    p += stored_header_len + n;
-    data += n;
-    len -= n;
-  } while (len != 0);
-  return static_cast<std::size_t>(p - dst);
-}
+/// One block of input laid out so that it is its own stored encoding:
+///   [32 KiB history][5-byte gap][65535 bytes][5-byte gap][65535 bytes]...
+/// Writing stored-block headers into the gaps turns the buffer into deflate stored blocks in
+/// place, so ciphertext goes from reader to writer with no copy besides the two the I/O needs.
+/// The history holds the 32 KiB before the block, the dictionary for deflating it.
+class block_buffer {
+ public:
+  static constexpr std::size_t stride = stored_header_len + max_stored_len;
+
+  explicit block_buffer(std::size_t pieces)
+      // make_unique_for_overwrite leaves the pages untouched until used, so buffers for small
+      // inputs cost no resident memory.
+      : buf_(std::make_unique_for_overwrite<std::byte[]>(window_size + pieces * stride)), pieces_(pieces) {}
+
+  std::size_t size() const noexcept { return len_; }
+  std::size_t piece_count() const noexcept { return (len_ + max_stored_len - 1) / max_stored_len; }
+  std::span<const std::byte> piece(std::size_t k) const noexcept {
+    return {piece_data(k), std::min(max_stored_len, len_ - k * max_stored_len)};
+  }
+  std::span<const std::byte> history() const noexcept { return {buf_.get() + window_size - hist_, hist_}; }
+
+  /// Takes the last 32 KiB of prev (if any) as history and reads up to a full block.
+  void fill(reader& in, const block_buffer* prev) {
+    hist_ = prev ? std::min(window_size, prev->len_) : 0;
+    if (hist_ != 0) prev->copy_tail(buf_.get() + window_size - hist_, hist_);
+    len_ = 0;
+    for (std::size_t k = 0; k < pieces_; ++k) {
+      std::size_t n = read_full(in, {piece_data(k), max_stored_len});
+      len_ += n;
+      if (n < max_stored_len) break;
+    }
+  }
+
+  /// Writes the stored-block headers into the gaps and returns the encoded block. A stored
+  /// block begins on a byte boundary, which every block of ours ends on.
+  std::span<const std::byte> make_stored(bool last) noexcept {
+    std::size_t count = std::max<std::size_t>(piece_count(), 1);  // empty input: one empty block
+    for (std::size_t k = 0; k < count; ++k) {
+      std::size_t n = piece(k).size();
+      std::byte* h = piece_data(k) - stored_header_len;
+      h[0] = static_cast<std::byte>(last && k + 1 == count ? 1 : 0);  // BFINAL, BTYPE=00, padding
+      h[1] = static_cast<std::byte>(n & 0xFFu);
+      h[2] = static_cast<std::byte>(n >> 8);
+      h[3] = static_cast<std::byte>(~n & 0xFFu);
+      h[4] = static_cast<std::byte>((~n >> 8) & 0xFFu);
+    }
+    return {buf_.get() + window_size, count * stored_header_len + len_};
+  }
+
+  /// Up to n bytes starting at offset of the block, not crossing a piece boundary.
+  std::span<const std::byte> sample(std::size_t offset, std::size_t n) const noexcept {
+    std::size_t k = offset / max_stored_len;
+    std::span<const std::byte> p = piece(k);
+    std::size_t at = std::min(offset - k * max_stored_len, p.size() > n ? p.size() - n : 0);
+    return p.subspan(at, std::min(n, p.size() - at));
+  }
+
+ private:
+  std::byte* piece_data(std::size_t k) const noexcept { return buf_.get() + window_size + k * stride + stored_header_len; }
+
+  void copy_tail(std::byte* dst, std::size_t n) const noexcept {
+    std::size_t offset = len_ - n;
+    while (n != 0) {
+      std::size_t k = offset / max_stored_len;
+      std::size_t at = offset - k * max_stored_len;
+      std::size_t m = std::min(n, piece(k).size() - at);
+      std::memcpy(dst, piece_data(k) + at, m);
+      dst += m;
+      offset += m;
+      n -= m;
+    }
+  }
+
+  std::unique_ptr<std::byte[]> buf_;
+  std::size_t pieces_;
+  std::size_t len_ = 0;
+  std::size_t hist_ = 0;
+};
 
 /// Guesses from a sample whether deflate would gain nothing (ciphertext, already compressed
-/// data). Order-0 entropy of ~16 KiB spread over the block costs microseconds, whereas
+/// data). Order-0 entropy of 16 KiB spread over the block costs microseconds, whereas
 /// finding out by deflating costs ~30 ms per MiB. Data whose byte entropy is above 7.9 bits
 /// could shrink by at most ~1.3% through Huffman coding, and LZ matches in such data are rare
 /// enough that storing it is the better trade.
-inline bool looks_incompressible(const std::byte* data, std::size_t len) noexcept {
+inline bool looks_incompressible(const block_buffer& b) noexcept {
   constexpr std::size_t chunk = 512;
   constexpr std::size_t chunks = 32;
+  std::size_t len = b.size();
   if (len < 4096) return false;  // too small to judge; deflate is cheap here anyway
   std::array<std::uint32_t, 256> hist{};
   std::size_t total = 0;
-  auto count = [&](const std::byte* p, std::size_t n) {
-    for (std::size_t i = 0; i < n; ++i) ++hist[static_cast<unsigned char>(p[i])];
-    total += n;
-  };
-  if (len <= chunk * chunks) {
-    count(data, len);
-  } else {
-    std::size_t stride = (len - chunk) / (chunks - 1);
-    for (std::size_t i = 0; i < chunks; ++i) count(data + i * stride, chunk);
+  std::size_t step = len / chunks;
+  for (std::size_t i = 0; i < chunks; ++i) {
+    for (std::byte x : b.sample(i * step, chunk)) ++hist[static_cast<unsigned char>(x)];
   }
+  for (std::uint32_t c : hist) total += c;
   double n = static_cast<double>(total);
   double sum = 0;
   unsigned used = 0;
@@ -147,24 +202,31 @@ class deflate_stream {
   deflate_stream& operator=(const deflate_stream&) = delete;
   ~deflate_stream() { deflateEnd(&z_); }
 
-  /// Deflates data (preceded in the stream by dict) into dst. Ends with a sync flush, or with
-  /// a final block when last, so the result is byte aligned and can be followed by the next
-  /// block's output. Returns 0 when the output would not fit in dst_cap.
-  std::size_t compress_block(std::span<const std::byte> dict, std::span<const std::byte> data, bool last,
-                             std::byte* dst, std::size_t dst_cap) {
+  /// Deflates the block, primed with its history, into dst. Ends with a sync flush, or with a
+  /// final block when last, so the result is byte aligned and the next block's output can
+  /// follow it. Returns 0 when the output does not fit in dst_cap.
+  std::size_t compress_block(const block_buffer& b, bool last, std::byte* dst, std::size_t dst_cap) {
     if (deflateReset(&z_) != Z_OK) throw io_error("Compression failed: zlib deflateReset failed");
-    if (!dict.empty()) {
+    if (auto dict = b.history(); !dict.empty()) {
       int rc = deflateSetDictionary(&z_, reinterpret_cast<const Bytef*>(dict.data()), static_cast<uInt>(dict.size()));
       if (rc != Z_OK) throw io_error("Compression failed: zlib deflateSetDictionary returned " + std::to_string(rc));
     }
-    z_.next_in = reinterpret_cast<Bytef*>(const_cast<std::byte*>(data.data()));
-    z_.avail_in = static_cast<uInt>(data.size());
     z_.next_out = reinterpret_cast<Bytef*>(dst);
     z_.avail_out = static_cast<uInt>(dst_cap);
-    int rc = deflate(&z_, last ? Z_FINISH : Z_SYNC_FLUSH);
-    if (rc == Z_STREAM_ERROR) throw io_error("Compression failed: zlib deflate returned Z_STREAM_ERROR");
+    std::size_t count = b.piece_count();
+    int rc = Z_OK;
+    for (std::size_t k = 0; k < count; ++k) {
+      // Splitting the input does not change zlib's output; only the last piece flushes.
+      std::span<const std::byte> p = b.piece(k);
+      z_.next_in = reinterpret_cast<Bytef*>(const_cast<std::byte*>(p.data()));
+      z_.avail_in = static_cast<uInt>(p.size());
+      int flush = k + 1 < count ? Z_NO_FLUSH : last ? Z_FINISH : Z_SYNC_FLUSH;
+      rc = deflate(&z_, flush);
+      if (rc == Z_STREAM_ERROR) throw io_error("Compression failed: zlib deflate returned Z_STREAM_ERROR");
+      if (z_.avail_in != 0) return 0;  // output space ran out
+    }
     // With avail_out exhausted zlib may still hold output: the block does not fit.
-    bool complete = last ? rc == Z_STREAM_END : (z_.avail_in == 0 && z_.avail_out != 0);
+    bool complete = last ? rc == Z_STREAM_END : z_.avail_out != 0;
     return complete ? dst_cap - z_.avail_out : 0;
   }
 
@@ -402,12 +464,13 @@ struct gzip_options {
 /// Whether to deflate is decided per block, not for the whole stream: a plain database can
 /// mix compressible pages with blobs of compressed media, and a per-block choice keeps the
 /// gain on the former without paying deflate's CPU on the latter. A block whose sampled byte
-/// entropy says "ciphertext" is written as stored blocks (a copy plus a CRC), and a block that
-/// deflate would not shrink is stored too, so the output never exceeds the input by more
-/// than 5 bytes per 64 KiB plus the 18-byte gzip framing.
+/// entropy says "ciphertext" is written as stored blocks, in place and at copy speed; a block
+/// that deflate shrinks by less than 1/64 is stored too. Output is thus never larger than the
+/// input plus 5 bytes per 64 KiB and the 18-byte gzip framing.
 ///
-/// Memory: (threads + 3) blocks of input and output, about 2 * block_size each (~10 MiB with
-/// two threads and 1 MiB blocks), plus ~300 KiB of zlib state per thread.
+/// Memory: threads + 3 blocks of input (1 MiB each by default) and as many deflate output
+/// buffers, resident only as far as deflate output fills them, plus ~300 KiB of zlib state per
+/// thread: about 6-10 MiB with two threads.
 class gzip_compressor {
  public:
   using options = gzip_options;
@@ -466,11 +529,11 @@ class gzip_compressor {
 
  private:
   struct block_job {
-    std::unique_ptr<std::byte[]> in;   // [dictionary | block data]
-    std::unique_ptr<std::byte[]> out;  // deflate output of this block
-    std::size_t dict = 0;
-    std::size_t len = 0;
-    std::size_t out_len = 0;
+    explicit block_job(std::size_t pieces)
+        : in(pieces), out(std::make_unique_for_overwrite<std::byte[]>(pieces * detail::gzip_impl::block_buffer::stride)) {}
+    detail::gzip_impl::block_buffer in;
+    std::unique_ptr<std::byte[]> out;  // deflate output (untouched, so not resident, for ciphertext)
+    std::span<const std::byte> encoded;
     std::uint32_t crc = 0;
     bool last = false;
     bool deflated = false;
@@ -478,27 +541,21 @@ class gzip_compressor {
     std::exception_ptr error;
   };
 
-  // One compress() call: owns the worker threads and the fixed set of block buffers. The
-  // reading thread reads and writes in order while workers deflate; each worker keeps one
-  // deflate state for all its blocks.
+  // One compress() call: owns the worker threads and a fixed set of block buffers. The calling
+  // thread reads and writes, in order, while workers deflate; each worker keeps one deflate
+  // state for all its blocks.
   class parallel_deflate {
    public:
     explicit parallel_deflate(const options& o) : opts_(o) {
       using namespace detail::gzip_impl;
-      in_cap_ = window_size + o.block_size;
-      out_cap_ = stored_size(o.block_size);
+      std::size_t pieces = std::max<std::size_t>(1, (o.block_size + max_stored_len / 2) / max_stored_len);
       // threads in flight + the block being read + the one read ahead to spot the end +
-      // one spare so a finished worker need not wait for the writer.
+      // one spare so that a finished worker need not wait for the writer.
       std::size_t n = o.threads + 3;
       jobs_.reserve(n);
       for (std::size_t i = 0; i < n; ++i) {
-        auto j = std::make_unique<block_job>();
-        // make_unique_for_overwrite leaves pages untouched, so buffers of small inputs and
-        // the unused tail of output buffers cost no resident memory.
-        j->in = std::make_unique_for_overwrite<std::byte[]>(in_cap_);
-        j->out = std::make_unique_for_overwrite<std::byte[]>(out_cap_);
-        free_.push_back(j.get());
-        jobs_.push_back(std::move(j));
+        jobs_.push_back(std::make_unique<block_job>(pieces));
+        free_.push_back(jobs_.back().get());
       }
     }
     parallel_deflate(const parallel_deflate&) = delete;
@@ -515,29 +572,26 @@ class gzip_compressor {
     compress_result run(reader& in, writer& out, const progress_fn& progress) {
       using namespace detail::gzip_impl;
       compress_result res;
-      std::byte header[10] = {std::byte{0x1f}, std::byte{0x8b}, std::byte{8}, std::byte{0},
-                              std::byte{0},    std::byte{0},    std::byte{0}, std::byte{0},
-                              std::byte{static_cast<unsigned char>(opts_.level == 9   ? 2
-                                                                   : opts_.level == 1 ? 4
-                                                                                      : 0)},
-                              std::byte{3}};  // MTIME 0: the backup's name carries the time
+      const unsigned char xfl = opts_.level == 9 ? 2 : opts_.level == 1 ? 4 : 0;
+      // MTIME 0: the backup's name carries the time, and equal input gives equal output.
+      const std::byte header[10] = {std::byte{0x1f}, std::byte{0x8b}, std::byte{8}, std::byte{0}, std::byte{0},
+                                    std::byte{0},    std::byte{0},    std::byte{0}, std::byte{xfl}, std::byte{3}};
       out.write(header);
       res.bytes_out = sizeof header;
 
       std::uint32_t crc = 0;
       auto retire = [&](block_job* j) {
         if (j->error) std::rethrow_exception(j->error);
-        out.write({j->out.get(), j->out_len});
-        res.bytes_out += j->out_len;
-        res.bytes_in += j->len;
+        out.write(j->encoded);
+        res.bytes_out += j->encoded.size();
+        res.bytes_in += j->in.size();
         res.compressed = res.compressed || j->deflated;
-        crc = crc32_combine(crc, j->crc, j->len);
+        crc = crc32_combine(crc, j->crc, j->in.size());
         if (progress) progress(res.bytes_in);
         j->done = false;
-        j->error = nullptr;
         free_.push_back(j);
       };
-      // Writes every finished block at the head of the queue; with wait, at least one.
+      // Writes the finished blocks at the head of the queue; with wait, at least one.
       auto drain = [&](bool wait) {
         while (!inflight_.empty()) {
           block_job* j = inflight_.front();
@@ -557,27 +611,17 @@ class gzip_compressor {
         free_.pop_back();
         return j;
       };
-      auto fill = [&](block_job* j, const block_job* prev) {
-        j->dict = 0;
-        if (prev) {
-          // History for the next block's back-references: the last 32 KiB before it.
-          std::size_t have = prev->dict + prev->len;
-          j->dict = std::min(window_size, have);
-          std::memcpy(j->in.get(), prev->in.get() + have - j->dict, j->dict);
-        }
-        j->len = read_full(in, {j->in.get() + j->dict, opts_.block_size});
-        j->last = false;
-      };
 
       block_job* cur = acquire();
-      fill(cur, nullptr);
+      cur->in.fill(in, nullptr);
       for (;;) {
+        // Only a short read tells the end, so the next block is read before this one is
+        // handed out: the last block must carry the final-block bit.
         block_job* next = acquire();
-        fill(next, cur);
-        cur->last = next->len == 0;
+        next->in.fill(in, &cur->in);
+        cur->last = next->in.size() == 0;
         if (cur->last && threads_.empty()) {
-          // Input within one block: no threads to start, no hand-off.
-          process(*cur, inline_stream_);
+          process(*cur, inline_stream_);  // a single block: no threads to start
           retire(cur);
         } else {
           submit(cur);
@@ -638,36 +682,39 @@ class gzip_compressor {
 
     void process(block_job& j, std::optional<detail::gzip_impl::deflate_stream>& stream) const {
       using namespace detail::gzip_impl;
-      const std::byte* data = j.in.get() + j.dict;
-      j.crc = crc32(0, data, j.len);
+      j.error = nullptr;
+      j.crc = 0;
+      for (std::size_t k = 0, n = j.in.piece_count(); k < n; ++k) {
+        auto p = j.in.piece(k);
+        j.crc = crc32(j.crc, p.data(), p.size());
+      }
       j.deflated = false;
-      std::size_t limit = stored_size(j.len);
-      if (opts_.level > 0 && j.len > 0 && !(opts_.detect_incompressible && looks_incompressible(data, j.len))) {
+      // Deflate has to save at least 1/64 of the block (and 16 bytes) to be kept: below that,
+      // storing costs next to nothing in size, restores at copy speed, and keeps a few bytes
+      // shaved off a random tail from reporting ciphertext as compressed.
+      std::size_t stored = stored_size(j.in.size());
+      std::size_t margin = std::max<std::size_t>(stored / 64, 16);
+      if (opts_.level > 0 && stored > margin && !(opts_.detect_incompressible && looks_incompressible(j.in))) {
         if (!stream) stream.emplace(opts_.level);
-        // Output as large as the stored form is a failure: storing is then no worse and
-        // is what we do.
-        std::size_t n = stream->compress_block({j.in.get(), j.dict}, {data, j.len}, j.last, j.out.get(), limit - 1);
-        if (n != 0) {
-          j.out_len = n;
+        if (std::size_t n = stream->compress_block(j.in, j.last, j.out.get(), stored - margin); n != 0) {
+          j.encoded = {j.out.get(), n};
           j.deflated = true;
           return;
         }
       }
-      j.out_len = write_stored(data, j.len, j.last, j.out.get());
+      j.encoded = j.in.make_stored(j.last);
     }
 
     options opts_;
-    std::size_t in_cap_ = 0;
-    std::size_t out_cap_ = 0;
     std::vector<std::unique_ptr<block_job>> jobs_;
-    std::vector<block_job*> free_;        // reading thread only
-    std::deque<block_job*> inflight_;     // reading thread only, in stream order
+    std::vector<block_job*> free_;     // calling thread only
+    std::deque<block_job*> inflight_;  // calling thread only, in stream order
     std::optional<detail::gzip_impl::deflate_stream> inline_stream_;
     std::mutex m_;
     std::condition_variable work_cv_;
     std::condition_variable done_cv_;
-    std::deque<block_job*> todo_;         // guarded by m_
-    bool stop_ = false;                   // guarded by m_
+    std::deque<block_job*> todo_;  // guarded by m_
+    bool stop_ = false;            // guarded by m_
     std::vector<std::thread> threads_;
   };
 

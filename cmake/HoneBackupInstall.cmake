@@ -1,0 +1,68 @@
+# Install rules of hone-backup: the headers, the hone::backup target exported as a CMake package
+# (hone_backup-config.cmake, with a version file) and a pkg-config file (hone-backup.pc).
+# With the bundled SQLCipher, its static library is installed and exported as hone::sqlcipher,
+# and its sqlite3.h goes to include/hone/sqlcipher/ so that it never shadows a system sqlite3.h.
+include_guard(GLOBAL)
+include(GNUInstallDirs)
+include(CMakePackageConfigHelpers)
+
+set(HONE_BACKUP_INSTALL_CMAKEDIR "${CMAKE_INSTALL_LIBDIR}/cmake/hone_backup"
+    CACHE STRING "Where the CMake package files of hone-backup are installed (relative to the prefix)")
+set(HONE_BACKUP_INSTALL_PKGCONFIGDIR "${CMAKE_INSTALL_LIBDIR}/pkgconfig"
+    CACHE STRING "Where hone-backup.pc is installed (relative to the prefix)")
+mark_as_advanced(HONE_BACKUP_INSTALL_CMAKEDIR HONE_BACKUP_INSTALL_PKGCONFIGDIR)
+
+# Headers: from include/, or the single header when the build uses it.
+install(DIRECTORY "${HONE_BACKUP_INCLUDE_DIR}/hone" DESTINATION "${CMAKE_INSTALL_INCLUDEDIR}"
+        FILES_MATCHING PATTERN "*.hpp")
+
+install(TARGETS hone_backup hone_sqlcipher EXPORT hone_backup-targets
+        ARCHIVE DESTINATION "${CMAKE_INSTALL_LIBDIR}"
+        LIBRARY DESTINATION "${CMAKE_INSTALL_LIBDIR}")
+if(NOT HONE_BACKUP_SYSTEM_SQLCIPHER)
+  install(FILES "${HONE_BACKUP_AMALGAMATION_DIR}/sqlite3.h"
+          DESTINATION "${CMAKE_INSTALL_INCLUDEDIR}/hone/sqlcipher")
+endif()
+install(EXPORT hone_backup-targets NAMESPACE hone:: DESTINATION "${HONE_BACKUP_INSTALL_CMAKEDIR}")
+
+configure_package_config_file("${CMAKE_CURRENT_LIST_DIR}/hone_backup-config.cmake.in"
+  "${PROJECT_BINARY_DIR}/hone_backup-config.cmake"
+  INSTALL_DESTINATION "${HONE_BACKUP_INSTALL_CMAKEDIR}")
+# 0.x: a new minor version may break the API, so only the same major.minor is compatible.
+write_basic_package_version_file("${PROJECT_BINARY_DIR}/hone_backup-config-version.cmake"
+  VERSION "${PROJECT_VERSION}" COMPATIBILITY SameMinorVersion)
+install(FILES "${PROJECT_BINARY_DIR}/hone_backup-config.cmake" "${PROJECT_BINARY_DIR}/hone_backup-config-version.cmake"
+        DESTINATION "${HONE_BACKUP_INSTALL_CMAKEDIR}")
+
+# pkg-config: paths relative to the .pc file (${pcfiledir}), so that `cmake --install --prefix`
+# and moving the installed tree keep it valid.
+function(_hone_pc_path out dir)
+  if(IS_ABSOLUTE "${dir}")
+    set(${out} "${dir}" PARENT_SCOPE)
+  else()
+    set(${out} "\${prefix}/${dir}" PARENT_SCOPE)
+  endif()
+endfunction()
+if(IS_ABSOLUTE "${HONE_BACKUP_INSTALL_PKGCONFIGDIR}")
+  set(HONE_PC_PREFIX "${CMAKE_INSTALL_PREFIX}")
+else()
+  file(RELATIVE_PATH _hone_up "/${HONE_BACKUP_INSTALL_PKGCONFIGDIR}" "/")
+  string(REGEX REPLACE "/$" "" _hone_up "${_hone_up}")
+  set(HONE_PC_PREFIX "\${pcfiledir}/${_hone_up}")
+endif()
+_hone_pc_path(HONE_PC_INCLUDEDIR "${CMAKE_INSTALL_INCLUDEDIR}")
+_hone_pc_path(HONE_PC_LIBDIR "${CMAKE_INSTALL_LIBDIR}")
+if(HONE_BACKUP_SYSTEM_SQLCIPHER)
+  set(HONE_PC_REQUIRES "zlib libargon2 libdeflate sqlcipher")
+  set(HONE_PC_CFLAGS "-I\${includedir} -DSQLITE_HAS_CODEC")
+  set(HONE_PC_LIBS "-pthread")
+else()
+  set(HONE_PC_REQUIRES "zlib libargon2 libdeflate libcrypto")
+  set(HONE_PC_CFLAGS "-I\${includedir} -I\${includedir}/hone/sqlcipher -DSQLITE_HAS_CODEC")
+  set(HONE_PC_LIBS "-L\${libdir} -lhone_sqlcipher -pthread")
+  foreach(lib IN LISTS CMAKE_DL_LIBS ITEMS m)
+    string(APPEND HONE_PC_LIBS " -l${lib}")
+  endforeach()
+endif()
+configure_file("${CMAKE_CURRENT_LIST_DIR}/hone-backup.pc.in" "${PROJECT_BINARY_DIR}/hone-backup.pc" @ONLY)
+install(FILES "${PROJECT_BINARY_DIR}/hone-backup.pc" DESTINATION "${HONE_BACKUP_INSTALL_PKGCONFIGDIR}")

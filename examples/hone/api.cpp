@@ -1,0 +1,287 @@
+#include "api.hpp"
+
+#include "app.hpp"
+#include "json.hpp"
+#include "log.hpp"
+
+#include <algorithm>
+#include <cctype>
+#include <climits>
+#include <optional>
+
+namespace hone_app {
+
+namespace {
+
+api_response json_response(int status, const json& j) {
+  api_response r;
+  r.status = status;
+  r.body = to_text(j);
+  return r;
+}
+
+/// The HTTP status for a library error.
+int status_for(const hb::error& e) {
+  switch (e.code()) {
+    case hb::errc::invalid_name:
+    case hb::errc::invalid_argument: return 400;
+    case hb::errc::not_found: return 404;
+    case hb::errc::already_exists:
+    case hb::errc::database_exists: return 409;
+    case hb::errc::corrupt_backup: return 422;
+    case hb::errc::locked: return 503;
+    default: return 500;
+  }
+}
+
+api_response from_error(const hb::error& e) {
+  api_response r = error_response(status_for(e), e.what());
+  if (r.status >= 500) r.log_note = e.what();
+  return r;
+}
+
+/// The body as a JSON object: nullopt with `err` set when it is not one. An empty (or blank)
+/// body is an empty object.
+std::optional<json> parse_object(const std::string& body, api_response& err) {
+  if (body.find_first_not_of(" \t\r\n") == std::string::npos) return json::object();
+  json j = json::parse(body, nullptr, /*allow_exceptions=*/false);
+  if (j.is_discarded()) {
+    err = error_response(400, "Malformed JSON in request body");
+    return std::nullopt;
+  }
+  if (!j.is_object()) {
+    err = error_response(400, "The request body must be a JSON object");
+    return std::nullopt;
+  }
+  return j;
+}
+
+/// A string field: absent or null gives nullopt; another type sets a 400 in `err`.
+bool optional_string(const json& obj, const char* field, std::optional<std::string>& out, api_response& err) {
+  auto it = obj.find(field);
+  if (it == obj.end() || it->is_null()) return true;
+  if (!it->is_string()) {
+    err = error_response(400, std::string("\"") + field + "\" must be a string");
+    return false;
+  }
+  out = it->get<std::string>();
+  return true;
+}
+
+}  // namespace
+
+api_response error_response(int status, const std::string& message) {
+  return json_response(status, error_json(message));
+}
+
+bool percent_decode(std::string_view in, std::string& out) {
+  auto hex = [](char c) -> int {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+  };
+  out.clear();
+  for (std::size_t i = 0; i < in.size(); ++i) {
+    if (in[i] != '%') {
+      out += in[i];
+      continue;
+    }
+    if (i + 2 >= in.size()) return false;
+    int hi = hex(in[i + 1]), lo = hex(in[i + 2]);
+    if (hi < 0 || lo < 0) return false;
+    out += static_cast<char>(hi * 16 + lo);
+    i += 2;
+  }
+  return true;
+}
+
+bool constant_time_equal(std::string_view a, std::string_view b) {
+  const std::size_t n = std::max(a.size(), b.size());
+  unsigned diff = a.size() == b.size() ? 0u : 1u;
+  for (std::size_t i = 0; i < n; ++i) {
+    const unsigned char x = i < a.size() ? static_cast<unsigned char>(a[i]) : 0;
+    const unsigned char y = i < b.size() ? static_cast<unsigned char>(b[i]) : 0;
+    diff |= static_cast<unsigned>(x ^ y);
+  }
+  return diff == 0;
+}
+
+bool api::authorized(const std::string& header) const {
+  if (cfg_.token.empty()) return true;
+  std::string_view h = header;
+  constexpr std::string_view scheme = "bearer ";
+  if (h.size() < scheme.size()) return false;
+  for (std::size_t i = 0; i < scheme.size(); ++i)
+    if (std::tolower(static_cast<unsigned char>(h[i])) != scheme[i]) return false;
+  h.remove_prefix(scheme.size());
+  while (!h.empty() && h.front() == ' ') h.remove_prefix(1);
+  while (!h.empty() && (h.back() == ' ' || h.back() == '\t')) h.remove_suffix(1);
+  return constant_time_equal(h, cfg_.token);
+}
+
+hb::local_runner api::runner() const {
+  return make_runner(cfg_.database, cfg_.key, cfg_.backup_dir, [](const hb::event& e) {
+    if (!verbose() || e.what == hb::event::kind::progress) return;
+    std::string who = std::string(hb::to_string(e.op)) + (e.name.empty() ? "" : " " + e.name);
+    switch (e.what) {
+      case hb::event::kind::started:
+        log_debug(who + ": " + (e.stage.empty() ? std::string("started") : e.stage + " started"));
+        break;
+      case hb::event::kind::finished: log_debug(who + ": finished"); break;
+      case hb::event::kind::failed: log_debug(who + ": failed: " + e.message); break;
+      default: break;
+    }
+  });
+}
+
+api_response api::handle(const api_request& req) const {
+  if (!authorized(req.authorization)) {
+    api_response r = error_response(401, "Unauthorized: a valid 'Authorization: Bearer <token>' header is required");
+    r.headers.emplace_back("WWW-Authenticate", "Bearer realm=\"hone\"");
+    return r;
+  }
+  std::string_view path = req.target;
+  if (auto q = path.find_first_of("?#"); q != std::string_view::npos) path = path.substr(0, q);
+  if (path.size() > 1 && path.back() == '/') path.remove_suffix(1);
+
+  std::vector<std::string_view> seg;
+  if (path.empty() || path.front() != '/') return error_response(404, "No such endpoint");
+  for (std::size_t pos = 1;;) {
+    auto next = path.find('/', pos);
+    seg.push_back(path.substr(pos, next == std::string_view::npos ? std::string_view::npos : next - pos));
+    if (next == std::string_view::npos) break;
+    pos = next + 1;
+  }
+  const std::string& m = req.method;
+  auto not_allowed = [](const char* allow) {
+    api_response r = error_response(405, std::string("Method not allowed; use ") + allow);
+    r.headers.emplace_back("Allow", allow);
+    return r;
+  };
+  auto not_found = [&] { return error_response(404, "No such endpoint: " + std::string(path.substr(0, 200))); };
+
+  if (seg.size() < 2 || seg[0] != "api" || seg[1] != "backup") return not_found();
+  try {
+    if (seg.size() == 2) {
+      if (m == "GET") return list();
+      if (m == "POST") return create(req.body);
+      return not_allowed("GET, POST");
+    }
+    if (seg.size() == 3 && seg[2] == "prune") return m == "POST" ? prune(req.body) : not_allowed("POST");
+    if (seg.size() == 3 && seg[2] == "verify") return m == "POST" ? verify(req.body) : not_allowed("POST");
+    if (seg.size() == 3 || (seg.size() == 4 && seg[3] == "restore")) {
+      std::string name;
+      if (!percent_decode(seg[2], name)) return error_response(400, "Malformed percent-encoding in the backup name");
+      if (seg.size() == 3) {
+        if (m == "GET") return get(name);
+        if (m == "DELETE") return remove(name);
+        return not_allowed("GET, DELETE");
+      }
+      return m == "POST" ? restore(name, req.body) : not_allowed("POST");
+    }
+    return not_found();
+  } catch (const hb::error& e) {
+    return from_error(e);
+  } catch (const std::exception& e) {
+    api_response r = error_response(500, std::string("Internal error: ") + e.what());
+    r.log_note = e.what();
+    return r;
+  }
+}
+
+api_response api::create(const std::string& body) const {
+  api_response err;
+  auto obj = parse_object(body, err);
+  if (!obj) return err;
+  std::optional<std::string> name;
+  if (!optional_string(*obj, "name", name, err)) return err;
+  auto r = runner();
+  if (name) r.backup_name(*name);  // 400 for an invalid name before any work
+  hb::backup_info b = r.create(name);
+  api_response res = json_response(201, create_json(b));
+  res.log_note = "created " + printable(b.name) + " (" + std::to_string(b.size) + " bytes)";
+  return res;
+}
+
+api_response api::list() const { return json_response(200, list_json(runner().list())); }
+
+api_response api::get(const std::string& name) const { return json_response(200, backup_json(runner().get(name))); }
+
+api_response api::remove(const std::string& name) const {
+  runner().remove(name);
+  api_response res = json_response(200, delete_json(name));
+  res.log_note = "deleted " + printable(name);
+  return res;
+}
+
+api_response api::prune(const std::string& body) const {
+  api_response err;
+  auto obj = parse_object(body, err);
+  if (!obj) return err;
+  long long keep = 7;
+  if (auto it = obj->find("keep"); it != obj->end() && !it->is_null()) {
+    if (it->is_number_unsigned()) {
+      if (it->get<std::uint64_t>() > static_cast<std::uint64_t>(LLONG_MAX))
+        return error_response(400, "\"keep\" is too large");
+      keep = static_cast<long long>(it->get<std::uint64_t>());
+    } else if (it->is_number_integer()) {
+      keep = it->get<long long>();
+    } else {
+      return error_response(400, "\"keep\" must be a whole number");
+    }
+  }
+  if (keep < 1) return error_response(400, "\"keep\" must be at least 1 (got " + std::to_string(keep) + ")");
+  auto r = runner().prune(keep);
+  api_response res = json_response(200, prune_json(r));
+  res.log_note = "pruned " + std::to_string(r.deleted_count) + ", kept " + std::to_string(r.retained_count);
+  return res;
+}
+
+api_response api::verify(const std::string& body) const {
+  api_response err;
+  auto obj = parse_object(body, err);
+  if (!obj) return err;
+  std::optional<std::string> name;
+  if (!optional_string(*obj, "name", name, err)) return err;
+  if (!name) return error_response(400, "\"name\" is required");
+  auto r = runner();
+  r.get(*name);  // 400 invalid name, 404 unknown backup
+  hb::verify_result v = r.verify(*name);
+  api_response res = json_response(200, verify_json(v));
+  if (!v.valid) res.log_note = "backup " + printable(*name) + " is not valid: " + v.message;
+  return res;
+}
+
+api_response api::restore(const std::string& name, const std::string& body) const {
+  hb::validate_name(name);
+  api_response err;
+  auto obj = parse_object(body, err);
+  if (!obj) return err;
+  bool force = false;
+  if (auto it = obj->find("force"); it != obj->end() && !it->is_null()) {
+    if (!it->is_boolean()) return error_response(400, "\"force\" must be a boolean");
+    force = it->get<bool>();
+  }
+  auto r = runner();
+  r.get(name);  // 404 before anything else
+  if (!force)
+    return error_response(409, "Restoring overwrites the current database; send {\"force\": true} to confirm");
+  try {
+    hb::restore_result res = r.restore(name, cfg_.database, true);
+    api_response out = json_response(200, restore_json(res));
+    out.log_note = "restored " + printable(name) + " over " + cfg_.database.string() +
+                   (res.pre_restore_copy.empty() ? "" : "; previous database kept as " + res.pre_restore_copy.string());
+    return out;
+  } catch (const hb::error& e) {
+    // The backup exists but cannot be used with this server's key, or is damaged.
+    if (e.code() == hb::errc::encryption || e.code() == hb::errc::corrupt_backup) {
+      api_response out = error_response(422, e.what());
+      out.log_note = e.what();
+      return out;
+    }
+    throw;
+  }
+}
+
+}  // namespace hone_app

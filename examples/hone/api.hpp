@@ -1,0 +1,72 @@
+// The REST API of backup-system.txt as a plain function from request to response, free of any
+// socket code (server.cpp carries requests to it). Every response body is JSON; every error is
+// {"error": MESSAGE} with its status (see README "REST API").
+#pragma once
+
+#include <hone/backup.hpp>
+
+#include <filesystem>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace hone_app {
+
+namespace hb = hone::backup;
+
+/// Largest request body accepted (413 above).
+inline constexpr std::size_t max_body_bytes = 64 * 1024;
+
+struct api_request {
+  std::string method;         ///< "GET", "POST", ...
+  std::string target;         ///< as sent: path, maybe with a query
+  std::string body;
+  std::string authorization;  ///< the Authorization header, empty when absent
+};
+
+struct api_response {
+  int status = 200;
+  std::string body;  ///< JSON text
+  std::vector<std::pair<std::string, std::string>> headers;
+  std::string log_note;  ///< appended to the request's log line (never secrets or bodies)
+};
+
+/// An error response {"error": message}.
+api_response error_response(int status, const std::string& message);
+
+class api {
+ public:
+  struct config {
+    std::filesystem::path database;    ///< the server's database (create exports it, restore replaces it)
+    std::filesystem::path backup_dir;
+    hb::database_key key;
+    std::string token;                 ///< HONE_API_TOKEN; empty: no authentication
+  };
+
+  explicit api(config c) : cfg_(std::move(c)) {}
+
+  /// Thread-safe: each request builds its own runner and opens the database per operation, so
+  /// nothing is held between requests (a restore is seen by the very next request).
+  api_response handle(const api_request& req) const;
+
+ private:
+  bool authorized(const std::string& header) const;
+  hb::local_runner runner() const;
+  api_response create(const std::string& body) const;
+  api_response list() const;
+  api_response get(const std::string& name) const;
+  api_response remove(const std::string& name) const;
+  api_response prune(const std::string& body) const;
+  api_response verify(const std::string& body) const;
+  api_response restore(const std::string& name, const std::string& body) const;
+
+  config cfg_;
+};
+
+/// Decodes %XX escapes of one path segment; false on a malformed escape.
+bool percent_decode(std::string_view in, std::string& out);
+
+/// Compares in time that depends only on the lengths, not on where the strings differ.
+bool constant_time_equal(std::string_view a, std::string_view b);
+
+}  // namespace hone_app

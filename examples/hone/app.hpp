@@ -1,0 +1,57 @@
+// What every command of the `hone` program shares: exit codes, where the database and the
+// backups are, the key, and the runner that wires the default policies together.
+#pragma once
+
+#include <hone/backup.hpp>
+
+#include <filesystem>
+#include <stdexcept>
+#include <string>
+
+namespace hone_app {
+
+namespace hb = hone::backup;
+
+/// Exit codes of the program (documented in the README).
+enum exit_code : int {
+  exit_ok = 0,       ///< success
+  exit_failure = 1,  ///< the operation failed (not found, exists, I/O, wrong key, invalid backup...)
+  exit_usage = 2,    ///< the program was called wrongly (unknown option, bad value, invalid name...)
+};
+
+/// An error in how the program was called: printed as "error: MESSAGE", exit code 2.
+struct usage_error : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+/// The live database: --db, else $HONE_DB_PATH, else default_data_directory()/hone.db. Absolute.
+std::filesystem::path resolve_database(const std::string& option);
+
+/// The backup folder: --dir, else $HONE_BACKUP_DIR, else default_backup_directory(). Absolute.
+std::filesystem::path resolve_backup_dir(const std::string& option);
+
+/// True when HONE_DB_KEY is set and not empty.
+bool key_configured();
+
+/// The database key derived from $HONE_DB_KEY exactly as the original Hone does
+/// (database_key::hone: Argon2id); empty (no encryption) when the variable is unset or empty.
+/// The passphrase is never accepted on the command line and never printed.
+hb::database_key load_key();
+
+/// local_runner = sqlcipher_exporter + gzip_compressor + local_directory + system_clock.
+hb::local_runner make_runner(const std::filesystem::path& database, const hb::database_key& key,
+                             const std::filesystem::path& backup_dir, hb::observer_fn observer = {});
+
+/// Exit code for a library error: 2 for invalid names/arguments, 1 otherwise.
+int exit_code_for(const hb::error& e);
+
+/// A short hint for the user after an error message, or empty (see README "Troubleshooting").
+std::string hint_for(const hb::error& e);
+
+/// "12.1 KiB" (binary units, one decimal; plain bytes below 1 KiB).
+std::string human_size(std::uint64_t bytes);
+
+/// "2024-01-15 14:30:22" (UTC).
+std::string human_time(hb::time_point t);
+
+}  // namespace hone_app

@@ -1,0 +1,56 @@
+#include "json.hpp"
+
+namespace hone_app {
+
+json count_json(const std::optional<std::int64_t>& c) { return c ? json(*c) : json(nullptr); }
+
+json backup_json(const hb::backup_info& b) {
+  return json{{"name", b.name},           {"path", b.path},
+              {"size", b.size},           {"created_at", hb::iso8601(b.created_at)},
+              {"encrypted", b.encrypted}, {"compressed", b.compressed}};
+}
+
+json list_json(const std::vector<hb::backup_info>& all) {
+  json arr = json::array();
+  for (const auto& b : all) arr.push_back(backup_json(b));
+  return arr;
+}
+
+json create_json(const hb::backup_info& b) {
+  return json{{"name", b.name},
+              {"path", b.path},
+              {"size", b.size},
+              {"created_at", hb::iso8601(b.created_at)},
+              {"accounts", count_json(b.counts.accounts)},
+              {"transactions", count_json(b.counts.transactions)},
+              {"subscriptions", count_json(b.counts.subscriptions)},
+              {"encrypted", b.encrypted},
+              {"compressed", b.compressed}};
+}
+
+json prune_json(const hb::prune_result& r) {
+  return json{{"deleted_count", r.deleted_count},
+              {"deleted_names", r.deleted_names},
+              {"retained_count", r.retained_count},
+              {"bytes_freed", r.bytes_freed}};
+}
+
+json verify_json(const hb::verify_result& r) {
+  return json{{"valid", r.valid},
+              {"name", r.name},
+              {"accounts", count_json(r.counts.accounts)},
+              {"transactions", count_json(r.counts.transactions)},
+              {"message", r.message}};
+}
+
+json restore_json(const hb::restore_result& r) {
+  return json{{"restored", r.restored}, {"backup_name", r.backup_name}, {"message", r.message}};
+}
+
+json delete_json(const std::string& name) { return json{{"deleted", true}, {"name", name}}; }
+
+json error_json(const std::string& message) { return json{{"error", message}}; }
+
+std::string to_text(const json& j) { return j.dump(2, ' ', false, json::error_handler_t::replace) + "\n"; }
+
+}  // namespace hone_app

@@ -1,0 +1,50 @@
+// The JSON documents of the REST API (backup-system.txt), shared by the server and by the
+// CLI's --json output so that both print exactly the same thing.
+#pragma once
+
+#include <hone/backup.hpp>
+
+#include <nlohmann/json.hpp>
+
+#include <string>
+#include <vector>
+
+namespace hone_app {
+
+using json = nlohmann::ordered_json;  // keeps the fields in the order of the description
+namespace hb = hone::backup;
+
+/// A count, or null when its table does not exist.
+json count_json(const std::optional<std::int64_t>& c);
+
+/// GET /api/backup/:name and each element of GET /api/backup:
+/// {name, path, size, created_at, encrypted, compressed}.
+json backup_json(const hb::backup_info& b);
+
+/// GET /api/backup: an array of backup_json, newest first.
+json list_json(const std::vector<hb::backup_info>& all);
+
+/// POST /api/backup: {name, path, size, created_at, accounts, transactions, subscriptions,
+/// encrypted, compressed}.
+json create_json(const hb::backup_info& b);
+
+/// POST /api/backup/prune: {deleted_count, deleted_names, retained_count, bytes_freed}.
+json prune_json(const hb::prune_result& r);
+
+/// POST /api/backup/verify: {valid, name, accounts, transactions, message}.
+json verify_json(const hb::verify_result& r);
+
+/// POST /api/backup/:name/restore: {restored, backup_name, message}.
+json restore_json(const hb::restore_result& r);
+
+/// DELETE /api/backup/:name: {deleted: true, name}.
+json delete_json(const std::string& name);
+
+/// Every error: {"error": MESSAGE}.
+json error_json(const std::string& message);
+
+/// Pretty-printed (2 spaces) with a final newline; invalid UTF-8 in file names is replaced, not
+/// thrown on.
+std::string to_text(const json& j);
+
+}  // namespace hone_app

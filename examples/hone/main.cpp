@@ -1,0 +1,435 @@
+// hone: encrypted, compressed, consistent backups of the Hone database from the command line,
+// over a REST API (`hone serve`) and on a schedule (HONE_BACKUP_SCHEDULE). See README.md,
+// sections "The `hone` program" onwards.
+#include "app.hpp"
+#include "database.hpp"
+#include "json.hpp"
+#include "log.hpp"
+#include "output.hpp"
+#include "server.hpp"
+
+#include <hone/backup/detail/sqlite.hpp>
+
+#include <CLI/CLI.hpp>
+
+#include <cstdio>
+#include <iostream>
+#include <string>
+
+namespace {
+
+using namespace hone_app;
+namespace fs = std::filesystem;
+
+/// Options shared by the `backup` subcommands.
+struct backup_args {
+  std::string dir;
+  std::string db;
+  std::string name;
+  bool json = false;
+  bool force = false;
+  bool yes = false;
+  long long keep = 7;
+};
+
+void print_json(const json& j) {
+  std::fputs(to_text(j).c_str(), stdout);
+}
+
+std::string yes_no(bool b) { return b ? "yes" : "no"; }
+
+std::string count_text(const std::optional<std::int64_t>& c, const char* table) {
+  return c ? std::to_string(*c) : std::string("- (no ") + table + " table)";
+}
+
+void print_backup_details(const hb::backup_info& b) {
+  std::printf("  path:          %s\n", b.path.c_str());
+  std::printf("  size:          %s (%llu bytes)\n", human_size(b.size).c_str(),
+              static_cast<unsigned long long>(b.size));
+  std::printf("  created:       %s\n", hb::iso8601(b.created_at).c_str());
+}
+
+// ---- backup create ------------------------------------------------------------------------
+int cmd_create(const backup_args& a) {
+  const fs::path db = resolve_database(a.db);
+  const fs::path dir = resolve_backup_dir(a.dir);
+  log_debug("database: " + db.string() + ", backup folder: " + dir.string());
+  const auto key = load_key();
+  progress_display progress(stderr_is_terminal() && !verbose());
+  auto runner = make_runner(db, key, dir, progress.observer());
+  std::optional<std::string> name;
+  if (!a.name.empty()) name = a.name;
+  hb::backup_info b = runner.create(name);
+  progress.finish();
+  if (a.json) {
+    print_json(create_json(b));
+  } else {
+    std::printf("Created backup %s\n", b.name.c_str());
+    print_backup_details(b);
+    std::printf("  accounts:      %s\n", count_text(b.counts.accounts, "accounts").c_str());
+    std::printf("  transactions:  %s\n", count_text(b.counts.transactions, "transactions").c_str());
+    std::printf("  subscriptions: %s\n",
+                (b.counts.subscriptions ? std::to_string(*b.counts.subscriptions) + " active"
+                                        : count_text(b.counts.subscriptions, "subscriptions"))
+                    .c_str());
+    std::printf("  encrypted:     %s\n", yes_no(b.encrypted).c_str());
+    std::printf("  compressed:    %s\n", yes_no(b.compressed).c_str());
+  }
+  if (!b.counts.accounts && !b.counts.transactions && !b.counts.subscriptions)
+    std::fprintf(stderr, "warning: %s has none of Hone's tables (accounts, transactions, subscriptions); is --db "
+                         "(or HONE_DB_PATH) the right database?\n", db.string().c_str());
+  return exit_ok;
+}
+
+// ---- backup list / show -------------------------------------------------------------------
+int cmd_list(const backup_args& a) {
+  const fs::path dir = resolve_backup_dir(a.dir);
+  auto runner = make_runner(fs::path(), hb::database_key::none(), dir);
+  auto all = runner.list();
+  if (a.json) {
+    print_json(list_json(all));
+    return exit_ok;
+  }
+  if (all.empty()) {
+    std::printf("No backups in %s\n", dir.string().c_str());
+    return exit_ok;
+  }
+  print_backup_table(stdout, all);
+  if (stdout_is_terminal()) {
+    std::uint64_t total = 0;
+    for (const auto& b : all) total += b.size;
+    std::printf("\n%zu backup%s, %s in %s\n", all.size(), all.size() == 1 ? "" : "s", human_size(total).c_str(),
+                dir.string().c_str());
+  }
+  for (const auto& b : all)
+    if (!b.problem.empty()) std::fprintf(stderr, "warning: %s: %s\n", b.name.c_str(), b.problem.c_str());
+  return exit_ok;
+}
+
+int cmd_show(const backup_args& a) {
+  auto runner = make_runner(fs::path(), hb::database_key::none(), resolve_backup_dir(a.dir));
+  hb::backup_info b = runner.get(a.name);
+  if (a.json) {
+    print_json(backup_json(b));
+    return exit_ok;
+  }
+  std::printf("Backup %s\n", b.name.c_str());
+  print_backup_details(b);
+  std::printf("  encrypted:     %s\n", b.problem.empty() ? yes_no(b.encrypted).c_str() : "?");
+  std::printf("  compressed:    %s\n", b.problem.empty() ? yes_no(b.compressed).c_str() : "?");
+  if (!b.problem.empty()) std::fprintf(stderr, "warning: %s\n", b.problem.c_str());
+  return exit_ok;
+}
+
+// ---- backup verify ------------------------------------------------------------------------
+int cmd_verify(const backup_args& a) {
+  const fs::path dir = resolve_backup_dir(a.dir);
+  const auto key = load_key();
+  progress_display progress(stderr_is_terminal() && !verbose());
+  auto runner = make_runner(fs::path(), key, dir, progress.observer());
+  runner.get(a.name);  // "Backup not found" before any key work is reported
+  hb::verify_result v = runner.verify(a.name);
+  progress.finish();
+  if (a.json) print_json(verify_json(v));
+  if (!v.valid) {
+    std::fprintf(stderr, "error: Backup %s failed verification: %s\n", a.name.c_str(), v.message.c_str());
+    return exit_failure;
+  }
+  if (!a.json) {
+    std::printf("Backup %s is valid (integrity checks passed)\n", v.name.c_str());
+    std::printf("  accounts:      %s\n", count_text(v.counts.accounts, "accounts").c_str());
+    std::printf("  transactions:  %s\n", count_text(v.counts.transactions, "transactions").c_str());
+    std::printf("  subscriptions: %s\n",
+                (v.counts.subscriptions ? std::to_string(*v.counts.subscriptions) + " active"
+                                        : count_text(v.counts.subscriptions, "subscriptions"))
+                    .c_str());
+    std::printf("  encrypted:     %s\n", yes_no(v.encrypted).c_str());
+  }
+  return exit_ok;
+}
+
+// ---- backup restore -----------------------------------------------------------------------
+int cmd_restore(const backup_args& a) {
+  const fs::path db = resolve_database(a.db);
+  const fs::path dir = resolve_backup_dir(a.dir);
+  const auto key = load_key();
+  progress_display progress(stderr_is_terminal() && !verbose());
+  auto runner = make_runner(db, key, dir, progress.observer());
+  runner.get(a.name);
+  std::error_code ec;
+  if (!db.parent_path().empty() && !fs::exists(db.parent_path(), ec)) fs::create_directories(db.parent_path(), ec);
+  hb::restore_result r = runner.restore(a.name, db, a.force);
+  progress.finish();
+  if (a.json) {
+    print_json(restore_json(r));
+    return exit_ok;
+  }
+  std::printf("Restored %s to %s\n", r.backup_name.c_str(), r.database.string().c_str());
+  if (!r.pre_restore_copy.empty())
+    std::printf("  the previous database was kept as %s\n", r.pre_restore_copy.string().c_str());
+  std::printf("Restart the Hone server if it is running, so that every connection uses the restored database.\n");
+  return exit_ok;
+}
+
+// ---- backup delete ------------------------------------------------------------------------
+int cmd_delete(const backup_args& a) {
+  auto runner = make_runner(fs::path(), hb::database_key::none(), resolve_backup_dir(a.dir));
+  runner.remove(a.name);
+  if (a.json) print_json(delete_json(a.name));
+  else std::printf("Deleted %s\n", a.name.c_str());
+  return exit_ok;
+}
+
+// ---- backup prune -------------------------------------------------------------------------
+int cmd_prune(const backup_args& a) {
+  if (a.keep < 1) throw usage_error("--keep must be at least 1 (got " + std::to_string(a.keep) + ")");
+  const fs::path dir = resolve_backup_dir(a.dir);
+  auto runner = make_runner(fs::path(), hb::database_key::none(), dir);
+  if (!a.yes) {
+    if (!stdin_is_terminal())
+      throw usage_error("prune deletes backups and needs confirmation, but stdin is not a terminal; add -y to "
+                        "prune without asking (e.g. in cron or systemd)");
+    auto all = runner.list();
+    if (all.size() <= static_cast<std::size_t>(a.keep)) {
+      std::printf("Nothing to prune: %zu backup%s in %s, keeping up to %lld.\n", all.size(),
+                  all.size() == 1 ? "" : "s", dir.string().c_str(), a.keep);
+      return exit_ok;
+    }
+    std::uint64_t bytes = 0;
+    const std::size_t doomed = all.size() - static_cast<std::size_t>(a.keep);
+    if (doomed == 1)
+      std::fprintf(stderr, "This backup would be deleted (keeping the %lld newest in %s):\n", a.keep,
+                   dir.string().c_str());
+    else
+      std::fprintf(stderr, "These %zu backups would be deleted (keeping the %lld newest in %s):\n", doomed, a.keep,
+                   dir.string().c_str());
+    for (std::size_t i = static_cast<std::size_t>(a.keep); i < all.size(); ++i) {
+      std::fprintf(stderr, "  %s  %s\n", all[i].name.c_str(), human_size(all[i].size).c_str());
+      bytes += all[i].size;
+    }
+    std::fprintf(stderr, "Delete %s (%s)? [y/N] ", doomed == 1 ? "it" : "them", human_size(bytes).c_str());
+    std::fflush(stderr);
+    std::string answer;
+    if (!std::getline(std::cin, answer)) answer.clear();
+    while (!answer.empty() && (answer.back() == '\r' || answer.back() == ' ')) answer.pop_back();
+    if (answer != "y" && answer != "Y" && answer != "yes" && answer != "YES" && answer != "Yes") {
+      std::fprintf(stderr, "Cancelled; nothing was deleted.\n");
+      return exit_failure;
+    }
+  }
+  hb::prune_result r = runner.prune(a.keep);
+  if (a.json) {
+    print_json(prune_json(r));
+    return exit_ok;
+  }
+  std::printf("Deleted %zu backup%s (%s freed), kept %zu.\n", r.deleted_count, r.deleted_count == 1 ? "" : "s",
+              human_size(r.bytes_freed).c_str(), r.retained_count);
+  for (const auto& n : r.deleted_names) std::printf("  deleted %s\n", n.c_str());
+  return exit_ok;
+}
+
+// ---- dashboard ----------------------------------------------------------------------------
+int cmd_dashboard(const std::string& db_opt, bool as_json) {
+  const fs::path db = resolve_database(db_opt);
+  const auto key = load_key();
+  dashboard d = read_dashboard(db, key);
+  if (as_json) {
+    print_json(json{{"database", db.string()},
+                    {"encrypted", d.encrypted},
+                    {"size", d.size},
+                    {"accounts", count_json(d.counts.accounts)},
+                    {"transactions", count_json(d.counts.transactions)},
+                    {"subscriptions", count_json(d.counts.subscriptions)}});
+    return exit_ok;
+  }
+  std::printf("Database:              %s\n", db.string().c_str());
+  std::printf("Size:                  %s%s\n", human_size(d.size).c_str(), d.encrypted ? ", encrypted" : ", not encrypted");
+  std::printf("Accounts:              %s\n", count_text(d.counts.accounts, "accounts").c_str());
+  std::printf("Transactions:          %s\n", count_text(d.counts.transactions, "transactions").c_str());
+  std::printf("Active subscriptions:  %s\n", count_text(d.counts.subscriptions, "subscriptions").c_str());
+  return exit_ok;
+}
+
+// ---- demo-db ------------------------------------------------------------------------------
+int cmd_demo_db(const std::string& db_opt, const demo_spec& spec) {
+  const fs::path db = resolve_database(db_opt);
+  const auto key = load_key();
+  create_demo_database(db, key, spec);
+  std::printf("Created demo database %s\n", db.string().c_str());
+  std::printf("  %d accounts, %d transactions, %d active subscriptions%s\n", spec.accounts, spec.transactions,
+              spec.subscriptions, spec.subscriptions > 0 ? " (+1 cancelled)" : "");
+  std::printf("  %s\n", key.empty() ? "not encrypted (HONE_DB_KEY is not set)"
+                                    : "encrypted with the key derived from HONE_DB_KEY (SQLCipher 4)");
+  return exit_ok;
+}
+
+std::string version_text() {
+  std::string v = hb::detail::sqlcipher_version();
+  return std::string("hone ") + HONE_VERSION + " (hone-backup; " + (v.empty() ? "SQLite" : "SQLCipher " + v) + ")";
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"hone: encrypted, compressed, consistent backups of the Hone database.\n"
+               "The database key comes from HONE_DB_KEY (never from the command line).",
+               "hone"};
+  app.set_version_flag("--version", version_text());
+  app.set_help_all_flag("--help-all", "Show help for every command");
+  bool verbose_flag = false;
+  app.add_flag("-v,--verbose", verbose_flag, "Debug logging to stderr");
+  app.require_subcommand(1);
+  app.fallthrough();  // --verbose after a subcommand works too
+  app.footer(
+      "Environment: HONE_DB_KEY (passphrase), HONE_DB_PATH, HONE_BACKUP_DIR, HONE_API_TOKEN,\n"
+      "HONE_BACKUP_SCHEDULE, HONE_BACKUP_RETENTION. Exit codes: 0 ok, 1 failed, 2 usage error.");
+
+  backup_args ba;
+  auto* backup = app.add_subcommand("backup", "Create, list, verify, restore, delete and prune backups");
+  backup->require_subcommand(1);
+  auto add_dir = [&](CLI::App* c) {
+    c->add_option("--dir", ba.dir, "Backup folder (default: $HONE_BACKUP_DIR, else the platform data folder)");
+  };
+  auto add_db = [&](CLI::App* c) {
+    c->add_option("--db", ba.db, "Database file (default: $HONE_DB_PATH, else <data folder>/hone.db)");
+  };
+  auto add_json = [&](CLI::App* c) { c->add_flag("--json", ba.json, "Print the REST API's JSON instead"); };
+
+  auto* create = backup->add_subcommand("create", "Create a backup of the database");
+  create->add_option("--name", ba.name, "Backup name (default hone-YYYY-MM-DD-HHMMSS.db.gz; .db.gz is appended)");
+  add_dir(create);
+  add_db(create);
+  add_json(create);
+
+  auto* list = backup->add_subcommand("list", "List backups, newest first");
+  add_dir(list);
+  add_json(list);
+
+  auto* show = backup->add_subcommand("show", "Show one backup");
+  show->add_option("name", ba.name, "Backup name")->required();
+  add_dir(show);
+  add_json(show);
+
+  auto* verify = backup->add_subcommand("verify", "Check that a backup is complete and opens with HONE_DB_KEY");
+  verify->add_option("name", ba.name, "Backup name")->required();
+  add_dir(verify);
+  add_json(verify);
+
+  auto* restore = backup->add_subcommand("restore", "Restore a backup over the database");
+  restore->add_option("name", ba.name, "Backup name")->required();
+  restore->add_flag("--force", ba.force, "Overwrite the existing database (it is kept as DB.pre-restore-TIME)");
+  add_dir(restore);
+  add_db(restore);
+  add_json(restore);
+
+  auto* del = backup->add_subcommand("delete", "Delete one backup");
+  del->add_option("name", ba.name, "Backup name")->required();
+  add_dir(del);
+  add_json(del);
+
+  auto* prune = backup->add_subcommand("prune", "Delete old backups, keeping the newest ones");
+  prune->add_option("--keep", ba.keep, "How many backups to keep (default 7)");
+  prune->add_flag("-y,--yes", ba.yes, "Do not ask for confirmation");
+  add_dir(prune);
+  add_json(prune);
+
+  std::string db_opt;
+  bool dash_json = false;
+  auto* dash = app.add_subcommand("dashboard", "Show the counts of the live database");
+  dash->add_option("--db", db_opt, "Database file (default: $HONE_DB_PATH, else <data folder>/hone.db)");
+  dash->add_flag("--json", dash_json, "Print JSON");
+
+  server_options so;
+  std::string serve_db, serve_dir;
+  int port = 3000;
+  auto* serve = app.add_subcommand("serve", "Run the REST API and the built-in backup scheduler");
+  serve->add_option("--host", so.host, "Address to listen on (default 127.0.0.1)");
+  serve->add_option("--port", port, "Port (default 3000; 0 picks a free one)")->check(CLI::Range(0, 65535));
+  serve->add_option("--db", serve_db, "Database file (default: $HONE_DB_PATH, else <data folder>/hone.db)");
+  serve->add_option("--dir", serve_dir, "Backup folder (default: $HONE_BACKUP_DIR, else the platform data folder)");
+
+  demo_spec spec;
+  std::string demo_db;
+  auto* demo = app.add_subcommand("demo-db", "Create a demo Hone database (never overwrites one)");
+  demo->add_option("--db", demo_db, "Where (default: $HONE_DB_PATH, else <data folder>/hone.db)");
+  demo->add_option("--accounts", spec.accounts, "Number of accounts (default 3)")->check(CLI::Range(0, 1000));
+  demo->add_option("--transactions", spec.transactions, "Number of transactions (default 500)")
+      ->check(CLI::Range(0, 10000000));
+  demo->add_option("--subscriptions", spec.subscriptions, "Active subscriptions (default 6)")
+      ->check(CLI::Range(0, 10000));
+
+  if (argc <= 1) {
+    std::fputs(app.help().c_str(), stderr);
+    return exit_usage;
+  }
+  // "hone backup create": the command the user was typing, for "see '... --help'".
+  auto command_path = [&app] {
+    std::string where = "hone";
+    for (CLI::App* c = &app;;) {
+      auto subs = c->get_subcommands();
+      if (subs.empty()) break;
+      c = subs.front();
+      where += " " + c->get_name();
+    }
+    return where;
+  };
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForAllHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForVersion& e) {
+    return app.exit(e);
+  } catch (const CLI::ExtrasError&) {
+    // Unexpected values are not echoed: one may be a passphrase typed in the wrong place (the
+    // key is read from HONE_DB_KEY only), and this line may end up in a log.
+    std::string shown;
+    std::size_t hidden = 0;
+    for (const auto& a : app.remaining(true)) {
+      if (a.size() > 1 && a[0] == '-') shown += (shown.empty() ? "" : ", ") + a.substr(0, a.find('='));
+      else ++hidden;
+    }
+    std::string msg = shown;
+    if (hidden > 0)
+      msg += (shown.empty() ? "" : " and ") + std::to_string(hidden) + " value" + (hidden == 1 ? "" : "s") +
+             " (values are not shown; the database key is read from HONE_DB_KEY only)";
+    std::fprintf(stderr, "error: unexpected argument: %s (see '%s --help')\n", msg.c_str(), command_path().c_str());
+    return exit_usage;
+  } catch (const CLI::ParseError& e) {
+    std::fprintf(stderr, "error: %s (see '%s --help')\n", e.what(), command_path().c_str());
+    return exit_usage;
+  }
+  set_verbose(verbose_flag);
+
+  try {
+    if (create->parsed()) return cmd_create(ba);
+    if (list->parsed()) return cmd_list(ba);
+    if (show->parsed()) return cmd_show(ba);
+    if (verify->parsed()) return cmd_verify(ba);
+    if (restore->parsed()) return cmd_restore(ba);
+    if (del->parsed()) return cmd_delete(ba);
+    if (prune->parsed()) return cmd_prune(ba);
+    if (dash->parsed()) return cmd_dashboard(db_opt, dash_json);
+    if (demo->parsed()) return cmd_demo_db(demo_db, spec);
+    if (serve->parsed()) {
+      so.port = static_cast<unsigned short>(port);
+      so.database = resolve_database(serve_db);
+      so.backup_dir = resolve_backup_dir(serve_dir);
+      return run_server(so);
+    }
+  } catch (const usage_error& e) {
+    std::fprintf(stderr, "error: %s\n", e.what());
+    return exit_usage;
+  } catch (const hb::error& e) {
+    std::fprintf(stderr, "error: %s\n", e.what());
+    if (stderr_is_terminal())
+      if (auto hint = hint_for(e); !hint.empty()) std::fprintf(stderr, "hint: %s\n", hint.c_str());
+    return exit_code_for(e);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "error: %s\n", e.what());
+    return exit_failure;
+  }
+  std::fputs(app.help().c_str(), stderr);
+  return exit_usage;
+}

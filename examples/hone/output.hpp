@@ -1,0 +1,63 @@
+// Terminal output of the CLI: the backup table and a progress line for long operations.
+// Nothing decorative is written when the output is not a terminal.
+#pragma once
+
+#include <hone/backup.hpp>
+
+#include <chrono>
+#include <condition_variable>
+#include <cstdio>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace hone_app {
+
+namespace hb = hone::backup;
+
+bool stdout_is_terminal();
+bool stderr_is_terminal();
+bool stdin_is_terminal();
+
+/// NAME, SIZE, CREATED (UTC), ENCRYPTED, COMPRESSED; one row per backup, newest first.
+void print_backup_table(std::FILE* out, const std::vector<hb::backup_info>& all);
+
+/// Shows what a runner is doing on stderr while it takes more than a moment: a single line
+/// redrawn in place ("creating backup: compressing [#####-----] 48% 12.0 MiB / 25.0 MiB 3.1 s").
+/// Draws only when `enabled` (stderr is a terminal and --verbose is off); with --verbose the
+/// events are logged instead. The line is erased when the operation ends.
+class progress_display {
+ public:
+  explicit progress_display(bool enabled);
+  ~progress_display();
+  progress_display(const progress_display&) = delete;
+  progress_display& operator=(const progress_display&) = delete;
+
+  /// The observer to put in runner_options (thread-safe).
+  hb::observer_fn observer();
+
+  /// Erases the line (call before printing results).
+  void finish();
+
+ private:
+  void on_event(const hb::event& e);
+  void loop();
+  void draw_locked();
+  void erase_locked();
+
+  bool enabled_;
+  std::mutex m_;
+  std::condition_variable cv_;
+  bool stop_ = false;
+  bool active_ = false;
+  bool drawn_ = false;
+  std::string op_;
+  std::string stage_;
+  std::uint64_t done_ = 0;
+  std::uint64_t total_ = 0;
+  std::chrono::steady_clock::time_point started_{};
+  std::thread thread_;
+};
+
+}  // namespace hone_app

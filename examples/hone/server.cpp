@@ -1,0 +1,405 @@
+#include "server.hpp"
+
+#include "api.hpp"
+#include "app.hpp"
+#include "log.hpp"
+
+#include <boost/asio.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <csignal>
+#include <cstdlib>
+#include <list>
+#include <memory>
+#include <mutex>
+#include <stop_token>
+#include <thread>
+
+#include <poll.h>
+#include <sys/socket.h>
+
+namespace hone_app {
+
+namespace net = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+using tcp = net::ip::tcp;
+using steady = std::chrono::steady_clock;
+
+namespace {
+
+constexpr std::size_t max_connections = 128;
+constexpr std::size_t max_header_bytes = 16 * 1024;
+constexpr auto read_timeout = std::chrono::seconds(30);   // idle keep-alive or slow request
+constexpr auto write_timeout = std::chrono::seconds(60);  // a client that does not read
+
+std::int64_t now_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(steady::now().time_since_epoch()).count();
+}
+
+/// What the watchdog and the shutdown need to know about one open connection.
+struct connection_slot {
+  enum phase : int { reading, busy, writing };
+  int fd = -1;
+  std::atomic<int> state{reading};
+  std::atomic<std::int64_t> since{0};
+  void set(phase p) {
+    since = now_ms();
+    state = p;
+  }
+};
+
+struct server_state {
+  std::mutex m;
+  std::condition_variable cv;
+  std::list<std::shared_ptr<connection_slot>> open;
+  std::atomic<bool> stopping{false};
+
+  /// Unblocks every connection waiting for a request (keep-alive idle); busy ones finish
+  /// their response and then close because `stopping` is set.
+  void wake_idle() {
+    std::lock_guard lk(m);
+    for (auto& s : open)
+      if (s->state == connection_slot::reading) ::shutdown(s->fd, SHUT_RD);
+  }
+  void enforce_timeouts() {
+    const auto t = now_ms();
+    std::lock_guard lk(m);
+    for (auto& s : open) {
+      const auto age = std::chrono::milliseconds(t - s->since);
+      if ((s->state == connection_slot::reading && age > read_timeout) ||
+          (s->state == connection_slot::writing && age > write_timeout))
+        ::shutdown(s->fd, SHUT_RDWR);
+    }
+  }
+};
+
+std::string format_ms(steady::time_point t0) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.1f ms", std::chrono::duration<double, std::milli>(steady::now() - t0).count());
+  return buf;
+}
+
+void log_request(const std::string& method, const std::string& target, int status, steady::time_point t0,
+                 const std::string& note) {
+  std::string path = target.substr(0, target.find('?'));
+  std::string line = "http: " + printable(method, 16) + " " + printable(path, 300) + " " + std::to_string(status) +
+                     " " + format_ms(t0);
+  if (!note.empty()) line += " - " + note;
+  if (status >= 500) log_error(line);
+  else log_info(line);
+}
+
+/// Reads and drops what the client still sends (for at most ~1 s / 1 MiB) so that closing
+/// the socket after an early response does not reset the connection before the client has
+/// read that response.
+void drain_and_close(tcp::socket& sock) {
+  beast::error_code ec;
+  sock.shutdown(tcp::socket::shutdown_send, ec);
+  const int fd = sock.native_handle();
+  char buf[16384];
+  std::size_t total = 0;
+  const auto deadline = steady::now() + std::chrono::seconds(1);
+  while (total < (1u << 20) && steady::now() < deadline) {
+    pollfd p{fd, POLLIN, 0};
+    if (::poll(&p, 1, 200) <= 0) break;
+    ssize_t n = ::recv(fd, buf, sizeof buf, MSG_DONTWAIT);
+    if (n <= 0) break;
+    total += static_cast<std::size_t>(n);
+  }
+  sock.close(ec);
+}
+
+/// Writes `r`; for a HEAD request only its header (with the Content-Length of the body).
+void write_simple(tcp::socket& sock, unsigned version, const api_response& r, bool keep_alive, beast::error_code& ec,
+                  bool head = false) {
+  http::response<http::empty_body> res{static_cast<http::status>(r.status), version};
+  res.set(http::field::server, "hone/" HONE_VERSION);
+  res.set(http::field::content_type, "application/json");
+  res.set(http::field::cache_control, "no-store");
+  for (const auto& [k, v] : r.headers) res.set(k, v);
+  res.keep_alive(keep_alive);
+  res.content_length(r.body.size());
+  http::response_serializer<http::empty_body> sr{res};
+  http::write_header(sock, sr, ec);
+  if (!ec && !head) net::write(sock, net::buffer(r.body), ec);
+}
+
+/// Serves one connection (HTTP/1.1 keep-alive) on the calling thread.
+void serve_connection(tcp::socket& sock, connection_slot& slot, const api& handler, server_state& st) {
+  beast::flat_buffer buffer;
+  for (;;) {
+    slot.set(connection_slot::reading);
+    if (st.stopping) break;  // checked after `reading` is published, see server_state::wake_idle
+    http::request_parser<http::string_body> parser;
+    parser.header_limit(max_header_bytes);
+    parser.body_limit(max_body_bytes);
+    beast::error_code ec;
+    http::read_header(sock, buffer, parser, ec);
+    auto t0 = steady::now();
+    if (!ec) {
+      const auto& h = parser.get();
+      if (beast::iequals(h[http::field::expect], "100-continue")) {
+        http::response<http::empty_body> cont{http::status::continue_, h.version()};
+        http::write(sock, cont, ec);
+      }
+      if (!ec) http::read(sock, buffer, parser, ec);
+    }
+    if (ec) {
+      // Only malformed or oversized requests get an answer; a client that went away (or a
+      // socket shut down by the watchdog or the shutdown) is simply closed.
+      if (ec.category() != beast::error_code(http::error::end_of_stream).category() ||
+          ec == http::error::end_of_stream || ec == http::error::partial_message)
+        return;
+      slot.set(connection_slot::writing);
+      const auto& h = parser.get();
+      api_response r;
+      if (ec == http::error::body_limit)
+        r = error_response(413, "Request body too large (limit " + std::to_string(max_body_bytes / 1024) + " KiB)");
+      else if (ec == http::error::header_limit)
+        r = error_response(431, "Request header fields too large");
+      else
+        r = error_response(400, "Malformed HTTP request");
+      beast::error_code wec;
+      write_simple(sock, 11, r, false, wec);
+      log_request(std::string(h.method_string()), std::string(h.target()), r.status, t0, "");
+      drain_and_close(sock);
+      return;
+    }
+    slot.set(connection_slot::busy);
+    auto& req = parser.get();
+    api_request ar;
+    const bool head = req.method() == http::verb::head;
+    ar.method = head ? std::string("GET") : std::string(req.method_string());  // HEAD: GET without the body
+    ar.target = std::string(req.target());
+    ar.authorization = std::string(req[http::field::authorization]);
+    ar.body = std::move(req.body());
+    api_response r = handler.handle(ar);
+    const bool keep_alive = req.keep_alive() && !st.stopping;
+    slot.set(connection_slot::writing);
+    write_simple(sock, req.version(), r, keep_alive, ec, head);
+    log_request(std::string(req.method_string()), ar.target, r.status, t0, r.log_note);
+    if (ec) return;
+    if (!keep_alive) {
+      sock.shutdown(tcp::socket::shutdown_send, ec);
+      return;
+    }
+  }
+}
+
+std::string url_host(const tcp::endpoint& ep) {
+  auto a = ep.address();
+  return a.is_v6() ? "[" + a.to_string() + "]" : a.to_string();
+}
+
+std::atomic<int> g_signals{0};
+
+}  // namespace
+
+int run_server(const server_options& opts) {
+  std::signal(SIGPIPE, SIG_IGN);
+  const char* token_env = std::getenv("HONE_API_TOKEN");
+  const std::string token = token_env ? token_env : "";
+
+  // Where to listen; refuse anything but loopback without a token.
+  net::io_context ioc;
+  std::vector<tcp::endpoint> endpoints;
+  {
+    beast::error_code ec;
+    auto addr = net::ip::make_address(opts.host, ec);
+    if (!ec) {
+      endpoints.emplace_back(addr, opts.port);
+    } else {
+      tcp::resolver resolver(ioc);
+      auto results = resolver.resolve(opts.host, std::to_string(opts.port), ec);
+      if (ec) throw usage_error("cannot resolve --host " + opts.host + ": " + ec.message());
+      for (const auto& r : results) endpoints.push_back(r.endpoint());
+    }
+    if (endpoints.empty()) throw usage_error("cannot resolve --host " + opts.host);
+  }
+  for (const auto& ep : endpoints) {
+    if (!ep.address().is_loopback() && token.empty())
+      throw usage_error("refusing to listen on " + opts.host +
+                        " (not a loopback address) without HONE_API_TOKEN: anyone on the network could "
+                        "restore or delete backups. Set HONE_API_TOKEN, or use --host 127.0.0.1");
+  }
+
+  api::config cfg;
+  cfg.database = opts.database;
+  cfg.backup_dir = opts.backup_dir;
+  const hone::backup::database_key key = load_key();
+  cfg.key = key;
+  cfg.token = token;
+  const bool encrypted = !cfg.key.empty();
+  const api handler(std::move(cfg));
+
+  tcp::acceptor acceptor(ioc);
+  tcp::endpoint bound;
+  {
+    beast::error_code ec;
+    const auto& ep = endpoints.front();
+    acceptor.open(ep.protocol(), ec);
+    if (!ec) acceptor.set_option(net::socket_base::reuse_address(true), ec);
+    if (!ec) acceptor.bind(ep, ec);
+    if (!ec) acceptor.listen(net::socket_base::max_listen_connections, ec);
+    if (ec) {
+      std::fprintf(stderr, "error: cannot listen on %s:%u: %s\n", opts.host.c_str(), opts.port, ec.message().c_str());
+      return exit_failure;
+    }
+    bound = acceptor.local_endpoint();
+  }
+
+  std::error_code fec;
+  if (!std::filesystem::exists(opts.database, fec))
+    log_warn("database not found at " + opts.database.string() +
+             ": backups fail until it exists (set --db or HONE_DB_PATH, or run 'hone demo-db')");
+  log_info("hone " HONE_VERSION ": database " + opts.database.string() + (encrypted ? " (key from HONE_DB_KEY)" : " (no HONE_DB_KEY: unencrypted)") +
+           ", backups in " + opts.backup_dir.string());
+  log_info(std::string("authentication: ") +
+           (token.empty() ? "none (loopback only)" : "bearer token (HONE_API_TOKEN)"));
+  if (!token.empty() && token.size() < 16)
+    log_warn("HONE_API_TOKEN is short (" + std::to_string(token.size()) +
+             " characters); use a long random one, e.g. from `openssl rand -hex 32`");
+  if (!endpoints.front().address().is_loopback())
+    log_warn("listening on a non-loopback address over plain HTTP: the token and the data travel unencrypted; "
+             "put a TLS reverse proxy in front");
+
+  // The built-in scheduler, on its own runner: the backup folder's lock serializes it with
+  // API and CLI backups.
+  const auto sched_cfg = hone::backup::parse_schedule(std::getenv("HONE_BACKUP_SCHEDULE"),
+                                                      std::getenv("HONE_BACKUP_RETENTION"));
+  const bool sched_misconfigured = !sched_cfg.enabled && sched_cfg.reason.find("not set") == std::string::npos;
+  if (sched_misconfigured) log_warn(sched_cfg.reason);
+  else log_info(sched_cfg.reason);
+  std::unique_ptr<hone::backup::local_runner> sched_runner;
+  std::unique_ptr<hone::backup::backup_scheduler<hone::backup::local_runner>> scheduler;
+  std::jthread sched_thread;
+  if (sched_cfg.enabled) {
+    sched_runner = std::make_unique<hone::backup::local_runner>(make_runner(opts.database, key, opts.backup_dir));
+    scheduler = std::make_unique<hone::backup::backup_scheduler<hone::backup::local_runner>>(
+        *sched_runner, sched_cfg.interval, sched_cfg.retention,
+        [](hone::backup::log_level l, const std::string& m) { log(l, "scheduler: " + m); });
+    sched_thread = std::jthread([&](std::stop_token stop) { scheduler->run(stop); });
+  }
+
+  server_state st;
+  net::signal_set signals(ioc, SIGINT, SIGTERM);
+  net::steady_timer watchdog(ioc);
+  std::thread drainer;
+
+  std::function<void()> arm_watchdog = [&] {
+    watchdog.expires_after(std::chrono::seconds(1));
+    watchdog.async_wait([&](beast::error_code ec) {
+      if (ec) return;
+      st.enforce_timeouts();
+      if (st.stopping) st.wake_idle();
+      arm_watchdog();
+    });
+  };
+  arm_watchdog();
+
+  std::function<void()> accept_next = [&] {
+    acceptor.async_accept([&](beast::error_code ec, tcp::socket sock) {
+      if (ec) {
+        if (ec == net::error::operation_aborted || st.stopping) return;
+        log_warn("accept failed: " + ec.message());
+        accept_next();
+        return;
+      }
+      if (st.stopping) return;
+      auto slot = std::make_shared<connection_slot>();
+      slot->fd = sock.native_handle();
+      slot->set(connection_slot::reading);
+      {
+        std::lock_guard lk(st.m);
+        if (st.open.size() >= max_connections) {
+          slot.reset();
+        } else {
+          st.open.push_back(slot);
+        }
+      }
+      if (!slot) {
+        beast::error_code wec;
+        sock.non_blocking(true, wec);
+        write_simple(sock, 11, error_response(503, "Too many connections; try again"), false, wec);
+        log_warn("connection refused: " + std::to_string(max_connections) + " connections are open");
+        sock.close(wec);
+      } else {
+        auto serve = [&st, &handler, slot, s = std::move(sock)]() mutable {
+          {
+            tcp::socket conn = std::move(s);
+            try {
+              serve_connection(conn, *slot, handler, st);
+            } catch (const std::exception& e) {
+              log_error(std::string("connection failed: ") + e.what());
+            }
+            beast::error_code cec;
+            conn.close(cec);
+          }
+          std::lock_guard lk(st.m);
+          st.open.remove(slot);
+          st.cv.notify_all();
+        };
+        try {
+          std::thread(std::move(serve)).detach();
+        } catch (const std::system_error& e) {  // no thread: the lambda (and the socket) is dropped
+          log_error(std::string("cannot start a connection thread: ") + e.what());
+          std::lock_guard lk(st.m);
+          st.open.remove(slot);
+        }
+      }
+      accept_next();
+    });
+  };
+  accept_next();
+
+  signals.async_wait([&](beast::error_code ec, int sig) {
+    if (ec) return;
+    ++g_signals;
+    std::size_t running;
+    {
+      std::lock_guard lk(st.m);
+      running = st.open.size();
+    }
+    log_info(std::string("received ") + (sig == SIGINT ? "SIGINT" : "SIGTERM") +
+             ", shutting down: no new connections; waiting for " + std::to_string(running) +
+             " open connection(s)" + (scheduler ? " and the scheduler" : "") + " (send it again to exit at once)");
+    st.stopping = true;
+    beast::error_code cec;
+    acceptor.close(cec);
+    st.wake_idle();
+    // A second signal ends the process at once.
+    signals.async_wait([](beast::error_code ec2, int) {
+      if (ec2) return;
+      log_warn("second signal: exiting now");
+      std::_Exit(130);
+    });
+    drainer = std::thread([&] {
+      if (sched_thread.joinable()) {
+        sched_thread.request_stop();
+        sched_thread.join();
+      }
+      std::unique_lock lk(st.m);
+      st.cv.wait(lk, [&] { return st.open.empty(); });
+      lk.unlock();
+      net::post(ioc, [&] {
+        beast::error_code ignore;
+        watchdog.cancel();
+        signals.cancel(ignore);
+        ioc.stop();
+      });
+    });
+  });
+
+  log_info("listening on http://" + url_host(bound) + ":" + std::to_string(bound.port()));
+  ioc.run();
+  if (drainer.joinable()) drainer.join();
+  log_info("stopped");
+  return exit_ok;
+}
+
+}  // namespace hone_app

@@ -1,0 +1,268 @@
+// migrate_to_v4: upgrades a database written by SQLCipher 3 (its default settings) to the
+// SQLCipher 4 format with PRAGMA cipher_migrate, safely: the upgrade runs on a consistent copy,
+// the copy is checked, the original file is kept as DATABASE.pre-migrate-TIMESTAMP, and the
+// upgraded file is renamed into place atomically. Needs a program linked with SQLCipher 4.
+#pragma once
+
+#include <hone/backup/detail/sqlite.hpp>
+#include <hone/backup/error.hpp>
+#include <hone/backup/io.hpp>
+#include <hone/backup/key.hpp>
+#include <hone/backup/names.hpp>
+#include <hone/backup/types.hpp>
+
+#include <chrono>
+#include <cstdint>
+#include <filesystem>
+#include <map>
+#include <optional>
+#include <string>
+#include <system_error>
+#include <vector>
+
+#include <fcntl.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+namespace hone::backup {
+
+/// Settings of migrate_to_v4.
+struct migrate_options {
+  /// How long to wait for another connection's write transaction to end before giving up
+  /// (lock_error). The write lock is then held until the upgraded file is in place.
+  int busy_timeout_ms = 10000;
+  /// The instant in the name of the kept original (DATABASE.pre-migrate-YYYY-MM-DD-HHMMSS,
+  /// UTC); default: now.
+  std::optional<time_point> now;
+};
+
+/// What migrate_to_v4 did.
+struct migrate_result {
+  /// True when the file was upgraded; false when there was nothing to do.
+  bool migrated = false;
+  /// The format found: 3 (written by SQLCipher 3, now upgraded), 4 (already SQLCipher 4:
+  /// untouched) or 0 (plain SQLite, not encrypted: untouched).
+  int from_version = 0;
+  std::filesystem::path database;          ///< absolute path of the database
+  std::filesystem::path pre_migrate_copy;  ///< the original file, kept; empty when not migrated
+  std::string message;                     ///< one line for the user
+};
+
+namespace detail::migrate_impl {
+
+/// Removes a file (and the side files SQLite may leave beside it) unless released.
+struct temp_files {
+  std::string path;
+  ~temp_files() {
+    if (path.empty()) return;
+    for (const char* sfx : {"", "-journal", "-wal", "-shm", "-migrated", "-migrated-journal"})
+      ::unlink((path + sfx).c_str());
+  }
+};
+
+inline std::string quoted_identifier(const std::string& name) {
+  std::string q = "\"";
+  for (char c : name) q += c == '"' ? std::string("\"\"") : std::string(1, c);
+  return q + "\"";
+}
+
+/// Rows of every table (sqlite_master is spelled so that SQLite 3.15 understands it too).
+inline std::map<std::string, std::int64_t> row_counts(sqlite3* db) {
+  std::map<std::string, std::int64_t> counts;
+  std::vector<std::string> tables;
+  {
+    statement s(db, "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'");
+    while (s.step()) tables.push_back(s.column_text(0));
+  }
+  for (auto& t : tables) {
+    statement s(db, "SELECT count(*) FROM " + quoted_identifier(t));
+    if (s.step()) counts[t] = s.column_int(0);
+  }
+  return counts;
+}
+
+inline std::string single_value(sqlite3* db, const std::string& sql) {
+  statement s(db, sql);
+  return s.step() ? s.column_text(0) : std::string();
+}
+
+/// A hard link when the filesystem allows it (instant, no extra space), else a copy.
+inline void keep_file(const std::string& from, const std::string& to) {
+  if (::link(from.c_str(), to.c_str()) == 0) return;
+  std::error_code ec;
+  std::filesystem::copy_file(from, to, ec);
+  if (ec) throw io_error("Cannot keep a copy of " + from + " at " + to + ": " + ec.message());
+  std::filesystem::permissions(to, std::filesystem::perms::owner_read | std::filesystem::perms::owner_write, ec);
+}
+
+}  // namespace detail::migrate_impl
+
+/// Upgrades the SQLCipher 3 database at `database` (keyed with `key`) to the SQLCipher 4
+/// format, in these steps:
+///  1. Opens it; a plain SQLite file or a file that already opens with SQLCipher 4's defaults
+///     is left untouched (migrated = false, from_version 0 or 4). A key that opens it neither
+///     way throws encryption_error; nothing is changed.
+///  2. Takes the database's write lock (BEGIN IMMEDIATE, waiting up to busy_timeout_ms, else
+///     lock_error) and holds it until step 6, so no commit can be lost in between.
+///  3. Writes a consistent copy (sqlcipher_export, including content still in the -wal file)
+///     to a hidden temp file beside the database, still in the SQLCipher 3 format.
+///  4. Runs PRAGMA cipher_migrate on the copy, then checks it: it must open with SQLCipher 4's
+///     defaults, pass cipher_integrity_check and integrity_check, and hold as many rows in
+///     every table as the source. It gets the source's journal mode (WAL stays WAL), user
+///     version and file permissions.
+///  5. Keeps the original (with its -wal/-shm) as DATABASE.pre-migrate-YYYY-MM-DD-HHMMSS
+///     (hard links where possible; -1, -2, ... added if that exists).
+///  6. Renames the upgraded copy over DATABASE (atomic: the path always names a complete
+///     database) and removes the old -wal/-shm/-journal. Any failure before this step leaves
+///     the database untouched and removes the temp files.
+/// The application using the database should be stopped first: a program that keeps its
+/// connection open goes on using the old file (now the .pre-migrate copy).
+/// Throws database_error when the program is linked with SQLCipher 3 (cipher_migrate is a
+/// SQLCipher 4 feature), database_error "Database not found: PATH" for a missing file.
+inline migrate_result migrate_to_v4(const std::filesystem::path& database, const database_key& key,
+                                    const migrate_options& options = {}) {
+  namespace fs = std::filesystem;
+  using namespace detail::migrate_impl;
+  std::error_code ec;
+  migrate_result r;
+  r.database = fs::absolute(database, ec);
+  const std::string db = r.database.string();
+  if (!fs::is_regular_file(r.database, ec)) throw database_error("Database not found: " + db);
+
+  if (detail::has_plain_header(r.database)) {
+    r.from_version = 0;
+    r.message = "The database is not encrypted (plain SQLite): nothing to migrate";
+    return r;
+  }
+  if (key.empty())
+    throw encryption_error("Cannot read " + db + ": the file is encrypted or is not a database, and no key was given");
+  if (detail::sqlcipher_major() < 4)
+    throw database_error(
+        "Migrating to the SQLCipher 4 format needs SQLCipher 4; this program is linked with SQLCipher " +
+        detail::sqlcipher_version());
+
+  // 1. Which format is it? (throws encryption_error for a wrong key)
+  auto guard = detail::open_and_probe(r.database, SQLITE_OPEN_READWRITE, key, options.busy_timeout_ms);
+  if (guard.compatibility == 0) {
+    r.from_version = 4;
+    r.message = "The database is already in the SQLCipher 4 format: nothing to migrate";
+    return r;
+  }
+  r.from_version = guard.compatibility;
+  const std::string compat_pragma = std::to_string(guard.compatibility);
+
+  // 2. Hold the write lock: nobody commits between our snapshot and the rename.
+  {
+    int rc = sqlite3_exec(guard.db.get(), "BEGIN IMMEDIATE", nullptr, nullptr, nullptr);
+    if ((rc & 0xff) == SQLITE_BUSY || (rc & 0xff) == SQLITE_LOCKED)
+      throw lock_error("The database " + db + " is busy (another program is writing to it); stop it and retry");
+    if (rc != SQLITE_OK) throw database_error("Cannot lock " + db + ": " + detail::errmsg(guard.db.get()));
+  }
+  struct rollback_guard {
+    sqlite3* h;
+    ~rollback_guard() {
+      if (h) sqlite3_exec(h, "ROLLBACK", nullptr, nullptr, nullptr);
+    }
+  } unlock{guard.db.get()};
+  const std::string journal_mode = single_value(guard.db.get(), "PRAGMA journal_mode");
+  const auto source_rows = row_counts(guard.db.get());
+  const std::string user_version = single_value(guard.db.get(), "PRAGMA user_version");
+
+  struct stat st {};
+  if (::stat(db.c_str(), &st) != 0) throw io_error("Cannot read " + db + ": " + detail::errno_text(errno));
+
+  // 3. A consistent copy beside the database, still in the SQLCipher 3 format.
+  const fs::path dir = r.database.parent_path();
+  std::string tmpl = (dir / ("." + r.database.filename().string() + ".migrate-XXXXXX")).string();
+  {
+    detail::unique_fd fd(::mkostemp(tmpl.data(), O_CLOEXEC));
+    if (!fd) throw io_error("Cannot create a temporary file in " + dir.string() + ": " + detail::errno_text(errno));
+  }
+  temp_files cleanup{tmpl};
+  try {
+    // Read-write only because ATTACH opens the copy with the main database's flags.
+    auto src =
+        detail::open_and_probe(r.database, SQLITE_OPEN_READWRITE, key, options.busy_timeout_ms, guard.compatibility);
+    {
+      detail::statement attach(src.db.get(), "ATTACH DATABASE ?1 AS hone_migrate_copy KEY ?2");
+      attach.bind(1, tmpl);
+      attach.bind(2, key.expose_secret());
+      attach.step();
+    }
+    detail::exec(src.db.get(), "PRAGMA hone_migrate_copy.cipher_compatibility = " + compat_pragma);
+    detail::exec(src.db.get(), "BEGIN");
+    detail::exec(src.db.get(), "SELECT sqlcipher_export('hone_migrate_copy')");
+    detail::copy_header_values(src.db.get(), "main", "hone_migrate_copy");
+    detail::exec(src.db.get(), "COMMIT");
+    detail::exec(src.db.get(), "DETACH DATABASE hone_migrate_copy");
+  } catch (const error& e) {
+    throw database_error("Migration failed: cannot copy " + db + ": " + e.what());
+  }
+
+  // 4. Upgrade the copy, then prove the result.
+  try {
+    {
+      // CREATE because cipher_migrate ATTACHes its own TEMP-migrated file with these flags.
+      auto m = detail::open_database(tmpl, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, key);
+      detail::set_busy_timeout(m.get(), options.busy_timeout_ms);
+      // cipher_migrate must be the first statement after the key.
+      std::string out = single_value(m.get(), "PRAGMA cipher_migrate");
+      if (out != "0") throw database_error("PRAGMA cipher_migrate reported failure (" + out + ")");
+    }
+    auto check = detail::open_and_probe(tmpl, SQLITE_OPEN_READWRITE, key, options.busy_timeout_ms, 4);
+    sqlite3* h = check.db.get();
+    {
+      detail::statement s(h, "PRAGMA cipher_integrity_check");
+      if (s.step()) throw database_error("cipher_integrity_check failed on the upgraded copy: " + s.column_text(0));
+    }
+    if (auto ic = single_value(h, "PRAGMA integrity_check"); ic != "ok")
+      throw database_error("integrity_check failed on the upgraded copy: " + ic);
+    if (row_counts(h) != source_rows) throw database_error("the upgraded copy does not hold the same rows");
+    if (single_value(h, "PRAGMA user_version") != user_version)
+      throw database_error("the upgraded copy lost the user_version");
+    if (journal_mode == "wal") detail::exec(h, "PRAGMA journal_mode = WAL");
+  } catch (const error& e) {
+    throw database_error(std::string("Migration failed, the database is unchanged: ") + e.what());
+  }
+  // cipher_migrate replaced the copy with a file of its own: give it the original's mode
+  // (and owner, when allowed), and make it durable.
+  ::chmod(tmpl.c_str(), st.st_mode & 07777);
+  if (::chown(tmpl.c_str(), st.st_uid, st.st_gid) != 0) {
+    // Not permitted for an unprivileged user whose file it already is: nothing to do.
+  }
+  {
+    detail::unique_fd fd(::open(tmpl.c_str(), O_RDONLY | O_CLOEXEC));
+    if (!fd) throw io_error("Cannot open " + tmpl + ": " + detail::errno_text(errno));
+    detail::fsync_checked(fd.get(), "Cannot sync " + tmpl);
+  }
+
+  // 5. Keep the original as it is.
+  const std::string keep =
+      db + ".pre-migrate-" + name_timestamp(options.now.value_or(std::chrono::system_clock::now()));
+  std::string kept = keep;
+  for (int n = 1; fs::exists(kept, ec); ++n) kept = keep + "-" + std::to_string(n);
+  keep_file(db, kept);
+  for (const char* sfx : {"-wal", "-shm"})
+    if (fs::exists(db + sfx, ec)) keep_file(db + sfx, kept + sfx);
+  r.pre_migrate_copy = kept;
+
+  // 6. Release the lock (our connection's close may checkpoint into, and so only touches,
+  // the old file), drop the old side files and move the upgraded file into place.
+  sqlite3_exec(guard.db.get(), "ROLLBACK", nullptr, nullptr, nullptr);
+  unlock.h = nullptr;
+  guard.db.reset();
+  for (const char* sfx : {"-wal", "-shm", "-journal"}) ::unlink((db + sfx).c_str());
+  if (::rename(tmpl.c_str(), db.c_str()) != 0)
+    throw io_error("Cannot move the upgraded database into place at " + db + ": " + detail::errno_text(errno) +
+                   " (the original is unchanged; a copy is at " + kept + ")");
+  cleanup.path.clear();
+  ::unlink((tmpl + "-migrated").c_str());
+  detail::fsync_directory(dir);
+  r.migrated = true;
+  r.message = "Database migrated from the SQLCipher " + std::to_string(r.from_version) +
+              " format to SQLCipher 4; the original is kept at " + kept;
+  return r;
+}
+
+}  // namespace hone::backup

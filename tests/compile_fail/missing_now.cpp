@@ -1,0 +1,6 @@
+// A Clock without now(): BackupRunner must refuse it, naming the member.
+// expect: Clock requirements not met: missing `time_point now\(\)`
+#define HONE_OMIT_NOW
+#include "policies.hpp"
+
+int main() { compile_fail::use_runner(); }

@@ -1,0 +1,89 @@
+// Minimal, complete policy types for the compile-failure tests. A test defines HONE_OMIT_<MEMBER>
+// before including this file to leave exactly that member out; control.cpp omits nothing.
+#pragma once
+
+#include <hone/backup.hpp>
+
+#include <cstddef>
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <span>
+#include <stop_token>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace compile_fail {
+
+using namespace hone::backup;
+
+struct my_exporter {
+#ifndef HONE_OMIT_EXPORT_TO
+  export_result export_to(const std::filesystem::path&, const progress_fn&) { return {}; }
+#endif
+#ifndef HONE_OMIT_CHECK
+  check_result check(const std::filesystem::path&) { return {}; }
+#endif
+};
+
+struct my_compressor {
+#ifndef HONE_OMIT_COMPRESS
+  compress_result compress(reader&, writer&, const progress_fn&) { return {}; }
+#endif
+#ifndef HONE_OMIT_DECOMPRESS
+  std::uint64_t decompress(reader&, writer&, const progress_fn&) { return 0; }
+#endif
+#ifndef HONE_OMIT_PEEK
+  peek_result peek(reader&, std::span<std::byte>) { return {}; }
+#endif
+#ifndef HONE_OMIT_SUFFIX
+  std::string_view suffix() const { return ".db.z"; }
+#endif
+};
+
+struct my_destination {
+#ifndef HONE_OMIT_STORE
+  stored_entry store(const std::string& name, const std::function<void(writer&)>&) { return {name, 0, {}, name}; }
+#endif
+#ifndef HONE_OMIT_LIST
+  std::vector<stored_entry> list() { return {}; }
+#endif
+#ifndef HONE_OMIT_STAT
+  std::optional<stored_entry> stat(const std::string&) { return std::nullopt; }
+#endif
+#ifndef HONE_OMIT_OPEN
+  std::unique_ptr<reader> open(const std::string&) { return nullptr; }
+#endif
+#ifndef HONE_OMIT_REMOVE
+  void remove(const std::string&) {}
+#endif
+#ifndef HONE_OMIT_LOCK
+  std::unique_lock<std::mutex> lock() {
+    static std::mutex m;
+    return std::unique_lock<std::mutex>(m);
+  }
+#endif
+};
+
+struct my_clock {
+#ifndef HONE_OMIT_NOW
+  time_point now() { return {}; }
+#endif
+#ifndef HONE_OMIT_WAIT_UNTIL
+  bool wait_until(time_point, std::stop_token) { return true; }
+#endif
+};
+
+/// What a user writes: a runner over the four policies, used.
+inline void use_runner() {
+  BackupRunner<my_exporter, my_compressor, my_destination, my_clock> runner(my_exporter{}, my_compressor{},
+                                                                            my_destination{}, my_clock{});
+  runner.create();
+  runner.prune(1);
+}
+
+}  // namespace compile_fail
