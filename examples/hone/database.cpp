@@ -1,6 +1,6 @@
 #include "database.hpp"
 
-#include <hone/backup/detail/sqlite.hpp>
+#include <hone/backup.hpp>  // also brings hone::backup::detail (SQLite helpers)
 
 #include <array>
 #include <cerrno>

@@ -2,7 +2,7 @@
 // request bodies or key material. Debug lines appear only with --verbose.
 #pragma once
 
-#include <hone/backup/scheduler.hpp>  // hone::backup::log_level
+#include <hone/backup.hpp>  // hone::backup::log_level
 
 #include <string>
 #include <string_view>

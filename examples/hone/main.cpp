@@ -8,11 +8,13 @@
 #include "output.hpp"
 #include "server.hpp"
 
-#include <hone/backup/detail/sqlite.hpp>
+#include <hone/backup.hpp>  // also brings hone::backup::detail (SQLite helpers)
 
 #include <CLI/CLI.hpp>
 
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
 #include <iostream>
 #include <string>
 
@@ -26,6 +28,7 @@ struct backup_args {
   std::string dir;
   std::string db;
   std::string name;
+  bool name_given = false;  ///< --name was on the command line (an empty one is an error)
   bool json = false;
   bool force = false;
   bool yes = false;
@@ -58,7 +61,7 @@ int cmd_create(const backup_args& a) {
   progress_display progress(stderr_is_terminal() && !verbose());
   auto runner = make_runner(db, key, dir, progress.observer());
   std::optional<std::string> name;
-  if (!a.name.empty()) name = a.name;
+  if (a.name_given) name = a.name;
   hb::backup_info b = runner.create(name);
   progress.finish();
   if (a.json) {
@@ -296,7 +299,8 @@ int main(int argc, char** argv) {
   auto add_json = [&](CLI::App* c) { c->add_flag("--json", ba.json, "Print the REST API's JSON instead"); };
 
   auto* create = backup->add_subcommand("create", "Create a backup of the database");
-  create->add_option("--name", ba.name, "Backup name (default hone-YYYY-MM-DD-HHMMSS.db.gz; .db.gz is appended)");
+  auto* name_opt =
+      create->add_option("--name", ba.name, "Backup name (default hone-YYYY-MM-DD-HHMMSS.db.gz; .db.gz is appended)");
   add_dir(create);
   add_db(create);
   add_json(create);
@@ -401,17 +405,27 @@ int main(int argc, char** argv) {
     return exit_usage;
   }
   set_verbose(verbose_flag);
+  ba.name_given = name_opt->count() > 0;
+
+  // Runs the command; a result that could not be written (disk full, closed pipe) is an error.
+  auto finish = [](int rc) {
+    if (std::fflush(stdout) != 0 || std::ferror(stdout)) {
+      std::fprintf(stderr, "error: cannot write the output: %s\n", std::strerror(errno));
+      return rc == exit_ok ? static_cast<int>(exit_failure) : rc;
+    }
+    return rc;
+  };
 
   try {
-    if (create->parsed()) return cmd_create(ba);
-    if (list->parsed()) return cmd_list(ba);
-    if (show->parsed()) return cmd_show(ba);
-    if (verify->parsed()) return cmd_verify(ba);
-    if (restore->parsed()) return cmd_restore(ba);
-    if (del->parsed()) return cmd_delete(ba);
-    if (prune->parsed()) return cmd_prune(ba);
-    if (dash->parsed()) return cmd_dashboard(db_opt, dash_json);
-    if (demo->parsed()) return cmd_demo_db(demo_db, spec);
+    if (create->parsed()) return finish(cmd_create(ba));
+    if (list->parsed()) return finish(cmd_list(ba));
+    if (show->parsed()) return finish(cmd_show(ba));
+    if (verify->parsed()) return finish(cmd_verify(ba));
+    if (restore->parsed()) return finish(cmd_restore(ba));
+    if (del->parsed()) return finish(cmd_delete(ba));
+    if (prune->parsed()) return finish(cmd_prune(ba));
+    if (dash->parsed()) return finish(cmd_dashboard(db_opt, dash_json));
+    if (demo->parsed()) return finish(cmd_demo_db(demo_db, spec));
     if (serve->parsed()) {
       so.port = static_cast<unsigned short>(port);
       so.database = resolve_database(serve_db);

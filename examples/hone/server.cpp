@@ -44,7 +44,7 @@ std::int64_t now_ms() {
 /// What the watchdog and the shutdown need to know about one open connection.
 struct connection_slot {
   enum phase : int { reading, busy, writing };
-  int fd = -1;
+  int fd = -1;  ///< guarded by server_state::m; -1 once the socket is about to be closed
   std::atomic<int> state{reading};
   std::atomic<std::int64_t> since{0};
   void set(phase p) {
@@ -64,12 +64,13 @@ struct server_state {
   void wake_idle() {
     std::lock_guard lk(m);
     for (auto& s : open)
-      if (s->state == connection_slot::reading) ::shutdown(s->fd, SHUT_RD);
+      if (s->fd >= 0 && s->state == connection_slot::reading) ::shutdown(s->fd, SHUT_RD);
   }
   void enforce_timeouts() {
     const auto t = now_ms();
     std::lock_guard lk(m);
     for (auto& s : open) {
+      if (s->fd < 0) continue;
       const auto age = std::chrono::milliseconds(t - s->since);
       if ((s->state == connection_slot::reading && age > read_timeout) ||
           (s->state == connection_slot::writing && age > write_timeout))
@@ -96,8 +97,8 @@ void log_request(const std::string& method, const std::string& target, int statu
 
 /// Reads and drops what the client still sends (for at most ~1 s / 1 MiB) so that closing
 /// the socket after an early response does not reset the connection before the client has
-/// read that response.
-void drain_and_close(tcp::socket& sock) {
+/// read that response. The caller closes the socket.
+void drain(tcp::socket& sock) {
   beast::error_code ec;
   sock.shutdown(tcp::socket::shutdown_send, ec);
   const int fd = sock.native_handle();
@@ -111,22 +112,33 @@ void drain_and_close(tcp::socket& sock) {
     if (n <= 0) break;
     total += static_cast<std::size_t>(n);
   }
-  sock.close(ec);
 }
 
-/// Writes `r`; for a HEAD request only its header (with the Content-Length of the body).
-void write_simple(tcp::socket& sock, unsigned version, const api_response& r, bool keep_alive, beast::error_code& ec,
-                  bool head = false) {
-  http::response<http::empty_body> res{static_cast<http::status>(r.status), version};
+template <class Body>
+void set_common(http::response<Body>& res, const api_response& r, bool keep_alive) {
   res.set(http::field::server, "hone/" HONE_VERSION);
   res.set(http::field::content_type, "application/json");
   res.set(http::field::cache_control, "no-store");
   for (const auto& [k, v] : r.headers) res.set(k, v);
   res.keep_alive(keep_alive);
-  res.content_length(r.body.size());
-  http::response_serializer<http::empty_body> sr{res};
-  http::write_header(sock, sr, ec);
-  if (!ec && !head) net::write(sock, net::buffer(r.body), ec);
+}
+
+/// Writes `r` in one gather write; for a HEAD request only its header (with the Content-Length
+/// of the body).
+void write_simple(tcp::socket& sock, unsigned version, const api_response& r, bool keep_alive, beast::error_code& ec,
+                  bool head = false) {
+  if (head) {
+    http::response<http::empty_body> res{static_cast<http::status>(r.status), version};
+    set_common(res, r, keep_alive);
+    res.content_length(r.body.size());
+    http::write(sock, res, ec);
+    return;
+  }
+  http::response<http::string_body> res{static_cast<http::status>(r.status), version};
+  set_common(res, r, keep_alive);
+  res.body() = r.body;
+  res.prepare_payload();
+  http::write(sock, res, ec);
 }
 
 /// Serves one connection (HTTP/1.1 keep-alive) on the calling thread.
@@ -167,7 +179,7 @@ void serve_connection(tcp::socket& sock, connection_slot& slot, const api& handl
       beast::error_code wec;
       write_simple(sock, 11, r, false, wec);
       log_request(std::string(h.method_string()), std::string(h.target()), r.status, t0, "");
-      drain_and_close(sock);
+      drain(sock);
       return;
     }
     slot.set(connection_slot::busy);
@@ -195,8 +207,6 @@ std::string url_host(const tcp::endpoint& ep) {
   auto a = ep.address();
   return a.is_v6() ? "[" + a.to_string() + "]" : a.to_string();
 }
-
-std::atomic<int> g_signals{0};
 
 }  // namespace
 
@@ -311,6 +321,8 @@ int run_server(const server_options& opts) {
         return;
       }
       if (st.stopping) return;
+      beast::error_code opt_ec;
+      sock.set_option(tcp::no_delay(true), opt_ec);  // small responses go out at once
       auto slot = std::make_shared<connection_slot>();
       slot->fd = sock.native_handle();
       slot->set(connection_slot::reading);
@@ -337,6 +349,12 @@ int run_server(const server_options& opts) {
             } catch (const std::exception& e) {
               log_error(std::string("connection failed: ") + e.what());
             }
+            {
+              // The descriptor number may be reused as soon as it is closed: the watchdog and
+              // the shutdown must not shut down whatever gets it next.
+              std::lock_guard lk(st.m);
+              slot->fd = -1;
+            }
             beast::error_code cec;
             conn.close(cec);
           }
@@ -359,7 +377,6 @@ int run_server(const server_options& opts) {
 
   signals.async_wait([&](beast::error_code ec, int sig) {
     if (ec) return;
-    ++g_signals;
     std::size_t running;
     {
       std::lock_guard lk(st.m);

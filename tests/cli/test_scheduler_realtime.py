@@ -12,7 +12,7 @@ import unittest
 
 from honetest import Sandbox, Server, assert_no_key_material, hone_exe, unittest_argv
 
-CREATED = re.compile(r"scheduler: scheduled backup created: (\S+)")
+CREATED = re.compile(r"scheduler: scheduled backup created: (\S+) \(\d+ bytes\) in (\d+\.\d+) s")
 PRUNED = re.compile(r"scheduler: scheduled prune: deleted (\d+), kept (\d+)")
 STAMP = re.compile(r"^(\S+Z) ")
 
@@ -46,12 +46,17 @@ class SchedulerRealtimeTest(unittest.TestCase):
         created = [l for l in lines if CREATED.search(l)]
         pruned = [PRUNED.search(l) for l in lines if PRUNED.search(l)]
         self.assertGreaterEqual(len(created), 2, log)
-        # Nothing at start-up: the first backup comes one interval (1.8 s) later, the next one
-        # an interval after that.
-        first = (when(created[0]) - when(listening)).total_seconds()
-        self.assertGreaterEqual(first, 1.6, log)
-        gap = (when(created[1]) - when(created[0])).total_seconds()
-        self.assertGreaterEqual(gap, 1.6, log)
+        # Nothing at start-up: the first backup starts one interval (1.8 s) later, the next one
+        # an interval after that. A line is logged when a backup is done and tells how long it
+        # took, which gives when it started.
+        def started(line):
+            return when(line) - datetime.timedelta(seconds=float(CREATED.search(line).group(2)))
+        first = (started(created[0]) - when(listening)).total_seconds()
+        self.assertGreaterEqual(first, 1.7, log)
+        for a, b in zip(created, created[1:]):
+            gap = (started(b) - started(a)).total_seconds()
+            self.assertGreaterEqual(gap, 1.7, log)
+            self.assertLess(gap, 60, log)
         # Each cycle prunes to the retention: the second (and later) prunes delete one.
         self.assertTrue(all(int(m.group(2)) == 1 for m in pruned), log)
         self.assertTrue(any(int(m.group(1)) >= 1 for m in pruned), log)

@@ -8,10 +8,14 @@
 //  - original::gunzip_first_member: the original's backup reader, which stops after the
 //    first gzip member,
 //  - needs_sqlcipher4: a Boost.Test precondition for tests that need a SQLCipher 4 feature.
-// Only the raw C APIs of SQLCipher, libargon2 and zlib are used.
+// Only the raw C APIs of SQLCipher, libargon2 and zlib are used. A program that is not a
+// Boost.Test module (a helper tool for the CLI tests, say) defines
+// HONE_ORIGINAL_WITHOUT_BOOST_TEST before including this file; it then needs no Boost.
 #pragma once
 
+#ifndef HONE_ORIGINAL_WITHOUT_BOOST_TEST
 #include <boost/test/unit_test.hpp>
+#endif
 
 #include <argon2.h>
 #include <sqlite3.h>
@@ -60,6 +64,7 @@ inline std::string linked_sqlcipher_description() {
   return "SQLCipher " + (v.empty() ? std::string("(none)") : v) + " (SQLite " + sqlite3_libversion() + ")";
 }
 
+#ifndef HONE_ORIGINAL_WITHOUT_BOOST_TEST
 /// Precondition for tests of SQLCipher 4-only features: on a SQLCipher 3 build the test is
 /// skipped and Boost.Test prints the reason.
 struct needs_sqlcipher4_t {
@@ -73,6 +78,7 @@ struct needs_sqlcipher4_t {
 inline boost::unit_test::decorator::precondition needs_sqlcipher4(const char* why) {
   return boost::unit_test::precondition(needs_sqlcipher4_t{why});
 }
+#endif
 
 namespace original {
 

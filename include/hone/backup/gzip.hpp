@@ -595,10 +595,18 @@ class gzip_compressor {
       auto drain = [&](bool wait) {
         while (!inflight_.empty()) {
           block_job* j = inflight_.front();
-          {
-            std::unique_lock lock(m_);
+          std::unique_lock lock(m_);
+          if (wait && !j->done && !todo_.empty() && todo_.front() == j) {
+            // No worker has started the block we wait for: on a loaded machine they may not
+            // get a CPU for a while, so do it here rather than wait for them.
+            todo_.pop_front();
+            lock.unlock();
+            process(*j, inline_stream_);
+            j->done = true;
+          } else {
             if (wait) done_cv_.wait(lock, [&] { return j->done; });
             if (!j->done) return;
+            lock.unlock();
           }
           inflight_.pop_front();
           retire(j);
