@@ -147,6 +147,7 @@ struct sample {
   bool ok = false;
   double seconds = 0;
   double max_rss_mib = 0;
+  double cpu_seconds = 0;  ///< user + system CPU of the whole child (fork to exit)
   json extra;         ///< what the operation reported (sizes, flags)
   std::string error;  ///< when !ok
 };
@@ -201,6 +202,8 @@ inline sample in_child(const std::function<json()>& f) {
   }
   sample s;
   s.max_rss_mib = static_cast<double>(ru.ru_maxrss) / 1024.0;  // KiB on Linux
+  s.cpu_seconds = static_cast<double>(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
+                  static_cast<double>(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) * 1e-6;
   if (!WIFEXITED(status) || text.empty()) {
     s.error = "child died (status " + std::to_string(status) + ")";
     return s;
@@ -219,7 +222,7 @@ inline sample in_child(const std::function<json()>& f) {
 // ---------------------------------------------------------------------------------------------
 // Plain file helpers used by the reference operations.
 
-inline std::uint64_t file_size(const fs::path& p) { return fs::file_size(p); }
+inline std::uint64_t bytes_of(const fs::path& p) { return fs::file_size(p); }
 
 inline hb::detail::unique_fd open_read(const fs::path& p) {
   hb::detail::unique_fd fd(::open(p.c_str(), O_RDONLY | O_CLOEXEC));
@@ -398,7 +401,7 @@ inline void generate_plain(const fs::path& p, std::uint64_t target_bytes) {
   std::int64_t row = 0;
   while (page_bytes() < target_bytes) {
     hb::detail::exec(h, "BEGIN");
-    for (int k = 0; k < 2000; ++k, ++row) {
+    for (int k = 0; k < 500; ++k, ++row) {
       std::uint64_t r = rng();
       int m = static_cast<int>(r % 36);
       int day = static_cast<int>((row / 40) % 1800);
@@ -430,7 +433,8 @@ inline void generate_plain(const fs::path& p, std::uint64_t target_bytes) {
 
 /// The same rows in an encrypted file (SQLCipher defaults of the linked version), WAL mode.
 inline void encrypt_copy(const fs::path& plain, const fs::path& encrypted) {
-  auto db = hb::detail::open_database(plain, SQLITE_OPEN_READWRITE, hb::database_key{});
+  // CREATE: an ATTACHed file inherits the flags of the main connection.
+  auto db = hb::detail::open_database(plain, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, hb::database_key{});
   {
     hb::detail::statement a(db.get(), "ATTACH DATABASE ?1 AS enc KEY ?2");
     a.bind(1, encrypted.string()).bind(2, bench_key().expose_secret());

@@ -485,7 +485,7 @@ BOOST_AUTO_TEST_CASE(migrate_sqlcipher3_database_with_pending_wal,
   auto m = migrate_to_v4(db, key, mo);
   BOOST_TEST(m.migrated);
   BOOST_TEST(m.from_version == 3);
-  BOOST_TEST(m.database == fs::absolute(db));
+  BOOST_TEST(m.database == fs::canonical(db));
   BOOST_TEST(m.pre_migrate_copy == db.string() + ".pre-migrate-2024-01-15-143022");
   BOOST_TEST(m.message.find(m.pre_migrate_copy.string()) != std::string::npos);
 
@@ -552,6 +552,23 @@ BOOST_AUTO_TEST_CASE(migrate_wrong_key_or_busy_database_changes_nothing,
   writer.db.reset();
   BOOST_TEST((read_file(db) == bytes));
   BOOST_TEST((files_in(dir.path()) == listing));
+}
+
+BOOST_AUTO_TEST_CASE(migrate_through_a_symbolic_link, *needs_sqlcipher4("PRAGMA cipher_migrate needs SQLCipher 4")) {
+  scratch_dir dir("migrate-link");
+  fs::create_directories(dir / "data");
+  make_v3_db(dir / "data" / "real.db", "linked");
+  fs::create_symlink(dir / "data" / "real.db", dir / "link.db");
+  const auto key = database_key::passphrase("linked");
+  const std::string before = dump_detect(dir / "link.db", key);
+  auto m = migrate_to_v4(dir / "link.db", key);
+  BOOST_TEST(m.migrated);
+  BOOST_TEST(m.database == fs::canonical(dir / "data" / "real.db"));
+  BOOST_TEST(m.pre_migrate_copy.parent_path() == m.database.parent_path());
+  BOOST_TEST(fs::is_symlink(dir / "link.db"));  // the link is kept and points at the upgraded file
+  int compat = -1;
+  BOOST_TEST(dump_detect(dir / "link.db", key, &compat) == before);
+  BOOST_TEST(compat == 0);
 }
 
 BOOST_AUTO_TEST_CASE(migrate_plain_missing_and_what_this_build_can_do) {

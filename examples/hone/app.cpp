@@ -2,10 +2,20 @@
 
 #include "log.hpp"
 
+#include <algorithm>
 #include <chrono>
+#include <csignal>
 #include <cstdio>
 #include <cstdlib>
+#include <mutex>
 #include <string_view>
+#include <thread>
+#include <vector>
+
+#include <pthread.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <unistd.h>
 
 namespace hone_app {
 
@@ -61,12 +71,78 @@ hb::database_key load_key() {
   return key;
 }
 
+namespace {
+std::mutex g_cleanup_mutex;
+fs::path g_private_temp;                  // guarded by g_cleanup_mutex
+std::vector<fs::path> g_temp_files;       // guarded by g_cleanup_mutex
+sigset_t g_cleanup_signals;
+
+void remove_temporaries_locked() {
+  std::error_code ec;
+  if (!g_private_temp.empty()) fs::remove_all(g_private_temp, ec);
+  for (const auto& p : g_temp_files) fs::remove(p, ec);
+}
+}  // namespace
+
+interrupt_cleanup::interrupt_cleanup() {
+  sigemptyset(&g_cleanup_signals);
+  for (int s : {SIGINT, SIGTERM, SIGHUP}) sigaddset(&g_cleanup_signals, s);
+  pthread_sigmask(SIG_BLOCK, &g_cleanup_signals, nullptr);  // inherited by every later thread
+  std::error_code ec;
+  fs::path base = fs::temp_directory_path(ec);
+  if (!ec) {
+    std::string tmpl = (base / "hone-XXXXXX").string();
+    if (::mkdtemp(tmpl.data())) {
+      std::lock_guard lk(g_cleanup_mutex);
+      g_private_temp = tmpl;
+    }
+  }
+  std::thread([] {
+    int sig = 0;
+    while (sigwait(&g_cleanup_signals, &sig) != 0) {
+    }
+    {
+      std::lock_guard lk(g_cleanup_mutex);
+      remove_temporaries_locked();
+    }
+    if (::isatty(STDERR_FILENO) == 1) {
+      const char erase[] = "\r\033[K";
+      (void)!::write(STDERR_FILENO, erase, sizeof erase - 1);
+    }
+    const std::string msg = std::string("error: interrupted (") + (sig == SIGINT ? "SIGINT" : sig == SIGTERM ? "SIGTERM" : "SIGHUP") +
+                            "); nothing half-done was kept\n";
+    (void)!::write(STDERR_FILENO, msg.data(), msg.size());
+    std::_Exit(128 + sig);
+  }).detach();
+}
+
+interrupt_cleanup::~interrupt_cleanup() {
+  std::lock_guard lk(g_cleanup_mutex);
+  remove_temporaries_locked();
+  g_private_temp.clear();
+  g_temp_files.clear();
+}
+
+void register_temp_file(const fs::path& p) {
+  std::lock_guard lk(g_cleanup_mutex);
+  g_temp_files.push_back(p);
+}
+
+void unregister_temp_file(const fs::path& p) {
+  std::lock_guard lk(g_cleanup_mutex);
+  std::erase(g_temp_files, p);
+}
+
 hb::local_runner make_runner(const fs::path& database, const hb::database_key& key, const fs::path& backup_dir,
                              hb::observer_fn observer) {
   hb::sqlcipher_exporter::options eopts;
   eopts.key = key;
   hb::runner_options ropts;
   ropts.observer = std::move(observer);
+  {
+    std::lock_guard lk(g_cleanup_mutex);
+    if (!g_private_temp.empty()) ropts.temp_directory = g_private_temp;
+  }
   return hb::local_runner(hb::sqlcipher_exporter(database, std::move(eopts)), hb::gzip_compressor{},
                           hb::local_directory(backup_dir), hb::system_clock{}, std::move(ropts));
 }

@@ -38,7 +38,27 @@ bool key_configured();
 /// The passphrase is never accepted on the command line and never printed.
 hb::database_key load_key();
 
+/// Cleans up after the one-shot commands when they are interrupted. Construct it first thing
+/// in main(), before any thread starts: it blocks SIGINT, SIGTERM and SIGHUP in every thread
+/// and waits for them on a thread of its own. It makes a private (0700) folder in $TMPDIR for
+/// the runner's temporary copies (make_runner uses it). On a signal it removes that folder and
+/// every registered temporary file, erases the progress line, and exits with 128+signal; at a
+/// normal exit the destructor removes the folder. So an interrupted backup of an unencrypted
+/// database leaves no plain copy behind. Not for `serve`, which handles signals itself.
+class interrupt_cleanup {
+ public:
+  interrupt_cleanup();
+  ~interrupt_cleanup();
+  interrupt_cleanup(const interrupt_cleanup&) = delete;
+  interrupt_cleanup& operator=(const interrupt_cleanup&) = delete;
+};
+
+/// A temporary file to remove if the command is interrupted (and to forget when done).
+void register_temp_file(const std::filesystem::path& p);
+void unregister_temp_file(const std::filesystem::path& p);
+
 /// local_runner = sqlcipher_exporter + gzip_compressor + local_directory + system_clock.
+/// Temporary copies go to interrupt_cleanup's folder when there is one, else to $TMPDIR.
 hb::local_runner make_runner(const std::filesystem::path& database, const hb::database_key& key,
                              const std::filesystem::path& backup_dir, hb::observer_fn observer = {});
 

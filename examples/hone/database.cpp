@@ -1,5 +1,7 @@
 #include "database.hpp"
 
+#include "app.hpp"
+
 #include <hone/backup.hpp>  // also brings hone::backup::detail (SQLite helpers)
 
 #include <array>
@@ -309,9 +311,13 @@ void create_demo_database(const fs::path& database, const hb::database_key& key,
   struct cleanup {
     std::string p;
     ~cleanup() {
-      for (const char* sfx : {"", "-wal", "-shm", "-journal"}) ::unlink((p + sfx).c_str());
+      for (const char* sfx : {"", "-wal", "-shm", "-journal"}) {
+        ::unlink((p + sfx).c_str());
+        unregister_temp_file(p + sfx);
+      }
     }
   } remove_temp{tmpl};
+  for (const char* sfx : {"", "-wal", "-shm", "-journal"}) register_temp_file(tmpl + sfx);
 
   {
     auto db = detail::open_database(tmpl, SQLITE_OPEN_READWRITE, key);

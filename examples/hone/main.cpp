@@ -406,6 +406,10 @@ int main(int argc, char** argv) {
   }
   set_verbose(verbose_flag);
   ba.name_given = name_opt->count() > 0;
+  // One-shot commands clean up their temporary files when interrupted; `serve` shuts down
+  // gracefully on its own.
+  std::optional<interrupt_cleanup> cleanup;
+  if (!serve->parsed()) cleanup.emplace();
 
   // Runs the command; a result that could not be written (disk full, closed pipe) is an error.
   auto finish = [](int rc) {

@@ -9,11 +9,15 @@ import pty
 import re
 import select
 import shutil
+import signal
 import sqlite3
 import subprocess
+import sys
 import tempfile
 import time
 import unittest
+
+sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 
 from honetest import (OTHER_PASSPHRASE, PASSPHRASE, Sandbox, assert_no_key_material, derived_hex, file_mode,
                       hone_exe, unittest_argv)
@@ -201,7 +205,7 @@ class CliTest(unittest.TestCase):
     def test_invalid_names(self):
         self.demo(1, 5, 1)
         sentinel = self.sb.path("x.db.gz")
-        for bad in ("../x", "..", "a/b", ".hidden", "../../etc/passwd", "x\ny", "a" * 300):
+        for bad in ("../x", "..", "a/b", ".hidden", "../../etc/passwd", "x\ny", "a" * 300, ""):
             with self.subTest(name=bad):
                 r = self.fails(2, "backup", "create", "--name", bad)
                 self.assertIn("Invalid backup name", r.err)
@@ -367,6 +371,50 @@ class CliTest(unittest.TestCase):
         self.assertEqual(rc, 0, out)
         self.assertRegex(out, r"1 backup, .* in ")
 
+    def _interrupt(self, args, ready, sig, env_unset=("HONE_DB_KEY",)):
+        """Starts hone, waits until ready() is true, sends sig; returns (rc, stderr)."""
+        env = {k: v for k, v in self.sb.env.items() if k not in env_unset}
+        p = subprocess.Popen([hone_exe()] + args, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE)
+        try:
+            deadline = time.monotonic() + 120
+            while not ready():
+                self.assertIsNone(p.poll(), "finished before it could be interrupted")
+                self.assertLess(time.monotonic(), deadline)
+                time.sleep(0.005)
+            p.send_signal(sig)
+            out, err = p.communicate(timeout=120)
+        finally:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+        err = err.decode("utf-8", "replace")
+        self.sb.transcript += [out.decode("utf-8", "replace"), err]
+        return p.returncode, err
+
+    def test_interrupted_commands_leave_no_copies(self):
+        # An unencrypted database: its temporary copy would be plain text.
+        self.demo(2, 300000, 2, unset=["HONE_DB_KEY"])
+
+        def exporting():
+            return any(n.startswith("hone-export-") for d in os.listdir(self.sb.tmp)
+                       for n in os.listdir(os.path.join(self.sb.tmp, d)))
+
+        rc, err = self._interrupt(["backup", "create"], exporting, signal.SIGINT)
+        self.assertEqual(rc, 130, err)
+        self.assertIn("error: interrupted (SIGINT)", err)
+        self.assertEqual(os.listdir(self.sb.tmp), [], "the private temp folder is removed")
+        self.assertEqual(self.sb.backups(), [])
+        self.assertEqual(self.sb.run("backup", "list", "--json").json(), [])
+
+        target = self.sb.path("big.db")
+        rc, err = self._interrupt(["demo-db", "--db", target, "--transactions", "5000000"],
+                                  lambda: any(".big.db.demo-" in n for n in os.listdir(self.sb.root)),
+                                  signal.SIGTERM)
+        self.assertEqual(rc, 143, err)
+        self.assertFalse(os.path.exists(target))
+        self.assertEqual([n for n in os.listdir(self.sb.root) if "big.db" in n], [])
+
     def test_missing_database(self):
         r = self.fails(1, "backup", "create")
         self.assertIn("Database not found: " + self.sb.db, r.err)
@@ -403,6 +451,13 @@ class CliTest(unittest.TestCase):
         r = self.ok("backup", "prune", "--help")
         self.assertIn("--keep", r.out)
         self.assertIn("hone", self.ok("--version").out)
+        # A result that cannot be written is an error, not a silent success.
+        if os.path.exists("/dev/full"):
+            with open("/dev/full", "w") as full:
+                p = subprocess.run([hone_exe(), "backup", "list", "--json"], env=self.sb.env, stdout=full,
+                                   stderr=subprocess.PIPE, timeout=60)
+            self.assertEqual(p.returncode, 1)
+            self.assertIn(b"error: cannot write the output", p.stderr)
 
     def test_verbose_logging_never_shows_the_key(self):
         self.demo(1, 5, 1)

@@ -11,9 +11,12 @@ import re
 import signal
 import socket
 import subprocess
+import sys
 import threading
 import time
 import unittest
+
+sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 
 from honetest import (OTHER_PASSPHRASE, PASSPHRASE, Sandbox, Server, assert_no_key_material, hone_exe,
                       unittest_argv)

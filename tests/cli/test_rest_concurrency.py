@@ -7,9 +7,12 @@ Usage: test_rest_concurrency.py PATH/TO/hone [unittest options]"""
 
 import os
 import random
+import sys
 import threading
 import time
 import unittest
+
+sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 
 from honetest import Sandbox, Server, assert_no_key_material, hone_exe, percentile, unittest_argv
 

@@ -8,7 +8,10 @@ Usage: test_scheduler_realtime.py PATH/TO/hone [unittest options]"""
 import datetime
 import os
 import re
+import sys
 import unittest
+
+sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 
 from honetest import Sandbox, Server, assert_no_key_material, hone_exe, unittest_argv
 

@@ -35,9 +35,9 @@ namespace hone::backup {
 
 namespace detail::gzip_impl {
 
-inline constexpr std::size_t window_size = 32768;       // deflate's maximum back-reference distance
-inline constexpr std::size_t max_stored_len = 65535;    // LEN field of a stored block is 16 bits
-inline constexpr std::size_t stored_header_len = 5;     // header byte + LEN + NLEN (byte aligned)
+inline constexpr std::size_t window_size = 32768;     // deflate's maximum back-reference distance
+inline constexpr std::size_t max_stored_len = 65535;  // LEN field of a stored block is 16 bits
+inline constexpr std::size_t stored_header_len = 5;   // header byte + LEN + NLEN (byte aligned)
 inline constexpr std::size_t min_block_size = 64 * 1024;
 inline constexpr std::size_t max_block_size = 64 * 1024 * 1024;  // keeps lengths within zlib's uInt
 inline constexpr std::size_t io_buffer_size = 256 * 1024;
@@ -136,7 +136,9 @@ class block_buffer {
   }
 
  private:
-  std::byte* piece_data(std::size_t k) const noexcept { return buf_.get() + window_size + k * stride + stored_header_len; }
+  std::byte* piece_data(std::size_t k) const noexcept {
+    return buf_.get() + window_size + k * stride + stored_header_len;
+  }
 
   void copy_tail(std::byte* dst, std::size_t n) const noexcept {
     std::size_t offset = len_ - n;
@@ -216,7 +218,8 @@ class deflate_stream {
     std::size_t count = b.piece_count();
     int rc = Z_OK;
     for (std::size_t k = 0; k < count; ++k) {
-      // Splitting the input does not change zlib's output; only the last piece flushes.
+      // zlib waits for more input rather than cut a match short, so feeding the block piece by
+      // piece compresses as well as one call would; only the last piece flushes.
       std::span<const std::byte> p = b.piece(k);
       z_.next_in = reinterpret_cast<Bytef*>(const_cast<std::byte*>(p.data()));
       z_.avail_in = static_cast<uInt>(p.size());
@@ -350,12 +353,9 @@ class gunzip {
           finish_member();
           state_ = state::header;
           break;
-        case Z_MEM_ERROR:
-          throw std::bad_alloc();
-        case Z_DATA_ERROR:
-          corrupt(std::string("invalid deflate data (") + (z->msg ? z->msg : "unknown error") + ")");
-        default:
-          corrupt("invalid deflate data (zlib error " + std::to_string(rc) + ")");
+        case Z_MEM_ERROR: throw std::bad_alloc();
+        case Z_DATA_ERROR: corrupt(std::string("invalid deflate data (") + (z->msg ? z->msg : "unknown error") + ")");
+        default: corrupt("invalid deflate data (zlib error " + std::to_string(rc) + ")");
       }
     }
     return produced;
@@ -478,8 +478,8 @@ class gzip_compressor {
   explicit gzip_compressor(options opts = {}) : opts_(opts) {
     if (opts_.level < 0) opts_.level = 6;  // zlib's own default
     opts_.level = std::min(opts_.level, 9);
-    opts_.block_size = std::clamp(opts_.block_size, detail::gzip_impl::min_block_size,
-                                  detail::gzip_impl::max_block_size);
+    opts_.block_size =
+        std::clamp(opts_.block_size, detail::gzip_impl::min_block_size, detail::gzip_impl::max_block_size);
     if (opts_.threads == 0) opts_.threads = std::max(1u, std::thread::hardware_concurrency());
     opts_.threads = std::min(opts_.threads, 64u);
   }
@@ -514,7 +514,9 @@ class gzip_compressor {
 
   /// Decompresses the first buf.size() bytes (or fewer when the data is shorter) without
   /// verifying the CRC of what was not read, and tells whether the first deflate block is
-  /// compressed (false for stored, which is what compress() writes for ciphertext).
+  /// compressed (false for stored, which is what compress() writes for ciphertext). Only the
+  /// first block is looked at, so a plain database whose first MiB is an incompressible blob
+  /// reads as stored although compress() reported compressed=true for the whole stream.
   peek_result peek(reader& in, std::span<std::byte> buf) const {
     using namespace detail::gzip_impl;
     gunzip gz(in, std::min<std::size_t>(io_buffer_size, std::max<std::size_t>(4096, buf.size() + 64)));
@@ -530,7 +532,8 @@ class gzip_compressor {
  private:
   struct block_job {
     explicit block_job(std::size_t pieces)
-        : in(pieces), out(std::make_unique_for_overwrite<std::byte[]>(pieces * detail::gzip_impl::block_buffer::stride)) {}
+        : in(pieces),
+          out(std::make_unique_for_overwrite<std::byte[]>(pieces * detail::gzip_impl::block_buffer::stride)) {}
     detail::gzip_impl::block_buffer in;
     std::unique_ptr<std::byte[]> out;  // deflate output (untouched, so not resident, for ciphertext)
     std::span<const std::byte> encoded;
@@ -574,7 +577,7 @@ class gzip_compressor {
       compress_result res;
       const unsigned char xfl = opts_.level == 9 ? 2 : opts_.level == 1 ? 4 : 0;
       // MTIME 0: the backup's name carries the time, and equal input gives equal output.
-      const std::byte header[10] = {std::byte{0x1f}, std::byte{0x8b}, std::byte{8}, std::byte{0}, std::byte{0},
+      const std::byte header[10] = {std::byte{0x1f}, std::byte{0x8b}, std::byte{8}, std::byte{0},   std::byte{0},
                                     std::byte{0},    std::byte{0},    std::byte{0}, std::byte{xfl}, std::byte{3}};
       out.write(header);
       res.bytes_out = sizeof header;

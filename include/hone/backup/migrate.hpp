@@ -44,7 +44,7 @@ struct migrate_result {
   /// The format found: 3 (written by SQLCipher 3, now upgraded), 4 (already SQLCipher 4:
   /// untouched) or 0 (plain SQLite, not encrypted: untouched).
   int from_version = 0;
-  std::filesystem::path database;          ///< absolute path of the database
+  std::filesystem::path database;          ///< the database's canonical path (symbolic links resolved)
   std::filesystem::path pre_migrate_copy;  ///< the original file, kept; empty when not migrated
   std::string message;                     ///< one line for the user
 };
@@ -126,9 +126,12 @@ inline migrate_result migrate_to_v4(const std::filesystem::path& database, const
   using namespace detail::migrate_impl;
   std::error_code ec;
   migrate_result r;
-  r.database = fs::absolute(database, ec);
+  const fs::path given = fs::absolute(database, ec);
+  if (!fs::is_regular_file(given, ec)) throw database_error("Database not found: " + given.string());
+  // Through symbolic links: the upgraded file replaces the real file, and a link keeps pointing at it.
+  r.database = fs::canonical(given, ec);
+  if (ec) throw database_error("Database not found: " + given.string() + ": " + ec.message());
   const std::string db = r.database.string();
-  if (!fs::is_regular_file(r.database, ec)) throw database_error("Database not found: " + db);
 
   if (detail::has_plain_header(r.database)) {
     r.from_version = 0;

@@ -1,0 +1,780 @@
+// PROTOTYPE (issue 6), not part of the library: a snapshot of include/hone/backup/gzip.hpp
+// with one change, in its own namespace so that both can be measured side by side. Blocks are
+// deflated with libdeflate instead of zlib when options.engine == deflate_engine::libdeflate:
+// libdeflate has no dictionary and no sync flush, so each block is compressed on its own
+// (from a contiguous copy) and made joinable by prototypes/deflate_scan.hpp (BFINAL cleared,
+// an empty stored block appended); the output stays ONE gzip member. Everything else
+// (threads, stored blocks for ciphertext, framing, decoder) is the library's code.
+// Compressor policies: gzip_compressor writes standard .gz files (one member, readable by
+// gunzip) using both cores and skipping deflate for ciphertext; identity_compressor stores the
+// bytes as they are. Both stream with bounded memory whatever the database size.
+#pragma once
+
+#include <hone/backup/concepts.hpp>
+#include <hone/backup/error.hpp>
+#include <hone/backup/io.hpp>
+#include <hone/backup/types.hpp>
+
+#include <algorithm>
+#include <array>
+#include <climits>
+#include <cmath>
+#include <condition_variable>
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <deque>
+#include <exception>
+#include <memory>
+#include <mutex>
+#include <new>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <vector>
+
+#include <libdeflate.h>
+#include <zlib.h>
+
+#include "deflate_scan.hpp"
+
+namespace hone_bench::proto {
+using namespace hone::backup;
+
+enum class deflate_engine { zlib, libdeflate };
+
+namespace detail::gzip_impl {
+
+inline constexpr std::size_t window_size = 32768;       // deflate's maximum back-reference distance
+inline constexpr std::size_t max_stored_len = 65535;    // LEN field of a stored block is 16 bits
+inline constexpr std::size_t stored_header_len = 5;     // header byte + LEN + NLEN (byte aligned)
+inline constexpr std::size_t min_block_size = 64 * 1024;
+inline constexpr std::size_t max_block_size = 64 * 1024 * 1024;  // keeps lengths within zlib's uInt
+inline constexpr std::size_t io_buffer_size = 256 * 1024;
+
+[[noreturn]] inline void corrupt(std::string_view why) {
+  throw corrupt_backup_error("Backup is corrupt: " + std::string(why));
+}
+
+[[noreturn]] inline void truncated() { corrupt("truncated gzip data (unexpected end of file)"); }
+
+// libdeflate's CRC uses carry-less multiplication and runs several times faster than zlib
+// 1.2's table CRC; in stored mode the CRC is most of the CPU work besides copying.
+inline std::uint32_t crc32(std::uint32_t crc, const std::byte* p, std::size_t n) noexcept {
+  return libdeflate_crc32(crc, p, n);
+}
+
+inline std::uint32_t crc32_combine(std::uint32_t crc1, std::uint32_t crc2, std::size_t len2) noexcept {
+  return static_cast<std::uint32_t>(::crc32_combine(crc1, crc2, static_cast<z_off_t>(len2)));
+}
+
+inline void put_le32(std::byte* p, std::uint32_t v) noexcept {
+  for (int i = 0; i < 4; ++i) p[i] = static_cast<std::byte>((v >> (8 * i)) & 0xFFu);
+}
+
+/// Fills buf as far as the reader allows; returns less than buf.size() only at end of input.
+inline std::size_t read_full(reader& in, std::span<std::byte> buf) {
+  std::size_t got = 0;
+  while (got < buf.size()) {
+    std::size_t n = in.read(buf.subspan(got));
+    if (n == 0) break;
+    got += n;
+  }
+  return got;
+}
+
+inline constexpr std::size_t stored_size(std::size_t len) noexcept {
+  std::size_t blocks = len == 0 ? 1 : (len + max_stored_len - 1) / max_stored_len;
+  return len + blocks * stored_header_len;
+}
+
+/// One block of input laid out so that it is its own stored encoding:
+///   [32 KiB history][5-byte gap][65535 bytes][5-byte gap][65535 bytes]...
+/// Writing stored-block headers into the gaps turns the buffer into deflate stored blocks in
+/// place, so ciphertext goes from reader to writer with no copy besides the two the I/O needs.
+/// The history holds the 32 KiB before the block, the dictionary for deflating it.
+class block_buffer {
+ public:
+  static constexpr std::size_t stride = stored_header_len + max_stored_len;
+
+  explicit block_buffer(std::size_t pieces)
+      // make_unique_for_overwrite leaves the pages untouched until used, so buffers for small
+      // inputs cost no resident memory.
+      : buf_(std::make_unique_for_overwrite<std::byte[]>(window_size + pieces * stride)), pieces_(pieces) {}
+
+  std::size_t size() const noexcept { return len_; }
+  std::size_t piece_count() const noexcept { return (len_ + max_stored_len - 1) / max_stored_len; }
+  std::span<const std::byte> piece(std::size_t k) const noexcept {
+    return {piece_data(k), std::min(max_stored_len, len_ - k * max_stored_len)};
+  }
+  std::span<const std::byte> history() const noexcept { return {buf_.get() + window_size - hist_, hist_}; }
+
+  /// Takes the last 32 KiB of prev (if any) as history and reads up to a full block.
+  void fill(reader& in, const block_buffer* prev) {
+    hist_ = prev ? std::min(window_size, prev->len_) : 0;
+    if (hist_ != 0) prev->copy_tail(buf_.get() + window_size - hist_, hist_);
+    len_ = 0;
+    for (std::size_t k = 0; k < pieces_; ++k) {
+      std::size_t n = read_full(in, {piece_data(k), max_stored_len});
+      len_ += n;
+      if (n < max_stored_len) break;
+    }
+  }
+
+  /// Writes the stored-block headers into the gaps and returns the encoded block. A stored
+  /// block begins on a byte boundary, which every block of ours ends on.
+  std::span<const std::byte> make_stored(bool last) noexcept {
+    std::size_t count = std::max<std::size_t>(piece_count(), 1);  // empty input: one empty block
+    for (std::size_t k = 0; k < count; ++k) {
+      std::size_t n = piece(k).size();
+      std::byte* h = piece_data(k) - stored_header_len;
+      h[0] = static_cast<std::byte>(last && k + 1 == count ? 1 : 0);  // BFINAL, BTYPE=00, padding
+      h[1] = static_cast<std::byte>(n & 0xFFu);
+      h[2] = static_cast<std::byte>(n >> 8);
+      h[3] = static_cast<std::byte>(~n & 0xFFu);
+      h[4] = static_cast<std::byte>((~n >> 8) & 0xFFu);
+    }
+    return {buf_.get() + window_size, count * stored_header_len + len_};
+  }
+
+  /// Up to n bytes starting at offset of the block, not crossing a piece boundary.
+  std::span<const std::byte> sample(std::size_t offset, std::size_t n) const noexcept {
+    std::size_t k = offset / max_stored_len;
+    std::span<const std::byte> p = piece(k);
+    std::size_t at = std::min(offset - k * max_stored_len, p.size() > n ? p.size() - n : 0);
+    return p.subspan(at, std::min(n, p.size() - at));
+  }
+
+ private:
+  std::byte* piece_data(std::size_t k) const noexcept { return buf_.get() + window_size + k * stride + stored_header_len; }
+
+  void copy_tail(std::byte* dst, std::size_t n) const noexcept {
+    std::size_t offset = len_ - n;
+    while (n != 0) {
+      std::size_t k = offset / max_stored_len;
+      std::size_t at = offset - k * max_stored_len;
+      std::size_t m = std::min(n, piece(k).size() - at);
+      std::memcpy(dst, piece_data(k) + at, m);
+      dst += m;
+      offset += m;
+      n -= m;
+    }
+  }
+
+  std::unique_ptr<std::byte[]> buf_;
+  std::size_t pieces_;
+  std::size_t len_ = 0;
+  std::size_t hist_ = 0;
+};
+
+/// Guesses from a sample whether deflate would gain nothing (ciphertext, already compressed
+/// data). Order-0 entropy of 16 KiB spread over the block costs microseconds, whereas
+/// finding out by deflating costs ~30 ms per MiB. Data whose byte entropy is above 7.9 bits
+/// could shrink by at most ~1.3% through Huffman coding, and LZ matches in such data are rare
+/// enough that storing it is the better trade.
+inline bool looks_incompressible(const block_buffer& b) noexcept {
+  constexpr std::size_t chunk = 512;
+  constexpr std::size_t chunks = 32;
+  std::size_t len = b.size();
+  if (len < 4096) return false;  // too small to judge; deflate is cheap here anyway
+  std::array<std::uint32_t, 256> hist{};
+  std::size_t total = 0;
+  std::size_t step = len / chunks;
+  for (std::size_t i = 0; i < chunks; ++i) {
+    for (std::byte x : b.sample(i * step, chunk)) ++hist[static_cast<unsigned char>(x)];
+  }
+  for (std::uint32_t c : hist) total += c;
+  double n = static_cast<double>(total);
+  double sum = 0;
+  unsigned used = 0;
+  for (std::uint32_t c : hist) {
+    if (c == 0) continue;
+    ++used;
+    sum += c * std::log2(static_cast<double>(c));
+  }
+  // Miller-Madow correction: the plug-in estimate reads low on small samples, which would let
+  // random data slip under the threshold.
+  double bits = std::log2(n) - sum / n + (used - 1) / (2.0 * n * std::log(2.0));
+  return bits > 7.9;
+}
+
+/// Raw deflate stream (no zlib/gzip wrapper: we write the gzip framing ourselves so that
+/// blocks compressed on different threads can be concatenated). Not movable: zlib's state
+/// keeps a pointer back to its z_stream.
+class deflate_stream {
+ public:
+  explicit deflate_stream(int level, deflate_engine engine = deflate_engine::zlib) {
+    if (engine == deflate_engine::libdeflate) {
+      ld_ = libdeflate_alloc_compressor(level);
+      if (!ld_) throw std::bad_alloc();
+      z_.zalloc = nullptr;
+      zlib_ = false;
+      return;
+    }
+    int rc = deflateInit2(&z_, level, Z_DEFLATED, -15, 8, Z_DEFAULT_STRATEGY);
+    if (rc == Z_MEM_ERROR) throw std::bad_alloc();
+    if (rc != Z_OK) throw io_error("Compression failed: zlib deflateInit2 returned " + std::to_string(rc));
+  }
+  deflate_stream(const deflate_stream&) = delete;
+  deflate_stream& operator=(const deflate_stream&) = delete;
+  ~deflate_stream() {
+    if (zlib_) deflateEnd(&z_);
+    if (ld_) libdeflate_free_compressor(ld_);
+  }
+
+  /// Deflates the block, primed with its history, into dst. Ends with a sync flush, or with a
+  /// final block when last, so the result is byte aligned and the next block's output can
+  /// follow it. Returns 0 when the output does not fit in dst_cap.
+  std::size_t compress_block(const block_buffer& b, bool last, std::byte* dst, std::size_t dst_cap) {
+    if (ld_) return compress_block_libdeflate(b, last, dst, dst_cap);
+    if (deflateReset(&z_) != Z_OK) throw io_error("Compression failed: zlib deflateReset failed");
+    if (auto dict = b.history(); !dict.empty()) {
+      int rc = deflateSetDictionary(&z_, reinterpret_cast<const Bytef*>(dict.data()), static_cast<uInt>(dict.size()));
+      if (rc != Z_OK) throw io_error("Compression failed: zlib deflateSetDictionary returned " + std::to_string(rc));
+    }
+    z_.next_out = reinterpret_cast<Bytef*>(dst);
+    z_.avail_out = static_cast<uInt>(dst_cap);
+    std::size_t count = b.piece_count();
+    int rc = Z_OK;
+    for (std::size_t k = 0; k < count; ++k) {
+      // zlib waits for more input rather than cut a match short, so feeding the block piece by
+      // piece compresses as well as one call would; only the last piece flushes.
+      std::span<const std::byte> p = b.piece(k);
+      z_.next_in = reinterpret_cast<Bytef*>(const_cast<std::byte*>(p.data()));
+      z_.avail_in = static_cast<uInt>(p.size());
+      int flush = k + 1 < count ? Z_NO_FLUSH : last ? Z_FINISH : Z_SYNC_FLUSH;
+      rc = deflate(&z_, flush);
+      if (rc == Z_STREAM_ERROR) throw io_error("Compression failed: zlib deflate returned Z_STREAM_ERROR");
+      if (z_.avail_in != 0) return 0;  // output space ran out
+    }
+    // With avail_out exhausted zlib may still hold output: the block does not fit.
+    bool complete = last ? rc == Z_STREAM_END : z_.avail_out != 0;
+    return complete ? dst_cap - z_.avail_out : 0;
+  }
+
+ private:
+  /// The block on its own (no history: libdeflate takes no dictionary), made joinable unless last.
+  std::size_t compress_block_libdeflate(const block_buffer& b, bool last, std::byte* dst, std::size_t dst_cap) {
+    const std::size_t len = b.size();
+    if (flat_.size() < len) flat_.resize(len);
+    std::size_t at = 0;
+    for (std::size_t k = 0, n = b.piece_count(); k < n; ++k) {
+      auto p = b.piece(k);
+      std::memcpy(flat_.data() + at, p.data(), p.size());
+      at += p.size();
+    }
+    const std::size_t room = last ? dst_cap : dst_cap > 8 ? dst_cap - 8 : 0;
+    std::size_t n = libdeflate_deflate_compress(ld_, flat_.data(), len, dst, room);
+    if (n == 0 || last) return n;
+    return hone_bench::proto::make_joinable(reinterpret_cast<std::uint8_t*>(dst), n, dst_cap);
+  }
+
+  z_stream z_{};
+  bool zlib_ = true;
+  libdeflate_compressor* ld_ = nullptr;
+  std::vector<std::byte> flat_;
+};
+
+/// Raw inflate stream; see deflate_stream for why it is not movable.
+class inflate_stream {
+ public:
+  inflate_stream() {
+    int rc = inflateInit2(&z_, -15);
+    if (rc == Z_MEM_ERROR) throw std::bad_alloc();
+    if (rc != Z_OK) throw io_error("Decompression failed: zlib inflateInit2 returned " + std::to_string(rc));
+  }
+  inflate_stream(const inflate_stream&) = delete;
+  inflate_stream& operator=(const inflate_stream&) = delete;
+  ~inflate_stream() { inflateEnd(&z_); }
+  z_stream* get() noexcept { return &z_; }
+
+ private:
+  z_stream z_{};
+};
+
+/// Buffered byte source for the decoder: the gzip header and trailer are parsed byte by byte
+/// while the deflate data is handed to zlib straight from the same buffer.
+class input_buffer {
+ public:
+  input_buffer(reader& in, std::size_t capacity)
+      : in_(in), buf_(std::make_unique_for_overwrite<std::byte[]>(capacity)), cap_(capacity) {}
+
+  /// Makes at least one byte available unless the input has ended.
+  bool fill() {
+    if (pos_ < end_) return true;
+    pos_ = 0;
+    end_ = in_.read({buf_.get(), cap_});
+    return end_ != 0;
+  }
+  std::size_t available() const noexcept { return end_ - pos_; }
+  const std::byte* data() const noexcept { return buf_.get() + pos_; }
+  void consume(std::size_t n) noexcept {
+    pos_ += n;
+    consumed_ += n;
+  }
+  /// The next byte, or -1 at end of input.
+  int next() {
+    if (!fill()) return -1;
+    int b = static_cast<unsigned char>(buf_[pos_]);
+    consume(1);
+    return b;
+  }
+  std::uint8_t need() {
+    int b = next();
+    if (b < 0) truncated();
+    return static_cast<std::uint8_t>(b);
+  }
+  std::uint64_t consumed() const noexcept { return consumed_; }
+
+ private:
+  reader& in_;
+  std::unique_ptr<std::byte[]> buf_;
+  std::size_t cap_;
+  std::size_t pos_ = 0;
+  std::size_t end_ = 0;
+  std::uint64_t consumed_ = 0;
+};
+
+/// Streaming gzip decoder over any number of concatenated members. Raw inflate plus our own
+/// header/trailer parsing, so that errors get precise messages and the CRC is libdeflate's.
+class gunzip {
+ public:
+  gunzip(reader& in, std::size_t buffer_size) : in_(in, buffer_size) {}
+
+  /// Parses the first member header (throws when the input is not gzip).
+  void start() {
+    if (state_ != state::initial) return;
+    begin_member();
+    const std::byte* p = nullptr;
+    if (!in_.fill()) truncated();
+    p = in_.data();
+    first_compressed_ = ((static_cast<unsigned>(*p) >> 1) & 3u) != 0;  // BTYPE of the first block
+    state_ = state::body;
+  }
+
+  /// Whether the first deflate block of the first member is compressed (not stored).
+  bool first_block_compressed() const noexcept { return first_compressed_; }
+
+  /// Decompresses into out; returns how many bytes were placed, less than out.size() only at
+  /// the end of the last member.
+  std::size_t read(std::span<std::byte> out) {
+    start();
+    std::size_t produced = 0;
+    z_stream* z = inflater_.get();
+    while (produced < out.size() && state_ != state::done) {
+      if (state_ == state::header) {
+        if (!next_member()) {
+          state_ = state::done;
+          break;
+        }
+        state_ = state::body;
+      }
+      if (!in_.fill()) truncated();
+      std::size_t in_avail = std::min<std::size_t>(in_.available(), UINT_MAX);
+      std::size_t out_avail = std::min<std::size_t>(out.size() - produced, UINT_MAX);
+      z->next_in = reinterpret_cast<Bytef*>(const_cast<std::byte*>(in_.data()));
+      z->avail_in = static_cast<uInt>(in_avail);
+      z->next_out = reinterpret_cast<Bytef*>(out.data() + produced);
+      z->avail_out = static_cast<uInt>(out_avail);
+      int rc = inflate(z, Z_NO_FLUSH);
+      std::size_t used = in_avail - z->avail_in;
+      std::size_t made = out_avail - z->avail_out;
+      in_.consume(used);
+      crc_ = crc32(crc_, out.data() + produced, made);
+      size_ += made;
+      produced += made;
+      switch (rc) {
+        case Z_OK:
+        case Z_BUF_ERROR:  // no progress possible: the loop refills input or returns
+          break;
+        case Z_STREAM_END:
+          finish_member();
+          state_ = state::header;
+          break;
+        case Z_MEM_ERROR:
+          throw std::bad_alloc();
+        case Z_DATA_ERROR:
+          corrupt(std::string("invalid deflate data (") + (z->msg ? z->msg : "unknown error") + ")");
+        default:
+          corrupt("invalid deflate data (zlib error " + std::to_string(rc) + ")");
+      }
+    }
+    return produced;
+  }
+
+  std::uint64_t consumed() const noexcept { return in_.consumed(); }
+
+ private:
+  enum class state { initial, body, header, done };
+
+  // After a member: another member, or the end. Zero bytes up to the end are accepted (GNU
+  // gzip does the same) because block devices, tapes and files extended by a crash pad with
+  // zeros while the members before them are intact and CRC-checked; any other trailing byte
+  // means the file is not what we wrote and is rejected.
+  bool next_member() {
+    if (!in_.fill()) return false;
+    if (*in_.data() == std::byte{0}) {
+      do {
+        const std::byte* p = in_.data();
+        std::size_t n = in_.available();
+        if (std::any_of(p, p + n, [](std::byte b) { return b != std::byte{0}; }))
+          corrupt("trailing garbage after gzip data");
+        in_.consume(n);
+      } while (in_.fill());
+      return false;
+    }
+    begin_member();
+    return true;
+  }
+
+  void begin_member() {
+    bool first = state_ == state::initial;
+    std::uint32_t hcrc = 0;
+    auto need = [&] {
+      std::uint8_t b = in_.need();
+      hcrc = libdeflate_crc32(hcrc, &b, 1);
+      return b;
+    };
+    int id1 = in_.next();
+    if (id1 < 0) corrupt(first ? "not a gzip file (empty input)" : "trailing garbage after gzip data");
+    int id2 = in_.next();
+    if (id1 == 0x1f && id2 < 0) truncated();
+    if (id1 != 0x1f || id2 != 0x8b) corrupt(first ? "not a gzip file" : "trailing garbage after gzip data");
+    const std::uint8_t magic[2] = {0x1f, 0x8b};
+    hcrc = libdeflate_crc32(hcrc, magic, 2);
+    std::uint8_t method = need();
+    if (method != 8) corrupt("not a gzip file (unknown compression method " + std::to_string(method) + ")");
+    std::uint8_t flags = need();
+    if (flags & 0xE0) corrupt("bad gzip header (reserved flags set)");
+    for (int i = 0; i < 6; ++i) need();  // MTIME, XFL, OS
+    if (flags & 0x04) {                  // FEXTRA
+      std::size_t xlen = need();
+      xlen |= static_cast<std::size_t>(need()) << 8;
+      while (xlen--) need();
+    }
+    if (flags & 0x08)  // FNAME
+      while (need() != 0) {
+      }
+    if (flags & 0x10)  // FCOMMENT
+      while (need() != 0) {
+      }
+    if (flags & 0x02) {  // FHCRC: low 16 bits of the CRC of the header so far
+      std::uint32_t expect = hcrc & 0xFFFFu;
+      std::uint32_t got = in_.need();
+      got |= static_cast<std::uint32_t>(in_.need()) << 8;
+      if (got != expect) corrupt("bad gzip header (header CRC mismatch)");
+    }
+    if (inflateReset(inflater_.get()) != Z_OK) corrupt("invalid deflate data (inflateReset failed)");
+    crc_ = 0;
+    size_ = 0;
+  }
+
+  void finish_member() {
+    std::uint32_t crc = 0, isize = 0;
+    for (int i = 0; i < 4; ++i) crc |= static_cast<std::uint32_t>(in_.need()) << (8 * i);
+    for (int i = 0; i < 4; ++i) isize |= static_cast<std::uint32_t>(in_.need()) << (8 * i);
+    if (crc != crc_) corrupt("CRC mismatch");
+    if (isize != static_cast<std::uint32_t>(size_ & 0xFFFFFFFFu)) corrupt("length mismatch (ISIZE)");
+  }
+
+  input_buffer in_;
+  inflate_stream inflater_;
+  state state_ = state::initial;
+  std::uint32_t crc_ = 0;
+  std::uint64_t size_ = 0;
+  bool first_compressed_ = false;
+};
+
+}  // namespace detail::gzip_impl
+
+/// Settings of gzip_compressor (also reachable as gzip_compressor::options). Declared outside
+/// the class because a nested struct's member initializers are unusable in the enclosing
+/// class's default arguments.
+struct gzip_options {
+  deflate_engine engine = deflate_engine::libdeflate;  ///< PROTOTYPE: who deflates a block
+  int level = 6;                         ///< zlib level 0-9 (0 = store only; <0 = 6)
+  unsigned threads = 0;                  ///< compression threads; 0 = hardware_concurrency
+  std::size_t block_size = 1024 * 1024;  ///< input per parallel block, clamped to 64 KiB-64 MiB
+  bool detect_incompressible = true;     ///< store blocks that look like ciphertext
+};
+
+/// Compressor writing one gzip member (RFC 1952) per backup, pigz style: the input is cut
+/// into blocks that worker threads deflate in parallel, each primed with the previous 32 KiB
+/// as dictionary and ended with a sync flush, so the pieces join into one deflate stream that
+/// any gunzip reads and whose ratio is within a fraction of a percent of single-threaded zlib.
+///
+/// Whether to deflate is decided per block, not for the whole stream: a plain database can
+/// mix compressible pages with blobs of compressed media, and a per-block choice keeps the
+/// gain on the former without paying deflate's CPU on the latter. A block whose sampled byte
+/// entropy says "ciphertext" is written as stored blocks, in place and at copy speed; a block
+/// that deflate shrinks by less than 1/64 is stored too. Output is thus never larger than the
+/// input plus 5 bytes per 64 KiB and the 18-byte gzip framing.
+///
+/// Memory: threads + 3 blocks of input (1 MiB each by default) and as many deflate output
+/// buffers, resident only as far as deflate output fills them, plus ~300 KiB of zlib state per
+/// thread: about 6-10 MiB with two threads.
+class gzip_compressor {
+ public:
+  using options = gzip_options;
+
+  explicit gzip_compressor(options opts = {}) : opts_(opts) {
+    if (opts_.level < 0) opts_.level = 6;  // zlib's own default
+    opts_.level = std::min(opts_.level, opts_.engine == deflate_engine::libdeflate ? 12 : 9);
+    opts_.block_size = std::clamp(opts_.block_size, detail::gzip_impl::min_block_size,
+                                  detail::gzip_impl::max_block_size);
+    if (opts_.threads == 0) opts_.threads = std::max(1u, std::thread::hardware_concurrency());
+    opts_.threads = std::min(opts_.threads, 64u);
+  }
+
+  const options& settings() const noexcept { return opts_; }
+
+  /// Writes in as one gzip member to out. progress gets the input bytes consumed so far.
+  compress_result compress(reader& in, writer& out, const progress_fn& progress) const {
+    parallel_deflate job(opts_);
+    return job.run(in, out, progress);
+  }
+
+  /// Decodes every member of a gzip stream (CRC and length checked) into out; returns the
+  /// number of bytes written. progress gets the compressed input bytes consumed so far, whose
+  /// total (the backup file's size) is known in advance, unlike the decompressed size.
+  std::uint64_t decompress(reader& in, writer& out, const progress_fn& progress) const {
+    using namespace detail::gzip_impl;
+    gunzip gz(in, io_buffer_size);
+    auto buf = std::make_unique_for_overwrite<std::byte[]>(io_buffer_size);
+    std::uint64_t total = 0;
+    for (;;) {
+      std::size_t n = gz.read({buf.get(), io_buffer_size});
+      if (n == 0) break;
+      out.write({buf.get(), n});
+      total += n;
+      if (progress) progress(gz.consumed());
+      if (n < io_buffer_size) break;  // a short read means every member was checked
+    }
+    if (progress) progress(gz.consumed());
+    return total;
+  }
+
+  /// Decompresses the first buf.size() bytes (or fewer when the data is shorter) without
+  /// verifying the CRC of what was not read, and tells whether the first deflate block is
+  /// compressed (false for stored, which is what compress() writes for ciphertext). Only the
+  /// first block is looked at, so a plain database whose first MiB is an incompressible blob
+  /// reads as stored although compress() reported compressed=true for the whole stream.
+  peek_result peek(reader& in, std::span<std::byte> buf) const {
+    using namespace detail::gzip_impl;
+    gunzip gz(in, std::min<std::size_t>(io_buffer_size, std::max<std::size_t>(4096, buf.size() + 64)));
+    gz.start();
+    peek_result r;
+    r.compressed = gz.first_block_compressed();
+    r.bytes = gz.read(buf);
+    return r;
+  }
+
+  std::string_view suffix() const noexcept { return ".db.gz"; }
+
+ private:
+  struct block_job {
+    explicit block_job(std::size_t pieces)
+        : in(pieces), out(std::make_unique_for_overwrite<std::byte[]>(pieces * detail::gzip_impl::block_buffer::stride)) {}
+    detail::gzip_impl::block_buffer in;
+    std::unique_ptr<std::byte[]> out;  // deflate output (untouched, so not resident, for ciphertext)
+    std::span<const std::byte> encoded;
+    std::uint32_t crc = 0;
+    bool last = false;
+    bool deflated = false;
+    bool done = false;
+    std::exception_ptr error;
+  };
+
+  // One compress() call: owns the worker threads and a fixed set of block buffers. The calling
+  // thread reads and writes, in order, while workers deflate; each worker keeps one deflate
+  // state for all its blocks.
+  class parallel_deflate {
+   public:
+    explicit parallel_deflate(const options& o) : opts_(o) {
+      using namespace detail::gzip_impl;
+      std::size_t pieces = std::max<std::size_t>(1, (o.block_size + max_stored_len / 2) / max_stored_len);
+      // threads in flight + the block being read + the one read ahead to spot the end +
+      // one spare so that a finished worker need not wait for the writer.
+      std::size_t n = o.threads + 3;
+      jobs_.reserve(n);
+      for (std::size_t i = 0; i < n; ++i) {
+        jobs_.push_back(std::make_unique<block_job>(pieces));
+        free_.push_back(jobs_.back().get());
+      }
+    }
+    parallel_deflate(const parallel_deflate&) = delete;
+    parallel_deflate& operator=(const parallel_deflate&) = delete;
+    ~parallel_deflate() {
+      {
+        std::lock_guard lock(m_);
+        stop_ = true;
+      }
+      work_cv_.notify_all();
+      for (auto& t : threads_) t.join();
+    }
+
+    compress_result run(reader& in, writer& out, const progress_fn& progress) {
+      using namespace detail::gzip_impl;
+      compress_result res;
+      const unsigned char xfl = opts_.level == 9 ? 2 : opts_.level == 1 ? 4 : 0;
+      // MTIME 0: the backup's name carries the time, and equal input gives equal output.
+      const std::byte header[10] = {std::byte{0x1f}, std::byte{0x8b}, std::byte{8}, std::byte{0}, std::byte{0},
+                                    std::byte{0},    std::byte{0},    std::byte{0}, std::byte{xfl}, std::byte{3}};
+      out.write(header);
+      res.bytes_out = sizeof header;
+
+      std::uint32_t crc = 0;
+      auto retire = [&](block_job* j) {
+        if (j->error) std::rethrow_exception(j->error);
+        out.write(j->encoded);
+        res.bytes_out += j->encoded.size();
+        res.bytes_in += j->in.size();
+        res.compressed = res.compressed || j->deflated;
+        crc = crc32_combine(crc, j->crc, j->in.size());
+        if (progress) progress(res.bytes_in);
+        j->done = false;
+        free_.push_back(j);
+      };
+      // Writes the finished blocks at the head of the queue; with wait, at least one.
+      auto drain = [&](bool wait) {
+        while (!inflight_.empty()) {
+          block_job* j = inflight_.front();
+          std::unique_lock lock(m_);
+          if (wait && !j->done && !todo_.empty() && todo_.front() == j) {
+            // No worker has started the block we wait for: on a loaded machine they may not
+            // get a CPU for a while, so do it here rather than wait for them.
+            todo_.pop_front();
+            lock.unlock();
+            process(*j, inline_stream_);
+            j->done = true;
+          } else {
+            if (wait) done_cv_.wait(lock, [&] { return j->done; });
+            if (!j->done) return;
+            lock.unlock();
+          }
+          inflight_.pop_front();
+          retire(j);
+          wait = false;
+        }
+      };
+      auto acquire = [&] {
+        if (free_.empty()) drain(true);
+        block_job* j = free_.back();
+        free_.pop_back();
+        return j;
+      };
+
+      block_job* cur = acquire();
+      cur->in.fill(in, nullptr);
+      for (;;) {
+        // Only a short read tells the end, so the next block is read before this one is
+        // handed out: the last block must carry the final-block bit.
+        block_job* next = acquire();
+        next->in.fill(in, &cur->in);
+        cur->last = next->in.size() == 0;
+        if (cur->last && threads_.empty()) {
+          process(*cur, inline_stream_);  // a single block: no threads to start
+          retire(cur);
+        } else {
+          submit(cur);
+        }
+        if (cur->last) {
+          free_.push_back(next);
+          break;
+        }
+        cur = next;
+        drain(false);
+      }
+      while (!inflight_.empty()) drain(true);
+
+      std::byte trailer[8];
+      put_le32(trailer, crc);
+      put_le32(trailer + 4, static_cast<std::uint32_t>(res.bytes_in & 0xFFFFFFFFu));
+      out.write(trailer);
+      res.bytes_out += sizeof trailer;
+      if (progress && res.bytes_in == 0) progress(0);
+      return res;
+    }
+
+   private:
+    void submit(block_job* j) {
+      if (threads_.empty())
+        for (unsigned i = 0; i < opts_.threads; ++i) threads_.emplace_back([this] { work(); });
+      inflight_.push_back(j);
+      {
+        std::lock_guard lock(m_);
+        todo_.push_back(j);
+      }
+      work_cv_.notify_one();
+    }
+
+    void work() {
+      std::optional<detail::gzip_impl::deflate_stream> stream;
+      for (;;) {
+        block_job* j = nullptr;
+        {
+          std::unique_lock lock(m_);
+          work_cv_.wait(lock, [&] { return stop_ || !todo_.empty(); });
+          if (stop_) return;
+          j = todo_.front();
+          todo_.pop_front();
+        }
+        try {
+          process(*j, stream);
+        } catch (...) {
+          j->error = std::current_exception();
+        }
+        {
+          std::lock_guard lock(m_);
+          j->done = true;
+        }
+        done_cv_.notify_one();
+      }
+    }
+
+    void process(block_job& j, std::optional<detail::gzip_impl::deflate_stream>& stream) const {
+      using namespace detail::gzip_impl;
+      j.error = nullptr;
+      j.crc = 0;
+      for (std::size_t k = 0, n = j.in.piece_count(); k < n; ++k) {
+        auto p = j.in.piece(k);
+        j.crc = crc32(j.crc, p.data(), p.size());
+      }
+      j.deflated = false;
+      // Deflate has to save at least 1/64 of the block (and 16 bytes) to be kept: below that,
+      // storing costs next to nothing in size, restores at copy speed, and keeps a few bytes
+      // shaved off a random tail from reporting ciphertext as compressed.
+      std::size_t stored = stored_size(j.in.size());
+      std::size_t margin = std::max<std::size_t>(stored / 64, 16);
+      if (opts_.level > 0 && stored > margin && !(opts_.detect_incompressible && looks_incompressible(j.in))) {
+        if (!stream) stream.emplace(opts_.level, opts_.engine);
+        if (std::size_t n = stream->compress_block(j.in, j.last, j.out.get(), stored - margin); n != 0) {
+          j.encoded = {j.out.get(), n};
+          j.deflated = true;
+          return;
+        }
+      }
+      j.encoded = j.in.make_stored(j.last);
+    }
+
+    options opts_;
+    std::vector<std::unique_ptr<block_job>> jobs_;
+    std::vector<block_job*> free_;     // calling thread only
+    std::deque<block_job*> inflight_;  // calling thread only, in stream order
+    std::optional<detail::gzip_impl::deflate_stream> inline_stream_;
+    std::mutex m_;
+    std::condition_variable work_cv_;
+    std::condition_variable done_cv_;
+    std::deque<block_job*> todo_;  // guarded by m_
+    bool stop_ = false;            // guarded by m_
+    std::vector<std::thread> threads_;
+  };
+
+  options opts_;
+};
+
+static_assert(Compressor<gzip_compressor>);
+
+}  // namespace hone_bench::proto
