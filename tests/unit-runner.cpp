@@ -387,6 +387,20 @@ BOOST_AUTO_TEST_CASE(crash_leftovers_are_ignored_and_cleaned) {
   BOOST_TEST(r.list().size() == 1u);
 }
 
+BOOST_AUTO_TEST_CASE(restore_removes_temp_files_of_a_killed_restore) {
+  fixture f;
+  make_hone_db(f.db, test_key(), {.transactions = 5});
+  auto r = f.make(test_key());
+  auto info = r.create();
+  const auto stale = f.dir / ".hone.db.restore-AbC123";
+  const auto unrelated = f.dir / ".other.db.restore-AbC123";
+  { std::ofstream(stale) << "half restored"; }
+  { std::ofstream(unrelated) << "not ours"; }
+  r.restore(info.name, f.db, true);
+  BOOST_TEST(!fs::exists(stale));
+  BOOST_TEST(fs::exists(unrelated));
+}
+
 BOOST_AUTO_TEST_CASE(directory_errors) {
   fixture f;
   make_hone_db(f.db, test_key(), {.transactions = 5});

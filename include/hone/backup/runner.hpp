@@ -339,6 +339,8 @@ class BackupRunner {
         throw io_error("Cannot restore: the folder " + dir.string() + " does not exist");
 
       // 1. Decompress beside the target (same filesystem, so the final rename is atomic).
+      //    Temp files of an earlier restore that was killed are removed first (we hold the lock).
+      remove_stale_restore_files(dir, "." + target.filename().string() + ".restore-");
       std::string tmpl = (dir / ("." + target.filename().string() + ".restore-XXXXXX")).string();
       detail::unique_fd fd(::mkostemp(tmpl.data(), O_CLOEXEC));
       if (!fd) throw io_error("Cannot create a temporary file in " + dir.string() + ": " + detail::errno_text(errno));
@@ -449,6 +451,15 @@ class BackupRunner {
   check_result checked(const std::filesystem::path& file, event::operation op, const std::string& name) {
     emit(event::kind::started, op, name, "check");
     return exporter_.check(file);
+  }
+
+  static void remove_stale_restore_files(const std::filesystem::path& dir, const std::string& prefix) {
+    std::error_code ec;
+    for (auto it = std::filesystem::directory_iterator(dir, ec); !ec && it != std::filesystem::directory_iterator();
+         it.increment(ec)) {
+      auto n = it->path().filename().string();
+      if (n.size() == prefix.size() + 6 && n.compare(0, prefix.size(), prefix) == 0) ::unlink(it->path().c_str());
+    }
   }
 
   /// A hard link when the filesystem allows it (instant, no extra space), else a copy.

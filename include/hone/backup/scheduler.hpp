@@ -15,6 +15,7 @@
 #include <cstdlib>
 #include <functional>
 #include <optional>
+#include <ostream>
 #include <stop_token>
 #include <string>
 
@@ -31,6 +32,8 @@ inline std::string_view to_string(log_level l) noexcept {
   }
   return "?";
 }
+
+inline std::ostream& operator<<(std::ostream& os, log_level l) { return os << to_string(l); }
 
 /// Receives the scheduler's log lines.
 using log_fn = std::function<void(log_level, const std::string&)>;
