@@ -6,6 +6,7 @@ root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 "$root/scripts/setup.sh"
 
 build="${HONE_BUILD_ROOT:-$root/build-test}/demo"
+mkdir -p "$(dirname "$build")"
 echo "demo: building the hone program in ${build#"$root"/}"
 cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Release -DHONE_BACKUP_BUILD_TESTS=OFF \
   -DHONE_BACKUP_BUILD_BENCHMARKS=OFF >"$build.configure.log" 2>&1 || { cat "$build.configure.log"; exit 1; }
