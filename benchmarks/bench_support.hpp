@@ -42,13 +42,14 @@ using json = nlohmann::json;
 
 struct settings {
   std::vector<int> sizes_mb{20, 250};  ///< database sizes (10^6 bytes)
-  int reps = 5;                        ///< repetitions of each measured operation
-  fs::path scratch;                    ///< cached databases and temp files
-  fs::path json_out;                   ///< where the JSON goes (empty: none)
-  fs::path markdown_out;               ///< where the markdown table goes as well (empty: stdout only)
-  double writer_idle_s = 1.0;          ///< writer test: quiet time before, between and after backups
-  int writer_backups = 3;              ///< writer test: backups taken while the writer commits
-  bool smoke = false;                  ///< tiny run that only proves everything works
+  int reps = 0;                        ///< repetitions; 0: 5 below 100 MB, 3 from there
+  int reps_for(int size_mb) const { return reps > 0 ? reps : size_mb < 100 ? 5 : 3; }
+  fs::path scratch;            ///< cached databases and temp files
+  fs::path json_out;           ///< where the JSON goes (empty: none)
+  fs::path markdown_out;       ///< where the markdown table goes as well (empty: stdout only)
+  double writer_idle_s = 1.0;  ///< writer test: quiet time before, between and after backups
+  int writer_backups = 3;      ///< writer test: backups taken while the writer commits
+  bool smoke = false;          ///< tiny run that only proves everything works
   std::vector<std::string> kinds{"encrypted", "plain"};
 };
 
@@ -148,8 +149,8 @@ struct sample {
   double seconds = 0;
   double max_rss_mib = 0;
   double cpu_seconds = 0;  ///< user + system CPU of the whole child (fork to exit)
-  json extra;         ///< what the operation reported (sizes, flags)
-  std::string error;  ///< when !ok
+  json extra;              ///< what the operation reported (sizes, flags)
+  std::string error;       ///< when !ok
 };
 
 inline void write_all_fd(int fd, const std::string& s) {
@@ -349,18 +350,18 @@ inline void generate_plain(const fs::path& p, std::uint64_t target_bytes) {
 
   static const char* banks[] = {"Chase", "Bank of America", "Wells Fargo", "Capital One", "Ally", "USAA"};
   static const char* merchants[] = {
-      "STARBUCKS",      "WHOLE FOODS",  "TRADER JOES",    "AMAZON MKTPLACE", "SHELL OIL",     "CHEVRON",
-      "TARGET",         "WALMART",      "COSTCO WHSE",    "NETFLIX.COM",     "SPOTIFY USA",   "UBER TRIP",
-      "LYFT RIDE",      "DOORDASH",     "CHIPOTLE",       "HOME DEPOT",      "LOWES",         "CVS PHARMACY",
-      "WALGREENS",      "APPLE.COM",    "PG&E WEB",       "COMCAST",         "VERIZON WRLS",  "SAFEWAY",
-      "KROGER",         "BEST BUY",     "IKEA",           "DELTA AIR",       "UNITED AIRLINES", "MARRIOTT",
-      "AIRBNB",         "HULU",         "PELOTON",        "PLANET FITNESS",  "GEICO AUTO",    "STATE FARM"};
-  static const char* cities[] = {"SEATTLE WA", "PORTLAND OR", "SAN JOSE CA", "AUSTIN TX", "DENVER CO", "BOSTON MA",
-                                 "CHICAGO IL", "NEW YORK NY", "ATLANTA GA", "PHOENIX AZ"};
+      "STARBUCKS", "WHOLE FOODS", "TRADER JOES", "AMAZON MKTPLACE", "SHELL OIL",       "CHEVRON",
+      "TARGET",    "WALMART",     "COSTCO WHSE", "NETFLIX.COM",     "SPOTIFY USA",     "UBER TRIP",
+      "LYFT RIDE", "DOORDASH",    "CHIPOTLE",    "HOME DEPOT",      "LOWES",           "CVS PHARMACY",
+      "WALGREENS", "APPLE.COM",   "PG&E WEB",    "COMCAST",         "VERIZON WRLS",    "SAFEWAY",
+      "KROGER",    "BEST BUY",    "IKEA",        "DELTA AIR",       "UNITED AIRLINES", "MARRIOTT",
+      "AIRBNB",    "HULU",        "PELOTON",     "PLANET FITNESS",  "GEICO AUTO",      "STATE FARM"};
+  static const char* cities[] = {"SEATTLE WA", "PORTLAND OR", "SAN JOSE CA", "AUSTIN TX",  "DENVER CO",
+                                 "BOSTON MA",  "CHICAGO IL",  "NEW YORK NY", "ATLANTA GA", "PHOENIX AZ"};
   static const char* kinds[] = {"POS PURCHASE", "DEBIT CARD PURCHASE", "RECURRING PAYMENT", "ACH DEBIT",
                                 "ONLINE PAYMENT"};
-  static const char* categories[] = {"groceries", "dining", "transport", "shopping", "utilities", "entertainment",
-                                     "travel",    "health", "subscriptions", "fuel",   "home",      "insurance"};
+  static const char* categories[] = {"groceries", "dining", "transport",     "shopping", "utilities", "entertainment",
+                                     "travel",    "health", "subscriptions", "fuel",     "home",      "insurance"};
   constexpr int account_count = 12;
 
   hb::detail::exec(h, "BEGIN");
@@ -450,8 +451,8 @@ inline void encrypt_copy(const fs::path& plain, const fs::path& encrypted) {
 /// The cached database of this kind and size, generated when missing.
 inline fs::path cached_database(const settings& s, const std::string& kind, int size_mb) {
   fs::create_directories(s.scratch);
-  const std::string tag = std::to_string(size_mb) + "MB-" + generator_version() + "-c" +
-                          std::to_string(hb::detail::sqlcipher_major());
+  const std::string tag =
+      std::to_string(size_mb) + "MB-" + generator_version() + "-c" + std::to_string(hb::detail::sqlcipher_major());
   const fs::path plain = s.scratch / ("hone-plain-" + tag + ".db");
   const fs::path enc = s.scratch / ("hone-encrypted-" + tag + ".db");
   auto fresh = [](const fs::path& p) {

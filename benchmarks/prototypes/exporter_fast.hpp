@@ -32,8 +32,8 @@ struct sqlcipher_exporter_options {
   database_key key;  ///< empty: the database is plain SQLite
   count_queries counts;
   export_method method = export_method::backup_api;  // PROTOTYPE: was sqlcipher_export
-  bool unsynced_copy = true;                          ///< PROTOTYPE: change 1
-  int busy_timeout_ms = 10000;  ///< for the rare moments a lock is needed
+  bool unsynced_copy = true;                         ///< PROTOTYPE: change 1
+  int busy_timeout_ms = 10000;                       ///< for the rare moments a lock is needed
   /// SQLCipher compatibility generation of the database: 0 = detect (try the library's
   /// default, then 3 for files made by SQLCipher 3), or 3 / 4 to force it.
   int cipher_compatibility = 0;

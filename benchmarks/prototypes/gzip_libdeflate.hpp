@@ -47,9 +47,9 @@ enum class deflate_engine { zlib, libdeflate };
 
 namespace detail::gzip_impl {
 
-inline constexpr std::size_t window_size = 32768;       // deflate's maximum back-reference distance
-inline constexpr std::size_t max_stored_len = 65535;    // LEN field of a stored block is 16 bits
-inline constexpr std::size_t stored_header_len = 5;     // header byte + LEN + NLEN (byte aligned)
+inline constexpr std::size_t window_size = 32768;     // deflate's maximum back-reference distance
+inline constexpr std::size_t max_stored_len = 65535;  // LEN field of a stored block is 16 bits
+inline constexpr std::size_t stored_header_len = 5;   // header byte + LEN + NLEN (byte aligned)
 inline constexpr std::size_t min_block_size = 64 * 1024;
 inline constexpr std::size_t max_block_size = 64 * 1024 * 1024;  // keeps lengths within zlib's uInt
 inline constexpr std::size_t io_buffer_size = 256 * 1024;
@@ -148,7 +148,9 @@ class block_buffer {
   }
 
  private:
-  std::byte* piece_data(std::size_t k) const noexcept { return buf_.get() + window_size + k * stride + stored_header_len; }
+  std::byte* piece_data(std::size_t k) const noexcept {
+    return buf_.get() + window_size + k * stride + stored_header_len;
+  }
 
   void copy_tail(std::byte* dst, std::size_t n) const noexcept {
     std::size_t offset = len_ - n;
@@ -393,12 +395,9 @@ class gunzip {
           finish_member();
           state_ = state::header;
           break;
-        case Z_MEM_ERROR:
-          throw std::bad_alloc();
-        case Z_DATA_ERROR:
-          corrupt(std::string("invalid deflate data (") + (z->msg ? z->msg : "unknown error") + ")");
-        default:
-          corrupt("invalid deflate data (zlib error " + std::to_string(rc) + ")");
+        case Z_MEM_ERROR: throw std::bad_alloc();
+        case Z_DATA_ERROR: corrupt(std::string("invalid deflate data (") + (z->msg ? z->msg : "unknown error") + ")");
+        default: corrupt("invalid deflate data (zlib error " + std::to_string(rc) + ")");
       }
     }
     return produced;
@@ -494,10 +493,10 @@ class gunzip {
 /// class's default arguments.
 struct gzip_options {
   deflate_engine engine = deflate_engine::libdeflate;  ///< PROTOTYPE: who deflates a block
-  int level = 6;                         ///< zlib level 0-9 (0 = store only; <0 = 6)
-  unsigned threads = 0;                  ///< compression threads; 0 = hardware_concurrency
-  std::size_t block_size = 1024 * 1024;  ///< input per parallel block, clamped to 64 KiB-64 MiB
-  bool detect_incompressible = true;     ///< store blocks that look like ciphertext
+  int level = 6;                                       ///< zlib level 0-9 (0 = store only; <0 = 6)
+  unsigned threads = 0;                                ///< compression threads; 0 = hardware_concurrency
+  std::size_t block_size = 1024 * 1024;                ///< input per parallel block, clamped to 64 KiB-64 MiB
+  bool detect_incompressible = true;                   ///< store blocks that look like ciphertext
 };
 
 /// Compressor writing one gzip member (RFC 1952) per backup, pigz style: the input is cut
@@ -522,8 +521,8 @@ class gzip_compressor {
   explicit gzip_compressor(options opts = {}) : opts_(opts) {
     if (opts_.level < 0) opts_.level = 6;  // zlib's own default
     opts_.level = std::min(opts_.level, opts_.engine == deflate_engine::libdeflate ? 12 : 9);
-    opts_.block_size = std::clamp(opts_.block_size, detail::gzip_impl::min_block_size,
-                                  detail::gzip_impl::max_block_size);
+    opts_.block_size =
+        std::clamp(opts_.block_size, detail::gzip_impl::min_block_size, detail::gzip_impl::max_block_size);
     if (opts_.threads == 0) opts_.threads = std::max(1u, std::thread::hardware_concurrency());
     opts_.threads = std::min(opts_.threads, 64u);
   }
@@ -576,7 +575,8 @@ class gzip_compressor {
  private:
   struct block_job {
     explicit block_job(std::size_t pieces)
-        : in(pieces), out(std::make_unique_for_overwrite<std::byte[]>(pieces * detail::gzip_impl::block_buffer::stride)) {}
+        : in(pieces),
+          out(std::make_unique_for_overwrite<std::byte[]>(pieces * detail::gzip_impl::block_buffer::stride)) {}
     detail::gzip_impl::block_buffer in;
     std::unique_ptr<std::byte[]> out;  // deflate output (untouched, so not resident, for ciphertext)
     std::span<const std::byte> encoded;
@@ -620,7 +620,7 @@ class gzip_compressor {
       compress_result res;
       const unsigned char xfl = opts_.level == 9 ? 2 : opts_.level == 1 ? 4 : 0;
       // MTIME 0: the backup's name carries the time, and equal input gives equal output.
-      const std::byte header[10] = {std::byte{0x1f}, std::byte{0x8b}, std::byte{8}, std::byte{0}, std::byte{0},
+      const std::byte header[10] = {std::byte{0x1f}, std::byte{0x8b}, std::byte{8}, std::byte{0},   std::byte{0},
                                     std::byte{0},    std::byte{0},    std::byte{0}, std::byte{xfl}, std::byte{3}};
       out.write(header);
       res.bytes_out = sizeof header;
