@@ -1,7 +1,7 @@
 // Tests of gzip_compressor and identity_compressor: round trips, interoperability with gzip
 // and zlib, the stored path for ciphertext, the compression ratio, and rejection of damaged
 // input.
-#include <hone/backup/gzip.hpp>
+#include <hone/backup.hpp>
 
 #include <boost/test/unit_test.hpp>
 
