@@ -143,7 +143,8 @@ for leg in "${legs[@]}"; do
       run_leg single-header -DHONE_BACKUP_SINGLE_HEADER=ON -DHONE_BACKUP_BUILD_EXAMPLES=OFF \
         -DHONE_BACKUP_BUILD_BENCHMARKS=OFF ;;
     sqlcipher3-single-header)
-      run_leg sqlcipher3-single-header -DHONE_BACKUP_SYSTEM_SQLCIPHER=ON -DHONE_BACKUP_SINGLE_HEADER=ON ;;
+      run_leg sqlcipher3-single-header -DHONE_BACKUP_SYSTEM_SQLCIPHER=ON -DHONE_BACKUP_SINGLE_HEADER=ON \
+        -DHONE_BACKUP_BUILD_BENCHMARKS=OFF ;;
     consumers) run_consumers ;;
     format) run_check format "$root/scripts/format.sh" --check include tests examples benchmarks ;;
     *) echo "unknown leg: $leg" >&2; exit 2 ;;

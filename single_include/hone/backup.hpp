@@ -1106,9 +1106,9 @@ namespace hone::backup {
 
 namespace detail::gzip_impl {
 
-inline constexpr std::size_t window_size = 32768;       // deflate's maximum back-reference distance
-inline constexpr std::size_t max_stored_len = 65535;    // LEN field of a stored block is 16 bits
-inline constexpr std::size_t stored_header_len = 5;     // header byte + LEN + NLEN (byte aligned)
+inline constexpr std::size_t window_size = 32768;     // deflate's maximum back-reference distance
+inline constexpr std::size_t max_stored_len = 65535;  // LEN field of a stored block is 16 bits
+inline constexpr std::size_t stored_header_len = 5;   // header byte + LEN + NLEN (byte aligned)
 inline constexpr std::size_t min_block_size = 64 * 1024;
 inline constexpr std::size_t max_block_size = 64 * 1024 * 1024;  // keeps lengths within zlib's uInt
 inline constexpr std::size_t io_buffer_size = 256 * 1024;
@@ -1164,16 +1164,17 @@ class block_buffer {
       : buf_(std::make_unique_for_overwrite<std::byte[]>(window_size + pieces * stride)), pieces_(pieces) {}
 
   std::size_t size() const noexcept { return len_; }
+  bool full() const noexcept { return len_ == pieces_ * max_stored_len; }
   std::size_t piece_count() const noexcept { return (len_ + max_stored_len - 1) / max_stored_len; }
   std::span<const std::byte> piece(std::size_t k) const noexcept {
     return {piece_data(k), std::min(max_stored_len, len_ - k * max_stored_len)};
   }
   std::span<const std::byte> history() const noexcept { return {buf_.get() + window_size - hist_, hist_}; }
 
-  /// Takes the last 32 KiB of prev (if any) as history and reads up to a full block.
-  void fill(reader& in, const block_buffer* prev) {
-    hist_ = prev ? std::min(window_size, prev->len_) : 0;
-    if (hist_ != 0) prev->copy_tail(buf_.get() + window_size - hist_, hist_);
+  /// Reads up to a full block, after history (the 32 KiB before it, at most).
+  void fill(reader& in, std::span<const std::byte> history) {
+    hist_ = history.size();
+    if (hist_ != 0) std::memcpy(buf_.get() + window_size - hist_, history.data(), hist_);
     len_ = 0;
     for (std::size_t k = 0; k < pieces_; ++k) {
       std::size_t n = read_full(in, {piece_data(k), max_stored_len});
@@ -1183,13 +1184,14 @@ class block_buffer {
   }
 
   /// Writes the stored-block headers into the gaps and returns the encoded block. A stored
-  /// block begins on a byte boundary, which every block of ours ends on.
-  std::span<const std::byte> make_stored(bool last) noexcept {
-    std::size_t count = std::max<std::size_t>(piece_count(), 1);  // empty input: one empty block
+  /// block begins on a byte boundary, which every block of ours ends on; none is final (the
+  /// stream ends with an empty final block of its own).
+  std::span<const std::byte> make_stored() noexcept {
+    std::size_t count = piece_count();
     for (std::size_t k = 0; k < count; ++k) {
       std::size_t n = piece(k).size();
       std::byte* h = piece_data(k) - stored_header_len;
-      h[0] = static_cast<std::byte>(last && k + 1 == count ? 1 : 0);  // BFINAL, BTYPE=00, padding
+      h[0] = std::byte{0};  // BFINAL=0, BTYPE=00, padding bits
       h[1] = static_cast<std::byte>(n & 0xFFu);
       h[2] = static_cast<std::byte>(n >> 8);
       h[3] = static_cast<std::byte>(~n & 0xFFu);
@@ -1198,17 +1200,7 @@ class block_buffer {
     return {buf_.get() + window_size, count * stored_header_len + len_};
   }
 
-  /// Up to n bytes starting at offset of the block, not crossing a piece boundary.
-  std::span<const std::byte> sample(std::size_t offset, std::size_t n) const noexcept {
-    std::size_t k = offset / max_stored_len;
-    std::span<const std::byte> p = piece(k);
-    std::size_t at = std::min(offset - k * max_stored_len, p.size() > n ? p.size() - n : 0);
-    return p.subspan(at, std::min(n, p.size() - at));
-  }
-
- private:
-  std::byte* piece_data(std::size_t k) const noexcept { return buf_.get() + window_size + k * stride + stored_header_len; }
-
+  /// Copies the last n bytes of the block (n <= size()) to dst.
   void copy_tail(std::byte* dst, std::size_t n) const noexcept {
     std::size_t offset = len_ - n;
     while (n != 0) {
@@ -1220,6 +1212,19 @@ class block_buffer {
       offset += m;
       n -= m;
     }
+  }
+
+  /// Up to n bytes starting at offset of the block, not crossing a piece boundary.
+  std::span<const std::byte> sample(std::size_t offset, std::size_t n) const noexcept {
+    std::size_t k = offset / max_stored_len;
+    std::span<const std::byte> p = piece(k);
+    std::size_t at = std::min(offset - k * max_stored_len, p.size() > n ? p.size() - n : 0);
+    return p.subspan(at, std::min(n, p.size() - at));
+  }
+
+ private:
+  std::byte* piece_data(std::size_t k) const noexcept {
+    return buf_.get() + window_size + k * stride + stored_header_len;
   }
 
   std::unique_ptr<std::byte[]> buf_;
@@ -1273,10 +1278,10 @@ class deflate_stream {
   deflate_stream& operator=(const deflate_stream&) = delete;
   ~deflate_stream() { deflateEnd(&z_); }
 
-  /// Deflates the block, primed with its history, into dst. Ends with a sync flush, or with a
-  /// final block when last, so the result is byte aligned and the next block's output can
-  /// follow it. Returns 0 when the output does not fit in dst_cap.
-  std::size_t compress_block(const block_buffer& b, bool last, std::byte* dst, std::size_t dst_cap) {
+  /// Deflates the block, primed with its history, into dst, and ends with a sync flush: the
+  /// output is byte aligned and not final, so the next block's output can follow it. Returns
+  /// 0 when the output does not fit in dst_cap.
+  std::size_t compress_block(const block_buffer& b, std::byte* dst, std::size_t dst_cap) {
     if (deflateReset(&z_) != Z_OK) throw io_error("Compression failed: zlib deflateReset failed");
     if (auto dict = b.history(); !dict.empty()) {
       int rc = deflateSetDictionary(&z_, reinterpret_cast<const Bytef*>(dict.data()), static_cast<uInt>(dict.size()));
@@ -1284,21 +1289,18 @@ class deflate_stream {
     }
     z_.next_out = reinterpret_cast<Bytef*>(dst);
     z_.avail_out = static_cast<uInt>(dst_cap);
-    std::size_t count = b.piece_count();
-    int rc = Z_OK;
-    for (std::size_t k = 0; k < count; ++k) {
-      // Splitting the input does not change zlib's output; only the last piece flushes.
+    for (std::size_t k = 0, count = b.piece_count(); k < count; ++k) {
+      // zlib waits for more input rather than cut a match short, so feeding the block piece by
+      // piece compresses as well as one call would; only the last piece flushes.
       std::span<const std::byte> p = b.piece(k);
       z_.next_in = reinterpret_cast<Bytef*>(const_cast<std::byte*>(p.data()));
       z_.avail_in = static_cast<uInt>(p.size());
-      int flush = k + 1 < count ? Z_NO_FLUSH : last ? Z_FINISH : Z_SYNC_FLUSH;
-      rc = deflate(&z_, flush);
+      int rc = deflate(&z_, k + 1 < count ? Z_NO_FLUSH : Z_SYNC_FLUSH);
       if (rc == Z_STREAM_ERROR) throw io_error("Compression failed: zlib deflate returned Z_STREAM_ERROR");
       if (z_.avail_in != 0) return 0;  // output space ran out
     }
     // With avail_out exhausted zlib may still hold output: the block does not fit.
-    bool complete = last ? rc == Z_STREAM_END : z_.avail_out != 0;
-    return complete ? dst_cap - z_.avail_out : 0;
+    return z_.avail_out != 0 ? dst_cap - z_.avail_out : 0;
   }
 
  private:
@@ -1421,12 +1423,9 @@ class gunzip {
           finish_member();
           state_ = state::header;
           break;
-        case Z_MEM_ERROR:
-          throw std::bad_alloc();
-        case Z_DATA_ERROR:
-          corrupt(std::string("invalid deflate data (") + (z->msg ? z->msg : "unknown error") + ")");
-        default:
-          corrupt("invalid deflate data (zlib error " + std::to_string(rc) + ")");
+        case Z_MEM_ERROR: throw std::bad_alloc();
+        case Z_DATA_ERROR: corrupt(std::string("invalid deflate data (") + (z->msg ? z->msg : "unknown error") + ")");
+        default: corrupt("invalid deflate data (zlib error " + std::to_string(rc) + ")");
       }
     }
     return produced;
@@ -1539,9 +1538,9 @@ struct gzip_options {
 /// that deflate shrinks by less than 1/64 is stored too. Output is thus never larger than the
 /// input plus 5 bytes per 64 KiB and the 18-byte gzip framing.
 ///
-/// Memory: threads + 3 blocks of input (1 MiB each by default) and as many deflate output
+/// Memory: threads + 2 blocks of input (1 MiB each by default) and as many deflate output
 /// buffers, resident only as far as deflate output fills them, plus ~300 KiB of zlib state per
-/// thread: about 6-10 MiB with two threads.
+/// thread: about 5-8 MiB with two threads.
 class gzip_compressor {
  public:
   using options = gzip_options;
@@ -1549,8 +1548,8 @@ class gzip_compressor {
   explicit gzip_compressor(options opts = {}) : opts_(opts) {
     if (opts_.level < 0) opts_.level = 6;  // zlib's own default
     opts_.level = std::min(opts_.level, 9);
-    opts_.block_size = std::clamp(opts_.block_size, detail::gzip_impl::min_block_size,
-                                  detail::gzip_impl::max_block_size);
+    opts_.block_size =
+        std::clamp(opts_.block_size, detail::gzip_impl::min_block_size, detail::gzip_impl::max_block_size);
     if (opts_.threads == 0) opts_.threads = std::max(1u, std::thread::hardware_concurrency());
     opts_.threads = std::min(opts_.threads, 64u);
   }
@@ -1558,9 +1557,11 @@ class gzip_compressor {
   const options& settings() const noexcept { return opts_; }
 
   /// Writes in as one gzip member to out. progress gets the input bytes consumed so far.
+  /// Input that spans more than one block is read by the worker threads, one read() at a
+  /// time and in order; out.write() and progress are called on the calling thread only.
   compress_result compress(reader& in, writer& out, const progress_fn& progress) const {
-    parallel_deflate job(opts_);
-    return job.run(in, out, progress);
+    parallel_deflate job(opts_, in);
+    return job.run(out, progress);
   }
 
   /// Decodes every member of a gzip stream (CRC and length checked) into out; returns the
@@ -1585,7 +1586,9 @@ class gzip_compressor {
 
   /// Decompresses the first buf.size() bytes (or fewer when the data is shorter) without
   /// verifying the CRC of what was not read, and tells whether the first deflate block is
-  /// compressed (false for stored, which is what compress() writes for ciphertext).
+  /// compressed (false for stored, which is what compress() writes for ciphertext). Only the
+  /// first block is looked at, so a plain database whose first MiB is an incompressible blob
+  /// reads as stored although compress() reported compressed=true for the whole stream.
   peek_result peek(reader& in, std::span<std::byte> buf) const {
     using namespace detail::gzip_impl;
     gunzip gz(in, std::min<std::size_t>(io_buffer_size, std::max<std::size_t>(4096, buf.size() + 64)));
@@ -1601,33 +1604,38 @@ class gzip_compressor {
  private:
   struct block_job {
     explicit block_job(std::size_t pieces)
-        : in(pieces), out(std::make_unique_for_overwrite<std::byte[]>(pieces * detail::gzip_impl::block_buffer::stride)) {}
+        : in(pieces),
+          out(std::make_unique_for_overwrite<std::byte[]>(pieces * detail::gzip_impl::block_buffer::stride)) {}
     detail::gzip_impl::block_buffer in;
     std::unique_ptr<std::byte[]> out;  // deflate output (untouched, so not resident, for ciphertext)
     std::span<const std::byte> encoded;
+    std::uint64_t seq = 0;  // position in the stream
     std::uint32_t crc = 0;
-    bool last = false;
     bool deflated = false;
     bool done = false;
-    std::exception_ptr error;
+    std::exception_ptr error;  // from reading or deflating this block; rethrown in order
   };
 
-  // One compress() call: owns the worker threads and a fixed set of block buffers. The calling
-  // thread reads and writes, in order, while workers deflate; each worker keeps one deflate
-  // state for all its blocks.
+  // One compress() call. Workers take turns reading the next block (one read at a time, so
+  // the reader sees ordinary sequential calls, but from a worker thread) and then deflate or
+  // store it in parallel; the calling thread only writes the finished blocks in order and
+  // reports progress. Reading and writing thus overlap, which is what lets ciphertext, whose
+  // per-block work is a CRC, go as fast as a plain copy.
   class parallel_deflate {
    public:
-    explicit parallel_deflate(const options& o) : opts_(o) {
+    parallel_deflate(const options& o, reader& in) : opts_(o), in_(in) {
       using namespace detail::gzip_impl;
       std::size_t pieces = std::max<std::size_t>(1, (o.block_size + max_stored_len / 2) / max_stored_len);
-      // threads in flight + the block being read + the one read ahead to spot the end +
-      // one spare so that a finished worker need not wait for the writer.
-      std::size_t n = o.threads + 3;
+      // One block per worker (being read or deflated), one being written, and one spare so
+      // that a worker finishing early need not wait for the writer.
+      std::size_t n = o.threads + 2;
       jobs_.reserve(n);
+      slots_.assign(n, nullptr);
       for (std::size_t i = 0; i < n; ++i) {
         jobs_.push_back(std::make_unique<block_job>(pieces));
         free_.push_back(jobs_.back().get());
       }
+      tail_ = std::make_unique_for_overwrite<std::byte[]>(window_size);
     }
     parallel_deflate(const parallel_deflate&) = delete;
     parallel_deflate& operator=(const parallel_deflate&) = delete;
@@ -1636,16 +1644,16 @@ class gzip_compressor {
         std::lock_guard lock(m_);
         stop_ = true;
       }
-      work_cv_.notify_all();
+      free_cv_.notify_all();
       for (auto& t : threads_) t.join();
     }
 
-    compress_result run(reader& in, writer& out, const progress_fn& progress) {
+    compress_result run(writer& out, const progress_fn& progress) {
       using namespace detail::gzip_impl;
       compress_result res;
       const unsigned char xfl = opts_.level == 9 ? 2 : opts_.level == 1 ? 4 : 0;
       // MTIME 0: the backup's name carries the time, and equal input gives equal output.
-      const std::byte header[10] = {std::byte{0x1f}, std::byte{0x8b}, std::byte{8}, std::byte{0}, std::byte{0},
+      const std::byte header[10] = {std::byte{0x1f}, std::byte{0x8b}, std::byte{8}, std::byte{0},   std::byte{0},
                                     std::byte{0},    std::byte{0},    std::byte{0}, std::byte{xfl}, std::byte{3}};
       out.write(header);
       res.bytes_out = sizeof header;
@@ -1659,80 +1667,79 @@ class gzip_compressor {
         res.compressed = res.compressed || j->deflated;
         crc = crc32_combine(crc, j->crc, j->in.size());
         if (progress) progress(res.bytes_in);
-        j->done = false;
-        free_.push_back(j);
-      };
-      // Writes the finished blocks at the head of the queue; with wait, at least one.
-      auto drain = [&](bool wait) {
-        while (!inflight_.empty()) {
-          block_job* j = inflight_.front();
-          std::unique_lock lock(m_);
-          if (wait && !j->done && !todo_.empty() && todo_.front() == j) {
-            // No worker has started the block we wait for: on a loaded machine they may not
-            // get a CPU for a while, so do it here rather than wait for them.
-            todo_.pop_front();
-            lock.unlock();
-            process(*j, inline_stream_);
-            j->done = true;
-          } else {
-            if (wait) done_cv_.wait(lock, [&] { return j->done; });
-            if (!j->done) return;
-            lock.unlock();
-          }
-          inflight_.pop_front();
-          retire(j);
-          wait = false;
-        }
-      };
-      auto acquire = [&] {
-        if (free_.empty()) drain(true);
-        block_job* j = free_.back();
-        free_.pop_back();
-        return j;
       };
 
-      block_job* cur = acquire();
-      cur->in.fill(in, nullptr);
-      for (;;) {
-        // Only a short read tells the end, so the next block is read before this one is
-        // handed out: the last block must carry the final-block bit.
-        block_job* next = acquire();
-        next->in.fill(in, &cur->in);
-        cur->last = next->in.size() == 0;
-        if (cur->last && threads_.empty()) {
-          process(*cur, inline_stream_);  // a single block: no threads to start
-          retire(cur);
-        } else {
-          submit(cur);
-        }
-        if (cur->last) {
-          free_.push_back(next);
-          break;
-        }
-        cur = next;
-        drain(false);
+      // The first block is read here: input that fits in it needs no threads at all.
+      block_job* first = free_.back();
+      free_.pop_back();
+      const bool more = read_next(*first);
+      if (more) start_workers();
+      if (first->error) std::rethrow_exception(first->error);
+      if (first->in.size() != 0) {
+        process(*first, inline_stream_);
+        retire(first);
       }
-      while (!inflight_.empty()) drain(true);
+      if (more) {
+        {
+          std::lock_guard lock(m_);
+          free_.push_back(first);
+        }
+        free_cv_.notify_one();
+        for (std::uint64_t want = 1;; ++want) {
+          block_job* j = nullptr;
+          {
+            std::unique_lock lock(m_);
+            done_cv_.wait(lock, [&] {
+              if (want == total_) return true;
+              block_job* s = slots_[want % slots_.size()];
+              return s && s->done;
+            });
+            if (want == total_) break;
+            j = slots_[want % slots_.size()];
+          }
+          retire(j);
+          {
+            std::lock_guard lock(m_);
+            slots_[want % slots_.size()] = nullptr;
+            free_.push_back(j);
+          }
+          free_cv_.notify_one();
+        }
+      }
 
-      std::byte trailer[8];
-      put_le32(trailer, crc);
-      put_le32(trailer + 4, static_cast<std::uint32_t>(res.bytes_in & 0xFFFFFFFFu));
-      out.write(trailer);
-      res.bytes_out += sizeof trailer;
+      // An empty final stored block ends the deflate stream, so no block had to know that it
+      // was the last one, which would have meant reading ahead.
+      std::byte end[13] = {std::byte{1}, std::byte{0}, std::byte{0}, std::byte{0xFF}, std::byte{0xFF}};
+      put_le32(end + 5, crc);  // then the gzip trailer: CRC-32 and length mod 2^32
+      put_le32(end + 9, static_cast<std::uint32_t>(res.bytes_in & 0xFFFFFFFFu));
+      out.write(end);
+      res.bytes_out += sizeof end;
       if (progress && res.bytes_in == 0) progress(0);
       return res;
     }
 
    private:
-    void submit(block_job* j) {
-      if (threads_.empty())
-        for (unsigned i = 0; i < opts_.threads; ++i) threads_.emplace_back([this] { work(); });
-      inflight_.push_back(j);
-      {
-        std::lock_guard lock(m_);
-        todo_.push_back(j);
+    // Reads the next block into j (the caller holds read_m_, or no worker runs yet). Returns
+    // whether more input may follow.
+    bool read_next(block_job& j) {
+      using namespace detail::gzip_impl;
+      j.seq = next_seq_++;
+      j.error = nullptr;
+      j.done = false;
+      try {
+        j.in.fill(in_, {tail_.get(), tail_len_});
+      } catch (...) {
+        j.error = std::current_exception();
+        return false;
       }
-      work_cv_.notify_one();
+      // Only full blocks are followed by more, and full blocks are longer than the window.
+      tail_len_ = std::min(window_size, j.in.size());
+      j.in.copy_tail(tail_.get(), tail_len_);
+      return j.in.full();
+    }
+
+    void start_workers() {
+      for (unsigned i = 0; i < opts_.threads; ++i) threads_.emplace_back([this] { work(); });
     }
 
     void work() {
@@ -1740,16 +1747,35 @@ class gzip_compressor {
       for (;;) {
         block_job* j = nullptr;
         {
-          std::unique_lock lock(m_);
-          work_cv_.wait(lock, [&] { return stop_ || !todo_.empty(); });
-          if (stop_) return;
-          j = todo_.front();
-          todo_.pop_front();
+          std::unique_lock read_lock(read_m_);
+          if (input_done_) return;
+          {
+            std::unique_lock lock(m_);
+            free_cv_.wait(lock, [&] { return stop_ || !free_.empty(); });
+            if (stop_) return;
+            j = free_.back();
+            free_.pop_back();
+          }
+          bool more = read_next(*j);
+          std::lock_guard lock(m_);
+          if (!more) {
+            input_done_ = true;
+            bool is_block = j->in.size() != 0 || j->error;
+            total_ = is_block ? j->seq + 1 : j->seq;
+            if (!is_block) {
+              free_.push_back(j);
+              done_cv_.notify_one();
+              return;
+            }
+          }
+          slots_[j->seq % slots_.size()] = j;
         }
-        try {
-          process(*j, stream);
-        } catch (...) {
-          j->error = std::current_exception();
+        if (!j->error) {
+          try {
+            process(*j, stream);
+          } catch (...) {
+            j->error = std::current_exception();
+          }
         }
         {
           std::lock_guard lock(m_);
@@ -1761,7 +1787,6 @@ class gzip_compressor {
 
     void process(block_job& j, std::optional<detail::gzip_impl::deflate_stream>& stream) const {
       using namespace detail::gzip_impl;
-      j.error = nullptr;
       j.crc = 0;
       for (std::size_t k = 0, n = j.in.piece_count(); k < n; ++k) {
         auto p = j.in.piece(k);
@@ -1775,25 +1800,35 @@ class gzip_compressor {
       std::size_t margin = std::max<std::size_t>(stored / 64, 16);
       if (opts_.level > 0 && stored > margin && !(opts_.detect_incompressible && looks_incompressible(j.in))) {
         if (!stream) stream.emplace(opts_.level);
-        if (std::size_t n = stream->compress_block(j.in, j.last, j.out.get(), stored - margin); n != 0) {
+        if (std::size_t n = stream->compress_block(j.in, j.out.get(), stored - margin); n != 0) {
           j.encoded = {j.out.get(), n};
           j.deflated = true;
           return;
         }
       }
-      j.encoded = j.in.make_stored(j.last);
+      j.encoded = j.in.make_stored();
     }
 
     options opts_;
     std::vector<std::unique_ptr<block_job>> jobs_;
-    std::vector<block_job*> free_;     // calling thread only
-    std::deque<block_job*> inflight_;  // calling thread only, in stream order
-    std::optional<detail::gzip_impl::deflate_stream> inline_stream_;
+    std::optional<detail::gzip_impl::deflate_stream> inline_stream_;  // calling thread only
+
+    // Reading side, guarded by read_m_ once workers run.
+    std::mutex read_m_;
+    reader& in_;
+    std::unique_ptr<std::byte[]> tail_;  // the last 32 KiB read: history of the next block
+    std::size_t tail_len_ = 0;
+    std::uint64_t next_seq_ = 0;
+    bool input_done_ = false;
+
+    // Hand-over between workers and the writing thread, guarded by m_.
     std::mutex m_;
-    std::condition_variable work_cv_;
-    std::condition_variable done_cv_;
-    std::deque<block_job*> todo_;  // guarded by m_
-    bool stop_ = false;            // guarded by m_
+    std::condition_variable free_cv_;  // a block buffer was freed, or stop_
+    std::condition_variable done_cv_;  // a block is done, or total_ is known
+    std::vector<block_job*> free_;
+    std::vector<block_job*> slots_;     // the finished or running job of block seq at seq % size
+    std::uint64_t total_ = UINT64_MAX;  // number of blocks, once the end of input was read
+    bool stop_ = false;
     std::vector<std::thread> threads_;
   };
 
@@ -2378,7 +2413,7 @@ struct migrate_result {
   /// The format found: 3 (written by SQLCipher 3, now upgraded), 4 (already SQLCipher 4:
   /// untouched) or 0 (plain SQLite, not encrypted: untouched).
   int from_version = 0;
-  std::filesystem::path database;          ///< absolute path of the database
+  std::filesystem::path database;          ///< the database's canonical path (symbolic links resolved)
   std::filesystem::path pre_migrate_copy;  ///< the original file, kept; empty when not migrated
   std::string message;                     ///< one line for the user
 };
@@ -2460,9 +2495,12 @@ inline migrate_result migrate_to_v4(const std::filesystem::path& database, const
   using namespace detail::migrate_impl;
   std::error_code ec;
   migrate_result r;
-  r.database = fs::absolute(database, ec);
+  const fs::path given = fs::absolute(database, ec);
+  if (!fs::is_regular_file(given, ec)) throw database_error("Database not found: " + given.string());
+  // Through symbolic links: the upgraded file replaces the real file, and a link keeps pointing at it.
+  r.database = fs::canonical(given, ec);
+  if (ec) throw database_error("Database not found: " + given.string() + ": " + ec.message());
   const std::string db = r.database.string();
-  if (!fs::is_regular_file(r.database, ec)) throw database_error("Database not found: " + db);
 
   if (detail::has_plain_header(r.database)) {
     r.from_version = 0;
@@ -2937,6 +2975,8 @@ class BackupRunner {
         throw io_error("Cannot restore: the folder " + dir.string() + " does not exist");
 
       // 1. Decompress beside the target (same filesystem, so the final rename is atomic).
+      //    Temp files of an earlier restore that was killed are removed first (we hold the lock).
+      remove_stale_restore_files(dir, "." + target.filename().string() + ".restore-");
       std::string tmpl = (dir / ("." + target.filename().string() + ".restore-XXXXXX")).string();
       detail::unique_fd fd(::mkostemp(tmpl.data(), O_CLOEXEC));
       if (!fd) throw io_error("Cannot create a temporary file in " + dir.string() + ": " + detail::errno_text(errno));
@@ -3049,6 +3089,15 @@ class BackupRunner {
     return exporter_.check(file);
   }
 
+  static void remove_stale_restore_files(const std::filesystem::path& dir, const std::string& prefix) {
+    std::error_code ec;
+    for (auto it = std::filesystem::directory_iterator(dir, ec); !ec && it != std::filesystem::directory_iterator();
+         it.increment(ec)) {
+      auto n = it->path().filename().string();
+      if (n.size() == prefix.size() + 6 && n.compare(0, prefix.size(), prefix) == 0) ::unlink(it->path().c_str());
+    }
+  }
+
   /// A hard link when the filesystem allows it (instant, no extra space), else a copy.
   static void copy_or_link(const std::string& from, const std::string& to) {
     if (::link(from.c_str(), to.c_str()) == 0) return;
@@ -3105,6 +3154,7 @@ class BackupRunner {
 #include <cstdlib>
 #include <functional>
 #include <optional>
+#include <ostream>
 #include <stop_token>
 #include <string>
 
@@ -3121,6 +3171,8 @@ inline std::string_view to_string(log_level l) noexcept {
   }
   return "?";
 }
+
+inline std::ostream& operator<<(std::ostream& os, log_level l) { return os << to_string(l); }
 
 /// Receives the scheduler's log lines.
 using log_fn = std::function<void(log_level, const std::string&)>;
