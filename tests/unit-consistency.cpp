@@ -43,15 +43,18 @@ void run_writer(const fs::path& p, const database_key& key, bool wal, std::atomi
       detail::statement a(db.get(), "INSERT INTO ledger(pair, amount) VALUES (?1, ?2), (?1, -?2)");
       a.bind(1, std::int64_t(i)).bind(2, std::int64_t(i % 977 + 1));
       rc = sqlite3_step(a.get());
-      if (rc == SQLITE_DONE) rc = sqlite3_exec(db.get(), "UPDATE totals SET pairs = pairs + 1", nullptr, nullptr, nullptr);
+      if (rc == SQLITE_DONE)
+        rc = sqlite3_exec(db.get(), "UPDATE totals SET pairs = pairs + 1", nullptr, nullptr, nullptr);
       if (rc == SQLITE_OK) rc = sqlite3_exec(db.get(), "COMMIT", nullptr, nullptr, nullptr);
     }
     if (rc == SQLITE_OK) {
       ++st.commits;
     } else {
       sqlite3_exec(db.get(), "ROLLBACK", nullptr, nullptr, nullptr);
-      if ((rc & 0xff) == SQLITE_BUSY || (rc & 0xff) == SQLITE_LOCKED) ++st.busy;
-      else ++st.other_errors;
+      if ((rc & 0xff) == SQLITE_BUSY || (rc & 0xff) == SQLITE_LOCKED)
+        ++st.busy;
+      else
+        ++st.other_errors;
     }
   }
 }
@@ -63,9 +66,9 @@ void check_invariants(const fs::path& p, const database_key& key) {
                       "(SELECT pairs FROM totals), (SELECT COALESCE(MAX(id), 0) FROM ledger), "
                       "(SELECT COALESCE((SELECT seq FROM sqlite_sequence WHERE name = 'ledger'), 0))");
   BOOST_REQUIRE(s.step());
-  BOOST_TEST(s.column_int(0) == 0);                      // pairs sum to zero
-  BOOST_TEST(s.column_int(1) == 2 * s.column_int(2));    // counter matches the rows
-  BOOST_TEST(s.column_int(3) == s.column_int(4));        // AUTOINCREMENT sequence = max id
+  BOOST_TEST(s.column_int(0) == 0);                    // pairs sum to zero
+  BOOST_TEST(s.column_int(1) == 2 * s.column_int(2));  // counter matches the rows
+  BOOST_TEST(s.column_int(3) == s.column_int(4));      // AUTOINCREMENT sequence = max id
 }
 
 void consistency_run(bool wal, export_method method) {
@@ -105,7 +108,7 @@ void consistency_run(bool wal, export_method method) {
   w.join();
 
   BOOST_TEST(st.other_errors.load() == 0);
-  if (wal) BOOST_TEST(st.busy.load() == 0);  // readers never block a WAL writer
+  if (wal) BOOST_TEST(st.busy.load() == 0);            // readers never block a WAL writer
   BOOST_TEST(commits_at.back() > commits_at.front());  // the writer kept going during backups
   std::set<std::int64_t> distinct_pairs;
   for (auto& n : names) {

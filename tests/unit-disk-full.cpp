@@ -179,7 +179,8 @@ BOOST_AUTO_TEST_CASE(verify_removes_its_temp_files_on_every_outcome) {
   o.key = other_key();
   runner_options ro;
   ro.temp_directory = dir / "tmp";
-  runner_t wrong(sqlcipher_exporter(dir / "db", o), gzip_compressor{}, local_directory(dir / "backups"), fake_clock{}, ro);
+  runner_t wrong(sqlcipher_exporter(dir / "db", o), gzip_compressor{}, local_directory(dir / "backups"), fake_clock{},
+                 ro);
   BOOST_TEST(!wrong.verify(info.name).valid);
   BOOST_CHECK_THROW(wrong.restore(info.name, dir / "restored.db", false), encryption_error);
   BOOST_TEST(!fs::exists(dir / "restored.db"));

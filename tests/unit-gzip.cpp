@@ -579,15 +579,28 @@ BOOST_AUTO_TEST_CASE(peek_reports_flag_and_first_bytes) {
 }
 
 BOOST_AUTO_TEST_CASE(reader_and_writer_errors_propagate) {
-  failing_reader bad_in(5 * 1024 * 1024);
-  bytes sink;
-  hb::buffer_writer<bytes> out(sink);
-  BOOST_CHECK_THROW(codec.compress(bad_in, out, {}), hb::io_error);
-
-  bytes input = sqlite_like(8 * 1024 * 1024, 27);
-  hb::span_reader in(input);
-  failing_writer bad_out(100000);
-  BOOST_CHECK_THROW(codec.compress(in, bad_out, {}), hb::io_error);
+  // Failures in the first block (read on the calling thread), at a block boundary and later
+  // (read by the workers), with one and several workers.
+  for (unsigned threads : {1u, 2u, 3u}) {
+    hb::gzip_compressor c({.threads = threads});
+    for (std::size_t fail_after : {std::size_t{0}, std::size_t{100}, std::size_t{16 * 65535},
+                                   std::size_t{16 * 65535 + 1}, std::size_t{5 * 1024 * 1024}}) {
+      BOOST_TEST_CONTEXT("threads " << threads << ", reader fails after " << fail_after) {
+        failing_reader bad_in(fail_after);
+        bytes sink;
+        hb::buffer_writer<bytes> out(sink);
+        BOOST_CHECK_THROW(c.compress(bad_in, out, {}), hb::io_error);
+      }
+    }
+    for (std::size_t fail_after : {std::size_t{5}, std::size_t{100000}, std::size_t{2000000}}) {
+      BOOST_TEST_CONTEXT("threads " << threads << ", writer fails after " << fail_after) {
+        bytes input = concat(sqlite_like(4 * 1024 * 1024, 27), random_bytes(4 * 1024 * 1024, 28));
+        hb::span_reader in(input);
+        failing_writer bad_out(fail_after);
+        BOOST_CHECK_THROW(c.compress(in, bad_out, {}), hb::io_error);
+      }
+    }
+  }
 }
 
 BOOST_AUTO_TEST_CASE(identity_round_trip) {

@@ -141,12 +141,12 @@ BOOST_AUTO_TEST_CASE(kill_9_during_create_leaves_only_complete_backups) {
   }
   auto r = make_runner(dir / "db", backups, dir.path(), fake_clock(time_point{std::chrono::seconds{1800000000}}));
   r.create();  // cleans leftovers
-  for (auto& e : fs::directory_iterator(backups))
-    BOOST_TEST(e.path().filename().string().rfind(".hone-tmp-", 0) != 0);
+  for (auto& e : fs::directory_iterator(backups)) BOOST_TEST(e.path().filename().string().rfind(".hone-tmp-", 0) != 0);
   BOOST_TEST_MESSAGE(killed_mid_write << " of 6 kills left a partial temp file behind; none was listed");
   BOOST_TEST(killed_mid_write >= 1);  // the interesting case did happen
   // Private export folders of killed processes stay in the temp directory only.
-  for (auto& e : fs::directory_iterator(backups)) BOOST_TEST(e.path().filename().string().find("export") == std::string::npos);
+  for (auto& e : fs::directory_iterator(backups))
+    BOOST_TEST(e.path().filename().string().find("export") == std::string::npos);
 }
 
 BOOST_AUTO_TEST_SUITE_END()

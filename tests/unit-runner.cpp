@@ -41,7 +41,7 @@ struct fixture {
 };
 
 mode_t mode_of(const fs::path& p) {
-  struct stat st{};
+  struct stat st {};
   ::stat(p.c_str(), &st);
   return st.st_mode & 07777;
 }
@@ -173,7 +173,7 @@ BOOST_AUTO_TEST_CASE(custom_names_and_existing_names) {
   BOOST_TEST(code_of([&] { r.create("my-backup.db.gz"); }) == errc::already_exists);
   BOOST_TEST(code_of([&] { r.create("my-backup"); }) == errc::already_exists);
   BOOST_TEST((read_file(f.backups / "my-backup.db.gz") == bytes));  // untouched
-  BOOST_TEST(r.get("my-backup.db.gz").name == "my-backup.db.gz");  // custom names are listed
+  BOOST_TEST(r.get("my-backup.db.gz").name == "my-backup.db.gz");   // custom names are listed
   BOOST_TEST(r.list().size() == 2u);
 }
 
@@ -182,9 +182,17 @@ BOOST_AUTO_TEST_CASE(invalid_names_are_refused_and_touch_nothing) {
   make_hone_db(f.db, test_key(), {.transactions = 5});
   auto r = f.make(test_key());
   r.create();
-  const std::vector<std::string> bad = {"",        "../x",    "a/b",        "a\\b",         ".hidden",
-                                        "..",      "x..y.db.gz", std::string(300, 'a'), std::string("a\nb"),
-                                        std::string("nul\0x", 5), "../../etc/passwd"};
+  const std::vector<std::string> bad = {"",
+                                        "../x",
+                                        "a/b",
+                                        "a\\b",
+                                        ".hidden",
+                                        "..",
+                                        "x..y.db.gz",
+                                        std::string(300, 'a'),
+                                        std::string("a\nb"),
+                                        std::string("nul\0x", 5),
+                                        "../../etc/passwd"};
   for (auto& n : bad) {
     BOOST_TEST_CONTEXT("name=" << n) {
       BOOST_TEST(code_of([&] { r.create(n); }) == errc::invalid_name);
@@ -237,8 +245,8 @@ BOOST_AUTO_TEST_CASE(prune_keeps_newest_and_ignores_unrelated_files) {
   BOOST_TEST(code_of([&] { r.prune(0); }) == errc::invalid_argument);
   BOOST_TEST(code_of([&] { r.prune(-3); }) == errc::invalid_argument);
 
-  std::uint64_t expect_freed = fs::file_size(f.backups / names[0]) + fs::file_size(f.backups / names[1]) +
-                               fs::file_size(f.backups / names[2]);
+  std::uint64_t expect_freed =
+      fs::file_size(f.backups / names[0]) + fs::file_size(f.backups / names[1]) + fs::file_size(f.backups / names[2]);
   auto p = r.prune(4);
   BOOST_TEST(p.deleted_count == 3u);
   BOOST_TEST(p.retained_count == 4u);
@@ -273,8 +281,8 @@ BOOST_AUTO_TEST_CASE(wrong_key_is_reported_by_verify_and_restore) {
   }
   BOOST_TEST((read_file(f.db) == before));
 
-  auto nokey = disk_runner(f.exporter(database_key::none()), gzip_compressor{}, local_directory(f.backups), f.clock,
-                           f.ropts());
+  auto nokey =
+      disk_runner(f.exporter(database_key::none()), gzip_compressor{}, local_directory(f.backups), f.clock, f.ropts());
   BOOST_TEST(!nokey.verify(info.name).valid);
   // Creating from the encrypted database with the wrong key fails clearly.
   BOOST_TEST(code_of([&] { wrong.create(); }) == errc::encryption);
@@ -411,10 +419,13 @@ BOOST_AUTO_TEST_CASE(directory_errors) {
     r.create();
     BOOST_FAIL("expected directory error");
   } catch (const directory_error& e) {
-    BOOST_TEST(std::string(e.what()).rfind("Failed to access backup directory: " + (f.dir / "afile" / "sub").string() + ": ", 0) == 0, e.what());
+    BOOST_TEST(std::string(e.what()).rfind(
+                   "Failed to access backup directory: " + (f.dir / "afile" / "sub").string() + ": ", 0) == 0,
+               e.what());
   }
   // A missing folder is created owner-only.
-  disk_runner ok(f.exporter(test_key()), gzip_compressor{}, local_directory(f.dir / "new" / "deep"), f.clock, f.ropts());
+  disk_runner ok(f.exporter(test_key()), gzip_compressor{}, local_directory(f.dir / "new" / "deep"), f.clock,
+                 f.ropts());
   ok.create();
   BOOST_TEST(mode_of(f.dir / "new" / "deep") == 0700u);
   BOOST_TEST(ok.list().size() == 1u);

@@ -18,8 +18,8 @@ namespace hb = hone::backup;
 inline constexpr std::size_t max_body_bytes = 64 * 1024;
 
 struct api_request {
-  std::string method;         ///< "GET", "POST", ...
-  std::string target;         ///< as sent: path, maybe with a query
+  std::string method;  ///< "GET", "POST", ...
+  std::string target;  ///< as sent: path, maybe with a query
   std::string body;
   std::string authorization;  ///< the Authorization header, empty when absent
 };
@@ -37,10 +37,10 @@ api_response error_response(int status, const std::string& message);
 class api {
  public:
   struct config {
-    std::filesystem::path database;    ///< the server's database (create exports it, restore replaces it)
+    std::filesystem::path database;  ///< the server's database (create exports it, restore replaces it)
     std::filesystem::path backup_dir;
     hb::database_key key;
-    std::string token;                 ///< HONE_API_TOKEN; empty: no authentication
+    std::string token;  ///< HONE_API_TOKEN; empty: no authentication
   };
 
   explicit api(config c) : cfg_(std::move(c)) {}

@@ -31,8 +31,9 @@ std::string env(const char* name) {
 fs::path default_data_dir_checked() {
   fs::path d = hb::default_data_directory();
   if (!d.is_absolute())
-    throw usage_error("cannot find the default data folder (HOME is not set); use --db and --dir, or set "
-                      "HONE_DB_PATH and HONE_BACKUP_DIR");
+    throw usage_error(
+        "cannot find the default data folder (HOME is not set); use --db and --dir, or set "
+        "HONE_DB_PATH and HONE_BACKUP_DIR");
   return d;
 }
 
@@ -73,8 +74,8 @@ hb::database_key load_key() {
 
 namespace {
 std::mutex g_cleanup_mutex;
-fs::path g_private_temp;                  // guarded by g_cleanup_mutex
-std::vector<fs::path> g_temp_files;       // guarded by g_cleanup_mutex
+fs::path g_private_temp;             // guarded by g_cleanup_mutex
+std::vector<fs::path> g_temp_files;  // guarded by g_cleanup_mutex
 sigset_t g_cleanup_signals;
 
 void remove_temporaries_locked() {
@@ -109,7 +110,10 @@ interrupt_cleanup::interrupt_cleanup() {
       const char erase[] = "\r\033[K";
       (void)!::write(STDERR_FILENO, erase, sizeof erase - 1);
     }
-    const std::string msg = std::string("error: interrupted (") + (sig == SIGINT ? "SIGINT" : sig == SIGTERM ? "SIGTERM" : "SIGHUP") +
+    const std::string msg = std::string("error: interrupted (") +
+                            (sig == SIGINT    ? "SIGINT"
+                             : sig == SIGTERM ? "SIGTERM"
+                                              : "SIGHUP") +
                             "); nothing half-done was kept\n";
     (void)!::write(STDERR_FILENO, msg.data(), msg.size());
     std::_Exit(128 + sig);

@@ -158,8 +158,10 @@ constexpr std::array<subscription_seed, 10> subscription_seeds{{
 std::string with_digits(const char* pattern, std::mt19937& rng) {
   std::string s;
   for (const char* p = pattern; *p; ++p) {
-    if (*p == '#') s += std::to_string(100 + rng() % 9900);
-    else s += *p;
+    if (*p == '#')
+      s += std::to_string(100 + rng() % 9900);
+    else
+      s += *p;
   }
   return s;
 }
@@ -223,9 +225,10 @@ void fill(sqlite3* db, const demo_spec& spec) {
   {
     int total_weight = 0;
     for (const auto& m : merchant_seeds) total_weight += m.weight;
-    insert_stmt ins(db,
-                    "INSERT INTO transactions(account_id, date, description, amount, category, "
-                    "merchant_normalized, import_hash) VALUES (?1, date('now', '-' || ?2 || ' days'), ?3, ?4, ?5, ?6, ?7)");
+    insert_stmt ins(
+        db,
+        "INSERT INTO transactions(account_id, date, description, amount, category, "
+        "merchant_normalized, import_hash) VALUES (?1, date('now', '-' || ?2 || ' days'), ?3, ?4, ?5, ?6, ?7)");
     for (int i = 0; i < spec.transactions; ++i) {
       int pick = static_cast<int>(rng() % static_cast<unsigned>(total_weight));
       const merchant_seed* m = &merchant_seeds.front();
@@ -240,10 +243,14 @@ void fill(sqlite3* db, const demo_spec& spec) {
       const double amount = std::round((m->low + (m->high - m->low) * u) * 100.0) / 100.0;
       // Newest rows last, spread over the past year.
       const std::int64_t days_ago =
-          spec.transactions <= 1 ? 0 : static_cast<std::int64_t>(365LL * (spec.transactions - 1 - i) / (spec.transactions - 1));
+          spec.transactions <= 1
+              ? 0
+              : static_cast<std::int64_t>(365LL * (spec.transactions - 1 - i) / (spec.transactions - 1));
       const std::string description = with_digits(m->description, rng);
-      if (spec.accounts > 0) ins.integer(1, 1 + static_cast<std::int64_t>(rng() % static_cast<unsigned>(spec.accounts)));
-      else ins.null(1);
+      if (spec.accounts > 0)
+        ins.integer(1, 1 + static_cast<std::int64_t>(rng() % static_cast<unsigned>(spec.accounts)));
+      else
+        ins.null(1);
       ins.integer(2, days_ago)
           .text(3, description)
           .real(4, amount)
@@ -255,13 +262,22 @@ void fill(sqlite3* db, const demo_spec& spec) {
     }
   }
   {
-    insert_stmt ins(db,
-                    "INSERT INTO subscriptions(merchant, account_id, amount, frequency, first_seen, last_seen, status) "
-                    "VALUES (?1, ?2, ?3, ?4, date('now', '-' || ?5 || ' days'), date('now', '-' || ?6 || ' days'), ?7)");
+    insert_stmt ins(
+        db,
+        "INSERT INTO subscriptions(merchant, account_id, amount, frequency, first_seen, last_seen, status) "
+        "VALUES (?1, ?2, ?3, ?4, date('now', '-' || ?5 || ' days'), date('now', '-' || ?6 || ' days'), ?7)");
     auto add = [&](const std::string& merchant, double amount, const char* freq, const char* status, int i) {
-      if (spec.accounts > 0) ins.integer(2, 1 + i % spec.accounts);
-      else ins.null(2);
-      ins.text(1, merchant).real(3, amount).text(4, freq).integer(5, 300 + i % 60).integer(6, i % 28).text(7, status).run();
+      if (spec.accounts > 0)
+        ins.integer(2, 1 + i % spec.accounts);
+      else
+        ins.null(2);
+      ins.text(1, merchant)
+          .real(3, amount)
+          .text(4, freq)
+          .integer(5, 300 + i % 60)
+          .integer(6, i % 28)
+          .text(7, status)
+          .run();
     };
     for (int i = 0; i < spec.subscriptions; ++i) {
       const auto& s = subscription_seeds[static_cast<std::size_t>(i) % subscription_seeds.size()];

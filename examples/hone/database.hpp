@@ -13,7 +13,7 @@ namespace hb = hone::backup;
 struct dashboard {
   hb::table_counts counts;  ///< accounts, transactions, active subscriptions (absent: no table)
   bool encrypted = false;
-  std::uint64_t size = 0;   ///< bytes of the database file (without -wal)
+  std::uint64_t size = 0;  ///< bytes of the database file (without -wal)
 };
 
 /// Reads the counts of the live database (opened per call, read-only work, no lock taken).
@@ -31,7 +31,6 @@ struct demo_spec {
 /// temporary name and linked into place, so an existing file is never overwritten (throws
 /// errc::database_exists) and a failure leaves nothing behind. Missing folders are created 0700,
 /// the file 0600.
-void create_demo_database(const std::filesystem::path& database, const hb::database_key& key,
-                          const demo_spec& spec);
+void create_demo_database(const std::filesystem::path& database, const hb::database_key& key, const demo_spec& spec);
 
 }  // namespace hone_app

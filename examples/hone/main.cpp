@@ -35,9 +35,7 @@ struct backup_args {
   long long keep = 7;
 };
 
-void print_json(const json& j) {
-  std::fputs(to_text(j).c_str(), stdout);
-}
+void print_json(const json& j) { std::fputs(to_text(j).c_str(), stdout); }
 
 std::string yes_no(bool b) { return b ? "yes" : "no"; }
 
@@ -71,16 +69,17 @@ int cmd_create(const backup_args& a) {
     print_backup_details(b);
     std::printf("  accounts:      %s\n", count_text(b.counts.accounts, "accounts").c_str());
     std::printf("  transactions:  %s\n", count_text(b.counts.transactions, "transactions").c_str());
-    std::printf("  subscriptions: %s\n",
-                (b.counts.subscriptions ? std::to_string(*b.counts.subscriptions) + " active"
-                                        : count_text(b.counts.subscriptions, "subscriptions"))
-                    .c_str());
+    std::printf("  subscriptions: %s\n", (b.counts.subscriptions ? std::to_string(*b.counts.subscriptions) + " active"
+                                                                 : count_text(b.counts.subscriptions, "subscriptions"))
+                                             .c_str());
     std::printf("  encrypted:     %s\n", yes_no(b.encrypted).c_str());
     std::printf("  compressed:    %s\n", yes_no(b.compressed).c_str());
   }
   if (!b.counts.accounts && !b.counts.transactions && !b.counts.subscriptions)
-    std::fprintf(stderr, "warning: %s has none of Hone's tables (accounts, transactions, subscriptions); is --db "
-                         "(or HONE_DB_PATH) the right database?\n", db.string().c_str());
+    std::fprintf(stderr,
+                 "warning: %s has none of Hone's tables (accounts, transactions, subscriptions); is --db "
+                 "(or HONE_DB_PATH) the right database?\n",
+                 db.string().c_str());
   return exit_ok;
 }
 
@@ -142,10 +141,9 @@ int cmd_verify(const backup_args& a) {
     std::printf("Backup %s is valid (integrity checks passed)\n", v.name.c_str());
     std::printf("  accounts:      %s\n", count_text(v.counts.accounts, "accounts").c_str());
     std::printf("  transactions:  %s\n", count_text(v.counts.transactions, "transactions").c_str());
-    std::printf("  subscriptions: %s\n",
-                (v.counts.subscriptions ? std::to_string(*v.counts.subscriptions) + " active"
-                                        : count_text(v.counts.subscriptions, "subscriptions"))
-                    .c_str());
+    std::printf("  subscriptions: %s\n", (v.counts.subscriptions ? std::to_string(*v.counts.subscriptions) + " active"
+                                                                 : count_text(v.counts.subscriptions, "subscriptions"))
+                                             .c_str());
     std::printf("  encrypted:     %s\n", yes_no(v.encrypted).c_str());
   }
   return exit_ok;
@@ -178,8 +176,10 @@ int cmd_restore(const backup_args& a) {
 int cmd_delete(const backup_args& a) {
   auto runner = make_runner(fs::path(), hb::database_key::none(), resolve_backup_dir(a.dir));
   runner.remove(a.name);
-  if (a.json) print_json(delete_json(a.name));
-  else std::printf("Deleted %s\n", a.name.c_str());
+  if (a.json)
+    print_json(delete_json(a.name));
+  else
+    std::printf("Deleted %s\n", a.name.c_str());
   return exit_ok;
 }
 
@@ -190,12 +190,13 @@ int cmd_prune(const backup_args& a) {
   auto runner = make_runner(fs::path(), hb::database_key::none(), dir);
   if (!a.yes) {
     if (!stdin_is_terminal())
-      throw usage_error("prune deletes backups and needs confirmation, but stdin is not a terminal; add -y to "
-                        "prune without asking (e.g. in cron or systemd)");
+      throw usage_error(
+          "prune deletes backups and needs confirmation, but stdin is not a terminal; add -y to "
+          "prune without asking (e.g. in cron or systemd)");
     auto all = runner.list();
     if (all.size() <= static_cast<std::size_t>(a.keep)) {
-      std::printf("Nothing to prune: %zu backup%s in %s, keeping up to %lld.\n", all.size(),
-                  all.size() == 1 ? "" : "s", dir.string().c_str(), a.keep);
+      std::printf("Nothing to prune: %zu backup%s in %s, keeping up to %lld.\n", all.size(), all.size() == 1 ? "" : "s",
+                  dir.string().c_str(), a.keep);
       return exit_ok;
     }
     std::uint64_t bytes = 0;
@@ -246,7 +247,8 @@ int cmd_dashboard(const std::string& db_opt, bool as_json) {
     return exit_ok;
   }
   std::printf("Database:              %s\n", db.string().c_str());
-  std::printf("Size:                  %s%s\n", human_size(d.size).c_str(), d.encrypted ? ", encrypted" : ", not encrypted");
+  std::printf("Size:                  %s%s\n", human_size(d.size).c_str(),
+              d.encrypted ? ", encrypted" : ", not encrypted");
   std::printf("Accounts:              %s\n", count_text(d.counts.accounts, "accounts").c_str());
   std::printf("Transactions:          %s\n", count_text(d.counts.transactions, "transactions").c_str());
   std::printf("Active subscriptions:  %s\n", count_text(d.counts.subscriptions, "subscriptions").c_str());
@@ -274,9 +276,10 @@ std::string version_text() {
 }  // namespace
 
 int main(int argc, char** argv) {
-  CLI::App app{"hone: encrypted, compressed, consistent backups of the Hone database.\n"
-               "The database key comes from HONE_DB_KEY (never from the command line).",
-               "hone"};
+  CLI::App app{
+      "hone: encrypted, compressed, consistent backups of the Hone database.\n"
+      "The database key comes from HONE_DB_KEY (never from the command line).",
+      "hone"};
   app.set_version_flag("--version", version_text());
   app.set_help_all_flag("--help-all", "Show help for every command");
   bool verbose_flag = false;
@@ -391,8 +394,10 @@ int main(int argc, char** argv) {
     std::string shown;
     std::size_t hidden = 0;
     for (const auto& a : app.remaining(true)) {
-      if (a.size() > 1 && a[0] == '-') shown += (shown.empty() ? "" : ", ") + a.substr(0, a.find('='));
-      else ++hidden;
+      if (a.size() > 1 && a[0] == '-')
+        shown += (shown.empty() ? "" : ", ") + a.substr(0, a.find('='));
+      else
+        ++hidden;
     }
     std::string msg = shown;
     if (hidden > 0)

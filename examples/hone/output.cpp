@@ -19,8 +19,8 @@ void print_backup_table(std::FILE* out, const std::vector<hb::backup_info>& all)
   rows.push_back({"NAME", "SIZE", "CREATED (UTC)", "ENCRYPTED", "COMPRESSED"});
   for (const auto& b : all) {
     const bool readable = b.problem.empty();
-    rows.push_back({b.name, human_size(b.size), human_time(b.created_at),
-                    readable ? (b.encrypted ? "yes" : "no") : "?", readable ? (b.compressed ? "yes" : "no") : "?"});
+    rows.push_back({b.name, human_size(b.size), human_time(b.created_at), readable ? (b.encrypted ? "yes" : "no") : "?",
+                    readable ? (b.compressed ? "yes" : "no") : "?"});
   }
   std::array<std::size_t, 5> width{};
   for (const auto& r : rows)
@@ -29,8 +29,10 @@ void print_backup_table(std::FILE* out, const std::vector<hb::backup_info>& all)
     std::string line;
     for (std::size_t i = 0; i < r.size(); ++i) {
       std::string cell = r[i];
-      if (i == 1) cell.insert(0, width[i] - cell.size(), ' ');  // sizes right-aligned
-      else if (i + 1 < r.size()) cell.resize(width[i], ' ');
+      if (i == 1)
+        cell.insert(0, width[i] - cell.size(), ' ');  // sizes right-aligned
+      else if (i + 1 < r.size())
+        cell.resize(width[i], ' ');
       line += cell;
       if (i + 1 < r.size()) line += "  ";
     }
@@ -87,9 +89,12 @@ void progress_display::on_event(const hb::event& e) {
   if (verbose()) {
     std::string op(hb::to_string(e.op));
     std::string who = e.name.empty() ? op : op + " " + e.name;
-    if (e.what == kind::started) log_debug(who + ": " + (e.stage.empty() ? std::string("started") : e.stage + " started"));
-    else if (e.what == kind::finished) log_debug(who + ": finished");
-    else if (e.what == kind::failed) log_debug(who + ": failed: " + e.message);
+    if (e.what == kind::started)
+      log_debug(who + ": " + (e.stage.empty() ? std::string("started") : e.stage + " started"));
+    else if (e.what == kind::finished)
+      log_debug(who + ": finished");
+    else if (e.what == kind::failed)
+      log_debug(who + ": failed: " + e.message);
   }
   if (!enabled_) return;
   std::lock_guard lk(m_);
@@ -128,8 +133,7 @@ void progress_display::loop() {
 }
 
 void progress_display::draw_locked() {
-  const double secs =
-      std::chrono::duration<double>(std::chrono::steady_clock::now() - started_).count();
+  const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - started_).count();
   std::string line = op_ + ": " + stage_label(stage_);
   if (total_ > 0) {
     const double frac = std::min(1.0, static_cast<double>(done_) / static_cast<double>(total_));

@@ -91,8 +91,10 @@ void log_request(const std::string& method, const std::string& target, int statu
   std::string line = "http: " + printable(method, 16) + " " + printable(path, 300) + " " + std::to_string(status) +
                      " " + format_ms(t0);
   if (!note.empty()) line += " - " + note;
-  if (status >= 500) log_error(line);
-  else log_info(line);
+  if (status >= 500)
+    log_error(line);
+  else
+    log_info(line);
 }
 
 /// Reads and drops what the client still sends (for at most ~1 s / 1 MiB) so that closing
@@ -267,24 +269,28 @@ int run_server(const server_options& opts) {
   if (!std::filesystem::exists(opts.database, fec))
     log_warn("database not found at " + opts.database.string() +
              ": backups fail until it exists (set --db or HONE_DB_PATH, or run 'hone demo-db')");
-  log_info("hone " HONE_VERSION ": database " + opts.database.string() + (encrypted ? " (key from HONE_DB_KEY)" : " (no HONE_DB_KEY: unencrypted)") +
-           ", backups in " + opts.backup_dir.string());
+  log_info("hone " HONE_VERSION ": database " + opts.database.string() +
+           (encrypted ? " (key from HONE_DB_KEY)" : " (no HONE_DB_KEY: unencrypted)") + ", backups in " +
+           opts.backup_dir.string());
   log_info(std::string("authentication: ") +
            (token.empty() ? "none (loopback only)" : "bearer token (HONE_API_TOKEN)"));
   if (!token.empty() && token.size() < 16)
     log_warn("HONE_API_TOKEN is short (" + std::to_string(token.size()) +
              " characters); use a long random one, e.g. from `openssl rand -hex 32`");
   if (!endpoints.front().address().is_loopback())
-    log_warn("listening on a non-loopback address over plain HTTP: the token and the data travel unencrypted; "
-             "put a TLS reverse proxy in front");
+    log_warn(
+        "listening on a non-loopback address over plain HTTP: the token and the data travel unencrypted; "
+        "put a TLS reverse proxy in front");
 
   // The built-in scheduler, on its own runner: the backup folder's lock serializes it with
   // API and CLI backups.
-  const auto sched_cfg = hone::backup::parse_schedule(std::getenv("HONE_BACKUP_SCHEDULE"),
-                                                      std::getenv("HONE_BACKUP_RETENTION"));
+  const auto sched_cfg =
+      hone::backup::parse_schedule(std::getenv("HONE_BACKUP_SCHEDULE"), std::getenv("HONE_BACKUP_RETENTION"));
   const bool sched_misconfigured = !sched_cfg.enabled && sched_cfg.reason.find("not set") == std::string::npos;
-  if (sched_misconfigured) log_warn(sched_cfg.reason);
-  else log_info(sched_cfg.reason);
+  if (sched_misconfigured)
+    log_warn(sched_cfg.reason);
+  else
+    log_info(sched_cfg.reason);
   std::unique_ptr<hone::backup::local_runner> sched_runner;
   std::unique_ptr<hone::backup::backup_scheduler<hone::backup::local_runner>> scheduler;
   std::jthread sched_thread;
@@ -383,8 +389,8 @@ int run_server(const server_options& opts) {
       running = st.open.size();
     }
     log_info(std::string("received ") + (sig == SIGINT ? "SIGINT" : "SIGTERM") +
-             ", shutting down: no new connections; waiting for " + std::to_string(running) +
-             " open connection(s)" + (scheduler ? " and the scheduler" : "") + " (send it again to exit at once)");
+             ", shutting down: no new connections; waiting for " + std::to_string(running) + " open connection(s)" +
+             (scheduler ? " and the scheduler" : "") + " (send it again to exit at once)");
     st.stopping = true;
     beast::error_code cec;
     acceptor.close(cec);

@@ -17,18 +17,18 @@ namespace hone::backup {
 
 /// Stable error codes. The numbers are part of the API: they never change meaning.
 enum class errc : int {
-  invalid_name = 1,       ///< a backup name that is not a plain file name
-  not_found = 2,          ///< "Backup not found: NAME"
-  already_exists = 3,     ///< a backup with that name exists already; nothing was overwritten
-  directory_access = 4,   ///< "Failed to access backup directory: DIR: REASON"
-  export_failed = 5,      ///< "sqlcipher_export failed: REASON"
-  encryption = 6,         ///< wrong key, or a key given for a plain file
-  corrupt_backup = 7,     ///< truncated or damaged backup file
-  database_exists = 8,    ///< restore target exists and force was not given
-  invalid_argument = 9,   ///< e.g. prune with keep < 1
-  io = 10,                ///< reading or writing a file failed (disk full, permissions)
-  database = 11,          ///< SQLite/SQLCipher reported an error
-  locked = 12,            ///< could not take the backup lock
+  invalid_name = 1,      ///< a backup name that is not a plain file name
+  not_found = 2,         ///< "Backup not found: NAME"
+  already_exists = 3,    ///< a backup with that name exists already; nothing was overwritten
+  directory_access = 4,  ///< "Failed to access backup directory: DIR: REASON"
+  export_failed = 5,     ///< "sqlcipher_export failed: REASON"
+  encryption = 6,        ///< wrong key, or a key given for a plain file
+  corrupt_backup = 7,    ///< truncated or damaged backup file
+  database_exists = 8,   ///< restore target exists and force was not given
+  invalid_argument = 9,  ///< e.g. prune with keep < 1
+  io = 10,               ///< reading or writing a file failed (disk full, permissions)
+  database = 11,         ///< SQLite/SQLCipher reported an error
+  locked = 12,           ///< could not take the backup lock
 };
 
 /// A short stable identifier for each code, e.g. "not_found".
@@ -119,31 +119,31 @@ struct table_counts {
 
 /// What an Exporter reports about the snapshot it wrote.
 struct export_result {
-  table_counts counts;         ///< read from the same snapshot that was exported
-  bool encrypted = false;      ///< the exported file is encrypted
-  std::uint64_t bytes = 0;     ///< size of the exported (uncompressed) file
+  table_counts counts;      ///< read from the same snapshot that was exported
+  bool encrypted = false;   ///< the exported file is encrypted
+  std::uint64_t bytes = 0;  ///< size of the exported (uncompressed) file
 };
 
 /// What an Exporter reports after opening a database file with its key and checking it.
 struct check_result {
   bool valid = false;
-  std::string message;         ///< "ok", or why the file is not valid
+  std::string message;  ///< "ok", or why the file is not valid
   table_counts counts;
   bool encrypted = false;
-  bool wrong_key = false;      ///< the file did not open with the key (or is not a database)
+  bool wrong_key = false;  ///< the file did not open with the key (or is not a database)
 };
 
 /// What a Compressor reports after compressing a stream.
 struct compress_result {
   std::uint64_t bytes_in = 0;
   std::uint64_t bytes_out = 0;
-  bool compressed = false;     ///< output holds compressed data (false: stored as-is)
+  bool compressed = false;  ///< output holds compressed data (false: stored as-is)
 };
 
 /// What a Compressor tells from the beginning of a stream it wrote.
 struct peek_result {
-  std::size_t bytes = 0;       ///< how many decompressed bytes were placed in the buffer
-  bool compressed = false;     ///< the stream holds compressed data (false: stored as-is)
+  std::size_t bytes = 0;    ///< how many decompressed bytes were placed in the buffer
+  bool compressed = false;  ///< the stream holds compressed data (false: stored as-is)
 };
 
 /// One stored object as a Destination sees it.
@@ -151,7 +151,7 @@ struct stored_entry {
   std::string name;
   std::uint64_t size = 0;
   time_point modified{};
-  std::string location;        ///< a path or URL a person can use to find the object
+  std::string location;  ///< a path or URL a person can use to find the object
 };
 
 }  // namespace hone::backup
@@ -250,8 +250,7 @@ inline std::size_t read_some(int fd, std::span<std::byte> buf, const std::string
 }
 
 inline void fsync_checked(int fd, const std::string& what) {
-  if (::fsync(fd) != 0 && errno != EINVAL && errno != EROFS)
-    throw io_error(what + ": " + errno_text(errno));
+  if (::fsync(fd) != 0 && errno != EINVAL && errno != EROFS) throw io_error(what + ": " + errno_text(errno));
 }
 
 /// fsync a directory so that a rename inside it survives a crash.
@@ -273,7 +272,7 @@ class file_reader final : public reader {
   std::size_t read(std::span<std::byte> buf) override { return detail::read_some(fd_.get(), buf, what_); }
   int native_handle() const noexcept { return fd_.get(); }
   std::uint64_t size() const {
-    struct stat st{};
+    struct stat st {};
     if (::fstat(fd_.get(), &st) != 0) throw io_error(what_ + ": " + detail::errno_text(errno));
     return static_cast<std::uint64_t>(st.st_size);
   }
@@ -535,7 +534,7 @@ concept has_suffix = requires(const C& c) {
 /// Streams bytes into a compressed form and back with bounded memory. See docs/Compressor.md.
 template <class C>
 concept Compressor = concepts::compressor::has_compress<C> && concepts::compressor::has_decompress<C> &&
-                     concepts::compressor::has_peek<C> && concepts::compressor::has_suffix<C>;
+    concepts::compressor::has_peek<C> && concepts::compressor::has_suffix<C>;
 
 // ---- Destination ---------------------------------------------------------------------------
 namespace concepts::destination {
@@ -561,15 +560,15 @@ concept has_remove = requires(D& d, const std::string& name) {
 };
 template <class D>
 concept has_lock = requires(D& d) {
-  { d.lock() };
+  {d.lock()};
 };
 }  // namespace concepts::destination
 
 /// Stores named byte streams atomically. See docs/Destination.md.
 template <class D>
-concept Destination = concepts::destination::has_store<D> && concepts::destination::has_list<D> &&
-                      concepts::destination::has_stat<D> && concepts::destination::has_open<D> &&
-                      concepts::destination::has_remove<D> && concepts::destination::has_lock<D>;
+concept Destination =
+    concepts::destination::has_store<D> && concepts::destination::has_list<D> && concepts::destination::has_stat<D> &&
+    concepts::destination::has_open<D> && concepts::destination::has_remove<D> && concepts::destination::has_lock<D>;
 
 // ---- Clock ---------------------------------------------------------------------------------
 namespace concepts::clock {
@@ -719,9 +718,7 @@ class fake_clock {
  public:
   /// Starts at 2024-01-15T14:30:22Z, the instant of the description's example backup.
   fake_clock() : fake_clock(time_point{std::chrono::seconds{1705329022}}) {}
-  explicit fake_clock(time_point start) : state_(std::make_shared<state>()) {
-    state_->now = start;
-  }
+  explicit fake_clock(time_point start) : state_(std::make_shared<state>()) { state_->now = start; }
 
   time_point now() {
     std::lock_guard lk(state_->m);
@@ -920,7 +917,7 @@ class local_directory {
   }
 
   std::optional<stored_entry> stat(const std::string& name) {
-    struct stat st{};
+    struct stat st {};
     auto p = dir_ / name;
     if (::lstat(p.c_str(), &st) != 0 || !S_ISREG(st.st_mode)) return std::nullopt;
     return stored_entry{name, static_cast<std::uint64_t>(st.st_size), detail::to_time_point(st.st_mtim), p.string()};
@@ -2663,13 +2660,13 @@ namespace hone::backup {
 /// A backup as create/list/get report it.
 struct backup_info {
   std::string name;
-  std::string path;              ///< where the Destination keeps it
-  std::uint64_t size = 0;        ///< stored (compressed) size in bytes
-  time_point created_at{};       ///< from the name's timestamp, else the file's modification time
-  bool encrypted = false;        ///< read from the file: it does not start with "SQLite format 3"
-  bool compressed = false;       ///< the stored stream holds compressed (not stored-as-is) data
-  table_counts counts;           ///< filled by create only
-  std::string problem;           ///< list/get: non-empty when the file could not be read
+  std::string path;         ///< where the Destination keeps it
+  std::uint64_t size = 0;   ///< stored (compressed) size in bytes
+  time_point created_at{};  ///< from the name's timestamp, else the file's modification time
+  bool encrypted = false;   ///< read from the file: it does not start with "SQLite format 3"
+  bool compressed = false;  ///< the stored stream holds compressed (not stored-as-is) data
+  table_counts counts;      ///< filled by create only
+  std::string problem;      ///< list/get: non-empty when the file could not be read
 };
 
 struct prune_result {
@@ -2834,16 +2831,14 @@ class BackupRunner {
       detail::private_temp_dir tmp(options_.temp_directory, "export");
       const auto copy = tmp.path() / "snapshot.db";
       emit(event::kind::started, op, name, "export");
-      export_result exported = exporter_.export_to(copy, [&](std::uint64_t done) {
-        emit(event::kind::progress, op, name, "export", done, 0);
-      });
+      export_result exported = exporter_.export_to(
+          copy, [&](std::uint64_t done) { emit(event::kind::progress, op, name, "export", done, 0); });
       const std::uint64_t total = exported.bytes;
       compress_result packed;
       auto produce = [&](writer& out) {
         file_reader in(copy);
-        packed = compressor_.compress(in, out, [&](std::uint64_t done) {
-          emit(event::kind::progress, op, name, "compress", done, total);
-        });
+        packed = compressor_.compress(
+            in, out, [&](std::uint64_t done) { emit(event::kind::progress, op, name, "compress", done, total); });
       };
       stored_entry stored;
       if (requested) {
@@ -2948,7 +2943,9 @@ class BackupRunner {
       r.encrypted = c.encrypted;
       r.counts = c.counts;
       r.valid = c.valid;
-      r.message = c.valid ? "Backup verified successfully" : c.wrong_key ? std::string(wrong_key_message) + " (" + c.message + ")" : c.message;
+      r.message = c.valid       ? "Backup verified successfully"
+                  : c.wrong_key ? std::string(wrong_key_message) + " (" + c.message + ")"
+                                : c.message;
       return r;
     });
   }
@@ -3072,9 +3069,8 @@ class BackupRunner {
 
   void decompress_into(reader& in, writer& out, event::operation op, const std::string& name, std::uint64_t total) {
     emit(event::kind::started, op, name, "decompress", 0, total);
-    compressor_.decompress(in, out, [&](std::uint64_t done) {
-      emit(event::kind::progress, op, name, "decompress", done, total);
-    });
+    compressor_.decompress(
+        in, out, [&](std::uint64_t done) { emit(event::kind::progress, op, name, "decompress", done, total); });
   }
 
   void unpack(reader& in, const std::filesystem::path& file, event::operation op, const std::string& name,
@@ -3126,8 +3122,10 @@ class BackupRunner {
   }
   template <class R>
   static std::string result_name(const R& r, const std::string& fallback) {
-    if constexpr (requires { r.name; }) return r.name.empty() ? fallback : r.name;
-    else return fallback;
+    if constexpr (requires { r.name; })
+      return r.name.empty() ? fallback : r.name;
+    else
+      return fallback;
   }
 
   E exporter_;
@@ -3208,8 +3206,8 @@ inline schedule_config parse_schedule(const char* schedule, const char* retentio
   errno = 0;
   double hours = std::strtod(schedule, &end);
   if (errno != 0 || end == schedule || *end != '\0' || !std::isfinite(hours)) {
-    c.reason = std::string("backup scheduler disabled: HONE_BACKUP_SCHEDULE='") + schedule +
-               "' is not a number of hours";
+    c.reason =
+        std::string("backup scheduler disabled: HONE_BACKUP_SCHEDULE='") + schedule + "' is not a number of hours";
     return c;
   }
   if (hours <= 0) {
@@ -3222,8 +3220,8 @@ inline schedule_config parse_schedule(const char* schedule, const char* retentio
   }
   c.enabled = true;
   c.interval = std::chrono::nanoseconds(static_cast<long long>(hours * 3600.0 * 1e9));
-  c.reason = "backup scheduler enabled: every " + std::string(schedule) + " h, keeping " +
-             std::to_string(c.retention) + " backups";
+  c.reason = "backup scheduler enabled: every " + std::string(schedule) + " h, keeping " + std::to_string(c.retention) +
+             " backups";
   return c;
 }
 
@@ -3265,18 +3263,17 @@ class backup_scheduler {
     const auto t0 = std::chrono::steady_clock::now();
     try {
       auto info = runner_.create();
-      log(log_level::info, "scheduled backup created: " + info.name + " (" + std::to_string(info.size) +
-                               " bytes) in " + seconds_since(t0));
+      log(log_level::info, "scheduled backup created: " + info.name + " (" + std::to_string(info.size) + " bytes) in " +
+                               seconds_since(t0));
       const auto t1 = std::chrono::steady_clock::now();
       auto pruned = runner_.prune(retention_);
       log(log_level::info, "scheduled prune: deleted " + std::to_string(pruned.deleted_count) + ", kept " +
-                               std::to_string(pruned.retained_count) + ", freed " +
-                               std::to_string(pruned.bytes_freed) + " bytes in " + seconds_since(t1));
+                               std::to_string(pruned.retained_count) + ", freed " + std::to_string(pruned.bytes_freed) +
+                               " bytes in " + seconds_since(t1));
       ++successes_;
       return true;
     } catch (const std::exception& e) {
-      log(log_level::error, std::string("scheduled backup failed: ") + e.what() +
-                                " (retrying at the next interval)");
+      log(log_level::error, std::string("scheduled backup failed: ") + e.what() + " (retrying at the next interval)");
       return false;
     }
   }

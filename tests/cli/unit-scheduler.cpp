@@ -77,7 +77,9 @@ struct fixture {
   memory_destination dest;
   log_recorder rec;
 
-  fixture() { dest.modified_time = [c = clock]() mutable { return c.now(); }; }
+  fixture() {
+    dest.modified_time = [c = clock]() mutable { return c.now(); };
+  }
 
   void make_db() { make_hone_db(db, test_key(), {.accounts = 2, .transactions = 20, .subscriptions = 1}); }
 

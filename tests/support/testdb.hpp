@@ -75,7 +75,7 @@ inline const char* hone_schema() {
 struct db_spec {
   int accounts = 3;
   int transactions = 200;
-  int subscriptions = 4;      ///< active ones; one cancelled row is added as well
+  int subscriptions = 4;  ///< active ones; one cancelled row is added as well
   bool wal = true;
 };
 
@@ -104,7 +104,8 @@ inline void make_hone_db(const fs::path& p, const database_key& key, db_spec spe
     s.step();
   }
   for (int i = 1; i <= spec.subscriptions + 1; ++i) {
-    detail::statement s(h, "INSERT INTO subscriptions(merchant, amount, frequency, status) VALUES (?1, 9.99, 'monthly', ?2)");
+    detail::statement s(
+        h, "INSERT INTO subscriptions(merchant, amount, frequency, status) VALUES (?1, 9.99, 'monthly', ?2)");
     s.bind(1, "Merchant " + std::to_string(i)).bind(2, std::string(i <= spec.subscriptions ? "active" : "cancelled"));
     s.step();
   }

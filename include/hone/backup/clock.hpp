@@ -30,9 +30,7 @@ class fake_clock {
  public:
   /// Starts at 2024-01-15T14:30:22Z, the instant of the description's example backup.
   fake_clock() : fake_clock(time_point{std::chrono::seconds{1705329022}}) {}
-  explicit fake_clock(time_point start) : state_(std::make_shared<state>()) {
-    state_->now = start;
-  }
+  explicit fake_clock(time_point start) : state_(std::make_shared<state>()) { state_->now = start; }
 
   time_point now() {
     std::lock_guard lk(state_->m);

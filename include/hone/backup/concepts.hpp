@@ -58,7 +58,7 @@ concept has_suffix = requires(const C& c) {
 /// Streams bytes into a compressed form and back with bounded memory. See docs/Compressor.md.
 template <class C>
 concept Compressor = concepts::compressor::has_compress<C> && concepts::compressor::has_decompress<C> &&
-                     concepts::compressor::has_peek<C> && concepts::compressor::has_suffix<C>;
+    concepts::compressor::has_peek<C> && concepts::compressor::has_suffix<C>;
 
 // ---- Destination ---------------------------------------------------------------------------
 namespace concepts::destination {
@@ -84,15 +84,15 @@ concept has_remove = requires(D& d, const std::string& name) {
 };
 template <class D>
 concept has_lock = requires(D& d) {
-  { d.lock() };
+  {d.lock()};
 };
 }  // namespace concepts::destination
 
 /// Stores named byte streams atomically. See docs/Destination.md.
 template <class D>
-concept Destination = concepts::destination::has_store<D> && concepts::destination::has_list<D> &&
-                      concepts::destination::has_stat<D> && concepts::destination::has_open<D> &&
-                      concepts::destination::has_remove<D> && concepts::destination::has_lock<D>;
+concept Destination =
+    concepts::destination::has_store<D> && concepts::destination::has_list<D> && concepts::destination::has_stat<D> &&
+    concepts::destination::has_open<D> && concepts::destination::has_remove<D> && concepts::destination::has_lock<D>;
 
 // ---- Clock ---------------------------------------------------------------------------------
 namespace concepts::clock {

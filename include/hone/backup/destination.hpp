@@ -146,7 +146,7 @@ class local_directory {
   }
 
   std::optional<stored_entry> stat(const std::string& name) {
-    struct stat st{};
+    struct stat st {};
     auto p = dir_ / name;
     if (::lstat(p.c_str(), &st) != 0 || !S_ISREG(st.st_mode)) return std::nullopt;
     return stored_entry{name, static_cast<std::uint64_t>(st.st_size), detail::to_time_point(st.st_mtim), p.string()};

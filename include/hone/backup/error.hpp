@@ -11,18 +11,18 @@ namespace hone::backup {
 
 /// Stable error codes. The numbers are part of the API: they never change meaning.
 enum class errc : int {
-  invalid_name = 1,       ///< a backup name that is not a plain file name
-  not_found = 2,          ///< "Backup not found: NAME"
-  already_exists = 3,     ///< a backup with that name exists already; nothing was overwritten
-  directory_access = 4,   ///< "Failed to access backup directory: DIR: REASON"
-  export_failed = 5,      ///< "sqlcipher_export failed: REASON"
-  encryption = 6,         ///< wrong key, or a key given for a plain file
-  corrupt_backup = 7,     ///< truncated or damaged backup file
-  database_exists = 8,    ///< restore target exists and force was not given
-  invalid_argument = 9,   ///< e.g. prune with keep < 1
-  io = 10,                ///< reading or writing a file failed (disk full, permissions)
-  database = 11,          ///< SQLite/SQLCipher reported an error
-  locked = 12,            ///< could not take the backup lock
+  invalid_name = 1,      ///< a backup name that is not a plain file name
+  not_found = 2,         ///< "Backup not found: NAME"
+  already_exists = 3,    ///< a backup with that name exists already; nothing was overwritten
+  directory_access = 4,  ///< "Failed to access backup directory: DIR: REASON"
+  export_failed = 5,     ///< "sqlcipher_export failed: REASON"
+  encryption = 6,        ///< wrong key, or a key given for a plain file
+  corrupt_backup = 7,    ///< truncated or damaged backup file
+  database_exists = 8,   ///< restore target exists and force was not given
+  invalid_argument = 9,  ///< e.g. prune with keep < 1
+  io = 10,               ///< reading or writing a file failed (disk full, permissions)
+  database = 11,         ///< SQLite/SQLCipher reported an error
+  locked = 12,           ///< could not take the backup lock
 };
 
 /// A short stable identifier for each code, e.g. "not_found".

@@ -93,8 +93,7 @@ inline std::size_t read_some(int fd, std::span<std::byte> buf, const std::string
 }
 
 inline void fsync_checked(int fd, const std::string& what) {
-  if (::fsync(fd) != 0 && errno != EINVAL && errno != EROFS)
-    throw io_error(what + ": " + errno_text(errno));
+  if (::fsync(fd) != 0 && errno != EINVAL && errno != EROFS) throw io_error(what + ": " + errno_text(errno));
 }
 
 /// fsync a directory so that a rename inside it survives a crash.
@@ -116,7 +115,7 @@ class file_reader final : public reader {
   std::size_t read(std::span<std::byte> buf) override { return detail::read_some(fd_.get(), buf, what_); }
   int native_handle() const noexcept { return fd_.get(); }
   std::uint64_t size() const {
-    struct stat st{};
+    struct stat st {};
     if (::fstat(fd_.get(), &st) != 0) throw io_error(what_ + ": " + detail::errno_text(errno));
     return static_cast<std::uint64_t>(st.st_size);
   }

@@ -27,13 +27,13 @@ namespace hone::backup {
 /// A backup as create/list/get report it.
 struct backup_info {
   std::string name;
-  std::string path;              ///< where the Destination keeps it
-  std::uint64_t size = 0;        ///< stored (compressed) size in bytes
-  time_point created_at{};       ///< from the name's timestamp, else the file's modification time
-  bool encrypted = false;        ///< read from the file: it does not start with "SQLite format 3"
-  bool compressed = false;       ///< the stored stream holds compressed (not stored-as-is) data
-  table_counts counts;           ///< filled by create only
-  std::string problem;           ///< list/get: non-empty when the file could not be read
+  std::string path;         ///< where the Destination keeps it
+  std::uint64_t size = 0;   ///< stored (compressed) size in bytes
+  time_point created_at{};  ///< from the name's timestamp, else the file's modification time
+  bool encrypted = false;   ///< read from the file: it does not start with "SQLite format 3"
+  bool compressed = false;  ///< the stored stream holds compressed (not stored-as-is) data
+  table_counts counts;      ///< filled by create only
+  std::string problem;      ///< list/get: non-empty when the file could not be read
 };
 
 struct prune_result {
@@ -198,16 +198,14 @@ class BackupRunner {
       detail::private_temp_dir tmp(options_.temp_directory, "export");
       const auto copy = tmp.path() / "snapshot.db";
       emit(event::kind::started, op, name, "export");
-      export_result exported = exporter_.export_to(copy, [&](std::uint64_t done) {
-        emit(event::kind::progress, op, name, "export", done, 0);
-      });
+      export_result exported = exporter_.export_to(
+          copy, [&](std::uint64_t done) { emit(event::kind::progress, op, name, "export", done, 0); });
       const std::uint64_t total = exported.bytes;
       compress_result packed;
       auto produce = [&](writer& out) {
         file_reader in(copy);
-        packed = compressor_.compress(in, out, [&](std::uint64_t done) {
-          emit(event::kind::progress, op, name, "compress", done, total);
-        });
+        packed = compressor_.compress(
+            in, out, [&](std::uint64_t done) { emit(event::kind::progress, op, name, "compress", done, total); });
       };
       stored_entry stored;
       if (requested) {
@@ -312,7 +310,9 @@ class BackupRunner {
       r.encrypted = c.encrypted;
       r.counts = c.counts;
       r.valid = c.valid;
-      r.message = c.valid ? "Backup verified successfully" : c.wrong_key ? std::string(wrong_key_message) + " (" + c.message + ")" : c.message;
+      r.message = c.valid       ? "Backup verified successfully"
+                  : c.wrong_key ? std::string(wrong_key_message) + " (" + c.message + ")"
+                                : c.message;
       return r;
     });
   }
@@ -436,9 +436,8 @@ class BackupRunner {
 
   void decompress_into(reader& in, writer& out, event::operation op, const std::string& name, std::uint64_t total) {
     emit(event::kind::started, op, name, "decompress", 0, total);
-    compressor_.decompress(in, out, [&](std::uint64_t done) {
-      emit(event::kind::progress, op, name, "decompress", done, total);
-    });
+    compressor_.decompress(
+        in, out, [&](std::uint64_t done) { emit(event::kind::progress, op, name, "decompress", done, total); });
   }
 
   void unpack(reader& in, const std::filesystem::path& file, event::operation op, const std::string& name,
@@ -490,8 +489,10 @@ class BackupRunner {
   }
   template <class R>
   static std::string result_name(const R& r, const std::string& fallback) {
-    if constexpr (requires { r.name; }) return r.name.empty() ? fallback : r.name;
-    else return fallback;
+    if constexpr (requires { r.name; })
+      return r.name.empty() ? fallback : r.name;
+    else
+      return fallback;
   }
 
   E exporter_;

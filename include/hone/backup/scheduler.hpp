@@ -69,8 +69,8 @@ inline schedule_config parse_schedule(const char* schedule, const char* retentio
   errno = 0;
   double hours = std::strtod(schedule, &end);
   if (errno != 0 || end == schedule || *end != '\0' || !std::isfinite(hours)) {
-    c.reason = std::string("backup scheduler disabled: HONE_BACKUP_SCHEDULE='") + schedule +
-               "' is not a number of hours";
+    c.reason =
+        std::string("backup scheduler disabled: HONE_BACKUP_SCHEDULE='") + schedule + "' is not a number of hours";
     return c;
   }
   if (hours <= 0) {
@@ -83,8 +83,8 @@ inline schedule_config parse_schedule(const char* schedule, const char* retentio
   }
   c.enabled = true;
   c.interval = std::chrono::nanoseconds(static_cast<long long>(hours * 3600.0 * 1e9));
-  c.reason = "backup scheduler enabled: every " + std::string(schedule) + " h, keeping " +
-             std::to_string(c.retention) + " backups";
+  c.reason = "backup scheduler enabled: every " + std::string(schedule) + " h, keeping " + std::to_string(c.retention) +
+             " backups";
   return c;
 }
 
@@ -126,18 +126,17 @@ class backup_scheduler {
     const auto t0 = std::chrono::steady_clock::now();
     try {
       auto info = runner_.create();
-      log(log_level::info, "scheduled backup created: " + info.name + " (" + std::to_string(info.size) +
-                               " bytes) in " + seconds_since(t0));
+      log(log_level::info, "scheduled backup created: " + info.name + " (" + std::to_string(info.size) + " bytes) in " +
+                               seconds_since(t0));
       const auto t1 = std::chrono::steady_clock::now();
       auto pruned = runner_.prune(retention_);
       log(log_level::info, "scheduled prune: deleted " + std::to_string(pruned.deleted_count) + ", kept " +
-                               std::to_string(pruned.retained_count) + ", freed " +
-                               std::to_string(pruned.bytes_freed) + " bytes in " + seconds_since(t1));
+                               std::to_string(pruned.retained_count) + ", freed " + std::to_string(pruned.bytes_freed) +
+                               " bytes in " + seconds_since(t1));
       ++successes_;
       return true;
     } catch (const std::exception& e) {
-      log(log_level::error, std::string("scheduled backup failed: ") + e.what() +
-                                " (retrying at the next interval)");
+      log(log_level::error, std::string("scheduled backup failed: ") + e.what() + " (retrying at the next interval)");
       return false;
     }
   }

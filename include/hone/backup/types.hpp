@@ -26,31 +26,31 @@ struct table_counts {
 
 /// What an Exporter reports about the snapshot it wrote.
 struct export_result {
-  table_counts counts;         ///< read from the same snapshot that was exported
-  bool encrypted = false;      ///< the exported file is encrypted
-  std::uint64_t bytes = 0;     ///< size of the exported (uncompressed) file
+  table_counts counts;      ///< read from the same snapshot that was exported
+  bool encrypted = false;   ///< the exported file is encrypted
+  std::uint64_t bytes = 0;  ///< size of the exported (uncompressed) file
 };
 
 /// What an Exporter reports after opening a database file with its key and checking it.
 struct check_result {
   bool valid = false;
-  std::string message;         ///< "ok", or why the file is not valid
+  std::string message;  ///< "ok", or why the file is not valid
   table_counts counts;
   bool encrypted = false;
-  bool wrong_key = false;      ///< the file did not open with the key (or is not a database)
+  bool wrong_key = false;  ///< the file did not open with the key (or is not a database)
 };
 
 /// What a Compressor reports after compressing a stream.
 struct compress_result {
   std::uint64_t bytes_in = 0;
   std::uint64_t bytes_out = 0;
-  bool compressed = false;     ///< output holds compressed data (false: stored as-is)
+  bool compressed = false;  ///< output holds compressed data (false: stored as-is)
 };
 
 /// What a Compressor tells from the beginning of a stream it wrote.
 struct peek_result {
-  std::size_t bytes = 0;       ///< how many decompressed bytes were placed in the buffer
-  bool compressed = false;     ///< the stream holds compressed data (false: stored as-is)
+  std::size_t bytes = 0;    ///< how many decompressed bytes were placed in the buffer
+  bool compressed = false;  ///< the stream holds compressed data (false: stored as-is)
 };
 
 /// One stored object as a Destination sees it.
@@ -58,7 +58,7 @@ struct stored_entry {
   std::string name;
   std::uint64_t size = 0;
   time_point modified{};
-  std::string location;        ///< a path or URL a person can use to find the object
+  std::string location;  ///< a path or URL a person can use to find the object
 };
 
 }  // namespace hone::backup
