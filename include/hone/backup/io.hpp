@@ -173,7 +173,7 @@ class span_reader final : public reader {
   explicit span_reader(std::span<const std::byte> data) : data_(data) {}
   std::size_t read(std::span<std::byte> buf) override {
     std::size_t n = std::min(buf.size(), data_.size());
-    std::memcpy(buf.data(), data_.data(), n);
+    if (n) std::memcpy(buf.data(), data_.data(), n);
     data_ = data_.subspan(n);
     return n;
   }
