@@ -355,6 +355,12 @@ int main(int argc, char** argv) {
   serve->add_option("--db", serve_db, "Database file (default: $HONE_DB_PATH, else <data folder>/hone.db)");
   serve->add_option("--dir", serve_dir, "Backup folder (default: $HONE_BACKUP_DIR, else the platform data folder)");
 
+  std::string migrate_db;
+  auto* dbcmd = app.add_subcommand("db", "Database maintenance");
+  auto* migrate = dbcmd->add_subcommand(
+      "migrate", "Upgrade a SQLCipher 3 database to the SQLCipher 4 format (the original is kept)");
+  migrate->add_option("--db", migrate_db, "Database file (default: $HONE_DB_PATH, else <data folder>/hone.db)");
+
   demo_spec spec;
   std::string demo_db;
   auto* demo = app.add_subcommand("demo-db", "Create a demo Hone database (never overwrites one)");
@@ -435,6 +441,12 @@ int main(int argc, char** argv) {
     if (prune->parsed()) return finish(cmd_prune(ba));
     if (dash->parsed()) return finish(cmd_dashboard(db_opt, dash_json));
     if (demo->parsed()) return finish(cmd_demo_db(demo_db, spec));
+    if (migrate->parsed()) {
+      auto r = hb::migrate_to_v4(resolve_database(migrate_db), load_key());
+      std::printf("%s\n", r.message.c_str());
+      if (r.migrated) std::printf("  original kept at %s\n", r.pre_migrate_copy.c_str());
+      return finish(exit_ok);
+    }
     if (serve->parsed()) {
       so.port = static_cast<unsigned short>(port);
       so.database = resolve_database(serve_db);

@@ -434,6 +434,26 @@ class CliTest(unittest.TestCase):
         self.assertEqual((listed[0]["encrypted"], listed[0]["compressed"]), (False, True))
         self.ok("backup", "verify", c["name"], unset=["HONE_DB_KEY"])
 
+    def test_db_migrate_upgrades_a_sqlcipher3_database(self):
+        if not shutil.which("sqlcipher"):
+            self.skipTest("needs the sqlcipher 3 shell to make a SQLCipher 3 database")
+        # A SQLCipher 3 database keyed the original's way, made by Debian's sqlcipher 3.4.1 shell;
+        # the key is typed on its standard input, never on a command line.
+        script = ("PRAGMA key = 'x\"%s\"';\n" % derived_hex(PASSPHRASE) +
+                  "CREATE TABLE accounts(id INTEGER PRIMARY KEY, name TEXT NOT NULL, bank TEXT NOT NULL);\n"
+                  "INSERT INTO accounts(name, bank) VALUES ('a', 'b'), ('c', 'd');\n")
+        os.makedirs(os.path.dirname(self.sb.db), exist_ok=True)
+        p = subprocess.run(["sqlcipher", self.sb.db], input=script.encode(), capture_output=True, timeout=60)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        r = self.sb.run("db", "migrate")
+        if r.rc != 0 and "SQLCipher 4" in r.err:
+            self.skipTest("needs SQLCipher 4: " + r.err.strip())
+        self.assertEqual(r.rc, 0, r)
+        self.assertIn("original kept at", r.out)
+        self.assertEqual(self.dashboard()["accounts"], 2)
+        again = self.ok("db", "migrate")
+        self.assertNotIn("original kept at", again.out)
+
     def test_usage_errors_and_help(self):
         r = self.sb.run()
         self.assertEqual(r.rc, 2)
