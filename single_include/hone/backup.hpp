@@ -195,6 +195,11 @@ namespace detail {
 
 inline std::string errno_text(int e) { return std::strerror(e); }
 
+/// True when the bytes start with SQLite's plain header: an unencrypted database.
+inline bool is_plain_header(const void* data, std::size_t n) {
+  return n >= 16 && std::memcmp(data, "SQLite format 3", 16) == 0;
+}
+
 /// Owns a POSIX file descriptor.
 class unique_fd {
  public:
@@ -1917,9 +1922,6 @@ inline bool has_plain_header(const std::filesystem::path& p) {
   f.read(buf, sizeof buf);
   return f.gcount() == 16 && std::memcmp(buf, "SQLite format 3", 16) == 0;
 }
-inline bool is_plain_header(const void* data, std::size_t n) {
-  return n >= 16 && std::memcmp(data, "SQLite format 3", 16) == 0;
-}
 
 /// SQLCipher 4 logs "ERROR CORE ..." lines to stderr by default (e.g. on a wrong key). A
 /// library must not write to its host's stderr, so the log is turned off once per process.
@@ -2856,7 +2858,7 @@ class BackupRunner {
           }
         }
       }
-      backup_info info = describe(stored);
+      backup_info info = from_entry(stored);
       info.encrypted = exported.encrypted;
       info.compressed = packed.compressed;
       info.counts = exported.counts;
@@ -3036,8 +3038,6 @@ class BackupRunner {
     return b;
   }
 
-  backup_info describe(const stored_entry& e) const { return from_entry(e); }
-
   /// Reads the first bytes of the backup to tell whether it is encrypted and compressed.
   backup_info inspect(const stored_entry& e) {
     backup_info b = from_entry(e);
@@ -3046,16 +3046,12 @@ class BackupRunner {
       std::byte head[16];
       peek_result p = compressor_.peek(*in, head);
       b.compressed = p.compressed;
-      b.encrypted = !detail_is_plain(head, p.bytes);
+      b.encrypted = !detail::is_plain_header(head, p.bytes);
       if (p.bytes < 16) b.problem = "the backup is empty or truncated";
     } catch (const error& ex) {
       b.problem = ex.what();
     }
     return b;
-  }
-
-  static bool detail_is_plain(const std::byte* data, std::size_t n) {
-    return n >= 16 && std::memcmp(data, "SQLite format 3", 16) == 0;
   }
 
   static void sort_newest_first(std::vector<backup_info>& v) {

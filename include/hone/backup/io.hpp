@@ -38,6 +38,11 @@ namespace detail {
 
 inline std::string errno_text(int e) { return std::strerror(e); }
 
+/// True when the bytes start with SQLite's plain header: an unencrypted database.
+inline bool is_plain_header(const void* data, std::size_t n) {
+  return n >= 16 && std::memcmp(data, "SQLite format 3", 16) == 0;
+}
+
 /// Owns a POSIX file descriptor.
 class unique_fd {
  public:

@@ -223,7 +223,7 @@ class BackupRunner {
           }
         }
       }
-      backup_info info = describe(stored);
+      backup_info info = from_entry(stored);
       info.encrypted = exported.encrypted;
       info.compressed = packed.compressed;
       info.counts = exported.counts;
@@ -403,8 +403,6 @@ class BackupRunner {
     return b;
   }
 
-  backup_info describe(const stored_entry& e) const { return from_entry(e); }
-
   /// Reads the first bytes of the backup to tell whether it is encrypted and compressed.
   backup_info inspect(const stored_entry& e) {
     backup_info b = from_entry(e);
@@ -413,16 +411,12 @@ class BackupRunner {
       std::byte head[16];
       peek_result p = compressor_.peek(*in, head);
       b.compressed = p.compressed;
-      b.encrypted = !detail_is_plain(head, p.bytes);
+      b.encrypted = !detail::is_plain_header(head, p.bytes);
       if (p.bytes < 16) b.problem = "the backup is empty or truncated";
     } catch (const error& ex) {
       b.problem = ex.what();
     }
     return b;
-  }
-
-  static bool detail_is_plain(const std::byte* data, std::size_t n) {
-    return n >= 16 && std::memcmp(data, "SQLite format 3", 16) == 0;
   }
 
   static void sort_newest_first(std::vector<backup_info>& v) {

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <hone/backup/error.hpp>
+#include <hone/backup/io.hpp>
 #include <hone/backup/key.hpp>
 
 #include <sqlite3.h>
@@ -38,9 +39,6 @@ inline bool has_plain_header(const std::filesystem::path& p) {
   std::ifstream f(p, std::ios::binary);
   f.read(buf, sizeof buf);
   return f.gcount() == 16 && std::memcmp(buf, "SQLite format 3", 16) == 0;
-}
-inline bool is_plain_header(const void* data, std::size_t n) {
-  return n >= 16 && std::memcmp(data, "SQLite format 3", 16) == 0;
 }
 
 /// SQLCipher 4 logs "ERROR CORE ..." lines to stderr by default (e.g. on a wrong key). A
