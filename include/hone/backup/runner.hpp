@@ -436,7 +436,7 @@ class BackupRunner {
 
   void unpack(reader& in, const std::filesystem::path& file, event::operation op, const std::string& name,
               std::uint64_t total) {
-    file_writer out(file, 0600);
+    file_writer out(file, 0600, durability::scratch);  // read back at once and deleted: no fsync
     decompress_into(in, out, op, name, total);
     out.finish();
   }
