@@ -138,9 +138,10 @@ void unregister_temp_file(const fs::path& p) {
 }
 
 hb::local_runner make_runner(const fs::path& database, const hb::database_key& key, const fs::path& backup_dir,
-                             hb::observer_fn observer) {
+                             hb::observer_fn observer, hb::check_level check) {
   hb::sqlcipher_exporter::options eopts;
   eopts.key = key;
+  eopts.check = check;
   hb::runner_options ropts;
   ropts.observer = std::move(observer);
   {

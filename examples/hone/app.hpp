@@ -59,8 +59,10 @@ void unregister_temp_file(const std::filesystem::path& p);
 
 /// local_runner = sqlcipher_exporter + gzip_compressor + local_directory + system_clock.
 /// Temporary copies go to interrupt_cleanup's folder when there is one, else to $TMPDIR.
+/// `check` is what verify and restore examine (full: PRAGMA integrity_check).
 hb::local_runner make_runner(const std::filesystem::path& database, const hb::database_key& key,
-                             const std::filesystem::path& backup_dir, hb::observer_fn observer = {});
+                             const std::filesystem::path& backup_dir, hb::observer_fn observer = {},
+                             hb::check_level check = hb::check_level::full);
 
 /// Exit code for a library error: 2 for invalid names/arguments, 1 otherwise.
 int exit_code_for(const hb::error& e);

@@ -14,6 +14,7 @@
 
 #include <cerrno>
 #include <cstdio>
+#include <map>
 #include <cstring>
 #include <iostream>
 #include <string>
@@ -33,6 +34,7 @@ struct backup_args {
   bool force = false;
   bool yes = false;
   long long keep = 7;
+  hb::check_level check = hb::check_level::full;
 };
 
 void print_json(const json& j) { std::fputs(to_text(j).c_str(), stdout); }
@@ -128,7 +130,7 @@ int cmd_verify(const backup_args& a) {
   const fs::path dir = resolve_backup_dir(a.dir);
   const auto key = load_key();
   progress_display progress(stderr_is_terminal() && !verbose());
-  auto runner = make_runner(fs::path(), key, dir, progress.observer());
+  auto runner = make_runner(fs::path(), key, dir, progress.observer(), a.check);
   runner.get(a.name);  // "Backup not found" before any key work is reported
   hb::verify_result v = runner.verify(a.name);
   progress.finish();
@@ -155,7 +157,7 @@ int cmd_restore(const backup_args& a) {
   const fs::path dir = resolve_backup_dir(a.dir);
   const auto key = load_key();
   progress_display progress(stderr_is_terminal() && !verbose());
-  auto runner = make_runner(db, key, dir, progress.observer());
+  auto runner = make_runner(db, key, dir, progress.observer(), a.check);
   runner.get(a.name);
   std::error_code ec;
   if (!db.parent_path().empty() && !fs::exists(db.parent_path(), ec)) fs::create_directories(db.parent_path(), ec);
@@ -300,6 +302,16 @@ int main(int argc, char** argv) {
     c->add_option("--db", ba.db, "Database file (default: $HONE_DB_PATH, else <data folder>/hone.db)");
   };
   auto add_json = [&](CLI::App* c) { c->add_flag("--json", ba.json, "Print the REST API's JSON instead"); };
+  auto add_check = [&](CLI::App* c) {
+    c->add_option("--check", ba.check,
+                  "What to examine: full (PRAGMA integrity_check: every page, every index against its table; "
+                  "the default), quick (PRAGMA quick_check: every page, several times faster), readable "
+                  "(the key opens it and the counts read)")
+        ->transform(
+            CLI::CheckedTransformer(std::map<std::string, hb::check_level>{{"full", hb::check_level::full},
+                                                                           {"quick", hb::check_level::quick},
+                                                                           {"readable", hb::check_level::readable}}));
+  };
 
   auto* create = backup->add_subcommand("create", "Create a backup of the database");
   auto* name_opt =
@@ -321,6 +333,7 @@ int main(int argc, char** argv) {
   verify->add_option("name", ba.name, "Backup name")->required();
   add_dir(verify);
   add_json(verify);
+  add_check(verify);
 
   auto* restore = backup->add_subcommand("restore", "Restore a backup over the database");
   restore->add_option("name", ba.name, "Backup name")->required();
@@ -328,6 +341,7 @@ int main(int argc, char** argv) {
   add_dir(restore);
   add_db(restore);
   add_json(restore);
+  add_check(restore);
 
   auto* del = backup->add_subcommand("delete", "Delete one backup");
   del->add_option("name", ba.name, "Backup name")->required();

@@ -156,6 +156,11 @@ class CliTest(unittest.TestCase):
         v = self.ok("backup", "verify", "before-upgrade.db.gz", "--json").json()
         self.assertEqual(v, {"valid": True, "name": "before-upgrade.db.gz", "accounts": 4, "transactions": 321,
                              "message": "Backup verified successfully"})
+        for level in ("full", "quick", "readable"):
+            v = self.ok("backup", "verify", "before-upgrade.db.gz", "--json", "--check", level).json()
+            self.assertEqual((v["valid"], v["transactions"]), (True, 321), level)
+        r = self.fails(2, "backup", "verify", "before-upgrade.db.gz", "--check", "thorough")
+        self.assertIn("--check", r.err)
 
         # replace the live database with different data, then restore the backup
         os.unlink(self.sb.db)
