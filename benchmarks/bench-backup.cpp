@@ -12,8 +12,6 @@
 #include <boost/test/unit_test.hpp>
 
 #include "bench_support.hpp"
-#include "prototypes/exporter_fast.hpp"
-#include "prototypes/gzip_libdeflate.hpp"
 
 #include <csignal>
 #include <poll.h>
@@ -68,69 +66,52 @@ std::string human_bytes(double b) {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Runners as a Hone installation configures them.
+// Runners as a Hone installation configures them, and single changes of that configuration.
 
-hb::sqlcipher_exporter::options exporter_options(std::optional<hb::export_method> method) {
+/// One change of the default configuration (nothing set: the library's defaults).
+struct variant {
+  std::optional<hb::export_method> method = std::nullopt;
+  std::optional<hb::deflate_engine> engine = std::nullopt;
+  std::optional<hb::check_level> check = std::nullopt;
+};
+
+hb::local_runner make_runner(const fs::path& db, const fs::path& dir, const fs::path& tmp, const variant& v = {}) {
   hb::sqlcipher_exporter::options o;
   o.key = bench_key();
-  if (method) o.method = *method;  // otherwise the library's default
-  return o;
-}
-
-hb::local_runner make_runner(const fs::path& db, const fs::path& dir, const fs::path& tmp,
-                             std::optional<hb::export_method> method = std::nullopt) {
+  if (v.method) o.method = *v.method;
+  if (v.check) o.check = *v.check;
+  hb::gzip_options g;
+  if (v.engine) g.engine = *v.engine;
   hb::runner_options ro;
   ro.temp_directory = tmp;
-  return hb::local_runner(hb::sqlcipher_exporter(db, exporter_options(method)), hb::gzip_compressor{},
-                          hb::local_directory(dir), hb::system_clock{}, ro);
+  return hb::local_runner(hb::sqlcipher_exporter(db, o), hb::gzip_compressor(g), hb::local_directory(dir),
+                          hb::system_clock{}, ro);
 }
 
 std::string method_name(hb::export_method m) {
-  return m == hb::export_method::backup_api ? "backup_api" : "sqlcipher_export";
+  switch (m) {
+    case hb::export_method::automatic: return "automatic";
+    case hb::export_method::backup_api: return "backup_api";
+    case hb::export_method::sqlcipher_export: return "sqlcipher_export";
+  }
+  return "?";
 }
 
-// The configurations a backup is made with. "proposed" is the library change this benchmark
-// argues for, prototyped under benchmarks/prototypes/: the export method chosen by kind
-// (backup_api for encrypted databases, sqlcipher_export for plain ones, whose compaction
-// compresses better), an unsynced temp copy, and libdeflate for the deflate blocks.
-enum class config { library_default, library_backup_api, library_sqlcipher_export, proposed, proposed_other };
-
-hb::export_method proposed_method(bool encrypted, bool other = false) {
-  bool api = encrypted != other;
-  return api ? hb::export_method::backup_api : hb::export_method::sqlcipher_export;
+/// The method export_method::automatic picks for this kind of database.
+hb::export_method automatic_method(bool encrypted) {
+  return encrypted && hb::detail::sqlcipher_major() >= 4 ? hb::export_method::backup_api
+                                                         : hb::export_method::sqlcipher_export;
 }
 
-using proto_runner = hb::BackupRunner<hone_bench::proto::sqlcipher_exporter, hone_bench::proto::gzip_compressor,
-                                      hb::local_directory, hb::system_clock>;
-
-proto_runner make_proto_runner(const fs::path& db, const fs::path& dir, const fs::path& tmp, hb::export_method m) {
-  hone_bench::proto::sqlcipher_exporter::options o;
-  o.key = bench_key();
-  o.method = m;
-  hone_bench::proto::gzip_options g;
-  g.engine = hone_bench::proto::deflate_engine::libdeflate;
-  g.level = 6;
-  hb::runner_options ro;
-  ro.temp_directory = tmp;
-  return proto_runner(hone_bench::proto::sqlcipher_exporter(db, o), hone_bench::proto::gzip_compressor(g),
-                      hb::local_directory(dir), hb::system_clock{}, ro);
+hb::export_method other_method(bool encrypted) {
+  return automatic_method(encrypted) == hb::export_method::backup_api ? hb::export_method::sqlcipher_export
+                                                                      : hb::export_method::backup_api;
 }
 
 /// create() with a configuration; returns what it reported.
-json create_with(config c, bool encrypted, const fs::path& db, const fs::path& dir, const fs::path& tmp) {
-  auto report = [](const hb::backup_info& b) {
-    return json{{"bytes", b.size}, {"compressed", b.compressed}, {"encrypted", b.encrypted}};
-  };
-  switch (c) {
-    case config::library_default: return report(make_runner(db, dir, tmp).create());
-    case config::library_backup_api: return report(make_runner(db, dir, tmp, hb::export_method::backup_api).create());
-    case config::library_sqlcipher_export:
-      return report(make_runner(db, dir, tmp, hb::export_method::sqlcipher_export).create());
-    case config::proposed: return report(make_proto_runner(db, dir, tmp, proposed_method(encrypted)).create());
-    case config::proposed_other:
-      return report(make_proto_runner(db, dir, tmp, proposed_method(encrypted, true)).create());
-  }
-  return {};
+json create_with(const variant& v, const fs::path& db, const fs::path& dir, const fs::path& tmp) {
+  auto b = make_runner(db, dir, tmp, v).create();
+  return json{{"bytes", b.size}, {"compressed", b.compressed}, {"encrypted", b.encrypted}};
 }
 
 /// Runs one PRAGMA to completion on a file opened read-only with the bench key; returns the
@@ -206,10 +187,11 @@ void bench_database(const std::string& kind, int size_mb) {
   const fs::path ref_plain = work / "reference.db";  // decompressed once, for the check rows
   zlib_gunzip_file(ref_file, ref_plain);
 
-  const auto default_method = hb::sqlcipher_exporter::options{}.method;
-  auto create_op = [&db, &work, encrypted](config c) {
-    return [&db, &work, encrypted, c](int rep) {
-      return create_with(c, encrypted, db, work / ("backups-" + std::to_string(rep)), work / "tmp");
+  const auto auto_method = automatic_method(encrypted);
+  const auto alt_method = other_method(encrypted);
+  auto create_op = [&db, &work](variant v) {
+    return [&db, &work, v](int rep) {
+      return create_with(v, db, work / ("backups-" + std::to_string(rep)), work / "tmp");
     };
   };
   std::vector<op_def> ops;
@@ -224,81 +206,75 @@ void bench_database(const std::string& kind, int size_mb) {
                  [&](int rep) {
                    const fs::path tmp = work / ("orig-" + std::to_string(rep) + ".db");
                    const fs::path out = work / ("orig-" + std::to_string(rep) + ".db.gz");
-                   hb::sqlcipher_exporter ex(db, exporter_options(hb::export_method::sqlcipher_export));
-                   ex.export_to(tmp, {});
+                   original_export(db, encrypted, tmp);
                    std::uint64_t n = zlib_gzip_file(tmp, out, 6);
                    fs::remove(tmp);
                    return json{{"bytes", n}};
                  }});
-  for (auto m : {hb::export_method::sqlcipher_export, hb::export_method::backup_api}) {
-    ops.push_back({"export_" + method_name(m), "export alone, `" + method_name(m) + "`", [&db, &work, m](int rep) {
-                     const fs::path out = work / ("export-" + method_name(m) + "-" + std::to_string(rep) + ".db");
-                     hb::sqlcipher_exporter ex(db, exporter_options(m));
-                     auto r = ex.export_to(out, {});
-                     return json{{"bytes", r.bytes}};
-                   }});
-  }
+  ops.push_back({"export_original", "export alone: the original's `sqlcipher_export` to a file", [&](int rep) {
+                   const fs::path out = work / ("export-orig-" + std::to_string(rep) + ".db");
+                   return json{{"bytes", original_export(db, encrypted, out)}};
+                 }});
+  ops.push_back({"export_ours",
+                 "export alone: the library's exporter (`" + method_name(auto_method) + "`, unsynced copy)",
+                 [&](int rep) {
+                   const fs::path out = work / ("export-ours-" + std::to_string(rep) + ".db");
+                   hb::sqlcipher_exporter::options o;
+                   o.key = bench_key();
+                   hb::sqlcipher_exporter ex(db, o);
+                   return json{{"bytes", ex.export_to(out, {}).bytes}};
+                 }});
   ops.push_back({"create_default",
-                 "**create**, default configuration (`" + method_name(default_method) + "`, gzip defaults)",
-                 create_op(config::library_default)});
-  const auto other = default_method == hb::export_method::backup_api ? hb::export_method::sqlcipher_export
-                                                                     : hb::export_method::backup_api;
-  ops.push_back({"create_" + method_name(other), "create with `" + method_name(other) + "` (gzip defaults)",
-                 create_op(other == hb::export_method::backup_api ? config::library_backup_api
-                                                                  : config::library_sqlcipher_export),
-                 true});
-  // The proposed change (prototypes/): the same exporter alone, then create.
-  for (bool alt : {false, true}) {
-    const auto m = proposed_method(encrypted, alt);
-    ops.push_back({std::string("export_proposed") + (alt ? "_other" : ""),
-                   "export alone, `" + method_name(m) + "`, unsynced copy (prototype)",
-                   [&db, &work, m](int rep) {
-                     const fs::path out = work / ("export-proposed-" + std::to_string(rep) + ".db");
-                     hone_bench::proto::sqlcipher_exporter::options o;
-                     o.key = bench_key();
-                     o.method = m;
-                     hone_bench::proto::sqlcipher_exporter ex(db, o);
-                     return json{{"bytes", ex.export_to(out, {}).bytes}};
-                   },
-                   alt});
-    ops.push_back({std::string("create_proposed") + (alt ? "_other" : ""),
-                   std::string(alt ? "" : "**") + "create, proposed: `" + method_name(m) +
-                       "`, unsynced copy, libdeflate -6 blocks (prototype)" + (alt ? "" : "**"),
-                   create_op(alt ? config::proposed_other : config::proposed), alt});
-  }
+                 "**create**, default configuration (`" + method_name(auto_method) + "`, libdeflate -6 blocks)",
+                 create_op({})});
+  ops.push_back({"create_zlib", "create with zlib -6 blocks instead of libdeflate",
+                 create_op({.engine = hb::deflate_engine::zlib}), true});
+  ops.push_back({"create_other_method", "create with `" + method_name(alt_method) + "` instead",
+                 create_op({.method = alt_method}), true});
   ops.push_back(
       {"gunzip", "decompress the backup with zlib into a file + fsync (reference for verify/restore)", [&](int rep) {
          const fs::path out = work / ("gunzip-" + std::to_string(rep) + ".db");
          return json{{"bytes", zlib_gunzip_file(ref_file, out)}};
        }});
-  ops.push_back({"verify", "**verify** (decompress + cipher_integrity_check + integrity_check + counts)", [&](int) {
-                   auto runner = make_runner(db, ref_dir, work / "tmp");
-                   auto v = runner.verify(ref_name);
-                   if (!v.valid) throw std::runtime_error("verify said invalid: " + v.message);
-                   return json{{"valid", v.valid}};
-                 }});
-  ops.push_back({"restore", "**restore** to a new path (decompress + fsync + checks + rename)", [&](int rep) {
-                   auto runner = make_runner(db, ref_dir, work / "tmp");
-                   const fs::path target = work / ("restored-" + std::to_string(rep) + ".db");
-                   auto r = runner.restore(ref_name, target, false);
-                   if (!r.restored) throw std::runtime_error("restore failed: " + r.message);
-                   return json{{"restored", true}};
-                 }});
+  const std::string checks = encrypted && hb::detail::sqlcipher_major() >= 4 ? "cipher_integrity_check + " : "";
+  for (auto level : {hb::check_level::full, hb::check_level::quick}) {
+    const bool full = level == hb::check_level::full;
+    const std::string tag = full ? "" : "_quick";
+    const std::string what = checks + (full ? "integrity_check" : "quick_check") + " + counts";
+    ops.push_back({"verify" + tag,
+                   full ? "**verify**, default (decompress + " + what + ")"
+                        : "verify `--check quick` (decompress + " + what + ")",
+                   [&, level](int) {
+                     auto runner = make_runner(db, ref_dir, work / "tmp", {.check = level});
+                     auto v = runner.verify(ref_name);
+                     if (!v.valid) throw std::runtime_error("verify said invalid: " + v.message);
+                     return json{{"valid", v.valid}};
+                   }});
+    ops.push_back({"restore" + tag,
+                   full ? "**restore** to a new path, default (decompress + fsync + " + what + " + rename)"
+                        : "restore `--check quick` (decompress + fsync + " + what + " + rename)",
+                   [&, level](int rep) {
+                     auto runner = make_runner(db, ref_dir, work / "tmp", {.check = level});
+                     const fs::path target = work / ("restored-" + std::to_string(rep) + ".db");
+                     auto r = runner.restore(ref_name, target, false);
+                     if (!r.restored) throw std::runtime_error("restore failed: " + r.message);
+                     return json{{"restored", true}};
+                   }});
+  }
   if (encrypted && hb::detail::sqlcipher_major() >= 4)
     ops.push_back({"cipher_integrity_check", "check alone: `PRAGMA cipher_integrity_check`",
                    [&](int) {
                      return json{{"result", run_pragma(ref_plain, true, "PRAGMA cipher_integrity_check")}};
                    },
                    true, true});
-  ops.push_back({"integrity_check", "check alone: `PRAGMA integrity_check`",
+  ops.push_back({"integrity_check", "check alone: `PRAGMA integrity_check`, SQLite's default 2 MiB cache",
                  [&](int) {
                    return json{{"result", run_pragma(ref_plain, encrypted, "PRAGMA integrity_check")}};
                  },
                  true, true});
-  ops.push_back({"integrity_check_cache48",
-                 "check alone: `PRAGMA integrity_check` with `cache_size` 48 MiB (prototype)",
+  ops.push_back({"integrity_check_cache32", "check alone: `PRAGMA integrity_check`, 32 MiB cache (the library's)",
                  [&](int) {
-                   return json{{"result", run_pragma(ref_plain, encrypted, "PRAGMA integrity_check", 48 * 1024)}};
+                   return json{{"result", run_pragma(ref_plain, encrypted, "PRAGMA integrity_check", 32 * 1024)}};
                  },
                  true, true});
   ops.push_back({"quick_check", "check alone: `PRAGMA quick_check`",
@@ -331,7 +307,7 @@ void bench_database(const std::string& kind, int size_mb) {
   run["kind"] = kind;
   run["database_bytes"] = db_bytes;
   run["reps"] = reps;
-  run["default_export_method"] = method_name(default_method);
+  run["default_export_method"] = method_name(auto_method);
   run["reference_backup_bytes"] = bytes_of(ref_file);
   json jops = json::object();
   json order = json::array();
@@ -349,7 +325,7 @@ void bench_database(const std::string& kind, int size_mb) {
   run["order"] = order;
 
   // Checks of what was made.
-  for (const char* id : {"create_default", "create_proposed", "create_proposed_other"}) {
+  for (const char* id : {"create_default", "create_zlib", "create_other_method"}) {
     if (!jops.contains(id)) continue;
     bool compressed = jops[id]["extra"]["compressed"].get<bool>();
     BOOST_TEST(compressed == !encrypted, id << ": the compressed flag of a " << kind << " backup");
@@ -364,35 +340,27 @@ void bench_database(const std::string& kind, int size_mb) {
   auto med = [&](const std::string& id) { return jops.contains(id) ? jops[id]["median_s"].get<double>() : NAN; };
   auto rss = [&](const std::string& id) { return jops.contains(id) ? jops[id]["peak_rss_mib"].get<double>() : NAN; };
   const double original = med("original");
-  for (bool proposed : {false, true}) {
-    const std::string create_id = proposed ? "create_proposed" : "create_default";
-    if (!jops.contains(create_id)) continue;
-    const double create = med(create_id);
-    const std::string which = proposed ? "proposed" : "default";
-    const std::string same_export = proposed ? "export_proposed" : "export_" + method_name(default_method);
-    const std::string method = method_name(proposed ? proposed_method(encrypted) : default_method);
-    if (encrypted) {
-      add_target("create (" + which + ") / original pipeline", size_mb, kind, create / original, 0.33, "x",
-                 create / original <= 0.33);
-      add_target("create (" + which + ") / export alone (same exporter: " + method + ")", size_mb, kind,
-                 create / med(same_export), 1.15, "x", create / med(same_export) <= 1.15);
-    } else {
-      add_target("create (" + which + ") / original pipeline", size_mb, kind, create / original, 0.4, "x",
-                 create / original <= 0.4);
-      double ours = jops[create_id]["extra"]["bytes"].get<double>();
-      double zlib6 = jops["original"]["extra"]["bytes"].get<double>();
-      add_target("create (" + which + ") output / zlib -6 output", size_mb, kind, ours / zlib6, 1.03, "x",
-                 ours / zlib6 <= 1.03, "zlib -6 ratio " + fmt("%.3f", zlib6 / db_bytes));
-    }
+  const double create = med("create_default");
+  if (encrypted) {
+    add_target("create / original pipeline", size_mb, kind, create / original, 0.33, "x", create / original <= 0.33);
+    add_target("create / export alone (the original's sqlcipher_export)", size_mb, kind,
+               create / med("export_original"), 1.15, "x", create / med("export_original") <= 1.15);
+    add_target("create / export alone (the library's own exporter, " + method_name(auto_method) + ")", size_mb, kind,
+               create / med("export_ours"), 1.15, "x", create / med("export_ours") <= 1.15);
+  } else {
+    add_target("create / original pipeline", size_mb, kind, create / original, 0.4, "x", create / original <= 0.4);
+    double ours = jops["create_default"]["extra"]["bytes"].get<double>();
+    double zlib6 = jops["original"]["extra"]["bytes"].get<double>();
+    add_target("create output / zlib -6 output", size_mb, kind, ours / zlib6, 1.03, "x", ours / zlib6 <= 1.03,
+               "zlib -6 ratio " + fmt("%.3f", zlib6 / db_bytes));
   }
-  add_target("verify / decompress-to-file", size_mb, kind, med("verify") / med("gunzip"), 1.5, "x",
-             med("verify") / med("gunzip") <= 1.5);
-  add_target("restore / decompress-to-file", size_mb, kind, med("restore") / med("gunzip"), 1.5, "x",
-             med("restore") / med("gunzip") <= 1.5);
-  add_target("peak RSS of create (default)", size_mb, kind, rss("create_default"), 64, "MiB",
-             rss("create_default") <= 64);
-  add_target("peak RSS of create (proposed)", size_mb, kind, rss("create_proposed"), 64, "MiB",
-             rss("create_proposed") <= 64);
+  for (const std::string op : {"verify", "restore"})
+    for (const std::string tag : {"", "_quick"}) {
+      const double r = med(op + tag) / med("gunzip");
+      add_target(op + (tag.empty() ? " (default: full)" : " (--check quick)") + " / decompress-to-file", size_mb, kind,
+                 r, 1.5, "x", r <= 1.5);
+    }
+  add_target("peak RSS of create", size_mb, kind, rss("create_default"), 64, "MiB", rss("create_default") <= 64);
   add_target("peak RSS of restore", size_mb, kind, rss("restore"), 64, "MiB", rss("restore") <= 64);
 
   state().runs.push_back(run);
@@ -530,19 +498,16 @@ void bench_writer(const std::string& kind, int size_mb) {
     std::this_thread::sleep_for(std::chrono::duration<double>(s.writer_idle_s));
     quiet.push_back({t0, mono_now()});
   };
-  const auto default_method = hb::sqlcipher_exporter::options{}.method;
-  const auto other =
-      default_method == hb::export_method::backup_api ? config::library_sqlcipher_export : config::library_backup_api;
-  const std::vector<std::pair<config, std::string>> configs = {
-      {config::library_default, "default: " + method_name(default_method)},
-      {other, other == config::library_backup_api ? "backup_api" : "sqlcipher_export"},
-      {config::proposed, "proposed: " + method_name(proposed_method(encrypted)) + ", libdeflate"}};
+  const auto auto_method = automatic_method(encrypted);
+  const std::vector<std::pair<variant, std::string>> configs = {
+      {{}, "default: " + method_name(auto_method) + ", libdeflate"},
+      {{.method = other_method(encrypted)}, method_name(other_method(encrypted))}};
   std::this_thread::sleep_for(std::chrono::milliseconds(300));  // writer opened and warmed up
   idle();
   for (int b = 0; b < s.writer_backups; ++b) {
     for (auto& [c, name] : configs) {
       double t0 = mono_now();
-      sample r = in_child([&, c = c] { return create_with(c, encrypted, db, work / "backups", work / "tmp"); });
+      sample r = in_child([&, c = c] { return create_with(c, db, work / "backups", work / "tmp"); });
       double t1 = mono_now();
       BOOST_TEST(r.ok, "backup during writes: " << r.error);
       windows.push_back({t0, t1, name});
@@ -576,7 +541,7 @@ void bench_writer(const std::string& kind, int size_mb) {
   json j;
   j["size_mb"] = size_mb;
   j["kind"] = kind;
-  j["default_export_method"] = method_name(default_method);
+  j["default_export_method"] = method_name(auto_method);
   j["without_backup"] = latency_summary(base);
   j["backups"] = s.writer_backups;
   j["backup_seconds"] = json::array();
@@ -719,79 +684,7 @@ bool selected(const std::string& kind) {
 
 BOOST_TEST_GLOBAL_FIXTURE(global_report);
 
-// The prototype compressor must write what the library's does: one gzip member that zlib
-// (stopping at the first member, as the original does) and the library decode to the input.
-// Runs in a child process so that its buffers do not stay resident in this one (the peak RSS
-// of every later child would include them). Returns what went wrong, if anything.
-std::string prototype_round_trip() {
-  std::mt19937_64 rng(7);
-  auto text = [&](std::size_t n) {
-    std::string t;
-    while (t.size() < n) t += "POS PURCHASE MERCHANT #" + std::to_string(rng() % 5000) + " SEATTLE WA;";
-    t.resize(n);
-    return std::vector<char>(t.begin(), t.end());
-  };
-  auto noise = [&](std::size_t n) {
-    std::vector<char> v(n);
-    for (auto& c : v) c = static_cast<char>(rng());
-    return v;
-  };
-  std::vector<std::vector<char>> inputs = {
-      {}, text(1), text(65535), text(65536 * 16 + 7), text(2 << 20), noise(1 << 20)};
-  auto mixed = text(1 << 20);
-  auto n2 = noise(1 << 20);
-  mixed.insert(mixed.end(), n2.begin(), n2.end());
-  auto t2 = text(1500000);
-  mixed.insert(mixed.end(), t2.begin(), t2.end());
-  inputs.push_back(mixed);
-  std::string problems;
-  for (int level : {1, 6})
-    for (unsigned threads : {1u, 2u})
-      for (auto& in : inputs) {
-        const std::string what = "level " + std::to_string(level) + ", " + std::to_string(threads) + " threads, " +
-                                 std::to_string(in.size()) + " bytes: ";
-        hone_bench::proto::gzip_options o;
-        o.level = level;
-        o.threads = threads;
-        std::vector<std::byte> gz;
-        hb::buffer_writer<std::vector<std::byte>> w(gz);
-        hb::span_reader r(std::as_bytes(std::span(in)));
-        hone_bench::proto::gzip_compressor(o).compress(r, w, {});
-        // zlib, first member only, as the original reads backups
-        z_stream z{};
-        if (inflateInit2(&z, 15 + 16) != Z_OK) return "inflateInit2 failed";
-        std::vector<char> back(in.size() + 1);
-        z.next_in = reinterpret_cast<Bytef*>(gz.data());
-        z.avail_in = static_cast<uInt>(gz.size());
-        z.next_out = reinterpret_cast<Bytef*>(back.data());
-        z.avail_out = static_cast<uInt>(back.size());
-        int rc = inflate(&z, Z_FINISH);
-        if (rc != Z_STREAM_END || z.avail_in != 0 || z.total_out != in.size() ||
-            std::memcmp(back.data(), in.data(), in.size()) != 0)
-          problems += what + "zlib does not decode one member to the input; ";
-        inflateEnd(&z);
-        std::vector<std::byte> back2;
-        hb::buffer_writer<std::vector<std::byte>> w2(back2);
-        hb::span_reader r2(gz);
-        hb::gzip_compressor{}.decompress(r2, w2, {});
-        if (back2.size() != in.size() || std::memcmp(back2.data(), in.data(), in.size()) != 0)
-          problems += what + "the library does not decode it to the input; ";
-      }
-  return problems;
-}
-
 }  // namespace
-
-// The prototype compressor must write what the library's does: one gzip member that zlib
-// (stopping at the first member, as the original does) and the library decode to the input.
-BOOST_AUTO_TEST_CASE(prototype_gzip_round_trip) {
-  sample r = in_child([] {
-    std::string problems = prototype_round_trip();
-    if (!problems.empty()) throw std::runtime_error(problems);
-    return json::object();
-  });
-  BOOST_TEST(r.ok, r.error);
-}
 
 BOOST_AUTO_TEST_CASE(encrypted_database) {
   if (!selected("encrypted")) return;

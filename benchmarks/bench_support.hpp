@@ -329,6 +329,24 @@ inline const hb::database_key& bench_key() {
 
 inline void set_pragma(sqlite3* db, const std::string& sql) { hb::detail::exec(db, sql); }
 
+/// The original's export step, as hone-compat.md describes it: ATTACH the target with the key,
+/// `SELECT sqlcipher_export()`, DETACH, with SQLite's default durability (a rollback journal
+/// and fsyncs for the target). The key and the path are bound, not pasted into SQL (the
+/// original pastes them; the cost is the same). This is "export alone" in the sense.
+inline std::uint64_t original_export(const fs::path& db_path, bool encrypted, const fs::path& to) {
+  const hb::database_key& key = encrypted ? bench_key() : hb::database_key{};
+  // CREATE: an attached file inherits the main connection's open flags.
+  auto db = hb::detail::open_database(db_path, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, key);
+  {
+    hb::detail::statement a(db.get(), "ATTACH DATABASE ?1 AS backup KEY ?2");
+    a.bind(1, to.string()).bind(2, key.expose_secret());
+    a.step();
+  }
+  hb::detail::exec(db.get(), "SELECT sqlcipher_export('backup')");
+  hb::detail::exec(db.get(), "DETACH DATABASE backup");
+  return static_cast<std::uint64_t>(fs::file_size(to));
+}
+
 /// Fills a plain database with Hone tables until it holds about target_bytes.
 inline void generate_plain(const fs::path& p, std::uint64_t target_bytes) {
   auto db = hb::detail::open_database(p, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, hb::database_key{});

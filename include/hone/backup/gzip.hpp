@@ -4,6 +4,7 @@
 #pragma once
 
 #include <hone/backup/concepts.hpp>
+#include <hone/backup/detail/deflate_join.hpp>
 #include <hone/backup/error.hpp>
 #include <hone/backup/io.hpp>
 #include <hone/backup/types.hpp>
@@ -32,6 +33,17 @@
 #include <zlib.h>
 
 namespace hone::backup {
+
+/// The deflate implementation gzip_compressor compresses blocks with (gzip_options::engine).
+/// Both write the same format, one gzip member that any gunzip reads, and take the same levels.
+enum class deflate_engine {
+  /// libdeflate: nearly twice as fast as zlib at the same level, and on database pages within
+  /// a fraction of a percent of its size (a few percent larger on some text at level 6).
+  /// Each block is compressed on its own: no match reaches into the block before.
+  libdeflate,
+  /// zlib: each block is primed with the previous 32 KiB, so matches cross block boundaries.
+  zlib,
+};
 
 namespace detail::gzip_impl {
 
@@ -234,6 +246,63 @@ class deflate_stream {
 
  private:
   z_stream z_{};
+};
+
+/// The deflate state of one thread: compresses blocks with the chosen engine, each into output
+/// that the next block's output can follow. Not movable (holds a deflate_stream).
+class block_deflater {
+ public:
+  block_deflater(int level, deflate_engine engine) : level_(level) {
+    if (engine == deflate_engine::libdeflate) {
+      ld_.reset(libdeflate_alloc_compressor(level));
+      if (!ld_) throw std::bad_alloc();  // the level is valid, so out of memory
+    }
+  }
+
+  /// Deflates the block into dst, byte aligned and not final, as deflate_stream does. Returns
+  /// 0 when the output does not fit in dst_cap (the block is then best stored).
+  std::size_t compress_block(const block_buffer& b, std::byte* dst, std::size_t dst_cap) {
+    if (ld_) {
+      // libdeflate takes neither a dictionary nor a flush, so the block is compressed on its
+      // own as a complete stream, whose final block is then turned into a flushed one.
+      if (dst_cap <= deflate_join::join_overhead) return 0;
+      std::span<const std::byte> in = contiguous(b);
+      std::size_t n =
+          libdeflate_deflate_compress(ld_.get(), in.data(), in.size(), dst, dst_cap - deflate_join::join_overhead);
+      if (n == 0) return 0;  // does not fit
+      if (std::size_t joined = deflate_join::make_joinable(dst, n, dst_cap); joined != 0) return joined;
+      // Should libdeflate's output ever fail to scan, the block goes through zlib instead.
+    }
+    if (!zlib_) zlib_.emplace(level_);
+    return zlib_->compress_block(b, dst, dst_cap);
+  }
+
+ private:
+  struct free_compressor {
+    void operator()(libdeflate_compressor* c) const noexcept { libdeflate_free_compressor(c); }
+  };
+
+  // The block in one piece: its stored-block layout leaves gaps between the pieces.
+  std::span<const std::byte> contiguous(const block_buffer& b) {
+    if (b.piece_count() == 1) return b.piece(0);
+    if (flat_cap_ < b.size()) {
+      flat_ = std::make_unique_for_overwrite<std::byte[]>(b.size());
+      flat_cap_ = b.size();
+    }
+    std::size_t at = 0;
+    for (std::size_t k = 0, count = b.piece_count(); k < count; ++k) {
+      std::span<const std::byte> p = b.piece(k);
+      std::memcpy(flat_.get() + at, p.data(), p.size());
+      at += p.size();
+    }
+    return {flat_.get(), b.size()};
+  }
+
+  int level_;
+  std::unique_ptr<libdeflate_compressor, free_compressor> ld_;  // null for zlib
+  std::unique_ptr<std::byte[]> flat_;
+  std::size_t flat_cap_ = 0;
+  std::optional<deflate_stream> zlib_;  // the zlib engine, or libdeflate's fallback
 };
 
 /// Raw inflate stream; see deflate_stream for why it is not movable.
@@ -449,16 +518,21 @@ class gunzip {
 /// the class because a nested struct's member initializers are unusable in the enclosing
 /// class's default arguments.
 struct gzip_options {
-  int level = 6;                         ///< zlib level 0-9 (0 = store only; <0 = 6)
-  unsigned threads = 0;                  ///< compression threads; 0 = hardware_concurrency
-  std::size_t block_size = 1024 * 1024;  ///< input per parallel block, clamped to 64 KiB-64 MiB
-  bool detect_incompressible = true;     ///< store blocks that look like ciphertext
+  int level = 6;                                       ///< deflate level 0-9 (0 = store only; <0 = 6), either engine
+  unsigned threads = 0;                                ///< compression threads; 0 = hardware_concurrency
+  std::size_t block_size = 1024 * 1024;                ///< input per parallel block, clamped to 64 KiB-64 MiB
+  bool detect_incompressible = true;                   ///< store blocks that look like ciphertext
+  deflate_engine engine = deflate_engine::libdeflate;  ///< who deflates the blocks; see deflate_engine
 };
 
 /// Compressor writing one gzip member (RFC 1952) per backup, pigz style: the input is cut
-/// into blocks that worker threads deflate in parallel, each primed with the previous 32 KiB
-/// as dictionary and ended with a sync flush, so the pieces join into one deflate stream that
-/// any gunzip reads and whose ratio is within a fraction of a percent of single-threaded zlib.
+/// into blocks that worker threads deflate in parallel, each ending byte aligned and not final
+/// (a sync flush), so the pieces join into one deflate stream that any gunzip reads. With the
+/// zlib engine each block is primed with the previous 32 KiB as dictionary, and the ratio is
+/// within a fraction of a percent of single-threaded zlib. libdeflate, the default engine,
+/// takes no dictionary and has no flush: each block is compressed as a stream of its own
+/// whose final block is then made non-final and flushed (detail/deflate_join.hpp); on
+/// database pages that costs ~0.2% of size against single-threaded zlib, for ~1.9x the speed.
 ///
 /// Whether to deflate is decided per block, not for the whole stream: a plain database can
 /// mix compressible pages with blobs of compressed media, and a per-block choice keeps the
@@ -468,8 +542,11 @@ struct gzip_options {
 /// input plus 5 bytes per 64 KiB and the 18-byte gzip framing.
 ///
 /// Memory: threads + 2 blocks of input (1 MiB each by default) and as many deflate output
-/// buffers, resident only as far as deflate output fills them, plus ~300 KiB of zlib state per
-/// thread: about 5-8 MiB with two threads.
+/// buffers, resident only as far as deflate output fills them, plus per deflating thread
+/// ~300 KiB of zlib state, or with libdeflate ~650 KiB of compressor state (levels 2-9; 200
+/// KiB at level 1) and a contiguous copy of the block. Measured peak with two threads on
+/// compressible input: about 7 MiB with zlib, 9-10 MiB with libdeflate; ciphertext, which is
+/// not deflated, needs neither state nor copy.
 class gzip_compressor {
  public:
   using options = gzip_options;
@@ -605,7 +682,9 @@ class gzip_compressor {
       if (more) start_workers();
       if (first->error) std::rethrow_exception(first->error);
       if (first->in.size() != 0) {
-        process(*first, inline_stream_);
+        // The calling thread deflates no other block: its state goes right after this one.
+        std::optional<block_deflater> stream;
+        process(*first, stream);
         retire(first);
       }
       if (more) {
@@ -672,7 +751,7 @@ class gzip_compressor {
     }
 
     void work() {
-      std::optional<detail::gzip_impl::deflate_stream> stream;
+      std::optional<detail::gzip_impl::block_deflater> stream;
       for (;;) {
         block_job* j = nullptr;
         {
@@ -714,7 +793,7 @@ class gzip_compressor {
       }
     }
 
-    void process(block_job& j, std::optional<detail::gzip_impl::deflate_stream>& stream) const {
+    void process(block_job& j, std::optional<detail::gzip_impl::block_deflater>& stream) const {
       using namespace detail::gzip_impl;
       j.crc = 0;
       for (std::size_t k = 0, n = j.in.piece_count(); k < n; ++k) {
@@ -728,7 +807,7 @@ class gzip_compressor {
       std::size_t stored = stored_size(j.in.size());
       std::size_t margin = std::max<std::size_t>(stored / 64, 16);
       if (opts_.level > 0 && stored > margin && !(opts_.detect_incompressible && looks_incompressible(j.in))) {
-        if (!stream) stream.emplace(opts_.level);
+        if (!stream) stream.emplace(opts_.level, opts_.engine);
         if (std::size_t n = stream->compress_block(j.in, j.out.get(), stored - margin); n != 0) {
           j.encoded = {j.out.get(), n};
           j.deflated = true;
@@ -740,7 +819,6 @@ class gzip_compressor {
 
     options opts_;
     std::vector<std::unique_ptr<block_job>> jobs_;
-    std::optional<detail::gzip_impl::deflate_stream> inline_stream_;  // calling thread only
 
     // Reading side, guarded by read_m_ once workers run.
     std::mutex read_m_;
