@@ -2726,13 +2726,20 @@ class sqlcipher_exporter {
         });
       if (opts_.check_cache_mib > 0)
         detail::exec(db, "PRAGMA cache_size = -" + std::to_string(opts_.check_cache_mib * 1024));
+      // Once the key is proven, any error is damage, not a wrong key: a page whose HMAC
+      // fails makes the walk stop with an error of its own.
       std::string problem;
-      if (opts_.check != check_level::readable) {
-        const char* pragma = opts_.check == check_level::full ? "integrity_check" : "quick_check";
-        std::string result = pragma_rows(db, std::string("PRAGMA ") + pragma);
-        if (result != "ok") problem = std::string(pragma) + " failed: " + result;
+      try {
+        if (opts_.check != check_level::readable) {
+          const char* pragma = opts_.check == check_level::full ? "integrity_check" : "quick_check";
+          std::string result = pragma_rows(db, std::string("PRAGMA ") + pragma);
+          if (result != "ok") problem = std::string(pragma) + " failed: " + result;
+        }
+        if (problem.empty()) r.counts = read_counts(db);
+      } catch (const error& e) {
+        problem = std::string(opts_.check == check_level::readable ? "reading the counts" : "checking") +
+                  " failed: " + e.what();
       }
-      if (problem.empty()) r.counts = read_counts(db);
       if (cipher_check.joinable()) cipher_check.join();
       if (!cipher_problem.empty()) problem = cipher_problem;  // the more precise of the two
       if (!problem.empty()) {
