@@ -1,8 +1,7 @@
 // Tests of gzip_compressor and identity_compressor: round trips, interoperability with gzip
 // and zlib, the stored path for ciphertext, the compression ratio, both deflate engines, the
 // joining of whole-buffer deflate output, and rejection of damaged input.
-#include <hone/backup.hpp>
-#include <hone/backup/detail/deflate_join.hpp>
+#include <hone/backup.hpp>  // detail::deflate_join too (the single header has no detail/ files)
 
 #include <boost/test/unit_test.hpp>
 
