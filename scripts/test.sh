@@ -90,8 +90,8 @@ run_consumers() {
   pc=$(find "$dir/prefix" -name hone-backup.pc | head -1)
   mkdir -p "$dir/pkg-config"
   if [ -n "$pc" ] && flags=$(PKG_CONFIG_PATH="$(dirname "$pc")" pkg-config --cflags --libs hone-backup) &&
-    echo "$cxx -std=c++20 -Wall -Wextra main.cpp $flags" >"$dir/pkg-config.log" &&
-    $cxx -std=c++20 -Wall -Wextra "$root/tests/cmake_find_package/main.cpp" -o "$dir/pkg-config/consumer" $flags \
+    echo "$cxx -std=c++20 -Wall -Wextra tests/consumer/main.cpp $flags" >"$dir/pkg-config.log" &&
+    $cxx -std=c++20 -Wall -Wextra "$root/tests/consumer/main.cpp" -o "$dir/pkg-config/consumer" $flags \
       >>"$dir/pkg-config.log" 2>&1 && "$dir/pkg-config/consumer" >>"$dir/pkg-config.log" 2>&1; then
     status=passed
   fi

@@ -190,14 +190,15 @@ bytes decompress(const C& c, const bytes& input) {
   return r;
 }
 
-// The reference a gzip reader that stops after one member would produce.
-bytes zlib_first_member(const bytes& gz) {
+// zlib's inflate over all of `in` (window_bits as for inflateInit2: 15 + 16 a gzip member,
+// -15 raw deflate); the decoded stream must end exactly where `in` does.
+bytes zlib_inflate_all(const bytes& in, int window_bits) {
   z_stream z{};
-  BOOST_REQUIRE(inflateInit2(&z, 15 + 16) == Z_OK);
+  BOOST_REQUIRE(inflateInit2(&z, window_bits) == Z_OK);
   bytes out;
   std::vector<unsigned char> buf(1 << 16);
-  z.next_in = reinterpret_cast<Bytef*>(const_cast<std::byte*>(gz.data()));
-  z.avail_in = static_cast<uInt>(gz.size());
+  z.next_in = reinterpret_cast<Bytef*>(const_cast<std::byte*>(in.data()));
+  z.avail_in = static_cast<uInt>(in.size());
   int rc = Z_OK;
   while (rc == Z_OK) {
     z.next_out = buf.data();
@@ -208,9 +209,12 @@ bytes zlib_first_member(const bytes& gz) {
   }
   inflateEnd(&z);
   BOOST_TEST(rc == Z_STREAM_END);
-  BOOST_TEST(z.avail_in == 0u);  // everything was one member
+  BOOST_TEST(z.avail_in == 0u);  // nothing after the stream (for gzip: everything was one member)
   return out;
 }
+
+// The reference a gzip reader that stops after one member would produce.
+bytes zlib_first_member(const bytes& gz) { return zlib_inflate_all(gz, 15 + 16); }
 
 std::size_t zlib_level6_size(const bytes& input) {
   uLongf len = compressBound(static_cast<uLong>(input.size()));
@@ -289,26 +293,7 @@ void check_corrupt(F&& f, std::string_view expect_in_message = {}) {
 }
 
 // Raw deflate data (no wrapper) decoded by zlib, which must end exactly at the end of data.
-bytes zlib_inflate_raw(const bytes& deflated) {
-  z_stream z{};
-  BOOST_REQUIRE(inflateInit2(&z, -15) == Z_OK);
-  bytes out;
-  std::vector<unsigned char> buf(1 << 16);
-  z.next_in = reinterpret_cast<Bytef*>(const_cast<std::byte*>(deflated.data()));
-  z.avail_in = static_cast<uInt>(deflated.size());
-  int rc = Z_OK;
-  while (rc == Z_OK) {
-    z.next_out = buf.data();
-    z.avail_out = static_cast<uInt>(buf.size());
-    rc = inflate(&z, Z_NO_FLUSH);
-    auto p = reinterpret_cast<const std::byte*>(buf.data());
-    out.insert(out.end(), p, p + (buf.size() - z.avail_out));
-  }
-  inflateEnd(&z);
-  BOOST_TEST(rc == Z_STREAM_END);
-  BOOST_TEST(z.avail_in == 0u);
-  return out;
-}
+bytes zlib_inflate_raw(const bytes& deflated) { return zlib_inflate_all(deflated, -15); }
 
 struct libdeflate_compressor_ptr {
   explicit libdeflate_compressor_ptr(int level) : c(libdeflate_alloc_compressor(level)) { BOOST_REQUIRE(c); }

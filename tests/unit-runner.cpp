@@ -20,11 +20,17 @@ struct fixture {
   fs::path backups = dir / "backups";
   fake_clock clock;
 
-  sqlcipher_exporter exporter(const database_key& key, export_method m = export_method::sqlcipher_export) {
+  sqlcipher_exporter exporter(const database_key& key, export_method m = export_method::sqlcipher_export,
+                              check_level check = check_level::full) {
     sqlcipher_exporter::options o;
     o.key = key;
     o.method = m;
+    o.check = check;
     return sqlcipher_exporter(db, o);
+  }
+  /// check() of the live database itself, at a check level.
+  check_result check_db(const database_key& key, check_level level) {
+    return exporter(key, export_method::sqlcipher_export, level).check(db);
   }
   runner_options ropts() {
     runner_options ro;
@@ -353,20 +359,14 @@ BOOST_AUTO_TEST_CASE(check_levels_differ_in_what_they_catch) {
                      "WHERE name = 'tx_probe'");
         detail::exec(db.get(), "PRAGMA writable_schema = OFF");
       }
-      auto make_exporter = [&](check_level level) {
-        sqlcipher_exporter::options o;
-        o.key = key;
-        o.check = level;
-        return sqlcipher_exporter(f.db, o);
-      };
       BOOST_TEST((sqlcipher_exporter::options{}.check == check_level::full));
-      auto full = make_exporter(check_level::full).check(f.db);
+      auto full = f.check_db(key, check_level::full);
       BOOST_TEST(!full.valid);
       BOOST_TEST(full.message.rfind("integrity_check failed: ", 0) == 0, full.message);
       BOOST_TEST(full.message.find("tx_probe") != std::string::npos, full.message);
       BOOST_TEST(!full.counts.transactions.has_value());
       for (auto level : {check_level::quick, check_level::readable}) {
-        auto c = make_exporter(level).check(f.db);
+        auto c = f.check_db(key, level);
         BOOST_TEST(c.valid, c.message);
         BOOST_TEST(c.counts.transactions.value_or(-1) == 500);
       }
@@ -390,10 +390,7 @@ BOOST_AUTO_TEST_CASE(quick_check_catches_damaged_pages) {
       for (std::size_t i = 0; i < 64; ++i) bytes[at + i] = static_cast<char>(0xA5);
       write_file(f.db, bytes);
       for (auto level : {check_level::quick, check_level::full}) {
-        sqlcipher_exporter::options o;
-        o.key = key;
-        o.check = level;
-        auto c = sqlcipher_exporter(f.db, o).check(f.db);
+        auto c = f.check_db(key, level);
         BOOST_TEST(!c.valid, "level " << int(level));
         BOOST_TEST(!c.message.empty());
         BOOST_TEST(!c.wrong_key);

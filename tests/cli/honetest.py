@@ -14,6 +14,7 @@ import sys
 import tempfile
 import threading
 import time
+import unittest
 
 PASSPHRASE = "correct-horse-battery-staple-7319"
 OTHER_PASSPHRASE = "a-different-passphrase-0426"
@@ -257,6 +258,28 @@ class Server:
         self.sandbox.transcript.append(self.log())
         self.sandbox.transcript.append(self.stdout)
         return rc
+
+
+class ServersTestCase(unittest.TestCase):
+    """A test case with a fresh Sandbox (tagged SANDBOX_TAG) per test and servers started with
+    start(); tearDown stops them and checks everything printed for key material."""
+
+    SANDBOX_TAG = "srv"
+
+    def setUp(self):
+        self.sb = Sandbox(tag=self.SANDBOX_TAG)
+        self.servers = []
+
+    def tearDown(self):
+        for s in self.servers:
+            s.stop()
+        assert_no_key_material(self, self.sb.transcript + [s.log() for s in self.servers])
+        self.sb.cleanup()
+
+    def start(self, *args, **kw):
+        s = Server(self.sb, *args, **kw)
+        self.servers.append(s)
+        return s
 
 
 def percentile(values, p):

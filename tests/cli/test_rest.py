@@ -18,8 +18,8 @@ import unittest
 
 sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 
-from honetest import (OTHER_PASSPHRASE, PASSPHRASE, Sandbox, Server, assert_no_key_material, hone_exe,
-                      unittest_argv)
+from honetest import (OTHER_PASSPHRASE, PASSPHRASE, Sandbox, Server, ServersTestCase, assert_no_key_material,
+                      hone_exe, unittest_argv)
 
 BACKUP_FIELDS = ["name", "path", "size", "created_at", "encrypted", "compressed"]
 CREATE_FIELDS = ["name", "path", "size", "created_at", "accounts", "transactions", "subscriptions", "encrypted",
@@ -329,23 +329,8 @@ class RestTest(unittest.TestCase):
         self.assertNotIn(marker, self.srv.log(), "request bodies are never logged")
 
 
-class ServerSetupTest(unittest.TestCase):
+class ServerSetupTest(ServersTestCase):
     """Start-up checks, authentication and shutdown, each with its own server."""
-
-    def setUp(self):
-        self.sb = Sandbox(tag="srv")
-        self.servers = []
-
-    def tearDown(self):
-        for s in self.servers:
-            s.stop()
-        assert_no_key_material(self, self.sb.transcript + [s.log() for s in self.servers])
-        self.sb.cleanup()
-
-    def start(self, *args, **kw):
-        s = Server(self.sb, *args, **kw)
-        self.servers.append(s)
-        return s
 
     def test_token(self):
         token = "tok-3b9f2c7e-secret"

@@ -14,28 +14,15 @@ import unittest
 
 sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 
-from honetest import Sandbox, Server, assert_no_key_material, hone_exe, percentile, unittest_argv
+from honetest import ServersTestCase, hone_exe, percentile, unittest_argv
 
 CLIENTS = 8
 REQUESTS = 50
 KINDS = ("list", "get", "create", "verify")
 
 
-class ConcurrencyTest(unittest.TestCase):
-    def setUp(self):
-        self.sb = Sandbox(tag="load")
-        self.servers = []
-
-    def tearDown(self):
-        for s in self.servers:
-            s.stop()
-        assert_no_key_material(self, self.sb.transcript + [s.log() for s in self.servers])
-        self.sb.cleanup()
-
-    def start(self, *args, **kw):
-        s = Server(self.sb, *args, **kw)
-        self.servers.append(s)
-        return s
+class ConcurrencyTest(ServersTestCase):
+    SANDBOX_TAG = "load"
 
     def test_mixed_load(self):
         r = self.sb.run("demo-db", "--accounts", "5", "--transactions", "2000", "--subscriptions", "8")
