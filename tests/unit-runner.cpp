@@ -425,10 +425,24 @@ BOOST_AUTO_TEST_CASE(restore_keeps_pre_restore_copy_with_sidecars) {
   detail::exec(live.get(), "INSERT INTO accounts(name, bank) VALUES ('after backup', 'x')");
   BOOST_REQUIRE(fs::exists(f.db.string() + "-wal"));
   const std::string live_dump = dump(f.db, test_key());
-  auto res = r.restore(info.name, f.db, true);
-  BOOST_TEST(fs::exists(res.pre_restore_copy.string() + "-wal"));
+  const auto wal_size = fs::file_size(f.db.string() + "-wal");
+  // While another connection has the database open in WAL mode, replacing the file would
+  // strand that connection's -wal: refused, and nothing changed.
+  BOOST_CHECK_THROW(r.restore(info.name, f.db, true), database_busy_error);
+  BOOST_TEST(fs::file_size(f.db.string() + "-wal") == wal_size);
+  BOOST_TEST(dump(f.db, test_key()) == live_dump);
+  for (auto& e : fs::directory_iterator(f.db.parent_path()))
+    BOOST_TEST(e.path().filename().string().find("pre-restore") == std::string::npos, e.path());
+  // An application that died with committed rows still in the -wal: they are part of the
+  // kept copy, and the restored database gets none of them.
   live.reset();
-  BOOST_TEST(dump(res.pre_restore_copy, test_key()) == live_dump);
+  commit_and_die(f.db, test_key(), "INSERT INTO accounts(name, bank) VALUES ('still in the wal', 'x')");
+  BOOST_REQUIRE(fs::file_size(f.db.string() + "-wal") > 0);
+  const std::string died_dump = dump(f.db, test_key());  // read-only: checkpoints nothing
+  auto res = r.restore(info.name, f.db, true);
+  for (const char* sfx : {"-wal", "-shm", "-journal"}) BOOST_TEST(!fs::exists(f.db.string() + sfx), sfx);
+  BOOST_TEST(died_dump.find("still in the wal") != std::string::npos);
+  BOOST_TEST(dump(res.pre_restore_copy, test_key()) == died_dump);
   BOOST_TEST(r.verify(info.name).counts.accounts.value_or(-1) == 3);
   auto check = f.exporter(test_key()).check(f.db);
   BOOST_TEST(check.valid);

@@ -14,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include <sys/wait.h>
 #include <unistd.h>
 
 namespace hone_test {
@@ -58,6 +59,22 @@ inline database_key other_key() {
 
 inline detail::db_ptr open_rw(const fs::path& p, const database_key& key) {
   return detail::open_database(p, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, key);
+}
+
+/// Runs `sql` on `p` in a child process that then dies without closing the database (as a
+/// killed application would), so what it committed stays in the -wal file, not yet
+/// checkpointed into the database file.
+inline void commit_and_die(const fs::path& p, const database_key& key, const std::string& sql) {
+  const pid_t pid = ::fork();
+  if (pid == 0) {
+    auto db = open_rw(p, key);
+    int rc = sqlite3_exec(db.get(), "PRAGMA wal_autocheckpoint = 0", nullptr, nullptr, nullptr);
+    if (rc == SQLITE_OK) rc = sqlite3_exec(db.get(), sql.c_str(), nullptr, nullptr, nullptr);
+    ::_exit(rc == SQLITE_OK ? 0 : 1);
+  }
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) throw std::runtime_error("commit_and_die: the child failed");
 }
 
 inline const char* hone_schema() {

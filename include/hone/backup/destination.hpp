@@ -131,7 +131,7 @@ class local_directory {
   }
 
   /// Regular files that are not hidden (temp files and the lock file start with '.').
-  std::vector<stored_entry> list() {
+  std::vector<stored_entry> list() const {
     std::vector<stored_entry> out;
     std::error_code ec;
     if (!std::filesystem::exists(dir_, ec)) return out;  // nothing stored yet
@@ -145,14 +145,14 @@ class local_directory {
     return out;
   }
 
-  std::optional<stored_entry> stat(const std::string& name) {
+  std::optional<stored_entry> stat(const std::string& name) const {
     struct stat st {};
     auto p = dir_ / name;
     if (::lstat(p.c_str(), &st) != 0 || !S_ISREG(st.st_mode)) return std::nullopt;
     return stored_entry{name, static_cast<std::uint64_t>(st.st_size), detail::to_time_point(st.st_mtim), p.string()};
   }
 
-  std::unique_ptr<reader> open(const std::string& name) {
+  std::unique_ptr<reader> open(const std::string& name) const {
     auto p = dir_ / name;
     detail::unique_fd fd(::open(p.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW));
     if (!fd) {
@@ -224,21 +224,21 @@ class memory_destination {
     return entry(name, f);
   }
 
-  std::vector<stored_entry> list() {
+  std::vector<stored_entry> list() const {
     std::lock_guard lk(state_->m);
     std::vector<stored_entry> out;
     for (auto& [n, f] : state_->files) out.push_back(entry(n, f));
     return out;
   }
 
-  std::optional<stored_entry> stat(const std::string& name) {
+  std::optional<stored_entry> stat(const std::string& name) const {
     std::lock_guard lk(state_->m);
     auto it = state_->files.find(name);
     if (it == state_->files.end()) return std::nullopt;
     return entry(name, it->second);
   }
 
-  std::unique_ptr<reader> open(const std::string& name) {
+  std::unique_ptr<reader> open(const std::string& name) const {
     std::lock_guard lk(state_->m);
     auto it = state_->files.find(name);
     if (it == state_->files.end()) throw not_found_error("Backup not found: " + name);

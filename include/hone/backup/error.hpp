@@ -23,6 +23,12 @@ enum class errc : int {
   io = 10,               ///< reading or writing a file failed (disk full, permissions)
   database = 11,         ///< SQLite/SQLCipher reported an error
   locked = 12,           ///< could not take the backup lock
+  /// restore refused: the backup is not encrypted but a key is configured, so restoring it
+  /// would leave an unencrypted database where an encrypted one is expected
+  unencrypted_backup = 13,
+  key_required = 14,   ///< the database or backup is encrypted and no key was given
+  not_a_backup = 15,   ///< the file is not a backup (not the Compressor's format, empty, not a database)
+  database_busy = 16,  ///< another connection kept the database from being prepared for replacement
 };
 
 /// A short stable identifier for each code, e.g. "not_found".
@@ -40,6 +46,10 @@ constexpr std::string_view to_string(errc c) noexcept {
     case errc::io: return "io";
     case errc::database: return "database";
     case errc::locked: return "locked";
+    case errc::unencrypted_backup: return "unencrypted_backup";
+    case errc::key_required: return "key_required";
+    case errc::not_a_backup: return "not_a_backup";
+    case errc::database_busy: return "database_busy";
   }
   return "unknown";
 }
@@ -78,6 +88,10 @@ using invalid_argument_error = detail::coded_error<errc::invalid_argument>;
 using io_error = detail::coded_error<errc::io>;
 using database_error = detail::coded_error<errc::database>;
 using lock_error = detail::coded_error<errc::locked>;
+using unencrypted_backup_error = detail::coded_error<errc::unencrypted_backup>;
+using key_required_error = detail::coded_error<errc::key_required>;
+using not_a_backup_error = detail::coded_error<errc::not_a_backup>;
+using database_busy_error = detail::coded_error<errc::database_busy>;
 
 /// The message restore and verify give when the key does not open the backup.
 inline constexpr std::string_view wrong_key_message =

@@ -79,6 +79,25 @@ struct sqlcipher_exporter_options {
   int cipher_compatibility = 0;
 };
 
+/// Holds a database still while it is replaced (see sqlcipher_exporter::prepare_replace):
+/// an exclusive lock on it, released when this object is destroyed. Empty when there was
+/// nothing to hold.
+class database_hold {
+ public:
+  database_hold() = default;
+  database_hold(database_hold&&) noexcept = default;
+  database_hold& operator=(database_hold&&) noexcept = default;
+  ~database_hold() {
+    if (db_) sqlite3_exec(db_.get(), "ROLLBACK", nullptr, nullptr, nullptr);
+  }
+  explicit operator bool() const noexcept { return static_cast<bool>(db_); }
+
+ private:
+  friend class sqlcipher_exporter;
+  explicit database_hold(detail::db_ptr db) : db_(std::move(db)) {}
+  detail::db_ptr db_;
+};
+
 class sqlcipher_exporter {
  public:
   using options = sqlcipher_exporter_options;
@@ -93,7 +112,13 @@ class sqlcipher_exporter {
   export_result export_to(const std::filesystem::path& target, const progress_fn& progress) {
     std::error_code ec;
     if (!std::filesystem::exists(db_path_, ec)) throw database_error("Database not found: " + db_path_.string());
-    const bool plain = detail::has_plain_header(db_path_);
+    const auto kind = detail::classify_database_file(db_path_);
+    if (kind == detail::database_kind::empty || kind == detail::database_kind::not_database)
+      throw export_error("sqlcipher_export failed: " + db_path_.string() +
+                         " is not a database: " + std::string(detail::database_kind_problem(kind)));
+    const bool plain = kind == detail::database_kind::plain;
+    if (!plain && opts_.key.empty())
+      throw key_required_error("The database " + db_path_.string() + " is encrypted and no key was given");
     const database_key& key = plain ? no_key() : opts_.key;
     auto opened = open_checked(db_path_, SQLITE_OPEN_READWRITE, key);
     sqlite3* db = opened.db.get();
@@ -117,16 +142,71 @@ class sqlcipher_exporter {
     return result;
   }
 
+  /// Makes the database at `path` safe to replace by a rename and keeps it so until the
+  /// returned hold is destroyed: the file is switched to rollback-journal mode (SQLite
+  /// checkpoints the WAL into it and removes the -wal file) and an exclusive lock is taken. From then on the file alone
+  /// holds every committed transaction, so nothing is lost whenever the process dies. When another connection is in the
+  /// way (a reader that keeps the WAL from being checkpointed, a process that has the database open in WAL mode),
+  /// throws database_busy_error and nothing has changed. A file that does not open with the key (or is not a database)
+  /// is acceptable only when no -wal or -journal file beside it holds data.
+  database_hold prepare_replace(const std::filesystem::path& path) const {
+    auto has_data = [&](const char* suffix) {
+      std::error_code ec;
+      const auto n = std::filesystem::file_size(path.string() + suffix, ec);
+      return !ec && n > 0;
+    };
+    auto unopenable = [&](const std::string& why) {
+      if (has_data("-wal") || has_data("-journal"))
+        throw database_error("Cannot replace " + path.string() + ": " + why +
+                             ", and its -wal or -journal file may hold committed transactions; move the "
+                             "database and those files elsewhere first");
+      return database_hold{};
+    };
+    const auto kind = detail::classify_database_file(path);
+    if (kind == detail::database_kind::empty || kind == detail::database_kind::not_database)
+      return unopenable("it is not a database");
+    if (kind == detail::database_kind::encrypted && opts_.key.empty())
+      return unopenable("it is encrypted and no key was given");
+    const database_key& key = kind == detail::database_kind::plain ? no_key() : opts_.key;
+    detail::opened_database opened;
+    try {
+      opened = open_checked(path, SQLITE_OPEN_READWRITE, key);
+    } catch (const encryption_error&) {
+      return unopenable("it does not open with the key");
+    }
+    sqlite3* db = opened.db.get();
+    const std::string busy = "The database " + path.string() +
+                             " is in use by another connection (it has it open in WAL mode or is reading "
+                             "it), so it cannot be replaced safely; stop the application that uses it and retry";
+    // Leaving WAL mode needs the only connection: SQLite then checkpoints the WAL into the
+    // file and deletes it; while another connection is open it changes nothing and stays "wal".
+    try {
+      if (pragma_rows(db, "PRAGMA journal_mode = DELETE") != "delete") throw database_busy_error(busy);
+      detail::exec(db, "BEGIN EXCLUSIVE");
+    } catch (const database_busy_error&) {
+      throw;
+    } catch (const error&) {
+      throw database_busy_error(busy);
+    }
+    return database_hold(std::move(opened.db));
+  }
+
   /// Opens `file` with the key, runs the checks of opts.check and the counts.
   check_result check(const std::filesystem::path& file) {
     check_result r;
-    const bool plain = detail::has_plain_header(file);
-    r.encrypted = !plain;
-    if (!plain && opts_.key.empty()) {
-      r.wrong_key = true;
-      r.message = "The backup is encrypted (or not a database) and no key was given";
+    const auto kind = detail::classify_database_file(file);
+    if (kind == detail::database_kind::empty || kind == detail::database_kind::not_database) {
+      r.message = "not a database: " + std::string(detail::database_kind_problem(kind));
       return r;
     }
+    const bool plain = kind == detail::database_kind::plain;
+    r.encrypted = !plain;
+    if (!plain && opts_.key.empty()) {
+      r.key_missing = true;
+      r.message = "The backup is encrypted and no key was given";
+      return r;
+    }
+    r.unencrypted_with_key = plain && !opts_.key.empty();
     const database_key& key = plain ? no_key() : opts_.key;
     try {
       auto opened = open_checked(file, SQLITE_OPEN_READONLY, key);

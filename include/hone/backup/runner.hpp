@@ -16,10 +16,12 @@
 #include <functional>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <fcntl.h>
 #include <stdlib.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 namespace hone::backup {
@@ -31,9 +33,17 @@ struct backup_info {
   std::uint64_t size = 0;   ///< stored (compressed) size in bytes
   time_point created_at{};  ///< from the name's timestamp, else the file's modification time
   bool encrypted = false;   ///< read from the file: it does not start with "SQLite format 3"
-  bool compressed = false;  ///< the stored stream holds compressed (not stored-as-is) data
-  table_counts counts;      ///< filled by create only
-  std::string problem;      ///< list/get: non-empty when the file could not be read
+  /// The backup is in the Compressor's format (for gzip_compressor: a gzip .db.gz file),
+  /// whether or not its data shrank. See `deflated` for that.
+  bool compressed = false;
+  /// The data inside is actually compressed; false when it is stored as-is (ciphertext does
+  /// not shrink, so the gzip compressor stores encrypted pages in stored blocks).
+  bool deflated = false;
+  table_counts counts;  ///< filled by create only
+  /// list/get: non-empty when the file is not a usable backup (not in the Compressor's format,
+  /// empty, or its content is not an SQLite/SQLCipher database). Such files never count as
+  /// backups: prune keeps them and does not count them, the scheduler ignores them.
+  std::string problem;
 };
 
 struct prune_result {
@@ -41,6 +51,9 @@ struct prune_result {
   std::vector<std::string> deleted_names;
   std::size_t retained_count = 0;
   std::uint64_t bytes_freed = 0;
+  /// Files named like backups that are not backups (see backup_info::problem): never deleted,
+  /// never counted among the kept.
+  std::vector<std::string> skipped_names;
 };
 
 struct verify_result {
@@ -48,6 +61,8 @@ struct verify_result {
   std::string name;
   table_counts counts;
   bool encrypted = false;
+  bool wrong_key = false;    ///< the key does not open the backup
+  bool key_missing = false;  ///< the backup is encrypted and no key was given
   std::string message;
 };
 
@@ -84,11 +99,17 @@ inline std::string_view to_string(event::operation op) noexcept {
   return "?";
 }
 
+/// Told about temporary files outside temp_directory (restore's file beside the database):
+/// (path, true) when one is created, (path, false) once it is gone or became the database.
+using temp_file_fn = std::function<void(const std::filesystem::path&, bool created)>;
+
 struct runner_options {
   /// Private temp files (export copies, verify copies) go here; created 0700 per operation.
   std::filesystem::path temp_directory = std::filesystem::temp_directory_path();
   /// Receives progress and outcome events. The library itself prints nothing.
   observer_fn observer;
+  /// See temp_file_fn; may be empty.
+  temp_file_fn temp_files;
 };
 
 namespace detail {
@@ -113,14 +134,6 @@ class private_temp_dir {
   std::filesystem::path path_;
 };
 
-/// Removes a file on destruction unless released.
-struct file_remover {
-  std::filesystem::path path;
-  ~file_remover() {
-    if (!path.empty()) ::unlink(path.c_str());
-  }
-  void release() { path.clear(); }
-};
 }  // namespace detail
 
 template <class E, class C, class D, class K>
@@ -211,28 +224,32 @@ class BackupRunner {
       if (requested) {
         stored = destination_.store(name, produce);
       } else {
+        // The n-th backup of a second is named -n, with n above every sequence number of that
+        // second still present: a name freed by prune or delete is never reused, so the names
+        // keep sorting in the order the backups were made.
         const auto now = clock_.now();
-        for (int n = 0;; ++n) {
+        for (int n = next_sequence(now), tries = 0;; ++n, ++tries) {
           name = default_name(now, compressor_.suffix(), n);
-          if (destination_.stat(name)) continue;
           try {
             stored = destination_.store(name, produce);
             break;
           } catch (const already_exists_error&) {
-            if (n > 1000) throw;
+            if (tries > 1000) throw;
           }
         }
       }
       backup_info info = from_entry(stored);
       info.encrypted = exported.encrypted;
-      info.compressed = packed.compressed;
+      info.compressed = true;
+      info.deflated = packed.compressed;
       info.counts = exported.counts;
       return info;
     });
   }
 
-  /// All backups, newest first. Files the Destination holds that are not backups (no
-  /// compressor suffix, or not a valid name) are not listed.
+  /// All backups, newest first. Files the Destination holds that are not named like backups
+  /// (no compressor suffix, or not a valid name) are not listed; files named like backups
+  /// whose content is not one are listed with `problem` set.
   std::vector<backup_info> list() {
     std::vector<backup_info> out;
     for (auto& e : destination_.list()) {
@@ -243,36 +260,53 @@ class BackupRunner {
     return out;
   }
 
-  /// One backup; throws not_found_error ("Backup not found: NAME").
-  backup_info get(const std::string& name) {
-    validate_name(name);
+  /// The stored name `requested` refers to: the name itself when it is a backup name, else
+  /// the name create() would have made of it (backup_name: the suffix appended), so that a
+  /// backup is found by the name it was created with ("before-upgrade" finds
+  /// "before-upgrade.db.gz"). Throws invalid_name_error for names that are not plain file names.
+  std::string resolve_name(std::string_view requested) const {
+    validate_name(requested);
+    std::string name(requested);
+    return is_backup_name(name) ? name : backup_name(name);
+  }
+
+  /// One backup (the name as resolve_name takes it); throws not_found_error
+  /// ("Backup not found: NAME").
+  backup_info get(const std::string& requested) {
+    const std::string name = resolve_name(requested);
     auto e = destination_.stat(name);
-    if (!e || !is_backup_name(name)) throw not_found_error("Backup not found: " + name);
+    if (!e) throw not_found_error("Backup not found: " + requested);
     return inspect(*e);
   }
 
-  /// Deletes one backup; throws not_found_error.
-  void remove(const std::string& name) {
-    validate_name(name);
+  /// Deletes one backup (the name as resolve_name takes it) and returns its name; throws
+  /// not_found_error.
+  std::string remove(const std::string& requested) {
+    const std::string name = resolve_name(requested);
     observed(event::operation::remove, name, [&] {
       auto guard = destination_.lock();
-      if (!is_backup_name(name) || !destination_.stat(name)) throw not_found_error("Backup not found: " + name);
+      if (!destination_.stat(name)) throw not_found_error("Backup not found: " + requested);
       destination_.remove(name);
       return 0;
     });
+    return name;
   }
 
   /// Keeps the `keep` newest backups and deletes the rest. Never touches files that are not
-  /// backups. keep < 1 is refused.
+  /// backups (see backup_info::problem: they are reported in skipped_names, neither kept nor
+  /// deleted). keep < 1 is refused.
   prune_result prune(long long keep) {
     if (keep < 1) throw invalid_argument_error("keep must be at least 1 (got " + std::to_string(keep) + ")");
     return observed(event::operation::prune, "", [&] {
       auto guard = destination_.lock();
       prune_result r;
       std::vector<backup_info> all;
-      for (auto& e : destination_.list())
-        if (is_backup_name(e.name)) all.push_back(from_entry(e));
-      sort_newest_first(all);
+      for (auto& b : list()) {
+        if (b.problem.empty())
+          all.push_back(std::move(b));
+        else
+          r.skipped_names.push_back(b.name);
+      }
       for (std::size_t i = 0; i < all.size(); ++i) {
         if (i < static_cast<std::size_t>(keep)) {
           ++r.retained_count;
@@ -290,11 +324,10 @@ class BackupRunner {
   /// Decompresses to a private temp file, opens it with the key, runs the integrity checks and
   /// the counts. Damage or a wrong key gives valid=false with the reason (not an exception);
   /// an unknown name throws not_found_error.
-  verify_result verify(const std::string& name) {
-    validate_name(name);
+  verify_result verify(const std::string& requested) {
+    const std::string name = resolve_name(requested);
     const auto op = event::operation::verify;
     return observed(op, name, [&] {
-      if (!is_backup_name(name)) throw not_found_error("Backup not found: " + name);
       auto in = destination_.open(name);
       verify_result r;
       r.name = name;
@@ -310,27 +343,39 @@ class BackupRunner {
       r.encrypted = c.encrypted;
       r.counts = c.counts;
       r.valid = c.valid;
+      r.wrong_key = c.wrong_key;
+      r.key_missing = c.key_missing;
       r.message = c.valid       ? "Backup verified successfully"
                   : c.wrong_key ? std::string(wrong_key_message) + " (" + c.message + ")"
                                 : c.message;
+      r.message = detail::without_path(r.message, copy, "the backup " + name);
       return r;
     });
   }
 
-  /// Restores `name` over `database`. Refuses when the database exists and force is false.
-  /// The backup is decompressed and checked in a temp file beside the target first; only then
-  /// is the current database (with its -wal/-shm) kept as DATABASE.pre-restore-TIMESTAMP and
-  /// the restored file renamed into place. Any failure leaves the current database untouched.
-  restore_result restore(const std::string& name, const std::filesystem::path& database, bool force) {
-    validate_name(name);
+  /// Restores a backup (the name as resolve_name takes it) over `database`. Refuses when the
+  /// database exists and force is false. Steps, each of which leaves the current database
+  /// complete and in place when it fails or the process dies:
+  ///  1. decompress into a temp file beside the target (same filesystem: the rename is atomic);
+  ///  2. check it with the key; refuse a plain backup when a key is configured (restoring it
+  ///     would silently drop the encryption);
+  ///  3. hold the current database still (Exporter::prepare_replace: its WAL checkpointed into
+  ///     the file, an exclusive lock held), so the file alone holds every committed transaction;
+  ///  4. keep it as DATABASE.pre-restore-TIMESTAMP (a hard link, else a copy);
+  ///  5. give the restored file the owner, group and mode of the file it replaces;
+  ///  6. remove the old -wal/-shm/-journal (every failure aborts before the install);
+  ///  7. rename the restored file into place and fsync the folder.
+  restore_result restore(const std::string& requested, const std::filesystem::path& database, bool force) {
+    const std::string name = resolve_name(requested);
     const auto op = event::operation::restore;
     return observed(op, name, [&] {
-      if (!is_backup_name(name)) throw not_found_error("Backup not found: " + name);
       std::error_code ec;
       const auto target = std::filesystem::absolute(database, ec);
-      const bool exists = std::filesystem::exists(target, ec);
+      const std::string db = target.string();
+      struct stat current {};
+      const bool exists = ::stat(db.c_str(), &current) == 0;
       if (exists && !force)
-        throw database_exists_error("Database already exists at " + target.string() +
+        throw database_exists_error("Database already exists at " + db +
                                     "; restoring would overwrite it (use --force / \"force\": true)");
       auto guard = destination_.lock();
       auto in = destination_.open(name);
@@ -338,43 +383,56 @@ class BackupRunner {
       if (!std::filesystem::is_directory(dir, ec))
         throw io_error("Cannot restore: the folder " + dir.string() + " does not exist");
 
-      // 1. Decompress beside the target (same filesystem, so the final rename is atomic).
-      //    Temp files of an earlier restore that was killed are removed first (we hold the lock).
+      // 1. Temp files of an earlier restore that was killed are removed first (we hold the lock).
       remove_stale_restore_files(dir, "." + target.filename().string() + ".restore-");
       std::string tmpl = (dir / ("." + target.filename().string() + ".restore-XXXXXX")).string();
       detail::unique_fd fd(::mkostemp(tmpl.data(), O_CLOEXEC));
       if (!fd) throw io_error("Cannot create a temporary file in " + dir.string() + ": " + detail::errno_text(errno));
-      detail::file_remover remove_temp{tmpl};
-      ::fchmod(fd.get(), 0600);
+      temp_file restored(tmpl, options_.temp_files);
+      if (::fchmod(fd.get(), 0600) != 0)
+        throw io_error("Cannot set the mode of the restored file: " + detail::errno_text(errno));
       {
-        file_writer out(std::move(fd), "Failed to write " + tmpl);
+        file_writer out(std::move(fd), "Failed to write the restored database in " + dir.string());
         decompress_into(*in, out, op, name, stored_size(name));
         out.finish();
       }
       // 2. Check it with the key before anything of the current database is touched.
       check_result c = checked(tmpl, op, name);
       if (!c.valid) {
+        if (c.key_missing) throw key_required_error("Backup " + name + " is encrypted and no key was given");
         if (c.wrong_key) throw encryption_error(std::string(wrong_key_message));
-        throw corrupt_backup_error("Backup " + name + " failed verification: " + c.message);
+        throw corrupt_backup_error("Backup " + name +
+                                   " failed verification: " + detail::without_path(c.message, tmpl, "the backup"));
       }
-      // 3. Keep the current database and its sidecars, then move the restored file in.
+      if (c.unencrypted_with_key)
+        throw unencrypted_backup_error("Backup " + name +
+                                       " is not encrypted, but a database key is configured: restoring it would "
+                                       "leave the database unencrypted");
       restore_result r;
       r.database = target;
-      const std::string db = target.string();
+      temp_file kept_copy({}, {});
       if (exists) {
+        // 3.-6.
+        [[maybe_unused]] auto hold = hold_for_replace(target);
         const std::string keep = db + ".pre-restore-" + name_timestamp(clock_.now());
         std::string kept = keep;
         for (int n = 1; std::filesystem::exists(kept, ec); ++n) kept = keep + "-" + std::to_string(n);
         copy_or_link(db, kept);
-        for (const char* sfx : {"-wal", "-shm"})
-          if (std::filesystem::exists(db + sfx, ec)) copy_or_link(db + sfx, kept + sfx);
+        kept_copy = temp_file(kept, {});
+        detail::fsync_directory(dir);
+        take_ownership(tmpl, current);
+        for (const char* sfx : {"-wal", "-shm", "-journal"})
+          if (::unlink((db + sfx).c_str()) != 0 && errno != ENOENT)
+            throw io_error("Cannot remove " + db + sfx + " (" + detail::errno_text(errno) +
+                           "); the database was not replaced");
+        // 7.
+        install(tmpl, db);
         r.pre_restore_copy = kept;
+      } else {
+        install(tmpl, db);
       }
-      // Stale sidecars of the old database must not be replayed onto the restored one.
-      for (const char* sfx : {"-wal", "-shm", "-journal"}) ::unlink((db + sfx).c_str());
-      if (::rename(tmpl.c_str(), db.c_str()) != 0)
-        throw io_error("Cannot move the restored database into place at " + db + ": " + detail::errno_text(errno));
-      remove_temp.release();
+      restored.release();
+      kept_copy.release();
       detail::fsync_directory(dir);
       r.restored = true;
       r.backup_name = name;
@@ -403,18 +461,20 @@ class BackupRunner {
     return b;
   }
 
-  /// Reads the first bytes of the backup to tell whether it is encrypted and compressed.
+  /// Reads the first bytes of the backup to tell whether it is one, encrypted and compressed.
   backup_info inspect(const stored_entry& e) {
     backup_info b = from_entry(e);
     try {
       auto in = destination_.open(e.name);
-      std::byte head[16];
+      std::byte head[detail::database_head_bytes];
       peek_result p = compressor_.peek(*in, head);
-      b.compressed = p.compressed;
-      b.encrypted = !detail::is_plain_header(head, p.bytes);
-      if (p.bytes < 16) b.problem = "the backup is empty or truncated";
+      b.compressed = true;
+      b.deflated = p.compressed;
+      const auto kind = detail::classify_database_head(head, p.bytes);
+      b.encrypted = kind == detail::database_kind::encrypted;
+      if (auto why = detail::database_kind_problem(kind); !why.empty()) b.problem = "not a backup: " + std::string(why);
     } catch (const error& ex) {
-      b.problem = ex.what();
+      b.problem = std::string("not a backup: ") + ex.what();
     }
     return b;
   }
@@ -446,6 +506,70 @@ class BackupRunner {
     return exporter_.check(file);
   }
 
+  /// A file removed on destruction unless released; tells options.temp_files about it (so a
+  /// program can remove it when interrupted).
+  class temp_file {
+   public:
+    temp_file(std::string path, temp_file_fn hook) : path_(std::move(path)), hook_(std::move(hook)) {
+      if (hook_ && !path_.empty()) hook_(path_, true);
+    }
+    temp_file(temp_file&& o) noexcept : path_(std::exchange(o.path_, {})), hook_(std::move(o.hook_)) {}
+    temp_file& operator=(temp_file&& o) noexcept {
+      if (this != &o) {
+        reset();
+        path_ = std::exchange(o.path_, {});
+        hook_ = std::move(o.hook_);
+      }
+      return *this;
+    }
+    ~temp_file() { reset(); }
+    void release() {
+      if (hook_ && !path_.empty()) hook_(path_, false);
+      path_.clear();
+    }
+
+   private:
+    void reset() {
+      if (path_.empty()) return;
+      ::unlink(path_.c_str());
+      release();
+    }
+    std::string path_;
+    temp_file_fn hook_;
+  };
+
+  /// Exporter::prepare_replace when the Exporter has it; otherwise only a database whose
+  /// -wal and -journal hold nothing may be replaced.
+  auto hold_for_replace(const std::filesystem::path& target) {
+    if constexpr (requires { exporter_.prepare_replace(target); }) {
+      return exporter_.prepare_replace(target);
+    } else {
+      for (const char* sfx : {"-wal", "-journal"}) {
+        std::error_code ec;
+        if (std::filesystem::file_size(target.string() + sfx, ec) > 0 && !ec)
+          throw database_error("Cannot replace " + target.string() + ": its " + sfx +
+                               " file may hold committed transactions");
+      }
+      return 0;
+    }
+  }
+
+  /// The restored file gets the owner, group and permission bits of the database it replaces,
+  /// so the service that owns the database can still open it. Changing the owner needs
+  /// privileges: without them the file stays the caller's.
+  static void take_ownership(const std::string& file, const struct stat& like) {
+    if (::chown(file.c_str(), like.st_uid, like.st_gid) != 0 && errno != EPERM)
+      throw io_error("Cannot set the owner of the restored file: " + detail::errno_text(errno));
+    if (::chmod(file.c_str(), like.st_mode & 07777) != 0)
+      throw io_error("Cannot set the mode of the restored file: " + detail::errno_text(errno));
+  }
+
+  static void install(const std::string& from, const std::string& to) {
+    if (::rename(from.c_str(), to.c_str()) != 0)
+      throw io_error("Cannot move the restored database into place at " + to + ": " + detail::errno_text(errno) +
+                     "; the current database was not changed");
+  }
+
   static void remove_stale_restore_files(const std::filesystem::path& dir, const std::string& prefix) {
     std::error_code ec;
     for (auto it = std::filesystem::directory_iterator(dir, ec); !ec && it != std::filesystem::directory_iterator();
@@ -462,6 +586,20 @@ class BackupRunner {
     std::filesystem::copy_file(from, to, ec);
     if (ec) throw io_error("Cannot keep a copy of " + from + " at " + to + ": " + ec.message());
     std::filesystem::permissions(to, std::filesystem::perms::owner_read | std::filesystem::perms::owner_write, ec);
+  }
+
+  /// The sequence number for the next automatic name of the second of `t`: 0 when no backup
+  /// of that second exists, else one above the highest present.
+  int next_sequence(time_point t) {
+    const std::string stem = default_name(t, "", 0);
+    int next = 0;
+    for (const auto& e : destination_.list()) {
+      if (e.name.compare(0, stem.size(), stem) != 0 || !is_backup_name(e.name)) continue;
+      const auto when = timestamp_from_name(e.name);
+      if (!when || default_name(*when, "", 0) != stem) continue;
+      next = std::max(next, sequence_from_name(e.name) + 1);
+    }
+    return next;
   }
 
   void emit(event::kind k, event::operation op, const std::string& name, std::string_view stage = {},

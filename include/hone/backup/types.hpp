@@ -37,7 +37,10 @@ struct check_result {
   std::string message;  ///< "ok", or why the file is not valid
   table_counts counts;
   bool encrypted = false;
-  bool wrong_key = false;  ///< the file did not open with the key (or is not a database)
+  bool wrong_key = false;    ///< the file did not open with the key (or is not a database)
+  bool key_missing = false;  ///< the file is encrypted and no key was given
+  /// the file is a valid plain (unencrypted) database although a key is configured
+  bool unencrypted_with_key = false;
 };
 
 /// What a Compressor reports after compressing a stream.

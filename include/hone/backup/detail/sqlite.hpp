@@ -41,6 +41,14 @@ inline bool has_plain_header(const std::filesystem::path& p) {
   return f.gcount() == 16 && std::memcmp(buf, "SQLite format 3", 16) == 0;
 }
 
+/// Classifies a database file by its first bytes (see classify_database_head).
+inline database_kind classify_database_file(const std::filesystem::path& p) {
+  char buf[database_head_bytes];
+  std::ifstream f(p, std::ios::binary);
+  f.read(buf, sizeof buf);
+  return classify_database_head(buf, static_cast<std::size_t>(f.gcount()));
+}
+
 /// SQLCipher 4 logs "ERROR CORE ..." lines to stderr by default (e.g. on a wrong key). A
 /// library must not write to its host's stderr, so the log is turned off once per process.
 /// Harmless on SQLCipher 3, which ignores unknown pragmas.
