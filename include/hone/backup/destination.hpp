@@ -14,6 +14,7 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include <dirent.h>
@@ -68,7 +69,7 @@ class file_lock {
  public:
   file_lock() = default;
   explicit file_lock(const std::filesystem::path& path, const std::string& dir_for_errors) {
-    fd_ = unique_fd(::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600));
+    fd_ = unique_fd(::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600));
     if (!fd_) throw directory_error("Failed to access backup directory: " + dir_for_errors + ": " + errno_text(errno));
     while (::flock(fd_.get(), LOCK_EX) != 0) {
       if (errno != EINTR) throw lock_error("Cannot lock " + path.string() + ": " + errno_text(errno));
@@ -100,6 +101,10 @@ class local_directory {
 
   const std::filesystem::path& directory() const noexcept { return dir_; }
 
+  /// Told of each step of store() ("write", "fsync", "rename", "fsync folder") with the path
+  /// it concerns, e.g. for a verbose log. May be empty.
+  std::function<void(std::string_view step, const std::filesystem::path&)> trace;
+
   stored_entry store(const std::string& name, const std::function<void(writer&)>& produce) {
     ensure_directory();
     remove_leftovers();
@@ -114,16 +119,20 @@ class local_directory {
         if (armed) ::unlink(p.c_str());
       }
     } guard{tmp};
-    ::fchmod(fd.get(), 0600);
-    file_writer out(std::move(fd), "Failed to write backup " + (dir_ / name).string());
-    produce(out);
-    out.finish();
+    if (::fchmod(fd.get(), 0600) != 0) throw directory_error(access_error(errno));
     const auto final_path = dir_ / name;
+    step("write", tmp);
+    file_writer out(std::move(fd), "Failed to write backup " + final_path.string());
+    produce(out);
+    step("fsync", tmp);
+    out.finish();
+    step("rename", final_path);
     if (detail::rename_noreplace(tmp, final_path) != 0) {
       if (errno == EEXIST) throw already_exists_error("Backup already exists: " + name);
       throw io_error("Failed to store backup " + final_path.string() + ": " + detail::errno_text(errno));
     }
     guard.armed = false;
+    step("fsync folder", dir_);
     detail::fsync_directory(dir_);
     auto e = stat(name);
     if (!e) throw io_error("Backup vanished right after it was written: " + final_path.string());
@@ -133,8 +142,12 @@ class local_directory {
   /// Regular files that are not hidden (temp files and the lock file start with '.').
   std::vector<stored_entry> list() const {
     std::vector<stored_entry> out;
-    std::error_code ec;
-    if (!std::filesystem::exists(dir_, ec)) return out;  // nothing stored yet
+    struct stat st {};
+    if (::stat(dir_.c_str(), &st) != 0) {
+      if (errno == ENOENT) return out;  // nothing stored yet
+      throw directory_error(access_error(errno));
+    }
+    if (!S_ISDIR(st.st_mode)) throw directory_error(access_error(ENOTDIR));
     std::unique_ptr<DIR, int (*)(DIR*)> d(::opendir(dir_.c_str()), ::closedir);
     if (!d) throw directory_error(access_error(errno));
     while (auto* ent = ::readdir(d.get())) {
@@ -185,13 +198,23 @@ class local_directory {
   void ensure_directory() {
     std::error_code ec;
     if (!std::filesystem::is_directory(dir_, ec)) {
-      // Create missing parents with the umask, the backup folder itself owner-only.
-      auto parent = dir_.parent_path();
-      if (!parent.empty() && !std::filesystem::exists(parent, ec)) std::filesystem::create_directories(parent, ec);
-      if (::mkdir(dir_.c_str(), 0700) != 0 && errno != EEXIST) throw directory_error(access_error(errno));
+      // Every folder created here, missing parents included, is owner-only whatever the umask.
+      std::filesystem::path p;
+      for (const auto& part : dir_) {
+        p /= part;
+        if (::mkdir(p.c_str(), 0700) == 0) {
+          if (::chmod(p.c_str(), 0700) != 0) throw directory_error(access_error(errno));
+        } else if (errno != EEXIST) {
+          throw directory_error(access_error(errno));
+        }
+      }
       if (!std::filesystem::is_directory(dir_, ec)) throw directory_error(access_error(ENOTDIR));
     }
     if (::access(dir_.c_str(), W_OK | X_OK) != 0) throw directory_error(access_error(errno));
+  }
+
+  void step(std::string_view what, const std::filesystem::path& p) const {
+    if (trace) trace(what, p);
   }
 
   void remove_leftovers() {

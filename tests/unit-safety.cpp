@@ -1,0 +1,359 @@
+// What must never happen to a user's data or protection: a restore that drops the
+// encryption or the owner, junk files counted (or deleted) as backups, names that sort out of
+// creation order, temp paths in messages, folders and lock files that others could use.
+#include <boost/test/unit_test.hpp>
+
+#include "support/testdb.hpp"
+
+#include <cstring>
+#include <random>
+#include <set>
+
+#include <sys/stat.h>
+
+using namespace hone_test;
+using namespace std::chrono_literals;
+
+namespace {
+
+using disk_runner = BackupRunner<sqlcipher_exporter, gzip_compressor, local_directory, fake_clock>;
+
+struct fixture {
+  scratch_dir dir{"safety"};
+  fs::path db = dir / "hone.db";
+  fs::path backups = dir / "backups";
+  fake_clock clock;
+
+  disk_runner make(const database_key& key, const fs::path& database) {
+    sqlcipher_exporter::options o;
+    o.key = key;
+    runner_options ro;
+    ro.temp_directory = dir.path();
+    return disk_runner(sqlcipher_exporter(database, o), gzip_compressor{}, local_directory(backups), clock, ro);
+  }
+  disk_runner make(const database_key& key) { return make(key, db); }
+
+  /// Writes `content` gzip-compressed as backups/NAME.
+  void plant_gzip(const std::string& name, const std::vector<std::byte>& content) {
+    std::vector<std::byte> packed;
+    buffer_writer<std::vector<std::byte>> out(packed);
+    span_reader in(content);
+    gzip_compressor{}.compress(in, out, {});
+    fs::create_directories(backups);
+    std::vector<char> bytes(packed.size());
+    std::memcpy(bytes.data(), packed.data(), packed.size());
+    write_file(backups / name, bytes);
+  }
+};
+
+struct stat_result {
+  uid_t uid;
+  gid_t gid;
+  mode_t mode;
+};
+stat_result stat_of(const fs::path& p) {
+  struct stat st {};
+  BOOST_REQUIRE(::stat(p.c_str(), &st) == 0);
+  return {st.st_uid, st.st_gid, static_cast<mode_t>(st.st_mode & 07777)};
+}
+
+std::vector<std::byte> text_bytes(std::size_t n) {
+  std::vector<std::byte> v(n);
+  const char* words = "lorem ipsum dolor sit amet ";
+  for (std::size_t i = 0; i < n; ++i) v[i] = std::byte(words[i % 27]);
+  return v;
+}
+
+bool has_pre_restore_copy(const fs::path& folder) {
+  for (auto& e : fs::directory_iterator(folder))
+    if (e.path().filename().string().find(".pre-restore-") != std::string::npos) return true;
+  return false;
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_SUITE(safety)
+
+BOOST_AUTO_TEST_CASE(a_plain_backup_is_not_restored_while_a_key_is_configured) {
+  fixture f;
+  make_hone_db(f.db, test_key(), {.transactions = 50});
+  const auto plain_db = f.dir / "plain.db";
+  make_hone_db(plain_db, database_key::none(), {.transactions = 7});
+  auto plain = f.make(database_key::none(), plain_db).create();
+  BOOST_TEST(!plain.encrypted);
+  const std::string before = dump(f.db, test_key());
+  auto keyed = f.make(test_key());
+  try {
+    keyed.restore(plain.name, f.db, true);
+    BOOST_FAIL("expected unencrypted_backup_error");
+  } catch (const unencrypted_backup_error& e) {
+    BOOST_TEST(std::string(e.what()).find("is not encrypted") != std::string::npos, e.what());
+    BOOST_TEST(std::string(e.what()).find("unencrypted") != std::string::npos, e.what());
+  }
+  BOOST_TEST(dump(f.db, test_key()) == before);
+  BOOST_TEST(!has_pre_restore_copy(f.dir.path()));
+  // Over a path where nothing exists yet: refused as well.
+  BOOST_CHECK_THROW(keyed.restore(plain.name, f.dir / "new.db", false), unencrypted_backup_error);
+  BOOST_TEST(!fs::exists(f.dir / "new.db"));
+  // Without a key it is restored as it is.
+  auto unkeyed = f.make(database_key::none(), f.dir / "copy.db");
+  unkeyed.restore(plain.name, f.dir / "copy.db", false);
+  BOOST_TEST(detail::has_plain_header(f.dir / "copy.db"));
+}
+
+BOOST_AUTO_TEST_CASE(an_encrypted_database_without_a_key_says_the_key_is_missing) {
+  fixture f;
+  make_hone_db(f.db, test_key(), {.transactions = 20});
+  auto info = f.make(test_key()).create();
+  auto unkeyed = f.make(database_key::none());
+  BOOST_CHECK_THROW(unkeyed.create(), key_required_error);
+  auto v = unkeyed.verify(info.name);
+  BOOST_TEST(!v.valid);
+  BOOST_TEST(v.key_missing);
+  BOOST_TEST(!v.wrong_key);
+  const std::string before = dump(f.db, test_key());
+  BOOST_CHECK_THROW(unkeyed.restore(info.name, f.db, true), key_required_error);
+  BOOST_TEST(dump(f.db, test_key()) == before);
+  // A wrong key is still a wrong key.
+  auto other = f.make(other_key()).verify(info.name);
+  BOOST_TEST(other.wrong_key);
+  BOOST_TEST(!other.key_missing);
+}
+
+BOOST_AUTO_TEST_CASE(restore_keeps_the_mode_and_owner_of_what_it_replaces) {
+  fixture f;
+  make_hone_db(f.db, test_key(), {.transactions = 20});
+  auto r = f.make(test_key());
+  auto info = r.create();
+  BOOST_REQUIRE(::chmod(f.db.c_str(), 0640) == 0);
+  const bool root = ::geteuid() == 0;
+  if (root) BOOST_REQUIRE(::chown(f.db.c_str(), 65534, 65534) == 0);
+  r.restore(info.name, f.db, true);
+  auto st = stat_of(f.db);
+  BOOST_TEST(st.mode == 0640u);
+  if (root) {
+    BOOST_TEST(st.uid == 65534u);
+    BOOST_TEST(st.gid == 65534u);
+  } else {
+    BOOST_TEST_MESSAGE("not root: the owner part is checked when run as root");
+  }
+  for (const char* sfx : {"-wal", "-shm"}) BOOST_TEST(!fs::exists(f.db.string() + sfx), sfx);
+  // With nothing to replace: owner-only, the caller's.
+  r.restore(info.name, f.dir / "fresh.db", false);
+  auto fresh = stat_of(f.dir / "fresh.db");
+  BOOST_TEST(fresh.mode == 0600u);
+  BOOST_TEST(fresh.uid == ::geteuid());
+}
+
+BOOST_AUTO_TEST_CASE(junk_named_like_backups_is_listed_with_its_problem_and_never_pruned) {
+  fixture f;
+  make_hone_db(f.db, test_key(), {.transactions = 20});
+  auto r = f.make(test_key());
+  std::vector<std::string> real;
+  for (int i = 0; i < 3; ++i) {
+    real.push_back(r.create().name);
+    f.clock.advance(1h);
+  }
+  fs::create_directories(f.backups);
+  write_file(f.backups / "not-gzip.db.gz", {'h', 'e', 'l', 'l', 'o'});
+  f.plant_gzip("empty.db.gz", {});
+  f.plant_gzip("text.db.gz", text_bytes(8192));
+  // Dated in the future by its name: it must not take the place of the newest backup.
+  f.plant_gzip("hone-2099-01-01-000000.db.gz", text_bytes(4096));
+  const std::set<std::string> junk = {"not-gzip.db.gz", "empty.db.gz", "text.db.gz", "hone-2099-01-01-000000.db.gz"};
+
+  auto all = r.list();
+  BOOST_REQUIRE(all.size() == 7u);
+  for (const auto& b : all) {
+    BOOST_TEST_CONTEXT(b.name) { BOOST_TEST(b.problem.empty() == !junk.count(b.name), b.problem); }
+  }
+  auto pruned = r.prune(2);
+  BOOST_TEST(pruned.deleted_names == std::vector<std::string>{real[0]});
+  BOOST_TEST(pruned.retained_count == 2u);
+  const std::set<std::string> skipped(pruned.skipped_names.begin(), pruned.skipped_names.end());
+  BOOST_TEST((skipped == junk));
+  for (const auto& n : junk) BOOST_TEST(fs::exists(f.backups / n), n);
+  BOOST_TEST(fs::exists(f.backups / real[2]));
+  BOOST_TEST(fs::exists(f.backups / real[1]));
+  // A junk file cannot be verified or restored into the database.
+  const std::string before = dump(f.db, test_key());
+  for (const auto& n : junk) {
+    BOOST_TEST_CONTEXT(n) {
+      BOOST_TEST(!r.verify(n).valid);
+      BOOST_CHECK_THROW(r.restore(n, f.db, true), error);
+    }
+  }
+  BOOST_TEST(dump(f.db, test_key()) == before);
+}
+
+BOOST_AUTO_TEST_CASE(an_empty_backup_is_never_valid) {
+  fixture f;
+  make_hone_db(f.db, database_key::none(), {.transactions = 20});
+  auto r = f.make(database_key::none());
+  f.plant_gzip("hone-2024-01-15-143022.db.gz", {});
+  auto v = r.verify("hone-2024-01-15-143022.db.gz");
+  BOOST_TEST(!v.valid);
+  BOOST_TEST(v.message.find("empty") != std::string::npos, v.message);
+  const std::string before = dump(f.db, database_key::none());
+  BOOST_CHECK_THROW(r.restore("hone-2024-01-15-143022.db.gz", f.db, true), corrupt_backup_error);
+  BOOST_TEST(dump(f.db, database_key::none()) == before);
+  BOOST_CHECK_THROW(r.restore("hone-2024-01-15-143022.db.gz", f.dir / "new.db", false), corrupt_backup_error);
+  BOOST_TEST(!fs::exists(f.dir / "new.db"));
+}
+
+BOOST_AUTO_TEST_CASE(backups_of_one_second_sort_in_creation_order_after_a_prune) {
+  fixture f;
+  make_hone_db(f.db, test_key(), {.transactions = 5});
+  auto r = f.make(test_key());
+  auto a = r.create();
+  auto b = r.create();
+  BOOST_TEST(a.name == "hone-2024-01-15-143022.db.gz");  // the description's exact form
+  BOOST_TEST(b.name == "hone-2024-01-15-143022-1.db.gz");
+  r.prune(1);  // removes a: its name must not come back for a later backup
+  BOOST_TEST(!fs::exists(f.backups / a.name));
+  auto c = r.create();
+  BOOST_TEST(c.name == "hone-2024-01-15-143022-2.db.gz");
+  auto l = r.list();
+  BOOST_REQUIRE(l.size() == 2u);
+  BOOST_TEST(l[0].name == c.name);
+  auto pruned = r.prune(1);
+  BOOST_TEST(pruned.deleted_names == std::vector<std::string>{b.name});
+  BOOST_TEST(fs::exists(f.backups / c.name));
+}
+
+BOOST_AUTO_TEST_CASE(names_resolve_as_create_took_them) {
+  fixture f;
+  make_hone_db(f.db, test_key(), {.transactions = 5});
+  auto r = f.make(test_key());
+  auto b = r.create("before-upgrade");
+  BOOST_TEST(b.name == "before-upgrade.db.gz");
+  BOOST_TEST(r.resolve_name("before-upgrade") == "before-upgrade.db.gz");
+  BOOST_TEST(r.resolve_name("before-upgrade.db.gz") == "before-upgrade.db.gz");
+  BOOST_TEST(r.get("before-upgrade").name == b.name);
+  auto v = r.verify("before-upgrade");
+  BOOST_TEST(v.valid);
+  BOOST_TEST(v.name == b.name);
+  BOOST_TEST(r.restore("before-upgrade", f.dir / "restored.db", false).backup_name == b.name);
+  BOOST_TEST(r.remove("before-upgrade") == b.name);
+  BOOST_TEST(!fs::exists(f.backups / b.name));
+  BOOST_CHECK_THROW(r.get("before-upgrade"), not_found_error);
+  BOOST_CHECK_THROW(r.resolve_name("../before-upgrade"), invalid_name_error);
+}
+
+BOOST_AUTO_TEST_CASE(compressed_means_a_gzip_backup_and_deflated_says_whether_it_shrank) {
+  fixture f;
+  make_hone_db(f.db, test_key(), {.transactions = 300});
+  auto enc = f.make(test_key()).create();
+  BOOST_TEST(enc.compressed);
+  BOOST_TEST(!enc.deflated);
+  const auto plain_db = f.dir / "plain.db";
+  make_hone_db(plain_db, database_key::none(), {.transactions = 300});
+  auto plain = f.make(database_key::none(), plain_db).create("plain");
+  BOOST_TEST(plain.compressed);
+  BOOST_TEST(plain.deflated);
+  for (const auto& b : f.make(test_key()).list()) {
+    BOOST_TEST_CONTEXT(b.name) {
+      BOOST_TEST(b.compressed);
+      BOOST_TEST(b.deflated == !b.encrypted);
+    }
+  }
+}
+
+BOOST_AUTO_TEST_CASE(messages_never_show_private_temp_paths) {
+  fixture f;
+  make_hone_db(f.db, test_key(), {.transactions = 20});
+  auto r = f.make(test_key());
+  // Random bytes that look like ciphertext: the key "does not open" them.
+  std::vector<std::byte> noise(8192);
+  std::mt19937 rng(7);
+  for (auto& b : noise) b = std::byte(rng() & 0xff);
+  f.plant_gzip("noise.db.gz", noise);
+  auto v = r.verify("noise.db.gz");
+  BOOST_TEST(!v.valid);
+  BOOST_TEST(v.message.find(f.dir.path().string()) == std::string::npos, v.message);
+  BOOST_TEST(v.message.find("hone-verify-") == std::string::npos, v.message);
+  try {
+    r.restore("noise.db.gz", f.db, true);
+    BOOST_FAIL("expected an error");
+  } catch (const error& e) {
+    BOOST_TEST(std::string(e.what()).find(".restore-") == std::string::npos, e.what());
+  }
+}
+
+BOOST_AUTO_TEST_CASE(a_sidecar_that_cannot_be_removed_stops_the_restore_before_the_install) {
+  fixture f;
+  make_hone_db(f.db, test_key(), {.transactions = 20, .wal = false});
+  auto r = f.make(test_key());
+  auto info = r.create();
+  {
+    auto db = open_rw(f.db, test_key());
+    detail::exec(db.get(), "INSERT INTO accounts(name, bank) VALUES ('after the backup', 'x')");
+  }
+  const std::string before = dump(f.db, test_key());
+  // A -shm that unlink() cannot remove (a folder that is not empty).
+  fs::create_directories(f.db.string() + "-shm/inside");
+  try {
+    r.restore(info.name, f.db, true);
+    BOOST_FAIL("expected an io_error");
+  } catch (const io_error& e) {
+    BOOST_TEST(std::string(e.what()).find("was not replaced") != std::string::npos, e.what());
+  }
+  BOOST_TEST(dump(f.db, test_key()) == before);
+  BOOST_TEST(!has_pre_restore_copy(f.dir.path()));
+  for (auto& e : fs::directory_iterator(f.dir.path()))
+    BOOST_TEST(e.path().filename().string().find(".restore-") == std::string::npos, e.path());
+}
+
+BOOST_AUTO_TEST_CASE(listing_a_folder_that_cannot_be_read_is_an_error_not_an_empty_list) {
+  fixture f;
+  write_file(f.dir / "a-file", {'x'});
+  BOOST_CHECK_THROW(local_directory(f.dir / "a-file").list(), directory_error);
+  BOOST_TEST(local_directory(f.dir / "missing").list().empty());  // not created yet: nothing stored
+  if (::geteuid() != 0) {
+    fs::create_directories(f.dir / "closed");
+    fs::permissions(f.dir / "closed", fs::perms::none);
+    BOOST_CHECK_THROW(local_directory(f.dir / "closed").list(), directory_error);
+    fs::permissions(f.dir / "closed", fs::perms::owner_all);
+  }
+}
+
+BOOST_AUTO_TEST_CASE(folders_created_for_backups_are_owner_only_parents_included) {
+  fixture f;
+  make_hone_db(f.db, test_key(), {.transactions = 5});
+  const mode_t old = ::umask(022);
+  sqlcipher_exporter::options o;
+  o.key = test_key();
+  runner_options ro;
+  ro.temp_directory = f.dir.path();
+  disk_runner r(sqlcipher_exporter(f.db, o), gzip_compressor{}, local_directory(f.dir / "a" / "b" / "c"), f.clock, ro);
+  r.create();
+  ::umask(old);
+  for (auto p : {f.dir / "a", f.dir / "a" / "b", f.dir / "a" / "b" / "c"}) BOOST_TEST(stat_of(p).mode == 0700u, p);
+}
+
+BOOST_AUTO_TEST_CASE(a_planted_lock_symlink_is_not_followed) {
+  fixture f;
+  make_hone_db(f.db, test_key(), {.transactions = 5});
+  fs::create_directories(f.backups);
+  fs::create_symlink(f.dir / "elsewhere", f.backups / ".hone-backup.lock");
+  auto r = f.make(test_key());
+  BOOST_CHECK_THROW(r.create(), error);
+  BOOST_TEST(!fs::exists(f.dir / "elsewhere"));
+}
+
+BOOST_AUTO_TEST_CASE(store_reports_each_step) {
+  fixture f;
+  make_hone_db(f.db, test_key(), {.transactions = 5});
+  sqlcipher_exporter::options o;
+  o.key = test_key();
+  local_directory dest(f.backups);
+  std::vector<std::string> steps;
+  dest.trace = [&](std::string_view s, const fs::path&) { steps.emplace_back(s); };
+  runner_options ro;
+  ro.temp_directory = f.dir.path();
+  disk_runner r(sqlcipher_exporter(f.db, o), gzip_compressor{}, dest, f.clock, ro);
+  r.create();
+  BOOST_TEST((steps == std::vector<std::string>{"write", "fsync", "rename", "fsync folder"}));
+}
+
+BOOST_AUTO_TEST_SUITE_END()
