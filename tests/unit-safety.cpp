@@ -10,6 +10,7 @@
 #include <set>
 
 #include <sys/stat.h>
+#include <sys/wait.h>
 
 using namespace hone_test;
 using namespace std::chrono_literals;
@@ -354,6 +355,70 @@ BOOST_AUTO_TEST_CASE(store_reports_each_step) {
   disk_runner r(sqlcipher_exporter(f.db, o), gzip_compressor{}, dest, f.clock, ro);
   r.create();
   BOOST_TEST((steps == std::vector<std::string>{"write", "fsync", "rename", "fsync folder"}));
+}
+
+BOOST_AUTO_TEST_CASE(temp_folders_of_killed_operations_are_removed_by_the_next_one) {
+  fixture f;
+  make_hone_db(f.db, database_key::none(), {.transactions = 50});
+  const auto tmp = f.dir / "tmp";
+  fs::create_directories(tmp);
+  // A create killed mid-way: its folder, snapshot and owner file are left, the lock is gone.
+  const pid_t pid = ::fork();
+  if (pid == 0) {
+    detail::private_temp_dir leaked(tmp, "export");
+    write_file(leaked.path() / "snapshot.db", std::vector<char>(4096, 'x'));
+    ::_exit(0);  // no destructor runs: as after kill -9
+  }
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+  std::size_t leaked = 0;
+  for (auto& e : fs::directory_iterator(tmp)) leaked += e.path().filename().string().rfind("hone-export-", 0) == 0;
+  BOOST_REQUIRE(leaked == 1u);
+  // A folder still in use by a live operation is left alone.
+  detail::private_temp_dir live(tmp, "verify");
+  sqlcipher_exporter::options o;
+  runner_options ro;
+  ro.temp_directory = tmp;
+  disk_runner r(sqlcipher_exporter(f.db, o), gzip_compressor{}, local_directory(f.backups), f.clock, ro);
+  r.create();
+  std::vector<std::string> left;
+  for (auto& e : fs::directory_iterator(tmp)) left.push_back(e.path().filename().string());
+  BOOST_TEST(left.size() == 1u);
+  BOOST_TEST(left.front() == live.path().filename().string());
+}
+
+BOOST_AUTO_TEST_CASE(a_folder_others_can_write_to_is_refused) {
+  fixture f;
+  make_hone_db(f.db, test_key(), {.transactions = 5});
+  auto r = f.make(test_key());
+  auto info = r.create();
+  const std::string before = dump(f.db, test_key());
+  for (auto mode : {0770, 0757, 01777}) {
+    BOOST_TEST_CONTEXT("mode " << std::oct << mode) {
+      BOOST_REQUIRE(::chmod(f.backups.c_str(), mode) == 0);
+      try {
+        r.list();
+        BOOST_FAIL("expected directory_error");
+      } catch (const directory_error& e) {
+        BOOST_TEST(std::string(e.what()).find("chmod go-w") != std::string::npos, e.what());
+      }
+      BOOST_CHECK_THROW(r.create(), directory_error);
+      BOOST_CHECK_THROW(r.restore(info.name, f.db, true), directory_error);
+      BOOST_TEST(dump(f.db, test_key()) == before);
+    }
+  }
+  BOOST_REQUIRE(::chmod(f.backups.c_str(), 0700) == 0);
+  BOOST_TEST(r.list().size() == 1u);
+  if (::geteuid() == 0) {
+    // Owned by someone else: neither the folder nor a file in it is trusted.
+    BOOST_REQUIRE(::chown((f.backups / info.name).c_str(), 65534, 65534) == 0);
+    BOOST_TEST(r.list().empty());
+    BOOST_CHECK_THROW(r.restore(info.name, f.db, true), not_found_error);
+    BOOST_REQUIRE(::chown(f.backups.c_str(), 65534, 65534) == 0);
+    BOOST_CHECK_THROW(r.list(), directory_error);
+  } else {
+    BOOST_TEST_MESSAGE("not root: files and folders of other users are checked when run as root");
+  }
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -7,6 +7,7 @@
 #include <hone/backup/io.hpp>
 #include <hone/backup/types.hpp>
 
+#include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <map>
@@ -148,6 +149,7 @@ class local_directory {
       throw directory_error(access_error(errno));
     }
     if (!S_ISDIR(st.st_mode)) throw directory_error(access_error(ENOTDIR));
+    check_ownership(st);
     std::unique_ptr<DIR, int (*)(DIR*)> d(::opendir(dir_.c_str()), ::closedir);
     if (!d) throw directory_error(access_error(errno));
     while (auto* ent = ::readdir(d.get())) {
@@ -158,20 +160,30 @@ class local_directory {
     return out;
   }
 
+  /// A regular file of the caller's: a file someone else could have planted is no backup.
   std::optional<stored_entry> stat(const std::string& name) const {
     struct stat st {};
     auto p = dir_ / name;
-    if (::lstat(p.c_str(), &st) != 0 || !S_ISREG(st.st_mode)) return std::nullopt;
+    if (::lstat(p.c_str(), &st) != 0 || !S_ISREG(st.st_mode) || st.st_uid != ::geteuid()) return std::nullopt;
     return stored_entry{name, static_cast<std::uint64_t>(st.st_size), detail::to_time_point(st.st_mtim), p.string()};
   }
 
   std::unique_ptr<reader> open(const std::string& name) const {
+    struct stat folder {};
+    if (::stat(dir_.c_str(), &folder) != 0) {
+      if (errno == ENOENT) throw not_found_error("Backup not found: " + name);
+      throw directory_error(access_error(errno));
+    }
+    check_ownership(folder);
     auto p = dir_ / name;
     detail::unique_fd fd(::open(p.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW));
     if (!fd) {
       if (errno == ENOENT || errno == ELOOP) throw not_found_error("Backup not found: " + name);
       throw io_error("Failed to read backup " + p.string() + ": " + detail::errno_text(errno));
     }
+    struct stat st {};
+    if (::fstat(fd.get(), &st) != 0 || !S_ISREG(st.st_mode) || st.st_uid != ::geteuid())
+      throw not_found_error("Backup not found: " + name);
     return std::make_unique<file_reader>(std::move(fd), "Failed to read backup " + p.string());
   }
 
@@ -211,6 +223,30 @@ class local_directory {
       if (!std::filesystem::is_directory(dir_, ec)) throw directory_error(access_error(ENOTDIR));
     }
     if (::access(dir_.c_str(), W_OK | X_OK) != 0) throw directory_error(access_error(errno));
+    check_folder();
+  }
+
+  /// Refuses a folder others could plant backups in: one writable by group or others, or owned
+  /// by someone other than the caller or root.
+  void check_folder() const {
+    struct stat st {};
+    if (::stat(dir_.c_str(), &st) != 0) throw directory_error(access_error(errno));
+    check_ownership(st);
+  }
+  void check_ownership(const struct stat& st) const {
+    if (st.st_uid != ::geteuid() && st.st_uid != 0)
+      throw directory_error("Failed to access backup directory: " + dir_.string() + ": it is owned by user id " +
+                            std::to_string(st.st_uid) +
+                            ", not by you or root, so its owner could plant backups in it; use a folder of "
+                            "your own");
+    if (st.st_mode & (S_IWGRP | S_IWOTH)) {
+      char mode[8];
+      std::snprintf(mode, sizeof mode, "%04o", static_cast<unsigned>(st.st_mode & 07777));
+      throw directory_error("Failed to access backup directory: " + dir_.string() + ": it is writable by " +
+                            ((st.st_mode & S_IWOTH) ? std::string("others") : std::string("its group")) + " (mode " +
+                            mode + "), so anyone with that access could plant a backup in it; run " + "chmod go-w " +
+                            dir_.string());
+    }
   }
 
   void step(std::string_view what, const std::filesystem::path& p) const {

@@ -21,6 +21,7 @@
 
 #include <fcntl.h>
 #include <stdlib.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -113,27 +114,75 @@ struct runner_options {
 };
 
 namespace detail {
-/// A private (0700) temp folder removed with everything in it on destruction.
+/// A private (0700) temp folder, hone-TAG-XXXXXX, removed with everything in it on
+/// destruction. While it exists, its process holds an flock() on the `.owner` file inside, so a
+/// later operation can tell a folder whose process was killed (the lock is free) from one in
+/// use, and removes it: a killed backup does not leak its snapshot (plaintext, for a plain
+/// database) into the temp folder.
 class private_temp_dir {
  public:
-  explicit private_temp_dir(const std::filesystem::path& parent, const char* tag) {
+  static constexpr std::string_view owner_file = ".owner";
+
+  private_temp_dir(const std::filesystem::path& parent, const char* tag, temp_file_fn hook = {})
+      : hook_(std::move(hook)) {
+    remove_stale(parent);
     std::string tmpl = (parent / (std::string("hone-") + tag + "-XXXXXX")).string();
     if (!::mkdtemp(tmpl.data()))
-      throw io_error("Cannot create a temporary folder in " + parent.string() + ": " + errno_text(errno));
+      throw io_error("Cannot create a temporary folder in " + parent.string() + ": " + errno_text(errno) +
+                     " (the temporary folder must exist and be writable; set TMPDIR to choose another)");
     path_ = tmpl;
+    if (hook_) hook_(path_, true);
+    owner_ = unique_fd(
+        ::open((path_ / std::string(owner_file)).c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600));
+    if (!owner_ || ::flock(owner_.get(), LOCK_EX | LOCK_NB) != 0) {
+      const int e = errno;
+      cleanup();
+      throw io_error("Cannot create a temporary folder in " + parent.string() + ": " + errno_text(e));
+    }
   }
-  ~private_temp_dir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path_, ec);
-  }
+  ~private_temp_dir() { cleanup(); }
   private_temp_dir(const private_temp_dir&) = delete;
   private_temp_dir& operator=(const private_temp_dir&) = delete;
   const std::filesystem::path& path() const noexcept { return path_; }
 
- private:
-  std::filesystem::path path_;
-};
+  /// Removes the hone-*-XXXXXX folders in `parent` that belong to this user and whose process
+  /// is gone (their `.owner` lock is free). Folders without an owner file are left alone
+  /// unless older than an hour (a process killed between creating the folder and the file).
+  static void remove_stale(const std::filesystem::path& parent) {
+    std::error_code ec;
+    for (auto it = std::filesystem::directory_iterator(parent, ec); !ec && it != std::filesystem::directory_iterator();
+         it.increment(ec)) {
+      const std::string n = it->path().filename().string();
+      const auto dash = n.rfind('-');
+      if (n.rfind("hone-", 0) != 0 || dash == std::string::npos || dash < 5 || n.size() - dash != 7) continue;
+      struct stat st {};
+      if (::lstat(it->path().c_str(), &st) != 0 || !S_ISDIR(st.st_mode) || st.st_uid != ::geteuid()) continue;
+      unique_fd owner(::open((it->path() / std::string(owner_file)).c_str(), O_RDWR | O_CLOEXEC | O_NOFOLLOW));
+      if (owner) {
+        if (::flock(owner.get(), LOCK_EX | LOCK_NB) != 0) continue;  // in use
+      } else {
+        if (errno != ENOENT) continue;
+        const auto age = std::chrono::system_clock::now() - std::chrono::system_clock::from_time_t(st.st_mtime);
+        if (age < std::chrono::hours(1)) continue;
+      }
+      std::error_code rec;
+      std::filesystem::remove_all(it->path(), rec);
+    }
+  }
 
+ private:
+  void cleanup() noexcept {
+    if (path_.empty()) return;
+    std::error_code ec;
+    std::filesystem::remove_all(path_, ec);
+    owner_.reset();
+    if (hook_) hook_(path_, false);
+    path_.clear();
+  }
+  std::filesystem::path path_;
+  temp_file_fn hook_;
+  unique_fd owner_;
+};
 }  // namespace detail
 
 template <class E, class C, class D, class K>
@@ -208,7 +257,7 @@ class BackupRunner {
     const auto op = event::operation::create;
     return observed(op, name, [&]() -> backup_info {
       auto guard = destination_.lock();
-      detail::private_temp_dir tmp(options_.temp_directory, "export");
+      detail::private_temp_dir tmp(options_.temp_directory, "export", options_.temp_files);
       const auto copy = tmp.path() / "snapshot.db";
       emit(event::kind::started, op, name, "export");
       export_result exported = exporter_.export_to(
@@ -331,7 +380,7 @@ class BackupRunner {
       auto in = destination_.open(name);
       verify_result r;
       r.name = name;
-      detail::private_temp_dir tmp(options_.temp_directory, "verify");
+      detail::private_temp_dir tmp(options_.temp_directory, "verify", options_.temp_files);
       const auto copy = tmp.path() / "verify.db";
       try {
         unpack(*in, copy, op, name, stored_size(name));
