@@ -8,6 +8,7 @@
 #include <hone/backup/key.hpp>
 #include <hone/backup/concepts.hpp>
 #include <hone/backup/names.hpp>
+#include <hone/backup/retention.hpp>
 #include <hone/backup/clock.hpp>
 #include <hone/backup/destination.hpp>
 #include <hone/backup/gzip.hpp>

@@ -6,6 +6,7 @@
 #include <hone/backup/error.hpp>
 #include <hone/backup/io.hpp>
 #include <hone/backup/names.hpp>
+#include <hone/backup/retention.hpp>
 #include <hone/backup/types.hpp>
 
 #include <algorithm>
@@ -47,7 +48,16 @@ struct backup_info {
   std::string problem;
 };
 
+/// A backup prune kept, with the rules that kept it ("last", "daily", ..., or "time unknown").
+struct retained_backup {
+  std::string name;
+  std::vector<std::string> reasons;
+};
+
 struct prune_result {
+  bool dry_run = false;                   ///< nothing was deleted: deleted_* say what would have been
+  std::string policy;                     ///< the policy's describe()
+  std::vector<retained_backup> retained;  ///< newest first
   std::size_t deleted_count = 0;
   std::vector<std::string> deleted_names;
   std::size_t retained_count = 0;
@@ -341,14 +351,23 @@ class BackupRunner {
     return name;
   }
 
-  /// Keeps the `keep` newest backups and deletes the rest. Never touches files that are not
-  /// backups (see backup_info::problem: they are reported in skipped_names, neither kept nor
-  /// deleted). keep < 1 is refused.
+  /// Keeps the `keep` newest backups and deletes the rest (keep_last). keep < 1 is refused.
   prune_result prune(long long keep) {
     if (keep < 1) throw invalid_argument_error("keep must be at least 1 (got " + std::to_string(keep) + ")");
+    return prune(keep_last{keep});
+  }
+
+  /// Applies a retention policy: deletes the backups it does not keep (with dry_run, only says
+  /// which it would delete). Never touches files that are not backups (see
+  /// backup_info::problem: they are reported in skipped_names, neither kept nor deleted); a
+  /// backup whose time is unknown is kept ("time unknown").
+  template <Retention P>
+  prune_result prune(const P& policy, bool dry_run = false) {
     return observed(event::operation::prune, "", [&] {
       auto guard = destination_.lock();
       prune_result r;
+      r.dry_run = dry_run;
+      r.policy = policy.describe();
       std::vector<backup_info> all;
       for (auto& b : list()) {
         if (b.problem.empty())
@@ -356,16 +375,22 @@ class BackupRunner {
         else
           r.skipped_names.push_back(b.name);
       }
+      std::vector<time_point> times;
+      for (const auto& b : all) times.push_back(b.created_at);
+      const keep_reasons reasons = policy.apply(times);
       for (std::size_t i = 0; i < all.size(); ++i) {
-        if (i < static_cast<std::size_t>(keep)) {
-          ++r.retained_count;
-          continue;
+        if (all[i].created_at == time_point{}) {
+          r.retained.push_back({all[i].name, {"time unknown"}});
+        } else if (!reasons[i].empty()) {
+          r.retained.push_back({all[i].name, reasons[i]});
+        } else {
+          if (!dry_run) destination_.remove(all[i].name);
+          r.deleted_names.push_back(all[i].name);
+          r.bytes_freed += all[i].size;
         }
-        destination_.remove(all[i].name);
-        r.deleted_names.push_back(all[i].name);
-        r.bytes_freed += all[i].size;
-        ++r.deleted_count;
       }
+      r.deleted_count = r.deleted_names.size();
+      r.retained_count = r.retained.size();
       return r;
     });
   }
