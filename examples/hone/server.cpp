@@ -2,17 +2,21 @@
 
 #include "api.hpp"
 #include "app.hpp"
+#include "hardening.hpp"
 #include "log.hpp"
+#include "request_guard.hpp"
 
 #include <boost/asio.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <csignal>
 #include <cstdlib>
+#include <limits>
 #include <list>
 #include <memory>
 #include <mutex>
@@ -32,9 +36,14 @@ using steady = std::chrono::steady_clock;
 
 namespace {
 
+/// Open connections at once. When all are open, a new one closes the connection that has waited
+/// longest for a request header; only connections serving a request make new ones wait (503).
 constexpr std::size_t max_connections = 128;
 constexpr std::size_t max_header_bytes = 16 * 1024;
-constexpr auto read_timeout = std::chrono::seconds(30);   // idle keep-alive or slow request
+/// From accept, or from the end of the previous response (keep-alive), to a complete request
+/// header: connections that send nothing, or a header byte by byte, are closed after this.
+constexpr auto header_timeout = std::chrono::seconds(10);
+constexpr auto read_timeout = std::chrono::seconds(30);   // a request body that stalls
 constexpr auto write_timeout = std::chrono::seconds(60);  // a client that does not read
 
 std::int64_t now_ms() {
@@ -43,9 +52,10 @@ std::int64_t now_ms() {
 
 /// What the watchdog and the shutdown need to know about one open connection.
 struct connection_slot {
-  enum phase : int { reading, busy, writing };
-  int fd = -1;  ///< guarded by server_state::m; -1 once the socket is about to be closed
-  std::atomic<int> state{reading};
+  enum phase : int { waiting, reading, busy, writing };  ///< waiting: for a request header
+  int fd = -1;           ///< guarded by server_state::m; -1 once the socket is about to be closed
+  bool evicted = false;  ///< guarded by server_state::m; closed to make room for a new connection
+  std::atomic<int> state{waiting};
   std::atomic<std::int64_t> since{0};
   void set(phase p) {
     since = now_ms();
@@ -64,7 +74,7 @@ struct server_state {
   void wake_idle() {
     std::lock_guard lk(m);
     for (auto& s : open)
-      if (s->fd >= 0 && s->state == connection_slot::reading) ::shutdown(s->fd, SHUT_RD);
+      if (s->fd >= 0 && s->state == connection_slot::waiting) ::shutdown(s->fd, SHUT_RD);
   }
   void enforce_timeouts() {
     const auto t = now_ms();
@@ -72,10 +82,36 @@ struct server_state {
     for (auto& s : open) {
       if (s->fd < 0) continue;
       const auto age = std::chrono::milliseconds(t - s->since);
-      if ((s->state == connection_slot::reading && age > read_timeout) ||
+      if ((s->state == connection_slot::waiting && age > header_timeout) ||
+          (s->state == connection_slot::reading && age > read_timeout) ||
           (s->state == connection_slot::writing && age > write_timeout))
         ::shutdown(s->fd, SHUT_RDWR);
     }
+  }
+  /// Called with `m` held before a new connection is added: true when it may be. With
+  /// max_connections open, the one that has waited longest for a request header is shut down
+  /// (its thread then ends); false when every open connection is serving a request.
+  bool make_room_locked() {
+    std::size_t live = 0;
+    connection_slot* oldest = nullptr;
+    for (auto& s : open) {
+      if (s->evicted) continue;
+      ++live;
+      if (s->fd >= 0 && s->state == connection_slot::waiting && (!oldest || s->since < oldest->since)) oldest = s.get();
+    }
+    if (live < max_connections) return true;
+    if (!oldest || open.size() >= 2 * max_connections) return false;  // evicted threads still ending
+    oldest->evicted = true;
+    ::shutdown(oldest->fd, SHUT_RDWR);
+    return true;
+  }
+  /// A complete request header arrived: the connection leaves `waiting` (and can no longer be
+  /// evicted). False when it was evicted meanwhile.
+  bool begin_request(connection_slot& slot) {
+    std::lock_guard lk(m);
+    if (slot.evicted) return false;
+    slot.set(connection_slot::reading);
+    return true;
   }
 };
 
@@ -143,19 +179,60 @@ void write_simple(tcp::socket& sock, unsigned version, const api_response& r, bo
   http::write(sock, res, ec);
 }
 
+/// The parts of a request header that request_guard checks.
+request_head head_of(const http::request_parser<http::string_body>& parser) {
+  const auto& h = parser.get();
+  request_head r;
+  r.method = std::string(h.method_string());
+  r.version = h.version();
+  auto all = [&](http::field f) {
+    std::vector<std::string> v;
+    for (auto [it, end] = h.equal_range(f); it != end; ++it) v.emplace_back(it->value());
+    return v;
+  };
+  r.host = all(http::field::host);
+  r.origin = all(http::field::origin);
+  r.content_type = all(http::field::content_type);
+  r.authorization = std::string(h[http::field::authorization]);
+  if (auto n = parser.content_length()) r.content_length = *n;
+  r.has_body = parser.chunked() || (r.content_length && *r.content_length > 0);
+  return r;
+}
+
+/// Answers `r` and closes the connection (after draining what the client still sends).
+void refuse_and_close(tcp::socket& sock, const http::request_header<>& h, const api_response& r,
+                      steady::time_point t0) {
+  beast::error_code wec;
+  write_simple(sock, 11, r, false, wec);
+  log_request(std::string(h.method_string()), std::string(h.target()), r.status, t0, r.log_note);
+  drain(sock);
+}
+
 /// Serves one connection (HTTP/1.1 keep-alive) on the calling thread.
-void serve_connection(tcp::socket& sock, connection_slot& slot, const api& handler, server_state& st) {
+void serve_connection(tcp::socket& sock, connection_slot& slot, const api& handler, const request_guard& guard,
+                      server_state& st) {
   beast::flat_buffer buffer;
   for (;;) {
-    slot.set(connection_slot::reading);
-    if (st.stopping) break;  // checked after `reading` is published, see server_state::wake_idle
+    slot.set(connection_slot::waiting);
+    if (st.stopping) break;  // checked after `waiting` is published, see server_state::wake_idle
     http::request_parser<http::string_body> parser;
     parser.header_limit(max_header_bytes);
-    parser.body_limit(max_body_bytes);
+    // No limit yet (boost::none would mean 0 to some Beast versions): an announced length is
+    // checked with the rest of the header (request_guard), so that a 401 comes before a 413.
+    parser.body_limit(std::numeric_limits<std::uint64_t>::max());
     beast::error_code ec;
     http::read_header(sock, buffer, parser, ec);
     auto t0 = steady::now();
     if (!ec) {
+      if (!st.begin_request(slot)) return;
+      // Host, Origin, token and Content-Type are checked before any of the body is read (or a
+      // 100 Continue invites it); a refused request closes the connection.
+      if (auto refusal = guard.check(head_of(parser))) {
+        slot.set(connection_slot::writing);
+        refuse_and_close(sock, parser.get(), *refusal, t0);
+        return;
+      }
+      parser.body_limit(max_body_bytes);  // a chunked body is counted as it arrives
       const auto& h = parser.get();
       if (beast::iequals(h[http::field::expect], "100-continue")) {
         http::response<http::empty_body> cont{http::status::continue_, h.version()};
@@ -170,18 +247,14 @@ void serve_connection(tcp::socket& sock, connection_slot& slot, const api& handl
           ec == http::error::end_of_stream || ec == http::error::partial_message)
         return;
       slot.set(connection_slot::writing);
-      const auto& h = parser.get();
       api_response r;
       if (ec == http::error::body_limit)
-        r = error_response(413, "Request body too large (limit " + std::to_string(max_body_bytes / 1024) + " KiB)");
+        r = body_too_large_response();
       else if (ec == http::error::header_limit)
         r = error_response(431, "Request header fields too large");
       else
         r = error_response(400, "Malformed HTTP request");
-      beast::error_code wec;
-      write_simple(sock, 11, r, false, wec);
-      log_request(std::string(h.method_string()), std::string(h.target()), r.status, t0, "");
-      drain(sock);
+      refuse_and_close(sock, parser.get(), r, t0);
       return;
     }
     slot.set(connection_slot::busy);
@@ -210,12 +283,36 @@ std::string url_host(const tcp::endpoint& ep) {
   return a.is_v6() ? "[" + a.to_string() + "]" : a.to_string();
 }
 
+/// The request checks of this server: loopback names and addresses, the --host value and the
+/// bound address (any IP literal when bound to every address), and `proxy_hosts`.
+request_guard make_guard(const std::string& host_opt, const tcp::endpoint& bound, const std::string& token,
+                         std::vector<std::string> proxy_hosts) {
+  request_guard::config g;
+  g.token = token;
+  g.any_address = bound.address().is_unspecified();
+  g.proxy_hosts = std::move(proxy_hosts);
+  for (const std::string& h : {normalize_host(host_opt), normalize_host(url_host(bound))})
+    if (!h.empty() && h != "0.0.0.0" && h != "[::]" &&
+        std::find(g.allowed_hosts.begin(), g.allowed_hosts.end(), h) == g.allowed_hosts.end())
+      g.allowed_hosts.push_back(h);
+  return request_guard(std::move(g));
+}
+
 }  // namespace
 
 int run_server(const server_options& opts) {
   std::signal(SIGPIPE, SIG_IGN);
+  disable_core_dumps();  // before the key is derived: a crash dumps no passphrase or key
   const char* token_env = std::getenv("HONE_API_TOKEN");
   const std::string token = token_env ? token_env : "";
+  std::vector<std::string> proxy_hosts;
+  if (const char* list = std::getenv("HONE_ALLOWED_HOSTS")) {
+    std::vector<std::string> bad;
+    proxy_hosts = parse_allowed_hosts(list, bad);
+    if (!bad.empty())
+      throw usage_error("HONE_ALLOWED_HOSTS: '" + printable(bad.front(), 100) +
+                        "' is not a host name or address (expected names like backup.example.com, comma-separated)");
+  }
 
   // Where to listen; refuse anything but loopback without a token.
   net::io_context ioc;
@@ -244,6 +341,10 @@ int run_server(const server_options& opts) {
   cfg.database = opts.database;
   cfg.backup_dir = opts.backup_dir;
   const hone::backup::database_key key = load_key();
+  // The passphrase and the token are copied: nothing needs them in the environment any more,
+  // where /proc/PID/environ or a core dump would show them.
+  drop_from_environment("HONE_DB_KEY");
+  drop_from_environment("HONE_API_TOKEN");
   cfg.key = key;
   cfg.token = token;
   const bool encrypted = !cfg.key.empty();
@@ -264,6 +365,7 @@ int run_server(const server_options& opts) {
     }
     bound = acceptor.local_endpoint();
   }
+  const request_guard guard = make_guard(opts.host, bound, token, std::move(proxy_hosts));
 
   std::error_code fec;
   if (!std::filesystem::exists(opts.database, fec))
@@ -274,6 +376,13 @@ int run_server(const server_options& opts) {
            opts.backup_dir.string());
   log_info(std::string("authentication: ") +
            (token.empty() ? "none (loopback only)" : "bearer token (HONE_API_TOKEN)"));
+  {
+    std::string served = "loopback names and addresses";
+    for (const auto& h : guard.settings().allowed_hosts) served += ", " + h;
+    if (guard.settings().any_address) served += ", any IP address of this machine";
+    for (const auto& h : guard.settings().proxy_hosts) served += ", " + h + " (HONE_ALLOWED_HOSTS)";
+    log_info("requests accepted for host " + served + "; cross-origin requests refused");
+  }
   if (!token.empty() && token.size() < 16)
     log_warn("HONE_API_TOKEN is short (" + std::to_string(token.size()) +
              " characters); use a long random one, e.g. from `openssl rand -hex 32`");
@@ -331,27 +440,26 @@ int run_server(const server_options& opts) {
       sock.set_option(tcp::no_delay(true), opt_ec);  // small responses go out at once
       auto slot = std::make_shared<connection_slot>();
       slot->fd = sock.native_handle();
-      slot->set(connection_slot::reading);
+      slot->set(connection_slot::waiting);
       {
         std::lock_guard lk(st.m);
-        if (st.open.size() >= max_connections) {
-          slot.reset();
-        } else {
+        if (st.make_room_locked())
           st.open.push_back(slot);
-        }
+        else
+          slot.reset();
       }
       if (!slot) {
         beast::error_code wec;
         sock.non_blocking(true, wec);
-        write_simple(sock, 11, error_response(503, "Too many connections; try again"), false, wec);
-        log_warn("connection refused: " + std::to_string(max_connections) + " connections are open");
+        write_simple(sock, 11, error_response(503, "Too many requests in progress; try again"), false, wec);
+        log_warn("connection refused: " + std::to_string(max_connections) + " requests are in progress");
         sock.close(wec);
       } else {
-        auto serve = [&st, &handler, slot, s = std::move(sock)]() mutable {
+        auto serve = [&st, &handler, &guard, slot, s = std::move(sock)]() mutable {
           {
             tcp::socket conn = std::move(s);
             try {
-              serve_connection(conn, *slot, handler, st);
+              serve_connection(conn, *slot, handler, guard, st);
             } catch (const std::exception& e) {
               log_error(std::string("connection failed: ") + e.what());
             }
