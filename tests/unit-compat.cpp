@@ -544,16 +544,16 @@ BOOST_AUTO_TEST_CASE(migrate_wrong_key_or_busy_database_changes_nothing,
   BOOST_TEST((read_file(db) == bytes));
   BOOST_TEST((files_in(dir.path()) == listing));
 
-  // Another connection is in a write transaction: we wait, then give up with lock_error.
+  // Another connection is in a write transaction: we wait, then give up with database_busy.
   auto writer = detail::open_and_probe(db, SQLITE_OPEN_READWRITE, database_key::passphrase("right"), 1000);
   detail::exec(writer.db.get(), "BEGIN IMMEDIATE");
   migrate_options mo;
   mo.busy_timeout_ms = 200;
   try {
     migrate_to_v4(db, database_key::passphrase("right"), mo);
-    BOOST_FAIL("expected lock_error");
+    BOOST_FAIL("expected database_busy_error");
   } catch (const hone::backup::error& e) {
-    BOOST_TEST(e.code() == errc::locked, e.what());
+    BOOST_TEST(e.code() == errc::database_busy, e.what());
   }
   detail::exec(writer.db.get(), "ROLLBACK");
   writer.db.reset();

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <hone/backup/concepts.hpp>
+#include <hone/backup/detail/replace.hpp>
 #include <hone/backup/detail/sqlite.hpp>
 #include <hone/backup/error.hpp>
 #include <hone/backup/io.hpp>
@@ -80,7 +81,7 @@ struct sqlcipher_exporter_options {
 };
 
 /// Holds a database still while it is replaced (see sqlcipher_exporter::prepare_replace):
-/// an exclusive lock on it, released when this object is destroyed. Empty when there was
+/// its write lock, released when this object is destroyed. Empty when there was
 /// nothing to hold.
 class database_hold {
  public:
@@ -143,8 +144,9 @@ class sqlcipher_exporter {
   }
 
   /// Makes the database at `path` safe to replace by a rename and keeps it so until the
-  /// returned hold is destroyed: the file is switched to rollback-journal mode (SQLite
-  /// checkpoints the WAL into it and removes the -wal file) and an exclusive lock is taken. From then on the file alone
+  /// returned hold is destroyed (detail::hold_still): the file is switched to rollback-journal
+  /// mode (SQLite checkpoints the WAL into it and removes the -wal file) and the write lock is
+  /// taken. From then on the file alone
   /// holds every committed transaction, so nothing is lost whenever the process dies. When another connection is in the
   /// way (a reader that keeps the WAL from being checkpointed, a process that has the database open in WAL mode),
   /// throws database_busy_error and nothing has changed. A file that does not open with the key (or is not a database)
@@ -174,20 +176,7 @@ class sqlcipher_exporter {
     } catch (const encryption_error&) {
       return unopenable("it does not open with the key");
     }
-    sqlite3* db = opened.db.get();
-    const std::string busy = "The database " + path.string() +
-                             " is in use by another connection (it has it open in WAL mode or is reading "
-                             "it), so it cannot be replaced safely; stop the application that uses it and retry";
-    // Leaving WAL mode needs the only connection: SQLite then checkpoints the WAL into the
-    // file and deletes it; while another connection is open it changes nothing and stays "wal".
-    try {
-      if (pragma_rows(db, "PRAGMA journal_mode = DELETE") != "delete") throw database_busy_error(busy);
-      detail::exec(db, "BEGIN EXCLUSIVE");
-    } catch (const database_busy_error&) {
-      throw;
-    } catch (const error&) {
-      throw database_busy_error(busy);
-    }
+    detail::hold_still(opened.db.get(), path.string());
     return database_hold(std::move(opened.db));
   }
 

@@ -157,10 +157,12 @@ inline void fsync_checked(int fd, const std::string& what) {
   if (::fsync(fd) != 0 && errno != EINVAL && errno != EROFS) throw io_error(what + ": " + errno_text(errno));
 }
 
-/// fsync a directory so that a rename inside it survives a crash.
+/// fsync a directory so that a rename inside it survives a crash. Filesystems that cannot
+/// sync a directory (EINVAL, EROFS) are accepted; any other failure throws.
 inline void fsync_directory(const std::filesystem::path& dir) {
   unique_fd fd(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-  if (fd) ::fsync(fd.get());  // best effort: some filesystems refuse fsync on directories
+  if (!fd) throw io_error("Cannot sync the folder " + dir.string() + ": " + errno_text(errno));
+  fsync_checked(fd.get(), "Cannot sync the folder " + dir.string());
 }
 
 }  // namespace detail

@@ -4,6 +4,7 @@
 // upgraded file is renamed into place atomically. Needs a program linked with SQLCipher 4.
 #pragma once
 
+#include <hone/backup/detail/replace.hpp>
 #include <hone/backup/detail/sqlite.hpp>
 #include <hone/backup/error.hpp>
 #include <hone/backup/io.hpp>
@@ -88,13 +89,6 @@ inline std::string single_value(sqlite3* db, const std::string& sql) {
 }
 
 /// A hard link when the filesystem allows it (instant, no extra space), else a copy.
-inline void keep_file(const std::string& from, const std::string& to) {
-  if (::link(from.c_str(), to.c_str()) == 0) return;
-  std::error_code ec;
-  std::filesystem::copy_file(from, to, ec);
-  if (ec) throw io_error("Cannot keep a copy of " + from + " at " + to + ": " + ec.message());
-  std::filesystem::permissions(to, std::filesystem::perms::owner_read | std::filesystem::perms::owner_write, ec);
-}
 
 }  // namespace detail::migrate_impl
 
@@ -103,19 +97,20 @@ inline void keep_file(const std::string& from, const std::string& to) {
 ///  1. Opens it; a plain SQLite file or a file that already opens with SQLCipher 4's defaults
 ///     is left untouched (migrated = false, from_version 0 or 4). A key that opens it neither
 ///     way throws encryption_error; nothing is changed.
-///  2. Takes the database's write lock (BEGIN IMMEDIATE, waiting up to busy_timeout_ms, else
-///     lock_error) and holds it until step 6, so no commit can be lost in between.
+///  2. Holds the database still until step 6 (detail::hold_still: leaves WAL mode, so SQLite
+///     checkpoints the WAL into the file, and takes the write lock, waiting up to
+///     busy_timeout_ms, else database_busy_error), so no commit can be lost in between.
 ///  3. Writes a consistent copy (sqlcipher_export, including content still in the -wal file)
 ///     to a hidden temp file beside the database, still in the SQLCipher 3 format.
 ///  4. Runs PRAGMA cipher_migrate on the copy, then checks it: it must open with SQLCipher 4's
 ///     defaults, pass cipher_integrity_check and integrity_check, and hold as many rows in
 ///     every table as the source. It gets the source's journal mode (WAL stays WAL), user
 ///     version and file permissions.
-///  5. Keeps the original (with its -wal/-shm) as DATABASE.pre-migrate-YYYY-MM-DD-HHMMSS
-///     (hard links where possible; -1, -2, ... added if that exists).
-///  6. Renames the upgraded copy over DATABASE (atomic: the path always names a complete
-///     database) and removes the old -wal/-shm/-journal. Any failure before this step leaves
-///     the database untouched and removes the temp files.
+///  5. Keeps the original as DATABASE.pre-migrate-YYYY-MM-DD-HHMMSS (a hard link where
+///     possible; -1, -2, ... added if that exists).
+///  6. Removes the old -wal/-shm/-journal (checked) and renames the upgraded copy over
+///     DATABASE (atomic: the path always names a complete database). Any failure before the
+///     rename leaves the database's content untouched and removes the temp files.
 /// The application using the database should be stopped first: a program that keeps its
 /// connection open goes on using the old file (now the .pre-migrate copy).
 /// Throws database_error when the program is linked with SQLCipher 3 (cipher_migrate is a
@@ -155,20 +150,15 @@ inline migrate_result migrate_to_v4(const std::filesystem::path& database, const
   r.from_version = guard.compatibility;
   const std::string compat_pragma = std::to_string(guard.compatibility);
 
-  // 2. Hold the write lock: nobody commits between our snapshot and the rename.
-  {
-    int rc = sqlite3_exec(guard.db.get(), "BEGIN IMMEDIATE", nullptr, nullptr, nullptr);
-    if ((rc & 0xff) == SQLITE_BUSY || (rc & 0xff) == SQLITE_LOCKED)
-      throw lock_error("The database " + db + " is busy (another program is writing to it); stop it and retry");
-    if (rc != SQLITE_OK) throw database_error("Cannot lock " + db + ": " + detail::errmsg(guard.db.get()));
-  }
+  // 2. Hold the database still: its WAL checkpointed into the file, the write lock taken, so
+  //    the file alone holds every commit and nobody commits until the rename.
+  const std::string journal_mode = detail::hold_still(guard.db.get(), db);
   struct rollback_guard {
     sqlite3* h;
     ~rollback_guard() {
       if (h) sqlite3_exec(h, "ROLLBACK", nullptr, nullptr, nullptr);
     }
   } unlock{guard.db.get()};
-  const std::string journal_mode = single_value(guard.db.get(), "PRAGMA journal_mode");
   const auto source_rows = row_counts(guard.db.get());
   const std::string user_version = single_value(guard.db.get(), "PRAGMA user_version");
 
@@ -230,35 +220,23 @@ inline migrate_result migrate_to_v4(const std::filesystem::path& database, const
   }
   // cipher_migrate replaced the copy with a file of its own: give it the original's mode
   // (and owner, when allowed), and make it durable.
-  ::chmod(tmpl.c_str(), st.st_mode & 07777);
-  if (::chown(tmpl.c_str(), st.st_uid, st.st_gid) != 0) {
-    // Not permitted for an unprivileged user whose file it already is: nothing to do.
-  }
+  detail::copy_ownership(tmpl, st);
   {
     detail::unique_fd fd(::open(tmpl.c_str(), O_RDONLY | O_CLOEXEC));
     if (!fd) throw io_error("Cannot open " + tmpl + ": " + detail::errno_text(errno));
     detail::fsync_checked(fd.get(), "Cannot sync " + tmpl);
   }
 
-  // 5. Keep the original as it is.
-  const std::string keep =
-      db + ".pre-migrate-" + name_timestamp(options.now.value_or(std::chrono::system_clock::now()));
-  std::string kept = keep;
-  for (int n = 1; fs::exists(kept, ec); ++n) kept = keep + "-" + std::to_string(n);
-  keep_file(db, kept);
-  for (const char* sfx : {"-wal", "-shm"})
-    if (fs::exists(db + sfx, ec)) keep_file(db + sfx, kept + sfx);
+  // 5. Keep the original as it is (the file alone holds it, see step 2).
+  const std::string kept = detail::keep_copy(
+      db, db + ".pre-migrate-" + name_timestamp(options.now.value_or(std::chrono::system_clock::now())));
+  temp_files forget_kept{kept};
+  detail::fsync_directory(dir);
   r.pre_migrate_copy = kept;
 
-  // 6. Release the lock (our connection's close may checkpoint into, and so only touches,
-  // the old file), drop the old side files and move the upgraded file into place.
-  sqlite3_exec(guard.db.get(), "ROLLBACK", nullptr, nullptr, nullptr);
-  unlock.h = nullptr;
-  guard.db.reset();
-  for (const char* sfx : {"-wal", "-shm", "-journal"}) ::unlink((db + sfx).c_str());
-  if (::rename(tmpl.c_str(), db.c_str()) != 0)
-    throw io_error("Cannot move the upgraded database into place at " + db + ": " + detail::errno_text(errno) +
-                   " (the original is unchanged; a copy is at " + kept + ")");
+  // 6. Still holding the lock, drop the old side files and move the upgraded file into place.
+  detail::install_replacement(tmpl, db);
+  forget_kept.path.clear();
   cleanup.path.clear();
   ::unlink((tmpl + "-migrated").c_str());
   detail::fsync_directory(dir);

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <hone/backup/concepts.hpp>
+#include <hone/backup/detail/replace.hpp>
 #include <hone/backup/error.hpp>
 #include <hone/backup/io.hpp>
 #include <hone/backup/names.hpp>
@@ -484,29 +485,18 @@ class BackupRunner {
                                        "leave the database unencrypted");
       restore_result r;
       r.database = target;
-      temp_file kept_copy({}, {});
       if (exists) {
-        // 3.-6.
         [[maybe_unused]] auto hold = hold_for_replace(target);
-        const std::string keep = db + ".pre-restore-" + name_timestamp(clock_.now());
-        std::string kept = keep;
-        for (int n = 1; std::filesystem::exists(kept, ec); ++n) kept = keep + "-" + std::to_string(n);
-        copy_or_link(db, kept);
-        kept_copy = temp_file(kept, {});
+        r.pre_restore_copy = detail::keep_copy(db, db + ".pre-restore-" + name_timestamp(clock_.now()));
+        temp_file kept_copy(r.pre_restore_copy.string(), {});
         detail::fsync_directory(dir);
-        take_ownership(tmpl, current);
-        for (const char* sfx : {"-wal", "-shm", "-journal"})
-          if (::unlink((db + sfx).c_str()) != 0 && errno != ENOENT)
-            throw io_error("Cannot remove " + db + sfx + " (" + detail::errno_text(errno) +
-                           "); the database was not replaced");
-        // 7.
-        install(tmpl, db);
-        r.pre_restore_copy = kept;
+        detail::copy_ownership(tmpl, current);
+        detail::install_replacement(tmpl, db);
+        kept_copy.release();
       } else {
-        install(tmpl, db);
+        detail::install_replacement(tmpl, db);
       }
       restored.release();
-      kept_copy.release();
       detail::fsync_directory(dir);
       r.restored = true;
       r.backup_name = name;
@@ -618,7 +608,7 @@ class BackupRunner {
     if constexpr (requires { exporter_.prepare_replace(target); }) {
       return exporter_.prepare_replace(target);
     } else {
-      for (const char* sfx : {"-wal", "-journal"}) {
+      for (const char* sfx : {"-wal", "-journal"}) {  // what may hold committed transactions
         std::error_code ec;
         if (std::filesystem::file_size(target.string() + sfx, ec) > 0 && !ec)
           throw database_error("Cannot replace " + target.string() + ": its " + sfx +
@@ -628,22 +618,6 @@ class BackupRunner {
     }
   }
 
-  /// The restored file gets the owner, group and permission bits of the database it replaces,
-  /// so the service that owns the database can still open it. Changing the owner needs
-  /// privileges: without them the file stays the caller's.
-  static void take_ownership(const std::string& file, const struct stat& like) {
-    if (::chown(file.c_str(), like.st_uid, like.st_gid) != 0 && errno != EPERM)
-      throw io_error("Cannot set the owner of the restored file: " + detail::errno_text(errno));
-    if (::chmod(file.c_str(), like.st_mode & 07777) != 0)
-      throw io_error("Cannot set the mode of the restored file: " + detail::errno_text(errno));
-  }
-
-  static void install(const std::string& from, const std::string& to) {
-    if (::rename(from.c_str(), to.c_str()) != 0)
-      throw io_error("Cannot move the restored database into place at " + to + ": " + detail::errno_text(errno) +
-                     "; the current database was not changed");
-  }
-
   static void remove_stale_restore_files(const std::filesystem::path& dir, const std::string& prefix) {
     std::error_code ec;
     for (auto it = std::filesystem::directory_iterator(dir, ec); !ec && it != std::filesystem::directory_iterator();
@@ -651,15 +625,6 @@ class BackupRunner {
       auto n = it->path().filename().string();
       if (n.size() == prefix.size() + 6 && n.compare(0, prefix.size(), prefix) == 0) ::unlink(it->path().c_str());
     }
-  }
-
-  /// A hard link when the filesystem allows it (instant, no extra space), else a copy.
-  static void copy_or_link(const std::string& from, const std::string& to) {
-    if (::link(from.c_str(), to.c_str()) == 0) return;
-    std::error_code ec;
-    std::filesystem::copy_file(from, to, ec);
-    if (ec) throw io_error("Cannot keep a copy of " + from + " at " + to + ": " + ec.message());
-    std::filesystem::permissions(to, std::filesystem::perms::owner_read | std::filesystem::perms::owner_write, ec);
   }
 
   /// The sequence number for the next automatic name of the second of `t`: 0 when no backup

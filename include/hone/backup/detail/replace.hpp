@@ -1,0 +1,89 @@
+// Replacing a live database file by another one (restore, migrate) so that at every instant
+// the path names the complete old database or the complete new one, and the old one is kept.
+#pragma once
+
+#include <hone/backup/detail/sqlite.hpp>
+#include <hone/backup/error.hpp>
+#include <hone/backup/io.hpp>
+
+#include <filesystem>
+#include <string>
+#include <system_error>
+
+#include <sys/stat.h>
+#include <unistd.h>
+
+namespace hone::backup::detail {
+
+/// The files SQLite keeps beside a database, by suffix of its path.
+inline constexpr const char* sqlite_sidecars[] = {"-wal", "-shm", "-journal"};
+
+/// Makes the database of `db` safe to replace: leaves WAL mode (SQLite checkpoints the WAL into
+/// the file and deletes it; it can only do so as the only connection) and takes the write lock
+/// (BEGIN IMMEDIATE), which the caller holds until the replacement is installed. Then the file
+/// alone holds every committed transaction, and nobody commits until the transaction ends.
+/// Returns the journal mode the database had ("wal", "delete", ...). Throws
+/// database_busy_error, with nothing changed, while another connection is in the way.
+inline std::string hold_still(sqlite3* db, const std::string& path) {
+  const std::string busy = "The database " + path +
+                           " is in use by another connection (it has it open in WAL mode or is writing to it), "
+                           "so it cannot be replaced safely; stop the application that uses it and retry";
+  auto single = [&](const char* sql) {
+    statement s(db, sql);
+    return s.step() ? s.column_text(0) : std::string();
+  };
+  try {
+    const std::string mode = single("PRAGMA journal_mode");
+    if (single("PRAGMA journal_mode = DELETE") != "delete") throw database_busy_error(busy);
+    exec(db, "BEGIN IMMEDIATE");
+    return mode;
+  } catch (const database_busy_error&) {
+    throw;
+  } catch (const error&) {
+    throw database_busy_error(busy);
+  }
+}
+
+/// Keeps `file` as `stem` (or stem-1, stem-2, ... when that exists): a hard link when the
+/// filesystem allows it (instant, no extra space), else an owner-only copy. Returns the name.
+inline std::string keep_copy(const std::string& file, const std::string& stem) {
+  std::error_code ec;
+  std::string kept = stem;
+  for (int n = 1; std::filesystem::exists(kept, ec); ++n) kept = stem + "-" + std::to_string(n);
+  if (::link(file.c_str(), kept.c_str()) == 0) return kept;
+  std::filesystem::copy_file(file, kept, ec);
+  if (ec) {
+    std::filesystem::remove(kept, ec);
+    throw io_error("Cannot keep a copy of " + file + " at " + kept + ": " + ec.message());
+  }
+  std::filesystem::permissions(kept, std::filesystem::perms::owner_read | std::filesystem::perms::owner_write, ec);
+  unique_fd fd(::open(kept.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!fd) throw io_error("Cannot open " + kept + ": " + errno_text(errno));
+  fsync_checked(fd.get(), "Cannot sync " + kept);
+  return kept;
+}
+
+/// Gives `file` the owner, group and permission bits of `like`. Changing the owner needs
+/// privileges: without them the file stays the caller's.
+inline void copy_ownership(const std::string& file, const struct stat& like) {
+  if (::chown(file.c_str(), like.st_uid, like.st_gid) != 0 && errno != EPERM)
+    throw io_error("Cannot set the owner of " + file + ": " + errno_text(errno));
+  if (::chmod(file.c_str(), like.st_mode & 07777) != 0)
+    throw io_error("Cannot set the mode of " + file + ": " + errno_text(errno));
+}
+
+/// Moves the complete, synced file `replacement` (in the same folder) over `db`: removes the
+/// old database's -wal, -shm and -journal first (the caller made sure they hold nothing that
+/// is not in the file, see hold_still), every failure stopping before the rename; then
+/// renames. The caller then syncs the folder (fsync_directory): a failure there comes after
+/// the new database is in place.
+inline void install_replacement(const std::string& replacement, const std::string& db) {
+  for (const char* sfx : sqlite_sidecars)
+    if (::unlink((db + sfx).c_str()) != 0 && errno != ENOENT)
+      throw io_error("Cannot remove " + db + sfx + " (" + errno_text(errno) + "); the database was not replaced");
+  if (::rename(replacement.c_str(), db.c_str()) != 0)
+    throw io_error("Cannot move the new database into place at " + db + ": " + errno_text(errno) +
+                   "; the current database was not changed");
+}
+
+}  // namespace hone::backup::detail
