@@ -29,7 +29,6 @@ int status_for(const hb::error& e) {
     case hb::errc::already_exists:
     case hb::errc::database_exists: return 409;
     case hb::errc::corrupt_backup:
-    case hb::errc::encryption:
     case hb::errc::unencrypted_backup:
     case hb::errc::key_required:
     case hb::errc::not_a_backup: return 422;
@@ -287,7 +286,15 @@ api_response api::restore(const std::string& requested, const std::string& body)
   // A backup this server's key cannot use (another key, none, a plain backup while a key is
   // set), a damaged one: 422; the database in use by another connection: 409. Each leaves the
   // database untouched (from_error).
-  hb::restore_result res = r.restore(name, cfg_.database, true);
+  hb::restore_result res;
+  try {
+    res = r.restore(name, cfg_.database, true);
+  } catch (const hb::error& e) {
+    if (e.code() != hb::errc::encryption) throw;
+    api_response out = error_response(422, program_message(e));  // made with another key
+    out.log_note = program_message(e);
+    return out;
+  }
   api_response out = json_response(200, restore_json(res));
   out.log_note = "restored " + printable(res.backup_name) + " over " + cfg_.database.string() +
                  (res.pre_restore_copy.empty() ? "" : "; previous database kept as " + res.pre_restore_copy.string());

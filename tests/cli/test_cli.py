@@ -431,7 +431,7 @@ class CliTest(unittest.TestCase):
         def restoring():
             return any(n.startswith(".hone.db.restore-") for n in os.listdir(self.sb.data_dir))
 
-        rc, err = self._interrupt(["backup", "restore", "big", "--force"], restoring, signal.SIGTERM)
+        rc, err = self._interrupt(["backup", "restore", "big.db.gz", "--force"], restoring, signal.SIGTERM)
         self.assertEqual(rc, 143, err)
         self.assertIn("error: interrupted (SIGTERM)", err)
         self.assertEqual([n for n in os.listdir(self.sb.data_dir) if ".restore-" in n], [],
@@ -563,13 +563,13 @@ class CliTest(unittest.TestCase):
         before = sha256(self.sb.db)
         refusal = ("is not encrypted, but HONE_DB_KEY is set: restoring it would leave the database "
                    "unencrypted")
-        r = self.fails(1, "backup", "restore", "plain", "--force")
+        r = self.fails(1, "backup", "restore", "plain.db.gz", "--force")
         self.assertIn("Backup plain.db.gz " + refusal, r.err)
         self.assertEqual(sha256(self.sb.db), before)
         self.assertEqual([n for n in os.listdir(self.sb.data_dir) if n != "hone.db" and n != "backups"], [])
         # ...and over a path where no database exists yet: nothing is created
         fresh = self.sb.path("nothing-yet", "hone.db")
-        r = self.fails(1, "backup", "restore", "plain", "--db", fresh)
+        r = self.fails(1, "backup", "restore", "plain.db.gz", "--db", fresh)
         self.assertIn(refusal, r.err)
         self.assertFalse(os.path.exists(os.path.dirname(fresh)), "no folder is left behind")
         # without a key the plain backup restores (on purpose)
@@ -598,14 +598,14 @@ class CliTest(unittest.TestCase):
         try:
             self.assertEqual(con.execute("PRAGMA journal_mode").fetchone()[0], "wal")
             con.execute("SELECT COUNT(*) FROM accounts").fetchone()
-            r = self.fails(1, "backup", "restore", "b", "--force", unset=["HONE_DB_KEY"])
+            r = self.fails(1, "backup", "restore", "b.db.gz", "--force", unset=["HONE_DB_KEY"])
             self.assertIn("in use by another connection", r.err)
             self.assertEqual(len(r.err.strip().splitlines()), 1, r.err)
         finally:
             con.close()
         self.assertEqual(sha256(self.sb.db), before)
         self.assertEqual([n for n in os.listdir(self.sb.data_dir) if "pre-restore" in n or ".restore-" in n], [])
-        self.ok("backup", "restore", "b", "--force", unset=["HONE_DB_KEY"])
+        self.ok("backup", "restore", "b.db.gz", "--force", unset=["HONE_DB_KEY"])
 
     # -- restore keeps the owner, group and mode of the database it replaces ------------------
     def test_restore_keeps_owner_group_and_mode(self):
@@ -618,7 +618,7 @@ class CliTest(unittest.TestCase):
         self.ok("backup", "create", "--db", db, "--name", "own")
         os.chown(db, 65534, 65534)
         os.chmod(db, 0o640)
-        self.ok("backup", "restore", "own", "--db", db, "--force")
+        self.ok("backup", "restore", "own.db.gz", "--db", db, "--force")
         st = os.stat(db)
         self.assertEqual((st.st_uid, st.st_gid, file_mode(db)), (65534, 65534, 0o640))
         for sfx in ("-wal", "-shm", "-journal"):
@@ -626,7 +626,7 @@ class CliTest(unittest.TestCase):
                 self.assertNotEqual(os.stat(db + sfx).st_uid, 0, db + sfx + " is root-owned")
         # no database to replace: 0600 and the caller's owner
         fresh = os.path.join(folder, "fresh.db")
-        self.ok("backup", "restore", "own", "--db", fresh)
+        self.ok("backup", "restore", "own.db.gz", "--db", fresh)
         st = os.stat(fresh)
         self.assertEqual((st.st_uid, st.st_gid, file_mode(fresh)), (os.geteuid(), os.getegid(), 0o600))
         self.assertEqual(self.dashboard("--db", fresh)["transactions"], 12)

@@ -483,11 +483,11 @@ class KeysAndStatesTest(ServersTestCase):
         st, j, _ = s.request("POST", "/api/backup")
         self.assertEqual(st, 500, j)
         self.assertIn("HONE_DB_KEY is not set", j["error"])
-        st, v, _ = s.request("POST", "/api/backup/verify", {"name": "enc"})
+        st, v, _ = s.request("POST", "/api/backup/verify", {"name": "enc.db.gz"})
         self.assertEqual((st, v["valid"]), (200, False), v)
         self.assertIn("HONE_DB_KEY is not set", v["message"])
         self.assertNotIn("no key was given", v["message"])
-        st, j, _ = s.request("POST", "/api/backup/enc/restore", {"force": True})
+        st, j, _ = s.request("POST", "/api/backup/enc.db.gz/restore", {"force": True})
         self.assertEqual(st, 422, j)
         self.assertIn("HONE_DB_KEY is not set", j["error"])
         with open(self.sb.db, "rb") as f:
@@ -506,7 +506,7 @@ class KeysAndStatesTest(ServersTestCase):
         self.assertTrue(s.wait_for(re.compile(r"WARN .*is not encrypted, but HONE_DB_KEY is set")), s.log())
         # restoring it over the encrypted database: 422, nothing changed
         s2 = self.start()
-        st, j, _ = s2.request("POST", "/api/backup/plain/restore", {"force": True})
+        st, j, _ = s2.request("POST", "/api/backup/plain.db.gz/restore", {"force": True})
         self.assertEqual(st, 422, j)
         self.assertIn("Backup plain.db.gz is not encrypted, but HONE_DB_KEY is set: restoring it would leave the "
                       "database unencrypted", j["error"])
@@ -523,12 +523,12 @@ class KeysAndStatesTest(ServersTestCase):
         con = sqlite3.connect(plain)
         try:
             con.execute("SELECT COUNT(*) FROM accounts").fetchone()
-            st, j, _ = s.request("POST", "/api/backup/b/restore", {"force": True})
+            st, j, _ = s.request("POST", "/api/backup/b.db.gz/restore", {"force": True})
             self.assertEqual(st, 409, j)
             self.assertIn("in use by another connection", j["error"])
         finally:
             con.close()
-        st, j, _ = s.request("POST", "/api/backup/b/restore", {"force": True})
+        st, j, _ = s.request("POST", "/api/backup/b.db.gz/restore", {"force": True})
         self.assertEqual(st, 200, j)
 
     def test_backup_folder_that_cannot_be_listed(self):
