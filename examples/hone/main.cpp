@@ -59,11 +59,11 @@ int cmd_create(const backup_args& a) {
   const fs::path dir = resolve_backup_dir(a.dir);
   log_debug("database: " + db.string() + ", backup folder: " + dir.string());
   const auto key = load_key();
-  require_temp_folder();
   progress_display progress(stderr_is_terminal() && !verbose(), step_logger(dir));
   auto runner = make_runner(db, key, dir, progress.observer());
   std::optional<std::string> name;
   if (a.name_given) name = runner.backup_name(a.name);  // an invalid name before any work
+  require_temp_folder();
   try {
     make_private_folders(dir.parent_path());  // the folders above the backup folder, 0700 too
   } catch (const hb::error&) {
