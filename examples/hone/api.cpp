@@ -29,15 +29,20 @@ int status_for(const hb::error& e) {
     case hb::errc::not_found: return 404;
     case hb::errc::already_exists:
     case hb::errc::database_exists: return 409;
-    case hb::errc::corrupt_backup: return 422;
+    case hb::errc::corrupt_backup:
+    case hb::errc::unencrypted_backup:
+    case hb::errc::key_required:
+    case hb::errc::not_a_backup: return 422;
+    case hb::errc::database_busy: return 409;
     case hb::errc::locked: return 503;
     default: return 500;
   }
 }
 
 api_response from_error(const hb::error& e) {
-  api_response r = error_response(status_for(e), e.what());
-  if (r.status >= 500) r.log_note = e.what();
+  const std::string message = program_message(e);
+  api_response r = error_response(status_for(e), message);
+  if (r.status >= 500 || r.status == 422 || e.code() == hb::errc::database_busy) r.log_note = message;
   return r;
 }
 
@@ -111,18 +116,7 @@ bool constant_time_equal(std::string_view a, std::string_view b) {
 bool api::authorized(const std::string& header) const { return bearer_token_matches(header, cfg_.token); }
 
 hb::local_runner api::runner() const {
-  return make_runner(cfg_.database, cfg_.key, cfg_.backup_dir, [](const hb::event& e) {
-    if (!verbose() || e.what == hb::event::kind::progress) return;
-    std::string who = std::string(hb::to_string(e.op)) + (e.name.empty() ? "" : " " + e.name);
-    switch (e.what) {
-      case hb::event::kind::started:
-        log_debug(who + ": " + (e.stage.empty() ? std::string("started") : e.stage + " started"));
-        break;
-      case hb::event::kind::finished: log_debug(who + ": finished"); break;
-      case hb::event::kind::failed: log_debug(who + ": failed: " + e.message); break;
-      default: break;
-    }
-  });
+  return make_runner(cfg_.database, cfg_.key, cfg_.backup_dir, step_logger(cfg_.backup_dir));
 }
 
 api_response api::handle(const api_request& req) const {
@@ -186,20 +180,41 @@ api_response api::create(const std::string& body) const {
   if (!optional_string(*obj, "name", name, err)) return err;
   auto r = runner();
   if (name) r.backup_name(*name);  // 400 for an invalid name before any work
-  hb::backup_info b = r.create(name);
+  require_temp_folder();
+  try {
+    make_private_folders(cfg_.backup_dir.parent_path());  // the folders above the backup folder, 0700 too
+  } catch (const hb::error&) {
+    // the library names the backup folder in its "Failed to access backup directory" error
+  }
+  hb::backup_info b;
+  try {
+    b = r.create(name);
+  } catch (const hb::error& e) {
+    // The server has no key for an encrypted database: its configuration, not the request.
+    if (e.code() != hb::errc::key_required) throw;
+    api_response out = error_response(500, program_message(e));
+    out.log_note = program_message(e);
+    return out;
+  }
   api_response res = json_response(201, create_json(b));
   res.log_note = "created " + printable(b.name) + " (" + std::to_string(b.size) + " bytes)";
+  if (!b.encrypted && !cfg_.key.empty())
+    log_warn("backup " + printable(b.name) + ": the database " + cfg_.database.string() +
+             " is not encrypted, but HONE_DB_KEY is set: this backup is not encrypted either");
   return res;
 }
 
-api_response api::list() const { return json_response(200, list_json(runner().list())); }
+api_response api::list() const {
+  check_backup_dir_readable(cfg_.backup_dir);  // an unreadable folder (or a file) is an error, not []
+  return json_response(200, list_json(runner().list()));
+}
 
 api_response api::get(const std::string& name) const { return json_response(200, backup_json(runner().get(name))); }
 
 api_response api::remove(const std::string& name) const {
-  runner().remove(name);
-  api_response res = json_response(200, delete_json(name));
-  res.log_note = "deleted " + printable(name);
+  const std::string removed = runner().remove(name);
+  api_response res = json_response(200, delete_json(removed));
+  res.log_note = "deleted " + printable(removed);
   return res;
 }
 
@@ -235,14 +250,16 @@ api_response api::verify(const std::string& body) const {
   if (!name) return error_response(400, "\"name\" is required");
   auto r = runner();
   r.get(*name);  // 400 invalid name, 404 unknown backup
+  require_temp_folder();
   hb::verify_result v = r.verify(*name);
   api_response res = json_response(200, verify_json(v));
-  if (!v.valid) res.log_note = "backup " + printable(*name) + " is not valid: " + v.message;
+  if (!v.valid) res.log_note = "backup " + printable(v.name) + " is not valid: " + program_message(v.message);
   return res;
 }
 
-api_response api::restore(const std::string& name, const std::string& body) const {
-  hb::validate_name(name);
+api_response api::restore(const std::string& requested, const std::string& body) const {
+  auto r = runner();
+  const std::string name = r.resolve_name(requested);  // 400 for an invalid name
   api_response err;
   auto obj = parse_object(body, err);
   if (!obj) return err;
@@ -251,25 +268,25 @@ api_response api::restore(const std::string& name, const std::string& body) cons
     if (!it->is_boolean()) return error_response(400, "\"force\" must be a boolean");
     force = it->get<bool>();
   }
-  auto r = runner();
   r.get(name);  // 404 before anything else
   if (!force)
     return error_response(409, "Restoring overwrites the current database; send {\"force\": true} to confirm");
+  // A backup this server's key cannot use (another key, none, a plain backup while a key is
+  // set), a damaged one: 422; the database in use by another connection: 409. Each leaves the
+  // database untouched (from_error).
+  hb::restore_result res;
   try {
-    hb::restore_result res = r.restore(name, cfg_.database, true);
-    api_response out = json_response(200, restore_json(res));
-    out.log_note = "restored " + printable(name) + " over " + cfg_.database.string() +
-                   (res.pre_restore_copy.empty() ? "" : "; previous database kept as " + res.pre_restore_copy.string());
-    return out;
+    res = r.restore(name, cfg_.database, true);
   } catch (const hb::error& e) {
-    // The backup exists but cannot be used with this server's key, or is damaged.
-    if (e.code() == hb::errc::encryption || e.code() == hb::errc::corrupt_backup) {
-      api_response out = error_response(422, e.what());
-      out.log_note = e.what();
-      return out;
-    }
-    throw;
+    if (e.code() != hb::errc::encryption) throw;
+    api_response out = error_response(422, program_message(e));  // made with another key
+    out.log_note = program_message(e);
+    return out;
   }
+  api_response out = json_response(200, restore_json(res));
+  out.log_note = "restored " + printable(res.backup_name) + " over " + cfg_.database.string() +
+                 (res.pre_restore_copy.empty() ? "" : "; previous database kept as " + res.pre_restore_copy.string());
+  return out;
 }
 
 }  // namespace hone_app

@@ -3,17 +3,21 @@
 #include "log.hpp"
 
 #include <algorithm>
+#include <cerrno>
 #include <chrono>
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
+#include <memory>
 #include <mutex>
 #include <string_view>
 #include <thread>
 #include <vector>
 
+#include <dirent.h>
 #include <pthread.h>
 #include <signal.h>
+#include <sys/stat.h>
 #include <stdlib.h>
 #include <unistd.h>
 
@@ -75,6 +79,8 @@ hb::database_key load_key() {
 namespace {
 std::mutex g_cleanup_mutex;
 fs::path g_private_temp;             // guarded by g_cleanup_mutex
+std::string g_temp_problem;          // guarded by g_cleanup_mutex: why the private folder could not be made
+bool g_cleanup_active = false;       // guarded by g_cleanup_mutex
 std::vector<fs::path> g_temp_files;  // guarded by g_cleanup_mutex
 sigset_t g_cleanup_signals;
 
@@ -83,20 +89,148 @@ void remove_temporaries_locked() {
   if (!g_private_temp.empty()) fs::remove_all(g_private_temp, ec);
   for (const auto& p : g_temp_files) fs::remove(p, ec);
 }
+
+/// "The temporary folder /x (TMPDIR) does not exist; ..." for errno `e` from using `base`.
+std::string temp_problem_text(const fs::path& base, int e) {
+  const std::string where = "The temporary folder " + base.string() +
+                            (env("TMPDIR").empty() ? " (the default; TMPDIR is not set)" : " (TMPDIR)");
+  switch (e) {
+    case ENOENT: return where + " does not exist; create it or set TMPDIR to a writable folder";
+    case ENOTDIR: return where + " is not a folder; set TMPDIR to a writable folder";
+    case EACCES:
+    case EPERM:
+    case EROFS: return where + " is not writable (" + hb::detail::errno_text(e) + "); set TMPDIR to a writable folder";
+    default: return where + " cannot be used (" + hb::detail::errno_text(e) + "); set TMPDIR to a writable folder";
+  }
+}
+
+/// errno describing why `dir` cannot hold temporary files, or 0.
+int temp_folder_errno(const fs::path& dir) {
+  struct stat st {};
+  if (::stat(dir.c_str(), &st) != 0) return errno;
+  if (!S_ISDIR(st.st_mode)) return ENOTDIR;
+  if (::access(dir.c_str(), W_OK | X_OK) != 0) return errno;
+  return 0;
+}
 }  // namespace
+
+fs::path temp_base() {
+  const std::string t = env("TMPDIR");
+  return t.empty() ? fs::path("/tmp") : absolute(t);
+}
+
+void require_temp_folder() {
+  {
+    std::lock_guard lk(g_cleanup_mutex);
+    if (g_cleanup_active) {
+      if (!g_temp_problem.empty()) throw hb::io_error(g_temp_problem);
+      if (!g_private_temp.empty()) return;
+    }
+  }
+  const fs::path base = temp_base();
+  if (int e = temp_folder_errno(base); e != 0) throw hb::io_error(temp_problem_text(base, e));
+}
+
+std::vector<fs::path> make_private_folders(const fs::path& dir) {
+  std::error_code ec;
+  if (dir.empty() || fs::is_directory(dir, ec)) return {};
+  auto created = make_private_folders(dir.parent_path());
+  if (::mkdir(dir.c_str(), 0700) == 0)
+    created.push_back(dir);
+  else if (errno != EEXIST)
+    throw hb::io_error("Cannot create the folder " + dir.string() + ": " + hb::detail::errno_text(errno));
+  return created;
+}
+
+void remove_empty_folders(const std::vector<fs::path>& folders) {
+  for (auto it = folders.rbegin(); it != folders.rend(); ++it) ::rmdir(it->c_str());
+}
+
+void check_backup_dir_readable(const fs::path& dir) {
+  auto fail = [&](int e) {
+    throw hb::directory_error("Failed to access backup directory: " + dir.string() + ": " + hb::detail::errno_text(e));
+  };
+  struct stat st {};
+  if (::stat(dir.c_str(), &st) != 0) {
+    if (errno == ENOENT) return;  // nothing stored yet
+    fail(errno);
+  }
+  if (!S_ISDIR(st.st_mode)) fail(ENOTDIR);
+  std::unique_ptr<DIR, int (*)(DIR*)> d(::opendir(dir.c_str()), ::closedir);
+  if (!d) fail(errno);
+}
+
+pre_restore_copies find_pre_restore_copies(const fs::path& database) {
+  pre_restore_copies out;
+  const std::string prefix = database.filename().string() + ".pre-restore-";
+  std::error_code ec;
+  fs::directory_iterator it(database.parent_path(), ec), end;
+  for (; !ec && it != end; it.increment(ec)) {
+    const std::string n = it->path().filename().string();
+    if (!n.starts_with(prefix) || !it->is_regular_file(ec)) continue;
+    const auto size = it->file_size(ec);
+    if (!ec) out.bytes += size;
+    if (!n.ends_with("-wal") && !n.ends_with("-shm") && !n.ends_with("-journal")) out.names.push_back(n);
+  }
+  std::sort(out.names.begin(), out.names.end());
+  return out;
+}
+
+hb::observer_fn step_logger(const fs::path& backup_dir) {
+  struct state {
+    std::mutex m;
+    std::string stage;
+  };
+  auto st = std::make_shared<state>();
+  return [st, dir = backup_dir.string()](const hb::event& e) {
+    if (!verbose()) return;
+    const std::string op(hb::to_string(e.op));
+    const std::string who = e.name.empty() ? op : op + " " + e.name;
+    auto stage_line = [&](const std::string& stage) {
+      if (stage == "compress" && e.op == hb::event::operation::create)
+        return who + ": compress started (gzip, written to a hidden temporary file in " + dir + ")";
+      return who + ": " + stage + " started";
+    };
+    std::lock_guard lk(st->m);
+    switch (e.what) {
+      case hb::event::kind::started:
+        if (e.stage.empty()) {
+          st->stage.clear();
+          log_debug(who + ": started");
+        } else if (e.stage != st->stage) {
+          st->stage = e.stage;
+          log_debug(stage_line(e.stage));
+        }
+        break;
+      case hb::event::kind::progress:
+        if (!e.stage.empty() && e.stage != st->stage) {  // a stage announced only by its progress
+          st->stage = e.stage;
+          log_debug(stage_line(e.stage));
+        }
+        break;
+      case hb::event::kind::finished:
+        if (e.op == hb::event::operation::create)
+          log_debug(who + ": store: written, fsynced and renamed into " + dir + " (the folder fsynced too)");
+        log_debug(who + ": finished");
+        break;
+      case hb::event::kind::failed: log_debug(who + ": failed: " + program_message(e.message)); break;
+    }
+  };
+}
 
 interrupt_cleanup::interrupt_cleanup() {
   sigemptyset(&g_cleanup_signals);
   for (int s : {SIGINT, SIGTERM, SIGHUP}) sigaddset(&g_cleanup_signals, s);
   pthread_sigmask(SIG_BLOCK, &g_cleanup_signals, nullptr);  // inherited by every later thread
-  std::error_code ec;
-  fs::path base = fs::temp_directory_path(ec);
-  if (!ec) {
-    std::string tmpl = (base / "hone-XXXXXX").string();
-    if (::mkdtemp(tmpl.data())) {
-      std::lock_guard lk(g_cleanup_mutex);
+  const fs::path base = temp_base();
+  std::string tmpl = (base / "hone-XXXXXX").string();
+  {
+    std::lock_guard lk(g_cleanup_mutex);
+    g_cleanup_active = true;
+    if (::mkdtemp(tmpl.data()))
       g_private_temp = tmpl;
-    }
+    else
+      g_temp_problem = temp_problem_text(base, errno);
   }
   std::thread([] {
     int sig = 0;
@@ -125,6 +259,7 @@ interrupt_cleanup::~interrupt_cleanup() {
   remove_temporaries_locked();
   g_private_temp.clear();
   g_temp_files.clear();
+  g_cleanup_active = false;
 }
 
 void register_temp_file(const fs::path& p) {
@@ -142,14 +277,47 @@ hb::local_runner make_runner(const fs::path& database, const hb::database_key& k
   hb::sqlcipher_exporter::options eopts;
   eopts.key = key;
   eopts.check = check;
-  hb::runner_options ropts;
-  ropts.observer = std::move(observer);
+  fs::path temp;
   {
     std::lock_guard lk(g_cleanup_mutex);
-    if (!g_private_temp.empty()) ropts.temp_directory = g_private_temp;
+    temp = g_private_temp;
   }
+  // Designated: the default temp_directory (std::filesystem::temp_directory_path()) would throw
+  // for a missing TMPDIR even for commands that never use it; require_temp_folder() says why.
+  hb::runner_options ropts{.temp_directory = temp.empty() ? temp_base() : temp,
+                           .observer = std::move(observer),
+                           .temp_files = [](const fs::path& p, bool created) {
+                             if (created)
+                               register_temp_file(p);
+                             else
+                               unregister_temp_file(p);
+                           }};
   return hb::local_runner(hb::sqlcipher_exporter(database, std::move(eopts)), hb::gzip_compressor{},
                           hb::local_directory(backup_dir), hb::system_clock{}, std::move(ropts));
+}
+
+namespace {
+void replace_all(std::string& s, std::string_view from, std::string_view to) {
+  for (std::size_t pos = 0; (pos = s.find(from, pos)) != std::string::npos; pos += to.size())
+    s.replace(pos, from.size(), to);
+}
+}  // namespace
+
+std::string program_message(std::string message) {
+  replace_all(message, "encrypted and no key was given", "encrypted, but HONE_DB_KEY is not set");
+  replace_all(message, "no key was given", "HONE_DB_KEY is not set");
+  replace_all(message, "a database key is configured", "HONE_DB_KEY is set");
+  return message;
+}
+
+std::string program_message(const hb::error& e) {
+  std::string m = program_message(std::string(e.what()));
+  switch (e.code()) {
+    case hb::errc::unencrypted_backup:
+      return m + "; nothing was changed (to restore an unencrypted database on purpose, run without HONE_DB_KEY)";
+    case hb::errc::key_required: return m + "; set HONE_DB_KEY to the passphrase that was active when it was made";
+    default: return m;
+  }
 }
 
 int exit_code_for(const hb::error& e) {
@@ -174,6 +342,11 @@ std::string hint_for(const hb::error& e) {
         return "set --db or HONE_DB_PATH, or create a demo database with 'hone demo-db'";
       return {};
     case hb::errc::not_found: return "run 'hone backup list' to see the backups in this folder";
+    case hb::errc::database_busy:
+      return "stop the Hone server (or whatever has the database open) and run the restore again";
+    case hb::errc::unencrypted_backup:
+      return "choose an encrypted backup ('hone backup list' shows which are), or unset HONE_DB_KEY on purpose";
+    case hb::errc::key_required: return "export HONE_DB_KEY='the passphrase' (it is never taken from the command line)";
     default: return {};
   }
 }

@@ -4,9 +4,11 @@
 
 #include <hone/backup.hpp>
 
+#include <cstdint>
 #include <filesystem>
 #include <stdexcept>
 #include <string>
+#include <vector>
 
 namespace hone_app {
 
@@ -57,12 +59,52 @@ class interrupt_cleanup {
 void register_temp_file(const std::filesystem::path& p);
 void unregister_temp_file(const std::filesystem::path& p);
 
+/// The folder the temporary copies of create and verify go to: $TMPDIR, else /tmp.
+std::filesystem::path temp_base();
+
+/// Throws io_error with one sentence naming the folder when the temporary folder (see
+/// temp_base) cannot be used: it does not exist, is not a folder or is not writable. Called by
+/// the commands that need it (create, verify) before any work.
+void require_temp_folder();
+
+/// Creates every missing folder of `dir` (and `dir` itself) owner-only (0700); io_error when one
+/// cannot be made. Returns the folders it created, outermost first.
+std::vector<std::filesystem::path> make_private_folders(const std::filesystem::path& dir);
+
+/// Removes `folders` (as make_private_folders returned them) innermost first, each only if empty.
+void remove_empty_folders(const std::vector<std::filesystem::path>& folders);
+
+/// Throws directory_error ("Failed to access backup directory: DIR: REASON") when `dir` exists
+/// but cannot be listed (not a folder, not readable), so that such a folder is never reported
+/// as empty. A folder that does not exist yet is fine (nothing stored yet).
+void check_backup_dir_readable(const std::filesystem::path& dir);
+
+/// The DATABASE.pre-restore-* copies restore left beside `database` (never deleted
+/// automatically): their names (without -wal/-shm/-journal files) and the bytes of all of them.
+struct pre_restore_copies {
+  std::vector<std::string> names;
+  std::uint64_t bytes = 0;
+};
+pre_restore_copies find_pre_restore_copies(const std::filesystem::path& database);
+
+/// The observer that logs every step at debug level when --verbose is on: each stage as it
+/// starts (export, compress, decompress, check) and, for create, where the backup was stored
+/// (written to a hidden temporary file in `backup_dir`, fsynced, renamed into place).
+hb::observer_fn step_logger(const std::filesystem::path& backup_dir);
+
 /// local_runner = sqlcipher_exporter + gzip_compressor + local_directory + system_clock.
-/// Temporary copies go to interrupt_cleanup's folder when there is one, else to $TMPDIR.
+/// Temporary copies go to interrupt_cleanup's folder when there is one, else to temp_base().
+/// Restore's temporary file beside the database is registered with register_temp_file while it
+/// exists, so an interrupted restore removes it.
 /// `check` is what verify and restore examine (full: PRAGMA integrity_check).
 hb::local_runner make_runner(const std::filesystem::path& database, const hb::database_key& key,
                              const std::filesystem::path& backup_dir, hb::observer_fn observer = {},
                              hb::check_level check = hb::check_level::full);
+
+/// A library error's message in the program's words: the library speaks of "no key was given" and
+/// "a database key is configured"; the program names HONE_DB_KEY, the only place a key comes from.
+std::string program_message(const hb::error& e);
+std::string program_message(std::string message);
 
 /// Exit code for a library error: 2 for invalid names/arguments, 1 otherwise.
 int exit_code_for(const hb::error& e);

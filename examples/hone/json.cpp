@@ -1,13 +1,18 @@
 #include "json.hpp"
 
+#include "app.hpp"
+
 namespace hone_app {
 
 json count_json(const std::optional<std::int64_t>& c) { return c ? json(*c) : json(nullptr); }
 
 json backup_json(const hb::backup_info& b) {
-  return json{{"name", b.name},           {"path", b.path},
-              {"size", b.size},           {"created_at", hb::iso8601(b.created_at)},
-              {"encrypted", b.encrypted}, {"compressed", b.compressed}};
+  json j{{"name", b.name},           {"path", b.path},
+         {"size", b.size},           {"created_at", hb::iso8601(b.created_at)},
+         {"encrypted", b.encrypted}, {"compressed", b.compressed},
+         {"deflated", b.deflated}};
+  if (!b.problem.empty()) j["problem"] = b.problem;
+  return j;
 }
 
 json list_json(const std::vector<hb::backup_info>& all) {
@@ -25,14 +30,16 @@ json create_json(const hb::backup_info& b) {
               {"transactions", count_json(b.counts.transactions)},
               {"subscriptions", count_json(b.counts.subscriptions)},
               {"encrypted", b.encrypted},
-              {"compressed", b.compressed}};
+              {"compressed", b.compressed},
+              {"deflated", b.deflated}};
 }
 
 json prune_json(const hb::prune_result& r) {
   return json{{"deleted_count", r.deleted_count},
               {"deleted_names", r.deleted_names},
               {"retained_count", r.retained_count},
-              {"bytes_freed", r.bytes_freed}};
+              {"bytes_freed", r.bytes_freed},
+              {"skipped_names", r.skipped_names}};
 }
 
 json verify_json(const hb::verify_result& r) {
@@ -40,7 +47,7 @@ json verify_json(const hb::verify_result& r) {
               {"name", r.name},
               {"accounts", count_json(r.counts.accounts)},
               {"transactions", count_json(r.counts.transactions)},
-              {"message", r.message}};
+              {"message", program_message(r.message)}};
 }
 
 json restore_json(const hb::restore_result& r) {

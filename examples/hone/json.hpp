@@ -18,20 +18,24 @@ namespace hb = hone::backup;
 json count_json(const std::optional<std::int64_t>& c);
 
 /// GET /api/backup/:name and each element of GET /api/backup:
-/// {name, path, size, created_at, encrypted, compressed}.
+/// {name, path, size, created_at, encrypted, compressed, deflated}, plus "problem" for a file
+/// named like a backup that is not one. `compressed` is true for every gzip backup; `deflated`
+/// tells whether its data actually shrank (false for encrypted backups: stored blocks).
 json backup_json(const hb::backup_info& b);
 
 /// GET /api/backup: an array of backup_json, newest first.
 json list_json(const std::vector<hb::backup_info>& all);
 
 /// POST /api/backup: {name, path, size, created_at, accounts, transactions, subscriptions,
-/// encrypted, compressed}.
+/// encrypted, compressed, deflated}.
 json create_json(const hb::backup_info& b);
 
-/// POST /api/backup/prune: {deleted_count, deleted_names, retained_count, bytes_freed}.
+/// POST /api/backup/prune: {deleted_count, deleted_names, retained_count, bytes_freed,
+/// skipped_names} (skipped: files named like backups that are not backups, never deleted).
 json prune_json(const hb::prune_result& r);
 
-/// POST /api/backup/verify: {valid, name, accounts, transactions, message}.
+/// POST /api/backup/verify: {valid, name, accounts, transactions, message} (the message in the
+/// program's words: "HONE_DB_KEY is not set" for an encrypted backup without a key).
 json verify_json(const hb::verify_result& r);
 
 /// POST /api/backup/:name/restore: {restored, backup_name, message}.

@@ -12,6 +12,7 @@
 
 #include <CLI/CLI.hpp>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <map>
@@ -58,14 +59,26 @@ int cmd_create(const backup_args& a) {
   const fs::path dir = resolve_backup_dir(a.dir);
   log_debug("database: " + db.string() + ", backup folder: " + dir.string());
   const auto key = load_key();
-  progress_display progress(stderr_is_terminal() && !verbose());
+  progress_display progress(stderr_is_terminal() && !verbose(), step_logger(dir));
   auto runner = make_runner(db, key, dir, progress.observer());
   std::optional<std::string> name;
-  if (a.name_given) name = a.name;
+  if (a.name_given) name = runner.backup_name(a.name);  // an invalid name before any work
+  require_temp_folder();
+  try {
+    make_private_folders(dir.parent_path());  // the folders above the backup folder, 0700 too
+  } catch (const hb::error&) {
+    // the library names the backup folder in its "Failed to access backup directory" error
+  }
   hb::backup_info b = runner.create(name);
   progress.finish();
+  // A plain database while a key is configured: the backup is made (it is what the database
+  // holds), but nobody should believe it is encrypted.
+  const bool plain_with_key = !b.encrypted && key_configured();
+  const std::string plain_warning = "warning: the database " + db.string() +
+                                    " is not encrypted, but HONE_DB_KEY is set: this backup is not encrypted either";
   if (a.json) {
     print_json(create_json(b));
+    if (plain_with_key) std::fprintf(stderr, "%s\n", plain_warning.c_str());
   } else {
     std::printf("Created backup %s\n", b.name.c_str());
     print_backup_details(b);
@@ -75,7 +88,8 @@ int cmd_create(const backup_args& a) {
                                                                  : count_text(b.counts.subscriptions, "subscriptions"))
                                              .c_str());
     std::printf("  encrypted:     %s\n", yes_no(b.encrypted).c_str());
-    std::printf("  compressed:    %s\n", yes_no(b.compressed).c_str());
+    std::printf("  compressed:    %s\n", compressed_text(b, true).c_str());
+    if (plain_with_key) std::printf("%s\n", plain_warning.c_str());
   }
   if (!b.counts.accounts && !b.counts.transactions && !b.counts.subscriptions)
     std::fprintf(stderr,
@@ -86,27 +100,59 @@ int cmd_create(const backup_args& a) {
 }
 
 // ---- backup list / show -------------------------------------------------------------------
+std::size_t real_backups(const std::vector<hb::backup_info>& all) {
+  return static_cast<std::size_t>(
+      std::count_if(all.begin(), all.end(), [](const auto& b) { return b.problem.empty(); }));
+}
+
+/// The line naming the pre-restore copies beside the database, so that they do not pile up
+/// unseen (nothing deletes them automatically).
+void print_pre_restore_copies(const std::string& db_opt) {
+  fs::path db;
+  try {
+    db = resolve_database(db_opt);
+  } catch (const usage_error&) {
+    return;  // no default database location: nothing to look at
+  }
+  const auto copies = find_pre_restore_copies(db);
+  if (copies.names.empty()) return;
+  std::string names;
+  for (const auto& n : copies.names) names += (names.empty() ? "" : ", ") + n;
+  std::printf("%zu pre-restore cop%s beside %s (%s, not deleted automatically): %s\n", copies.names.size(),
+              copies.names.size() == 1 ? "y" : "ies", db.string().c_str(), human_size(copies.bytes).c_str(),
+              names.c_str());
+}
+
 int cmd_list(const backup_args& a) {
   const fs::path dir = resolve_backup_dir(a.dir);
+  check_backup_dir_readable(dir);  // an unreadable folder (or a file) is an error, not "no backups"
   auto runner = make_runner(fs::path(), hb::database_key::none(), dir);
   auto all = runner.list();
   if (a.json) {
     print_json(list_json(all));
     return exit_ok;
   }
+  const std::size_t real = real_backups(all);
   if (all.empty()) {
     std::printf("No backups in %s\n", dir.string().c_str());
-    return exit_ok;
+  } else {
+    print_backup_table(stdout, all);
+    if (stdout_is_terminal()) {
+      std::uint64_t total = 0;
+      for (const auto& b : all)
+        if (b.problem.empty()) total += b.size;
+      const std::size_t junk = all.size() - real;
+      std::printf("\n%zu backup%s, %s in %s%s\n", real, real == 1 ? "" : "s", human_size(total).c_str(),
+                  dir.string().c_str(),
+                  junk == 0 ? ""
+                            : ("; " + std::to_string(junk) + (junk == 1 ? " file is" : " files are") +
+                               " named like a backup but not one (not counted)")
+                                  .c_str());
+    }
+    for (const auto& b : all)
+      if (!b.problem.empty()) std::fprintf(stderr, "warning: %s: %s\n", b.name.c_str(), b.problem.c_str());
   }
-  print_backup_table(stdout, all);
-  if (stdout_is_terminal()) {
-    std::uint64_t total = 0;
-    for (const auto& b : all) total += b.size;
-    std::printf("\n%zu backup%s, %s in %s\n", all.size(), all.size() == 1 ? "" : "s", human_size(total).c_str(),
-                dir.string().c_str());
-  }
-  for (const auto& b : all)
-    if (!b.problem.empty()) std::fprintf(stderr, "warning: %s: %s\n", b.name.c_str(), b.problem.c_str());
+  print_pre_restore_copies(a.db);
   return exit_ok;
 }
 
@@ -120,7 +166,7 @@ int cmd_show(const backup_args& a) {
   std::printf("Backup %s\n", b.name.c_str());
   print_backup_details(b);
   std::printf("  encrypted:     %s\n", b.problem.empty() ? yes_no(b.encrypted).c_str() : "?");
-  std::printf("  compressed:    %s\n", b.problem.empty() ? yes_no(b.compressed).c_str() : "?");
+  std::printf("  compressed:    %s\n", b.problem.empty() ? compressed_text(b, true).c_str() : "?");
   if (!b.problem.empty()) std::fprintf(stderr, "warning: %s\n", b.problem.c_str());
   return exit_ok;
 }
@@ -129,18 +175,29 @@ int cmd_show(const backup_args& a) {
 int cmd_verify(const backup_args& a) {
   const fs::path dir = resolve_backup_dir(a.dir);
   const auto key = load_key();
-  progress_display progress(stderr_is_terminal() && !verbose());
+  progress_display progress(stderr_is_terminal() && !verbose(), step_logger(dir));
   auto runner = make_runner(fs::path(), key, dir, progress.observer(), a.check);
-  runner.get(a.name);  // "Backup not found" before any key work is reported
-  hb::verify_result v = runner.verify(a.name);
+  const std::string name = runner.resolve_name(a.name);
+  runner.get(name);  // "Backup not found" before any key work is reported
+  require_temp_folder();
+  hb::verify_result v = runner.verify(name);
   progress.finish();
   if (a.json) print_json(verify_json(v));
   if (!v.valid) {
-    std::fprintf(stderr, "error: Backup %s failed verification: %s\n", a.name.c_str(), v.message.c_str());
+    if (v.key_missing)
+      std::fprintf(stderr,
+                   "error: Backup %s is encrypted, but HONE_DB_KEY is not set; it cannot be verified without it\n",
+                   v.name.c_str());
+    else
+      std::fprintf(stderr, "error: Backup %s failed verification: %s\n", v.name.c_str(),
+                   program_message(v.message).c_str());
     return exit_failure;
   }
   if (!a.json) {
-    std::printf("Backup %s is valid (integrity checks passed)\n", v.name.c_str());
+    const char* what = a.check == hb::check_level::full    ? "integrity checks passed"
+                       : a.check == hb::check_level::quick ? "quick check passed"
+                                                           : "it opens and its counts read; integrity not checked";
+    std::printf("Backup %s is valid (%s)\n", v.name.c_str(), what);
     std::printf("  accounts:      %s\n", count_text(v.counts.accounts, "accounts").c_str());
     std::printf("  transactions:  %s\n", count_text(v.counts.transactions, "transactions").c_str());
     std::printf("  subscriptions: %s\n", (v.counts.subscriptions ? std::to_string(*v.counts.subscriptions) + " active"
@@ -156,12 +213,18 @@ int cmd_restore(const backup_args& a) {
   const fs::path db = resolve_database(a.db);
   const fs::path dir = resolve_backup_dir(a.dir);
   const auto key = load_key();
-  progress_display progress(stderr_is_terminal() && !verbose());
+  progress_display progress(stderr_is_terminal() && !verbose(), step_logger(dir));
   auto runner = make_runner(db, key, dir, progress.observer(), a.check);
-  runner.get(a.name);
-  std::error_code ec;
-  if (!db.parent_path().empty() && !fs::exists(db.parent_path(), ec)) fs::create_directories(db.parent_path(), ec);
-  hb::restore_result r = runner.restore(a.name, db, a.force);
+  const std::string name = runner.resolve_name(a.name);
+  runner.get(name);
+  const auto made = make_private_folders(db.parent_path());  // every folder the program creates is owner-only
+  hb::restore_result r;
+  try {
+    r = runner.restore(name, db, a.force);
+  } catch (...) {
+    remove_empty_folders(made);  // a refused restore leaves nothing behind
+    throw;
+  }
   progress.finish();
   if (a.json) {
     print_json(restore_json(r));
@@ -177,11 +240,11 @@ int cmd_restore(const backup_args& a) {
 // ---- backup delete ------------------------------------------------------------------------
 int cmd_delete(const backup_args& a) {
   auto runner = make_runner(fs::path(), hb::database_key::none(), resolve_backup_dir(a.dir));
-  runner.remove(a.name);
+  const std::string name = runner.remove(a.name);
   if (a.json)
-    print_json(delete_json(a.name));
+    print_json(delete_json(name));
   else
-    std::printf("Deleted %s\n", a.name.c_str());
+    std::printf("Deleted %s\n", name.c_str());
   return exit_ok;
 }
 
@@ -195,7 +258,10 @@ int cmd_prune(const backup_args& a) {
       throw usage_error(
           "prune deletes backups and needs confirmation, but stdin is not a terminal; add -y to "
           "prune without asking (e.g. in cron or systemd)");
-    auto all = runner.list();
+    std::vector<hb::backup_info> all, junk;
+    for (auto& b : runner.list()) (b.problem.empty() ? all : junk).push_back(std::move(b));
+    for (const auto& b : junk)
+      std::fprintf(stderr, "Skipping %s (%s): it is never deleted nor counted.\n", b.name.c_str(), b.problem.c_str());
     if (all.size() <= static_cast<std::size_t>(a.keep)) {
       std::printf("Nothing to prune: %zu backup%s in %s, keeping up to %lld.\n", all.size(), all.size() == 1 ? "" : "s",
                   dir.string().c_str(), a.keep);
@@ -231,6 +297,10 @@ int cmd_prune(const backup_args& a) {
   std::printf("Deleted %zu backup%s (%s freed), kept %zu.\n", r.deleted_count, r.deleted_count == 1 ? "" : "s",
               human_size(r.bytes_freed).c_str(), r.retained_count);
   for (const auto& n : r.deleted_names) std::printf("  deleted %s\n", n.c_str());
+  if (!r.skipped_names.empty())
+    std::printf("Skipped %zu file%s named like a backup but not one (never deleted, not counted):\n",
+                r.skipped_names.size(), r.skipped_names.size() == 1 ? "" : "s");
+  for (const auto& n : r.skipped_names) std::printf("  skipped %s\n", n.c_str());
   return exit_ok;
 }
 
@@ -322,6 +392,9 @@ int main(int argc, char** argv) {
 
   auto* list = backup->add_subcommand("list", "List backups, newest first");
   add_dir(list);
+  list->add_option(
+      "--db", ba.db,
+      "Database whose pre-restore copies are reported (default: $HONE_DB_PATH, else <data folder>/hone.db)");
   add_json(list);
 
   auto* show = backup->add_subcommand("show", "Show one backup");
@@ -471,7 +544,7 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "error: %s\n", e.what());
     return exit_usage;
   } catch (const hb::error& e) {
-    std::fprintf(stderr, "error: %s\n", e.what());
+    std::fprintf(stderr, "error: %s\n", program_message(e).c_str());
     if (stderr_is_terminal())
       if (auto hint = hint_for(e); !hint.empty()) std::fprintf(stderr, "hint: %s\n", hint.c_str());
     return exit_code_for(e);

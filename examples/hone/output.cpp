@@ -14,13 +14,20 @@ bool stdout_is_terminal() { return ::isatty(STDOUT_FILENO) == 1; }
 bool stderr_is_terminal() { return ::isatty(STDERR_FILENO) == 1; }
 bool stdin_is_terminal() { return ::isatty(STDIN_FILENO) == 1; }
 
+std::string compressed_text(const hb::backup_info& b, bool detail) {
+  if (!b.compressed) return "no";
+  if (b.deflated) return "yes";
+  if (!detail) return "yes (stored)";
+  return b.encrypted ? "yes (stored: ciphertext does not shrink)" : "yes (stored: the data did not shrink)";
+}
+
 void print_backup_table(std::FILE* out, const std::vector<hb::backup_info>& all) {
   std::vector<std::array<std::string, 5>> rows;
   rows.push_back({"NAME", "SIZE", "CREATED (UTC)", "ENCRYPTED", "COMPRESSED"});
   for (const auto& b : all) {
     const bool readable = b.problem.empty();
     rows.push_back({b.name, human_size(b.size), human_time(b.created_at), readable ? (b.encrypted ? "yes" : "no") : "?",
-                    readable ? (b.compressed ? "yes" : "no") : "?"});
+                    readable ? compressed_text(b, false) : "?"});
   }
   std::array<std::size_t, 5> width{};
   for (const auto& r : rows)
@@ -40,7 +47,7 @@ void print_backup_table(std::FILE* out, const std::vector<hb::backup_info>& all)
   }
 }
 
-progress_display::progress_display(bool enabled) : enabled_(enabled) {
+progress_display::progress_display(bool enabled, hb::observer_fn log) : enabled_(enabled), log_(std::move(log)) {
   if (enabled_) thread_ = std::thread([this] { loop(); });
 }
 
@@ -86,16 +93,7 @@ std::string op_label(hb::event::operation op) {
 
 void progress_display::on_event(const hb::event& e) {
   using kind = hb::event::kind;
-  if (verbose()) {
-    std::string op(hb::to_string(e.op));
-    std::string who = e.name.empty() ? op : op + " " + e.name;
-    if (e.what == kind::started)
-      log_debug(who + ": " + (e.stage.empty() ? std::string("started") : e.stage + " started"));
-    else if (e.what == kind::finished)
-      log_debug(who + ": finished");
-    else if (e.what == kind::failed)
-      log_debug(who + ": failed: " + e.message);
-  }
+  if (log_) log_(e);
   if (!enabled_) return;
   std::lock_guard lk(m_);
   if (e.stage.empty()) {

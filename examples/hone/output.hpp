@@ -20,16 +20,21 @@ bool stdout_is_terminal();
 bool stderr_is_terminal();
 bool stdin_is_terminal();
 
+/// "yes" for a gzip backup whose data shrank; "yes (stored)" for one stored as-is (encrypted
+/// data does not shrink), with the reason when `detail`; "no" otherwise.
+std::string compressed_text(const hb::backup_info& b, bool detail);
+
 /// NAME, SIZE, CREATED (UTC), ENCRYPTED, COMPRESSED; one row per backup, newest first.
 void print_backup_table(std::FILE* out, const std::vector<hb::backup_info>& all);
 
 /// Shows what a runner is doing on stderr while it takes more than a moment: a single line
 /// redrawn in place ("creating backup: compressing [#####-----] 48% 12.0 MiB / 25.0 MiB 3.1 s").
-/// Draws only when `enabled` (stderr is a terminal and --verbose is off); with --verbose the
-/// events are logged instead. The line is erased when the operation ends.
+/// Draws only when `enabled` (stderr is a terminal and --verbose is off); every event is also
+/// passed to `log` (step_logger, which logs them with --verbose). The line is erased when the
+/// operation ends.
 class progress_display {
  public:
-  explicit progress_display(bool enabled);
+  explicit progress_display(bool enabled, hb::observer_fn log = {});
   ~progress_display();
   progress_display(const progress_display&) = delete;
   progress_display& operator=(const progress_display&) = delete;
@@ -47,6 +52,7 @@ class progress_display {
   void erase_locked();
 
   bool enabled_;
+  hb::observer_fn log_;
   std::mutex m_;
   std::condition_variable cv_;
   bool stop_ = false;

@@ -3,6 +3,8 @@
 
 Usage: test_cli.py PATH/TO/hone [unittest options]"""
 
+import gzip
+import hashlib
 import json
 import os
 import pty
@@ -23,7 +25,12 @@ from honetest import (OTHER_PASSPHRASE, PASSPHRASE, Sandbox, assert_no_key_mater
                       hone_exe, unittest_argv)
 
 AUTO_NAME = re.compile(r"^hone-\d{4}-\d{2}-\d{2}-\d{6}(-\d+)?\.db\.gz$")
-BACKUP_FIELDS = {"name", "path", "size", "created_at", "encrypted", "compressed"}
+BACKUP_FIELDS = {"name", "path", "size", "created_at", "encrypted", "compressed", "deflated"}
+
+
+def sha256(path):
+    with open(path, "rb") as f:
+        return hashlib.sha256(f.read()).hexdigest()
 
 
 class CliTest(unittest.TestCase):
@@ -112,8 +119,9 @@ class CliTest(unittest.TestCase):
         self.assertRegex(name, AUTO_NAME)
         path = os.path.join(self.sb.backup_dir, name)
         self.assertIn(path, r.out)
+        # every gzip backup is compressed; the detail says the ciphertext was stored as it is
         for line in ("accounts:      4", "transactions:  321", "subscriptions: 5 active", "encrypted:     yes",
-                     "compressed:    no"):
+                     "compressed:    yes (stored: ciphertext does not shrink)"):
             self.assertIn(line, r.out)
         self.assertRegex(r.out, r"size:\s+\d+(\.\d)? (B|KiB|MiB) \(\d+ bytes\)")
         self.assertEqual(file_mode(path), 0o600)
@@ -122,7 +130,8 @@ class CliTest(unittest.TestCase):
         r = self.ok("backup", "create", "--name", "before-upgrade", "--json")
         created = r.json()
         self.assertEqual(list(created), ["name", "path", "size", "created_at", "accounts", "transactions",
-                                         "subscriptions", "encrypted", "compressed"])
+                                         "subscriptions", "encrypted", "compressed", "deflated"])
+        self.assertEqual((created["encrypted"], created["compressed"], created["deflated"]), (True, True, False))
         self.assertEqual(created["name"], "before-upgrade.db.gz")
         self.assertEqual((created["accounts"], created["transactions"], created["subscriptions"]), (4, 321, 5))
         self.assertEqual(created["size"], os.path.getsize(created["path"]))
@@ -134,13 +143,14 @@ class CliTest(unittest.TestCase):
         self.assertEqual(len(lines), 3, r.out)  # no footer when stdout is not a terminal
         self.assertTrue(any(l.startswith("before-upgrade.db.gz ") for l in lines))
         self.assertTrue(any(l.startswith(name + " ") for l in lines))
-        self.assertRegex(lines[1], r"\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}\s+yes\s+no$")
+        self.assertRegex(lines[1], r"\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}\s+yes\s+yes \(stored\)$")
         listed = self.ok("backup", "list", "--json").json()
         self.assertEqual({b["name"] for b in listed}, {name, "before-upgrade.db.gz"})
         for b in listed:
             self.assertEqual(set(b), BACKUP_FIELDS)
             self.assertRegex(b["created_at"], r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$")
             self.assertTrue(b["encrypted"])
+            self.assertEqual((b["compressed"], b["deflated"]), (True, False))
             self.assertEqual(b["path"], os.path.join(self.sb.backup_dir, b["name"]))
             self.assertEqual(b["size"], os.path.getsize(b["path"]))
         auto = [b for b in listed if b["name"] == name][0]
@@ -316,7 +326,8 @@ class CliTest(unittest.TestCase):
         key = lambda n: (n[:22], int(n[23:-6]) if n[22] == "-" else 0)
         self.assertEqual(sorted(newest, key=key), sorted(names, key=key)[2:])
         p = self.ok("backup", "prune", "--keep", "1", "-y", "--json").json()
-        self.assertEqual(list(p), ["deleted_count", "deleted_names", "retained_count", "bytes_freed"])
+        self.assertEqual(list(p), ["deleted_count", "deleted_names", "retained_count", "bytes_freed", "skipped_names"])
+        self.assertEqual(p["skipped_names"], [])
         self.assertEqual((p["deleted_count"], p["retained_count"]), (1, 1))
         self.assertGreater(p["bytes_freed"], 0)
         # default keep is 7
@@ -412,6 +423,21 @@ class CliTest(unittest.TestCase):
         self.assertEqual(self.sb.backups(), [])
         self.assertEqual(self.sb.run("backup", "list", "--json").json(), [])
 
+        # SIGTERM while restore writes its temporary file beside the database: the file is
+        # removed, the database is unchanged.
+        self.ok("backup", "create", "--name", "big", unset=["HONE_DB_KEY"])
+        before = sha256(self.sb.db)
+
+        def restoring():
+            return any(n.startswith(".hone.db.restore-") for n in os.listdir(self.sb.data_dir))
+
+        rc, err = self._interrupt(["backup", "restore", "big.db.gz", "--force"], restoring, signal.SIGTERM)
+        self.assertEqual(rc, 143, err)
+        self.assertIn("error: interrupted (SIGTERM)", err)
+        self.assertEqual([n for n in os.listdir(self.sb.data_dir) if ".restore-" in n], [],
+                         "restore's temporary file is removed")
+        self.assertEqual(sha256(self.sb.db), before, "the database is unchanged")
+
         target = self.sb.path("big.db")
         rc, err = self._interrupt(["demo-db", "--db", target, "--transactions", "5000000"],
                                   lambda: any(".big.db.demo-" in n for n in os.listdir(self.sb.root)),
@@ -434,9 +460,11 @@ class CliTest(unittest.TestCase):
         c = self.ok("backup", "create", "--json", unset=["HONE_DB_KEY"]).json()
         self.assertFalse(c["encrypted"])
         self.assertTrue(c["compressed"])
+        self.assertTrue(c["deflated"])
         self.assertLess(c["size"], os.path.getsize(self.sb.db))
         listed = self.ok("backup", "list", "--json", unset=["HONE_DB_KEY"]).json()
-        self.assertEqual((listed[0]["encrypted"], listed[0]["compressed"]), (False, True))
+        self.assertEqual((listed[0]["encrypted"], listed[0]["compressed"], listed[0]["deflated"]), (False, True, True))
+        self.assertRegex(self.ok("backup", "show", c["name"], unset=["HONE_DB_KEY"]).out, r"(?m)^  compressed:    yes$")
         self.ok("backup", "verify", c["name"], unset=["HONE_DB_KEY"])
 
     def test_db_migrate_upgrades_a_sqlcipher3_database(self):
@@ -517,6 +545,284 @@ class CliTest(unittest.TestCase):
         self.assertIsNone(d["accounts"])
         self.assertIn("no accounts table", self.ok("dashboard", "--db", db, unset=["HONE_DB_KEY"]).out)
 
+
+    # -- keys: a plain backup is not restored while a key is set; no key says so ---------------
+    def test_key_wording_and_plain_backups_with_a_key(self):
+        self.demo(2, 30, 1)  # encrypted, the live database
+        plain_db = self.sb.path("plain.db")
+        self.demo(1, 8, 1, "--db", plain_db, unset=["HONE_DB_KEY"])
+        # create on a plain database while a key is set: made, with a warning
+        r = self.ok("backup", "create", "--db", plain_db, "--name", "plain")
+        self.assertRegex(r.out, r"(?m)^warning: the database %s is not encrypted, but HONE_DB_KEY is set"
+                         % re.escape(plain_db))
+        self.assertEqual(self.sb.backups(), ["plain.db.gz"])
+        r = self.ok("backup", "create", "--db", plain_db, "--name", "plain-json", "--json")
+        self.assertFalse(r.json()["encrypted"])
+        self.assertIn("HONE_DB_KEY is set", r.err)
+        # restoring it over the encrypted database is refused; the database is untouched
+        before = sha256(self.sb.db)
+        refusal = ("is not encrypted, but HONE_DB_KEY is set: restoring it would leave the database "
+                   "unencrypted")
+        r = self.fails(1, "backup", "restore", "plain.db.gz", "--force")
+        self.assertIn("Backup plain.db.gz " + refusal, r.err)
+        self.assertEqual(sha256(self.sb.db), before)
+        self.assertEqual([n for n in os.listdir(self.sb.data_dir) if n != "hone.db" and n != "backups"], [])
+        # ...and over a path where no database exists yet: nothing is created
+        fresh = self.sb.path("nothing-yet", "hone.db")
+        r = self.fails(1, "backup", "restore", "plain.db.gz", "--db", fresh)
+        self.assertIn(refusal, r.err)
+        self.assertFalse(os.path.exists(os.path.dirname(fresh)), "no folder is left behind")
+        # without a key the plain backup restores (on purpose)
+        self.ok("backup", "restore", "plain", "--db", fresh, unset=["HONE_DB_KEY"])
+        # an encrypted database or backup and no key: "HONE_DB_KEY is not set", not "wrong key"
+        self.ok("backup", "create", "--name", "secret")
+        for args in (["create"], ["verify", "secret"], ["restore", "secret", "--force"]):
+            with self.subTest(command=args[0]):
+                r = self.fails(1, "backup", *args, unset=["HONE_DB_KEY"])
+                self.assertIn("HONE_DB_KEY is not set", r.err)
+                self.assertNotIn("encryption error", r.err)
+                self.assertNotIn("does not match", r.err)
+                self.assertNotIn("no key was given", r.err)
+        v = self.sb.run("backup", "verify", "secret", "--json", unset=["HONE_DB_KEY"])
+        self.assertEqual(v.rc, 1)
+        self.assertFalse(v.json()["valid"])
+        self.assertIn("HONE_DB_KEY is not set", v.json()["message"])
+        self.assertEqual(sha256(self.sb.db), before)
+        self.assertEqual(self.dashboard()["transactions"], 30)
+
+    def test_restore_refused_while_the_database_is_in_use(self):
+        self.demo(1, 20, 1, unset=["HONE_DB_KEY"])  # WAL mode, like the original
+        self.ok("backup", "create", "--name", "b", unset=["HONE_DB_KEY"])
+        before = sha256(self.sb.db)
+        con = sqlite3.connect(self.sb.db)
+        try:
+            self.assertEqual(con.execute("PRAGMA journal_mode").fetchone()[0], "wal")
+            con.execute("SELECT COUNT(*) FROM accounts").fetchone()
+            r = self.fails(1, "backup", "restore", "b.db.gz", "--force", unset=["HONE_DB_KEY"])
+            self.assertIn("in use by another connection", r.err)
+            self.assertEqual(len(r.err.strip().splitlines()), 1, r.err)
+        finally:
+            con.close()
+        self.assertEqual(sha256(self.sb.db), before)
+        self.assertEqual([n for n in os.listdir(self.sb.data_dir) if "pre-restore" in n or ".restore-" in n], [])
+        self.ok("backup", "restore", "b.db.gz", "--force", unset=["HONE_DB_KEY"])
+
+    # -- restore keeps the owner, group and mode of the database it replaces ------------------
+    def test_restore_keeps_owner_group_and_mode(self):
+        if os.geteuid() != 0:
+            self.skipTest("needs root: the database must belong to another user (nobody/nogroup)")
+        folder = self.sb.path("owned")
+        os.makedirs(folder)
+        db = os.path.join(folder, "hone.db")
+        self.demo(1, 12, 1, "--db", db)
+        self.ok("backup", "create", "--db", db, "--name", "own")
+        os.chown(db, 65534, 65534)
+        os.chmod(db, 0o640)
+        self.ok("backup", "restore", "own.db.gz", "--db", db, "--force")
+        st = os.stat(db)
+        self.assertEqual((st.st_uid, st.st_gid, file_mode(db)), (65534, 65534, 0o640))
+        for sfx in ("-wal", "-shm", "-journal"):
+            if os.path.exists(db + sfx):
+                self.assertNotEqual(os.stat(db + sfx).st_uid, 0, db + sfx + " is root-owned")
+        # no database to replace: 0600 and the caller's owner
+        fresh = os.path.join(folder, "fresh.db")
+        self.ok("backup", "restore", "own.db.gz", "--db", fresh)
+        st = os.stat(fresh)
+        self.assertEqual((st.st_uid, st.st_gid, file_mode(fresh)), (os.geteuid(), os.getegid(), 0o600))
+        self.assertEqual(self.dashboard("--db", fresh)["transactions"], 12)
+
+    # -- only real backups count -----------------------------------------------------------------
+    def test_files_that_are_not_backups(self):
+        self.demo(1, 5, 1)
+        real = []
+        for i, n in enumerate(("r1", "r2", "r3")):
+            real.append(self.ok("backup", "create", "--name", n, "--json").json()["name"])
+            os.utime(os.path.join(self.sb.backup_dir, real[-1]), (1700000000 + i, 1700000000 + i))
+        junk = {
+            "hone-2099-01-01-000000.db.gz": b"not gzip at all",  # named newer than every backup
+            "zero.db.gz": b"",
+            "empty.db.gz": gzip.compress(b""),
+            "text.db.gz": gzip.compress(b"hello, this is not a database" * 10),
+        }
+        for n, data in junk.items():
+            with open(os.path.join(self.sb.backup_dir, n), "wb") as f:
+                f.write(data)
+        listed = self.ok("backup", "list", "--json").json()
+        self.assertEqual({b["name"] for b in listed}, set(real) | set(junk))
+        for b in listed:
+            if b["name"] in junk:
+                self.assertRegex(b.get("problem", ""), r"^not a backup: ", b)
+            else:
+                self.assertNotIn("problem", b)
+                self.assertEqual(set(b), BACKUP_FIELDS)
+        r = self.ok("backup", "list")
+        for n in junk:
+            self.assertRegex(r.err, r"(?m)^warning: %s: not a backup: " % re.escape(n))
+        # the footer (on a terminal) counts the real backups only
+        rc, out, _ = self._pty_run(["backup", "list"], b"")
+        self.assertEqual(rc, 0, out)
+        self.assertRegex(out, r"3 backups, .* in .*; 4 files are named like a backup but not one")
+        # the prompt counts the real backups only
+        rc, out, asked = self._pty_run(["backup", "prune", "--keep", "2"], b"n\n")
+        self.assertTrue(asked, out)
+        self.assertIn("This backup would be deleted", out)
+        self.assertIn("  r1.db.gz", out)
+        self.assertIn("Skipping hone-2099-01-01-000000.db.gz", out)
+        rc, out, asked = self._pty_run(["backup", "prune", "--keep", "3"], b"n\n")
+        self.assertFalse(asked, out)
+        self.assertIn("Nothing to prune: 3 backups", out)
+        # prune keeps the newest real backups, never deletes nor counts the others
+        r = self.ok("backup", "prune", "--keep", "2", "-y")
+        self.assertIn("Deleted 1 backup", r.out)
+        self.assertIn("kept 2", r.out)
+        self.assertIn("Skipped 4 files named like a backup but not one", r.out)
+        for n in junk:
+            self.assertIn("  skipped " + n, r.out)
+        self.assertEqual(self.sb.backups(), sorted(set(real[1:]) | set(junk)))
+        p = self.ok("backup", "prune", "--keep", "1", "-y", "--json").json()
+        self.assertEqual((p["deleted_names"], p["retained_count"]), (["r2.db.gz"], 1))
+        self.assertEqual(sorted(p["skipped_names"]), sorted(junk))
+        self.assertEqual(self.sb.backups(), sorted({"r3.db.gz"} | set(junk)))
+
+    # -- the n-th backup of a second sorts after every earlier one of that second --------------
+    def test_same_second_names_are_never_reused(self):
+        self.demo(1, 5, 1)
+        seed = self.ok("backup", "create", "--name", "seed", "--json").json()["path"]
+        # Backups -1 and -2 of every second around now, as if the second's first backup had been
+        # deleted: the next automatic name of that second must be -3, never the freed base name.
+        now = int(time.time())
+        planted = {}
+        for t in range(now - 2, now + 60):
+            stamp = time.strftime("%Y-%m-%d-%H%M%S", time.gmtime(t))
+            for n in (1, 2):
+                p = os.path.join(self.sb.backup_dir, "hone-%s-%d.db.gz" % (stamp, n))
+                shutil.copyfile(seed, p)
+                planted[p] = stamp
+        os.unlink(seed)
+        made = self.ok("backup", "create", "--json").json()["name"]
+        m = re.match(r"^hone-(\d{4}-\d{2}-\d{2}-\d{6})-(\d+)\.db\.gz$", made)
+        self.assertIsNotNone(m, made)
+        self.assertEqual(m.group(2), "3", made)
+        for p, stamp in planted.items():
+            if stamp != m.group(1):
+                os.unlink(p)
+        self.assertEqual(len(self.sb.backups()), 3)
+        self.ok("backup", "prune", "--keep", "1", "-y")
+        self.assertEqual(self.sb.backups(), [made], "the newest backup made is kept")
+
+    # -- names as create took them -----------------------------------------------------------
+    def test_names_as_create_took_them(self):
+        self.demo(1, 6, 1)
+        self.ok("backup", "create", "--name", "before-upgrade")
+        r = self.ok("backup", "show", "before-upgrade")
+        self.assertIn("Backup before-upgrade.db.gz", r.out)
+        self.assertEqual(self.ok("backup", "show", "before-upgrade", "--json").json()["name"], "before-upgrade.db.gz")
+        r = self.ok("backup", "verify", "before-upgrade")
+        self.assertIn("Backup before-upgrade.db.gz is valid", r.out)
+        self.assertEqual(self.ok("backup", "verify", "before-upgrade", "--json").json()["name"],
+                         "before-upgrade.db.gz")
+        r = self.ok("backup", "restore", "before-upgrade", "--force")
+        self.assertIn("Restored before-upgrade.db.gz", r.out)
+        r = self.ok("backup", "restore", "before-upgrade", "--db", self.sb.path("n.db"), "--json")
+        self.assertEqual(r.json()["backup_name"], "before-upgrade.db.gz")
+        r = self.fails(1, "backup", "verify", "nope")
+        self.assertIn("Backup not found: nope", r.err)
+        r = self.ok("backup", "delete", "before-upgrade")
+        self.assertEqual(r.out.strip(), "Deleted before-upgrade.db.gz")
+        self.ok("backup", "create", "--name", "again")
+        self.assertEqual(self.ok("backup", "delete", "again", "--json").json(),
+                         {"deleted": True, "name": "again.db.gz"})
+        self.assertEqual(self.sb.backups(), [])
+
+    # -- messages tell the truth ---------------------------------------------------------------
+    def test_messages_tell_the_truth(self):
+        self.demo(1, 9, 1)
+        self.ok("backup", "create", "--name", "m")
+        r = self.ok("backup", "verify", "m", "--check", "readable")
+        self.assertNotIn("integrity checks passed", r.out)
+        self.assertIn("integrity not checked", r.out)
+        self.assertIn("integrity checks passed", self.ok("backup", "verify", "m").out)
+        # a missing TMPDIR, or one that is a file: one sentence naming the folder
+        missing = self.sb.path("no-such-tmp")
+        for args in (["create"], ["verify", "m"]):
+            with self.subTest(command=args[0]):
+                r = self.fails(1, "backup", *args, env={"TMPDIR": missing})
+                self.assertEqual(r.err.strip(), "error: The temporary folder %s (TMPDIR) does not exist; create it "
+                                 "or set TMPDIR to a writable folder" % missing)
+        afile = self.sb.path("tmp-file")
+        open(afile, "w").close()
+        r = self.fails(1, "backup", "create", env={"TMPDIR": afile})
+        self.assertIn("The temporary folder %s (TMPDIR) is not a folder" % afile, r.err)
+        self.ok("backup", "list", env={"TMPDIR": missing})  # commands that need no temporary copy work
+        if os.geteuid() != 0:  # root writes anywhere
+            locked = self.sb.path("ro-tmp")
+            os.mkdir(locked, 0o500)
+            r = self.fails(1, "backup", "verify", "m", env={"TMPDIR": locked})
+            self.assertIn("The temporary folder %s (TMPDIR) is not writable" % locked, r.err)
+        # list of a --dir that is a file, or a folder that cannot be read: an error, not "no backups"
+        r = self.fails(1, "backup", "list", "--dir", afile)
+        self.assertIn("Failed to access backup directory: %s: Not a directory" % afile, r.err)
+        self.fails(1, "backup", "list", "--dir", afile, "--json")
+        if os.geteuid() != 0:  # root reads anywhere
+            unreadable = self.sb.path("unreadable")
+            os.mkdir(unreadable, 0o300)
+            r = self.fails(1, "backup", "list", "--dir", unreadable)
+            self.assertIn("Failed to access backup directory: %s: Permission denied" % unreadable, r.err)
+        # no private temporary path in any message
+        path = os.path.join(self.sb.backup_dir, "m.db.gz")
+        with open(path, "r+b") as f:
+            f.seek(os.path.getsize(path) // 2)
+            f.write(b"\x00garbage\xff" * 64)
+        for args in (["verify", "m"], ["verify", "m", "--json"], ["restore", "m", "--force"]):
+            r = self.sb.run("backup", *args)
+            self.assertEqual(r.rc, 1, r)
+            for text in (r.out, r.err):
+                self.assertNotIn(self.sb.tmp, text)
+                self.assertNotIn("hone-verify-", text)
+                self.assertNotIn(".restore-", text)
+        # the folders the program creates are all owner-only
+        old = os.umask(0o022)
+        try:
+            deep = self.sb.path("d1", "d2", "backups")
+            self.ok("backup", "create", "--name", "deep", "--dir", deep)
+            restored = self.sb.path("r1", "r2", "hone.db")
+            self.ok("backup", "restore", "deep", "--dir", deep, "--db", restored)
+        finally:
+            os.umask(old)
+        for d in ("d1", "d1/d2", "d1/d2/backups", "r1", "r1/r2"):
+            self.assertEqual(file_mode(self.sb.path(d)), 0o700, d)
+        # --verbose shows every step
+        r = self.ok("-v", "backup", "create", "--name", "steps")
+        for step in ("export started", "compress started", "fsync", "renamed into " + self.sb.backup_dir):
+            self.assertIn(step, r.err)
+
+    # -- pre-restore copies are visible ----------------------------------------------------------
+    def test_list_names_the_pre_restore_copies(self):
+        self.demo(1, 4, 1)
+        self.ok("backup", "create", "--name", "p")
+        self.assertNotIn("pre-restore", self.ok("backup", "list").out)
+        self.ok("backup", "restore", "p", "--force")
+        copies = sorted(n for n in os.listdir(self.sb.data_dir) if ".pre-restore-" in n)
+        self.assertEqual(len(copies), 1)
+        size = sum(os.path.getsize(os.path.join(self.sb.data_dir, n)) for n in copies)
+        last = self.ok("backup", "list").out.strip().splitlines()[-1]
+        self.assertRegex(last, r"^1 pre-restore copy beside %s \(\d+(\.\d)? (B|KiB|MiB), not deleted "
+                         r"automatically\): %s$"
+                         % (re.escape(self.sb.db), re.escape(copies[0])))
+        self.ok("backup", "list", "--json").json()  # --json stays the API's JSON
+        time.sleep(1.1)  # another second: another copy
+        self.ok("backup", "restore", "p", "--force")
+        copies = sorted(n for n in os.listdir(self.sb.data_dir) if ".pre-restore-" in n)
+        self.assertEqual(len(copies), 2, "nothing deletes them automatically")
+        out = self.ok("backup", "list").out
+        self.assertRegex(out.strip().splitlines()[-1], r"^2 pre-restore copies beside %s .*%s, %s$"
+                         % (re.escape(self.sb.db), re.escape(copies[0]), re.escape(copies[1])))
+        # also when the folder holds no backup, and for another database with --db
+        self.ok("backup", "delete", "p")
+        out = self.ok("backup", "list").out
+        self.assertIn("No backups", out)
+        self.assertIn("2 pre-restore copies", out)
+        self.assertNotIn("pre-restore", self.ok("backup", "list", "--db", self.sb.path("other.db")).out)
 
 
 class SystemdUnitsTest(unittest.TestCase):

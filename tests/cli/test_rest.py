@@ -10,6 +10,7 @@ import os
 import re
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 import threading
@@ -21,9 +22,10 @@ sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 from honetest import (OTHER_PASSPHRASE, PASSPHRASE, Sandbox, Server, ServersTestCase, assert_no_key_material,
                       hone_exe, unittest_argv)
 
-BACKUP_FIELDS = ["name", "path", "size", "created_at", "encrypted", "compressed"]
+BACKUP_FIELDS = ["name", "path", "size", "created_at", "encrypted", "compressed", "deflated"]
 CREATE_FIELDS = ["name", "path", "size", "created_at", "accounts", "transactions", "subscriptions", "encrypted",
-                 "compressed"]
+                 "compressed", "deflated"]
+PRUNE_FIELDS = ["deleted_count", "deleted_names", "retained_count", "bytes_freed", "skipped_names"]
 ISO = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$")
 RESTORED_MESSAGE = "Database restored successfully. Server restart recommended."
 JSON = {"Content-Type": "application/json"}  # for raw bodies (the server refuses other types)
@@ -93,7 +95,8 @@ class RestTest(unittest.TestCase):
         self.assertRegex(j["created_at"], ISO)
         self.assertEqual((j["accounts"], j["transactions"], j["subscriptions"]), (5, 1234, 12))
         self.assertIs(j["encrypted"], True)
-        self.assertIs(j["compressed"], False)  # ciphertext is stored, not deflated
+        self.assertIs(j["compressed"], True)  # a gzip backup...
+        self.assertIs(j["deflated"], False)  # ...whose ciphertext is stored, not deflated
         # {} and an empty body both mean "automatic name"
         st, j2, _ = self.req("POST", "/api/backup", {})
         self.assertEqual(st, 201)
@@ -117,8 +120,8 @@ class RestTest(unittest.TestCase):
         self.assertEqual(len(mine), 1)
         b = mine[0]
         self.assertEqual(list(b), BACKUP_FIELDS)
-        self.assertEqual({k: b[k] for k in ("name", "path", "size", "encrypted", "compressed")},
-                         {k: c[k] for k in ("name", "path", "size", "encrypted", "compressed")})
+        self.assertEqual({k: b[k] for k in ("name", "path", "size", "encrypted", "compressed", "deflated")},
+                         {k: c[k] for k in ("name", "path", "size", "encrypted", "compressed", "deflated")})
         self.assertRegex(b["created_at"], ISO)
         for x in arr:
             self.assertEqual(list(x), BACKUP_FIELDS)
@@ -169,6 +172,19 @@ class RestTest(unittest.TestCase):
         self.assertError(404, "DELETE", "/api/backup/rest-delete.db.gz", contains="Backup not found")
         self.assertError(404, "GET", "/api/backup/rest-delete.db.gz")
 
+    def test_names_as_create_took_them(self):
+        self.create("rest-names")
+        st, g, _ = self.req("GET", "/api/backup/rest-names")
+        self.assertEqual((st, g["name"]), (200, "rest-names.db.gz"))
+        st, v, _ = self.req("POST", "/api/backup/verify", {"name": "rest-names"})
+        self.assertEqual((st, v["valid"], v["name"]), (200, True, "rest-names.db.gz"))
+        st, j, _ = self.req("POST", "/api/backup/rest-names/restore", {"force": True})
+        self.assertEqual((st, j["backup_name"]), (200, "rest-names.db.gz"), j)
+        self.assertTrue(self.srv.wait_for("restored rest-names.db.gz over"))
+        st, j, _ = self.req("DELETE", "/api/backup/rest-names")
+        self.assertEqual((st, j), (200, {"deleted": True, "name": "rest-names.db.gz"}))
+        self.assertError(404, "GET", "/api/backup/rest-names", contains="Backup not found: rest-names")
+
     def test_prune_in_its_own_folder(self):
         # A second server on its own backup folder so the other tests' backups are not pruned.
         folder = self.sb.path("prune-folder")
@@ -180,6 +196,18 @@ class RestTest(unittest.TestCase):
                 os.utime(os.path.join(folder, "p%d.db.gz" % i), (1700000000 + i, 1700000000 + i))
             with open(os.path.join(folder, "notes.txt"), "w") as f:
                 f.write("x")
+            # named like a backup (newer than all of them) but not one: listed with its problem,
+            # never counted, never deleted
+            junk = os.path.join(folder, "hone-2099-01-01-000000.db.gz")
+            with open(junk, "wb") as f:
+                f.write(b"not gzip")
+            st, arr, _ = srv.request("GET", "/api/backup")
+            self.assertEqual(st, 200)
+            self.assertEqual(arr[0]["name"], "hone-2099-01-01-000000.db.gz")
+            self.assertEqual(list(arr[0]), BACKUP_FIELDS + ["problem"])
+            self.assertRegex(arr[0]["problem"], r"^not a backup: ")
+            for b in arr[1:]:
+                self.assertEqual(list(b), BACKUP_FIELDS)
             for bad in ({"keep": "x"}, {"keep": 1.5}, {"keep": True}, {"keep": [3]}, [1], "7"):
                 st, j, _ = srv.request("POST", "/api/backup/prune", bad)
                 self.assertEqual(st, 400, (bad, j))
@@ -187,11 +215,12 @@ class RestTest(unittest.TestCase):
             for bad in ({"keep": 0}, {"keep": -1}):
                 st, j, _ = srv.request("POST", "/api/backup/prune", bad)
                 self.assertEqual(st, 400, (bad, j))
-            self.assertEqual(len(self.sb.backups(folder)), 9)
+            self.assertEqual(len(self.sb.backups(folder)), 10)  # 9 backups and the junk file
             # keep absent: 7
             st, j, _ = srv.request("POST", "/api/backup/prune", {})
             self.assertEqual(st, 200)
-            self.assertEqual(list(j), ["deleted_count", "deleted_names", "retained_count", "bytes_freed"])
+            self.assertEqual(list(j), PRUNE_FIELDS)
+            self.assertEqual(j["skipped_names"], ["hone-2099-01-01-000000.db.gz"])
             self.assertEqual(j["deleted_count"], 2)
             self.assertEqual(sorted(j["deleted_names"]), ["p0.db.gz", "p1.db.gz"])
             self.assertEqual(j["retained_count"], 7)
@@ -200,7 +229,8 @@ class RestTest(unittest.TestCase):
             self.assertEqual((st, j["deleted_count"], j["retained_count"]), (200, 0, 7))
             st, j, _ = srv.request("POST", "/api/backup/prune", {"keep": 3})
             self.assertEqual((st, j["deleted_count"], j["retained_count"]), (200, 4, 3))
-            self.assertEqual(self.sb.backups(folder), ["p6.db.gz", "p7.db.gz", "p8.db.gz"])
+            self.assertEqual(self.sb.backups(folder), ["hone-2099-01-01-000000.db.gz", "p6.db.gz", "p7.db.gz",
+                                                       "p8.db.gz"])
             self.assertTrue(os.path.exists(os.path.join(folder, "notes.txt")))
         finally:
             self.assertEqual(srv.stop(), 0)
@@ -434,6 +464,83 @@ class ServerSetupTest(ServersTestCase):
         self.assertEqual(st, 500)
         self.assertIn("Database not found", j["error"])
         self.assertTrue(s4.wait_for(re.compile(r"ERROR http: POST /api/backup 500 .*Database not found")))
+
+
+class KeysAndStatesTest(ServersTestCase):
+    """What the API answers when the key does not fit the backup or the database, when the
+    database is in use, and for a backup folder that cannot be listed."""
+
+    SANDBOX_TAG = "keys"
+
+    def demo(self, *args, **kw):
+        r = self.sb.run("demo-db", "--accounts", "1", "--transactions", "9", "--subscriptions", "1", *args, **kw)
+        self.assertEqual(r.rc, 0, r)
+
+    def test_no_key_for_an_encrypted_database(self):
+        self.demo()
+        self.assertEqual(self.sb.run("backup", "create", "--name", "enc").rc, 0)
+        with open(self.sb.db, "rb") as f:
+            before = f.read()
+        s = self.start(unset=["HONE_DB_KEY"])
+        st, j, _ = s.request("POST", "/api/backup")
+        self.assertEqual(st, 500, j)
+        self.assertIn("HONE_DB_KEY is not set", j["error"])
+        st, v, _ = s.request("POST", "/api/backup/verify", {"name": "enc.db.gz"})
+        self.assertEqual((st, v["valid"]), (200, False), v)
+        self.assertIn("HONE_DB_KEY is not set", v["message"])
+        self.assertNotIn("no key was given", v["message"])
+        st, j, _ = s.request("POST", "/api/backup/enc.db.gz/restore", {"force": True})
+        self.assertEqual(st, 422, j)
+        self.assertIn("HONE_DB_KEY is not set", j["error"])
+        with open(self.sb.db, "rb") as f:
+            self.assertEqual(f.read(), before, "the database was not touched")
+
+    def test_plain_backup_while_a_key_is_set(self):
+        self.demo()
+        plain = self.sb.path("plain.db")
+        self.demo("--db", plain, unset=["HONE_DB_KEY"])
+        with open(self.sb.db, "rb") as f:
+            before = f.read()
+        # create on a plain database with a key: made, and the log warns
+        s = self.start("--db", plain)
+        st, j, _ = s.request("POST", "/api/backup", {"name": "plain"})
+        self.assertEqual((st, j["encrypted"]), (201, False), j)
+        self.assertTrue(s.wait_for(re.compile(r"WARN .*is not encrypted, but HONE_DB_KEY is set")), s.log())
+        # restoring it over the encrypted database: 422, nothing changed
+        s2 = self.start()
+        st, j, _ = s2.request("POST", "/api/backup/plain.db.gz/restore", {"force": True})
+        self.assertEqual(st, 422, j)
+        self.assertIn("Backup plain.db.gz is not encrypted, but HONE_DB_KEY is set: restoring it would leave the "
+                      "database unencrypted", j["error"])
+        with open(self.sb.db, "rb") as f:
+            self.assertEqual(f.read(), before, "the database was not touched")
+        self.assertEqual([n for n in os.listdir(self.sb.data_dir) if "pre-restore" in n], [])
+
+    def test_database_in_use(self):
+        plain = self.sb.path("plain.db")
+        self.demo("--db", plain, unset=["HONE_DB_KEY"])
+        s = self.start("--db", plain, unset=["HONE_DB_KEY"])
+        st, j, _ = s.request("POST", "/api/backup", {"name": "b"})
+        self.assertEqual(st, 201, j)
+        con = sqlite3.connect(plain)
+        try:
+            con.execute("SELECT COUNT(*) FROM accounts").fetchone()
+            st, j, _ = s.request("POST", "/api/backup/b.db.gz/restore", {"force": True})
+            self.assertEqual(st, 409, j)
+            self.assertIn("in use by another connection", j["error"])
+        finally:
+            con.close()
+        st, j, _ = s.request("POST", "/api/backup/b.db.gz/restore", {"force": True})
+        self.assertEqual(st, 200, j)
+
+    def test_backup_folder_that_cannot_be_listed(self):
+        self.demo()
+        afile = self.sb.path("a-file")
+        open(afile, "w").close()
+        s = self.start("--dir", afile)
+        st, j, _ = s.request("GET", "/api/backup")
+        self.assertEqual(st, 500, j)
+        self.assertIn("Failed to access backup directory: %s: Not a directory" % afile, j["error"])
 
 
 class WrongKeyTest(unittest.TestCase):
