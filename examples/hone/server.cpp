@@ -314,6 +314,12 @@ int run_server(const server_options& opts) {
                         "' is not a host name or address (expected names like backup.example.com, comma-separated)");
   }
 
+  // A misconfigured scheduler stops the start-up (exit 2) rather than leaving the server
+  // running without the backups it was asked to take.
+  const auto sched_cfg =
+      hone::backup::parse_schedule(std::getenv("HONE_BACKUP_SCHEDULE"), std::getenv("HONE_BACKUP_RETENTION"));
+  if (sched_cfg.misconfigured()) throw usage_error(sched_cfg.error);
+
   // Where to listen; refuse anything but loopback without a token.
   net::io_context ioc;
   std::vector<tcp::endpoint> endpoints;
@@ -393,13 +399,7 @@ int run_server(const server_options& opts) {
 
   // The built-in scheduler, on its own runner: the backup folder's lock serializes it with
   // API and CLI backups.
-  const auto sched_cfg =
-      hone::backup::parse_schedule(std::getenv("HONE_BACKUP_SCHEDULE"), std::getenv("HONE_BACKUP_RETENTION"));
-  const bool sched_misconfigured = !sched_cfg.enabled && sched_cfg.reason.find("not set") == std::string::npos;
-  if (sched_misconfigured)
-    log_warn(sched_cfg.reason);
-  else
-    log_info(sched_cfg.reason);
+  log_info(sched_cfg.reason);
   std::unique_ptr<hone::backup::local_runner> sched_runner;
   std::unique_ptr<hone::backup::backup_scheduler<hone::backup::local_runner>> scheduler;
   std::jthread sched_thread;

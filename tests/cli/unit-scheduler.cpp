@@ -104,50 +104,120 @@ std::string due_line(time_point t) { return std::string(next_line) + iso8601(t);
 
 BOOST_AUTO_TEST_SUITE(scheduler)
 
-BOOST_AUTO_TEST_CASE(parse_schedule_cases) {
+BOOST_AUTO_TEST_CASE(parse_schedule_accepts_plain_decimal_hours) {
   struct row {
     const char* schedule;
     const char* retention;
-    bool enabled;
     std::chrono::nanoseconds interval;
     long long retention_value;
     const char* reason_part;
   };
   const row rows[] = {
-      {nullptr, nullptr, false, 0ns, 7, "HONE_BACKUP_SCHEDULE is not set"},
-      {"", nullptr, false, 0ns, 7, "HONE_BACKUP_SCHEDULE is not set"},
-      {"0", nullptr, false, 0ns, 7, "is not positive"},
-      {"0.0", nullptr, false, 0ns, 7, "is not positive"},
-      {"-24", nullptr, false, 0ns, 7, "is not positive"},
-      {"daily", nullptr, false, 0ns, 7, "is not a number of hours"},
-      {"24h", nullptr, false, 0ns, 7, "is not a number of hours"},
-      {"nan", nullptr, false, 0ns, 7, "is not a number of hours"},
-      {"inf", nullptr, false, 0ns, 7, "is not a number of hours"},
-      {"1e12", nullptr, false, 0ns, 7, "is too large"},
-      {"24", nullptr, true, 24h, 7, "enabled: every 24 h, keeping 7 backups"},
-      {"168", "14", true, 168h, 14, "keeping 14 backups"},
-      {"0.5", "", true, 30min, 7, "every 0.5 h"},
-      {"0.0005", "1", true, 1800ms, 1, "keeping 1 backups"},
-      {"24", "0", false, 0ns, 7, "HONE_BACKUP_RETENTION='0'"},
-      {"24", "-3", false, 0ns, 7, "HONE_BACKUP_RETENTION='-3'"},
-      {"24", "seven", false, 0ns, 7, "HONE_BACKUP_RETENTION='seven'"},
-      {"24", "2.5", false, 0ns, 7, "HONE_BACKUP_RETENTION='2.5'"},
+      {"24", nullptr, 24h, 7, "backup scheduler enabled: every 24 h, keeping 7 backups"},
+      {"168", "14", 168h, 14, "every 168 h, keeping 14 backups"},
+      {"0.5", "", 30min, 7, "every 0.5 h"},
+      {"1", "1", 1h, 1, "every 1 h, keeping 1 backups"},
+      {"0.0167", nullptr, 60120ms, 7, "every 0.0167 h"},  // the shortest: just over one minute
+      {"876000", nullptr, 876000h, 7, "every 876000 h"},  // the longest: 100 years
+      {"024", "007", 24h, 7, "keeping 7 backups"},
   };
   for (const auto& r : rows) {
-    BOOST_TEST_CONTEXT("schedule=" << (r.schedule ? r.schedule : "(unset)")
-                                   << " retention=" << (r.retention ? r.retention : "(unset)")) {
+    BOOST_TEST_CONTEXT("schedule=" << r.schedule << " retention=" << (r.retention ? r.retention : "(unset)")) {
       auto c = parse_schedule(r.schedule, r.retention);
-      BOOST_TEST(c.enabled == r.enabled);
+      BOOST_TEST(c.enabled);
+      BOOST_TEST(!c.misconfigured());
+      BOOST_TEST(c.error.empty(), c.error);
+      BOOST_TEST(c.interval.count() == r.interval.count());
+      BOOST_TEST(c.retention == r.retention_value);
       BOOST_TEST(c.reason.find(r.reason_part) != std::string::npos, "reason: " << c.reason);
-      if (r.enabled) {
-        BOOST_TEST(c.interval.count() == r.interval.count());
-        BOOST_TEST(c.retention == r.retention_value);
-        BOOST_TEST(c.reason.find("backup scheduler enabled") == 0u);
-      } else {
-        BOOST_TEST(c.reason.find("backup scheduler disabled") == 0u);
+    }
+  }
+}
+
+BOOST_AUTO_TEST_CASE(parse_schedule_unset_is_disabled_not_misconfigured) {
+  for (const char* unset : {static_cast<const char*>(nullptr), ""}) {
+    for (const char* retention : {static_cast<const char*>(nullptr), "", "3"}) {
+      auto c = parse_schedule(unset, retention);
+      BOOST_TEST(!c.enabled);
+      BOOST_TEST(!c.misconfigured());
+      BOOST_TEST(c.error.empty(), c.error);
+      BOOST_TEST(c.reason == "backup scheduler disabled: HONE_BACKUP_SCHEDULE is not set");
+    }
+  }
+}
+
+BOOST_AUTO_TEST_CASE(parse_schedule_refuses_anything_but_plain_decimal_hours_of_a_minute_or_more) {
+  const char* refused[] = {
+      "1e-9", "0x10",   " 24",    "24 ",        "24h",
+      "inf",  "nan",    "-1",     "0",          "0.001",
+      "0.01", "0.0",    "+24",    "1e3",        "24.",
+      ".5",   "daily",  "0.0.1",  "1,5",        "\t24",
+      "24\n", "0.0166", "876001", "1000000000", "99999999999999999999999999999999",
+  };
+  for (const char* v : refused) {
+    BOOST_TEST_CONTEXT("HONE_BACKUP_SCHEDULE=" << v) {
+      for (const char* retention : {static_cast<const char*>(nullptr), "7"}) {
+        auto c = parse_schedule(v, retention);
+        BOOST_TEST(!c.enabled);
+        BOOST_TEST(c.misconfigured());
+        BOOST_TEST(c.interval.count() == 0);
+        // names the variable and the value, and says what is accepted
+        BOOST_TEST(c.error.find("HONE_BACKUP_SCHEDULE='") == 0u, c.error);
+        BOOST_TEST(c.error.find("is not valid") != std::string::npos, c.error);
+        BOOST_TEST(c.error.find("give the interval in hours as a plain decimal number of at least 0.0167 (one "
+                                "minute) and at most 876000 (100 years), e.g. 24") != std::string::npos,
+                   c.error);
+        BOOST_TEST(c.error.find("HONE_BACKUP_RETENTION") == std::string::npos, c.error);
+        BOOST_TEST(c.reason == "backup scheduler misconfigured: " + c.error);
       }
     }
   }
+  // the specific reason, and the value exactly as given
+  BOOST_TEST(parse_schedule("1e-9", nullptr)
+                 .error.find("HONE_BACKUP_SCHEDULE='1e-9' is not valid (not a plain "
+                             "decimal number)") == 0u);
+  BOOST_TEST(
+      parse_schedule("0.01", nullptr).error.find("HONE_BACKUP_SCHEDULE='0.01' is not valid (under one minute)") == 0u);
+  BOOST_TEST(parse_schedule("876001", nullptr)
+                 .error.find("HONE_BACKUP_SCHEDULE='876001' is not valid (over 100 "
+                             "years)") == 0u);
+  BOOST_TEST(parse_schedule(" 24", nullptr).error.find("HONE_BACKUP_SCHEDULE=' 24' is not valid") == 0u);
+  // beyond the range of a double, either way
+  const std::string huge(400, '9'), tiny = "0." + std::string(400, '0') + "1";
+  BOOST_TEST(parse_schedule(huge.c_str(), nullptr).error.find("is not valid (over 100 years)") != std::string::npos);
+  BOOST_TEST(parse_schedule(tiny.c_str(), nullptr).error.find("is not valid (under one minute)") != std::string::npos);
+  // control characters are escaped and a long value is cut, so the message stays one line
+  BOOST_TEST(parse_schedule("24\n", nullptr).error.find("HONE_BACKUP_SCHEDULE='24\\x0A' is not valid") == 0u);
+  const std::string long_value(200, '9');
+  const auto long_error = parse_schedule(long_value.c_str(), nullptr).error;
+  BOOST_TEST(long_error.find("HONE_BACKUP_SCHEDULE='" + std::string(40, '9') + "...' is not valid") == 0u, long_error);
+}
+
+BOOST_AUTO_TEST_CASE(parse_schedule_refuses_a_bad_retention) {
+  const char* refused[] = {"0", "-3", "7x", " 7", "7 ", "+7", "1.5", "abc", "0x7", "1e2", "99999999999999999999"};
+  for (const char* v : refused) {
+    BOOST_TEST_CONTEXT("HONE_BACKUP_RETENTION=" << v) {
+      // refused with the schedule set, and also without it (a set variable must be valid)
+      for (const char* schedule : {static_cast<const char*>(nullptr), "24"}) {
+        auto c = parse_schedule(schedule, v);
+        BOOST_TEST(!c.enabled);
+        BOOST_TEST(c.misconfigured());
+        BOOST_TEST(c.error == "HONE_BACKUP_RETENTION='" + std::string(v) +
+                                  "' is not valid: give the number of backups to keep as a whole number of at "
+                                  "least 1 in plain digits, e.g. 7");
+      }
+    }
+  }
+  for (const char* v : {"1", "14"}) {
+    auto c = parse_schedule("24", v);
+    BOOST_TEST(c.enabled);
+    BOOST_TEST(!c.misconfigured());
+    BOOST_TEST(c.retention == std::stoll(v));
+  }
+  // both wrong: both named
+  auto c = parse_schedule("1e-9", "abc");
+  BOOST_TEST(c.error.find("HONE_BACKUP_SCHEDULE='1e-9'") == 0u, c.error);
+  BOOST_TEST(c.error.find("; HONE_BACKUP_RETENTION='abc'") != std::string::npos, c.error);
 }
 
 BOOST_AUTO_TEST_CASE(rejects_bad_settings) {
@@ -306,6 +376,110 @@ BOOST_AUTO_TEST_CASE(shares_the_folder_lock_with_manual_backups) {
   for (auto& b : all) names.insert(b.name);
   BOOST_TEST(names.count("hone-2024-01-15-153022.db.gz") == 1u);
   BOOST_TEST(names.count("hone-2024-01-15-153022-1.db.gz") == 1u);
+}
+
+namespace {
+
+/// The stored bytes of a real backup, to put under another name or date.
+std::vector<std::byte> real_backup_bytes(fixture& f, mem_runner& r) {
+  auto b = r.create();
+  auto bytes = f.dest.bytes(b.name);
+  f.dest.remove(b.name);
+  return bytes;
+}
+
+constexpr std::string_view future_warning = " is dated in the future (";
+
+}  // namespace
+
+BOOST_AUTO_TEST_CASE(a_backup_named_in_the_future_does_not_postpone) {
+  // A backup whose name says 2031 (copied in, or made while the clock was wrong) must not put
+  // the next scheduled backup off to 2031: the due time counts from now.
+  fixture f;
+  f.make_db();
+  auto r = f.runner();
+  f.dest.put("hone-2031-01-01-000000.db.gz", real_backup_bytes(f, r), t0);
+  BOOST_REQUIRE(f.names(r) == std::vector<std::string>{"hone-2031-01-01-000000.db.gz"});
+  backup_scheduler<mem_runner> s(r, 1h, 7, f.rec.fn());
+  std::jthread t([&](std::stop_token st) { s.run(st); });
+  BOOST_REQUIRE_MESSAGE(f.rec.wait_for(next_line, 1), f.rec.all());
+  BOOST_TEST(f.rec.nth(next_line, 1).second == due_line(t0 + 1h), f.rec.all());
+  auto [level, msg] = f.rec.nth(future_warning, 1);
+  BOOST_TEST((level == log_level::warning));
+  BOOST_TEST(msg ==
+             "backup hone-2031-01-01-000000.db.gz is dated in the future (2031-01-01T00:00:00Z); counting the next "
+             "backup from now");
+  for (int cycle = 1; cycle <= 3; ++cycle) {
+    BOOST_TEST_CONTEXT("cycle " << cycle) {
+      BOOST_REQUIRE(f.clock.await_waiters(1));
+      f.clock.advance(1h);
+      BOOST_REQUIRE_MESSAGE(f.rec.wait_for(next_line, static_cast<std::size_t>(cycle) + 1), f.rec.all());
+      BOOST_TEST(s.successes() == cycle);
+      BOOST_TEST(f.rec.nth(next_line, static_cast<std::size_t>(cycle) + 1).second ==
+                 due_line(t0 + std::chrono::hours(cycle + 1)));
+    }
+  }
+  BOOST_TEST(f.rec.count(future_warning) == 1u, "warned once, not at every cycle:\n" << f.rec.all());
+  BOOST_TEST(f.names(r).size() == 4u);
+  BOOST_TEST(f.rec.count("ERROR") == 0u);
+}
+
+BOOST_AUTO_TEST_CASE(a_backup_modified_in_the_future_does_not_postpone) {
+  // A backup with a name of its own is dated by its modification time; one in the future
+  // counts as now too, and each such file is named once.
+  fixture f;
+  f.make_db();
+  auto r = f.runner();
+  const auto bytes = real_backup_bytes(f, r);
+  f.dest.put("copied-in.db.gz", bytes, t0 + 1000h);
+  backup_scheduler<mem_runner> s(r, 1h, 7, f.rec.fn());
+  std::jthread t([&](std::stop_token st) { s.run(st); });
+  BOOST_REQUIRE_MESSAGE(f.rec.wait_for(next_line, 1), f.rec.all());
+  BOOST_TEST(f.rec.nth(next_line, 1).second == due_line(t0 + 1h), f.rec.all());
+  BOOST_TEST(f.rec.nth(future_warning, 1).second == "backup copied-in.db.gz is dated in the future (" +
+                                                        iso8601(t0 + 1000h) + "); counting the next backup from now");
+
+  BOOST_REQUIRE(f.clock.await_waiters(1));
+  f.dest.put("copied-in-2.db.gz", bytes, t0 + 2000h);  // another one, newer still
+  f.clock.advance(1h);
+  BOOST_REQUIRE_MESSAGE(f.rec.wait_for(next_line, 2), f.rec.all());
+  BOOST_TEST(s.successes() == 1);
+  BOOST_TEST(f.rec.nth(next_line, 2).second == due_line(t0 + 2h));
+  BOOST_TEST(f.rec.count(future_warning) == 2u, f.rec.all());
+  BOOST_TEST(f.rec.nth(future_warning, 2).second.find("backup copied-in-2.db.gz is dated in the future") == 0u);
+}
+
+BOOST_AUTO_TEST_CASE(clock_moved_back_does_not_postpone) {
+  // The last backup and the last attempt were made at t0; then the clock is set back two days.
+  // The next backup is one interval from the new "now", not from t0.
+  fixture f;
+  f.make_db();
+  auto r = f.runner();
+  backup_scheduler<mem_runner> s(r, 1h, 7, f.rec.fn());
+  BOOST_REQUIRE(s.run_once());
+  BOOST_TEST(iso8601(s.next_due()) == iso8601(t0 + 1h));
+  BOOST_TEST(f.rec.count(future_warning) == 0u);
+  f.clock.set(t0 - 48h);
+  BOOST_TEST(iso8601(s.next_due()) == iso8601(t0 - 47h));
+  BOOST_TEST(f.rec.count("backup hone-2024-01-15-143022.db.gz is dated in the future (2024-01-15T14:30:22Z)") == 1u,
+             f.rec.all());
+  BOOST_TEST(iso8601(s.next_due()) == iso8601(t0 - 47h));
+  BOOST_TEST(f.rec.count(future_warning) == 1u, "once per file");
+}
+
+BOOST_AUTO_TEST_CASE(an_unreadable_file_is_not_the_newest_backup) {
+  // A file with a backup's name that cannot be read (here: truncated) does not count: the due
+  // time comes from the newest real backup.
+  fixture f;
+  f.make_db();
+  auto r = f.runner();
+  f.clock.set(t0 - 10h);
+  r.create();  // hone-2024-01-15-043022.db.gz
+  f.clock.set(t0);
+  f.dest.put("hone-2024-01-15-142022.db.gz", std::vector<std::byte>(3, std::byte{0x1f}), t0 - 10min);
+  BOOST_REQUIRE(!r.list().front().problem.empty());
+  backup_scheduler<mem_runner> s(r, 24h, 7, f.rec.fn());
+  BOOST_TEST(iso8601(s.next_due()) == iso8601(t0 + 14h));
 }
 
 BOOST_AUTO_TEST_SUITE_END()

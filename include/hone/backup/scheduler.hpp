@@ -7,17 +7,19 @@
 #include <hone/backup/types.hpp>
 
 #include <algorithm>
+#include <charconv>
 #include <chrono>
-#include <cerrno>
 #include <cmath>
 #include <cstdio>
 #include <ctime>
-#include <cstdlib>
 #include <functional>
 #include <optional>
 #include <ostream>
+#include <set>
 #include <stop_token>
 #include <string>
+#include <string_view>
+#include <system_error>
 
 namespace hone::backup {
 
@@ -38,53 +40,126 @@ inline std::ostream& operator<<(std::ostream& os, log_level l) { return os << to
 /// Receives the scheduler's log lines.
 using log_fn = std::function<void(log_level, const std::string&)>;
 
-/// The scheduler's settings as read from the environment.
+/// The scheduler's settings as read from the environment. Three outcomes: enabled; disabled
+/// because HONE_BACKUP_SCHEDULE is not set (not an error); misconfigured (`error` is set: a
+/// variable holds a value that is refused, and the program should not start).
 struct schedule_config {
   bool enabled = false;
   std::chrono::nanoseconds interval{0};
   long long retention = 7;
-  std::string reason;  ///< why it is disabled, or a description of the schedule
+  std::string error;   ///< non-empty when misconfigured: names each variable, its value and the rule
+  std::string reason;  ///< a one-line description for the log: enabled, disabled or misconfigured
+
+  bool misconfigured() const noexcept { return !error.empty(); }
 };
 
-/// Reads HONE_BACKUP_SCHEDULE (hours, fractions allowed) and HONE_BACKUP_RETENTION (default 7).
-/// Unset, 0, negative or unparsable schedule: disabled, with the reason.
+/// The shortest and longest intervals parse_schedule accepts.
+inline constexpr std::chrono::nanoseconds min_schedule_interval = std::chrono::minutes(1);
+inline constexpr std::chrono::nanoseconds max_schedule_interval = std::chrono::hours(24 * 365 * 100);
+
+namespace detail {
+
+/// A value from the environment as it may appear in a message: quoted, printable ASCII only
+/// (anything else as \xNN), cut after 40 characters.
+inline std::string quoted_env_value(std::string_view v) {
+  std::string out = "'";
+  std::size_t shown = 0;
+  for (char ch : v) {
+    if (shown++ == 40) {
+      out += "...";
+      break;
+    }
+    const auto u = static_cast<unsigned char>(ch);
+    if (u >= 0x20 && u < 0x7f && ch != '\'' && ch != '\\') {
+      out += ch;
+    } else {
+      char buf[8];
+      std::snprintf(buf, sizeof buf, "\\x%02X", u);
+      out += buf;
+    }
+  }
+  return out + "'";
+}
+
+inline bool all_digits(std::string_view s) noexcept {
+  return !s.empty() && std::all_of(s.begin(), s.end(), [](char ch) { return ch >= '0' && ch <= '9'; });
+}
+
+/// Plain decimal: digits, optionally a '.' followed by digits ("24", "0.5"; not "24.", ".5",
+/// "+1", "1e3", "0x10", "inf", " 24").
+inline bool is_plain_decimal(std::string_view s) noexcept {
+  const auto dot = s.find('.');
+  if (dot == std::string_view::npos) return all_digits(s);
+  return all_digits(s.substr(0, dot)) && all_digits(s.substr(dot + 1));
+}
+
+}  // namespace detail
+
+/// Reads HONE_BACKUP_SCHEDULE and HONE_BACKUP_RETENTION (pass getenv's results; null or empty
+/// means unset).
+///
+/// HONE_BACKUP_SCHEDULE: the interval in hours as a plain decimal number ("24", "0.5", "168"),
+/// from one minute to 100 years. Unset or empty: the scheduler is disabled, which is not an
+/// error. HONE_BACKUP_RETENTION: how many backups to keep, a whole number of at least 1 in
+/// plain digits; unset or empty: 7. Any other value of either variable (hex, exponents, signs,
+/// spaces, units, an interval under a minute...) makes the configuration misconfigured, with
+/// `error` saying which variable, the value and the rule, whether or not the schedule is set.
 inline schedule_config parse_schedule(const char* schedule, const char* retention) {
   schedule_config c;
-  if (retention && *retention) {
-    char* end = nullptr;
-    errno = 0;
-    long long r = std::strtoll(retention, &end, 10);
-    if (errno != 0 || end == retention || *end != '\0' || r < 1) {
-      c.reason = std::string("backup scheduler disabled: HONE_BACKUP_RETENTION='") + retention +
-                 "' is not a whole number of at least 1";
-      return c;
+  std::string errors;
+  auto refuse = [&](const std::string& message) { errors += (errors.empty() ? "" : "; ") + message; };
+
+  if (schedule && *schedule) {
+    const std::string_view s = schedule;
+    const char* why = nullptr;
+    std::chrono::nanoseconds interval{0};
+    double hours = 0;
+    const auto parsed = detail::is_plain_decimal(s)
+                            ? std::from_chars(s.data(), s.data() + s.size(), hours, std::chars_format::fixed).ec
+                            : std::errc::invalid_argument;
+    const bool whole_hours = s.substr(0, s.find('.')).find_first_not_of('0') != std::string_view::npos;
+    if (parsed == std::errc::result_out_of_range) {
+      why = whole_hours ? "over 100 years" : "under one minute";
+    } else if (parsed != std::errc{} || !std::isfinite(hours)) {
+      why = "not a plain decimal number";
+    } else if (hours * 3600.0 > std::chrono::duration<double>(max_schedule_interval).count()) {
+      why = "over 100 years";
+    } else {
+      interval = std::chrono::nanoseconds(std::llround(hours * 3600.0 * 1e9));
+      if (interval < min_schedule_interval) why = "under one minute";
     }
-    c.retention = r;
+    if (why) {
+      refuse("HONE_BACKUP_SCHEDULE=" + detail::quoted_env_value(s) + " is not valid (" + why +
+             "): give the interval in hours as a plain decimal number of at least 0.0167 (one minute) and at most "
+             "876000 (100 years), e.g. 24 for daily or 0.5 for every 30 minutes");
+    } else {
+      c.interval = interval;
+    }
   }
-  if (!schedule || !*schedule) {
+
+  if (retention && *retention) {
+    const std::string_view r = retention;
+    long long n = 0;
+    if (!detail::all_digits(r) || std::from_chars(r.data(), r.data() + r.size(), n).ec != std::errc{} || n < 1) {
+      refuse("HONE_BACKUP_RETENTION=" + detail::quoted_env_value(r) +
+             " is not valid: give the number of backups to keep as a whole number of at least 1 in plain digits, "
+             "e.g. 7");
+    } else {
+      c.retention = n;
+    }
+  }
+
+  if (!errors.empty()) {
+    c.error = std::move(errors);
+    c.interval = std::chrono::nanoseconds{0};
+    c.reason = "backup scheduler misconfigured: " + c.error;
+  } else if (!schedule || !*schedule) {
     c.reason = "backup scheduler disabled: HONE_BACKUP_SCHEDULE is not set";
-    return c;
+  } else {
+    c.enabled = true;
+    c.reason = "backup scheduler enabled: every " + std::string(schedule) + " h, keeping " +
+               std::to_string(c.retention) + " backups";
   }
-  char* end = nullptr;
-  errno = 0;
-  double hours = std::strtod(schedule, &end);
-  if (errno != 0 || end == schedule || *end != '\0' || !std::isfinite(hours)) {
-    c.reason =
-        std::string("backup scheduler disabled: HONE_BACKUP_SCHEDULE='") + schedule + "' is not a number of hours";
-    return c;
-  }
-  if (hours <= 0) {
-    c.reason = std::string("backup scheduler disabled: HONE_BACKUP_SCHEDULE='") + schedule + "' is not positive";
-    return c;
-  }
-  if (hours > 24.0 * 365 * 100) {
-    c.reason = std::string("backup scheduler disabled: HONE_BACKUP_SCHEDULE='") + schedule + "' is too large";
-    return c;
-  }
-  c.enabled = true;
-  c.interval = std::chrono::nanoseconds(static_cast<long long>(hours * 3600.0 * 1e9));
-  c.reason = "backup scheduler enabled: every " + std::string(schedule) + " h, keeping " + std::to_string(c.retention) +
-             " backups";
   return c;
 }
 
@@ -100,11 +175,22 @@ class backup_scheduler {
   }
 
   /// When the next backup is due: one interval after the newest backup, or after start-up when
-  /// there is none, or after the last attempt (a failure is retried one interval later).
+  /// there is none, or after the last attempt (a failure is retried one interval later). A time
+  /// in the future (the clock was moved back, a backup was copied in with a future name or
+  /// modification time) counts as now, so it never postpones the next backup; the first time a
+  /// backup dated in the future is seen, a warning names it. A newest backup older than one
+  /// interval (the server was down) makes a backup due at once.
   time_point next_due() {
+    const time_point now = runner_.clock().now();
     time_point base = started_;
-    if (auto newest = newest_backup()) base = *newest;
+    if (auto newest = newest_backup()) {
+      base = newest->created_at;
+      if (base > now && warned_future_.insert(newest->name).second)
+        log(log_level::warning, "backup " + newest->name + " is dated in the future (" + format(base) +
+                                    "); counting the next backup from now");
+    }
     if (last_attempt_) base = std::max(base, *last_attempt_);
+    base = std::min(base, now);
     return base + std::chrono::duration_cast<time_point::duration>(interval_);
   }
 
@@ -145,10 +231,16 @@ class backup_scheduler {
   int successes() const noexcept { return successes_; }
 
  private:
-  std::optional<time_point> newest_backup() {
+  struct dated_backup {
+    std::string name;
+    time_point created_at;
+  };
+
+  /// The newest backup that could be read (files with a `problem` do not count).
+  std::optional<dated_backup> newest_backup() {
     try {
-      auto all = runner_.list();
-      if (!all.empty()) return all.front().created_at;
+      for (auto& b : runner_.list())
+        if (b.problem.empty()) return dated_backup{b.name, b.created_at};
     } catch (const std::exception& e) {
       log(log_level::warning, std::string("cannot list backups: ") + e.what());
     }
@@ -182,6 +274,7 @@ class backup_scheduler {
   log_fn log_;
   time_point started_{};
   std::optional<time_point> last_attempt_;
+  std::set<std::string> warned_future_;  ///< backups already reported as dated in the future
   int attempts_ = 0;
   int successes_ = 0;
 };
