@@ -331,10 +331,12 @@ inline void fsync_checked(int fd, const std::string& what) {
   if (::fsync(fd) != 0 && errno != EINVAL && errno != EROFS) throw io_error(what + ": " + errno_text(errno));
 }
 
-/// fsync a directory so that a rename inside it survives a crash.
+/// fsync a directory so that a rename inside it survives a crash. Filesystems that cannot
+/// sync a directory (EINVAL, EROFS) are accepted; any other failure throws.
 inline void fsync_directory(const std::filesystem::path& dir) {
   unique_fd fd(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-  if (fd) ::fsync(fd.get());  // best effort: some filesystems refuse fsync on directories
+  if (!fd) throw io_error("Cannot sync the folder " + dir.string() + ": " + errno_text(errno));
+  fsync_checked(fd.get(), "Cannot sync the folder " + dir.string());
 }
 
 }  // namespace detail
@@ -2594,6 +2596,10 @@ static_assert(Compressor<identity_compressor>);
 // SQLCipher (or plain SQLite) database, keyed like the source, and reads the row counts from
 // the very snapshot it copies.
 
+// ---- begin of <hone/backup/detail/replace.hpp> ----
+// Replacing a live database file by another one (restore, migrate) so that at every instant
+// the path names the complete old database or the complete new one, and the old one is kept.
+
 // ---- begin of <hone/backup/detail/sqlite.hpp> ----
 // Thin RAII over the SQLite/SQLCipher C API: connections, statements, keyed opening, and
 // silencing SQLCipher's own stderr log so that users see our messages, not its noise.
@@ -2880,6 +2886,89 @@ inline std::optional<std::int64_t> optional_count(sqlite3* db, const std::string
 #include <filesystem>
 #include <string>
 #include <system_error>
+
+#include <sys/stat.h>
+#include <unistd.h>
+
+namespace hone::backup::detail {
+
+/// The files SQLite keeps beside a database, by suffix of its path.
+inline constexpr const char* sqlite_sidecars[] = {"-wal", "-shm", "-journal"};
+
+/// Makes the database of `db` safe to replace: leaves WAL mode (SQLite checkpoints the WAL into
+/// the file and deletes it; it can only do so as the only connection) and takes the write lock
+/// (BEGIN IMMEDIATE), which the caller holds until the replacement is installed. Then the file
+/// alone holds every committed transaction, and nobody commits until the transaction ends.
+/// Returns the journal mode the database had ("wal", "delete", ...). Throws
+/// database_busy_error, with nothing changed, while another connection is in the way.
+inline std::string hold_still(sqlite3* db, const std::string& path) {
+  const std::string busy = "The database " + path +
+                           " is in use by another connection (it has it open in WAL mode or is writing to it), "
+                           "so it cannot be replaced safely; stop the application that uses it and retry";
+  auto single = [&](const char* sql) {
+    statement s(db, sql);
+    return s.step() ? s.column_text(0) : std::string();
+  };
+  try {
+    const std::string mode = single("PRAGMA journal_mode");
+    if (single("PRAGMA journal_mode = DELETE") != "delete") throw database_busy_error(busy);
+    exec(db, "BEGIN IMMEDIATE");
+    return mode;
+  } catch (const database_busy_error&) {
+    throw;
+  } catch (const error&) {
+    throw database_busy_error(busy);
+  }
+}
+
+/// Keeps `file` as `stem` (or stem-1, stem-2, ... when that exists): a hard link when the
+/// filesystem allows it (instant, no extra space), else an owner-only copy. Returns the name.
+inline std::string keep_copy(const std::string& file, const std::string& stem) {
+  std::error_code ec;
+  std::string kept = stem;
+  for (int n = 1; std::filesystem::exists(kept, ec); ++n) kept = stem + "-" + std::to_string(n);
+  if (::link(file.c_str(), kept.c_str()) == 0) return kept;
+  std::filesystem::copy_file(file, kept, ec);
+  if (ec) {
+    std::filesystem::remove(kept, ec);
+    throw io_error("Cannot keep a copy of " + file + " at " + kept + ": " + ec.message());
+  }
+  std::filesystem::permissions(kept, std::filesystem::perms::owner_read | std::filesystem::perms::owner_write, ec);
+  unique_fd fd(::open(kept.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!fd) throw io_error("Cannot open " + kept + ": " + errno_text(errno));
+  fsync_checked(fd.get(), "Cannot sync " + kept);
+  return kept;
+}
+
+/// Gives `file` the owner, group and permission bits of `like`. Changing the owner needs
+/// privileges: without them the file stays the caller's.
+inline void copy_ownership(const std::string& file, const struct stat& like) {
+  if (::chown(file.c_str(), like.st_uid, like.st_gid) != 0 && errno != EPERM)
+    throw io_error("Cannot set the owner of " + file + ": " + errno_text(errno));
+  if (::chmod(file.c_str(), like.st_mode & 07777) != 0)
+    throw io_error("Cannot set the mode of " + file + ": " + errno_text(errno));
+}
+
+/// Moves the complete, synced file `replacement` (in the same folder) over `db`: removes the
+/// old database's -wal, -shm and -journal first (the caller made sure they hold nothing that
+/// is not in the file, see hold_still), every failure stopping before the rename; then
+/// renames. The caller then syncs the folder (fsync_directory): a failure there comes after
+/// the new database is in place.
+inline void install_replacement(const std::string& replacement, const std::string& db) {
+  for (const char* sfx : sqlite_sidecars)
+    if (::unlink((db + sfx).c_str()) != 0 && errno != ENOENT)
+      throw io_error("Cannot remove " + db + sfx + " (" + errno_text(errno) + "); the database was not replaced");
+  if (::rename(replacement.c_str(), db.c_str()) != 0)
+    throw io_error("Cannot move the new database into place at " + db + ": " + errno_text(errno) +
+                   "; the current database was not changed");
+}
+
+}  // namespace hone::backup::detail
+// ---- end of <hone/backup/detail/replace.hpp> ----
+
+#include <filesystem>
+#include <string>
+#include <system_error>
 #include <thread>
 #include <utility>
 
@@ -2947,7 +3036,7 @@ struct sqlcipher_exporter_options {
 };
 
 /// Holds a database still while it is replaced (see sqlcipher_exporter::prepare_replace):
-/// an exclusive lock on it, released when this object is destroyed. Empty when there was
+/// its write lock, released when this object is destroyed. Empty when there was
 /// nothing to hold.
 class database_hold {
  public:
@@ -3010,8 +3099,9 @@ class sqlcipher_exporter {
   }
 
   /// Makes the database at `path` safe to replace by a rename and keeps it so until the
-  /// returned hold is destroyed: the file is switched to rollback-journal mode (SQLite
-  /// checkpoints the WAL into it and removes the -wal file) and an exclusive lock is taken. From then on the file alone
+  /// returned hold is destroyed (detail::hold_still): the file is switched to rollback-journal
+  /// mode (SQLite checkpoints the WAL into it and removes the -wal file) and the write lock is
+  /// taken. From then on the file alone
   /// holds every committed transaction, so nothing is lost whenever the process dies. When another connection is in the
   /// way (a reader that keeps the WAL from being checkpointed, a process that has the database open in WAL mode),
   /// throws database_busy_error and nothing has changed. A file that does not open with the key (or is not a database)
@@ -3041,20 +3131,7 @@ class sqlcipher_exporter {
     } catch (const encryption_error&) {
       return unopenable("it does not open with the key");
     }
-    sqlite3* db = opened.db.get();
-    const std::string busy = "The database " + path.string() +
-                             " is in use by another connection (it has it open in WAL mode or is reading "
-                             "it), so it cannot be replaced safely; stop the application that uses it and retry";
-    // Leaving WAL mode needs the only connection: SQLite then checkpoints the WAL into the
-    // file and deletes it; while another connection is open it changes nothing and stays "wal".
-    try {
-      if (pragma_rows(db, "PRAGMA journal_mode = DELETE") != "delete") throw database_busy_error(busy);
-      detail::exec(db, "BEGIN EXCLUSIVE");
-    } catch (const database_busy_error&) {
-      throw;
-    } catch (const error&) {
-      throw database_busy_error(busy);
-    }
+    detail::hold_still(opened.db.get(), path.string());
     return database_hold(std::move(opened.db));
   }
 
@@ -3334,13 +3411,6 @@ inline std::string single_value(sqlite3* db, const std::string& sql) {
 }
 
 /// A hard link when the filesystem allows it (instant, no extra space), else a copy.
-inline void keep_file(const std::string& from, const std::string& to) {
-  if (::link(from.c_str(), to.c_str()) == 0) return;
-  std::error_code ec;
-  std::filesystem::copy_file(from, to, ec);
-  if (ec) throw io_error("Cannot keep a copy of " + from + " at " + to + ": " + ec.message());
-  std::filesystem::permissions(to, std::filesystem::perms::owner_read | std::filesystem::perms::owner_write, ec);
-}
 
 }  // namespace detail::migrate_impl
 
@@ -3349,19 +3419,20 @@ inline void keep_file(const std::string& from, const std::string& to) {
 ///  1. Opens it; a plain SQLite file or a file that already opens with SQLCipher 4's defaults
 ///     is left untouched (migrated = false, from_version 0 or 4). A key that opens it neither
 ///     way throws encryption_error; nothing is changed.
-///  2. Takes the database's write lock (BEGIN IMMEDIATE, waiting up to busy_timeout_ms, else
-///     lock_error) and holds it until step 6, so no commit can be lost in between.
+///  2. Holds the database still until step 6 (detail::hold_still: leaves WAL mode, so SQLite
+///     checkpoints the WAL into the file, and takes the write lock, waiting up to
+///     busy_timeout_ms, else database_busy_error), so no commit can be lost in between.
 ///  3. Writes a consistent copy (sqlcipher_export, including content still in the -wal file)
 ///     to a hidden temp file beside the database, still in the SQLCipher 3 format.
 ///  4. Runs PRAGMA cipher_migrate on the copy, then checks it: it must open with SQLCipher 4's
 ///     defaults, pass cipher_integrity_check and integrity_check, and hold as many rows in
 ///     every table as the source. It gets the source's journal mode (WAL stays WAL), user
 ///     version and file permissions.
-///  5. Keeps the original (with its -wal/-shm) as DATABASE.pre-migrate-YYYY-MM-DD-HHMMSS
-///     (hard links where possible; -1, -2, ... added if that exists).
-///  6. Renames the upgraded copy over DATABASE (atomic: the path always names a complete
-///     database) and removes the old -wal/-shm/-journal. Any failure before this step leaves
-///     the database untouched and removes the temp files.
+///  5. Keeps the original as DATABASE.pre-migrate-YYYY-MM-DD-HHMMSS (a hard link where
+///     possible; -1, -2, ... added if that exists).
+///  6. Removes the old -wal/-shm/-journal (checked) and renames the upgraded copy over
+///     DATABASE (atomic: the path always names a complete database). Any failure before the
+///     rename leaves the database's content untouched and removes the temp files.
 /// The application using the database should be stopped first: a program that keeps its
 /// connection open goes on using the old file (now the .pre-migrate copy).
 /// Throws database_error when the program is linked with SQLCipher 3 (cipher_migrate is a
@@ -3401,20 +3472,15 @@ inline migrate_result migrate_to_v4(const std::filesystem::path& database, const
   r.from_version = guard.compatibility;
   const std::string compat_pragma = std::to_string(guard.compatibility);
 
-  // 2. Hold the write lock: nobody commits between our snapshot and the rename.
-  {
-    int rc = sqlite3_exec(guard.db.get(), "BEGIN IMMEDIATE", nullptr, nullptr, nullptr);
-    if ((rc & 0xff) == SQLITE_BUSY || (rc & 0xff) == SQLITE_LOCKED)
-      throw lock_error("The database " + db + " is busy (another program is writing to it); stop it and retry");
-    if (rc != SQLITE_OK) throw database_error("Cannot lock " + db + ": " + detail::errmsg(guard.db.get()));
-  }
+  // 2. Hold the database still: its WAL checkpointed into the file, the write lock taken, so
+  //    the file alone holds every commit and nobody commits until the rename.
+  const std::string journal_mode = detail::hold_still(guard.db.get(), db);
   struct rollback_guard {
     sqlite3* h;
     ~rollback_guard() {
       if (h) sqlite3_exec(h, "ROLLBACK", nullptr, nullptr, nullptr);
     }
   } unlock{guard.db.get()};
-  const std::string journal_mode = single_value(guard.db.get(), "PRAGMA journal_mode");
   const auto source_rows = row_counts(guard.db.get());
   const std::string user_version = single_value(guard.db.get(), "PRAGMA user_version");
 
@@ -3476,35 +3542,23 @@ inline migrate_result migrate_to_v4(const std::filesystem::path& database, const
   }
   // cipher_migrate replaced the copy with a file of its own: give it the original's mode
   // (and owner, when allowed), and make it durable.
-  ::chmod(tmpl.c_str(), st.st_mode & 07777);
-  if (::chown(tmpl.c_str(), st.st_uid, st.st_gid) != 0) {
-    // Not permitted for an unprivileged user whose file it already is: nothing to do.
-  }
+  detail::copy_ownership(tmpl, st);
   {
     detail::unique_fd fd(::open(tmpl.c_str(), O_RDONLY | O_CLOEXEC));
     if (!fd) throw io_error("Cannot open " + tmpl + ": " + detail::errno_text(errno));
     detail::fsync_checked(fd.get(), "Cannot sync " + tmpl);
   }
 
-  // 5. Keep the original as it is.
-  const std::string keep =
-      db + ".pre-migrate-" + name_timestamp(options.now.value_or(std::chrono::system_clock::now()));
-  std::string kept = keep;
-  for (int n = 1; fs::exists(kept, ec); ++n) kept = keep + "-" + std::to_string(n);
-  keep_file(db, kept);
-  for (const char* sfx : {"-wal", "-shm"})
-    if (fs::exists(db + sfx, ec)) keep_file(db + sfx, kept + sfx);
+  // 5. Keep the original as it is (the file alone holds it, see step 2).
+  const std::string kept = detail::keep_copy(
+      db, db + ".pre-migrate-" + name_timestamp(options.now.value_or(std::chrono::system_clock::now())));
+  temp_files forget_kept{kept};
+  detail::fsync_directory(dir);
   r.pre_migrate_copy = kept;
 
-  // 6. Release the lock (our connection's close may checkpoint into, and so only touches,
-  // the old file), drop the old side files and move the upgraded file into place.
-  sqlite3_exec(guard.db.get(), "ROLLBACK", nullptr, nullptr, nullptr);
-  unlock.h = nullptr;
-  guard.db.reset();
-  for (const char* sfx : {"-wal", "-shm", "-journal"}) ::unlink((db + sfx).c_str());
-  if (::rename(tmpl.c_str(), db.c_str()) != 0)
-    throw io_error("Cannot move the upgraded database into place at " + db + ": " + detail::errno_text(errno) +
-                   " (the original is unchanged; a copy is at " + kept + ")");
+  // 6. Still holding the lock, drop the old side files and move the upgraded file into place.
+  detail::install_replacement(tmpl, db);
+  forget_kept.path.clear();
   cleanup.path.clear();
   ::unlink((tmpl + "-migrated").c_str());
   detail::fsync_directory(dir);
@@ -3996,29 +4050,18 @@ class BackupRunner {
                                        "leave the database unencrypted");
       restore_result r;
       r.database = target;
-      temp_file kept_copy({}, {});
       if (exists) {
-        // 3.-6.
         [[maybe_unused]] auto hold = hold_for_replace(target);
-        const std::string keep = db + ".pre-restore-" + name_timestamp(clock_.now());
-        std::string kept = keep;
-        for (int n = 1; std::filesystem::exists(kept, ec); ++n) kept = keep + "-" + std::to_string(n);
-        copy_or_link(db, kept);
-        kept_copy = temp_file(kept, {});
+        r.pre_restore_copy = detail::keep_copy(db, db + ".pre-restore-" + name_timestamp(clock_.now()));
+        temp_file kept_copy(r.pre_restore_copy.string(), {});
         detail::fsync_directory(dir);
-        take_ownership(tmpl, current);
-        for (const char* sfx : {"-wal", "-shm", "-journal"})
-          if (::unlink((db + sfx).c_str()) != 0 && errno != ENOENT)
-            throw io_error("Cannot remove " + db + sfx + " (" + detail::errno_text(errno) +
-                           "); the database was not replaced");
-        // 7.
-        install(tmpl, db);
-        r.pre_restore_copy = kept;
+        detail::copy_ownership(tmpl, current);
+        detail::install_replacement(tmpl, db);
+        kept_copy.release();
       } else {
-        install(tmpl, db);
+        detail::install_replacement(tmpl, db);
       }
       restored.release();
-      kept_copy.release();
       detail::fsync_directory(dir);
       r.restored = true;
       r.backup_name = name;
@@ -4130,7 +4173,7 @@ class BackupRunner {
     if constexpr (requires { exporter_.prepare_replace(target); }) {
       return exporter_.prepare_replace(target);
     } else {
-      for (const char* sfx : {"-wal", "-journal"}) {
+      for (const char* sfx : {"-wal", "-journal"}) {  // what may hold committed transactions
         std::error_code ec;
         if (std::filesystem::file_size(target.string() + sfx, ec) > 0 && !ec)
           throw database_error("Cannot replace " + target.string() + ": its " + sfx +
@@ -4140,22 +4183,6 @@ class BackupRunner {
     }
   }
 
-  /// The restored file gets the owner, group and permission bits of the database it replaces,
-  /// so the service that owns the database can still open it. Changing the owner needs
-  /// privileges: without them the file stays the caller's.
-  static void take_ownership(const std::string& file, const struct stat& like) {
-    if (::chown(file.c_str(), like.st_uid, like.st_gid) != 0 && errno != EPERM)
-      throw io_error("Cannot set the owner of the restored file: " + detail::errno_text(errno));
-    if (::chmod(file.c_str(), like.st_mode & 07777) != 0)
-      throw io_error("Cannot set the mode of the restored file: " + detail::errno_text(errno));
-  }
-
-  static void install(const std::string& from, const std::string& to) {
-    if (::rename(from.c_str(), to.c_str()) != 0)
-      throw io_error("Cannot move the restored database into place at " + to + ": " + detail::errno_text(errno) +
-                     "; the current database was not changed");
-  }
-
   static void remove_stale_restore_files(const std::filesystem::path& dir, const std::string& prefix) {
     std::error_code ec;
     for (auto it = std::filesystem::directory_iterator(dir, ec); !ec && it != std::filesystem::directory_iterator();
@@ -4163,15 +4190,6 @@ class BackupRunner {
       auto n = it->path().filename().string();
       if (n.size() == prefix.size() + 6 && n.compare(0, prefix.size(), prefix) == 0) ::unlink(it->path().c_str());
     }
-  }
-
-  /// A hard link when the filesystem allows it (instant, no extra space), else a copy.
-  static void copy_or_link(const std::string& from, const std::string& to) {
-    if (::link(from.c_str(), to.c_str()) == 0) return;
-    std::error_code ec;
-    std::filesystem::copy_file(from, to, ec);
-    if (ec) throw io_error("Cannot keep a copy of " + from + " at " + to + ": " + ec.message());
-    std::filesystem::permissions(to, std::filesystem::perms::owner_read | std::filesystem::perms::owner_write, ec);
   }
 
   /// The sequence number for the next automatic name of the second of `t`: 0 when no backup
@@ -4229,17 +4247,19 @@ class BackupRunner {
 
 
 #include <algorithm>
+#include <charconv>
 #include <chrono>
-#include <cerrno>
 #include <cmath>
 #include <cstdio>
 #include <ctime>
-#include <cstdlib>
 #include <functional>
 #include <optional>
 #include <ostream>
+#include <set>
 #include <stop_token>
 #include <string>
+#include <string_view>
+#include <system_error>
 
 namespace hone::backup {
 
@@ -4260,53 +4280,126 @@ inline std::ostream& operator<<(std::ostream& os, log_level l) { return os << to
 /// Receives the scheduler's log lines.
 using log_fn = std::function<void(log_level, const std::string&)>;
 
-/// The scheduler's settings as read from the environment.
+/// The scheduler's settings as read from the environment. Three outcomes: enabled; disabled
+/// because HONE_BACKUP_SCHEDULE is not set (not an error); misconfigured (`error` is set: a
+/// variable holds a value that is refused, and the program should not start).
 struct schedule_config {
   bool enabled = false;
   std::chrono::nanoseconds interval{0};
   long long retention = 7;
-  std::string reason;  ///< why it is disabled, or a description of the schedule
+  std::string error;   ///< non-empty when misconfigured: names each variable, its value and the rule
+  std::string reason;  ///< a one-line description for the log: enabled, disabled or misconfigured
+
+  bool misconfigured() const noexcept { return !error.empty(); }
 };
 
-/// Reads HONE_BACKUP_SCHEDULE (hours, fractions allowed) and HONE_BACKUP_RETENTION (default 7).
-/// Unset, 0, negative or unparsable schedule: disabled, with the reason.
+/// The shortest and longest intervals parse_schedule accepts.
+inline constexpr std::chrono::nanoseconds min_schedule_interval = std::chrono::minutes(1);
+inline constexpr std::chrono::nanoseconds max_schedule_interval = std::chrono::hours(24 * 365 * 100);
+
+namespace detail {
+
+/// A value from the environment as it may appear in a message: quoted, printable ASCII only
+/// (anything else as \xNN), cut after 40 characters.
+inline std::string quoted_env_value(std::string_view v) {
+  std::string out = "'";
+  std::size_t shown = 0;
+  for (char ch : v) {
+    if (shown++ == 40) {
+      out += "...";
+      break;
+    }
+    const auto u = static_cast<unsigned char>(ch);
+    if (u >= 0x20 && u < 0x7f && ch != '\'' && ch != '\\') {
+      out += ch;
+    } else {
+      char buf[8];
+      std::snprintf(buf, sizeof buf, "\\x%02X", u);
+      out += buf;
+    }
+  }
+  return out + "'";
+}
+
+inline bool all_digits(std::string_view s) noexcept {
+  return !s.empty() && std::all_of(s.begin(), s.end(), [](char ch) { return ch >= '0' && ch <= '9'; });
+}
+
+/// Plain decimal: digits, optionally a '.' followed by digits ("24", "0.5"; not "24.", ".5",
+/// "+1", "1e3", "0x10", "inf", " 24").
+inline bool is_plain_decimal(std::string_view s) noexcept {
+  const auto dot = s.find('.');
+  if (dot == std::string_view::npos) return all_digits(s);
+  return all_digits(s.substr(0, dot)) && all_digits(s.substr(dot + 1));
+}
+
+}  // namespace detail
+
+/// Reads HONE_BACKUP_SCHEDULE and HONE_BACKUP_RETENTION (pass getenv's results; null or empty
+/// means unset).
+///
+/// HONE_BACKUP_SCHEDULE: the interval in hours as a plain decimal number ("24", "0.5", "168"),
+/// from one minute to 100 years. Unset or empty: the scheduler is disabled, which is not an
+/// error. HONE_BACKUP_RETENTION: how many backups to keep, a whole number of at least 1 in
+/// plain digits; unset or empty: 7. Any other value of either variable (hex, exponents, signs,
+/// spaces, units, an interval under a minute...) makes the configuration misconfigured, with
+/// `error` saying which variable, the value and the rule, whether or not the schedule is set.
 inline schedule_config parse_schedule(const char* schedule, const char* retention) {
   schedule_config c;
-  if (retention && *retention) {
-    char* end = nullptr;
-    errno = 0;
-    long long r = std::strtoll(retention, &end, 10);
-    if (errno != 0 || end == retention || *end != '\0' || r < 1) {
-      c.reason = std::string("backup scheduler disabled: HONE_BACKUP_RETENTION='") + retention +
-                 "' is not a whole number of at least 1";
-      return c;
+  std::string errors;
+  auto refuse = [&](const std::string& message) { errors += (errors.empty() ? "" : "; ") + message; };
+
+  if (schedule && *schedule) {
+    const std::string_view s = schedule;
+    const char* why = nullptr;
+    std::chrono::nanoseconds interval{0};
+    double hours = 0;
+    const auto parsed = detail::is_plain_decimal(s)
+                            ? std::from_chars(s.data(), s.data() + s.size(), hours, std::chars_format::fixed).ec
+                            : std::errc::invalid_argument;
+    const bool whole_hours = s.substr(0, s.find('.')).find_first_not_of('0') != std::string_view::npos;
+    if (parsed == std::errc::result_out_of_range) {
+      why = whole_hours ? "over 100 years" : "under one minute";
+    } else if (parsed != std::errc{} || !std::isfinite(hours)) {
+      why = "not a plain decimal number";
+    } else if (hours * 3600.0 > std::chrono::duration<double>(max_schedule_interval).count()) {
+      why = "over 100 years";
+    } else {
+      interval = std::chrono::nanoseconds(std::llround(hours * 3600.0 * 1e9));
+      if (interval < min_schedule_interval) why = "under one minute";
     }
-    c.retention = r;
+    if (why) {
+      refuse("HONE_BACKUP_SCHEDULE=" + detail::quoted_env_value(s) + " is not valid (" + why +
+             "): give the interval in hours as a plain decimal number of at least 0.0167 (one minute) and at most "
+             "876000 (100 years), e.g. 24 for daily or 0.5 for every 30 minutes");
+    } else {
+      c.interval = interval;
+    }
   }
-  if (!schedule || !*schedule) {
+
+  if (retention && *retention) {
+    const std::string_view r = retention;
+    long long n = 0;
+    if (!detail::all_digits(r) || std::from_chars(r.data(), r.data() + r.size(), n).ec != std::errc{} || n < 1) {
+      refuse("HONE_BACKUP_RETENTION=" + detail::quoted_env_value(r) +
+             " is not valid: give the number of backups to keep as a whole number of at least 1 in plain digits, "
+             "e.g. 7");
+    } else {
+      c.retention = n;
+    }
+  }
+
+  if (!errors.empty()) {
+    c.error = std::move(errors);
+    c.interval = std::chrono::nanoseconds{0};
+    c.reason = "backup scheduler misconfigured: " + c.error;
+  } else if (!schedule || !*schedule) {
     c.reason = "backup scheduler disabled: HONE_BACKUP_SCHEDULE is not set";
-    return c;
+  } else {
+    c.enabled = true;
+    c.reason = "backup scheduler enabled: every " + std::string(schedule) + " h, keeping " +
+               std::to_string(c.retention) + " backups";
   }
-  char* end = nullptr;
-  errno = 0;
-  double hours = std::strtod(schedule, &end);
-  if (errno != 0 || end == schedule || *end != '\0' || !std::isfinite(hours)) {
-    c.reason =
-        std::string("backup scheduler disabled: HONE_BACKUP_SCHEDULE='") + schedule + "' is not a number of hours";
-    return c;
-  }
-  if (hours <= 0) {
-    c.reason = std::string("backup scheduler disabled: HONE_BACKUP_SCHEDULE='") + schedule + "' is not positive";
-    return c;
-  }
-  if (hours > 24.0 * 365 * 100) {
-    c.reason = std::string("backup scheduler disabled: HONE_BACKUP_SCHEDULE='") + schedule + "' is too large";
-    return c;
-  }
-  c.enabled = true;
-  c.interval = std::chrono::nanoseconds(static_cast<long long>(hours * 3600.0 * 1e9));
-  c.reason = "backup scheduler enabled: every " + std::string(schedule) + " h, keeping " + std::to_string(c.retention) +
-             " backups";
   return c;
 }
 
@@ -4322,11 +4415,22 @@ class backup_scheduler {
   }
 
   /// When the next backup is due: one interval after the newest backup, or after start-up when
-  /// there is none, or after the last attempt (a failure is retried one interval later).
+  /// there is none, or after the last attempt (a failure is retried one interval later). A time
+  /// in the future (the clock was moved back, a backup was copied in with a future name or
+  /// modification time) counts as now, so it never postpones the next backup; the first time a
+  /// backup dated in the future is seen, a warning names it. A newest backup older than one
+  /// interval (the server was down) makes a backup due at once.
   time_point next_due() {
+    const time_point now = runner_.clock().now();
     time_point base = started_;
-    if (auto newest = newest_backup()) base = *newest;
+    if (auto newest = newest_backup()) {
+      base = newest->created_at;
+      if (base > now && warned_future_.insert(newest->name).second)
+        log(log_level::warning, "backup " + newest->name + " is dated in the future (" + format(base) +
+                                    "); counting the next backup from now");
+    }
     if (last_attempt_) base = std::max(base, *last_attempt_);
+    base = std::min(base, now);
     return base + std::chrono::duration_cast<time_point::duration>(interval_);
   }
 
@@ -4367,10 +4471,16 @@ class backup_scheduler {
   int successes() const noexcept { return successes_; }
 
  private:
-  std::optional<time_point> newest_backup() {
+  struct dated_backup {
+    std::string name;
+    time_point created_at;
+  };
+
+  /// The newest backup that could be read (files with a `problem` do not count).
+  std::optional<dated_backup> newest_backup() {
     try {
-      auto all = runner_.list();
-      if (!all.empty()) return all.front().created_at;
+      for (auto& b : runner_.list())
+        if (b.problem.empty()) return dated_backup{b.name, b.created_at};
     } catch (const std::exception& e) {
       log(log_level::warning, std::string("cannot list backups: ") + e.what());
     }
@@ -4404,6 +4514,7 @@ class backup_scheduler {
   log_fn log_;
   time_point started_{};
   std::optional<time_point> last_attempt_;
+  std::set<std::string> warned_future_;  ///< backups already reported as dated in the future
   int attempts_ = 0;
   int successes_ = 0;
 };
