@@ -29,6 +29,12 @@ enum class errc : int {
   io = 10,               ///< reading or writing a file failed (disk full, permissions)
   database = 11,         ///< SQLite/SQLCipher reported an error
   locked = 12,           ///< could not take the backup lock
+  /// restore refused: the backup is not encrypted but a key is configured, so restoring it
+  /// would leave an unencrypted database where an encrypted one is expected
+  unencrypted_backup = 13,
+  key_required = 14,   ///< the database or backup is encrypted and no key was given
+  not_a_backup = 15,   ///< the file is not a backup (not the Compressor's format, empty, not a database)
+  database_busy = 16,  ///< another connection kept the database from being prepared for replacement
 };
 
 /// A short stable identifier for each code, e.g. "not_found".
@@ -46,6 +52,10 @@ constexpr std::string_view to_string(errc c) noexcept {
     case errc::io: return "io";
     case errc::database: return "database";
     case errc::locked: return "locked";
+    case errc::unencrypted_backup: return "unencrypted_backup";
+    case errc::key_required: return "key_required";
+    case errc::not_a_backup: return "not_a_backup";
+    case errc::database_busy: return "database_busy";
   }
   return "unknown";
 }
@@ -84,6 +94,10 @@ using invalid_argument_error = detail::coded_error<errc::invalid_argument>;
 using io_error = detail::coded_error<errc::io>;
 using database_error = detail::coded_error<errc::database>;
 using lock_error = detail::coded_error<errc::locked>;
+using unencrypted_backup_error = detail::coded_error<errc::unencrypted_backup>;
+using key_required_error = detail::coded_error<errc::key_required>;
+using not_a_backup_error = detail::coded_error<errc::not_a_backup>;
+using database_busy_error = detail::coded_error<errc::database_busy>;
 
 /// The message restore and verify give when the key does not open the backup.
 inline constexpr std::string_view wrong_key_message =
@@ -130,7 +144,10 @@ struct check_result {
   std::string message;  ///< "ok", or why the file is not valid
   table_counts counts;
   bool encrypted = false;
-  bool wrong_key = false;  ///< the file did not open with the key (or is not a database)
+  bool wrong_key = false;    ///< the file did not open with the key (or is not a database)
+  bool key_missing = false;  ///< the file is encrypted and no key was given
+  /// the file is a valid plain (unencrypted) database although a key is configured
+  bool unencrypted_with_key = false;
 };
 
 /// What a Compressor reports after compressing a stream.
@@ -168,6 +185,7 @@ struct stored_entry {
 #include <filesystem>
 #include <span>
 #include <string>
+#include <string_view>
 #include <utility>
 
 #include <fcntl.h>
@@ -198,6 +216,61 @@ inline std::string errno_text(int e) { return std::strerror(e); }
 /// True when the bytes start with SQLite's plain header: an unencrypted database.
 inline bool is_plain_header(const void* data, std::size_t n) {
   return n >= 16 && std::memcmp(data, "SQLite format 3", 16) == 0;
+}
+
+/// How many leading bytes classify_database_head() wants to see.
+inline constexpr std::size_t database_head_bytes = 1024;
+
+/// What the first bytes of a file say about it.
+enum class database_kind {
+  plain,         ///< SQLite's header with a valid page size
+  encrypted,     ///< looks like SQLCipher: at least 512 bytes that read as random
+  empty,         ///< no bytes at all
+  not_database,  ///< anything else (text, too short, a broken header)
+};
+
+/// Classifies the first bytes of a database file (give database_head_bytes, or the whole file
+/// when it is shorter). SQLite's smallest page is 512 bytes, so a shorter file is no database.
+/// An SQLCipher file is ciphertext from its first byte (the salt), indistinguishable from random
+/// without the key; random bytes use most of the 256 byte values (about 221 of them in 512 bytes),
+/// text and other formats far fewer, so fewer than 160 distinct values means "not a database".
+inline database_kind classify_database_head(const void* data, std::size_t n) {
+  if (n == 0) return database_kind::empty;
+  const auto* b = static_cast<const unsigned char*>(data);
+  if (is_plain_header(data, n)) {
+    if (n < 100) return database_kind::not_database;
+    const unsigned page = (unsigned(b[16]) << 8) | b[17];  // 1 means 65536
+    const bool power_of_two = page == 1 || (page >= 512 && (page & (page - 1)) == 0);
+    return power_of_two ? database_kind::plain : database_kind::not_database;
+  }
+  if (n < 512) return database_kind::not_database;
+  bool seen[256] = {};
+  unsigned distinct = 0;
+  for (std::size_t i = 0; i < 512; ++i)
+    if (!seen[b[i]]) {
+      seen[b[i]] = true;
+      ++distinct;
+    }
+  return distinct >= 160 ? database_kind::encrypted : database_kind::not_database;
+}
+
+/// Why a file of this kind is not a database, for messages; empty for plain and encrypted.
+inline std::string_view database_kind_problem(database_kind k) noexcept {
+  switch (k) {
+    case database_kind::empty: return "it is empty (0 bytes)";
+    case database_kind::not_database: return "its content is not an SQLite or SQLCipher database";
+    default: return {};
+  }
+}
+
+/// `message` with every occurrence of `path` replaced by `replacement`: private temp paths
+/// are no business of the person reading an error.
+inline std::string without_path(std::string message, const std::filesystem::path& path, std::string_view replacement) {
+  const std::string p = path.string();
+  if (p.empty()) return message;
+  for (auto at = message.find(p); at != std::string::npos; at = message.find(p, at + replacement.size()))
+    message.replace(at, p.size(), replacement);
+  return message;
 }
 
 /// Owns a POSIX file descriptor.
@@ -807,6 +880,7 @@ static_assert(Clock<fake_clock>);
 // memory_destination (in-process, for tests and for programs that ship bytes elsewhere).
 
 
+#include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <map>
@@ -814,6 +888,7 @@ static_assert(Clock<fake_clock>);
 #include <mutex>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include <dirent.h>
@@ -868,7 +943,7 @@ class file_lock {
  public:
   file_lock() = default;
   explicit file_lock(const std::filesystem::path& path, const std::string& dir_for_errors) {
-    fd_ = unique_fd(::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600));
+    fd_ = unique_fd(::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600));
     if (!fd_) throw directory_error("Failed to access backup directory: " + dir_for_errors + ": " + errno_text(errno));
     while (::flock(fd_.get(), LOCK_EX) != 0) {
       if (errno != EINTR) throw lock_error("Cannot lock " + path.string() + ": " + errno_text(errno));
@@ -900,6 +975,10 @@ class local_directory {
 
   const std::filesystem::path& directory() const noexcept { return dir_; }
 
+  /// Told of each step of store() ("write", "fsync", "rename", "fsync folder") with the path
+  /// it concerns, e.g. for a verbose log. May be empty.
+  std::function<void(std::string_view step, const std::filesystem::path&)> trace;
+
   stored_entry store(const std::string& name, const std::function<void(writer&)>& produce) {
     ensure_directory();
     remove_leftovers();
@@ -914,16 +993,20 @@ class local_directory {
         if (armed) ::unlink(p.c_str());
       }
     } guard{tmp};
-    ::fchmod(fd.get(), 0600);
-    file_writer out(std::move(fd), "Failed to write backup " + (dir_ / name).string());
-    produce(out);
-    out.finish();
+    if (::fchmod(fd.get(), 0600) != 0) throw directory_error(access_error(errno));
     const auto final_path = dir_ / name;
+    step("write", tmp);
+    file_writer out(std::move(fd), "Failed to write backup " + final_path.string());
+    produce(out);
+    step("fsync", tmp);
+    out.finish();
+    step("rename", final_path);
     if (detail::rename_noreplace(tmp, final_path) != 0) {
       if (errno == EEXIST) throw already_exists_error("Backup already exists: " + name);
       throw io_error("Failed to store backup " + final_path.string() + ": " + detail::errno_text(errno));
     }
     guard.armed = false;
+    step("fsync folder", dir_);
     detail::fsync_directory(dir_);
     auto e = stat(name);
     if (!e) throw io_error("Backup vanished right after it was written: " + final_path.string());
@@ -931,10 +1014,15 @@ class local_directory {
   }
 
   /// Regular files that are not hidden (temp files and the lock file start with '.').
-  std::vector<stored_entry> list() {
+  std::vector<stored_entry> list() const {
     std::vector<stored_entry> out;
-    std::error_code ec;
-    if (!std::filesystem::exists(dir_, ec)) return out;  // nothing stored yet
+    struct stat st {};
+    if (::stat(dir_.c_str(), &st) != 0) {
+      if (errno == ENOENT) return out;  // nothing stored yet
+      throw directory_error(access_error(errno));
+    }
+    if (!S_ISDIR(st.st_mode)) throw directory_error(access_error(ENOTDIR));
+    check_ownership(st);
     std::unique_ptr<DIR, int (*)(DIR*)> d(::opendir(dir_.c_str()), ::closedir);
     if (!d) throw directory_error(access_error(errno));
     while (auto* ent = ::readdir(d.get())) {
@@ -945,20 +1033,30 @@ class local_directory {
     return out;
   }
 
-  std::optional<stored_entry> stat(const std::string& name) {
+  /// A regular file of the caller's: a file someone else could have planted is no backup.
+  std::optional<stored_entry> stat(const std::string& name) const {
     struct stat st {};
     auto p = dir_ / name;
-    if (::lstat(p.c_str(), &st) != 0 || !S_ISREG(st.st_mode)) return std::nullopt;
+    if (::lstat(p.c_str(), &st) != 0 || !S_ISREG(st.st_mode) || st.st_uid != ::geteuid()) return std::nullopt;
     return stored_entry{name, static_cast<std::uint64_t>(st.st_size), detail::to_time_point(st.st_mtim), p.string()};
   }
 
-  std::unique_ptr<reader> open(const std::string& name) {
+  std::unique_ptr<reader> open(const std::string& name) const {
+    struct stat folder {};
+    if (::stat(dir_.c_str(), &folder) != 0) {
+      if (errno == ENOENT) throw not_found_error("Backup not found: " + name);
+      throw directory_error(access_error(errno));
+    }
+    check_ownership(folder);
     auto p = dir_ / name;
     detail::unique_fd fd(::open(p.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW));
     if (!fd) {
       if (errno == ENOENT || errno == ELOOP) throw not_found_error("Backup not found: " + name);
       throw io_error("Failed to read backup " + p.string() + ": " + detail::errno_text(errno));
     }
+    struct stat st {};
+    if (::fstat(fd.get(), &st) != 0 || !S_ISREG(st.st_mode) || st.st_uid != ::geteuid())
+      throw not_found_error("Backup not found: " + name);
     return std::make_unique<file_reader>(std::move(fd), "Failed to read backup " + p.string());
   }
 
@@ -985,13 +1083,47 @@ class local_directory {
   void ensure_directory() {
     std::error_code ec;
     if (!std::filesystem::is_directory(dir_, ec)) {
-      // Create missing parents with the umask, the backup folder itself owner-only.
-      auto parent = dir_.parent_path();
-      if (!parent.empty() && !std::filesystem::exists(parent, ec)) std::filesystem::create_directories(parent, ec);
-      if (::mkdir(dir_.c_str(), 0700) != 0 && errno != EEXIST) throw directory_error(access_error(errno));
+      // Every folder created here, missing parents included, is owner-only whatever the umask.
+      std::filesystem::path p;
+      for (const auto& part : dir_) {
+        p /= part;
+        if (::mkdir(p.c_str(), 0700) == 0) {
+          if (::chmod(p.c_str(), 0700) != 0) throw directory_error(access_error(errno));
+        } else if (errno != EEXIST) {
+          throw directory_error(access_error(errno));
+        }
+      }
       if (!std::filesystem::is_directory(dir_, ec)) throw directory_error(access_error(ENOTDIR));
     }
     if (::access(dir_.c_str(), W_OK | X_OK) != 0) throw directory_error(access_error(errno));
+    check_folder();
+  }
+
+  /// Refuses a folder others could plant backups in: one writable by group or others, or owned
+  /// by someone other than the caller or root.
+  void check_folder() const {
+    struct stat st {};
+    if (::stat(dir_.c_str(), &st) != 0) throw directory_error(access_error(errno));
+    check_ownership(st);
+  }
+  void check_ownership(const struct stat& st) const {
+    if (st.st_uid != ::geteuid() && st.st_uid != 0)
+      throw directory_error("Failed to access backup directory: " + dir_.string() + ": it is owned by user id " +
+                            std::to_string(st.st_uid) +
+                            ", not by you or root, so its owner could plant backups in it; use a folder of "
+                            "your own");
+    if (st.st_mode & (S_IWGRP | S_IWOTH)) {
+      char mode[8];
+      std::snprintf(mode, sizeof mode, "%04o", static_cast<unsigned>(st.st_mode & 07777));
+      throw directory_error("Failed to access backup directory: " + dir_.string() + ": it is writable by " +
+                            ((st.st_mode & S_IWOTH) ? std::string("others") : std::string("its group")) + " (mode " +
+                            mode + "), so anyone with that access could plant a backup in it; run " + "chmod go-w " +
+                            dir_.string());
+    }
+  }
+
+  void step(std::string_view what, const std::filesystem::path& p) const {
+    if (trace) trace(what, p);
   }
 
   void remove_leftovers() {
@@ -1024,21 +1156,21 @@ class memory_destination {
     return entry(name, f);
   }
 
-  std::vector<stored_entry> list() {
+  std::vector<stored_entry> list() const {
     std::lock_guard lk(state_->m);
     std::vector<stored_entry> out;
     for (auto& [n, f] : state_->files) out.push_back(entry(n, f));
     return out;
   }
 
-  std::optional<stored_entry> stat(const std::string& name) {
+  std::optional<stored_entry> stat(const std::string& name) const {
     std::lock_guard lk(state_->m);
     auto it = state_->files.find(name);
     if (it == state_->files.end()) return std::nullopt;
     return entry(name, it->second);
   }
 
-  std::unique_ptr<reader> open(const std::string& name) {
+  std::unique_ptr<reader> open(const std::string& name) const {
     std::lock_guard lk(state_->m);
     auto it = state_->files.find(name);
     if (it == state_->files.end()) throw not_found_error("Backup not found: " + name);
@@ -2354,6 +2486,14 @@ inline bool has_plain_header(const std::filesystem::path& p) {
   return f.gcount() == 16 && std::memcmp(buf, "SQLite format 3", 16) == 0;
 }
 
+/// Classifies a database file by its first bytes (see classify_database_head).
+inline database_kind classify_database_file(const std::filesystem::path& p) {
+  char buf[database_head_bytes];
+  std::ifstream f(p, std::ios::binary);
+  f.read(buf, sizeof buf);
+  return classify_database_head(buf, static_cast<std::size_t>(f.gcount()));
+}
+
 /// SQLCipher 4 logs "ERROR CORE ..." lines to stderr by default (e.g. on a wrong key). A
 /// library must not write to its host's stderr, so the log is turned off once per process.
 /// Harmless on SQLCipher 3, which ignores unknown pragmas.
@@ -2658,6 +2798,25 @@ struct sqlcipher_exporter_options {
   int cipher_compatibility = 0;
 };
 
+/// Holds a database still while it is replaced (see sqlcipher_exporter::prepare_replace):
+/// an exclusive lock on it, released when this object is destroyed. Empty when there was
+/// nothing to hold.
+class database_hold {
+ public:
+  database_hold() = default;
+  database_hold(database_hold&&) noexcept = default;
+  database_hold& operator=(database_hold&&) noexcept = default;
+  ~database_hold() {
+    if (db_) sqlite3_exec(db_.get(), "ROLLBACK", nullptr, nullptr, nullptr);
+  }
+  explicit operator bool() const noexcept { return static_cast<bool>(db_); }
+
+ private:
+  friend class sqlcipher_exporter;
+  explicit database_hold(detail::db_ptr db) : db_(std::move(db)) {}
+  detail::db_ptr db_;
+};
+
 class sqlcipher_exporter {
  public:
   using options = sqlcipher_exporter_options;
@@ -2672,7 +2831,13 @@ class sqlcipher_exporter {
   export_result export_to(const std::filesystem::path& target, const progress_fn& progress) {
     std::error_code ec;
     if (!std::filesystem::exists(db_path_, ec)) throw database_error("Database not found: " + db_path_.string());
-    const bool plain = detail::has_plain_header(db_path_);
+    const auto kind = detail::classify_database_file(db_path_);
+    if (kind == detail::database_kind::empty || kind == detail::database_kind::not_database)
+      throw export_error("sqlcipher_export failed: " + db_path_.string() +
+                         " is not a database: " + std::string(detail::database_kind_problem(kind)));
+    const bool plain = kind == detail::database_kind::plain;
+    if (!plain && opts_.key.empty())
+      throw key_required_error("The database " + db_path_.string() + " is encrypted and no key was given");
     const database_key& key = plain ? no_key() : opts_.key;
     auto opened = open_checked(db_path_, SQLITE_OPEN_READWRITE, key);
     sqlite3* db = opened.db.get();
@@ -2696,16 +2861,71 @@ class sqlcipher_exporter {
     return result;
   }
 
+  /// Makes the database at `path` safe to replace by a rename and keeps it so until the
+  /// returned hold is destroyed: the file is switched to rollback-journal mode (SQLite
+  /// checkpoints the WAL into it and removes the -wal file) and an exclusive lock is taken. From then on the file alone
+  /// holds every committed transaction, so nothing is lost whenever the process dies. When another connection is in the
+  /// way (a reader that keeps the WAL from being checkpointed, a process that has the database open in WAL mode),
+  /// throws database_busy_error and nothing has changed. A file that does not open with the key (or is not a database)
+  /// is acceptable only when no -wal or -journal file beside it holds data.
+  database_hold prepare_replace(const std::filesystem::path& path) const {
+    auto has_data = [&](const char* suffix) {
+      std::error_code ec;
+      const auto n = std::filesystem::file_size(path.string() + suffix, ec);
+      return !ec && n > 0;
+    };
+    auto unopenable = [&](const std::string& why) {
+      if (has_data("-wal") || has_data("-journal"))
+        throw database_error("Cannot replace " + path.string() + ": " + why +
+                             ", and its -wal or -journal file may hold committed transactions; move the "
+                             "database and those files elsewhere first");
+      return database_hold{};
+    };
+    const auto kind = detail::classify_database_file(path);
+    if (kind == detail::database_kind::empty || kind == detail::database_kind::not_database)
+      return unopenable("it is not a database");
+    if (kind == detail::database_kind::encrypted && opts_.key.empty())
+      return unopenable("it is encrypted and no key was given");
+    const database_key& key = kind == detail::database_kind::plain ? no_key() : opts_.key;
+    detail::opened_database opened;
+    try {
+      opened = open_checked(path, SQLITE_OPEN_READWRITE, key);
+    } catch (const encryption_error&) {
+      return unopenable("it does not open with the key");
+    }
+    sqlite3* db = opened.db.get();
+    const std::string busy = "The database " + path.string() +
+                             " is in use by another connection (it has it open in WAL mode or is reading "
+                             "it), so it cannot be replaced safely; stop the application that uses it and retry";
+    // Leaving WAL mode needs the only connection: SQLite then checkpoints the WAL into the
+    // file and deletes it; while another connection is open it changes nothing and stays "wal".
+    try {
+      if (pragma_rows(db, "PRAGMA journal_mode = DELETE") != "delete") throw database_busy_error(busy);
+      detail::exec(db, "BEGIN EXCLUSIVE");
+    } catch (const database_busy_error&) {
+      throw;
+    } catch (const error&) {
+      throw database_busy_error(busy);
+    }
+    return database_hold(std::move(opened.db));
+  }
+
   /// Opens `file` with the key, runs the checks of opts.check and the counts.
   check_result check(const std::filesystem::path& file) {
     check_result r;
-    const bool plain = detail::has_plain_header(file);
-    r.encrypted = !plain;
-    if (!plain && opts_.key.empty()) {
-      r.wrong_key = true;
-      r.message = "The backup is encrypted (or not a database) and no key was given";
+    const auto kind = detail::classify_database_file(file);
+    if (kind == detail::database_kind::empty || kind == detail::database_kind::not_database) {
+      r.message = "not a database: " + std::string(detail::database_kind_problem(kind));
       return r;
     }
+    const bool plain = kind == detail::database_kind::plain;
+    r.encrypted = !plain;
+    if (!plain && opts_.key.empty()) {
+      r.key_missing = true;
+      r.message = "The backup is encrypted and no key was given";
+      return r;
+    }
+    r.unencrypted_with_key = plain && !opts_.key.empty();
     const database_key& key = plain ? no_key() : opts_.key;
     try {
       auto opened = open_checked(file, SQLITE_OPEN_READONLY, key);
@@ -3161,10 +3381,13 @@ inline migrate_result migrate_to_v4(const std::filesystem::path& database, const
 #include <functional>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <fcntl.h>
 #include <stdlib.h>
+#include <sys/file.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 namespace hone::backup {
@@ -3176,9 +3399,17 @@ struct backup_info {
   std::uint64_t size = 0;   ///< stored (compressed) size in bytes
   time_point created_at{};  ///< from the name's timestamp, else the file's modification time
   bool encrypted = false;   ///< read from the file: it does not start with "SQLite format 3"
-  bool compressed = false;  ///< the stored stream holds compressed (not stored-as-is) data
-  table_counts counts;      ///< filled by create only
-  std::string problem;      ///< list/get: non-empty when the file could not be read
+  /// The backup is in the Compressor's format (for gzip_compressor: a gzip .db.gz file),
+  /// whether or not its data shrank. See `deflated` for that.
+  bool compressed = false;
+  /// The data inside is actually compressed; false when it is stored as-is (ciphertext does
+  /// not shrink, so the gzip compressor stores encrypted pages in stored blocks).
+  bool deflated = false;
+  table_counts counts;  ///< filled by create only
+  /// list/get: non-empty when the file is not a usable backup (not in the Compressor's format,
+  /// empty, or its content is not an SQLite/SQLCipher database). Such files never count as
+  /// backups: prune keeps them and does not count them, the scheduler ignores them.
+  std::string problem;
 };
 
 struct prune_result {
@@ -3186,6 +3417,9 @@ struct prune_result {
   std::vector<std::string> deleted_names;
   std::size_t retained_count = 0;
   std::uint64_t bytes_freed = 0;
+  /// Files named like backups that are not backups (see backup_info::problem): never deleted,
+  /// never counted among the kept.
+  std::vector<std::string> skipped_names;
 };
 
 struct verify_result {
@@ -3193,6 +3427,8 @@ struct verify_result {
   std::string name;
   table_counts counts;
   bool encrypted = false;
+  bool wrong_key = false;    ///< the key does not open the backup
+  bool key_missing = false;  ///< the backup is encrypted and no key was given
   std::string message;
 };
 
@@ -3229,42 +3465,88 @@ inline std::string_view to_string(event::operation op) noexcept {
   return "?";
 }
 
+/// Told about temporary files outside temp_directory (restore's file beside the database):
+/// (path, true) when one is created, (path, false) once it is gone or became the database.
+using temp_file_fn = std::function<void(const std::filesystem::path&, bool created)>;
+
 struct runner_options {
   /// Private temp files (export copies, verify copies) go here; created 0700 per operation.
   std::filesystem::path temp_directory = std::filesystem::temp_directory_path();
   /// Receives progress and outcome events. The library itself prints nothing.
   observer_fn observer;
+  /// See temp_file_fn; may be empty.
+  temp_file_fn temp_files;
 };
 
 namespace detail {
-/// A private (0700) temp folder removed with everything in it on destruction.
+/// A private (0700) temp folder, hone-TAG-XXXXXX, removed with everything in it on
+/// destruction. While it exists, its process holds an flock() on the `.owner` file inside, so a
+/// later operation can tell a folder whose process was killed (the lock is free) from one in
+/// use, and removes it: a killed backup does not leak its snapshot (plaintext, for a plain
+/// database) into the temp folder.
 class private_temp_dir {
  public:
-  explicit private_temp_dir(const std::filesystem::path& parent, const char* tag) {
+  static constexpr std::string_view owner_file = ".owner";
+
+  private_temp_dir(const std::filesystem::path& parent, const char* tag, temp_file_fn hook = {})
+      : hook_(std::move(hook)) {
+    remove_stale(parent);
     std::string tmpl = (parent / (std::string("hone-") + tag + "-XXXXXX")).string();
     if (!::mkdtemp(tmpl.data()))
-      throw io_error("Cannot create a temporary folder in " + parent.string() + ": " + errno_text(errno));
+      throw io_error("Cannot create a temporary folder in " + parent.string() + ": " + errno_text(errno) +
+                     " (the temporary folder must exist and be writable; set TMPDIR to choose another)");
     path_ = tmpl;
+    if (hook_) hook_(path_, true);
+    owner_ = unique_fd(
+        ::open((path_ / std::string(owner_file)).c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600));
+    if (!owner_ || ::flock(owner_.get(), LOCK_EX | LOCK_NB) != 0) {
+      const int e = errno;
+      cleanup();
+      throw io_error("Cannot create a temporary folder in " + parent.string() + ": " + errno_text(e));
+    }
   }
-  ~private_temp_dir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path_, ec);
-  }
+  ~private_temp_dir() { cleanup(); }
   private_temp_dir(const private_temp_dir&) = delete;
   private_temp_dir& operator=(const private_temp_dir&) = delete;
   const std::filesystem::path& path() const noexcept { return path_; }
 
- private:
-  std::filesystem::path path_;
-};
-
-/// Removes a file on destruction unless released.
-struct file_remover {
-  std::filesystem::path path;
-  ~file_remover() {
-    if (!path.empty()) ::unlink(path.c_str());
+  /// Removes the hone-*-XXXXXX folders in `parent` that belong to this user and whose process
+  /// is gone (their `.owner` lock is free). Folders without an owner file are left alone
+  /// unless older than an hour (a process killed between creating the folder and the file).
+  static void remove_stale(const std::filesystem::path& parent) {
+    std::error_code ec;
+    for (auto it = std::filesystem::directory_iterator(parent, ec); !ec && it != std::filesystem::directory_iterator();
+         it.increment(ec)) {
+      const std::string n = it->path().filename().string();
+      const auto dash = n.rfind('-');
+      if (n.rfind("hone-", 0) != 0 || dash == std::string::npos || dash < 5 || n.size() - dash != 7) continue;
+      struct stat st {};
+      if (::lstat(it->path().c_str(), &st) != 0 || !S_ISDIR(st.st_mode) || st.st_uid != ::geteuid()) continue;
+      unique_fd owner(::open((it->path() / std::string(owner_file)).c_str(), O_RDWR | O_CLOEXEC | O_NOFOLLOW));
+      if (owner) {
+        if (::flock(owner.get(), LOCK_EX | LOCK_NB) != 0) continue;  // in use
+      } else {
+        if (errno != ENOENT) continue;
+        const auto age = std::chrono::system_clock::now() - std::chrono::system_clock::from_time_t(st.st_mtime);
+        if (age < std::chrono::hours(1)) continue;
+      }
+      std::error_code rec;
+      std::filesystem::remove_all(it->path(), rec);
+    }
   }
-  void release() { path.clear(); }
+
+ private:
+  void cleanup() noexcept {
+    if (path_.empty()) return;
+    std::error_code ec;
+    std::filesystem::remove_all(path_, ec);
+    owner_.reset();
+    if (hook_) hook_(path_, false);
+    path_.clear();
+  }
+  std::filesystem::path path_;
+  temp_file_fn hook_;
+  unique_fd owner_;
 };
 }  // namespace detail
 
@@ -3340,7 +3622,7 @@ class BackupRunner {
     const auto op = event::operation::create;
     return observed(op, name, [&]() -> backup_info {
       auto guard = destination_.lock();
-      detail::private_temp_dir tmp(options_.temp_directory, "export");
+      detail::private_temp_dir tmp(options_.temp_directory, "export", options_.temp_files);
       const auto copy = tmp.path() / "snapshot.db";
       emit(event::kind::started, op, name, "export");
       export_result exported = exporter_.export_to(
@@ -3356,28 +3638,32 @@ class BackupRunner {
       if (requested) {
         stored = destination_.store(name, produce);
       } else {
+        // The n-th backup of a second is named -n, with n above every sequence number of that
+        // second still present: a name freed by prune or delete is never reused, so the names
+        // keep sorting in the order the backups were made.
         const auto now = clock_.now();
-        for (int n = 0;; ++n) {
+        for (int n = next_sequence(now), tries = 0;; ++n, ++tries) {
           name = default_name(now, compressor_.suffix(), n);
-          if (destination_.stat(name)) continue;
           try {
             stored = destination_.store(name, produce);
             break;
           } catch (const already_exists_error&) {
-            if (n > 1000) throw;
+            if (tries > 1000) throw;
           }
         }
       }
       backup_info info = from_entry(stored);
       info.encrypted = exported.encrypted;
-      info.compressed = packed.compressed;
+      info.compressed = true;
+      info.deflated = packed.compressed;
       info.counts = exported.counts;
       return info;
     });
   }
 
-  /// All backups, newest first. Files the Destination holds that are not backups (no
-  /// compressor suffix, or not a valid name) are not listed.
+  /// All backups, newest first. Files the Destination holds that are not named like backups
+  /// (no compressor suffix, or not a valid name) are not listed; files named like backups
+  /// whose content is not one are listed with `problem` set.
   std::vector<backup_info> list() {
     std::vector<backup_info> out;
     for (auto& e : destination_.list()) {
@@ -3388,36 +3674,53 @@ class BackupRunner {
     return out;
   }
 
-  /// One backup; throws not_found_error ("Backup not found: NAME").
-  backup_info get(const std::string& name) {
-    validate_name(name);
+  /// The stored name `requested` refers to: the name itself when it is a backup name, else
+  /// the name create() would have made of it (backup_name: the suffix appended), so that a
+  /// backup is found by the name it was created with ("before-upgrade" finds
+  /// "before-upgrade.db.gz"). Throws invalid_name_error for names that are not plain file names.
+  std::string resolve_name(std::string_view requested) const {
+    validate_name(requested);
+    std::string name(requested);
+    return is_backup_name(name) ? name : backup_name(name);
+  }
+
+  /// One backup (the name as resolve_name takes it); throws not_found_error
+  /// ("Backup not found: NAME").
+  backup_info get(const std::string& requested) {
+    const std::string name = resolve_name(requested);
     auto e = destination_.stat(name);
-    if (!e || !is_backup_name(name)) throw not_found_error("Backup not found: " + name);
+    if (!e) throw not_found_error("Backup not found: " + requested);
     return inspect(*e);
   }
 
-  /// Deletes one backup; throws not_found_error.
-  void remove(const std::string& name) {
-    validate_name(name);
+  /// Deletes one backup (the name as resolve_name takes it) and returns its name; throws
+  /// not_found_error.
+  std::string remove(const std::string& requested) {
+    const std::string name = resolve_name(requested);
     observed(event::operation::remove, name, [&] {
       auto guard = destination_.lock();
-      if (!is_backup_name(name) || !destination_.stat(name)) throw not_found_error("Backup not found: " + name);
+      if (!destination_.stat(name)) throw not_found_error("Backup not found: " + requested);
       destination_.remove(name);
       return 0;
     });
+    return name;
   }
 
   /// Keeps the `keep` newest backups and deletes the rest. Never touches files that are not
-  /// backups. keep < 1 is refused.
+  /// backups (see backup_info::problem: they are reported in skipped_names, neither kept nor
+  /// deleted). keep < 1 is refused.
   prune_result prune(long long keep) {
     if (keep < 1) throw invalid_argument_error("keep must be at least 1 (got " + std::to_string(keep) + ")");
     return observed(event::operation::prune, "", [&] {
       auto guard = destination_.lock();
       prune_result r;
       std::vector<backup_info> all;
-      for (auto& e : destination_.list())
-        if (is_backup_name(e.name)) all.push_back(from_entry(e));
-      sort_newest_first(all);
+      for (auto& b : list()) {
+        if (b.problem.empty())
+          all.push_back(std::move(b));
+        else
+          r.skipped_names.push_back(b.name);
+      }
       for (std::size_t i = 0; i < all.size(); ++i) {
         if (i < static_cast<std::size_t>(keep)) {
           ++r.retained_count;
@@ -3435,15 +3738,14 @@ class BackupRunner {
   /// Decompresses to a private temp file, opens it with the key, runs the integrity checks and
   /// the counts. Damage or a wrong key gives valid=false with the reason (not an exception);
   /// an unknown name throws not_found_error.
-  verify_result verify(const std::string& name) {
-    validate_name(name);
+  verify_result verify(const std::string& requested) {
+    const std::string name = resolve_name(requested);
     const auto op = event::operation::verify;
     return observed(op, name, [&] {
-      if (!is_backup_name(name)) throw not_found_error("Backup not found: " + name);
       auto in = destination_.open(name);
       verify_result r;
       r.name = name;
-      detail::private_temp_dir tmp(options_.temp_directory, "verify");
+      detail::private_temp_dir tmp(options_.temp_directory, "verify", options_.temp_files);
       const auto copy = tmp.path() / "verify.db";
       try {
         unpack(*in, copy, op, name, stored_size(name));
@@ -3455,27 +3757,39 @@ class BackupRunner {
       r.encrypted = c.encrypted;
       r.counts = c.counts;
       r.valid = c.valid;
+      r.wrong_key = c.wrong_key;
+      r.key_missing = c.key_missing;
       r.message = c.valid       ? "Backup verified successfully"
                   : c.wrong_key ? std::string(wrong_key_message) + " (" + c.message + ")"
                                 : c.message;
+      r.message = detail::without_path(r.message, copy, "the backup " + name);
       return r;
     });
   }
 
-  /// Restores `name` over `database`. Refuses when the database exists and force is false.
-  /// The backup is decompressed and checked in a temp file beside the target first; only then
-  /// is the current database (with its -wal/-shm) kept as DATABASE.pre-restore-TIMESTAMP and
-  /// the restored file renamed into place. Any failure leaves the current database untouched.
-  restore_result restore(const std::string& name, const std::filesystem::path& database, bool force) {
-    validate_name(name);
+  /// Restores a backup (the name as resolve_name takes it) over `database`. Refuses when the
+  /// database exists and force is false. Steps, each of which leaves the current database
+  /// complete and in place when it fails or the process dies:
+  ///  1. decompress into a temp file beside the target (same filesystem: the rename is atomic);
+  ///  2. check it with the key; refuse a plain backup when a key is configured (restoring it
+  ///     would silently drop the encryption);
+  ///  3. hold the current database still (Exporter::prepare_replace: its WAL checkpointed into
+  ///     the file, an exclusive lock held), so the file alone holds every committed transaction;
+  ///  4. keep it as DATABASE.pre-restore-TIMESTAMP (a hard link, else a copy);
+  ///  5. give the restored file the owner, group and mode of the file it replaces;
+  ///  6. remove the old -wal/-shm/-journal (every failure aborts before the install);
+  ///  7. rename the restored file into place and fsync the folder.
+  restore_result restore(const std::string& requested, const std::filesystem::path& database, bool force) {
+    const std::string name = resolve_name(requested);
     const auto op = event::operation::restore;
     return observed(op, name, [&] {
-      if (!is_backup_name(name)) throw not_found_error("Backup not found: " + name);
       std::error_code ec;
       const auto target = std::filesystem::absolute(database, ec);
-      const bool exists = std::filesystem::exists(target, ec);
+      const std::string db = target.string();
+      struct stat current {};
+      const bool exists = ::stat(db.c_str(), &current) == 0;
       if (exists && !force)
-        throw database_exists_error("Database already exists at " + target.string() +
+        throw database_exists_error("Database already exists at " + db +
                                     "; restoring would overwrite it (use --force / \"force\": true)");
       auto guard = destination_.lock();
       auto in = destination_.open(name);
@@ -3483,43 +3797,56 @@ class BackupRunner {
       if (!std::filesystem::is_directory(dir, ec))
         throw io_error("Cannot restore: the folder " + dir.string() + " does not exist");
 
-      // 1. Decompress beside the target (same filesystem, so the final rename is atomic).
-      //    Temp files of an earlier restore that was killed are removed first (we hold the lock).
+      // 1. Temp files of an earlier restore that was killed are removed first (we hold the lock).
       remove_stale_restore_files(dir, "." + target.filename().string() + ".restore-");
       std::string tmpl = (dir / ("." + target.filename().string() + ".restore-XXXXXX")).string();
       detail::unique_fd fd(::mkostemp(tmpl.data(), O_CLOEXEC));
       if (!fd) throw io_error("Cannot create a temporary file in " + dir.string() + ": " + detail::errno_text(errno));
-      detail::file_remover remove_temp{tmpl};
-      ::fchmod(fd.get(), 0600);
+      temp_file restored(tmpl, options_.temp_files);
+      if (::fchmod(fd.get(), 0600) != 0)
+        throw io_error("Cannot set the mode of the restored file: " + detail::errno_text(errno));
       {
-        file_writer out(std::move(fd), "Failed to write " + tmpl);
+        file_writer out(std::move(fd), "Failed to write the restored database in " + dir.string());
         decompress_into(*in, out, op, name, stored_size(name));
         out.finish();
       }
       // 2. Check it with the key before anything of the current database is touched.
       check_result c = checked(tmpl, op, name);
       if (!c.valid) {
+        if (c.key_missing) throw key_required_error("Backup " + name + " is encrypted and no key was given");
         if (c.wrong_key) throw encryption_error(std::string(wrong_key_message));
-        throw corrupt_backup_error("Backup " + name + " failed verification: " + c.message);
+        throw corrupt_backup_error("Backup " + name +
+                                   " failed verification: " + detail::without_path(c.message, tmpl, "the backup"));
       }
-      // 3. Keep the current database and its sidecars, then move the restored file in.
+      if (c.unencrypted_with_key)
+        throw unencrypted_backup_error("Backup " + name +
+                                       " is not encrypted, but a database key is configured: restoring it would "
+                                       "leave the database unencrypted");
       restore_result r;
       r.database = target;
-      const std::string db = target.string();
+      temp_file kept_copy({}, {});
       if (exists) {
+        // 3.-6.
+        [[maybe_unused]] auto hold = hold_for_replace(target);
         const std::string keep = db + ".pre-restore-" + name_timestamp(clock_.now());
         std::string kept = keep;
         for (int n = 1; std::filesystem::exists(kept, ec); ++n) kept = keep + "-" + std::to_string(n);
         copy_or_link(db, kept);
-        for (const char* sfx : {"-wal", "-shm"})
-          if (std::filesystem::exists(db + sfx, ec)) copy_or_link(db + sfx, kept + sfx);
+        kept_copy = temp_file(kept, {});
+        detail::fsync_directory(dir);
+        take_ownership(tmpl, current);
+        for (const char* sfx : {"-wal", "-shm", "-journal"})
+          if (::unlink((db + sfx).c_str()) != 0 && errno != ENOENT)
+            throw io_error("Cannot remove " + db + sfx + " (" + detail::errno_text(errno) +
+                           "); the database was not replaced");
+        // 7.
+        install(tmpl, db);
         r.pre_restore_copy = kept;
+      } else {
+        install(tmpl, db);
       }
-      // Stale sidecars of the old database must not be replayed onto the restored one.
-      for (const char* sfx : {"-wal", "-shm", "-journal"}) ::unlink((db + sfx).c_str());
-      if (::rename(tmpl.c_str(), db.c_str()) != 0)
-        throw io_error("Cannot move the restored database into place at " + db + ": " + detail::errno_text(errno));
-      remove_temp.release();
+      restored.release();
+      kept_copy.release();
       detail::fsync_directory(dir);
       r.restored = true;
       r.backup_name = name;
@@ -3548,18 +3875,20 @@ class BackupRunner {
     return b;
   }
 
-  /// Reads the first bytes of the backup to tell whether it is encrypted and compressed.
+  /// Reads the first bytes of the backup to tell whether it is one, encrypted and compressed.
   backup_info inspect(const stored_entry& e) {
     backup_info b = from_entry(e);
     try {
       auto in = destination_.open(e.name);
-      std::byte head[16];
+      std::byte head[detail::database_head_bytes];
       peek_result p = compressor_.peek(*in, head);
-      b.compressed = p.compressed;
-      b.encrypted = !detail::is_plain_header(head, p.bytes);
-      if (p.bytes < 16) b.problem = "the backup is empty or truncated";
+      b.compressed = true;
+      b.deflated = p.compressed;
+      const auto kind = detail::classify_database_head(head, p.bytes);
+      b.encrypted = kind == detail::database_kind::encrypted;
+      if (auto why = detail::database_kind_problem(kind); !why.empty()) b.problem = "not a backup: " + std::string(why);
     } catch (const error& ex) {
-      b.problem = ex.what();
+      b.problem = std::string("not a backup: ") + ex.what();
     }
     return b;
   }
@@ -3591,6 +3920,70 @@ class BackupRunner {
     return exporter_.check(file);
   }
 
+  /// A file removed on destruction unless released; tells options.temp_files about it (so a
+  /// program can remove it when interrupted).
+  class temp_file {
+   public:
+    temp_file(std::string path, temp_file_fn hook) : path_(std::move(path)), hook_(std::move(hook)) {
+      if (hook_ && !path_.empty()) hook_(path_, true);
+    }
+    temp_file(temp_file&& o) noexcept : path_(std::exchange(o.path_, {})), hook_(std::move(o.hook_)) {}
+    temp_file& operator=(temp_file&& o) noexcept {
+      if (this != &o) {
+        reset();
+        path_ = std::exchange(o.path_, {});
+        hook_ = std::move(o.hook_);
+      }
+      return *this;
+    }
+    ~temp_file() { reset(); }
+    void release() {
+      if (hook_ && !path_.empty()) hook_(path_, false);
+      path_.clear();
+    }
+
+   private:
+    void reset() {
+      if (path_.empty()) return;
+      ::unlink(path_.c_str());
+      release();
+    }
+    std::string path_;
+    temp_file_fn hook_;
+  };
+
+  /// Exporter::prepare_replace when the Exporter has it; otherwise only a database whose
+  /// -wal and -journal hold nothing may be replaced.
+  auto hold_for_replace(const std::filesystem::path& target) {
+    if constexpr (requires { exporter_.prepare_replace(target); }) {
+      return exporter_.prepare_replace(target);
+    } else {
+      for (const char* sfx : {"-wal", "-journal"}) {
+        std::error_code ec;
+        if (std::filesystem::file_size(target.string() + sfx, ec) > 0 && !ec)
+          throw database_error("Cannot replace " + target.string() + ": its " + sfx +
+                               " file may hold committed transactions");
+      }
+      return 0;
+    }
+  }
+
+  /// The restored file gets the owner, group and permission bits of the database it replaces,
+  /// so the service that owns the database can still open it. Changing the owner needs
+  /// privileges: without them the file stays the caller's.
+  static void take_ownership(const std::string& file, const struct stat& like) {
+    if (::chown(file.c_str(), like.st_uid, like.st_gid) != 0 && errno != EPERM)
+      throw io_error("Cannot set the owner of the restored file: " + detail::errno_text(errno));
+    if (::chmod(file.c_str(), like.st_mode & 07777) != 0)
+      throw io_error("Cannot set the mode of the restored file: " + detail::errno_text(errno));
+  }
+
+  static void install(const std::string& from, const std::string& to) {
+    if (::rename(from.c_str(), to.c_str()) != 0)
+      throw io_error("Cannot move the restored database into place at " + to + ": " + detail::errno_text(errno) +
+                     "; the current database was not changed");
+  }
+
   static void remove_stale_restore_files(const std::filesystem::path& dir, const std::string& prefix) {
     std::error_code ec;
     for (auto it = std::filesystem::directory_iterator(dir, ec); !ec && it != std::filesystem::directory_iterator();
@@ -3607,6 +4000,20 @@ class BackupRunner {
     std::filesystem::copy_file(from, to, ec);
     if (ec) throw io_error("Cannot keep a copy of " + from + " at " + to + ": " + ec.message());
     std::filesystem::permissions(to, std::filesystem::perms::owner_read | std::filesystem::perms::owner_write, ec);
+  }
+
+  /// The sequence number for the next automatic name of the second of `t`: 0 when no backup
+  /// of that second exists, else one above the highest present.
+  int next_sequence(time_point t) {
+    const std::string stem = default_name(t, "", 0);
+    int next = 0;
+    for (const auto& e : destination_.list()) {
+      if (e.name.compare(0, stem.size(), stem) != 0 || !is_backup_name(e.name)) continue;
+      const auto when = timestamp_from_name(e.name);
+      if (!when || default_name(*when, "", 0) != stem) continue;
+      next = std::max(next, sequence_from_name(e.name) + 1);
+    }
+    return next;
   }
 
   void emit(event::kind k, event::operation op, const std::string& name, std::string_view stage = {},
