@@ -11,6 +11,10 @@
 #   consumers      install to a temp prefix; build and run tests/cmake_*/ (find_package,
 #                  add_subdirectory, FetchContent) and a program built with hone-backup.pc
 #   format         scripts/format.sh --check: sources match .clang-format
+#   fuzz           clang 14: the libFuzzer targets of tests/fuzz/ (names, gzip reader, REST API),
+#                  each for ${HONE_FUZZ_SECONDS:-60} s on a copy of its corpus; a crash fails
+#   asan           clang 14: the unit tests (ctest -L unit) under AddressSanitizer (with
+#                  LeakSanitizer) and UndefinedBehaviorSanitizer
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root"
@@ -128,12 +132,89 @@ run_check() {
   return $rc
 }
 
+# The clang 14 build the fuzz and asan legs share: the project's C++ code with AddressSanitizer
+# and UndefinedBehaviorSanitizer (any undefined behaviour aborts), the fuzz targets besides
+# with libFuzzer. SQLCipher's C code (third party) is compiled once, uninstrumented.
+sanitize_dir="$build_root/sanitize"
+export ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=1}"
+export UBSAN_OPTIONS="${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}"
+
+# sanitize_build LOG TARGET...: configure the shared build (when needed) and build the targets.
+sanitize_build() {
+  local log=$1 flags="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined"
+  shift
+  CC=clang-14 CXX=clang++-14 cmake -S "$root" -B "$sanitize_dir" -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+    -DHONE_BACKUP_FUZZ=ON -DHONE_BACKUP_BUILD_EXAMPLES=OFF -DHONE_BACKUP_BUILD_BENCHMARKS=OFF \
+    -DHONE_BACKUP_INSTALL=OFF "-DCMAKE_CXX_FLAGS=$flags" "-DCMAKE_EXE_LINKER_FLAGS=$flags" \
+    >"$sanitize_dir.configure.log" 2>&1 || { cat "$sanitize_dir.configure.log"; return 1; }
+  if ! cmake --build "$sanitize_dir" -j"$jobs" --target "$@" >"$log" 2>&1; then
+    grep -E "error|Error" "$log" | head -40
+    echo "build failed (full log: $log)"
+    return 1
+  fi
+  echo "build: $(grep -c 'warning:' "$log" || true) compiler warnings"
+}
+
+# The fuzz targets, each for HONE_FUZZ_SECONDS on a copy of its seed corpus (the corpus in the
+# repository is left as it is). A crashing input is kept in $sanitize_dir/fuzz/TARGET-crashes/.
+run_fuzz() {
+  echo
+  echo "=== test leg: fuzz ==="
+  local t0=$SECONDS secs=${HONE_FUZZ_SECONDS:-60} out="$sanitize_dir/fuzz" failed=0 passed=0 target
+  sanitize_build "$sanitize_dir.build-fuzz.log" fuzz_names fuzz_gzip fuzz_api || return 1
+  rm -rf "$out"
+  mkdir -p "$out/scratch"
+  # fuzz_api's database and backups: on a tmpfs when there is one (every create and restore
+  # fsyncs), else in the build folder.
+  local scratch="$out/scratch"
+  [ -d /dev/shm ] && [ -w /dev/shm ] && scratch=/dev/shm
+  for target in names gzip api; do
+    local corpus="$out/$target-corpus" crashes="$out/$target-crashes" log="$out/$target.log" rc=0 t1=$SECONDS
+    cp -r "$root/tests/fuzz/corpus/$target" "$corpus"
+    mkdir -p "$crashes"
+    HONE_FUZZ_SCRATCH="$scratch" "$sanitize_dir/tests/fuzz/fuzz_$target" -max_total_time="$secs" -timeout=60 \
+      -print_final_stats=1 -artifact_prefix="$crashes/" "$corpus" >"$log" 2>&1 || rc=$?
+    local runs
+    runs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)
+    if [ "$rc" -eq 0 ] && [ -z "$(ls -A "$crashes")" ]; then
+      passed=$((passed + 1))
+      echo "fuzz_$target: passed, ${runs:-?} executions in $((SECONDS - t1)) s," \
+        "corpus $(find "$root/tests/fuzz/corpus/$target" -type f | wc -l) -> $(find "$corpus" -type f | wc -l) inputs"
+    else
+      failed=$((failed + 1))
+      echo "fuzz_$target: FAILED (exit $rc) after ${runs:-?} executions in $((SECONDS - t1)) s; log: $log"
+      grep -E -A40 "ERROR|runtime error|invariant failed|fuzz_api:" "$log" | head -60 || tail -40 "$log"
+      echo "crashing input(s), kept:"
+      ls -l "$crashes"
+    fi
+  done
+  total_tests=$((total_tests + passed))
+  echo "fuzz: $passed passed, $failed failed"
+  echo "=== leg fuzz took $((SECONDS - t0)) s ==="
+  [ "$failed" -eq 0 ]
+}
+
+# The unit tests (ctest -L unit) built and run with the sanitizers; only their executables
+# are built.
+run_asan() {
+  echo
+  echo "=== test leg: asan ==="
+  local t0=$SECONDS rc=0 total targets
+  mapfile -t targets < <(find "$root/tests" -name 'unit-*.cpp' -printf '%f\n' | sed 's/\.cpp$//' | sort)
+  sanitize_build "$sanitize_dir.build-asan.log" "${targets[@]}" || return 1
+  ctest --test-dir "$sanitize_dir" -L unit --output-on-failure -j"$jobs" 2>&1 | tee "$sanitize_dir.ctest.log" || rc=$?
+  total=$(sed -n 's/.*tests failed out of \([0-9]*\).*/\1/p' "$sanitize_dir.ctest.log" | tail -1)
+  total_tests=$((total_tests + ${total:-0}))
+  echo "=== leg asan took $((SECONDS - t0)) s ==="
+  return $rc
+}
+
 mkdir -p "$build_root"
 total_tests=0
 legs=("$@")
 # The second full run combines two requirements to keep CI short: Debian's SQLCipher 3.4.1
 # (instead of the bundled 4.14.0) and the generated single header (instead of include/).
-[ ${#legs[@]} -gt 0 ] || legs=(amalgamation format default sqlcipher3-single-header consumers)
+[ ${#legs[@]} -gt 0 ] || legs=(amalgamation format default sqlcipher3-single-header consumers asan fuzz)
 for leg in "${legs[@]}"; do
   case "$leg" in
     default) run_leg default ;;
@@ -146,6 +227,8 @@ for leg in "${legs[@]}"; do
       run_leg sqlcipher3-single-header -DHONE_BACKUP_SYSTEM_SQLCIPHER=ON -DHONE_BACKUP_SINGLE_HEADER=ON \
         -DHONE_BACKUP_BUILD_BENCHMARKS=OFF ;;
     consumers) run_consumers ;;
+    fuzz) run_fuzz ;;
+    asan) run_asan ;;
     format) run_check format "$root/scripts/format.sh" --check include tests examples benchmarks ;;
     *) echo "unknown leg: $leg" >&2; exit 2 ;;
   esac

@@ -30,11 +30,30 @@ inline std::string name_problem(std::string_view name) {
   return {};
 }
 
+namespace detail {
+
+/// The first 64 bytes of a name for an error message, control characters written as \xNN: a
+/// NUL would cut the message short, a newline or an escape sequence would garble a terminal.
+inline std::string name_for_message(std::string_view name) {
+  std::string out;
+  for (unsigned char c : name.substr(0, 64)) {
+    if (c < 0x20 || c == 0x7f) {
+      char buf[8];
+      std::snprintf(buf, sizeof buf, "\\x%02x", c);
+      out += buf;
+    } else {
+      out += static_cast<char>(c);
+    }
+  }
+  return name.size() > 64 ? out + "..." : out;
+}
+
+}  // namespace detail
+
 /// Throws invalid_name_error unless `name` is a plain file name.
 inline void validate_name(std::string_view name) {
   if (auto why = name_problem(name); !why.empty())
-    throw invalid_name_error("Invalid backup name '" + std::string(name.substr(0, 64)) +
-                             (name.size() > 64 ? "...'" : "'") + ": " + why);
+    throw invalid_name_error("Invalid backup name '" + detail::name_for_message(name) + "': " + why);
 }
 
 /// Formats t (UTC) as YYYY-MM-DD-HHMMSS.
@@ -85,7 +104,14 @@ inline std::optional<time_point> timestamp_from_name(std::string_view name) {
   std::chrono::year_month_day ymd{std::chrono::year{y}, std::chrono::month{static_cast<unsigned>(mo)},
                                   std::chrono::day{static_cast<unsigned>(d)}};
   if (!ymd.ok() || h > 23 || mi > 59 || s > 59) return std::nullopt;
-  return std::chrono::sys_days{ymd} + std::chrono::hours{h} + std::chrono::minutes{mi} + std::chrono::seconds{s};
+  const std::chrono::sys_seconds t =
+      std::chrono::sys_days{ymd} + std::chrono::hours{h} + std::chrono::minutes{mi} + std::chrono::seconds{s};
+  // time_point may count nanoseconds (libstdc++), which reach only the years 1677-2262; a name
+  // outside its range is no automatic name (converting it would overflow).
+  constexpr auto earliest = std::chrono::ceil<std::chrono::seconds>(time_point::min());
+  constexpr auto latest = std::chrono::floor<std::chrono::seconds>(time_point::max());
+  if (t < earliest || t > latest) return std::nullopt;
+  return time_point{t};
 }
 
 /// For automatic names, the n of a -n suffix (0 when there is none): orders backups taken
