@@ -401,4 +401,5 @@ def kill_at_random(trial, args, delay):
 
 
 def report(line):
-    print(line, flush=True)
+    """A figure of the run; scripts/test.sh repeats these lines ("reliability: ...") after ctest."""
+    print("reliability: " + line, flush=True)
