@@ -325,16 +325,18 @@ def enumerate_calls(fx, args):
 
 
 def select_calls(calls, rng, cap, extra=6):
-    """The calls worth a trial: every fsync, rename, link, unlink and truncate and every write
-    to the database's or the backup folder's files (sampled down to `cap` when more), then
-    `extra` of the writes of private temp files (the export copy), sampled."""
-    important = [c for c in calls if c[0] not in ("write", "pwrite64", "writev", "pwritev")
-                 or "ROOT/db/" in c[2] or "ROOT/backups/" in c[2]]
-    rest = [c for c in calls if c not in important]
-    if len(important) > cap:
-        important = rng.sample(important, cap)
+    """The calls worth a trial: every fsync, rename, link, unlink and truncate, then the writes
+    to the database's or the backup folder's files (sampled so that these two groups stay
+    within `cap`), then `extra` of the writes of private temp files (the export copy), sampled."""
+    writes = ("write", "pwrite64", "writev", "pwritev")
+    crucial = [c for c in calls if c[0] not in writes]
+    visible = [c for c in calls if c[0] in writes and ("ROOT/db/" in c[2] or "ROOT/backups/" in c[2])]
+    rest = [c for c in calls if c not in crucial and c not in visible]
+    if len(crucial) > cap:
+        crucial = rng.sample(crucial, cap)
+    visible = rng.sample(visible, min(len(visible), cap - len(crucial)))
     rest = rng.sample(rest, min(len(rest), extra))
-    return sorted(important + rest, key=calls.index)
+    return sorted(crucial + visible + rest, key=calls.index)
 
 
 def inject(call, action, log):

@@ -11,6 +11,7 @@ Usage: HONE_EXE=... HONE_PROBE=... python3 test_faults.py   (ctest: reliability-
 import collections
 import os
 import random
+import re
 import sys
 import time
 
@@ -90,7 +91,7 @@ def main():
                     op, err_name, name, n, path, R.SEED, rc, "; ".join(problems), err.strip()[-300:], t.root))
             else:
                 t.remove()
-            return rc, outcome, problems, notes
+            return rc, outcome, problems, notes, "%s %s" % (name, re.sub(r"-[A-Za-z0-9]{6}\b", "-XXXXXX", path))
 
         results = R.run_parallel(trial, specs)
         failures = sum(1 for r in results if r[2])
@@ -99,6 +100,7 @@ def main():
         outcomes = collections.Counter(r[1] for r in results if r[1])
         notes = collections.Counter(n for r in results for n in r[3])
         by_call = collections.Counter(s[0][0] for s in specs)
+        tolerated = collections.Counter(r[4] for r in results if r[0] == 0)
         R.report("faults %s: %d trials (ENOSPC/EIO at %d of %d calls: %s): %s; database after: %s; %s%d failures; "
                  "seed %d; %.0f s" % (
                      op, len(results), len(chosen), len(calls),
@@ -107,6 +109,8 @@ def main():
                      ", ".join("%s %d" % kv for kv in sorted(outcomes.items())),
                      "".join("%s: %d; " % kv for kv in sorted(notes.items())), failures, R.SEED,
                      time.monotonic() - t_op))
+        R.report("faults %s: tolerated (exit 0, correct result): %s" % (
+            op, ", ".join("%s x%d" % kv for kv in sorted(tolerated.items())) or "none"))
 
     if failures_total == 0:
         fx.cleanup()
