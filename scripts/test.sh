@@ -41,6 +41,9 @@ run_leg() {
   echo "build: $(grep -c 'warning:' "$dir.build.log" || true) compiler warnings"
   local rc=0
   ctest --test-dir "$dir" --output-on-failure -LE benchmark -j"$jobs" 2>&1 | tee "$dir.ctest.log" || rc=$?
+  # The figures of the reliability tests (trials, failures, seed, corpus counts, times), which
+  # ctest shows only for a failing test.
+  grep -h '^reliability: ' "$dir"/Testing/Temporary/LastTest.log 2>/dev/null || true
   local total
   total=$(sed -n 's/.*tests failed out of \([0-9]*\).*/\1/p' "$dir.ctest.log" | tail -1)
   total_tests=$((total_tests + ${total:-0}))
