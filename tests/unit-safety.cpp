@@ -9,6 +9,9 @@
 #include <random>
 #include <set>
 
+#include <csignal>
+
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 
@@ -419,6 +422,42 @@ BOOST_AUTO_TEST_CASE(a_folder_others_can_write_to_is_refused) {
   } else {
     BOOST_TEST_MESSAGE("not root: files and folders of other users are checked when run as root");
   }
+}
+
+BOOST_AUTO_TEST_CASE(a_gzip_bomb_is_refused_before_it_is_written_out) {
+  fixture f;
+  make_hone_db(f.db, database_key::none(), {.transactions = 20});
+  f.plant_gzip("bomb.db.gz", std::vector<std::byte>(64u << 20));  // 64 MiB of zeros, 64 KiB packed
+  const std::string before = dump(f.db, database_key::none());
+  // In a child limited to 8 MiB per file: writing the bomb out would fail with EFBIG (an
+  // io_error); refusing it from its first bytes gives corrupt_backup at once.
+  const pid_t pid = ::fork();
+  if (pid == 0) {
+    std::signal(SIGXFSZ, SIG_IGN);
+    struct rlimit lim {
+      8u << 20, 8u << 20
+    };
+    ::setrlimit(RLIMIT_FSIZE, &lim);
+    int code = 0;
+    try {
+      auto r = f.make(database_key::none());
+      auto v = r.verify("bomb.db.gz");
+      if (v.valid || v.message.find("not a database") == std::string::npos) code = 1;
+      r.restore("bomb.db.gz", f.db, true);
+      code = 2;
+    } catch (const corrupt_backup_error&) {
+    } catch (...) {
+      code = 3;
+    }
+    ::_exit(code);
+  }
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+  BOOST_TEST(WIFEXITED(status));
+  BOOST_TEST(WEXITSTATUS(status) == 0);
+  BOOST_TEST(dump(f.db, database_key::none()) == before);
+  for (auto& e : fs::directory_iterator(f.dir.path()))
+    BOOST_TEST(e.path().filename().string().find(".restore-") == std::string::npos, e.path());
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -74,6 +74,18 @@ bool optional_string(const json& obj, const char* field, std::optional<std::stri
   return true;
 }
 
+/// A boolean field: absent or null leaves `out` as it is; another type sets a 400 in `err`.
+bool optional_bool(const json& obj, const char* field, bool& out, api_response& err) {
+  auto it = obj.find(field);
+  if (it == obj.end() || it->is_null()) return true;
+  if (!it->is_boolean()) {
+    err = error_response(400, std::string("\"") + field + "\" must be a boolean");
+    return false;
+  }
+  out = it->get<bool>();
+  return true;
+}
+
 }  // namespace
 
 api_response error_response(int status, const std::string& message) {
@@ -115,8 +127,9 @@ bool constant_time_equal(std::string_view a, std::string_view b) {
 
 bool api::authorized(const std::string& header) const { return bearer_token_matches(header, cfg_.token); }
 
-hb::local_runner api::runner() const {
-  return make_runner(cfg_.database, cfg_.key, cfg_.backup_dir, step_logger(cfg_.backup_dir));
+hb::local_runner api::runner(bool allow_foreign) const {
+  return make_runner(cfg_.database, cfg_.key, cfg_.backup_dir, step_logger(cfg_.backup_dir), hb::check_level::full,
+                     allow_foreign);
 }
 
 api_response api::handle(const api_request& req) const {
@@ -181,11 +194,6 @@ api_response api::create(const std::string& body) const {
   auto r = runner();
   if (name) r.backup_name(*name);  // 400 for an invalid name before any work
   require_temp_folder();
-  try {
-    make_private_folders(cfg_.backup_dir.parent_path());  // the folders above the backup folder, 0700 too
-  } catch (const hb::error&) {
-    // the library names the backup folder in its "Failed to access backup directory" error
-  }
   hb::backup_info b;
   try {
     b = r.create(name);
@@ -204,10 +212,7 @@ api_response api::create(const std::string& body) const {
   return res;
 }
 
-api_response api::list() const {
-  check_backup_dir_readable(cfg_.backup_dir);  // an unreadable folder (or a file) is an error, not []
-  return json_response(200, list_json(runner().list()));
-}
+api_response api::list() const { return json_response(200, list_json(runner().list())); }
 
 api_response api::get(const std::string& name) const { return json_response(200, backup_json(runner().get(name))); }
 
@@ -248,7 +253,9 @@ api_response api::verify(const std::string& body) const {
   std::optional<std::string> name;
   if (!optional_string(*obj, "name", name, err)) return err;
   if (!name) return error_response(400, "\"name\" is required");
-  auto r = runner();
+  bool allow_foreign = false;
+  if (!optional_bool(*obj, "allow_foreign", allow_foreign, err)) return err;
+  auto r = runner(allow_foreign);
   r.get(*name);  // 400 invalid name, 404 unknown backup
   require_temp_folder();
   hb::verify_result v = r.verify(*name);
@@ -258,17 +265,15 @@ api_response api::verify(const std::string& body) const {
 }
 
 api_response api::restore(const std::string& requested, const std::string& body) const {
-  auto r = runner();
-  const std::string name = r.resolve_name(requested);  // 400 for an invalid name
   api_response err;
   auto obj = parse_object(body, err);
   if (!obj) return err;
-  bool force = false;
-  if (auto it = obj->find("force"); it != obj->end() && !it->is_null()) {
-    if (!it->is_boolean()) return error_response(400, "\"force\" must be a boolean");
-    force = it->get<bool>();
-  }
-  r.get(name);  // 404 before anything else
+  bool force = false, allow_foreign = false;
+  if (!optional_bool(*obj, "force", force, err) || !optional_bool(*obj, "allow_foreign", allow_foreign, err))
+    return err;
+  auto r = runner(allow_foreign);
+  const std::string name = r.resolve_name(requested);  // 400 for an invalid name
+  r.get(name);                                         // 404 before anything else
   if (!force)
     return error_response(409, "Restoring overwrites the current database; send {\"force\": true} to confirm");
   // A backup this server's key cannot use (another key, none, a plain backup while a key is

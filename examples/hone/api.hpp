@@ -51,7 +51,7 @@ class api {
 
  private:
   bool authorized(const std::string& header) const;
-  hb::local_runner runner() const;
+  hb::local_runner runner(bool allow_foreign = false) const;
   api_response create(const std::string& body) const;
   api_response list() const;
   api_response get(const std::string& name) const;

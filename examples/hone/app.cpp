@@ -78,16 +78,12 @@ hb::database_key load_key() {
 
 namespace {
 std::mutex g_cleanup_mutex;
-fs::path g_private_temp;             // guarded by g_cleanup_mutex
-std::string g_temp_problem;          // guarded by g_cleanup_mutex: why the private folder could not be made
-bool g_cleanup_active = false;       // guarded by g_cleanup_mutex
-std::vector<fs::path> g_temp_files;  // guarded by g_cleanup_mutex
+std::vector<fs::path> g_temp_files;  // guarded by g_cleanup_mutex: files and private folders
 sigset_t g_cleanup_signals;
 
 void remove_temporaries_locked() {
   std::error_code ec;
-  if (!g_private_temp.empty()) fs::remove_all(g_private_temp, ec);
-  for (const auto& p : g_temp_files) fs::remove(p, ec);
+  for (const auto& p : g_temp_files) fs::remove_all(p, ec);
 }
 
 /// "The temporary folder /x (TMPDIR) does not exist; ..." for errno `e` from using `base`.
@@ -120,13 +116,6 @@ fs::path temp_base() {
 }
 
 void require_temp_folder() {
-  {
-    std::lock_guard lk(g_cleanup_mutex);
-    if (g_cleanup_active) {
-      if (!g_temp_problem.empty()) throw hb::io_error(g_temp_problem);
-      if (!g_private_temp.empty()) return;
-    }
-  }
   const fs::path base = temp_base();
   if (int e = temp_folder_errno(base); e != 0) throw hb::io_error(temp_problem_text(base, e));
 }
@@ -144,20 +133,6 @@ std::vector<fs::path> make_private_folders(const fs::path& dir) {
 
 void remove_empty_folders(const std::vector<fs::path>& folders) {
   for (auto it = folders.rbegin(); it != folders.rend(); ++it) ::rmdir(it->c_str());
-}
-
-void check_backup_dir_readable(const fs::path& dir) {
-  auto fail = [&](int e) {
-    throw hb::directory_error("Failed to access backup directory: " + dir.string() + ": " + hb::detail::errno_text(e));
-  };
-  struct stat st {};
-  if (::stat(dir.c_str(), &st) != 0) {
-    if (errno == ENOENT) return;  // nothing stored yet
-    fail(errno);
-  }
-  if (!S_ISDIR(st.st_mode)) fail(ENOTDIR);
-  std::unique_ptr<DIR, int (*)(DIR*)> d(::opendir(dir.c_str()), ::closedir);
-  if (!d) fail(errno);
 }
 
 pre_restore_copies find_pre_restore_copies(const fs::path& database) {
@@ -222,16 +197,9 @@ interrupt_cleanup::interrupt_cleanup() {
   sigemptyset(&g_cleanup_signals);
   for (int s : {SIGINT, SIGTERM, SIGHUP}) sigaddset(&g_cleanup_signals, s);
   pthread_sigmask(SIG_BLOCK, &g_cleanup_signals, nullptr);  // inherited by every later thread
-  const fs::path base = temp_base();
-  std::string tmpl = (base / "hone-XXXXXX").string();
-  {
-    std::lock_guard lk(g_cleanup_mutex);
-    g_cleanup_active = true;
-    if (::mkdtemp(tmpl.data()))
-      g_private_temp = tmpl;
-    else
-      g_temp_problem = temp_problem_text(base, errno);
-  }
+  // SIGXFSZ (a file size limit reached) would kill the process without cleaning up; ignored,
+  // the write fails with EFBIG instead, which is reported like a full disk.
+  std::signal(SIGXFSZ, SIG_IGN);
   std::thread([] {
     int sig = 0;
     while (sigwait(&g_cleanup_signals, &sig) != 0) {
@@ -257,9 +225,7 @@ interrupt_cleanup::interrupt_cleanup() {
 interrupt_cleanup::~interrupt_cleanup() {
   std::lock_guard lk(g_cleanup_mutex);
   remove_temporaries_locked();
-  g_private_temp.clear();
   g_temp_files.clear();
-  g_cleanup_active = false;
 }
 
 void register_temp_file(const fs::path& p) {
@@ -273,25 +239,29 @@ void unregister_temp_file(const fs::path& p) {
 }
 
 hb::local_runner make_runner(const fs::path& database, const hb::database_key& key, const fs::path& backup_dir,
-                             hb::observer_fn observer, hb::check_level check) {
+                             hb::observer_fn observer, hb::check_level check, bool allow_foreign) {
   hb::sqlcipher_exporter::options eopts;
   eopts.key = key;
   eopts.check = check;
-  fs::path temp;
-  {
-    std::lock_guard lk(g_cleanup_mutex);
-    temp = g_private_temp;
-  }
-  // Designated: the default temp_directory (std::filesystem::temp_directory_path()) would throw
-  // for a missing TMPDIR even for commands that never use it; require_temp_folder() says why.
-  hb::runner_options ropts{.temp_directory = temp.empty() ? temp_base() : temp,
-                           .observer = std::move(observer),
-                           .temp_files = [](const fs::path& p, bool created) {
-                             if (created)
-                               register_temp_file(p);
-                             else
-                               unregister_temp_file(p);
-                           }};
+  // The runner makes its private folders in TMPDIR and reports them (and restore's temp file)
+  // through temp_files, so that an interrupted command removes them; those of a killed one are
+  // removed by the next operation (they carry a lock of their owner). A TMPDIR that cannot be
+  // used is reported by require_temp_folder() before any work.
+  hb::runner_options ropts;
+  ropts.temp_directory = temp_base();
+  ropts.observer = std::move(observer);
+  ropts.temp_files = [](const fs::path& p, bool created) {
+    if (created)
+      register_temp_file(p);
+    else
+      unregister_temp_file(p);
+  };
+  if (!allow_foreign)
+    ropts.accept_backup = [](const hb::check_result& c) -> std::string {
+      if (c.counts.accounts || c.counts.transactions || c.counts.subscriptions) return {};
+      return "it holds none of Hone's tables (accounts, transactions, subscriptions), so it is not a backup of a "
+             "Hone database; use --allow-foreign (API: \"allow_foreign\": true) to use it anyway";
+    };
   return hb::local_runner(hb::sqlcipher_exporter(database, std::move(eopts)), hb::gzip_compressor{},
                           hb::local_directory(backup_dir), hb::system_clock{}, std::move(ropts));
 }

@@ -42,11 +42,11 @@ hb::database_key load_key();
 
 /// Cleans up after the one-shot commands when they are interrupted. Construct it first thing
 /// in main(), before any thread starts: it blocks SIGINT, SIGTERM and SIGHUP in every thread
-/// and waits for them on a thread of its own. It makes a private (0700) folder in $TMPDIR for
-/// the runner's temporary copies (make_runner uses it). On a signal it removes that folder and
-/// every registered temporary file, erases the progress line, and exits with 128+signal; at a
-/// normal exit the destructor removes the folder. So an interrupted backup of an unencrypted
-/// database leaves no plain copy behind. Not for `serve`, which handles signals itself.
+/// and waits for them on a thread of its own; SIGXFSZ is ignored (the write fails with EFBIG
+/// and is reported). On a signal it removes every registered temporary file and folder (the
+/// runner's private folders and restore's temp file, see make_runner), erases the progress
+/// line, and exits with 128+signal. So an interrupted backup of an unencrypted database leaves
+/// no plain copy behind. Not for `serve`, which handles signals itself.
 class interrupt_cleanup {
  public:
   interrupt_cleanup();
@@ -74,11 +74,6 @@ std::vector<std::filesystem::path> make_private_folders(const std::filesystem::p
 /// Removes `folders` (as make_private_folders returned them) innermost first, each only if empty.
 void remove_empty_folders(const std::vector<std::filesystem::path>& folders);
 
-/// Throws directory_error ("Failed to access backup directory: DIR: REASON") when `dir` exists
-/// but cannot be listed (not a folder, not readable), so that such a folder is never reported
-/// as empty. A folder that does not exist yet is fine (nothing stored yet).
-void check_backup_dir_readable(const std::filesystem::path& dir);
-
 /// The DATABASE.pre-restore-* copies restore left beside `database` (never deleted
 /// automatically): their names (without -wal/-shm/-journal files) and the bytes of all of them.
 struct pre_restore_copies {
@@ -93,13 +88,16 @@ pre_restore_copies find_pre_restore_copies(const std::filesystem::path& database
 hb::observer_fn step_logger(const std::filesystem::path& backup_dir);
 
 /// local_runner = sqlcipher_exporter + gzip_compressor + local_directory + system_clock.
-/// Temporary copies go to interrupt_cleanup's folder when there is one, else to temp_base().
+/// Temporary copies go to private folders in temp_base(), registered with register_temp_file
+/// while they exist.
 /// Restore's temporary file beside the database is registered with register_temp_file while it
 /// exists, so an interrupted restore removes it.
-/// `check` is what verify and restore examine (full: PRAGMA integrity_check).
+/// `check` is what verify and restore examine (full: PRAGMA integrity_check). Unless
+/// `allow_foreign`, verify and restore refuse a backup that holds none of Hone's tables
+/// (accounts, transactions, subscriptions): it is not a backup of a Hone database.
 hb::local_runner make_runner(const std::filesystem::path& database, const hb::database_key& key,
                              const std::filesystem::path& backup_dir, hb::observer_fn observer = {},
-                             hb::check_level check = hb::check_level::full);
+                             hb::check_level check = hb::check_level::full, bool allow_foreign = false);
 
 /// A library error's message in the program's words: the library speaks of "no key was given" and
 /// "a database key is configured"; the program names HONE_DB_KEY, the only place a key comes from.

@@ -36,6 +36,7 @@ struct backup_args {
   bool yes = false;
   long long keep = 7;
   hb::check_level check = hb::check_level::full;
+  bool allow_foreign = false;
 };
 
 void print_json(const json& j) { std::fputs(to_text(j).c_str(), stdout); }
@@ -64,11 +65,6 @@ int cmd_create(const backup_args& a) {
   std::optional<std::string> name;
   if (a.name_given) name = runner.backup_name(a.name);  // an invalid name before any work
   require_temp_folder();
-  try {
-    make_private_folders(dir.parent_path());  // the folders above the backup folder, 0700 too
-  } catch (const hb::error&) {
-    // the library names the backup folder in its "Failed to access backup directory" error
-  }
   hb::backup_info b = runner.create(name);
   progress.finish();
   // A plain database while a key is configured: the backup is made (it is what the database
@@ -125,7 +121,6 @@ void print_pre_restore_copies(const std::string& db_opt) {
 
 int cmd_list(const backup_args& a) {
   const fs::path dir = resolve_backup_dir(a.dir);
-  check_backup_dir_readable(dir);  // an unreadable folder (or a file) is an error, not "no backups"
   auto runner = make_runner(fs::path(), hb::database_key::none(), dir);
   auto all = runner.list();
   if (a.json) {
@@ -176,7 +171,7 @@ int cmd_verify(const backup_args& a) {
   const fs::path dir = resolve_backup_dir(a.dir);
   const auto key = load_key();
   progress_display progress(stderr_is_terminal() && !verbose(), step_logger(dir));
-  auto runner = make_runner(fs::path(), key, dir, progress.observer(), a.check);
+  auto runner = make_runner(fs::path(), key, dir, progress.observer(), a.check, a.allow_foreign);
   const std::string name = runner.resolve_name(a.name);
   runner.get(name);  // "Backup not found" before any key work is reported
   require_temp_folder();
@@ -214,7 +209,7 @@ int cmd_restore(const backup_args& a) {
   const fs::path dir = resolve_backup_dir(a.dir);
   const auto key = load_key();
   progress_display progress(stderr_is_terminal() && !verbose(), step_logger(dir));
-  auto runner = make_runner(db, key, dir, progress.observer(), a.check);
+  auto runner = make_runner(db, key, dir, progress.observer(), a.check, a.allow_foreign);
   const std::string name = runner.resolve_name(a.name);
   runner.get(name);
   const auto made = make_private_folders(db.parent_path());  // every folder the program creates is owner-only
@@ -372,6 +367,10 @@ int main(int argc, char** argv) {
     c->add_option("--db", ba.db, "Database file (default: $HONE_DB_PATH, else <data folder>/hone.db)");
   };
   auto add_json = [&](CLI::App* c) { c->add_flag("--json", ba.json, "Print the REST API's JSON instead"); };
+  auto add_allow_foreign = [&](CLI::App* c) {
+    c->add_flag("--allow-foreign", ba.allow_foreign,
+                "Accept a backup of a database without Hone's tables (accounts, transactions, subscriptions)");
+  };
   auto add_check = [&](CLI::App* c) {
     c->add_option("--check", ba.check,
                   "What to examine: full (PRAGMA integrity_check: every page, every index against its table; "
@@ -407,6 +406,7 @@ int main(int argc, char** argv) {
   add_dir(verify);
   add_json(verify);
   add_check(verify);
+  add_allow_foreign(verify);
 
   auto* restore = backup->add_subcommand("restore", "Restore a backup over the database");
   restore->add_option("name", ba.name, "Backup name")->required();
@@ -415,6 +415,7 @@ int main(int argc, char** argv) {
   add_db(restore);
   add_json(restore);
   add_check(restore);
+  add_allow_foreign(restore);
 
   auto* del = backup->add_subcommand("delete", "Delete one backup");
   del->add_option("name", ba.name, "Backup name")->required();

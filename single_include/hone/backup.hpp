@@ -2647,6 +2647,10 @@ static_assert(Compressor<identity_compressor>);
 #include <string_view>
 #include <thread>
 
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+
 namespace hone::backup::detail {
 
 struct sqlite_closer {
@@ -2664,6 +2668,22 @@ inline bool has_plain_header(const std::filesystem::path& p) {
   std::ifstream f(p, std::ios::binary);
   f.read(buf, sizeof buf);
   return f.gcount() == 16 && std::memcmp(buf, "SQLite format 3", 16) == 0;
+}
+
+/// Why writing `file` may have failed, as "; REASON", when it can be told from outside SQLite
+/// (which reports both only as "disk I/O error"): the process's file size limit reached
+/// (EFBIG; SIGXFSZ is ignored by the program) or no space left on its filesystem. Else empty.
+inline std::string write_failure_cause(const std::filesystem::path& file) {
+  struct rlimit lim {};
+  struct stat st {};
+  if (::stat(file.c_str(), &st) == 0 && ::getrlimit(RLIMIT_FSIZE, &lim) == 0 && lim.rlim_cur != RLIM_INFINITY &&
+      static_cast<rlim_t>(st.st_size) + 65536 >= lim.rlim_cur)
+    return "; " + errno_text(EFBIG) + " (the file size limit, ulimit -f, of " + std::to_string(lim.rlim_cur) +
+           " bytes was reached)";
+  struct statvfs fs {};
+  if (::statvfs(file.parent_path().c_str(), &fs) == 0 && fs.f_bavail * fs.f_frsize < 65536)
+    return "; " + errno_text(ENOSPC) + " in " + file.parent_path().string();
+  return {};
 }
 
 /// Classifies a database file by its first bytes (see classify_database_head).
@@ -2756,7 +2776,12 @@ class statement {
     if (rc != SQLITE_OK) throw_error(rc);
   }
   [[noreturn]] void throw_error(int rc) const {
-    throw database_error(errmsg(db_) + " (SQLite error " + std::to_string(rc) + ")");
+    std::string why = errmsg(db_);
+    // "disk I/O error" alone hides the cause: a full disk, a file size limit (EFBIG)...
+    const int code = db_ ? sqlite3_extended_errcode(db_) & 0xff : rc & 0xff;
+    if (const int e = db_ ? sqlite3_system_errno(db_) : 0; e != 0 && (code == SQLITE_IOERR || code == SQLITE_FULL))
+      why += ": " + errno_text(e);
+    throw database_error(why + " (SQLite error " + std::to_string(rc) + ")");
   }
   sqlite3* db_;
   stmt_ptr stmt_;
@@ -3314,7 +3339,7 @@ class sqlcipher_exporter {
       detail::exec(db, "COMMIT");
     } catch (const error& e) {
       sqlite3_exec(db, "ROLLBACK", nullptr, nullptr, nullptr);
-      throw export_error(std::string("sqlcipher_export failed: ") + e.what());
+      throw export_error(std::string("sqlcipher_export failed: ") + e.what() + detail::write_failure_cause(target));
     }
     return counts;
   }
@@ -3338,7 +3363,8 @@ class sqlcipher_exporter {
       end_snapshot(src);
     } catch (const error& e) {
       sqlite3_exec(src, "ROLLBACK", nullptr, nullptr, nullptr);
-      throw export_error(std::string("sqlcipher_export failed: online backup: ") + e.what());
+      throw export_error(std::string("sqlcipher_export failed: online backup: ") + e.what() +
+                         detail::write_failure_cause(target));
     }
     // The copy keeps the source's journal mode in its header; make it a self-contained file.
     detail::exec(dst.get(), "PRAGMA journal_mode = DELETE");
@@ -3602,6 +3628,7 @@ inline migrate_result migrate_to_v4(const std::filesystem::path& database, const
 
 
 #include <algorithm>
+#include <array>
 #include <cstring>
 #include <chrono>
 #include <cstdlib>
@@ -3707,20 +3734,26 @@ inline std::string_view to_string(event::operation op) noexcept {
 using temp_file_fn = std::function<void(const std::filesystem::path&, bool created)>;
 
 struct runner_options {
-  /// Private temp files (export copies, verify copies) go here; created 0700 per operation.
-  std::filesystem::path temp_directory = std::filesystem::temp_directory_path();
+  /// Private temp files (export copies, verify copies) go here, in a 0700 folder per
+  /// operation; empty: std::filesystem::temp_directory_path() ($TMPDIR, else /tmp).
+  std::filesystem::path temp_directory;
   /// Receives progress and outcome events. The library itself prints nothing.
   observer_fn observer;
   /// See temp_file_fn; may be empty.
   temp_file_fn temp_files;
+  /// What a program requires of a backup beyond the Exporter's check (e.g. its own tables):
+  /// called with the result of a check that passed; a non-empty return is why the backup is
+  /// refused (verify: valid=false with that message; restore: not_a_backup_error). May be empty.
+  std::function<std::string(const check_result&)> accept_backup;
 };
 
 namespace detail {
 /// A private (0700) temp folder, hone-TAG-XXXXXX, removed with everything in it on
-/// destruction. While it exists, its process holds an flock() on the `.owner` file inside, so a
-/// later operation can tell a folder whose process was killed (the lock is free) from one in
-/// use, and removes it: a killed backup does not leak its snapshot (plaintext, for a plain
-/// database) into the temp folder.
+/// destruction. While it exists, its process holds an flock() on the `.owner` file inside and
+/// has written its pid there, so a later operation can tell a folder whose process was killed
+/// (a pid, and the lock free) from one in use or still being set up (no pid yet), and removes
+/// it: a killed backup does not leak its snapshot (plaintext, for a plain database) into the
+/// temp folder.
 class private_temp_dir {
  public:
   static constexpr std::string_view owner_file = ".owner";
@@ -3736,7 +3769,13 @@ class private_temp_dir {
     if (hook_) hook_(path_, true);
     owner_ = unique_fd(
         ::open((path_ / std::string(owner_file)).c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600));
-    if (!owner_ || ::flock(owner_.get(), LOCK_EX | LOCK_NB) != 0) {
+    // Blocking: another process may hold the lock for a moment while it looks at the folder
+    // (and, finding no pid in it yet, leaves it alone).
+    int rc = owner_ ? 0 : -1;
+    while (rc == 0 && ::flock(owner_.get(), LOCK_EX) != 0)
+      if (errno != EINTR) rc = -1;
+    const std::string pid = std::to_string(::getpid());
+    if (rc != 0 || ::write(owner_.get(), pid.data(), pid.size()) != static_cast<ssize_t>(pid.size())) {
       const int e = errno;
       cleanup();
       throw io_error("Cannot create a temporary folder in " + parent.string() + ": " + errno_text(e));
@@ -3748,8 +3787,9 @@ class private_temp_dir {
   const std::filesystem::path& path() const noexcept { return path_; }
 
   /// Removes the hone-*-XXXXXX folders in `parent` that belong to this user and whose process
-  /// is gone (their `.owner` lock is free). Folders without an owner file are left alone
-  /// unless older than an hour (a process killed between creating the folder and the file).
+  /// is gone (their `.owner` file holds a pid and its lock is free). Folders whose owner file is
+  /// missing or empty are being set up, and left alone unless older than an hour (a process
+  /// killed in between).
   static void remove_stale(const std::filesystem::path& parent) {
     std::error_code ec;
     for (auto it = std::filesystem::directory_iterator(parent, ec); !ec && it != std::filesystem::directory_iterator();
@@ -3760,10 +3800,11 @@ class private_temp_dir {
       struct stat st {};
       if (::lstat(it->path().c_str(), &st) != 0 || !S_ISDIR(st.st_mode) || st.st_uid != ::geteuid()) continue;
       unique_fd owner(::open((it->path() / std::string(owner_file)).c_str(), O_RDWR | O_CLOEXEC | O_NOFOLLOW));
-      if (owner) {
-        if (::flock(owner.get(), LOCK_EX | LOCK_NB) != 0) continue;  // in use
-      } else {
-        if (errno != ENOENT) continue;
+      if (!owner && errno != ENOENT) continue;
+      if (owner && ::flock(owner.get(), LOCK_EX | LOCK_NB) != 0) continue;  // in use
+      char pid[1];
+      const bool set_up = owner && ::pread(owner.get(), pid, 1, 0) == 1;
+      if (!set_up) {
         const auto age = std::chrono::system_clock::now() - std::chrono::system_clock::from_time_t(st.st_mtime);
         if (age < std::chrono::hours(1)) continue;
       }
@@ -3859,7 +3900,7 @@ class BackupRunner {
     const auto op = event::operation::create;
     return observed(op, name, [&]() -> backup_info {
       auto guard = destination_.lock();
-      detail::private_temp_dir tmp(options_.temp_directory, "export", options_.temp_files);
+      detail::private_temp_dir tmp(temp_directory(), "export", options_.temp_files);
       const auto copy = tmp.path() / "snapshot.db";
       emit(event::kind::started, op, name, "export");
       export_result exported = exporter_.export_to(
@@ -3997,7 +4038,7 @@ class BackupRunner {
       auto in = destination_.open(name);
       verify_result r;
       r.name = name;
-      detail::private_temp_dir tmp(options_.temp_directory, "verify", options_.temp_files);
+      detail::private_temp_dir tmp(temp_directory(), "verify", options_.temp_files);
       const auto copy = tmp.path() / "verify.db";
       try {
         unpack(*in, copy, op, name, stored_size(name));
@@ -4005,7 +4046,7 @@ class BackupRunner {
         r.message = e.what();
         return r;
       }
-      check_result c = checked(copy, op, name);
+      check_result c = accepted(checked(copy, op, name));
       r.encrypted = c.encrypted;
       r.counts = c.counts;
       r.valid = c.valid;
@@ -4070,6 +4111,7 @@ class BackupRunner {
         throw corrupt_backup_error("Backup " + name +
                                    " failed verification: " + detail::without_path(c.message, tmpl, "the backup"));
       }
+      if (auto why = refusal(c); !why.empty()) throw not_a_backup_error("Backup " + name + " is refused: " + why);
       if (c.unencrypted_with_key)
         throw unencrypted_backup_error("Backup " + name +
                                        " is not encrypted, but a database key is configured: restoring it would "
@@ -4088,7 +4130,12 @@ class BackupRunner {
         detail::install_replacement(tmpl, db);
       }
       restored.release();
-      detail::fsync_directory(dir);
+      try {
+        detail::fsync_directory(dir);
+      } catch (const error& e) {
+        throw io_error("The database was restored, but " + std::string(e.what()) +
+                       ": the restore may not survive a power loss until the folder is synced");
+      }
       r.restored = true;
       r.backup_name = name;
       r.message = "Database restored successfully. Server restart recommended.";
@@ -4143,10 +4190,43 @@ class BackupRunner {
     });
   }
 
+  /// Passes bytes on, and refuses content that is not a database as soon as its first
+  /// database_head_bytes are in (or at its end when shorter): a damaged or planted backup, a
+  /// gzip bomb of zeros, is refused before it is written out in full.
+  class database_head_writer final : public writer {
+   public:
+    explicit database_head_writer(writer& out) : out_(out) {}
+    void write(std::span<const std::byte> data) override {
+      if (!checked_) {
+        const std::size_t n = std::min(data.size(), head_.size() - filled_);
+        std::memcpy(head_.data() + filled_, data.data(), n);
+        filled_ += n;
+        if (filled_ == head_.size()) check();
+      }
+      out_.write(data);
+    }
+    void finish() {
+      if (!checked_) check();
+    }
+
+   private:
+    void check() {
+      checked_ = true;
+      const auto why = detail::database_kind_problem(detail::classify_database_head(head_.data(), filled_));
+      if (!why.empty()) throw corrupt_backup_error("The backup is not a database: " + std::string(why));
+    }
+    writer& out_;
+    std::array<std::byte, detail::database_head_bytes> head_{};
+    std::size_t filled_ = 0;
+    bool checked_ = false;
+  };
+
   void decompress_into(reader& in, writer& out, event::operation op, const std::string& name, std::uint64_t total) {
     emit(event::kind::started, op, name, "decompress", 0, total);
+    database_head_writer checked_out(out);
     compressor_.decompress(
-        in, out, [&](std::uint64_t done) { emit(event::kind::progress, op, name, "decompress", done, total); });
+        in, checked_out, [&](std::uint64_t done) { emit(event::kind::progress, op, name, "decompress", done, total); });
+    checked_out.finish();
   }
 
   void unpack(reader& in, const std::filesystem::path& file, event::operation op, const std::string& name,
@@ -4154,6 +4234,28 @@ class BackupRunner {
     file_writer out(file, 0600, durability::scratch);  // read back at once and deleted: no fsync
     decompress_into(in, out, op, name, total);
     out.finish();
+  }
+
+  std::filesystem::path temp_directory() const {
+    if (!options_.temp_directory.empty()) return options_.temp_directory;
+    std::error_code ec;
+    auto p = std::filesystem::temp_directory_path(ec);
+    if (ec)
+      throw io_error("The temporary folder (TMPDIR) cannot be used: " + ec.message() +
+                     "; set TMPDIR to a writable folder");
+    return p;
+  }
+
+  /// Why options.accept_backup refuses a check that passed, or empty.
+  std::string refusal(const check_result& c) const {
+    return c.valid && options_.accept_backup ? options_.accept_backup(c) : std::string();
+  }
+  check_result accepted(check_result c) const {
+    if (auto why = refusal(c); !why.empty()) {
+      c.valid = false;
+      c.message = std::move(why);
+    }
+    return c;
   }
 
   check_result checked(const std::filesystem::path& file, event::operation op, const std::string& name) {

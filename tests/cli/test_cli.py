@@ -413,8 +413,7 @@ class CliTest(unittest.TestCase):
         self.demo(2, 300000, 2, unset=["HONE_DB_KEY"])
 
         def exporting():
-            return any(n.startswith("hone-export-") for d in os.listdir(self.sb.tmp)
-                       for n in os.listdir(os.path.join(self.sb.tmp, d)))
+            return any(n.startswith("hone-export-") for n in os.listdir(self.sb.tmp))
 
         rc, err = self._interrupt(["backup", "create"], exporting, signal.SIGINT)
         self.assertEqual(rc, 130, err)
@@ -539,7 +538,9 @@ class CliTest(unittest.TestCase):
         c = r.json()
         self.assertEqual((c["accounts"], c["transactions"], c["subscriptions"]), (None, None, None))
         self.assertIn("warning:", r.err)
-        v = self.ok("backup", "verify", c["name"], "--json", unset=["HONE_DB_KEY"]).json()
+        r = self.fails(1, "backup", "verify", c["name"], unset=["HONE_DB_KEY"])
+        self.assertIn("none of Hone's tables", r.err)
+        v = self.ok("backup", "verify", c["name"], "--json", "--allow-foreign", unset=["HONE_DB_KEY"]).json()
         self.assertEqual((v["accounts"], v["transactions"]), (None, None))
         d = self.ok("dashboard", "--db", db, "--json", unset=["HONE_DB_KEY"]).json()
         self.assertIsNone(d["accounts"])
@@ -683,6 +684,54 @@ class CliTest(unittest.TestCase):
         self.assertEqual((p["deleted_names"], p["retained_count"]), (["r2.db.gz"], 1))
         self.assertEqual(sorted(p["skipped_names"]), sorted(junk))
         self.assertEqual(self.sb.backups(), sorted({"r3.db.gz"} | set(junk)))
+
+    # -- a backup of a database without Hone's tables is no Hone backup ------------------------
+    def test_foreign_backups_need_allow_foreign(self):
+        self.demo(2, 30, 1)
+        hone_db_sha = sha256(self.sb.db)
+        # A plain SQLite database of some other program, backed up with its own --db.
+        other = self.sb.path("other.db")
+        con = sqlite3.connect(other)
+        con.execute("CREATE TABLE notes(id INTEGER PRIMARY KEY, text TEXT)")
+        con.executemany("INSERT INTO notes(text) VALUES (?)", [("note %d" % i,) for i in range(50)])
+        con.commit()
+        con.close()
+        self.ok("backup", "create", "--db", other, "--name", "foreign", unset=("HONE_DB_KEY",))
+        r = self.fails(1, "backup", "verify", "foreign", unset=("HONE_DB_KEY",))
+        self.assertIn("none of Hone's tables", r.err)
+        self.assertIn("--allow-foreign", r.err)
+        self.ok("backup", "verify", "foreign", "--allow-foreign", unset=("HONE_DB_KEY",))
+        # Restoring it over a (plain) Hone database is refused unless allowed.
+        plain = self.sb.path("plain-hone.db")
+        self.ok("demo-db", "--db", plain, "--transactions", "10", unset=("HONE_DB_KEY",))
+        before = sha256(plain)
+        r = self.fails(1, "backup", "restore", "foreign", "--db", plain, "--force", unset=("HONE_DB_KEY",))
+        self.assertIn("none of Hone's tables", r.err)
+        self.assertEqual(sha256(plain), before)
+        self.ok("backup", "restore", "foreign", "--db", plain, "--force", "--allow-foreign", unset=("HONE_DB_KEY",))
+        con = sqlite3.connect(plain)
+        self.assertEqual(con.execute("SELECT count(*) FROM notes").fetchone()[0], 50)
+        con.close()
+        self.assertEqual(sha256(self.sb.db), hone_db_sha)
+
+    # -- a file size limit (SIGXFSZ) is a clear error, and nothing is left behind -------------
+    def test_file_size_limit_is_a_clear_error(self):
+        self.demo(2, 20000, 1, unset=("HONE_DB_KEY",))
+        import resource
+
+        def limit():
+            resource.setrlimit(resource.RLIMIT_FSIZE, (256 * 1024, 256 * 1024))
+
+        env = dict(self.sb.env)
+        env.pop("HONE_DB_KEY", None)
+        p = subprocess.run([hone_exe(), "backup", "create"], env=env, capture_output=True, timeout=120,
+                           preexec_fn=limit)
+        err = p.stderr.decode("utf-8", "replace")
+        self.sb.transcript.append(err)
+        self.assertEqual(p.returncode, 1, err)
+        self.assertRegex(err, r"(?m)^error: .*(File too large|file size)", err)
+        self.assertEqual(os.listdir(self.sb.tmp), [])
+        self.assertEqual(self.sb.backups(), [])
 
     # -- the n-th backup of a second sorts after every earlier one of that second --------------
     def test_same_second_names_are_never_reused(self):

@@ -69,7 +69,8 @@ def main():
                 problems.append("exit code %s (a crash?): %s" % (rc, err.strip()[-400:]))
             if rc == 1 and not any(l.startswith("error: ") for l in err.splitlines()):
                 problems.append("failed without an error line: %r" % err[-400:])
-            output_failed = "cannot write the output" in err
+            # Failures after the new database is in place: writing the report, syncing the folder.
+            output_failed = "cannot write the output" in err or "The database was restored, but" in err
             listed = R.check_backups(fx, t, problems, **backup_rules)
             created = [b for b in listed if b not in fx.backup_names]
             if op == "create":

@@ -333,7 +333,7 @@ class sqlcipher_exporter {
       detail::exec(db, "COMMIT");
     } catch (const error& e) {
       sqlite3_exec(db, "ROLLBACK", nullptr, nullptr, nullptr);
-      throw export_error(std::string("sqlcipher_export failed: ") + e.what());
+      throw export_error(std::string("sqlcipher_export failed: ") + e.what() + detail::write_failure_cause(target));
     }
     return counts;
   }
@@ -357,7 +357,8 @@ class sqlcipher_exporter {
       end_snapshot(src);
     } catch (const error& e) {
       sqlite3_exec(src, "ROLLBACK", nullptr, nullptr, nullptr);
-      throw export_error(std::string("sqlcipher_export failed: online backup: ") + e.what());
+      throw export_error(std::string("sqlcipher_export failed: online backup: ") + e.what() +
+                         detail::write_failure_cause(target));
     }
     // The copy keeps the source's journal mode in its header; make it a self-contained file.
     detail::exec(dst.get(), "PRAGMA journal_mode = DELETE");

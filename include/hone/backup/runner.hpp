@@ -11,6 +11,7 @@
 #include <hone/backup/types.hpp>
 
 #include <algorithm>
+#include <array>
 #include <cstring>
 #include <chrono>
 #include <cstdlib>
@@ -116,20 +117,26 @@ inline std::string_view to_string(event::operation op) noexcept {
 using temp_file_fn = std::function<void(const std::filesystem::path&, bool created)>;
 
 struct runner_options {
-  /// Private temp files (export copies, verify copies) go here; created 0700 per operation.
-  std::filesystem::path temp_directory = std::filesystem::temp_directory_path();
+  /// Private temp files (export copies, verify copies) go here, in a 0700 folder per
+  /// operation; empty: std::filesystem::temp_directory_path() ($TMPDIR, else /tmp).
+  std::filesystem::path temp_directory;
   /// Receives progress and outcome events. The library itself prints nothing.
   observer_fn observer;
   /// See temp_file_fn; may be empty.
   temp_file_fn temp_files;
+  /// What a program requires of a backup beyond the Exporter's check (e.g. its own tables):
+  /// called with the result of a check that passed; a non-empty return is why the backup is
+  /// refused (verify: valid=false with that message; restore: not_a_backup_error). May be empty.
+  std::function<std::string(const check_result&)> accept_backup;
 };
 
 namespace detail {
 /// A private (0700) temp folder, hone-TAG-XXXXXX, removed with everything in it on
-/// destruction. While it exists, its process holds an flock() on the `.owner` file inside, so a
-/// later operation can tell a folder whose process was killed (the lock is free) from one in
-/// use, and removes it: a killed backup does not leak its snapshot (plaintext, for a plain
-/// database) into the temp folder.
+/// destruction. While it exists, its process holds an flock() on the `.owner` file inside and
+/// has written its pid there, so a later operation can tell a folder whose process was killed
+/// (a pid, and the lock free) from one in use or still being set up (no pid yet), and removes
+/// it: a killed backup does not leak its snapshot (plaintext, for a plain database) into the
+/// temp folder.
 class private_temp_dir {
  public:
   static constexpr std::string_view owner_file = ".owner";
@@ -145,7 +152,13 @@ class private_temp_dir {
     if (hook_) hook_(path_, true);
     owner_ = unique_fd(
         ::open((path_ / std::string(owner_file)).c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600));
-    if (!owner_ || ::flock(owner_.get(), LOCK_EX | LOCK_NB) != 0) {
+    // Blocking: another process may hold the lock for a moment while it looks at the folder
+    // (and, finding no pid in it yet, leaves it alone).
+    int rc = owner_ ? 0 : -1;
+    while (rc == 0 && ::flock(owner_.get(), LOCK_EX) != 0)
+      if (errno != EINTR) rc = -1;
+    const std::string pid = std::to_string(::getpid());
+    if (rc != 0 || ::write(owner_.get(), pid.data(), pid.size()) != static_cast<ssize_t>(pid.size())) {
       const int e = errno;
       cleanup();
       throw io_error("Cannot create a temporary folder in " + parent.string() + ": " + errno_text(e));
@@ -157,8 +170,9 @@ class private_temp_dir {
   const std::filesystem::path& path() const noexcept { return path_; }
 
   /// Removes the hone-*-XXXXXX folders in `parent` that belong to this user and whose process
-  /// is gone (their `.owner` lock is free). Folders without an owner file are left alone
-  /// unless older than an hour (a process killed between creating the folder and the file).
+  /// is gone (their `.owner` file holds a pid and its lock is free). Folders whose owner file is
+  /// missing or empty are being set up, and left alone unless older than an hour (a process
+  /// killed in between).
   static void remove_stale(const std::filesystem::path& parent) {
     std::error_code ec;
     for (auto it = std::filesystem::directory_iterator(parent, ec); !ec && it != std::filesystem::directory_iterator();
@@ -169,10 +183,11 @@ class private_temp_dir {
       struct stat st {};
       if (::lstat(it->path().c_str(), &st) != 0 || !S_ISDIR(st.st_mode) || st.st_uid != ::geteuid()) continue;
       unique_fd owner(::open((it->path() / std::string(owner_file)).c_str(), O_RDWR | O_CLOEXEC | O_NOFOLLOW));
-      if (owner) {
-        if (::flock(owner.get(), LOCK_EX | LOCK_NB) != 0) continue;  // in use
-      } else {
-        if (errno != ENOENT) continue;
+      if (!owner && errno != ENOENT) continue;
+      if (owner && ::flock(owner.get(), LOCK_EX | LOCK_NB) != 0) continue;  // in use
+      char pid[1];
+      const bool set_up = owner && ::pread(owner.get(), pid, 1, 0) == 1;
+      if (!set_up) {
         const auto age = std::chrono::system_clock::now() - std::chrono::system_clock::from_time_t(st.st_mtime);
         if (age < std::chrono::hours(1)) continue;
       }
@@ -268,7 +283,7 @@ class BackupRunner {
     const auto op = event::operation::create;
     return observed(op, name, [&]() -> backup_info {
       auto guard = destination_.lock();
-      detail::private_temp_dir tmp(options_.temp_directory, "export", options_.temp_files);
+      detail::private_temp_dir tmp(temp_directory(), "export", options_.temp_files);
       const auto copy = tmp.path() / "snapshot.db";
       emit(event::kind::started, op, name, "export");
       export_result exported = exporter_.export_to(
@@ -406,7 +421,7 @@ class BackupRunner {
       auto in = destination_.open(name);
       verify_result r;
       r.name = name;
-      detail::private_temp_dir tmp(options_.temp_directory, "verify", options_.temp_files);
+      detail::private_temp_dir tmp(temp_directory(), "verify", options_.temp_files);
       const auto copy = tmp.path() / "verify.db";
       try {
         unpack(*in, copy, op, name, stored_size(name));
@@ -414,7 +429,7 @@ class BackupRunner {
         r.message = e.what();
         return r;
       }
-      check_result c = checked(copy, op, name);
+      check_result c = accepted(checked(copy, op, name));
       r.encrypted = c.encrypted;
       r.counts = c.counts;
       r.valid = c.valid;
@@ -479,6 +494,7 @@ class BackupRunner {
         throw corrupt_backup_error("Backup " + name +
                                    " failed verification: " + detail::without_path(c.message, tmpl, "the backup"));
       }
+      if (auto why = refusal(c); !why.empty()) throw not_a_backup_error("Backup " + name + " is refused: " + why);
       if (c.unencrypted_with_key)
         throw unencrypted_backup_error("Backup " + name +
                                        " is not encrypted, but a database key is configured: restoring it would "
@@ -497,7 +513,12 @@ class BackupRunner {
         detail::install_replacement(tmpl, db);
       }
       restored.release();
-      detail::fsync_directory(dir);
+      try {
+        detail::fsync_directory(dir);
+      } catch (const error& e) {
+        throw io_error("The database was restored, but " + std::string(e.what()) +
+                       ": the restore may not survive a power loss until the folder is synced");
+      }
       r.restored = true;
       r.backup_name = name;
       r.message = "Database restored successfully. Server restart recommended.";
@@ -552,10 +573,43 @@ class BackupRunner {
     });
   }
 
+  /// Passes bytes on, and refuses content that is not a database as soon as its first
+  /// database_head_bytes are in (or at its end when shorter): a damaged or planted backup, a
+  /// gzip bomb of zeros, is refused before it is written out in full.
+  class database_head_writer final : public writer {
+   public:
+    explicit database_head_writer(writer& out) : out_(out) {}
+    void write(std::span<const std::byte> data) override {
+      if (!checked_) {
+        const std::size_t n = std::min(data.size(), head_.size() - filled_);
+        std::memcpy(head_.data() + filled_, data.data(), n);
+        filled_ += n;
+        if (filled_ == head_.size()) check();
+      }
+      out_.write(data);
+    }
+    void finish() {
+      if (!checked_) check();
+    }
+
+   private:
+    void check() {
+      checked_ = true;
+      const auto why = detail::database_kind_problem(detail::classify_database_head(head_.data(), filled_));
+      if (!why.empty()) throw corrupt_backup_error("The backup is not a database: " + std::string(why));
+    }
+    writer& out_;
+    std::array<std::byte, detail::database_head_bytes> head_{};
+    std::size_t filled_ = 0;
+    bool checked_ = false;
+  };
+
   void decompress_into(reader& in, writer& out, event::operation op, const std::string& name, std::uint64_t total) {
     emit(event::kind::started, op, name, "decompress", 0, total);
+    database_head_writer checked_out(out);
     compressor_.decompress(
-        in, out, [&](std::uint64_t done) { emit(event::kind::progress, op, name, "decompress", done, total); });
+        in, checked_out, [&](std::uint64_t done) { emit(event::kind::progress, op, name, "decompress", done, total); });
+    checked_out.finish();
   }
 
   void unpack(reader& in, const std::filesystem::path& file, event::operation op, const std::string& name,
@@ -563,6 +617,28 @@ class BackupRunner {
     file_writer out(file, 0600, durability::scratch);  // read back at once and deleted: no fsync
     decompress_into(in, out, op, name, total);
     out.finish();
+  }
+
+  std::filesystem::path temp_directory() const {
+    if (!options_.temp_directory.empty()) return options_.temp_directory;
+    std::error_code ec;
+    auto p = std::filesystem::temp_directory_path(ec);
+    if (ec)
+      throw io_error("The temporary folder (TMPDIR) cannot be used: " + ec.message() +
+                     "; set TMPDIR to a writable folder");
+    return p;
+  }
+
+  /// Why options.accept_backup refuses a check that passed, or empty.
+  std::string refusal(const check_result& c) const {
+    return c.valid && options_.accept_backup ? options_.accept_backup(c) : std::string();
+  }
+  check_result accepted(check_result c) const {
+    if (auto why = refusal(c); !why.empty()) {
+      c.valid = false;
+      c.message = std::move(why);
+    }
+    return c;
   }
 
   check_result checked(const std::filesystem::path& file, event::operation op, const std::string& name) {

@@ -22,6 +22,10 @@
 #include <string_view>
 #include <thread>
 
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+
 namespace hone::backup::detail {
 
 struct sqlite_closer {
@@ -39,6 +43,22 @@ inline bool has_plain_header(const std::filesystem::path& p) {
   std::ifstream f(p, std::ios::binary);
   f.read(buf, sizeof buf);
   return f.gcount() == 16 && std::memcmp(buf, "SQLite format 3", 16) == 0;
+}
+
+/// Why writing `file` may have failed, as "; REASON", when it can be told from outside SQLite
+/// (which reports both only as "disk I/O error"): the process's file size limit reached
+/// (EFBIG; SIGXFSZ is ignored by the program) or no space left on its filesystem. Else empty.
+inline std::string write_failure_cause(const std::filesystem::path& file) {
+  struct rlimit lim {};
+  struct stat st {};
+  if (::stat(file.c_str(), &st) == 0 && ::getrlimit(RLIMIT_FSIZE, &lim) == 0 && lim.rlim_cur != RLIM_INFINITY &&
+      static_cast<rlim_t>(st.st_size) + 65536 >= lim.rlim_cur)
+    return "; " + errno_text(EFBIG) + " (the file size limit, ulimit -f, of " + std::to_string(lim.rlim_cur) +
+           " bytes was reached)";
+  struct statvfs fs {};
+  if (::statvfs(file.parent_path().c_str(), &fs) == 0 && fs.f_bavail * fs.f_frsize < 65536)
+    return "; " + errno_text(ENOSPC) + " in " + file.parent_path().string();
+  return {};
 }
 
 /// Classifies a database file by its first bytes (see classify_database_head).
@@ -131,7 +151,12 @@ class statement {
     if (rc != SQLITE_OK) throw_error(rc);
   }
   [[noreturn]] void throw_error(int rc) const {
-    throw database_error(errmsg(db_) + " (SQLite error " + std::to_string(rc) + ")");
+    std::string why = errmsg(db_);
+    // "disk I/O error" alone hides the cause: a full disk, a file size limit (EFBIG)...
+    const int code = db_ ? sqlite3_extended_errcode(db_) & 0xff : rc & 0xff;
+    if (const int e = db_ ? sqlite3_system_errno(db_) : 0; e != 0 && (code == SQLITE_IOERR || code == SQLITE_FULL))
+      why += ": " + errno_text(e);
+    throw database_error(why + " (SQLite error " + std::to_string(rc) + ")");
   }
   sqlite3* db_;
   stmt_ptr stmt_;
