@@ -12,7 +12,7 @@
 #                  add_subdirectory, FetchContent) and a program built with hone-backup.pc
 #   format         scripts/format.sh --check: sources match .clang-format
 #   fuzz           clang 14: the libFuzzer targets of tests/fuzz/ (names, gzip reader, REST API),
-#                  each for ${HONE_FUZZ_SECONDS:-60} s on a copy of its corpus; a crash fails
+#                  each for ${HONE_FUZZ_SECONDS:-45} s on a copy of its corpus; a crash fails
 #   asan           clang 14: the unit tests (ctest -L unit) under AddressSanitizer (with
 #                  LeakSanitizer) and UndefinedBehaviorSanitizer
 set -euo pipefail
@@ -163,7 +163,7 @@ sanitize_build() {
 run_fuzz() {
   echo
   echo "=== test leg: fuzz ==="
-  local t0=$SECONDS secs=${HONE_FUZZ_SECONDS:-60} out="$sanitize_dir/fuzz" failed=0 passed=0 target
+  local t0=$SECONDS secs=${HONE_FUZZ_SECONDS:-45} out="$sanitize_dir/fuzz" failed=0 passed=0 target
   sanitize_build "$sanitize_dir.build-fuzz.log" fuzz_names fuzz_gzip fuzz_api || return 1
   rm -rf "$out"
   mkdir -p "$out/scratch"
