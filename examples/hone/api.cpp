@@ -227,20 +227,36 @@ api_response api::prune(const std::string& body) const {
   api_response err;
   auto obj = parse_object(body, err);
   if (!obj) return err;
-  long long keep = 7;
-  if (auto it = obj->find("keep"); it != obj->end() && !it->is_null()) {
+  // keep (keep-last), keep_hourly ... keep_yearly: whole numbers of at least 1, all optional;
+  // {"keep": 7} is the description's request. keep-last defaults to 7 when no calendar rule
+  // is given, and applies only when sent alongside calendar rules.
+  hb::keep_calendar policy;
+  bool keep_given = false, calendar = false;
+  const std::pair<const char*, long long*> fields[] = {
+      {"keep", &policy.last},          {"keep_hourly", &policy.hourly},   {"keep_daily", &policy.daily},
+      {"keep_weekly", &policy.weekly}, {"keep_monthly", &policy.monthly}, {"keep_yearly", &policy.yearly}};
+  for (auto [field, out] : fields) {
+    auto it = obj->find(field);
+    if (it == obj->end() || it->is_null()) continue;
+    long long n = 0;
     if (it->is_number_unsigned()) {
       if (it->get<std::uint64_t>() > static_cast<std::uint64_t>(LLONG_MAX))
-        return error_response(400, "\"keep\" is too large");
-      keep = static_cast<long long>(it->get<std::uint64_t>());
+        return error_response(400, std::string("\"") + field + "\" is too large");
+      n = static_cast<long long>(it->get<std::uint64_t>());
     } else if (it->is_number_integer()) {
-      keep = it->get<long long>();
+      n = it->get<long long>();
     } else {
-      return error_response(400, "\"keep\" must be a whole number");
+      return error_response(400, std::string("\"") + field + "\" must be a whole number");
     }
+    if (n < 1)
+      return error_response(400, std::string("\"") + field + "\" must be at least 1 (got " + std::to_string(n) + ")");
+    *out = n;
+    (out == &policy.last ? keep_given : calendar) = true;
   }
-  if (keep < 1) return error_response(400, "\"keep\" must be at least 1 (got " + std::to_string(keep) + ")");
-  auto r = runner().prune(keep);
+  if (!keep_given) policy.last = calendar ? 0 : 7;
+  bool dry_run = false;
+  if (!optional_bool(*obj, "dry_run", dry_run, err)) return err;
+  auto r = runner().prune(policy, dry_run);
   api_response res = json_response(200, prune_json(r));
   res.log_note = "pruned " + std::to_string(r.deleted_count) + ", kept " + std::to_string(r.retained_count);
   return res;

@@ -35,11 +35,15 @@ json create_json(const hb::backup_info& b) {
 }
 
 json prune_json(const hb::prune_result& r) {
+  std::vector<std::string> retained;  // newest first
+  for (const auto& k : r.retained) retained.push_back(k.name);
   return json{{"deleted_count", r.deleted_count},
               {"deleted_names", r.deleted_names},
               {"retained_count", r.retained_count},
               {"bytes_freed", r.bytes_freed},
-              {"skipped_names", r.skipped_names}};
+              {"skipped_names", r.skipped_names},
+              {"retained_names", retained},
+              {"dry_run", r.dry_run}};
 }
 
 json verify_json(const hb::verify_result& r) {

@@ -35,6 +35,9 @@ struct backup_args {
   bool force = false;
   bool yes = false;
   long long keep = 7;
+  bool keep_given = false;  ///< --keep was on the command line
+  long long keep_hourly = 0, keep_daily = 0, keep_weekly = 0, keep_monthly = 0, keep_yearly = 0;
+  bool dry_run = false;
   hb::check_level check = hb::check_level::full;
   bool allow_foreign = false;
 };
@@ -244,37 +247,54 @@ int cmd_delete(const backup_args& a) {
 }
 
 // ---- backup prune -------------------------------------------------------------------------
-int cmd_prune(const backup_args& a) {
+/// The retention policy of prune's options: --keep N alone (default 7) is keep-last; with any
+/// --keep-hourly/daily/weekly/monthly/yearly, keep-last applies only when --keep is given too.
+hb::keep_calendar prune_policy(const backup_args& a) {
+  // The calendar options are checked by the parser (whole numbers of at least 1).
   if (a.keep < 1) throw usage_error("--keep must be at least 1 (got " + std::to_string(a.keep) + ")");
+  hb::keep_calendar p{.hourly = a.keep_hourly,
+                      .daily = a.keep_daily,
+                      .weekly = a.keep_weekly,
+                      .monthly = a.keep_monthly,
+                      .yearly = a.keep_yearly};
+  const bool calendar = p.hourly + p.daily + p.weekly + p.monthly + p.yearly > 0;
+  p.last = !calendar || a.keep_given ? a.keep : 0;
+  return p;
+}
+
+void print_prune_plan(std::FILE* to, const hb::prune_result& r) {
+  for (const auto& k : r.retained) {
+    std::string why;
+    for (const auto& reason : k.reasons) why += (why.empty() ? "" : ", ") + reason;
+    std::fprintf(to, "  keep    %s  (%s)\n", k.name.c_str(), why.c_str());
+  }
+}
+
+int cmd_prune(const backup_args& a) {
+  const hb::keep_calendar policy = prune_policy(a);
   const fs::path dir = resolve_backup_dir(a.dir);
   auto runner = make_runner(fs::path(), hb::database_key::none(), dir);
-  if (!a.yes) {
+  if (!a.yes && !a.dry_run) {
     if (!stdin_is_terminal())
       throw usage_error(
           "prune deletes backups and needs confirmation, but stdin is not a terminal; add -y to "
-          "prune without asking (e.g. in cron or systemd)");
-    std::vector<hb::backup_info> all, junk;
-    for (auto& b : runner.list()) (b.problem.empty() ? all : junk).push_back(std::move(b));
-    for (const auto& b : junk)
-      std::fprintf(stderr, "Skipping %s (%s): it is never deleted nor counted.\n", b.name.c_str(), b.problem.c_str());
-    if (all.size() <= static_cast<std::size_t>(a.keep)) {
-      std::printf("Nothing to prune: %zu backup%s in %s, keeping up to %lld.\n", all.size(), all.size() == 1 ? "" : "s",
-                  dir.string().c_str(), a.keep);
+          "prune without asking (e.g. in cron or systemd), or --dry-run to see what it would delete");
+    const hb::prune_result plan = runner.prune(policy, true);
+    for (const auto& n : plan.skipped_names)
+      std::fprintf(stderr, "Skipping %s: not a backup, so it is never deleted nor counted.\n", n.c_str());
+    if (plan.deleted_names.empty()) {
+      std::printf("Nothing to prune: %zu backup%s in %s, all kept (%s).\n", plan.retained_count,
+                  plan.retained_count == 1 ? "" : "s", dir.string().c_str(), policy.describe().c_str());
       return exit_ok;
     }
-    std::uint64_t bytes = 0;
-    const std::size_t doomed = all.size() - static_cast<std::size_t>(a.keep);
-    if (doomed == 1)
-      std::fprintf(stderr, "This backup would be deleted (keeping the %lld newest in %s):\n", a.keep,
-                   dir.string().c_str());
-    else
-      std::fprintf(stderr, "These %zu backups would be deleted (keeping the %lld newest in %s):\n", doomed, a.keep,
-                   dir.string().c_str());
-    for (std::size_t i = static_cast<std::size_t>(a.keep); i < all.size(); ++i) {
-      std::fprintf(stderr, "  %s  %s\n", all[i].name.c_str(), human_size(all[i].size).c_str());
-      bytes += all[i].size;
-    }
-    std::fprintf(stderr, "Delete %s (%s)? [y/N] ", doomed == 1 ? "it" : "them", human_size(bytes).c_str());
+    const std::size_t doomed = plan.deleted_names.size();
+    std::fprintf(stderr, "%s (%s, in %s):\n",
+                 doomed == 1 ? "This backup would be deleted" : "These backups would be deleted",
+                 policy.describe().c_str(), dir.string().c_str());
+    for (const auto& n : plan.deleted_names) std::fprintf(stderr, "  delete  %s\n", n.c_str());
+    print_prune_plan(stderr, plan);
+    std::fprintf(stderr, "Delete %s (%zu, %s)? [y/N] ", doomed == 1 ? "it" : "them", doomed,
+                 human_size(plan.bytes_freed).c_str());
     std::fflush(stderr);
     std::string answer;
     if (!std::getline(std::cin, answer)) answer.clear();
@@ -284,14 +304,15 @@ int cmd_prune(const backup_args& a) {
       return exit_failure;
     }
   }
-  hb::prune_result r = runner.prune(a.keep);
+  hb::prune_result r = runner.prune(policy, a.dry_run);
   if (a.json) {
     print_json(prune_json(r));
     return exit_ok;
   }
-  std::printf("Deleted %zu backup%s (%s freed), kept %zu.\n", r.deleted_count, r.deleted_count == 1 ? "" : "s",
-              human_size(r.bytes_freed).c_str(), r.retained_count);
-  for (const auto& n : r.deleted_names) std::printf("  deleted %s\n", n.c_str());
+  std::printf("%s %zu backup%s (%s freed), kept %zu (%s).\n", r.dry_run ? "Would delete" : "Deleted", r.deleted_count,
+              r.deleted_count == 1 ? "" : "s", human_size(r.bytes_freed).c_str(), r.retained_count, r.policy.c_str());
+  for (const auto& n : r.deleted_names) std::printf("  %s %s\n", r.dry_run ? "would delete" : "deleted", n.c_str());
+  print_prune_plan(stdout, r);
   if (!r.skipped_names.empty())
     std::printf("Skipped %zu file%s named like a backup but not one (never deleted, not counted):\n",
                 r.skipped_names.size(), r.skipped_names.size() == 1 ? "" : "s");
@@ -423,7 +444,19 @@ int main(int argc, char** argv) {
   add_json(del);
 
   auto* prune = backup->add_subcommand("prune", "Delete old backups, keeping the newest ones");
-  prune->add_option("--keep", ba.keep, "How many backups to keep (default 7)");
+  auto* keep_opt =
+      prune->add_option("--keep", ba.keep, "Keep the N newest backups (default 7 when no --keep-* rule is given)");
+  prune->add_option("--keep-hourly", ba.keep_hourly, "Keep the newest backup of each of the last N hours")
+      ->check(CLI::PositiveNumber);
+  prune->add_option("--keep-daily", ba.keep_daily, "Keep the newest backup of each of the last N days")
+      ->check(CLI::PositiveNumber);
+  prune->add_option("--keep-weekly", ba.keep_weekly, "Keep the newest backup of each of the last N ISO weeks")
+      ->check(CLI::PositiveNumber);
+  prune->add_option("--keep-monthly", ba.keep_monthly, "Keep the newest backup of each of the last N months")
+      ->check(CLI::PositiveNumber);
+  prune->add_option("--keep-yearly", ba.keep_yearly, "Keep the newest backup of each of the last N years")
+      ->check(CLI::PositiveNumber);
+  prune->add_flag("--dry-run", ba.dry_run, "Show what would be deleted and why each backup is kept; delete nothing");
   prune->add_flag("-y,--yes", ba.yes, "Do not ask for confirmation");
   add_dir(prune);
   add_json(prune);
@@ -505,6 +538,7 @@ int main(int argc, char** argv) {
   }
   set_verbose(verbose_flag);
   ba.name_given = name_opt->count() > 0;
+  ba.keep_given = keep_opt->count() > 0;
   // One-shot commands clean up their temporary files when interrupted; `serve` shuts down
   // gracefully on its own.
   std::optional<interrupt_cleanup> cleanup;

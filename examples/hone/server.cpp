@@ -317,7 +317,10 @@ int run_server(const server_options& opts) {
   // A misconfigured scheduler stops the start-up (exit 2) rather than leaving the server
   // running without the backups it was asked to take.
   const auto sched_cfg =
-      hone::backup::parse_schedule(std::getenv("HONE_BACKUP_SCHEDULE"), std::getenv("HONE_BACKUP_RETENTION"));
+      hone::backup::parse_schedule(std::getenv("HONE_BACKUP_SCHEDULE"), std::getenv("HONE_BACKUP_RETENTION"),
+                                   {std::getenv("HONE_BACKUP_KEEP_HOURLY"), std::getenv("HONE_BACKUP_KEEP_DAILY"),
+                                    std::getenv("HONE_BACKUP_KEEP_WEEKLY"), std::getenv("HONE_BACKUP_KEEP_MONTHLY"),
+                                    std::getenv("HONE_BACKUP_KEEP_YEARLY")});
   if (sched_cfg.misconfigured()) throw usage_error(sched_cfg.error);
 
   // Where to listen; refuse anything but loopback without a token.
@@ -406,7 +409,7 @@ int run_server(const server_options& opts) {
   if (sched_cfg.enabled) {
     sched_runner = std::make_unique<hone::backup::local_runner>(make_runner(opts.database, key, opts.backup_dir));
     scheduler = std::make_unique<hone::backup::backup_scheduler<hone::backup::local_runner>>(
-        *sched_runner, sched_cfg.interval, sched_cfg.retention,
+        *sched_runner, sched_cfg.interval, sched_cfg.policy,
         [](hone::backup::log_level l, const std::string& m) { log(l, "scheduler: " + m); });
     sched_thread = std::jthread([&](std::stop_token stop) { scheduler->run(stop); });
   }

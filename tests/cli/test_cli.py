@@ -326,7 +326,8 @@ class CliTest(unittest.TestCase):
         key = lambda n: (n[:22], int(n[23:-6]) if n[22] == "-" else 0)
         self.assertEqual(sorted(newest, key=key), sorted(names, key=key)[2:])
         p = self.ok("backup", "prune", "--keep", "1", "-y", "--json").json()
-        self.assertEqual(list(p), ["deleted_count", "deleted_names", "retained_count", "bytes_freed", "skipped_names"])
+        self.assertEqual(list(p), ["deleted_count", "deleted_names", "retained_count", "bytes_freed", "skipped_names",
+                                   "retained_names", "dry_run"])
         self.assertEqual(p["skipped_names"], [])
         self.assertEqual((p["deleted_count"], p["retained_count"]), (1, 1))
         self.assertGreater(p["bytes_freed"], 0)
@@ -732,6 +733,36 @@ class CliTest(unittest.TestCase):
         self.assertRegex(err, r"(?m)^error: .*(File too large|file size)", err)
         self.assertEqual(os.listdir(self.sb.tmp), [])
         self.assertEqual(self.sb.backups(), [])
+
+    # -- retention rules: keep-last and calendar, with a dry run ------------------------------
+    def test_prune_calendar_rules_and_dry_run(self):
+        self.demo(1, 5, 1)
+        seed = self.ok("backup", "create", "--name", "seed", "--json").json()["path"]
+        for day in range(4, 25):  # one backup a day at 02:00, 2024-03-04 (Mon) .. 03-24 (Sun)
+            shutil.copyfile(seed, os.path.join(self.sb.backup_dir, "hone-2024-03-%02d-020000.db.gz" % day))
+        os.remove(seed)
+        kept = ["hone-2024-03-%02d-020000.db.gz" % d for d in (24, 23, 22, 17)]
+        p = self.ok("backup", "prune", "--keep-daily", "3", "--keep-weekly", "2", "--dry-run", "--json").json()
+        self.assertIs(p["dry_run"], True)
+        self.assertEqual(p["retained_names"], kept)
+        self.assertEqual((p["retained_count"], p["deleted_count"]), (4, 17))
+        self.assertEqual(len(self.sb.backups()), 21)
+        r = self.ok("backup", "prune", "--keep-daily", "3", "--keep-weekly", "2", "--dry-run")
+        self.assertIn("Would delete 17 backups", r.out)
+        self.assertIn("keep    hone-2024-03-24-020000.db.gz  (daily, weekly)", r.out)
+        self.assertIn("keep    hone-2024-03-17-020000.db.gz  (weekly)", r.out)
+        self.assertEqual(len(self.sb.backups()), 21)
+        for bad in (["--keep-daily", "0"], ["--keep", "0"], ["--keep-weekly", "-1"], ["--keep-monthly", "x"]):
+            self.fails(2, "backup", "prune", "-y", *bad)
+        self.assertEqual(len(self.sb.backups()), 21)
+        # --keep with calendar rules adds keep-last; alone it is keep-last as before.
+        p = self.ok("backup", "prune", "--keep", "5", "--keep-weekly", "2", "--dry-run", "--json").json()
+        self.assertEqual(p["retained_names"], ["hone-2024-03-%02d-020000.db.gz" % d for d in (24, 23, 22, 21, 20, 17)])
+        p = self.ok("backup", "prune", "--keep-daily", "3", "--keep-weekly", "2", "-y", "--json").json()
+        self.assertEqual((p["dry_run"], p["deleted_count"]), (False, 17))
+        self.assertEqual(self.sb.backups(), sorted(kept))
+        p = self.ok("backup", "prune", "-y", "--json").json()  # default: keep the 7 newest
+        self.assertEqual((p["deleted_count"], p["retained_count"]), (0, 4))
 
     # -- the n-th backup of a second sorts after every earlier one of that second --------------
     def test_same_second_names_are_never_reused(self):

@@ -7,6 +7,7 @@ Usage: test_rest.py PATH/TO/hone [unittest options]"""
 import http.client
 import json
 import os
+import shutil
 import re
 import signal
 import socket
@@ -25,7 +26,8 @@ from honetest import (OTHER_PASSPHRASE, PASSPHRASE, Sandbox, Server, ServersTest
 BACKUP_FIELDS = ["name", "path", "size", "created_at", "encrypted", "compressed", "deflated"]
 CREATE_FIELDS = ["name", "path", "size", "created_at", "accounts", "transactions", "subscriptions", "encrypted",
                  "compressed", "deflated"]
-PRUNE_FIELDS = ["deleted_count", "deleted_names", "retained_count", "bytes_freed", "skipped_names"]
+PRUNE_FIELDS = ["deleted_count", "deleted_names", "retained_count", "bytes_freed", "skipped_names", "retained_names",
+                "dry_run"]
 ISO = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$")
 RESTORED_MESSAGE = "Database restored successfully. Server restart recommended."
 JSON = {"Content-Type": "application/json"}  # for raw bodies (the server refuses other types)
@@ -232,6 +234,26 @@ class RestTest(unittest.TestCase):
             self.assertEqual(self.sb.backups(folder), ["hone-2099-01-01-000000.db.gz", "p6.db.gz", "p7.db.gz",
                                                        "p8.db.gz"])
             self.assertTrue(os.path.exists(os.path.join(folder, "notes.txt")))
+            # Calendar rules and a dry run.
+            for bad in ({"keep_daily": 0}, {"keep_weekly": "x"}, {"keep_monthly": -2}, {"keep_yearly": 1.5},
+                        {"keep_hourly": True}, {"dry_run": "yes"}):
+                st, j, _ = srv.request("POST", "/api/backup/prune", bad)
+                self.assertEqual(st, 400, (bad, j))
+            seed = os.path.join(folder, "p8.db.gz")
+            for day in range(4, 25):  # one backup a day at 02:00, 2024-03-04 (Mon) .. 03-24 (Sun)
+                shutil.copyfile(seed, os.path.join(folder, "hone-2024-03-%02d-020000.db.gz" % day))
+            for n in ("p6.db.gz", "p7.db.gz", "p8.db.gz"):
+                os.remove(os.path.join(folder, n))
+            st, j, _ = srv.request("POST", "/api/backup/prune", {"keep_daily": 3, "keep_weekly": 2, "dry_run": True})
+            self.assertEqual(st, 200, j)
+            self.assertIs(j["dry_run"], True)
+            kept = ["hone-2024-03-%02d-020000.db.gz" % d for d in (24, 23, 22, 17)]
+            self.assertEqual(j["retained_names"], kept)
+            self.assertEqual((j["retained_count"], j["deleted_count"]), (4, 17))
+            self.assertEqual(len(self.sb.backups(folder)), 22)  # nothing deleted (21 and the junk file)
+            st, j, _ = srv.request("POST", "/api/backup/prune", {"keep_daily": 3, "keep_weekly": 2})
+            self.assertEqual((st, j["dry_run"], j["deleted_count"]), (200, False, 17))
+            self.assertEqual(self.sb.backups(folder), sorted(kept + ["hone-2099-01-01-000000.db.gz"]))
         finally:
             self.assertEqual(srv.stop(), 0)
 

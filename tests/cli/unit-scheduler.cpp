@@ -482,4 +482,39 @@ BOOST_AUTO_TEST_CASE(an_unreadable_file_is_not_the_newest_backup) {
   BOOST_TEST(iso8601(s.next_due()) == iso8601(t0 + 14h));
 }
 
+BOOST_AUTO_TEST_CASE(parse_schedule_reads_the_calendar_rules) {
+  auto c = parse_schedule("24", nullptr, {nullptr, "7", "4", "12", nullptr});
+  BOOST_TEST(c.enabled);
+  BOOST_TEST(c.policy.last == 0);  // keep-last only when HONE_BACKUP_RETENTION is set too
+  BOOST_TEST((c.policy.daily == 7 && c.policy.weekly == 4 && c.policy.monthly == 12));
+  BOOST_TEST(c.reason.find("keep 7 daily, 4 weekly, 12 monthly") != std::string::npos, c.reason);
+  c = parse_schedule("24", "3", {"2", nullptr, nullptr, nullptr, "5"});
+  BOOST_TEST((c.policy.last == 3 && c.policy.hourly == 2 && c.policy.yearly == 5));
+  c = parse_schedule("24", nullptr);
+  BOOST_TEST(c.policy.last == 7);
+  BOOST_TEST(c.reason.find("keeping 7 backups") != std::string::npos, c.reason);
+  for (const char* bad : {"0", "-1", "x", " 7", "1.5"}) {
+    BOOST_TEST_CONTEXT(bad) {
+      auto b = parse_schedule("24", nullptr, {nullptr, nullptr, bad, nullptr, nullptr});
+      BOOST_TEST(b.misconfigured());
+      BOOST_TEST(b.error.find("HONE_BACKUP_KEEP_WEEKLY") != std::string::npos, b.error);
+    }
+  }
+}
+
+BOOST_AUTO_TEST_CASE(the_scheduler_prunes_with_its_calendar_policy) {
+  fixture f;
+  f.make_db();
+  mem_runner r = f.runner();
+  // One backup a day for 20 days, then the scheduler's own cycle: daily 3 keeps 3.
+  for (int i = 0; i < 20; ++i) {
+    r.create();
+    f.clock.advance(24h);
+  }
+  backup_scheduler<mem_runner> s(r, 24h, keep_calendar{.daily = 3}, f.rec.fn());
+  BOOST_TEST(s.run_once());
+  BOOST_TEST(r.list().size() == 3u);
+  BOOST_TEST(f.rec.count("scheduled prune: deleted 18, kept 3") == 1u, f.rec.all());
+}
+
 BOOST_AUTO_TEST_SUITE_END()

@@ -4,9 +4,11 @@
 #pragma once
 
 #include <hone/backup/error.hpp>
+#include <hone/backup/retention.hpp>
 #include <hone/backup/types.hpp>
 
 #include <algorithm>
+#include <array>
 #include <charconv>
 #include <chrono>
 #include <cmath>
@@ -46,7 +48,10 @@ using log_fn = std::function<void(log_level, const std::string&)>;
 struct schedule_config {
   bool enabled = false;
   std::chrono::nanoseconds interval{0};
-  long long retention = 7;
+  long long retention = 7;  ///< HONE_BACKUP_RETENTION (keep-last); policy.last
+  /// The whole retention policy: keep-last from HONE_BACKUP_RETENTION, the calendar rules from
+  /// HONE_BACKUP_KEEP_HOURLY/DAILY/WEEKLY/MONTHLY/YEARLY.
+  keep_calendar policy{.last = 7};
   std::string error;   ///< non-empty when misconfigured: names each variable, its value and the rule
   std::string reason;  ///< a one-line description for the log: enabled, disabled or misconfigured
 
@@ -104,7 +109,13 @@ inline bool is_plain_decimal(std::string_view s) noexcept {
 /// plain digits; unset or empty: 7. Any other value of either variable (hex, exponents, signs,
 /// spaces, units, an interval under a minute...) makes the configuration misconfigured, with
 /// `error` saying which variable, the value and the rule, whether or not the schedule is set.
-inline schedule_config parse_schedule(const char* schedule, const char* retention) {
+///
+/// The calendar rules (see keep_calendar and docs/Retention.md) come from `keep` in the order
+/// hourly, daily, weekly, monthly, yearly (HONE_BACKUP_KEEP_HOURLY ... _YEARLY), each a whole
+/// number of at least 1 when set. When any is set, keep-last applies only if
+/// HONE_BACKUP_RETENTION is set too; otherwise keep-last is HONE_BACKUP_RETENTION (default 7).
+inline schedule_config parse_schedule(const char* schedule, const char* retention,
+                                      std::array<const char*, 5> keep = {}) {
   schedule_config c;
   std::string errors;
   auto refuse = [&](const std::string& message) { errors += (errors.empty() ? "" : "; ") + message; };
@@ -148,6 +159,24 @@ inline schedule_config parse_schedule(const char* schedule, const char* retentio
       c.retention = n;
     }
   }
+  static constexpr const char* keep_names[] = {"HONE_BACKUP_KEEP_HOURLY", "HONE_BACKUP_KEEP_DAILY",
+                                               "HONE_BACKUP_KEEP_WEEKLY", "HONE_BACKUP_KEEP_MONTHLY",
+                                               "HONE_BACKUP_KEEP_YEARLY"};
+  long long* rules[] = {&c.policy.hourly, &c.policy.daily, &c.policy.weekly, &c.policy.monthly, &c.policy.yearly};
+  bool calendar = false;
+  for (std::size_t i = 0; i < keep.size(); ++i) {
+    if (!keep[i] || !*keep[i]) continue;
+    const std::string_view v = keep[i];
+    long long n = 0;
+    if (!detail::all_digits(v) || std::from_chars(v.data(), v.data() + v.size(), n).ec != std::errc{} || n < 1) {
+      refuse(std::string(keep_names[i]) + "=" + detail::quoted_env_value(v) +
+             " is not valid: give a whole number of at least 1 in plain digits, e.g. 7");
+    } else {
+      *rules[i] = n;
+      calendar = true;
+    }
+  }
+  c.policy.last = calendar && !(retention && *retention) ? 0 : c.retention;
 
   if (!errors.empty()) {
     c.error = std::move(errors);
@@ -157,8 +186,8 @@ inline schedule_config parse_schedule(const char* schedule, const char* retentio
     c.reason = "backup scheduler disabled: HONE_BACKUP_SCHEDULE is not set";
   } else {
     c.enabled = true;
-    c.reason = "backup scheduler enabled: every " + std::string(schedule) + " h, keeping " +
-               std::to_string(c.retention) + " backups";
+    c.reason = "backup scheduler enabled: every " + std::string(schedule) + " h, " +
+               (calendar ? c.policy.describe() : "keeping " + std::to_string(c.retention) + " backups");
   }
   return c;
 }
@@ -167,11 +196,16 @@ inline schedule_config parse_schedule(const char* schedule, const char* retentio
 template <class Runner>
 class backup_scheduler {
  public:
-  backup_scheduler(Runner& runner, std::chrono::nanoseconds interval, long long retention, log_fn log = {})
-      : runner_(runner), interval_(interval), retention_(retention), log_(std::move(log)) {
+  backup_scheduler(Runner& runner, std::chrono::nanoseconds interval, keep_calendar policy, log_fn log = {})
+      : runner_(runner), interval_(interval), retention_(policy), log_(std::move(log)) {
     if (interval_ <= std::chrono::nanoseconds::zero())
       throw invalid_argument_error("The backup interval must be positive");
-    if (retention_ < 1) throw invalid_argument_error("The retention must be at least 1");
+    retention_.validate();
+  }
+  /// Keeps the `retention` newest backups.
+  backup_scheduler(Runner& runner, std::chrono::nanoseconds interval, long long retention, log_fn log = {})
+      : backup_scheduler(runner, interval, keep_calendar{.last = retention}, std::move(log)) {
+    if (retention < 1) throw invalid_argument_error("The retention must be at least 1");
   }
 
   /// When the next backup is due: one interval after the newest backup, or after start-up when
@@ -270,7 +304,7 @@ class backup_scheduler {
 
   Runner& runner_;
   std::chrono::nanoseconds interval_;
-  long long retention_;
+  keep_calendar retention_;
   log_fn log_;
   time_point started_{};
   std::optional<time_point> last_attempt_;
