@@ -288,9 +288,9 @@ int cmd_prune(const backup_args& a) {
       return exit_ok;
     }
     const std::size_t doomed = plan.deleted_names.size();
-    std::fprintf(stderr, "%s (%s, in %s):\n",
-                 doomed == 1 ? "This backup would be deleted" : "These backups would be deleted",
-                 policy.describe().c_str(), dir.string().c_str());
+    const std::string what =
+        doomed == 1 ? "This backup would be deleted" : "These " + std::to_string(doomed) + " backups would be deleted";
+    std::fprintf(stderr, "%s (%s, in %s):\n", what.c_str(), policy.describe().c_str(), dir.string().c_str());
     for (const auto& n : plan.deleted_names) std::fprintf(stderr, "  delete  %s\n", n.c_str());
     print_prune_plan(stderr, plan);
     std::fprintf(stderr, "Delete %s (%zu, %s)? [y/N] ", doomed == 1 ? "it" : "them", doomed,
