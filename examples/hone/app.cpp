@@ -259,6 +259,7 @@ hb::local_runner make_runner(const fs::path& database, const hb::database_key& k
   // used is reported by require_temp_folder() before any work.
   hb::runner_options ropts;
   ropts.temp_directory = temp_base();
+  ropts.name_prefix = "hone-";  // hone-2024-01-15-143022.db.gz, as the description names them
   ropts.observer = std::move(observer);
   ropts.temp_files = [](const fs::path& p, bool created) {
     if (created)

@@ -217,7 +217,7 @@ struct stored_entry {
 
 // ---- begin of <hone/backup/detail/posix.hpp> ----
 // POSIX calls in one place: errno text, an owned descriptor, full reads and writes, fsync of
-// files and folders, rename without replace, and an flock() held by an object.
+// files and folders, rename without replace.
 
 
 #include <cerrno>
@@ -334,27 +334,6 @@ inline int rename_noreplace(const std::filesystem::path& from, const std::filesy
   ::unlink(from.c_str());
   return 0;
 }
-
-/// An exclusive flock() held for the lifetime of the object; serializes threads and processes.
-class file_lock {
- public:
-  file_lock() = default;
-  explicit file_lock(const std::filesystem::path& path, const std::string& dir_for_errors) {
-    fd_ = unique_fd(::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600));
-    if (!fd_) throw directory_error("Failed to access backup directory: " + dir_for_errors + ": " + errno_text(errno));
-    while (::flock(fd_.get(), LOCK_EX) != 0) {
-      if (errno != EINTR) throw lock_error("Cannot lock " + path.string() + ": " + errno_text(errno));
-    }
-  }
-  file_lock(file_lock&&) noexcept = default;
-  file_lock& operator=(file_lock&&) noexcept = default;
-  ~file_lock() {
-    if (fd_) ::flock(fd_.get(), LOCK_UN);
-  }
-
- private:
-  unique_fd fd_;
-};
 
 }  // namespace hone::backup::detail
 // ---- end of <hone/backup/detail/posix.hpp> ----
@@ -1183,6 +1162,7 @@ inline std::string sqlcipher_version() { return detail::sqlcipher_version(); }
 #include <stop_token>
 #include <string>
 #include <string_view>
+#include <type_traits>
 #include <vector>
 
 namespace hone::backup {
@@ -1194,7 +1174,7 @@ concept has_export_to = requires(E& e, const std::filesystem::path& target, cons
   { e.export_to(target, p) } -> std::same_as<export_result>;
 };
 template <class E>
-concept has_check = requires(E& e, const std::filesystem::path& file) {
+concept has_check = requires(const E& e, const std::filesystem::path& file) {
   { e.check(file) } -> std::same_as<check_result>;
 };
 }  // namespace concepts::exporter
@@ -1215,12 +1195,12 @@ concept has_decompress = requires(C& c, reader& in, writer& out, const progress_
   { c.decompress(in, out, p) } -> std::same_as<std::uint64_t>;
 };
 template <class C>
-concept has_peek = requires(C& c, reader& in, std::span<std::byte> buf) {
+concept has_peek = requires(const C& c, reader& in, std::span<std::byte> buf) {
   { c.peek(in, buf) } -> std::same_as<peek_result>;
 };
 template <class C>
 concept has_suffix = requires(const C& c) {
-  { c.suffix() } -> std::convertible_to<std::string_view>;
+  { c.suffix() } -> std::same_as<std::string_view>;
 };
 }  // namespace concepts::compressor
 
@@ -1236,24 +1216,27 @@ concept has_store = requires(D& d, const std::string& name, const std::function<
   { d.store(name, produce) } -> std::same_as<stored_entry>;
 };
 template <class D>
-concept has_list = requires(D& d) {
+concept has_list = requires(const D& d) {
   { d.list() } -> std::same_as<std::vector<stored_entry>>;
 };
 template <class D>
-concept has_stat = requires(D& d, const std::string& name) {
+concept has_stat = requires(const D& d, const std::string& name) {
   { d.stat(name) } -> std::same_as<std::optional<stored_entry>>;
 };
 template <class D>
-concept has_open = requires(D& d, const std::string& name) {
+concept has_open = requires(const D& d, const std::string& name) {
   { d.open(name) } -> std::same_as<std::unique_ptr<reader>>;
 };
 template <class D>
 concept has_remove = requires(D& d, const std::string& name) {
   { d.remove(name) } -> std::same_as<void>;
 };
+/// What lock() returns: an object that holds the lock until it is destroyed, and can be moved.
+template <class G>
+concept lock_guard = !std::is_void_v<G> && std::is_move_constructible_v<G> && std::is_destructible_v<G>;
 template <class D>
 concept has_lock = requires(D& d) {
-  {d.lock()};
+  { d.lock() } -> lock_guard;
 };
 }  // namespace concepts::destination
 
@@ -1266,7 +1249,7 @@ concept Destination =
 // ---- Clock ---------------------------------------------------------------------------------
 namespace concepts::clock {
 template <class K>
-concept has_now = requires(K& k) {
+concept has_now = requires(const K& k) {
   { k.now() } -> std::same_as<time_point>;
 };
 template <class K>
@@ -1357,18 +1340,24 @@ inline std::string iso8601(time_point t) {
   return s.substr(0, 10) + "T" + s.substr(11, 2) + ":" + s.substr(13, 2) + ":" + s.substr(15, 2) + "Z";
 }
 
-/// The automatic name for a backup taken at t: hone-YYYY-MM-DD-HHMMSS<suffix>, and for the
-/// n-th extra backup of the same second hone-YYYY-MM-DD-HHMMSS-n<suffix>.
-inline std::string default_name(time_point t, std::string_view suffix, int n = 0) {
-  std::string name = "hone-" + name_timestamp(t);
+/// The prefix of automatic names unless a runner is given another (runner_options::name_prefix).
+inline constexpr std::string_view default_name_prefix = "backup-";
+
+/// The automatic name for a backup taken at t: <prefix>YYYY-MM-DD-HHMMSS<suffix>, and for the
+/// n-th extra backup of the same second <prefix>YYYY-MM-DD-HHMMSS-n<suffix>.
+inline std::string default_name(time_point t, std::string_view suffix, int n = 0,
+                                std::string_view prefix = default_name_prefix) {
+  std::string name = std::string(prefix) + name_timestamp(t);
   if (n > 0) name += "-" + std::to_string(n);
   name += suffix;
   return name;
 }
 
-/// The time encoded in an automatic name (hone-YYYY-MM-DD-HHMMSS[-N].<anything>), if any.
-inline std::optional<time_point> timestamp_from_name(std::string_view name) {
-  if (name.size() < 22 || name.substr(0, 5) != "hone-") return std::nullopt;
+/// The time encoded in an automatic name (<prefix>YYYY-MM-DD-HHMMSS[-N].<anything>), if any.
+inline std::optional<time_point> timestamp_from_name(std::string_view name,
+                                                     std::string_view prefix = default_name_prefix) {
+  if (name.size() < prefix.size() + 17 || name.substr(0, prefix.size()) != prefix) return std::nullopt;
+  name.remove_prefix(prefix.size());  // YYYY-MM-DD-HHMMSS...
   auto digits = [&](std::size_t pos, std::size_t n, int& out) {
     out = 0;
     for (std::size_t i = pos; i < pos + n; ++i) {
@@ -1378,10 +1367,10 @@ inline std::optional<time_point> timestamp_from_name(std::string_view name) {
     return true;
   };
   int y, mo, d, h, mi, s;
-  if (!digits(5, 4, y) || name[9] != '-' || !digits(10, 2, mo) || name[12] != '-' || !digits(13, 2, d) ||
-      name[15] != '-' || !digits(16, 2, h) || !digits(18, 2, mi) || !digits(20, 2, s))
+  if (!digits(0, 4, y) || name[4] != '-' || !digits(5, 2, mo) || name[7] != '-' || !digits(8, 2, d) ||
+      name[10] != '-' || !digits(11, 2, h) || !digits(13, 2, mi) || !digits(15, 2, s))
     return std::nullopt;
-  if (name.size() > 22 && name[22] != '.' && name[22] != '-') return std::nullopt;
+  if (name.size() > 17 && name[17] != '.' && name[17] != '-') return std::nullopt;
   std::chrono::year_month_day ymd{std::chrono::year{y}, std::chrono::month{static_cast<unsigned>(mo)},
                                   std::chrono::day{static_cast<unsigned>(d)}};
   if (!ymd.ok() || h > 23 || mi > 59 || s > 59) return std::nullopt;
@@ -1397,10 +1386,12 @@ inline std::optional<time_point> timestamp_from_name(std::string_view name) {
 
 /// For automatic names, the n of a -n suffix (0 when there is none): orders backups taken
 /// within the same second.
-inline int sequence_from_name(std::string_view name) {
-  if (!timestamp_from_name(name) || name.size() < 24 || name[22] != '-') return 0;
+inline int sequence_from_name(std::string_view name, std::string_view prefix = default_name_prefix) {
+  if (!timestamp_from_name(name, prefix)) return 0;
+  name.remove_prefix(prefix.size());
+  if (name.size() < 19 || name[17] != '-') return 0;
   int n = 0;
-  for (std::size_t i = 23; i < name.size() && name[i] >= '0' && name[i] <= '9' && n < 1000000; ++i)
+  for (std::size_t i = 18; i < name.size() && name[i] >= '0' && name[i] <= '9' && n < 1000000; ++i)
     n = n * 10 + (name[i] - '0');
   return n;
 }
@@ -1570,7 +1561,7 @@ namespace hone::backup {
 /// The real time. wait_until sleeps, waking early (returning false) when stop is requested.
 class system_clock {
  public:
-  time_point now() { return std::chrono::system_clock::now(); }
+  time_point now() const { return std::chrono::system_clock::now(); }
   bool wait_until(time_point deadline, std::stop_token stop) {
     std::mutex m;
     std::condition_variable_any cv;
@@ -1604,7 +1595,7 @@ class fake_clock {
   fake_clock() : fake_clock(time_point{std::chrono::seconds{1705329022}}) {}
   explicit fake_clock(time_point start) : state_(std::make_shared<state>()) { state_->now = start; }
 
-  time_point now() {
+  time_point now() const {
     std::lock_guard lk(state_->m);
     return state_->now;
   }
@@ -1680,6 +1671,29 @@ static_assert(Clock<fake_clock>);
 #include <unistd.h>
 
 namespace hone::backup {
+
+/// The lock of a local_directory: an exclusive flock() on its lock file, held for the lifetime
+/// of the object; serializes threads and processes.
+class directory_lock {
+ public:
+  directory_lock() = default;
+  explicit directory_lock(const std::filesystem::path& path, const std::string& dir_for_errors) {
+    fd_ = detail::unique_fd(::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600));
+    if (!fd_)
+      throw directory_error("Failed to access backup directory: " + dir_for_errors + ": " + detail::errno_text(errno));
+    while (::flock(fd_.get(), LOCK_EX) != 0) {
+      if (errno != EINTR) throw lock_error("Cannot lock " + path.string() + ": " + detail::errno_text(errno));
+    }
+  }
+  directory_lock(directory_lock&&) noexcept = default;
+  directory_lock& operator=(directory_lock&&) noexcept = default;
+  ~directory_lock() {
+    if (fd_) ::flock(fd_.get(), LOCK_UN);
+  }
+
+ private:
+  detail::unique_fd fd_;
+};
 
 /// Backups as files in one folder. Files are written to a hidden temp name in the same folder,
 /// fsynced, and renamed into place without replacing an existing name; the folder is fsynced.
@@ -1789,9 +1803,9 @@ class local_directory {
   }
 
   /// Serializes create/prune/remove/restore across threads and processes.
-  detail::file_lock lock() {
+  directory_lock lock() {
     ensure_directory();
-    return detail::file_lock(dir_ / std::string(lock_name), dir_.string());
+    return directory_lock(dir_ / std::string(lock_name), dir_.string());
   }
 
  private:
@@ -3485,7 +3499,7 @@ class sqlcipher_exporter {
   }
 
   /// Opens `file` with the key, runs the checks of opts.check and the counts.
-  check_result check(const std::filesystem::path& file) {
+  check_result check(const std::filesystem::path& file) const {
     check_result r;
     const auto kind = detail::classify_database_file(file);
     if (kind == detail::database_kind::empty || kind == detail::database_kind::not_database) {
@@ -4005,6 +4019,9 @@ struct runner_options {
   /// called with the result of a check that passed; a non-empty return is why the backup is
   /// refused (verify: valid=false with that message; restore: not_a_backup_error). May be empty.
   std::function<std::string(const check_result&)> accept_backup;
+  /// Automatic names are <name_prefix>YYYY-MM-DD-HHMMSS[-N]<suffix>; a program names its
+  /// backups after itself ("hone-" gives hone-2024-01-15-143022.db.gz).
+  std::string name_prefix = std::string(default_name_prefix);
 };
 
 namespace detail {
@@ -4095,7 +4112,7 @@ class BackupRunner {
                 "Exporter requirements not met: missing `export_result export_to(const std::filesystem::path&, "
                 "const progress_fn&)`");
   static_assert(concepts::exporter::has_check<E>,
-                "Exporter requirements not met: missing `check_result check(const std::filesystem::path&)`");
+                "Exporter requirements not met: missing `check_result check(const std::filesystem::path&) const`");
   static_assert(concepts::compressor::has_compress<C>,
                 "Compressor requirements not met: missing `compress_result compress(reader&, writer&, const "
                 "progress_fn&)`");
@@ -4103,22 +4120,24 @@ class BackupRunner {
                 "Compressor requirements not met: missing `std::uint64_t decompress(reader&, writer&, const "
                 "progress_fn&)`");
   static_assert(concepts::compressor::has_peek<C>,
-                "Compressor requirements not met: missing `peek_result peek(reader&, std::span<std::byte>)`");
+                "Compressor requirements not met: missing `peek_result peek(reader&, std::span<std::byte>) const`");
   static_assert(concepts::compressor::has_suffix<C>,
                 "Compressor requirements not met: missing `std::string_view suffix() const`");
   static_assert(concepts::destination::has_store<D>,
                 "Destination requirements not met: missing `stored_entry store(const std::string&, const "
                 "std::function<void(writer&)>&)`");
   static_assert(concepts::destination::has_list<D>,
-                "Destination requirements not met: missing `std::vector<stored_entry> list()`");
-  static_assert(concepts::destination::has_stat<D>,
-                "Destination requirements not met: missing `std::optional<stored_entry> stat(const std::string&)`");
+                "Destination requirements not met: missing `std::vector<stored_entry> list() const`");
+  static_assert(
+      concepts::destination::has_stat<D>,
+      "Destination requirements not met: missing `std::optional<stored_entry> stat(const std::string&) const`");
   static_assert(concepts::destination::has_open<D>,
-                "Destination requirements not met: missing `std::unique_ptr<reader> open(const std::string&)`");
+                "Destination requirements not met: missing `std::unique_ptr<reader> open(const std::string&) const`");
   static_assert(concepts::destination::has_remove<D>,
                 "Destination requirements not met: missing `void remove(const std::string&)`");
-  static_assert(concepts::destination::has_lock<D>, "Destination requirements not met: missing `lock()`");
-  static_assert(concepts::clock::has_now<K>, "Clock requirements not met: missing `time_point now()`");
+  static_assert(concepts::destination::has_lock<D>,
+                "Destination requirements not met: missing `lock()` returning a movable guard");
+  static_assert(concepts::clock::has_now<K>, "Clock requirements not met: missing `time_point now() const`");
   static_assert(concepts::clock::has_wait_until<K>,
                 "Clock requirements not met: missing `bool wait_until(time_point, std::stop_token)`");
 
@@ -4181,7 +4200,7 @@ class BackupRunner {
         // keep sorting in the order the backups were made.
         const auto now = clock_.now();
         for (int n = next_sequence(now), tries = 0;; ++n, ++tries) {
-          name = default_name(now, compressor_.suffix(), n);
+          name = default_name(now, compressor_.suffix(), n, options_.name_prefix);
           try {
             stored = destination_.store(name, produce);
             break;
@@ -4202,7 +4221,7 @@ class BackupRunner {
   /// All backups, newest first. Files the Destination holds that are not named like backups
   /// (no compressor suffix, or not a valid name) are not listed; files named like backups
   /// whose content is not one are listed with `problem` set.
-  std::vector<backup_info> list() {
+  std::vector<backup_info> list() const {
     std::vector<backup_info> out;
     for (auto& e : destination_.list()) {
       if (!is_backup_name(e.name)) continue;
@@ -4224,7 +4243,7 @@ class BackupRunner {
 
   /// One backup (the name as resolve_name takes it); throws not_found_error
   /// ("Backup not found: NAME").
-  backup_info get(const std::string& requested) {
+  backup_info get(const std::string& requested) const {
     const std::string name = resolve_name(requested);
     auto e = destination_.stat(name);
     if (!e) throw not_found_error("Backup not found: " + requested);
@@ -4408,7 +4427,7 @@ class BackupRunner {
     return name_problem(n).empty() && n.size() > sfx.size() && n.substr(n.size() - sfx.size()) == sfx;
   }
 
-  std::uint64_t stored_size(const std::string& name) {
+  std::uint64_t stored_size(const std::string& name) const {
     auto e = destination_.stat(name);
     return e ? e->size : 0;
   }
@@ -4418,12 +4437,12 @@ class BackupRunner {
     b.name = e.name;
     b.path = e.location;
     b.size = e.size;
-    b.created_at = timestamp_from_name(e.name).value_or(e.modified);
+    b.created_at = timestamp_from_name(e.name, options_.name_prefix).value_or(e.modified);
     return b;
   }
 
   /// Reads the first bytes of the backup to tell whether it is one, encrypted and compressed.
-  backup_info inspect(const stored_entry& e) {
+  backup_info inspect(const stored_entry& e) const {
     backup_info b = from_entry(e);
     try {
       auto in = destination_.open(e.name);
@@ -4440,10 +4459,10 @@ class BackupRunner {
     return b;
   }
 
-  static void sort_newest_first(std::vector<backup_info>& v) {
-    std::sort(v.begin(), v.end(), [](const backup_info& a, const backup_info& b) {
+  void sort_newest_first(std::vector<backup_info>& v) const {
+    std::sort(v.begin(), v.end(), [this](const backup_info& a, const backup_info& b) {
       if (a.created_at != b.created_at) return a.created_at > b.created_at;
-      int sa = sequence_from_name(a.name), sb = sequence_from_name(b.name);
+      int sa = sequence_from_name(a.name, options_.name_prefix), sb = sequence_from_name(b.name, options_.name_prefix);
       if (sa != sb) return sa > sb;
       return a.name > b.name;
     });
@@ -4582,13 +4601,13 @@ class BackupRunner {
   /// The sequence number for the next automatic name of the second of `t`: 0 when no backup
   /// of that second exists, else one above the highest present.
   int next_sequence(time_point t) {
-    const std::string stem = default_name(t, "", 0);
+    const std::string stem = default_name(t, "", 0, options_.name_prefix);
     int next = 0;
     for (const auto& e : destination_.list()) {
       if (e.name.compare(0, stem.size(), stem) != 0 || !is_backup_name(e.name)) continue;
-      const auto when = timestamp_from_name(e.name);
-      if (!when || default_name(*when, "", 0) != stem) continue;
-      next = std::max(next, sequence_from_name(e.name) + 1);
+      const auto when = timestamp_from_name(e.name, options_.name_prefix);
+      if (!when || default_name(*when, "", 0, options_.name_prefix) != stem) continue;
+      next = std::max(next, sequence_from_name(e.name, options_.name_prefix) + 1);
     }
     return next;
   }
