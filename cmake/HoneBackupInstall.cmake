@@ -19,6 +19,9 @@ install(DIRECTORY "${HONE_BACKUP_INCLUDE_DIR}/hone" DESTINATION "${CMAKE_INSTALL
 install(TARGETS hone_backup hone_sqlcipher EXPORT hone_backup-targets
         ARCHIVE DESTINATION "${CMAKE_INSTALL_LIBDIR}"
         LIBRARY DESTINATION "${CMAKE_INSTALL_LIBDIR}")
+if(TARGET hone_backup_s3)
+  install(TARGETS hone_backup_s3 EXPORT hone_backup-targets)
+endif()
 if(NOT HONE_BACKUP_SYSTEM_SQLCIPHER)
   install(FILES "${HONE_BACKUP_AMALGAMATION_DIR}/sqlite3.h"
           DESTINATION "${CMAKE_INSTALL_INCLUDEDIR}/hone/sqlcipher")
