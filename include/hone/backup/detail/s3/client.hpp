@@ -189,6 +189,9 @@ class client {
       return "The secret access key does not match the access key id " + s_.access_key_id +
              " (or the request was altered on its way)";
     if (r.code == "InvalidAccessKeyId") return "The server does not know the access key id " + s_.access_key_id;
+    if (r.status == 403 && r.code.empty())
+      return "The server refused the request (a HEAD response carries no error code): check the access key id, the "
+             "secret access key and that the token may read and write objects of the bucket";
     if (r.code == "AccessDenied" || r.status == 403)
       return "The credentials are not allowed to do this; the token needs read and write access to objects of the "
              "bucket";
