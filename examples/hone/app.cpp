@@ -32,8 +32,14 @@ std::string env(const char* name) {
   return v ? v : "";
 }
 
+/// Hone's data folder: $XDG_DATA_HOME/hone (when absolute), else ~/.local/share/hone.
+fs::path default_data_directory() {
+  if (auto x = env("XDG_DATA_HOME"); !x.empty() && x.front() == '/') return fs::path(x) / "hone";
+  return fs::path(env("HOME")) / ".local" / "share" / "hone";
+}
+
 fs::path default_data_dir_checked() {
-  fs::path d = hb::default_data_directory();
+  fs::path d = default_data_directory();
   if (!d.is_absolute())
     throw usage_error(
         "cannot find the default data folder (HOME is not set); use --db and --dir, or set "

@@ -26,10 +26,11 @@ struct usage_error : std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
-/// The live database: --db, else $HONE_DB_PATH, else default_data_directory()/hone.db. Absolute.
+/// The live database: --db, else $HONE_DB_PATH, else $XDG_DATA_HOME/hone/hone.db (~/.local/share/hone/hone.db).
+/// Absolute.
 std::filesystem::path resolve_database(const std::string& option);
 
-/// The backup folder: --dir, else $HONE_BACKUP_DIR, else default_backup_directory(). Absolute.
+/// The backup folder: --dir, else $HONE_BACKUP_DIR, else the data folder's backups/. Absolute.
 std::filesystem::path resolve_backup_dir(const std::string& option);
 
 /// True when HONE_DB_KEY is set and not empty.

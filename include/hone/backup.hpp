@@ -9,10 +9,13 @@
 #include <hone/backup/concepts.hpp>
 #include <hone/backup/names.hpp>
 #include <hone/backup/retention.hpp>
-#include <hone/backup/clock.hpp>
-#include <hone/backup/destination.hpp>
-#include <hone/backup/gzip.hpp>
-#include <hone/backup/exporter.hpp>
+#include <hone/backup/clocks/system_clock.hpp>
+#include <hone/backup/clocks/fake_clock.hpp>
+#include <hone/backup/destinations/local_directory.hpp>
+#include <hone/backup/destinations/memory_destination.hpp>
+#include <hone/backup/compressors/gzip_compressor.hpp>
+#include <hone/backup/compressors/identity_compressor.hpp>
+#include <hone/backup/exporters/sqlcipher_exporter.hpp>
 #include <hone/backup/migrate.hpp>
 #include <hone/backup/runner.hpp>
 #include <hone/backup/scheduler.hpp>

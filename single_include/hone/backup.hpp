@@ -177,10 +177,14 @@ struct stored_entry {
 // Byte streams that connect the policies: an Exporter produces a file, a Compressor turns a
 // reader into a writer, a Destination supplies both ends. Plus RAII for POSIX descriptors.
 
+// ---- begin of <hone/backup/detail/posix.hpp> ----
+// POSIX calls in one place: errno text, an owned descriptor, full reads and writes, fsync of
+// files and folders, rename without replace, and an flock() held by an object.
+
 
 #include <cerrno>
+#include <chrono>
 #include <cstddef>
-#include <cstdint>
 #include <cstring>
 #include <filesystem>
 #include <span>
@@ -189,79 +193,15 @@ struct stored_entry {
 #include <utility>
 
 #include <fcntl.h>
+#include <sys/file.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 
-namespace hone::backup {
-
-/// A source of bytes. read() fills up to buf.size() bytes and returns how many; 0 means end.
-/// Errors are thrown (hone::backup::error).
-class reader {
- public:
-  virtual ~reader() = default;
-  virtual std::size_t read(std::span<std::byte> buf) = 0;
-};
-
-/// A sink of bytes. write() consumes all of data or throws.
-class writer {
- public:
-  virtual ~writer() = default;
-  virtual void write(std::span<const std::byte> data) = 0;
-};
-
-namespace detail {
+namespace hone::backup::detail {
 
 inline std::string errno_text(int e) { return std::strerror(e); }
-
-/// True when the bytes start with SQLite's plain header: an unencrypted database.
-inline bool is_plain_header(const void* data, std::size_t n) {
-  return n >= 16 && std::memcmp(data, "SQLite format 3", 16) == 0;
-}
-
-/// How many leading bytes classify_database_head() wants to see.
-inline constexpr std::size_t database_head_bytes = 1024;
-
-/// What the first bytes of a file say about it.
-enum class database_kind {
-  plain,         ///< SQLite's header with a valid page size
-  encrypted,     ///< looks like SQLCipher: at least 512 bytes that read as random
-  empty,         ///< no bytes at all
-  not_database,  ///< anything else (text, too short, a broken header)
-};
-
-/// Classifies the first bytes of a database file (give database_head_bytes, or the whole file
-/// when it is shorter). SQLite's smallest page is 512 bytes, so a shorter file is no database.
-/// An SQLCipher file is ciphertext from its first byte (the salt), indistinguishable from random
-/// without the key; random bytes use most of the 256 byte values (about 221 of them in 512 bytes),
-/// text and other formats far fewer, so fewer than 160 distinct values means "not a database".
-inline database_kind classify_database_head(const void* data, std::size_t n) {
-  if (n == 0) return database_kind::empty;
-  const auto* b = static_cast<const unsigned char*>(data);
-  if (is_plain_header(data, n)) {
-    if (n < 100) return database_kind::not_database;
-    const unsigned page = (unsigned(b[16]) << 8) | b[17];  // 1 means 65536
-    const bool power_of_two = page == 1 || (page >= 512 && (page & (page - 1)) == 0);
-    return power_of_two ? database_kind::plain : database_kind::not_database;
-  }
-  if (n < 512) return database_kind::not_database;
-  bool seen[256] = {};
-  unsigned distinct = 0;
-  for (std::size_t i = 0; i < 512; ++i)
-    if (!seen[b[i]]) {
-      seen[b[i]] = true;
-      ++distinct;
-    }
-  return distinct >= 160 ? database_kind::encrypted : database_kind::not_database;
-}
-
-/// Why a file of this kind is not a database, for messages; empty for plain and encrypted.
-inline std::string_view database_kind_problem(database_kind k) noexcept {
-  switch (k) {
-    case database_kind::empty: return "it is empty (0 bytes)";
-    case database_kind::not_database: return "its content is not an SQLite or SQLCipher database";
-    default: return {};
-  }
-}
 
 /// `message` with every occurrence of `path` replaced by `replacement`: private temp paths
 /// are no business of the person reading an error.
@@ -339,7 +279,80 @@ inline void fsync_directory(const std::filesystem::path& dir) {
   fsync_checked(fd.get(), "Cannot sync the folder " + dir.string());
 }
 
-}  // namespace detail
+
+inline time_point to_time_point(const struct timespec& ts) {
+  return time_point{std::chrono::duration_cast<time_point::duration>(std::chrono::seconds{ts.tv_sec} +
+                                                                     std::chrono::nanoseconds{ts.tv_nsec})};
+}
+
+/// rename() that never replaces an existing target. renameat2(RENAME_NOREPLACE) where the
+/// filesystem has it, else link()+unlink() (link fails with EEXIST atomically).
+inline int rename_noreplace(const std::filesystem::path& from, const std::filesystem::path& to) {
+#if defined(SYS_renameat2)
+  constexpr unsigned rename_noreplace_flag = 1;  // RENAME_NOREPLACE
+  if (::syscall(SYS_renameat2, AT_FDCWD, from.c_str(), AT_FDCWD, to.c_str(), rename_noreplace_flag) == 0) return 0;
+  if (errno != EINVAL && errno != ENOSYS && errno != ENOTSUP) return -1;
+#endif
+  if (::link(from.c_str(), to.c_str()) != 0) return -1;
+  ::unlink(from.c_str());
+  return 0;
+}
+
+/// An exclusive flock() held for the lifetime of the object; serializes threads and processes.
+class file_lock {
+ public:
+  file_lock() = default;
+  explicit file_lock(const std::filesystem::path& path, const std::string& dir_for_errors) {
+    fd_ = unique_fd(::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600));
+    if (!fd_) throw directory_error("Failed to access backup directory: " + dir_for_errors + ": " + errno_text(errno));
+    while (::flock(fd_.get(), LOCK_EX) != 0) {
+      if (errno != EINTR) throw lock_error("Cannot lock " + path.string() + ": " + errno_text(errno));
+    }
+  }
+  file_lock(file_lock&&) noexcept = default;
+  file_lock& operator=(file_lock&&) noexcept = default;
+  ~file_lock() {
+    if (fd_) ::flock(fd_.get(), LOCK_UN);
+  }
+
+ private:
+  unique_fd fd_;
+};
+
+}  // namespace hone::backup::detail
+// ---- end of <hone/backup/detail/posix.hpp> ----
+
+#include <cerrno>
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <filesystem>
+#include <span>
+#include <string>
+#include <string_view>
+#include <utility>
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+namespace hone::backup {
+
+/// A source of bytes. read() fills up to buf.size() bytes and returns how many; 0 means end.
+/// Errors are thrown (hone::backup::error).
+class reader {
+ public:
+  virtual ~reader() = default;
+  virtual std::size_t read(std::span<std::byte> buf) = 0;
+};
+
+/// A sink of bytes. write() consumes all of data or throws.
+class writer {
+ public:
+  virtual ~writer() = default;
+  virtual void write(std::span<const std::byte> data) = 0;
+};
+
 
 /// Reads a file through a descriptor it owns.
 class file_reader final : public reader {
@@ -966,13 +979,13 @@ static_assert(Retention<keep_last>);
 
 }  // namespace hone::backup
 // ---- end of <hone/backup/retention.hpp> ----
-// ---- begin of <hone/backup/clock.hpp> ----
-// Clock policy models: system_clock for real use, fake_clock for tests (set and advanced by
-// hand; waiters wake when the fake time reaches their deadline).
+// ---- begin of <hone/backup/clocks/system_clock.hpp> ----
+// system_clock: the Clock policy for real use.
 
 
 #include <chrono>
 #include <condition_variable>
+#include <memory>
 #include <mutex>
 #include <stop_token>
 
@@ -989,6 +1002,23 @@ class system_clock {
     return !cv.wait_until(lk, stop, deadline, [] { return false; }) && !stop.stop_requested();
   }
 };
+
+static_assert(Clock<system_clock>);
+
+}  // namespace hone::backup
+// ---- end of <hone/backup/clocks/system_clock.hpp> ----
+// ---- begin of <hone/backup/clocks/fake_clock.hpp> ----
+// fake_clock: a Clock set and advanced by hand, for tests (waiters wake when the fake time
+// reaches their deadline).
+
+
+#include <chrono>
+#include <condition_variable>
+#include <memory>
+#include <mutex>
+#include <stop_token>
+
+namespace hone::backup {
 
 /// A clock that only moves when told. Copies share the same time, so a test can keep one copy
 /// and give another to a BackupRunner.
@@ -1046,12 +1076,11 @@ class fake_clock {
   std::shared_ptr<state> state_;
 };
 
-static_assert(Clock<system_clock>);
 static_assert(Clock<fake_clock>);
 
 }  // namespace hone::backup
-// ---- end of <hone/backup/clock.hpp> ----
-// ---- begin of <hone/backup/destination.hpp> ----
+// ---- end of <hone/backup/clocks/fake_clock.hpp> ----
+// ---- begin of <hone/backup/destinations/local_directory.hpp> ----
 // Destination policy models: local_directory (a folder on disk, atomic and crash-safe) and
 // memory_destination (in-process, for tests and for programs that ship bytes elsewhere).
 
@@ -1076,65 +1105,6 @@ static_assert(Clock<fake_clock>);
 
 namespace hone::backup {
 
-/// The platform's default backup folder: Linux $XDG_DATA_HOME/hone/backups (else
-/// ~/.local/share/hone/backups), macOS ~/Library/Application Support/hone/backups, Windows
-/// %LOCALAPPDATA%\hone\backups.
-inline std::filesystem::path default_data_directory() {
-  auto env = [](const char* n) -> std::string {
-    const char* v = std::getenv(n);
-    return v ? v : "";
-  };
-#if defined(_WIN32)
-  return std::filesystem::path(env("LOCALAPPDATA")) / "hone";
-#elif defined(__APPLE__)
-  return std::filesystem::path(env("HOME")) / "Library" / "Application Support" / "hone";
-#else
-  if (auto x = env("XDG_DATA_HOME"); !x.empty() && x.front() == '/') return std::filesystem::path(x) / "hone";
-  return std::filesystem::path(env("HOME")) / ".local" / "share" / "hone";
-#endif
-}
-inline std::filesystem::path default_backup_directory() { return default_data_directory() / "backups"; }
-
-namespace detail {
-inline time_point to_time_point(const struct timespec& ts) {
-  return time_point{std::chrono::duration_cast<time_point::duration>(std::chrono::seconds{ts.tv_sec} +
-                                                                     std::chrono::nanoseconds{ts.tv_nsec})};
-}
-
-/// rename() that never replaces an existing target. renameat2(RENAME_NOREPLACE) where the
-/// filesystem has it, else link()+unlink() (link fails with EEXIST atomically).
-inline int rename_noreplace(const std::filesystem::path& from, const std::filesystem::path& to) {
-#if defined(SYS_renameat2)
-  constexpr unsigned rename_noreplace_flag = 1;  // RENAME_NOREPLACE
-  if (::syscall(SYS_renameat2, AT_FDCWD, from.c_str(), AT_FDCWD, to.c_str(), rename_noreplace_flag) == 0) return 0;
-  if (errno != EINVAL && errno != ENOSYS && errno != ENOTSUP) return -1;
-#endif
-  if (::link(from.c_str(), to.c_str()) != 0) return -1;
-  ::unlink(from.c_str());
-  return 0;
-}
-
-/// An exclusive flock() held for the lifetime of the object; serializes threads and processes.
-class file_lock {
- public:
-  file_lock() = default;
-  explicit file_lock(const std::filesystem::path& path, const std::string& dir_for_errors) {
-    fd_ = unique_fd(::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600));
-    if (!fd_) throw directory_error("Failed to access backup directory: " + dir_for_errors + ": " + errno_text(errno));
-    while (::flock(fd_.get(), LOCK_EX) != 0) {
-      if (errno != EINTR) throw lock_error("Cannot lock " + path.string() + ": " + errno_text(errno));
-    }
-  }
-  file_lock(file_lock&&) noexcept = default;
-  file_lock& operator=(file_lock&&) noexcept = default;
-  ~file_lock() {
-    if (fd_) ::flock(fd_.get(), LOCK_UN);
-  }
-
- private:
-  unique_fd fd_;
-};
-}  // namespace detail
 
 /// Backups as files in one folder. Files are written to a hidden temp name in the same folder,
 /// fsynced, and renamed into place without replacing an existing name; the folder is fsynced.
@@ -1145,8 +1115,6 @@ class local_directory {
   static constexpr std::string_view temp_prefix = ".hone-tmp-";
   static constexpr std::string_view lock_name = ".hone-backup.lock";
 
-  /// The platform default folder.
-  local_directory() : local_directory(default_backup_directory()) {}
   explicit local_directory(std::filesystem::path dir) : dir_(std::move(dir)) {}
 
   const std::filesystem::path& directory() const noexcept { return dir_; }
@@ -1314,6 +1282,26 @@ class local_directory {
   std::filesystem::path dir_;
 };
 
+static_assert(Destination<local_directory>);
+
+}  // namespace hone::backup
+// ---- end of <hone/backup/destinations/local_directory.hpp> ----
+// ---- begin of <hone/backup/destinations/memory_destination.hpp> ----
+// memory_destination: backups held in memory, for tests and for programs that ship bytes
+// elsewhere themselves.
+
+
+#include <cstddef>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace hone::backup {
+
 /// Backups held in memory. Copies share the same store (so a test can inspect what a runner
 /// wrote). Thread-safe; lock() gives a process-local exclusive lock.
 class memory_destination {
@@ -1402,15 +1390,17 @@ class memory_destination {
   std::shared_ptr<state> state_;
 };
 
-static_assert(Destination<local_directory>);
 static_assert(Destination<memory_destination>);
 
 }  // namespace hone::backup
-// ---- end of <hone/backup/destination.hpp> ----
-// ---- begin of <hone/backup/gzip.hpp> ----
-// Compressor policies: gzip_compressor writes standard .gz files (one member, readable by
-// gunzip) using both cores and skipping deflate for ciphertext; identity_compressor stores the
-// bytes as they are. Both stream with bounded memory whatever the database size.
+// ---- end of <hone/backup/destinations/memory_destination.hpp> ----
+// ---- begin of <hone/backup/compressors/gzip_compressor.hpp> ----
+// gzip_compressor: writes standard .gz files (one member, readable by gunzip) using every
+// core and skipping deflate for ciphertext, with bounded memory whatever the database size.
+
+// ---- begin of <hone/backup/detail/gzip.hpp> ----
+// gzip internals of gzip_compressor: block buffers, the parallel deflate workers' pieces,
+// deflate and inflate streams, the gunzip reader that checks CRC and length.
 
 // ---- begin of <hone/backup/detail/deflate_join.hpp> ----
 // Joining the output of a whole-buffer deflate library into one deflate stream.
@@ -2248,6 +2238,34 @@ class gunzip {
 
 }  // namespace detail::gzip_impl
 
+}  // namespace hone::backup
+// ---- end of <hone/backup/detail/gzip.hpp> ----
+
+#include <algorithm>
+#include <array>
+#include <climits>
+#include <cmath>
+#include <condition_variable>
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <deque>
+#include <exception>
+#include <memory>
+#include <mutex>
+#include <new>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <vector>
+
+#include <libdeflate.h>
+#include <zlib.h>
+
+namespace hone::backup {
+
 /// Settings of gzip_compressor (also reachable as gzip_compressor::options). Declared outside
 /// the class because a nested struct's member initializers are unusable in the enclosing
 /// class's default arguments.
@@ -2576,6 +2594,22 @@ class gzip_compressor {
   options opts_;
 };
 
+static_assert(Compressor<gzip_compressor>);
+
+}  // namespace hone::backup
+// ---- end of <hone/backup/compressors/gzip_compressor.hpp> ----
+// ---- begin of <hone/backup/compressors/identity_compressor.hpp> ----
+// identity_compressor: stores the bytes unchanged (a plain .db file).
+
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string_view>
+
+namespace hone::backup {
+
 /// Compressor that stores the bytes unchanged: for callers that want a plain .db file, or
 /// whose storage compresses already.
 class identity_compressor {
@@ -2612,16 +2646,77 @@ class identity_compressor {
   }
 };
 
-static_assert(Compressor<gzip_compressor>);
 static_assert(Compressor<identity_compressor>);
 
 }  // namespace hone::backup
-// ---- end of <hone/backup/gzip.hpp> ----
-// ---- begin of <hone/backup/exporter.hpp> ----
+// ---- end of <hone/backup/compressors/identity_compressor.hpp> ----
+// ---- begin of <hone/backup/exporters/sqlcipher_exporter.hpp> ----
 // sqlcipher_exporter: the shipped Exporter. It writes a consistent single-file copy of an
 // SQLCipher (or plain SQLite) database, keyed like the source, and reads the row counts from
 // the very snapshot it copies.
 
+// ---- begin of <hone/backup/detail/database_head.hpp> ----
+// What the first bytes of a file say: a plain SQLite database, an SQLCipher one (ciphertext
+// from its first byte), or something else. The SQLite knowledge the exporter and runner share.
+
+#include <cstddef>
+#include <cstring>
+#include <string_view>
+
+namespace hone::backup::detail {
+
+/// True when the bytes start with SQLite's plain header: an unencrypted database.
+inline bool is_plain_header(const void* data, std::size_t n) {
+  return n >= 16 && std::memcmp(data, "SQLite format 3", 16) == 0;
+}
+
+/// How many leading bytes classify_database_head() wants to see.
+inline constexpr std::size_t database_head_bytes = 1024;
+
+/// What the first bytes of a file say about it.
+enum class database_kind {
+  plain,         ///< SQLite's header with a valid page size
+  encrypted,     ///< looks like SQLCipher: at least 512 bytes that read as random
+  empty,         ///< no bytes at all
+  not_database,  ///< anything else (text, too short, a broken header)
+};
+
+/// Classifies the first bytes of a database file (give database_head_bytes, or the whole file
+/// when it is shorter). SQLite's smallest page is 512 bytes, so a shorter file is no database.
+/// An SQLCipher file is ciphertext from its first byte (the salt), indistinguishable from random
+/// without the key; random bytes use most of the 256 byte values (about 221 of them in 512 bytes),
+/// text and other formats far fewer, so fewer than 160 distinct values means "not a database".
+inline database_kind classify_database_head(const void* data, std::size_t n) {
+  if (n == 0) return database_kind::empty;
+  const auto* b = static_cast<const unsigned char*>(data);
+  if (is_plain_header(data, n)) {
+    if (n < 100) return database_kind::not_database;
+    const unsigned page = (unsigned(b[16]) << 8) | b[17];  // 1 means 65536
+    const bool power_of_two = page == 1 || (page >= 512 && (page & (page - 1)) == 0);
+    return power_of_two ? database_kind::plain : database_kind::not_database;
+  }
+  if (n < 512) return database_kind::not_database;
+  bool seen[256] = {};
+  unsigned distinct = 0;
+  for (std::size_t i = 0; i < 512; ++i)
+    if (!seen[b[i]]) {
+      seen[b[i]] = true;
+      ++distinct;
+    }
+  return distinct >= 160 ? database_kind::encrypted : database_kind::not_database;
+}
+
+/// Why a file of this kind is not a database, for messages; empty for plain and encrypted.
+inline std::string_view database_kind_problem(database_kind k) noexcept {
+  switch (k) {
+    case database_kind::empty: return "it is empty (0 bytes)";
+    case database_kind::not_database: return "its content is not an SQLite or SQLCipher database";
+    default: return {};
+  }
+}
+
+}  // namespace hone::backup::detail
+// ---- end of <hone/backup/detail/database_head.hpp> ----
 // ---- begin of <hone/backup/detail/replace.hpp> ----
 // Replacing a live database file by another one (restore, migrate) so that at every instant
 // the path names the complete old database or the complete new one, and the old one is kept.
@@ -3378,7 +3473,7 @@ class sqlcipher_exporter {
 static_assert(Exporter<sqlcipher_exporter>);
 
 }  // namespace hone::backup
-// ---- end of <hone/backup/exporter.hpp> ----
+// ---- end of <hone/backup/exporters/sqlcipher_exporter.hpp> ----
 // ---- begin of <hone/backup/migrate.hpp> ----
 // migrate_to_v4: upgrades a database written by SQLCipher 3 (its default settings) to the
 // SQLCipher 4 format with PRAGMA cipher_migrate, safely: the upgrade runs on a consistent copy,

@@ -4,7 +4,7 @@
 // from turning into memory use). The input is also compressed and decompressed again, which
 // must give back the same bytes; a reader that hands out odd-sized pieces exercises the
 // buffering.
-#include <hone/backup/gzip.hpp>
+#include <hone/backup/compressors/gzip_compressor.hpp>
 #include <hone/backup/io.hpp>
 
 #include <algorithm>

@@ -2,6 +2,7 @@
 // reader into a writer, a Destination supplies both ends. Plus RAII for POSIX descriptors.
 #pragma once
 
+#include <hone/backup/detail/posix.hpp>
 #include <hone/backup/error.hpp>
 
 #include <cerrno>
@@ -34,138 +35,6 @@ class writer {
   virtual ~writer() = default;
   virtual void write(std::span<const std::byte> data) = 0;
 };
-
-namespace detail {
-
-inline std::string errno_text(int e) { return std::strerror(e); }
-
-/// True when the bytes start with SQLite's plain header: an unencrypted database.
-inline bool is_plain_header(const void* data, std::size_t n) {
-  return n >= 16 && std::memcmp(data, "SQLite format 3", 16) == 0;
-}
-
-/// How many leading bytes classify_database_head() wants to see.
-inline constexpr std::size_t database_head_bytes = 1024;
-
-/// What the first bytes of a file say about it.
-enum class database_kind {
-  plain,         ///< SQLite's header with a valid page size
-  encrypted,     ///< looks like SQLCipher: at least 512 bytes that read as random
-  empty,         ///< no bytes at all
-  not_database,  ///< anything else (text, too short, a broken header)
-};
-
-/// Classifies the first bytes of a database file (give database_head_bytes, or the whole file
-/// when it is shorter). SQLite's smallest page is 512 bytes, so a shorter file is no database.
-/// An SQLCipher file is ciphertext from its first byte (the salt), indistinguishable from random
-/// without the key; random bytes use most of the 256 byte values (about 221 of them in 512 bytes),
-/// text and other formats far fewer, so fewer than 160 distinct values means "not a database".
-inline database_kind classify_database_head(const void* data, std::size_t n) {
-  if (n == 0) return database_kind::empty;
-  const auto* b = static_cast<const unsigned char*>(data);
-  if (is_plain_header(data, n)) {
-    if (n < 100) return database_kind::not_database;
-    const unsigned page = (unsigned(b[16]) << 8) | b[17];  // 1 means 65536
-    const bool power_of_two = page == 1 || (page >= 512 && (page & (page - 1)) == 0);
-    return power_of_two ? database_kind::plain : database_kind::not_database;
-  }
-  if (n < 512) return database_kind::not_database;
-  bool seen[256] = {};
-  unsigned distinct = 0;
-  for (std::size_t i = 0; i < 512; ++i)
-    if (!seen[b[i]]) {
-      seen[b[i]] = true;
-      ++distinct;
-    }
-  return distinct >= 160 ? database_kind::encrypted : database_kind::not_database;
-}
-
-/// Why a file of this kind is not a database, for messages; empty for plain and encrypted.
-inline std::string_view database_kind_problem(database_kind k) noexcept {
-  switch (k) {
-    case database_kind::empty: return "it is empty (0 bytes)";
-    case database_kind::not_database: return "its content is not an SQLite or SQLCipher database";
-    default: return {};
-  }
-}
-
-/// `message` with every occurrence of `path` replaced by `replacement`: private temp paths
-/// are no business of the person reading an error.
-inline std::string without_path(std::string message, const std::filesystem::path& path, std::string_view replacement) {
-  const std::string p = path.string();
-  if (p.empty()) return message;
-  for (auto at = message.find(p); at != std::string::npos; at = message.find(p, at + replacement.size()))
-    message.replace(at, p.size(), replacement);
-  return message;
-}
-
-/// Owns a POSIX file descriptor.
-class unique_fd {
- public:
-  unique_fd() = default;
-  explicit unique_fd(int fd) noexcept : fd_(fd) {}
-  unique_fd(unique_fd&& o) noexcept : fd_(std::exchange(o.fd_, -1)) {}
-  unique_fd& operator=(unique_fd&& o) noexcept {
-    if (this != &o) {
-      reset();
-      fd_ = std::exchange(o.fd_, -1);
-    }
-    return *this;
-  }
-  unique_fd(const unique_fd&) = delete;
-  unique_fd& operator=(const unique_fd&) = delete;
-  ~unique_fd() { reset(); }
-
-  int get() const noexcept { return fd_; }
-  explicit operator bool() const noexcept { return fd_ >= 0; }
-  int release() noexcept { return std::exchange(fd_, -1); }
-  void reset() noexcept {
-    if (fd_ >= 0) ::close(fd_);
-    fd_ = -1;
-  }
-  /// close() that reports failure (NFS and some filesystems report write errors only here).
-  void close_checked(const std::string& what) {
-    if (fd_ < 0) return;
-    int fd = std::exchange(fd_, -1);
-    if (::close(fd) != 0 && errno != EINTR) throw io_error(what + ": " + errno_text(errno));
-  }
-
- private:
-  int fd_ = -1;
-};
-
-inline void write_all(int fd, std::span<const std::byte> data, const std::string& what) {
-  while (!data.empty()) {
-    ssize_t n = ::write(fd, data.data(), data.size());
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      throw io_error(what + ": " + errno_text(errno));
-    }
-    data = data.subspan(static_cast<std::size_t>(n));
-  }
-}
-
-inline std::size_t read_some(int fd, std::span<std::byte> buf, const std::string& what) {
-  for (;;) {
-    ssize_t n = ::read(fd, buf.data(), buf.size());
-    if (n >= 0) return static_cast<std::size_t>(n);
-    if (errno != EINTR) throw io_error(what + ": " + errno_text(errno));
-  }
-}
-
-inline void fsync_checked(int fd, const std::string& what) {
-  if (::fsync(fd) != 0 && errno != EINVAL && errno != EROFS) throw io_error(what + ": " + errno_text(errno));
-}
-
-/// fsync a directory so that a rename inside it survives a crash. Filesystems that cannot
-/// sync a directory (EINVAL, EROFS) are accepted; any other failure throws.
-inline void fsync_directory(const std::filesystem::path& dir) {
-  unique_fd fd(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-  if (!fd) throw io_error("Cannot sync the folder " + dir.string() + ": " + errno_text(errno));
-  fsync_checked(fd.get(), "Cannot sync the folder " + dir.string());
-}
-
-}  // namespace detail
 
 /// Reads a file through a descriptor it owns.
 class file_reader final : public reader {

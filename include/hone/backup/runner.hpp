@@ -3,6 +3,7 @@
 #pragma once
 
 #include <hone/backup/concepts.hpp>
+#include <hone/backup/detail/database_head.hpp>
 #include <hone/backup/detail/replace.hpp>
 #include <hone/backup/error.hpp>
 #include <hone/backup/io.hpp>

@@ -2,6 +2,7 @@
 // silencing SQLCipher's own stderr log so that users see our messages, not its noise.
 #pragma once
 
+#include <hone/backup/detail/database_head.hpp>
 #include <hone/backup/error.hpp>
 #include <hone/backup/io.hpp>
 #include <hone/backup/key.hpp>

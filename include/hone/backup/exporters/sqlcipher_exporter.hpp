@@ -4,6 +4,7 @@
 #pragma once
 
 #include <hone/backup/concepts.hpp>
+#include <hone/backup/detail/database_head.hpp>
 #include <hone/backup/detail/replace.hpp>
 #include <hone/backup/detail/sqlite.hpp>
 #include <hone/backup/error.hpp>

@@ -4,6 +4,7 @@
 
 #include <hone/backup/concepts.hpp>
 #include <hone/backup/error.hpp>
+#include <hone/backup/detail/posix.hpp>
 #include <hone/backup/io.hpp>
 #include <hone/backup/types.hpp>
 
@@ -27,66 +28,6 @@
 
 namespace hone::backup {
 
-/// The platform's default backup folder: Linux $XDG_DATA_HOME/hone/backups (else
-/// ~/.local/share/hone/backups), macOS ~/Library/Application Support/hone/backups, Windows
-/// %LOCALAPPDATA%\hone\backups.
-inline std::filesystem::path default_data_directory() {
-  auto env = [](const char* n) -> std::string {
-    const char* v = std::getenv(n);
-    return v ? v : "";
-  };
-#if defined(_WIN32)
-  return std::filesystem::path(env("LOCALAPPDATA")) / "hone";
-#elif defined(__APPLE__)
-  return std::filesystem::path(env("HOME")) / "Library" / "Application Support" / "hone";
-#else
-  if (auto x = env("XDG_DATA_HOME"); !x.empty() && x.front() == '/') return std::filesystem::path(x) / "hone";
-  return std::filesystem::path(env("HOME")) / ".local" / "share" / "hone";
-#endif
-}
-inline std::filesystem::path default_backup_directory() { return default_data_directory() / "backups"; }
-
-namespace detail {
-inline time_point to_time_point(const struct timespec& ts) {
-  return time_point{std::chrono::duration_cast<time_point::duration>(std::chrono::seconds{ts.tv_sec} +
-                                                                     std::chrono::nanoseconds{ts.tv_nsec})};
-}
-
-/// rename() that never replaces an existing target. renameat2(RENAME_NOREPLACE) where the
-/// filesystem has it, else link()+unlink() (link fails with EEXIST atomically).
-inline int rename_noreplace(const std::filesystem::path& from, const std::filesystem::path& to) {
-#if defined(SYS_renameat2)
-  constexpr unsigned rename_noreplace_flag = 1;  // RENAME_NOREPLACE
-  if (::syscall(SYS_renameat2, AT_FDCWD, from.c_str(), AT_FDCWD, to.c_str(), rename_noreplace_flag) == 0) return 0;
-  if (errno != EINVAL && errno != ENOSYS && errno != ENOTSUP) return -1;
-#endif
-  if (::link(from.c_str(), to.c_str()) != 0) return -1;
-  ::unlink(from.c_str());
-  return 0;
-}
-
-/// An exclusive flock() held for the lifetime of the object; serializes threads and processes.
-class file_lock {
- public:
-  file_lock() = default;
-  explicit file_lock(const std::filesystem::path& path, const std::string& dir_for_errors) {
-    fd_ = unique_fd(::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600));
-    if (!fd_) throw directory_error("Failed to access backup directory: " + dir_for_errors + ": " + errno_text(errno));
-    while (::flock(fd_.get(), LOCK_EX) != 0) {
-      if (errno != EINTR) throw lock_error("Cannot lock " + path.string() + ": " + errno_text(errno));
-    }
-  }
-  file_lock(file_lock&&) noexcept = default;
-  file_lock& operator=(file_lock&&) noexcept = default;
-  ~file_lock() {
-    if (fd_) ::flock(fd_.get(), LOCK_UN);
-  }
-
- private:
-  unique_fd fd_;
-};
-}  // namespace detail
-
 /// Backups as files in one folder. Files are written to a hidden temp name in the same folder,
 /// fsynced, and renamed into place without replacing an existing name; the folder is fsynced.
 /// A crash leaves at most a ".hone-tmp-*" file, which list() ignores and the next store()
@@ -96,8 +37,6 @@ class local_directory {
   static constexpr std::string_view temp_prefix = ".hone-tmp-";
   static constexpr std::string_view lock_name = ".hone-backup.lock";
 
-  /// The platform default folder.
-  local_directory() : local_directory(default_backup_directory()) {}
   explicit local_directory(std::filesystem::path dir) : dir_(std::move(dir)) {}
 
   const std::filesystem::path& directory() const noexcept { return dir_; }
@@ -265,95 +204,6 @@ class local_directory {
   std::filesystem::path dir_;
 };
 
-/// Backups held in memory. Copies share the same store (so a test can inspect what a runner
-/// wrote). Thread-safe; lock() gives a process-local exclusive lock.
-class memory_destination {
- public:
-  memory_destination() : state_(std::make_shared<state>()) {}
-
-  stored_entry store(const std::string& name, const std::function<void(writer&)>& produce) {
-    std::vector<std::byte> bytes;
-    buffer_writer<std::vector<std::byte>> w(bytes);
-    produce(w);
-    std::lock_guard lk(state_->m);
-    if (state_->files.count(name)) throw already_exists_error("Backup already exists: " + name);
-    auto& f = state_->files[name];
-    f.bytes = std::make_shared<const std::vector<std::byte>>(std::move(bytes));
-    f.modified = modified_time ? modified_time() : std::chrono::system_clock::now();
-    return entry(name, f);
-  }
-
-  std::vector<stored_entry> list() const {
-    std::lock_guard lk(state_->m);
-    std::vector<stored_entry> out;
-    for (auto& [n, f] : state_->files) out.push_back(entry(n, f));
-    return out;
-  }
-
-  std::optional<stored_entry> stat(const std::string& name) const {
-    std::lock_guard lk(state_->m);
-    auto it = state_->files.find(name);
-    if (it == state_->files.end()) return std::nullopt;
-    return entry(name, it->second);
-  }
-
-  std::unique_ptr<reader> open(const std::string& name) const {
-    std::lock_guard lk(state_->m);
-    auto it = state_->files.find(name);
-    if (it == state_->files.end()) throw not_found_error("Backup not found: " + name);
-    return std::make_unique<owning_reader>(it->second.bytes);
-  }
-
-  void remove(const std::string& name) {
-    std::lock_guard lk(state_->m);
-    if (state_->files.erase(name) == 0) throw not_found_error("Backup not found: " + name);
-  }
-
-  std::unique_lock<std::mutex> lock() { return std::unique_lock<std::mutex>(state_->op); }
-
-  /// Test hooks: put raw bytes under a name (e.g. a damaged file), read them back.
-  void put(const std::string& name, std::vector<std::byte> bytes, time_point modified) {
-    std::lock_guard lk(state_->m);
-    auto& f = state_->files[name];
-    f.bytes = std::make_shared<const std::vector<std::byte>>(std::move(bytes));
-    f.modified = modified;
-  }
-  std::vector<std::byte> bytes(const std::string& name) {
-    std::lock_guard lk(state_->m);
-    auto it = state_->files.find(name);
-    if (it == state_->files.end()) throw not_found_error("Backup not found: " + name);
-    return *it->second.bytes;
-  }
-
-  /// Where modification times come from (e.g. a fake clock); system time when empty.
-  std::function<time_point()> modified_time;
-
- private:
-  struct file {
-    std::shared_ptr<const std::vector<std::byte>> bytes;
-    time_point modified{};
-  };
-  struct state {
-    std::mutex m;   // guards files
-    std::mutex op;  // the lock() of the Destination requirement
-    std::map<std::string, file> files;
-  };
-  class owning_reader final : public reader {
-   public:
-    explicit owning_reader(std::shared_ptr<const std::vector<std::byte>> b) : bytes_(std::move(b)), r_(*bytes_) {}
-    std::size_t read(std::span<std::byte> buf) override { return r_.read(buf); }
-
-   private:
-    std::shared_ptr<const std::vector<std::byte>> bytes_;
-    span_reader r_;
-  };
-  static stored_entry entry(const std::string& name, const file& f) {
-    return {name, f.bytes->size(), f.modified, "memory:" + name};
-  }
-  std::shared_ptr<state> state_;
-};
-
 static_assert(Destination<local_directory>);
-static_assert(Destination<memory_destination>);
 
 }  // namespace hone::backup

@@ -1,5 +1,5 @@
-// Clock policy models: system_clock for real use, fake_clock for tests (set and advanced by
-// hand; waiters wake when the fake time reaches their deadline).
+// fake_clock: a Clock set and advanced by hand, for tests (waiters wake when the fake time
+// reaches their deadline).
 #pragma once
 
 #include <hone/backup/concepts.hpp>
@@ -7,22 +7,11 @@
 
 #include <chrono>
 #include <condition_variable>
+#include <memory>
 #include <mutex>
 #include <stop_token>
 
 namespace hone::backup {
-
-/// The real time. wait_until sleeps, waking early (returning false) when stop is requested.
-class system_clock {
- public:
-  time_point now() { return std::chrono::system_clock::now(); }
-  bool wait_until(time_point deadline, std::stop_token stop) {
-    std::mutex m;
-    std::condition_variable_any cv;
-    std::unique_lock lk(m);
-    return !cv.wait_until(lk, stop, deadline, [] { return false; }) && !stop.stop_requested();
-  }
-};
 
 /// A clock that only moves when told. Copies share the same time, so a test can keep one copy
 /// and give another to a BackupRunner.
@@ -80,7 +69,6 @@ class fake_clock {
   std::shared_ptr<state> state_;
 };
 
-static_assert(Clock<system_clock>);
 static_assert(Clock<fake_clock>);
 
 }  // namespace hone::backup

@@ -1,0 +1,144 @@
+// POSIX calls in one place: errno text, an owned descriptor, full reads and writes, fsync of
+// files and folders, rename without replace, and an flock() held by an object.
+#pragma once
+
+#include <hone/backup/error.hpp>
+#include <hone/backup/types.hpp>
+
+#include <cerrno>
+#include <chrono>
+#include <cstddef>
+#include <cstring>
+#include <filesystem>
+#include <span>
+#include <string>
+#include <string_view>
+#include <utility>
+
+#include <fcntl.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+namespace hone::backup::detail {
+
+inline std::string errno_text(int e) { return std::strerror(e); }
+
+/// `message` with every occurrence of `path` replaced by `replacement`: private temp paths
+/// are no business of the person reading an error.
+inline std::string without_path(std::string message, const std::filesystem::path& path, std::string_view replacement) {
+  const std::string p = path.string();
+  if (p.empty()) return message;
+  for (auto at = message.find(p); at != std::string::npos; at = message.find(p, at + replacement.size()))
+    message.replace(at, p.size(), replacement);
+  return message;
+}
+
+/// Owns a POSIX file descriptor.
+class unique_fd {
+ public:
+  unique_fd() = default;
+  explicit unique_fd(int fd) noexcept : fd_(fd) {}
+  unique_fd(unique_fd&& o) noexcept : fd_(std::exchange(o.fd_, -1)) {}
+  unique_fd& operator=(unique_fd&& o) noexcept {
+    if (this != &o) {
+      reset();
+      fd_ = std::exchange(o.fd_, -1);
+    }
+    return *this;
+  }
+  unique_fd(const unique_fd&) = delete;
+  unique_fd& operator=(const unique_fd&) = delete;
+  ~unique_fd() { reset(); }
+
+  int get() const noexcept { return fd_; }
+  explicit operator bool() const noexcept { return fd_ >= 0; }
+  int release() noexcept { return std::exchange(fd_, -1); }
+  void reset() noexcept {
+    if (fd_ >= 0) ::close(fd_);
+    fd_ = -1;
+  }
+  /// close() that reports failure (NFS and some filesystems report write errors only here).
+  void close_checked(const std::string& what) {
+    if (fd_ < 0) return;
+    int fd = std::exchange(fd_, -1);
+    if (::close(fd) != 0 && errno != EINTR) throw io_error(what + ": " + errno_text(errno));
+  }
+
+ private:
+  int fd_ = -1;
+};
+
+inline void write_all(int fd, std::span<const std::byte> data, const std::string& what) {
+  while (!data.empty()) {
+    ssize_t n = ::write(fd, data.data(), data.size());
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      throw io_error(what + ": " + errno_text(errno));
+    }
+    data = data.subspan(static_cast<std::size_t>(n));
+  }
+}
+
+inline std::size_t read_some(int fd, std::span<std::byte> buf, const std::string& what) {
+  for (;;) {
+    ssize_t n = ::read(fd, buf.data(), buf.size());
+    if (n >= 0) return static_cast<std::size_t>(n);
+    if (errno != EINTR) throw io_error(what + ": " + errno_text(errno));
+  }
+}
+
+inline void fsync_checked(int fd, const std::string& what) {
+  if (::fsync(fd) != 0 && errno != EINVAL && errno != EROFS) throw io_error(what + ": " + errno_text(errno));
+}
+
+/// fsync a directory so that a rename inside it survives a crash. Filesystems that cannot
+/// sync a directory (EINVAL, EROFS) are accepted; any other failure throws.
+inline void fsync_directory(const std::filesystem::path& dir) {
+  unique_fd fd(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (!fd) throw io_error("Cannot sync the folder " + dir.string() + ": " + errno_text(errno));
+  fsync_checked(fd.get(), "Cannot sync the folder " + dir.string());
+}
+
+inline time_point to_time_point(const struct timespec& ts) {
+  return time_point{std::chrono::duration_cast<time_point::duration>(std::chrono::seconds{ts.tv_sec} +
+                                                                     std::chrono::nanoseconds{ts.tv_nsec})};
+}
+
+/// rename() that never replaces an existing target. renameat2(RENAME_NOREPLACE) where the
+/// filesystem has it, else link()+unlink() (link fails with EEXIST atomically).
+inline int rename_noreplace(const std::filesystem::path& from, const std::filesystem::path& to) {
+#if defined(SYS_renameat2)
+  constexpr unsigned rename_noreplace_flag = 1;  // RENAME_NOREPLACE
+  if (::syscall(SYS_renameat2, AT_FDCWD, from.c_str(), AT_FDCWD, to.c_str(), rename_noreplace_flag) == 0) return 0;
+  if (errno != EINVAL && errno != ENOSYS && errno != ENOTSUP) return -1;
+#endif
+  if (::link(from.c_str(), to.c_str()) != 0) return -1;
+  ::unlink(from.c_str());
+  return 0;
+}
+
+/// An exclusive flock() held for the lifetime of the object; serializes threads and processes.
+class file_lock {
+ public:
+  file_lock() = default;
+  explicit file_lock(const std::filesystem::path& path, const std::string& dir_for_errors) {
+    fd_ = unique_fd(::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600));
+    if (!fd_) throw directory_error("Failed to access backup directory: " + dir_for_errors + ": " + errno_text(errno));
+    while (::flock(fd_.get(), LOCK_EX) != 0) {
+      if (errno != EINTR) throw lock_error("Cannot lock " + path.string() + ": " + errno_text(errno));
+    }
+  }
+  file_lock(file_lock&&) noexcept = default;
+  file_lock& operator=(file_lock&&) noexcept = default;
+  ~file_lock() {
+    if (fd_) ::flock(fd_.get(), LOCK_UN);
+  }
+
+ private:
+  unique_fd fd_;
+};
+
+}  // namespace hone::backup::detail
