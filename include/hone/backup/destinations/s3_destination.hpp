@@ -4,6 +4,7 @@
 #pragma once
 
 #include <hone/backup/concepts.hpp>
+#include <hone/backup/detail/posix.hpp>
 #include <hone/backup/detail/s3/client.hpp>
 #include <hone/backup/error.hpp>
 #include <hone/backup/io.hpp>

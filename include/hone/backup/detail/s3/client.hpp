@@ -189,12 +189,6 @@ class client {
       return "The secret access key does not match the access key id " + s_.access_key_id +
              " (or the request was altered on its way)";
     if (r.code == "InvalidAccessKeyId") return "The server does not know the access key id " + s_.access_key_id;
-    if (r.status == 403 && r.code.empty())
-      return "The server refused the request (a HEAD response carries no error code): check the access key id, the "
-             "secret access key and that the token may read and write objects of the bucket";
-    if (r.code == "AccessDenied" || r.status == 403)
-      return "The credentials are not allowed to do this; the token needs read and write access to objects of the "
-             "bucket";
     if (r.code == "NoSuchBucket") return "The bucket " + s_.bucket + " does not exist at " + s_.endpoint;
     if (r.code == "RequestTimeTooSkewed") {
       std::string m =
@@ -210,6 +204,12 @@ class client {
     }
     if (r.code == "AuthorizationHeaderMalformed" || r.code == "InvalidRegion")
       return "Check the region (\"" + s_.region + "\"; R2 uses \"auto\")";
+    if (r.status == 403 && r.code.empty())
+      return "The server refused the request (a HEAD response carries no error code): check the access key id, the "
+             "secret access key and that the token may read and write objects of the bucket";
+    if (r.code == "AccessDenied" || r.status == 403)
+      return "The credentials are not allowed to do this; the token needs read and write access to objects of the "
+             "bucket";
     return {};
   }
 
