@@ -393,9 +393,38 @@ BOOST_AUTO_TEST_CASE(works_as_the_runners_destination) {
   auto b = r.create();
   auto again = r.create();
   BOOST_TEST(again.name == "hone-2024-01-15-143022-1.db.gz");
-  BOOST_TEST(r.list().size() == 2u);
+  // list() takes what it reports from the listing (the markers annotate() left), no GETs.
+  {
+    std::lock_guard lk(server.m());
+    server.log.clear();
+  }
+  auto all = r.list();
+  BOOST_TEST(all.size() == 2u);
+  BOOST_TEST(server.count("ListObjectsV2") == 1);
+  BOOST_TEST(server.count("GetObject") == 0);
+  BOOST_TEST(server.count("HeadObject") == 0);
+  for (const auto& x : all) {
+    BOOST_TEST(x.encrypted);
+    BOOST_TEST(x.compressed);
+    BOOST_TEST(!x.deflated);
+    BOOST_TEST(x.problem.empty());
+  }
+  // A backup without a marker (put there by another tool) is read as before.
+  {
+    std::lock_guard lk(server.m());
+    server.objects["p/planted.db.gz"] = "not gzip";
+    server.log.clear();
+  }
+  all = r.list();
+  BOOST_REQUIRE(all.size() == 3u);
+  BOOST_TEST(server.count("GetObject") == 1);
+  for (const auto& x : all)
+    if (x.name == "planted.db.gz") BOOST_TEST(!x.problem.empty());
   BOOST_TEST(r.verify(b.name).valid);
   BOOST_TEST(r.prune(1).deleted_count == 1u);
+  // The deleted backup's marker went with it.
+  std::lock_guard lk(server.m());
+  for (const auto& [k, v] : server.objects) BOOST_TEST(k.find(b.name) == std::string::npos, k);
 }
 
 BOOST_AUTO_TEST_SUITE_END()

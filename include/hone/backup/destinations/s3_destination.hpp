@@ -15,6 +15,7 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <cstdio>
 #include <cstring>
 #include <deque>
 #include <filesystem>
@@ -155,6 +156,7 @@ class s3_destination {
   std::vector<stored_entry> list() const {
     auto& st = *state_;
     std::vector<stored_entry> out;
+    std::map<std::string, std::pair<std::uint64_t, content_info>> described;
     std::string token;
     do {
       detail::s3::call c{"ListObjectsV2", "GET", "", {{"list-type", "2"}}, {}, {}};
@@ -166,6 +168,7 @@ class s3_destination {
         const std::string k = detail::s3::xml_text(item, "Key");
         if (k.compare(0, st.opt.prefix.size(), st.opt.prefix) != 0) continue;
         std::string name = k.substr(st.opt.prefix.size());
+        if (auto c = parse_content_key(name)) described[c->name] = {c->size, c->info};
         if (!listed_name(name)) continue;
         stored_entry e;
         e.size = std::stoull("0" + detail::s3::xml_text(item, "Size"));
@@ -178,7 +181,26 @@ class s3_destination {
                   ? detail::s3::xml_text(r.body, "NextContinuationToken")
                   : std::string();
     } while (!token.empty());
+    for (auto& e : out)
+      if (auto it = described.find(e.name); it != described.end() && it->second.first == e.size)
+        e.content = it->second.second;
     return out;
+  }
+
+  /// Keeps what the runner learned of a backup's content as an empty object whose key says it
+  /// (PREFIX.hone-content/NAME/SIZE-eE-dD), so that list() returns it from the listing itself
+  /// instead of one GET per backup. A marker whose size is not the backup's is ignored.
+  void annotate(const std::string& name, const content_info& info) {
+    auto& st = *state_;
+    auto e = stat(name);
+    if (!e) throw not_found_error("Backup not found: " + name);
+    remove_content_keys(name);
+    const std::string k = st.opt.prefix + std::string(content_folder) + name + "/" + std::to_string(e->size) + "-e" +
+                          (info.encrypted ? "1" : "0") + "-d" + (info.deflated ? "1" : "0");
+    detail::s3::call c{"PutObject", "PUT", k, {}, {}, {}};
+    c.headers = {{"content-md5", detail::s3::to_base64(detail::s3::md5({}))}};
+    auto r = st.client.send(c);
+    if (!r.ok()) throw st.client.failure(c, r);
   }
 
   std::optional<stored_entry> stat(const std::string& name) const {
@@ -205,6 +227,7 @@ class s3_destination {
     if (head(k, "HeadObject"))
       throw remote_error("S3 DeleteObject of " + st.client.describe(k) + " at " + st.opt.endpoint +
                          " succeeded, but the object is still there");
+    remove_content_keys(name);
   }
 
   /// Held while the runner works: a mutex shared by every s3_destination of this process that
@@ -308,6 +331,45 @@ class s3_destination {
     c.http.verify_tls = o.verify_tls;
     c.log = o.log;
     return c;
+  }
+
+  /// The "folder" below the prefix that holds annotate()'s markers (hidden: never listed).
+  static constexpr std::string_view content_folder = ".hone-content/";
+
+  struct content_key {
+    std::string name;
+    std::uint64_t size = 0;
+    content_info info;
+  };
+  /// Reads a marker key (below the prefix): .hone-content/NAME/SIZE-eE-dD.
+  static std::optional<content_key> parse_content_key(std::string_view k) {
+    if (k.substr(0, content_folder.size()) != content_folder) return std::nullopt;
+    k.remove_prefix(content_folder.size());
+    const auto slash = k.find('/');
+    if (slash == std::string_view::npos) return std::nullopt;
+    content_key c;
+    c.name = std::string(k.substr(0, slash));
+    const std::string rest(k.substr(slash + 1));
+    unsigned long long size = 0;
+    int e = 0, d = 0, used = 0;
+    if (std::sscanf(rest.c_str(), "%llu-e%1d-d%1d%n", &size, &e, &d, &used) != 3 ||
+        used != static_cast<int>(rest.size()) || !listed_name(c.name))
+      return std::nullopt;
+    c.size = size;
+    c.info = content_info{e == 1, d == 1};
+    return c;
+  }
+  /// Deletes the markers of a name (best effort: a stale marker is ignored by list()).
+  void remove_content_keys(const std::string& name) {
+    auto& st = *state_;
+    detail::s3::call c{"ListObjectsV2", "GET", "", {{"list-type", "2"}}, {}, {}};
+    c.query.emplace_back("prefix", st.opt.prefix + std::string(content_folder) + name + "/");
+    auto r = st.client.send(c);
+    if (!r.ok()) return;
+    for (auto item : detail::s3::xml_elements(r.body, "Contents")) {
+      detail::s3::call d{"DeleteObject", "DELETE", detail::s3::xml_text(item, "Key"), {}, {}, {}};
+      (void)st.client.send(d);
+    }
   }
 
   /// A name list/stat/open/remove consider: one level below the prefix, not hidden.
@@ -630,5 +692,6 @@ class s3_destination {
 };
 
 static_assert(Destination<s3_destination>);
+static_assert(concepts::destination::has_annotate<s3_destination>);
 
 }  // namespace hone::backup
