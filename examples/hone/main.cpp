@@ -81,16 +81,17 @@ int cmd_create(const backup_args& a) {
   } else {
     std::printf("Created backup %s\n", b.name.c_str());
     print_backup_details(b);
-    std::printf("  accounts:      %s\n", count_text(b.counts.accounts, "accounts").c_str());
-    std::printf("  transactions:  %s\n", count_text(b.counts.transactions, "transactions").c_str());
-    std::printf("  subscriptions: %s\n", (b.counts.subscriptions ? std::to_string(*b.counts.subscriptions) + " active"
-                                                                 : count_text(b.counts.subscriptions, "subscriptions"))
-                                             .c_str());
+    std::printf("  accounts:      %s\n", count_text(b.counts["accounts"], "accounts").c_str());
+    std::printf("  transactions:  %s\n", count_text(b.counts["transactions"], "transactions").c_str());
+    std::printf("  subscriptions: %s\n",
+                (b.counts["subscriptions"] ? std::to_string(*b.counts["subscriptions"]) + " active"
+                                           : count_text(b.counts["subscriptions"], "subscriptions"))
+                    .c_str());
     std::printf("  encrypted:     %s\n", yes_no(b.encrypted).c_str());
     std::printf("  compressed:    %s\n", compressed_text(b, true).c_str());
     if (plain_with_key) std::printf("%s\n", plain_warning.c_str());
   }
-  if (!b.counts.accounts && !b.counts.transactions && !b.counts.subscriptions)
+  if (!b.counts["accounts"] && !b.counts["transactions"] && !b.counts["subscriptions"])
     std::fprintf(stderr,
                  "warning: %s has none of Hone's tables (accounts, transactions, subscriptions); is --db "
                  "(or HONE_DB_PATH) the right database?\n",
@@ -196,11 +197,12 @@ int cmd_verify(const backup_args& a) {
                        : a.check == hb::check_level::quick ? "quick check passed"
                                                            : "it opens and its counts read; integrity not checked";
     std::printf("Backup %s is valid (%s)\n", v.name.c_str(), what);
-    std::printf("  accounts:      %s\n", count_text(v.counts.accounts, "accounts").c_str());
-    std::printf("  transactions:  %s\n", count_text(v.counts.transactions, "transactions").c_str());
-    std::printf("  subscriptions: %s\n", (v.counts.subscriptions ? std::to_string(*v.counts.subscriptions) + " active"
-                                                                 : count_text(v.counts.subscriptions, "subscriptions"))
-                                             .c_str());
+    std::printf("  accounts:      %s\n", count_text(v.counts["accounts"], "accounts").c_str());
+    std::printf("  transactions:  %s\n", count_text(v.counts["transactions"], "transactions").c_str());
+    std::printf("  subscriptions: %s\n",
+                (v.counts["subscriptions"] ? std::to_string(*v.counts["subscriptions"]) + " active"
+                                           : count_text(v.counts["subscriptions"], "subscriptions"))
+                    .c_str());
     std::printf("  encrypted:     %s\n", yes_no(v.encrypted).c_str());
   }
   return exit_ok;
@@ -329,17 +331,17 @@ int cmd_dashboard(const std::string& db_opt, bool as_json) {
     print_json(json{{"database", db.string()},
                     {"encrypted", d.encrypted},
                     {"size", d.size},
-                    {"accounts", count_json(d.counts.accounts)},
-                    {"transactions", count_json(d.counts.transactions)},
-                    {"subscriptions", count_json(d.counts.subscriptions)}});
+                    {"accounts", count_json(d.counts["accounts"])},
+                    {"transactions", count_json(d.counts["transactions"])},
+                    {"subscriptions", count_json(d.counts["subscriptions"])}});
     return exit_ok;
   }
   std::printf("Database:              %s\n", db.string().c_str());
   std::printf("Size:                  %s%s\n", human_size(d.size).c_str(),
               d.encrypted ? ", encrypted" : ", not encrypted");
-  std::printf("Accounts:              %s\n", count_text(d.counts.accounts, "accounts").c_str());
-  std::printf("Transactions:          %s\n", count_text(d.counts.transactions, "transactions").c_str());
-  std::printf("Active subscriptions:  %s\n", count_text(d.counts.subscriptions, "subscriptions").c_str());
+  std::printf("Accounts:              %s\n", count_text(d.counts["accounts"], "accounts").c_str());
+  std::printf("Transactions:          %s\n", count_text(d.counts["transactions"], "transactions").c_str());
+  std::printf("Active subscriptions:  %s\n", count_text(d.counts["subscriptions"], "subscriptions").c_str());
   return exit_ok;
 }
 

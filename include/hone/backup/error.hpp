@@ -26,12 +26,13 @@ enum class errc : int {
   /// restore refused: the backup is not encrypted but a key is configured, so restoring it
   /// would leave an unencrypted database where an encrypted one is expected
   unencrypted_backup = 13,
-  key_required = 14,   ///< the database or backup is encrypted and no key was given
-  not_a_backup = 15,   ///< the file is not a backup (not the Compressor's format, empty, not a database)
-  database_busy = 16,  ///< another connection kept the database from being prepared for replacement
+  key_required = 14,        ///< the database or backup is encrypted and no key was given
+  not_a_backup = 15,        ///< the file is not a backup (not the Compressor's format, empty, not a database)
+  database_busy = 16,       ///< another connection kept the database from being prepared for replacement
+  database_not_found = 17,  ///< "Database not found: PATH" (the database to back up or open is missing)
   /// a remote destination (an S3 bucket) could not be reached or refused a request; the
   /// message names the operation, the bucket and key, the HTTP status and the server's code
-  remote = 17,
+  remote = 18,
 };
 
 /// A short stable identifier for each code, e.g. "not_found".
@@ -53,6 +54,7 @@ constexpr std::string_view to_string(errc c) noexcept {
     case errc::key_required: return "key_required";
     case errc::not_a_backup: return "not_a_backup";
     case errc::database_busy: return "database_busy";
+    case errc::database_not_found: return "database_not_found";
     case errc::remote: return "remote";
   }
   return "unknown";
@@ -96,6 +98,7 @@ using unencrypted_backup_error = detail::coded_error<errc::unencrypted_backup>;
 using key_required_error = detail::coded_error<errc::key_required>;
 using not_a_backup_error = detail::coded_error<errc::not_a_backup>;
 using database_busy_error = detail::coded_error<errc::database_busy>;
+using database_not_found_error = detail::coded_error<errc::database_not_found>;
 using remote_error = detail::coded_error<errc::remote>;
 
 /// The message restore and verify give when the key does not open the backup.
