@@ -33,6 +33,7 @@ struct fixture {
   s3_runner runner(s3_options o) {
     sqlcipher_exporter::options eo;
     eo.key = test_key();
+    eo.counts = hone_count_queries();
     runner_options ro;
     ro.temp_directory = dir.path();
     return s3_runner(sqlcipher_exporter(db, eo), gzip_compressor{}, s3_destination(std::move(o)), clock, ro);
@@ -91,7 +92,7 @@ BOOST_FIXTURE_TEST_CASE(small_backup_round_trip_through_the_runner, fixture) {
   BOOST_TEST(all[0].problem.empty());
   auto v = r.verify(b.name);
   BOOST_TEST(v.valid, v.message);
-  BOOST_TEST(v.counts.transactions.value_or(-1) == 200);
+  BOOST_TEST(v.counts["transactions"].value_or(-1) == 200);
   // Download and restore over a new path.
   const fs::path target = dir / "restored.db";
   auto res = r.restore(b.name, target, false);
