@@ -36,6 +36,9 @@ enum class errc : int {
   not_a_backup = 15,        ///< the file is not a backup (not the Compressor's format, empty, not a database)
   database_busy = 16,       ///< another connection kept the database from being prepared for replacement
   database_not_found = 17,  ///< "Database not found: PATH" (the database to back up or open is missing)
+  /// a remote destination (an S3 bucket) could not be reached or refused a request; the
+  /// message names the operation, the bucket and key, the HTTP status and the server's code
+  remote = 18,
 };
 
 /// A short stable identifier for each code, e.g. "not_found".
@@ -58,6 +61,7 @@ constexpr std::string_view to_string(errc c) noexcept {
     case errc::not_a_backup: return "not_a_backup";
     case errc::database_busy: return "database_busy";
     case errc::database_not_found: return "database_not_found";
+    case errc::remote: return "remote";
   }
   return "unknown";
 }
@@ -101,6 +105,7 @@ using key_required_error = detail::coded_error<errc::key_required>;
 using not_a_backup_error = detail::coded_error<errc::not_a_backup>;
 using database_busy_error = detail::coded_error<errc::database_busy>;
 using database_not_found_error = detail::coded_error<errc::database_not_found>;
+using remote_error = detail::coded_error<errc::remote>;
 
 /// The message restore and verify give when the key does not open the backup.
 inline constexpr std::string_view wrong_key_message =
@@ -201,12 +206,24 @@ struct peek_result {
   bool compressed = false;  ///< the stream holds compressed data (false: stored as-is)
 };
 
+/// What the runner learned about a backup's content when it created it. A Destination that
+/// keeps it (the optional member `annotate`) and gives it back in list() saves the runner from
+/// reading the first bytes of every backup (one download each for a remote destination).
+struct content_info {
+  bool encrypted = false;  ///< the database inside is encrypted
+  bool deflated = false;   ///< the data actually shrank (see backup_info::deflated)
+  friend bool operator==(const content_info&, const content_info&) = default;
+};
+
 /// One stored object as a Destination sees it.
 struct stored_entry {
   std::string name;
   std::uint64_t size = 0;
   time_point modified{};
   std::string location;  ///< a path or URL a person can use to find the object
+  /// Set by destinations that keep what annotate() was told (empty: the runner reads the
+  /// object's first bytes to find out).
+  std::optional<content_info> content{};
 };
 
 }  // namespace hone::backup
@@ -1237,6 +1254,12 @@ concept lock_guard = !std::is_void_v<G> && std::is_move_constructible_v<G> && st
 template <class D>
 concept has_lock = requires(D& d) {
   { d.lock() } -> lock_guard;
+};
+/// Optional: keeps what the runner learned of a backup's content for list() to return in
+/// stored_entry::content (see docs/Destination.md).
+template <class D>
+concept has_annotate = requires(D& d, const std::string& name, const content_info& info) {
+  { d.annotate(name, info) } -> std::same_as<void>;
 };
 }  // namespace concepts::destination
 
@@ -4214,6 +4237,13 @@ class BackupRunner {
       info.compressed = true;
       info.deflated = packed.compressed;
       info.counts = exported.counts;
+      if constexpr (concepts::destination::has_annotate<D>) {
+        // Only saves list() a read; the backup is complete and listed without it.
+        try {
+          destination_.annotate(name, content_info{info.encrypted, info.deflated});
+        } catch (const error&) {
+        }
+      }
       return info;
     });
   }
@@ -4225,7 +4255,7 @@ class BackupRunner {
     std::vector<backup_info> out;
     for (auto& e : destination_.list()) {
       if (!is_backup_name(e.name)) continue;
-      out.push_back(inspect(e));
+      out.push_back(e.content ? described(e) : inspect(e));
     }
     sort_newest_first(out);
     return out;
@@ -4438,6 +4468,15 @@ class BackupRunner {
     b.path = e.location;
     b.size = e.size;
     b.created_at = timestamp_from_name(e.name, options_.name_prefix).value_or(e.modified);
+    return b;
+  }
+
+  /// A backup as the content its Destination kept for it says (see Destination::annotate).
+  backup_info described(const stored_entry& e) const {
+    backup_info b = from_entry(e);
+    b.compressed = true;
+    b.encrypted = e.content->encrypted;
+    b.deflated = e.content->deflated;
     return b;
   }
 

@@ -90,6 +90,12 @@ template <class D>
 concept has_lock = requires(D& d) {
   { d.lock() } -> lock_guard;
 };
+/// Optional: keeps what the runner learned of a backup's content for list() to return in
+/// stored_entry::content (see docs/Destination.md).
+template <class D>
+concept has_annotate = requires(D& d, const std::string& name, const content_info& info) {
+  { d.annotate(name, info) } -> std::same_as<void>;
+};
 }  // namespace concepts::destination
 
 /// Stores named byte streams atomically. See docs/Destination.md.

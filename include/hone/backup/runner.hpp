@@ -324,6 +324,13 @@ class BackupRunner {
       info.compressed = true;
       info.deflated = packed.compressed;
       info.counts = exported.counts;
+      if constexpr (concepts::destination::has_annotate<D>) {
+        // Only saves list() a read; the backup is complete and listed without it.
+        try {
+          destination_.annotate(name, content_info{info.encrypted, info.deflated});
+        } catch (const error&) {
+        }
+      }
       return info;
     });
   }
@@ -335,7 +342,7 @@ class BackupRunner {
     std::vector<backup_info> out;
     for (auto& e : destination_.list()) {
       if (!is_backup_name(e.name)) continue;
-      out.push_back(inspect(e));
+      out.push_back(e.content ? described(e) : inspect(e));
     }
     sort_newest_first(out);
     return out;
@@ -548,6 +555,15 @@ class BackupRunner {
     b.path = e.location;
     b.size = e.size;
     b.created_at = timestamp_from_name(e.name, options_.name_prefix).value_or(e.modified);
+    return b;
+  }
+
+  /// A backup as the content its Destination kept for it says (see Destination::annotate).
+  backup_info described(const stored_entry& e) const {
+    backup_info b = from_entry(e);
+    b.compressed = true;
+    b.encrypted = e.content->encrypted;
+    b.deflated = e.content->deflated;
     return b;
   }
 
