@@ -4,6 +4,66 @@
 // application that owns them keeps running; restore, verify and prune. Include this header.
 #pragma once
 
+// ---- begin of <hone/backup/fwd.hpp> ----
+// Forward declarations of hone-backup's public types, for headers that only name them (in a
+// signature, a pointer or a reference) and want to leave the full headers to their .cpp files.
+
+namespace hone::backup {
+
+// error.hpp
+enum class errc : int;
+class error;
+
+// types.hpp
+struct count_query;
+struct row_count;
+class row_counts;
+struct export_result;
+struct check_result;
+struct head_info;
+struct compress_result;
+struct peek_result;
+struct stored_entry;
+
+// io.hpp
+class reader;
+class writer;
+
+// key.hpp, database.hpp, statement.hpp
+class database_key;
+class database;
+class statement;
+class transaction;
+
+// runner.hpp
+struct backup_info;
+struct prune_result;
+struct verify_result;
+struct restore_result;
+struct runner_options;
+struct event;
+template <class Exporter, class Compressor, class Destination, class Clock>
+class BackupRunner;
+
+// retention.hpp
+struct keep_last;
+struct keep_calendar;
+
+// the shipped models
+class sqlcipher_exporter;
+class gzip_compressor;
+class identity_compressor;
+class local_directory;
+class memory_destination;
+class system_clock;
+class fake_clock;
+
+/// The usual combination (defined in <hone/backup.hpp>): SQLCipher export, gzip, a local
+/// folder, the real clock.
+using local_runner = BackupRunner<sqlcipher_exporter, gzip_compressor, local_directory, system_clock>;
+
+}  // namespace hone::backup
+// ---- end of <hone/backup/fwd.hpp> ----
 // ---- begin of <hone/backup/error.hpp> ----
 // The single error scheme of hone-backup: every failure is a hone::backup::error carrying a
 // stable numeric code (errc) and a message meant for the person running the backup.
@@ -79,33 +139,33 @@ class error : public std::runtime_error {
   errc code_;
 };
 
-namespace detail {
+/// The exception type of one code: catch coded_error<errc::not_found> (or its alias,
+/// not_found_error) to handle that failure alone, hone::backup::error for all of them.
 template <errc Code>
 class coded_error : public error {
  public:
   static constexpr errc code_value = Code;
   explicit coded_error(const std::string& message) : error(Code, message) {}
 };
-}  // namespace detail
 
-using invalid_name_error = detail::coded_error<errc::invalid_name>;
-using not_found_error = detail::coded_error<errc::not_found>;
-using already_exists_error = detail::coded_error<errc::already_exists>;
-using directory_error = detail::coded_error<errc::directory_access>;
-using export_error = detail::coded_error<errc::export_failed>;
-using encryption_error = detail::coded_error<errc::encryption>;
-using corrupt_backup_error = detail::coded_error<errc::corrupt_backup>;
-using database_exists_error = detail::coded_error<errc::database_exists>;
-using invalid_argument_error = detail::coded_error<errc::invalid_argument>;
-using io_error = detail::coded_error<errc::io>;
-using database_error = detail::coded_error<errc::database>;
-using lock_error = detail::coded_error<errc::locked>;
-using unencrypted_backup_error = detail::coded_error<errc::unencrypted_backup>;
-using key_required_error = detail::coded_error<errc::key_required>;
-using not_a_backup_error = detail::coded_error<errc::not_a_backup>;
-using database_busy_error = detail::coded_error<errc::database_busy>;
-using database_not_found_error = detail::coded_error<errc::database_not_found>;
-using remote_error = detail::coded_error<errc::remote>;
+using invalid_name_error = coded_error<errc::invalid_name>;
+using not_found_error = coded_error<errc::not_found>;
+using already_exists_error = coded_error<errc::already_exists>;
+using directory_error = coded_error<errc::directory_access>;
+using export_error = coded_error<errc::export_failed>;
+using encryption_error = coded_error<errc::encryption>;
+using corrupt_backup_error = coded_error<errc::corrupt_backup>;
+using database_exists_error = coded_error<errc::database_exists>;
+using invalid_argument_error = coded_error<errc::invalid_argument>;
+using io_error = coded_error<errc::io>;
+using database_error = coded_error<errc::database>;
+using lock_error = coded_error<errc::locked>;
+using unencrypted_backup_error = coded_error<errc::unencrypted_backup>;
+using key_required_error = coded_error<errc::key_required>;
+using not_a_backup_error = coded_error<errc::not_a_backup>;
+using database_busy_error = coded_error<errc::database_busy>;
+using database_not_found_error = coded_error<errc::database_not_found>;
+using remote_error = coded_error<errc::remote>;
 
 /// The message restore and verify give when the key does not open the backup.
 inline constexpr std::string_view wrong_key_message =
@@ -191,6 +251,12 @@ struct check_result {
   bool key_missing = false;  ///< the file is encrypted and no key was given
   /// the file is a valid plain (unencrypted) database although a key is configured
   bool unencrypted_with_key = false;
+};
+
+/// What an Exporter tells from the first bytes of a file (see Exporter::inspect_head).
+struct head_info {
+  bool encrypted = false;
+  std::string problem;  ///< empty, or why the bytes are not the start of an exported file
 };
 
 /// What a Compressor reports after compressing a stream.
@@ -3431,6 +3497,7 @@ inline std::string replace_database_file(const std::string& replacement, const s
 
 #include <filesystem>
 #include <optional>
+#include <span>
 #include <string>
 #include <system_error>
 #include <thread>
@@ -3593,6 +3660,18 @@ class sqlcipher_exporter {
     }
     detail::hold_still(opened.db.get(), path.string());
     return database_hold(std::move(opened.db));
+  }
+
+  /// How many leading bytes inspect_head() wants (fewer when the file is shorter).
+  static constexpr std::size_t head_bytes = detail::database_head_bytes;
+
+  /// What the first bytes of a copy say: SQLite's plain header, SQLCipher ciphertext (which
+  /// reads as random), or something that is no database (empty, text, a broken header). The
+  /// runner uses it to list backups without decompressing them, and to refuse damaged or
+  /// planted content as soon as its first bytes are out.
+  head_info inspect_head(std::span<const std::byte> head) const {
+    const auto kind = detail::classify_database_head(head.data(), head.size());
+    return {kind == detail::database_kind::encrypted, std::string(detail::database_kind_problem(kind))};
   }
 
   /// Opens `file` with the key, runs the checks of opts.check and the counts.
@@ -4502,17 +4581,34 @@ class BackupRunner {
     backup_info b = from_entry(e);
     try {
       auto in = destination_.open(e.name);
-      std::byte head[detail::database_head_bytes];
+      std::array<std::byte, head_size> head{};
       peek_result p = compressor_.peek(*in, head);
       b.compressed = true;
       b.deflated = p.compressed;
-      const auto kind = detail::classify_database_head(head, p.bytes);
-      b.encrypted = kind == detail::database_kind::encrypted;
-      if (auto why = detail::database_kind_problem(kind); !why.empty()) b.problem = "not a backup: " + std::string(why);
+      const head_info h = inspect_head(std::span<const std::byte>(head.data(), p.bytes));
+      b.encrypted = h.encrypted;
+      if (!h.problem.empty()) b.problem = "not a backup: " + h.problem;
     } catch (const error& ex) {
       b.problem = std::string("not a backup: ") + ex.what();
     }
     return b;
+  }
+
+  /// How many leading bytes the Exporter's inspect_head wants (none when it has no such member).
+  static constexpr std::size_t head_size = [] {
+    if constexpr (requires { E::head_bytes; })
+      return std::size_t{E::head_bytes};
+    else
+      return std::size_t{0};
+  }();
+
+  /// The Exporter's reading of a file's first bytes; an Exporter without inspect_head() says
+  /// nothing (not encrypted as far as the runner knows, no problem).
+  head_info inspect_head(std::span<const std::byte> head) const {
+    if constexpr (requires { exporter_.inspect_head(head); })
+      return exporter_.inspect_head(head);
+    else
+      return {};
   }
 
   void sort_newest_first(std::vector<backup_info>& v) const {
@@ -4524,12 +4620,12 @@ class BackupRunner {
     });
   }
 
-  /// Passes bytes on, and refuses content that is not a database as soon as its first
-  /// database_head_bytes are in (or at its end when shorter): a damaged or planted backup, a
-  /// gzip bomb of zeros, is refused before it is written out in full.
-  class database_head_writer final : public writer {
+  /// Passes bytes on, and refuses content the Exporter does not recognise (inspect_head) as
+  /// soon as its first head_size bytes are in (or at its end when shorter): a damaged or planted
+  /// backup, a gzip bomb of zeros, is refused before it is written out in full.
+  class head_checked_writer final : public writer {
    public:
-    explicit database_head_writer(writer& out) : out_(out) {}
+    head_checked_writer(writer& out, const BackupRunner& runner) : out_(out), runner_(runner) {}
     void write(std::span<const std::byte> data) override {
       if (!checked_) {
         const std::size_t n = std::min(data.size(), head_.size() - filled_);
@@ -4546,18 +4642,19 @@ class BackupRunner {
    private:
     void check() {
       checked_ = true;
-      const auto why = detail::database_kind_problem(detail::classify_database_head(head_.data(), filled_));
-      if (!why.empty()) throw corrupt_backup_error("The backup is not a database: " + std::string(why));
+      const head_info h = runner_.inspect_head(std::span<const std::byte>(head_.data(), filled_));
+      if (!h.problem.empty()) throw corrupt_backup_error("The backup is not a database: " + h.problem);
     }
     writer& out_;
-    std::array<std::byte, detail::database_head_bytes> head_{};
+    const BackupRunner& runner_;
+    std::array<std::byte, head_size> head_{};
     std::size_t filled_ = 0;
-    bool checked_ = false;
+    bool checked_ = head_size == 0;
   };
 
   void decompress_into(reader& in, writer& out, event::operation op, const std::string& name, std::uint64_t total) {
     emit(event::kind::started, op, name, "decompress", 0, total);
-    database_head_writer checked_out(out);
+    head_checked_writer checked_out(out, *this);
     compressor_.decompress(
         in, checked_out, [&](std::uint64_t done) { emit(event::kind::progress, op, name, "decompress", done, total); });
     checked_out.finish();

@@ -73,33 +73,33 @@ class error : public std::runtime_error {
   errc code_;
 };
 
-namespace detail {
+/// The exception type of one code: catch coded_error<errc::not_found> (or its alias,
+/// not_found_error) to handle that failure alone, hone::backup::error for all of them.
 template <errc Code>
 class coded_error : public error {
  public:
   static constexpr errc code_value = Code;
   explicit coded_error(const std::string& message) : error(Code, message) {}
 };
-}  // namespace detail
 
-using invalid_name_error = detail::coded_error<errc::invalid_name>;
-using not_found_error = detail::coded_error<errc::not_found>;
-using already_exists_error = detail::coded_error<errc::already_exists>;
-using directory_error = detail::coded_error<errc::directory_access>;
-using export_error = detail::coded_error<errc::export_failed>;
-using encryption_error = detail::coded_error<errc::encryption>;
-using corrupt_backup_error = detail::coded_error<errc::corrupt_backup>;
-using database_exists_error = detail::coded_error<errc::database_exists>;
-using invalid_argument_error = detail::coded_error<errc::invalid_argument>;
-using io_error = detail::coded_error<errc::io>;
-using database_error = detail::coded_error<errc::database>;
-using lock_error = detail::coded_error<errc::locked>;
-using unencrypted_backup_error = detail::coded_error<errc::unencrypted_backup>;
-using key_required_error = detail::coded_error<errc::key_required>;
-using not_a_backup_error = detail::coded_error<errc::not_a_backup>;
-using database_busy_error = detail::coded_error<errc::database_busy>;
-using database_not_found_error = detail::coded_error<errc::database_not_found>;
-using remote_error = detail::coded_error<errc::remote>;
+using invalid_name_error = coded_error<errc::invalid_name>;
+using not_found_error = coded_error<errc::not_found>;
+using already_exists_error = coded_error<errc::already_exists>;
+using directory_error = coded_error<errc::directory_access>;
+using export_error = coded_error<errc::export_failed>;
+using encryption_error = coded_error<errc::encryption>;
+using corrupt_backup_error = coded_error<errc::corrupt_backup>;
+using database_exists_error = coded_error<errc::database_exists>;
+using invalid_argument_error = coded_error<errc::invalid_argument>;
+using io_error = coded_error<errc::io>;
+using database_error = coded_error<errc::database>;
+using lock_error = coded_error<errc::locked>;
+using unencrypted_backup_error = coded_error<errc::unencrypted_backup>;
+using key_required_error = coded_error<errc::key_required>;
+using not_a_backup_error = coded_error<errc::not_a_backup>;
+using database_busy_error = coded_error<errc::database_busy>;
+using database_not_found_error = coded_error<errc::database_not_found>;
+using remote_error = coded_error<errc::remote>;
 
 /// The message restore and verify give when the key does not open the backup.
 inline constexpr std::string_view wrong_key_message =

@@ -3,7 +3,6 @@
 #pragma once
 
 #include <hone/backup/concepts.hpp>
-#include <hone/backup/detail/database_head.hpp>
 #include <hone/backup/detail/replace.hpp>
 #include <hone/backup/error.hpp>
 #include <hone/backup/io.hpp>
@@ -530,17 +529,34 @@ class BackupRunner {
     backup_info b = from_entry(e);
     try {
       auto in = destination_.open(e.name);
-      std::byte head[detail::database_head_bytes];
+      std::array<std::byte, head_size> head{};
       peek_result p = compressor_.peek(*in, head);
       b.compressed = true;
       b.deflated = p.compressed;
-      const auto kind = detail::classify_database_head(head, p.bytes);
-      b.encrypted = kind == detail::database_kind::encrypted;
-      if (auto why = detail::database_kind_problem(kind); !why.empty()) b.problem = "not a backup: " + std::string(why);
+      const head_info h = inspect_head(std::span<const std::byte>(head.data(), p.bytes));
+      b.encrypted = h.encrypted;
+      if (!h.problem.empty()) b.problem = "not a backup: " + h.problem;
     } catch (const error& ex) {
       b.problem = std::string("not a backup: ") + ex.what();
     }
     return b;
+  }
+
+  /// How many leading bytes the Exporter's inspect_head wants (none when it has no such member).
+  static constexpr std::size_t head_size = [] {
+    if constexpr (requires { E::head_bytes; })
+      return std::size_t{E::head_bytes};
+    else
+      return std::size_t{0};
+  }();
+
+  /// The Exporter's reading of a file's first bytes; an Exporter without inspect_head() says
+  /// nothing (not encrypted as far as the runner knows, no problem).
+  head_info inspect_head(std::span<const std::byte> head) const {
+    if constexpr (requires { exporter_.inspect_head(head); })
+      return exporter_.inspect_head(head);
+    else
+      return {};
   }
 
   void sort_newest_first(std::vector<backup_info>& v) const {
@@ -552,12 +568,12 @@ class BackupRunner {
     });
   }
 
-  /// Passes bytes on, and refuses content that is not a database as soon as its first
-  /// database_head_bytes are in (or at its end when shorter): a damaged or planted backup, a
-  /// gzip bomb of zeros, is refused before it is written out in full.
-  class database_head_writer final : public writer {
+  /// Passes bytes on, and refuses content the Exporter does not recognise (inspect_head) as
+  /// soon as its first head_size bytes are in (or at its end when shorter): a damaged or planted
+  /// backup, a gzip bomb of zeros, is refused before it is written out in full.
+  class head_checked_writer final : public writer {
    public:
-    explicit database_head_writer(writer& out) : out_(out) {}
+    head_checked_writer(writer& out, const BackupRunner& runner) : out_(out), runner_(runner) {}
     void write(std::span<const std::byte> data) override {
       if (!checked_) {
         const std::size_t n = std::min(data.size(), head_.size() - filled_);
@@ -574,18 +590,19 @@ class BackupRunner {
    private:
     void check() {
       checked_ = true;
-      const auto why = detail::database_kind_problem(detail::classify_database_head(head_.data(), filled_));
-      if (!why.empty()) throw corrupt_backup_error("The backup is not a database: " + std::string(why));
+      const head_info h = runner_.inspect_head(std::span<const std::byte>(head_.data(), filled_));
+      if (!h.problem.empty()) throw corrupt_backup_error("The backup is not a database: " + h.problem);
     }
     writer& out_;
-    std::array<std::byte, detail::database_head_bytes> head_{};
+    const BackupRunner& runner_;
+    std::array<std::byte, head_size> head_{};
     std::size_t filled_ = 0;
-    bool checked_ = false;
+    bool checked_ = head_size == 0;
   };
 
   void decompress_into(reader& in, writer& out, event::operation op, const std::string& name, std::uint64_t total) {
     emit(event::kind::started, op, name, "decompress", 0, total);
-    database_head_writer checked_out(out);
+    head_checked_writer checked_out(out, *this);
     compressor_.decompress(
         in, checked_out, [&](std::uint64_t done) { emit(event::kind::progress, op, name, "decompress", done, total); });
     checked_out.finish();

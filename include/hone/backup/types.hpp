@@ -78,6 +78,12 @@ struct check_result {
   bool unencrypted_with_key = false;
 };
 
+/// What an Exporter tells from the first bytes of a file (see Exporter::inspect_head).
+struct head_info {
+  bool encrypted = false;
+  std::string problem;  ///< empty, or why the bytes are not the start of an exported file
+};
+
 /// What a Compressor reports after compressing a stream.
 struct compress_result {
   std::uint64_t bytes_in = 0;

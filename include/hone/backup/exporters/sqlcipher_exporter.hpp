@@ -14,6 +14,7 @@
 
 #include <filesystem>
 #include <optional>
+#include <span>
 #include <string>
 #include <system_error>
 #include <thread>
@@ -176,6 +177,18 @@ class sqlcipher_exporter {
     }
     detail::hold_still(opened.db.get(), path.string());
     return database_hold(std::move(opened.db));
+  }
+
+  /// How many leading bytes inspect_head() wants (fewer when the file is shorter).
+  static constexpr std::size_t head_bytes = detail::database_head_bytes;
+
+  /// What the first bytes of a copy say: SQLite's plain header, SQLCipher ciphertext (which
+  /// reads as random), or something that is no database (empty, text, a broken header). The
+  /// runner uses it to list backups without decompressing them, and to refuse damaged or
+  /// planted content as soon as its first bytes are out.
+  head_info inspect_head(std::span<const std::byte> head) const {
+    const auto kind = detail::classify_database_head(head.data(), head.size());
+    return {kind == detail::database_kind::encrypted, std::string(detail::database_kind_problem(kind))};
   }
 
   /// Opens `file` with the key, runs the checks of opts.check and the counts.
