@@ -87,6 +87,11 @@ consumer() {
   if cmake -S "$src" -B "$dir/$name" -DCMAKE_BUILD_TYPE=RelWithDebInfo "$@" >"$log" 2>&1 &&
     cmake --build "$dir/$name" -j"$jobs" >>"$log" 2>&1 && "$dir/$name/consumer" >>"$log" 2>&1; then
     status="passed"
+    # The host project uses no Hone add-on: the core must not pull libargon2 (or libcurl) in.
+    if ldd "$dir/$name/consumer" | grep -E 'libargon2|libcurl' >>"$log"; then
+      echo "the consumer links an add-on's library it does not use" >>"$log"
+      status="failed"
+    fi
   fi
   echo "$status" >"$dir/$name.status"
   echo "consumer $name: $status in $((SECONDS - t0)) s, $(grep -c 'warning:' "$log" || true) compiler warnings (log: $log)"

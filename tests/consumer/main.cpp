@@ -1,8 +1,9 @@
 // The consumer program of tests/cmake_find_package, cmake_add_subdirectory and
 // cmake_fetchcontent (and of the pkg-config check in scripts/test.sh): each gets hone-backup
-// its own way and builds this file. It creates an encrypted database with the plain SQLite
-// API and a raw key, backs it up with hone::backup::BackupRunner and verifies the backup. It
-// exits 0 only when all of that works.
+// its own way and builds this file: a host project with a schema and count queries of its own
+// (no Hone tables, no Argon2 key, so no libargon2). It creates an encrypted database with the
+// plain SQLite API and a raw key, backs it up with hone::backup::BackupRunner and verifies the
+// backup. It exits 0 only when all of that works.
 #include <hone/backup.hpp>
 
 #include <sqlite3.h>
