@@ -372,4 +372,8 @@ class sqlcipher_exporter {
 
 static_assert(Exporter<sqlcipher_exporter>);
 
+/// The version of the SQLCipher the program is linked with ("4.14.0 community"), or empty when
+/// it is linked with plain SQLite (which cannot open encrypted databases).
+inline std::string sqlcipher_version() { return detail::sqlcipher_version(); }
+
 }  // namespace hone::backup
