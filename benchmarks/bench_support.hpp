@@ -3,6 +3,7 @@
 #pragma once
 
 #include <hone/backup.hpp>
+#include <hone/backup/hone_key.hpp>
 
 #include <nlohmann/json.hpp>
 
@@ -323,7 +324,7 @@ inline const char* generator_version() { return "g1"; }
 inline const hb::database_key& bench_key() {
   // The original's key form (Argon2id, then SQLCipher's PBKDF2 on every open): what a Hone
   // installation pays, so it is part of every measured operation.
-  static const hb::database_key k = hb::database_key::hone("hone benchmark passphrase");
+  static const hb::database_key k = hb::hone_key("hone benchmark passphrase");
   return k;
 }
 

@@ -24,6 +24,12 @@ if(NOT HONE_BACKUP_SYSTEM_SQLCIPHER)
           DESTINATION "${CMAKE_INSTALL_INCLUDEDIR}/hone/sqlcipher")
 endif()
 install(EXPORT hone_backup-targets NAMESPACE hone:: DESTINATION "${HONE_BACKUP_INSTALL_CMAKEDIR}")
+# Components, each in an export set of its own so that the core package needs none of their
+# dependencies: find_package(hone_backup COMPONENTS argon2) gives hone::backup_argon2.
+if(TARGET hone_backup_argon2)
+  install(TARGETS hone_backup_argon2 EXPORT hone_backup-argon2-targets)
+  install(EXPORT hone_backup-argon2-targets NAMESPACE hone:: DESTINATION "${HONE_BACKUP_INSTALL_CMAKEDIR}")
+endif()
 
 configure_package_config_file("${CMAKE_CURRENT_LIST_DIR}/hone_backup-config.cmake.in"
   "${PROJECT_BINARY_DIR}/hone_backup-config.cmake"
@@ -53,11 +59,11 @@ endif()
 _hone_pc_path(HONE_PC_INCLUDEDIR "${CMAKE_INSTALL_INCLUDEDIR}")
 _hone_pc_path(HONE_PC_LIBDIR "${CMAKE_INSTALL_LIBDIR}")
 if(HONE_BACKUP_SYSTEM_SQLCIPHER)
-  set(HONE_PC_REQUIRES "zlib libargon2 libdeflate sqlcipher")
+  set(HONE_PC_REQUIRES "zlib libdeflate sqlcipher")
   set(HONE_PC_CFLAGS "-I\${includedir} -DSQLITE_HAS_CODEC")
   set(HONE_PC_LIBS "-pthread")
 else()
-  set(HONE_PC_REQUIRES "zlib libargon2 libdeflate libcrypto")
+  set(HONE_PC_REQUIRES "zlib libdeflate libcrypto")
   set(HONE_PC_CFLAGS "-I\${includedir} -I\${includedir}/hone/sqlcipher -DSQLITE_HAS_CODEC")
   set(HONE_PC_LIBS "-L\${libdir} -lhone_sqlcipher -pthread")
   foreach(lib IN LISTS CMAKE_DL_LIBS ITEMS m)

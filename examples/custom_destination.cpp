@@ -49,11 +49,12 @@ int main(int argc, char** argv) try {
   const std::vector<std::byte> raw(32, std::byte{0x5a});
   const auto key = hb::database_key::raw(raw);  // a raw key: SQLCipher runs no PBKDF2
   {
-    auto db = hb::detail::open_database(dir / "app.db", SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, key);
-    hb::detail::exec(db.get(), "CREATE TABLE accounts(id INTEGER PRIMARY KEY, name TEXT)");
-    hb::detail::exec(db.get(), "INSERT INTO accounts(name) VALUES ('checking'), ('savings')");
+    auto db = hb::database::open(dir / "app.db", key, hb::open_mode::create);
+    db.exec("CREATE TABLE accounts(id INTEGER PRIMARY KEY, name TEXT)");
+    db.exec("INSERT INTO accounts(name) VALUES ('checking'), ('savings')");
   }
   hb::sqlcipher_exporter::options opts;
+  opts.counts = {{"accounts", "SELECT COUNT(*) FROM accounts"}};
   opts.key = key;
   hb::BackupRunner runner(hb::sqlcipher_exporter(dir / "app.db", opts), hb::gzip_compressor{},
                           monthly_folders(dir / "backups"), hb::fake_clock{});  // starts 2024-01-15
@@ -66,7 +67,7 @@ int main(int argc, char** argv) try {
   for (const auto& b : runner.list()) {
     const auto v = runner.verify(b.name);
     std::printf("%-40s %s\n", (fs::path(b.path).parent_path().filename() / b.name).c_str(), v.message.c_str());
-    ok = ok && v.valid && v.counts.accounts == 2;
+    ok = ok && v.valid && v.counts["accounts"] == 2;
   }
   const auto pruned = runner.prune(2);  // the January backup is the oldest
   ok = ok && pruned.deleted_names == std::vector<std::string>{january.name} && runner.list().size() == 2;

@@ -77,6 +77,7 @@ void consistency_run(bool wal, export_method method) {
   const auto key = test_key();
   make_ledger(db, key, wal);
   sqlcipher_exporter::options o;
+  o.counts = hone_test::hone_count_queries();
   o.key = key;
   o.method = method;
   runner_options ro;

@@ -19,6 +19,7 @@ using runner_t = BackupRunner<sqlcipher_exporter, gzip_compressor, local_directo
 
 runner_t make_runner(const fs::path& db, const fs::path& backups, const fs::path& tmp) {
   sqlcipher_exporter::options o;
+  o.counts = hone_test::hone_count_queries();
   o.key = test_key();
   runner_options ro;
   ro.temp_directory = tmp;
@@ -85,6 +86,7 @@ BOOST_AUTO_TEST_CASE(create_on_a_full_disk_fails_and_leaves_nothing) {
     // Big enough for the export, too small for the gzip output of incompressible data (which
     // is the export plus a few bytes of framing).
     sqlcipher_exporter::options o;
+    o.counts = hone_test::hone_count_queries();
     o.key = test_key();
     sqlcipher_exporter(dir / "db", o).export_to(dir / "probe.db", {});
     const auto export_size = fs::file_size(dir / "probe.db");
@@ -176,6 +178,7 @@ BOOST_AUTO_TEST_CASE(verify_removes_its_temp_files_on_every_outcome) {
   BOOST_TEST(r.verify(info.name).valid);
   BOOST_TEST(!r.verify("cut.db.gz").valid);
   sqlcipher_exporter::options o;
+  o.counts = hone_test::hone_count_queries();
   o.key = other_key();
   runner_options ro;
   ro.temp_directory = dir / "tmp";

@@ -18,6 +18,7 @@ using runner_t = BackupRunner<sqlcipher_exporter, gzip_compressor, local_directo
 
 runner_t make_runner(const fs::path& db, const fs::path& backups, const fs::path& tmp, fake_clock clock = {}) {
   sqlcipher_exporter::options o;
+  o.counts = hone_test::hone_count_queries();
   o.key = test_key();
   runner_options ro;
   ro.temp_directory = tmp;

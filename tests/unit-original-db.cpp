@@ -1,6 +1,6 @@
 // A database made exactly the way the original Hone makes one (tests/support/hone_original.hpp,
 // written from hone-compat.md sections 1 and 2) is backed up, verified and restored with
-// database_key::hone(HONE_DB_KEY), including content still in its -wal file; the restored
+// hone_key(HONE_DB_KEY), including content still in its -wal file; the restored
 // file opens the original's way, and by hand with the key string the README gives.
 #include <boost/test/unit_test.hpp>
 
@@ -40,7 +40,7 @@ std::string argon2_command(const std::string& pass, const fs::path& scratch) {
 }
 
 /// The key exactly as the original passes it, given to the library as an opaque passphrase:
-/// independent of database_key::hone().
+/// independent of hone_key().
 database_key original_key_as_passphrase(const std::string& pass) {
   return database_key::passphrase(original::key_string(pass));
 }
@@ -53,6 +53,7 @@ struct original_fixture {
 
   disk_runner runner(const database_key& key, export_method m = export_method::sqlcipher_export) {
     sqlcipher_exporter::options o;
+    o.counts = hone_test::hone_count_queries();
     o.key = key;
     o.method = m;
     runner_options ro;
@@ -95,7 +96,7 @@ BOOST_AUTO_TEST_CASE(helper_key_matches_argon2_command_known_answer) {
              "8538bd0bc2823249d6388d54587f5dd74cf3bc0663401eba04a8d31b5f169b1a");
   // The library's derivation gives the very same SQLCipher key string.
   BOOST_TEST(original::key_string(passphrase) == "x\"" + passphrase_argon2 + "\"");
-  BOOST_TEST(database_key::hone(passphrase).expose_secret() == original::key_string(passphrase));
+  BOOST_TEST(hone_key(passphrase).expose_secret() == original::key_string(passphrase));
 }
 
 BOOST_AUTO_TEST_CASE(original_database_is_sqlcipher4_defaults_in_wal_mode, *needs_sqlcipher4(needs4)) {
@@ -120,6 +121,7 @@ BOOST_AUTO_TEST_CASE(original_database_is_sqlcipher4_defaults_in_wal_mode, *need
     return b;
   }());
   sqlcipher_exporter::options o;
+  o.counts = hone_test::hone_count_queries();
   o.key = as_raw;
   BOOST_TEST(sqlcipher_exporter(f.db, o).check(f.db).wrong_key);
 }
@@ -146,21 +148,21 @@ BOOST_AUTO_TEST_CASE(create_verify_restore_with_hone_key_including_pending_wal, 
       const database_key by_hand = original_key_as_passphrase(passphrase);
       const std::string source = dump(f.db, by_hand);
 
-      auto r = f.runner(database_key::hone(passphrase), method);
+      auto r = f.runner(hone_key(passphrase), method);
       auto info = r.create();
       BOOST_TEST(info.encrypted);
-      BOOST_TEST(info.counts.accounts.value_or(-1) == 4);
-      BOOST_TEST(info.counts.transactions.value_or(-1) == 290);
-      BOOST_TEST(info.counts.subscriptions.value_or(-1) == 5);
+      BOOST_TEST(info.counts["accounts"].value_or(-1) == 4);
+      BOOST_TEST(info.counts["transactions"].value_or(-1) == 290);
+      BOOST_TEST(info.counts["subscriptions"].value_or(-1) == 5);
       BOOST_TEST(r.list().at(0).encrypted);
       BOOST_TEST(r.get(info.name).encrypted);
 
       auto v = r.verify(info.name);
       BOOST_TEST(v.valid, v.message);
       BOOST_TEST(v.encrypted);
-      BOOST_TEST(v.counts.accounts.value_or(-1) == 4);
-      BOOST_TEST(v.counts.transactions.value_or(-1) == 290);
-      BOOST_TEST(v.counts.subscriptions.value_or(-1) == 5);
+      BOOST_TEST(v.counts["accounts"].value_or(-1) == 4);
+      BOOST_TEST(v.counts["transactions"].value_or(-1) == 290);
+      BOOST_TEST(v.counts["subscriptions"].value_or(-1) == 5);
 
       // Restored elsewhere: it opens the original's way and holds everything, WAL rows included.
       auto res = r.restore(info.name, f.dir / "restored.db", false);
@@ -197,10 +199,10 @@ BOOST_AUTO_TEST_CASE(create_verify_restore_with_hone_key_including_pending_wal, 
 
 BOOST_AUTO_TEST_CASE(wrong_passphrase_is_refused, *needs_sqlcipher4(needs4)) {
   original_fixture f;
-  auto good = f.runner(database_key::hone(passphrase));
+  auto good = f.runner(hone_key(passphrase));
   auto info = good.create();
   const auto before = read_file(f.db);
-  for (auto& key : {database_key::hone("not the passphrase"), database_key::passphrase(passphrase)}) {
+  for (auto& key : {hone_key("not the passphrase"), database_key::passphrase(passphrase)}) {
     auto r = f.runner(key);
     auto v = r.verify(info.name);
     BOOST_TEST(!v.valid);
@@ -213,7 +215,7 @@ BOOST_AUTO_TEST_CASE(wrong_passphrase_is_refused, *needs_sqlcipher4(needs4)) {
 
 BOOST_AUTO_TEST_CASE(backup_read_by_the_original_and_by_hand, *needs_sqlcipher4(needs4)) {
   original_fixture f;
-  auto r = f.runner(database_key::hone(passphrase));
+  auto r = f.runner(hone_key(passphrase));
   auto info = r.create();
   const std::string source = dump(f.db, original_key_as_passphrase(passphrase));
 
@@ -240,7 +242,7 @@ BOOST_AUTO_TEST_CASE(backup_read_by_the_original_and_by_hand, *needs_sqlcipher4(
 BOOST_AUTO_TEST_CASE(original_database_needs_no_migration, *needs_sqlcipher4(needs4)) {
   original_fixture f;
   const auto before = read_file(f.db);
-  auto m = migrate_to_v4(f.db, database_key::hone(passphrase));
+  auto m = migrate_to_v4(f.db, hone_key(passphrase));
   BOOST_TEST(!m.migrated);
   BOOST_TEST(m.from_version == 4);
   BOOST_TEST(m.pre_migrate_copy.empty());

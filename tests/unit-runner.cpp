@@ -23,6 +23,7 @@ struct fixture {
   sqlcipher_exporter exporter(const database_key& key, export_method m = export_method::sqlcipher_export,
                               check_level check = check_level::full) {
     sqlcipher_exporter::options o;
+    o.counts = hone_test::hone_count_queries();
     o.key = key;
     o.method = m;
     o.check = check;
@@ -81,9 +82,9 @@ BOOST_AUTO_TEST_CASE(create_verify_restore_roundtrip_matrix) {
           auto info = r.create();
           BOOST_TEST(info.name == "hone-2024-01-15-143022.db.gz");
           BOOST_TEST(info.encrypted == encrypted);
-          BOOST_TEST(info.counts.accounts.value_or(-1) == 5);
-          BOOST_TEST(info.counts.transactions.value_or(-1) == 1234);
-          BOOST_TEST(info.counts.subscriptions.value_or(-1) == 12);
+          BOOST_TEST(info.counts["accounts"].value_or(-1) == 5);
+          BOOST_TEST(info.counts["transactions"].value_or(-1) == 1234);
+          BOOST_TEST(info.counts["subscriptions"].value_or(-1) == 12);
           BOOST_TEST(info.size > 0u);
           BOOST_TEST(info.path == (f.backups / info.name).string());
           BOOST_TEST(mode_of(f.backups / info.name) == 0600u);
@@ -99,8 +100,8 @@ BOOST_AUTO_TEST_CASE(create_verify_restore_roundtrip_matrix) {
           auto v = r.verify(info.name);
           BOOST_TEST(v.valid, v.message);
           BOOST_TEST(v.message == "Backup verified successfully");
-          BOOST_TEST(v.counts.accounts.value_or(-1) == 5);
-          BOOST_TEST(v.counts.transactions.value_or(-1) == 1234);
+          BOOST_TEST(v.counts["accounts"].value_or(-1) == 5);
+          BOOST_TEST(v.counts["transactions"].value_or(-1) == 1234);
 
           // Change the live database, then restore over it.
           {
@@ -110,7 +111,7 @@ BOOST_AUTO_TEST_CASE(create_verify_restore_roundtrip_matrix) {
           BOOST_TEST(dump(f.db, key) != before);
           auto res = r.restore(info.name, f.db, true);
           BOOST_TEST(res.restored);
-          BOOST_TEST(res.message == "Database restored successfully. Server restart recommended.");
+          BOOST_TEST(res.message == "Database restored successfully.");
           BOOST_TEST(dump(f.db, key) == before);
           BOOST_TEST(!fs::exists(f.db.string() + "-wal"));
           BOOST_TEST(fs::exists(res.pre_restore_copy));
@@ -129,7 +130,7 @@ BOOST_AUTO_TEST_CASE(passphrase_key_roundtrip) {
   BOOST_TEST(info.encrypted);
   auto v = r.verify(info.name);
   BOOST_TEST(v.valid, v.message);
-  BOOST_TEST(v.counts.transactions.value_or(-1) == 20);
+  BOOST_TEST(v.counts["transactions"].value_or(-1) == 20);
 }
 
 BOOST_AUTO_TEST_CASE(missing_tables_give_absent_counts) {
@@ -140,9 +141,9 @@ BOOST_AUTO_TEST_CASE(missing_tables_give_absent_counts) {
   }
   auto r = f.make(test_key());
   auto info = r.create();
-  BOOST_TEST(!info.counts.accounts.has_value());
-  BOOST_TEST(!info.counts.transactions.has_value());
-  BOOST_TEST(!info.counts.subscriptions.has_value());
+  BOOST_TEST(!info.counts["accounts"].has_value());
+  BOOST_TEST(!info.counts["transactions"].has_value());
+  BOOST_TEST(!info.counts["subscriptions"].has_value());
   BOOST_TEST(r.verify(info.name).valid);
 }
 
@@ -364,11 +365,11 @@ BOOST_AUTO_TEST_CASE(check_levels_differ_in_what_they_catch) {
       BOOST_TEST(!full.valid);
       BOOST_TEST(full.message.rfind("integrity_check failed: ", 0) == 0, full.message);
       BOOST_TEST(full.message.find("tx_probe") != std::string::npos, full.message);
-      BOOST_TEST(!full.counts.transactions.has_value());
+      BOOST_TEST(!full.counts["transactions"].has_value());
       for (auto level : {check_level::quick, check_level::readable}) {
         auto c = f.check_db(key, level);
         BOOST_TEST(c.valid, c.message);
-        BOOST_TEST(c.counts.transactions.value_or(-1) == 500);
+        BOOST_TEST(c.counts["transactions"].value_or(-1) == 500);
       }
     }
   }
@@ -443,10 +444,10 @@ BOOST_AUTO_TEST_CASE(restore_keeps_pre_restore_copy_with_sidecars) {
   for (const char* sfx : {"-wal", "-shm", "-journal"}) BOOST_TEST(!fs::exists(f.db.string() + sfx), sfx);
   BOOST_TEST(died_dump.find("still in the wal") != std::string::npos);
   BOOST_TEST(dump(res.pre_restore_copy, test_key()) == died_dump);
-  BOOST_TEST(r.verify(info.name).counts.accounts.value_or(-1) == 3);
+  BOOST_TEST(r.verify(info.name).counts["accounts"].value_or(-1) == 3);
   auto check = f.exporter(test_key()).check(f.db);
   BOOST_TEST(check.valid);
-  BOOST_TEST(check.counts.accounts.value_or(-1) == 3);
+  BOOST_TEST(check.counts["accounts"].value_or(-1) == 3);
 }
 
 BOOST_AUTO_TEST_CASE(sidecar_names_for_paths_not_ending_in_db) {
@@ -533,7 +534,7 @@ BOOST_AUTO_TEST_CASE(memory_destination_runner) {
   auto l = r.list();
   BOOST_REQUIRE(l.size() == 2u);
   BOOST_TEST(l[0].name == "named.db.gz");  // modified at the later fake time
-  BOOST_TEST(r.verify(a.name).counts.transactions.value_or(-1) == 42);
+  BOOST_TEST(r.verify(a.name).counts["transactions"].value_or(-1) == 42);
   BOOST_TEST(dest.bytes(a.name).size() == a.size);
   r.remove(a.name);
   BOOST_TEST(r.list().size() == 1u);

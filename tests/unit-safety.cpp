@@ -30,6 +30,7 @@ struct fixture {
 
   disk_runner make(const database_key& key, const fs::path& database) {
     sqlcipher_exporter::options o;
+    o.counts = hone_test::hone_count_queries();
     o.key = key;
     runner_options ro;
     ro.temp_directory = dir.path();
@@ -326,6 +327,7 @@ BOOST_AUTO_TEST_CASE(folders_created_for_backups_are_owner_only_parents_included
   make_hone_db(f.db, test_key(), {.transactions = 5});
   const mode_t old = ::umask(022);
   sqlcipher_exporter::options o;
+  o.counts = hone_test::hone_count_queries();
   o.key = test_key();
   runner_options ro;
   ro.temp_directory = f.dir.path();
@@ -349,6 +351,7 @@ BOOST_AUTO_TEST_CASE(store_reports_each_step) {
   fixture f;
   make_hone_db(f.db, test_key(), {.transactions = 5});
   sqlcipher_exporter::options o;
+  o.counts = hone_test::hone_count_queries();
   o.key = test_key();
   local_directory dest(f.backups);
   std::vector<std::string> steps;
@@ -380,6 +383,7 @@ BOOST_AUTO_TEST_CASE(temp_folders_of_killed_operations_are_removed_by_the_next_o
   // A folder still in use by a live operation is left alone.
   detail::private_temp_dir live(tmp, "verify");
   sqlcipher_exporter::options o;
+  o.counts = hone_test::hone_count_queries();
   runner_options ro;
   ro.temp_directory = tmp;
   disk_runner r(sqlcipher_exporter(f.db, o), gzip_compressor{}, local_directory(f.backups), f.clock, ro);

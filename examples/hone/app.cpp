@@ -2,6 +2,8 @@
 
 #include "log.hpp"
 
+#include <hone/backup/hone_key.hpp>
+
 #include <algorithm>
 #include <cerrno>
 #include <chrono>
@@ -77,7 +79,7 @@ hb::database_key load_key() {
     return hb::database_key::none();
   }
   const auto t0 = std::chrono::steady_clock::now();
-  hb::database_key key = hb::database_key::hone(pass);
+  hb::database_key key = hb::hone_key(pass);
   const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0);
   log_debug("key derived from HONE_DB_KEY with Argon2id in " + std::to_string(ms.count()) + " ms");
   return key;
@@ -265,6 +267,7 @@ std::string program_message(const hb::error& e) {
     case hb::errc::unencrypted_backup:
       return m + "; nothing was changed (to restore an unencrypted database on purpose, run without HONE_DB_KEY)";
     case hb::errc::key_required: return m + "; set HONE_DB_KEY to the passphrase that was active when it was made";
+    case hb::errc::database_exists: return m + " (use --force / \"force\": true)";
     default: return m;
   }
 }
@@ -278,7 +281,6 @@ int exit_code_for(const hb::error& e) {
 }
 
 std::string hint_for(const hb::error& e) {
-  const std::string_view what = e.what();
   switch (e.code()) {
     case hb::errc::directory_access:
       return "create the folder (mkdir -p) or choose another one with --dir / HONE_BACKUP_DIR";
@@ -286,10 +288,7 @@ std::string hint_for(const hb::error& e) {
       return "check free disk space and the temp folder's permissions; run with --verbose for details";
     case hb::errc::encryption:
       return "HONE_DB_KEY must be the passphrase that was active when the backup (or database) was created";
-    case hb::errc::database:
-      if (what.starts_with("Database not found"))
-        return "set --db or HONE_DB_PATH, or create a demo database with 'hone demo-db'";
-      return {};
+    case hb::errc::database_not_found: return "set --db or HONE_DB_PATH, or create a demo database with 'hone demo-db'";
     case hb::errc::not_found: return "run 'hone backup list' to see the backups in this folder";
     case hb::errc::database_busy:
       return "stop the Hone server (or whatever has the database open) and run the restore again";

@@ -2,12 +2,13 @@
 
 #include "app.hpp"
 
-#include <hone/backup.hpp>  // also brings hone::backup::detail (SQLite helpers)
+#include <hone/backup.hpp>
 
 #include <array>
 #include <cerrno>
 #include <cmath>
 #include <cstdio>
+#include <cstring>
 #include <random>
 #include <string>
 #include <vector>
@@ -19,32 +20,17 @@
 namespace hone_app {
 
 namespace fs = std::filesystem;
-namespace detail = hb::detail;
 
 namespace {
 
-/// Opens the database with the key and proves the key works (falls back to SQLCipher 3
-/// settings like the exporter does, for databases made by SQLCipher 3).
-detail::db_ptr open_keyed(const fs::path& path, const hb::database_key& key) {
-  const bool plain = detail::has_plain_header(path);
-  const hb::database_key none;
-  const hb::database_key& k = plain ? none : key;
-  auto db = detail::open_database(path, SQLITE_OPEN_READWRITE, k);
-  int rc = detail::probe_schema(db.get());
-  if (detail::is_not_a_database(rc) && !k.empty()) {
-    db = detail::open_database(path, SQLITE_OPEN_READWRITE, k);
-    detail::exec(db.get(), "PRAGMA cipher_compatibility = 3");
-    rc = detail::probe_schema(db.get());
-  }
-  if (detail::is_not_a_database(rc)) {
-    if (k.empty())
-      throw hb::encryption_error("Cannot read " + path.string() +
-                                 ": the database is encrypted (or not a database) and HONE_DB_KEY is not set");
-    throw hb::encryption_error("Cannot open " + path.string() +
-                               ": HONE_DB_KEY does not match the database's key (or the file is not a database)");
-  }
-  if (rc != SQLITE_OK) throw hb::database_error("Cannot read " + path.string() + ": " + detail::errmsg(db.get()));
-  return db;
+/// fsync of a folder, so that a link made in it survives a crash.
+void sync_folder(const fs::path& dir) {
+  const int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  const int rc = fd < 0 ? -1 : ::fsync(fd);
+  const int err = errno;
+  if (fd >= 0) ::close(fd);
+  if (rc != 0 && err != EINVAL && err != EROFS)
+    throw hb::io_error("Cannot sync the folder " + dir.string() + ": " + std::strerror(err));
 }
 
 /// mkdir for every missing folder of `dir`, owner-only (like the backup folder).
@@ -53,44 +39,36 @@ void make_private_dirs(const fs::path& dir) {
   if (dir.empty() || fs::is_directory(dir, ec)) return;
   make_private_dirs(dir.parent_path());
   if (::mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST)
-    throw hb::io_error("Cannot create the folder " + dir.string() + ": " + detail::errno_text(errno));
+    throw hb::io_error("Cannot create the folder " + dir.string() + ": " + std::strerror(errno));
 }
 
 /// A prepared statement reused for many rows.
 class insert_stmt {
  public:
-  insert_stmt(sqlite3* db, const char* sql) : db_(db) {
-    sqlite3_stmt* s = nullptr;
-    if (sqlite3_prepare_v2(db, sql, -1, &s, nullptr) != SQLITE_OK)
-      throw hb::database_error(std::string("Cannot prepare demo data: ") + sqlite3_errmsg(db));
-    s_.reset(s);
-  }
+  insert_stmt(hb::database& db, const char* sql) : s_(db.prepare(sql)) {}
   insert_stmt& text(int i, const std::string& v) {
-    sqlite3_bind_text(s_.get(), i, v.data(), static_cast<int>(v.size()), SQLITE_TRANSIENT);
+    s_.bind(i, std::string_view(v));
     return *this;
   }
   insert_stmt& integer(int i, std::int64_t v) {
-    sqlite3_bind_int64(s_.get(), i, v);
+    s_.bind(i, v);
     return *this;
   }
   insert_stmt& real(int i, double v) {
-    sqlite3_bind_double(s_.get(), i, v);
+    s_.bind(i, v);
     return *this;
   }
   insert_stmt& null(int i) {
-    sqlite3_bind_null(s_.get(), i);
+    s_.bind_null(i);
     return *this;
   }
   void run() {
-    int rc = sqlite3_step(s_.get());
-    sqlite3_reset(s_.get());
-    sqlite3_clear_bindings(s_.get());
-    if (rc != SQLITE_DONE) throw hb::database_error(std::string("Cannot write demo data: ") + sqlite3_errmsg(db_));
+    s_.step();
+    s_.reset();
   }
 
  private:
-  sqlite3* db_;
-  detail::stmt_ptr s_;
+  hb::statement s_;
 };
 
 struct account_seed {
@@ -181,15 +159,15 @@ std::uint64_t fnv1a(const std::string& s) {
   return h;
 }
 
-void fill(sqlite3* db, const demo_spec& spec) {
-  detail::exec(db, R"(CREATE TABLE accounts (
+void fill(hb::database& db, const demo_spec& spec) {
+  db.exec(R"(CREATE TABLE accounts (
       id INTEGER PRIMARY KEY,
       name TEXT NOT NULL,
       bank TEXT NOT NULL,
       account_type TEXT,
       entity_id INTEGER,
       created_at DATETIME DEFAULT CURRENT_TIMESTAMP))");
-  detail::exec(db, R"(CREATE TABLE transactions (
+  db.exec(R"(CREATE TABLE transactions (
       id INTEGER PRIMARY KEY,
       account_id INTEGER REFERENCES accounts(id),
       date DATE NOT NULL,
@@ -199,7 +177,7 @@ void fill(sqlite3* db, const demo_spec& spec) {
       merchant_normalized TEXT,
       import_hash TEXT UNIQUE,
       created_at DATETIME DEFAULT CURRENT_TIMESTAMP))");
-  detail::exec(db, R"(CREATE TABLE subscriptions (
+  db.exec(R"(CREATE TABLE subscriptions (
       id INTEGER PRIMARY KEY,
       merchant TEXT NOT NULL,
       account_id INTEGER,
@@ -208,11 +186,11 @@ void fill(sqlite3* db, const demo_spec& spec) {
       first_seen DATE,
       last_seen DATE,
       status TEXT DEFAULT 'active'))");
-  detail::exec(db, "CREATE INDEX idx_transactions_account ON transactions(account_id)");
-  detail::exec(db, "CREATE INDEX idx_transactions_date ON transactions(date)");
+  db.exec("CREATE INDEX idx_transactions_account ON transactions(account_id)");
+  db.exec("CREATE INDEX idx_transactions_date ON transactions(date)");
 
   std::mt19937 rng(20240115);  // the same demo data every time (dates are relative to today)
-  detail::exec(db, "BEGIN");
+  hb::transaction tx(db);
   {
     insert_stmt ins(db, "INSERT INTO accounts(name, bank, account_type) VALUES (?1, ?2, ?3)");
     for (int i = 0; i < spec.accounts; ++i) {
@@ -288,25 +266,32 @@ void fill(sqlite3* db, const demo_spec& spec) {
     }
     if (spec.subscriptions > 0) add("Peacock", 7.99, "monthly", "cancelled", spec.subscriptions);
   }
-  detail::exec(db, "COMMIT");
+  tx.commit();
 }
 
 }  // namespace
 
+std::vector<hb::count_query> hone_count_queries() {
+  return {{"accounts", "SELECT COUNT(*) FROM accounts"},
+          {"transactions", "SELECT COUNT(*) FROM transactions"},
+          {"subscriptions", "SELECT COUNT(*) FROM subscriptions WHERE status = 'active'"}};
+}
+
 dashboard read_dashboard(const fs::path& database, const hb::database_key& key) {
-  std::error_code ec;
-  if (!fs::exists(database, ec)) throw hb::database_error("Database not found: " + database.string());
+  auto db = [&] {
+    try {
+      return hb::database::open(database, key);
+    } catch (const hb::error& e) {
+      if (e.code() != hb::errc::encryption) throw;
+      throw hb::encryption_error("Cannot open " + database.string() +
+                                 ": HONE_DB_KEY does not match the database's key (or the file is not a database)");
+    }
+  }();
   dashboard d;
-  d.encrypted = !detail::has_plain_header(database);
+  d.encrypted = db.encrypted();
+  std::error_code ec;
   d.size = fs::file_size(database, ec);
-  auto db = open_keyed(database, key);
-  sqlite3_busy_timeout(db.get(), 10000);
-  const hb::count_queries q;
-  detail::exec(db.get(), "BEGIN");  // one snapshot for the three counts
-  d.counts.accounts = detail::optional_count(db.get(), q.accounts);
-  d.counts.transactions = detail::optional_count(db.get(), q.transactions);
-  d.counts.subscriptions = detail::optional_count(db.get(), q.subscriptions);
-  detail::exec(db.get(), "COMMIT");
+  d.counts = db.count(hone_count_queries());  // one snapshot for the three counts
   return d;
 }
 
@@ -321,7 +306,7 @@ void create_demo_database(const fs::path& database, const hb::database_key& key,
 
   std::string tmpl = (dir / ("." + database.filename().string() + ".demo-XXXXXX")).string();
   int fd = ::mkostemp(tmpl.data(), O_CLOEXEC);
-  if (fd < 0) throw hb::io_error("Cannot create a file in " + dir.string() + ": " + detail::errno_text(errno));
+  if (fd < 0) throw hb::io_error("Cannot create a file in " + dir.string() + ": " + std::strerror(errno));
   ::fchmod(fd, 0600);
   ::close(fd);
   struct cleanup {
@@ -336,14 +321,14 @@ void create_demo_database(const fs::path& database, const hb::database_key& key,
   for (const char* sfx : {"", "-wal", "-shm", "-journal"}) register_temp_file(tmpl + sfx);
 
   {
-    auto db = detail::open_database(tmpl, SQLITE_OPEN_READWRITE, key);
+    auto db = hb::database::open(tmpl, key, hb::open_mode::create);
     // SQLCipher 4 defaults are left as they are (page size 4096, PBKDF2-HMAC-SHA512 256000,
     // HMAC-SHA512): that is what the original uses. Then the original's connection settings.
-    detail::exec(db.get(), "PRAGMA journal_mode = WAL");
-    detail::exec(db.get(), "PRAGMA synchronous = NORMAL");
-    detail::exec(db.get(), "PRAGMA foreign_keys = ON");
-    fill(db.get(), spec);
-    detail::exec(db.get(), "PRAGMA wal_checkpoint(TRUNCATE)");
+    db.exec("PRAGMA journal_mode = WAL");
+    db.exec("PRAGMA synchronous = NORMAL");
+    db.exec("PRAGMA foreign_keys = ON");
+    fill(db, spec);
+    db.exec("PRAGMA wal_checkpoint(TRUNCATE)");
   }  // closing the last connection checkpoints and removes the -wal and -shm files
 
   int tfd = ::open(tmpl.c_str(), O_RDONLY | O_CLOEXEC);
@@ -356,9 +341,9 @@ void create_demo_database(const fs::path& database, const hb::database_key& key,
     if (errno == EEXIST)
       throw hb::database_exists_error("Database already exists: " + database.string() +
                                       " (demo-db never overwrites a database; choose another --db)");
-    throw hb::io_error("Cannot create " + database.string() + ": " + detail::errno_text(errno));
+    throw hb::io_error("Cannot create " + database.string() + ": " + std::strerror(errno));
   }
-  hb::detail::fsync_directory(dir);
+  sync_folder(dir);
 }
 
 }  // namespace hone_app

@@ -5,13 +5,18 @@
 #include <hone/backup.hpp>
 
 #include <filesystem>
+#include <vector>
 
 namespace hone_app {
 
 namespace hb = hone::backup;
 
+/// The counts of Hone's database the program reports (create, verify, dashboard), labelled like
+/// the JSON fields of the description: accounts, transactions, active subscriptions.
+std::vector<hb::count_query> hone_count_queries();
+
 struct dashboard {
-  hb::table_counts counts;  ///< accounts, transactions, active subscriptions (absent: no table)
+  hb::row_counts counts;  ///< accounts, transactions, active subscriptions (absent: no table)
   bool encrypted = false;
   std::uint64_t size = 0;  ///< bytes of the database file (without -wal)
 };

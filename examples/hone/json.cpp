@@ -26,9 +26,9 @@ json create_json(const hb::backup_info& b) {
               {"path", b.path},
               {"size", b.size},
               {"created_at", hb::iso8601(b.created_at)},
-              {"accounts", count_json(b.counts.accounts)},
-              {"transactions", count_json(b.counts.transactions)},
-              {"subscriptions", count_json(b.counts.subscriptions)},
+              {"accounts", count_json(b.counts["accounts"])},
+              {"transactions", count_json(b.counts["transactions"])},
+              {"subscriptions", count_json(b.counts["subscriptions"])},
               {"encrypted", b.encrypted},
               {"compressed", b.compressed},
               {"deflated", b.deflated}};
@@ -49,13 +49,15 @@ json prune_json(const hb::prune_result& r) {
 json verify_json(const hb::verify_result& r) {
   return json{{"valid", r.valid},
               {"name", r.name},
-              {"accounts", count_json(r.counts.accounts)},
-              {"transactions", count_json(r.counts.transactions)},
+              {"accounts", count_json(r.counts["accounts"])},
+              {"transactions", count_json(r.counts["transactions"])},
               {"message", program_message(r.message)}};
 }
 
 json restore_json(const hb::restore_result& r) {
-  return json{{"restored", r.restored}, {"backup_name", r.backup_name}, {"message", r.message}};
+  return json{{"restored", r.restored},
+              {"backup_name", r.backup_name},
+              {"message", "Database restored successfully. Server restart recommended."}};
 }
 
 json delete_json(const std::string& name) { return json{{"deleted", true}, {"name", name}}; }

@@ -1,6 +1,7 @@
 #include "runner_factory.hpp"
 
 #include "app.hpp"
+#include "database.hpp"
 
 #include <utility>
 
@@ -15,6 +16,7 @@ template <class Destination>
 any_runner runner_with(const runner_config& c, Destination destination) {
   hb::sqlcipher_exporter::options eopts;
   eopts.key = c.key;
+  eopts.counts = hone_count_queries();
   eopts.check = c.check;
   // The runner makes its private folders in TMPDIR and reports them (and restore's temp file)
   // through temp_files, so that an interrupted command removes them; those of a killed one are
@@ -31,7 +33,7 @@ any_runner runner_with(const runner_config& c, Destination destination) {
   };
   if (!c.allow_foreign)
     ropts.accept_backup = [](const hb::check_result& r) -> std::string {
-      if (r.counts.accounts || r.counts.transactions || r.counts.subscriptions) return {};
+      if (r.counts["accounts"] || r.counts["transactions"] || r.counts["subscriptions"]) return {};
       return "it holds none of Hone's tables (accounts, transactions, subscriptions), so it is not a backup of a "
              "Hone database; use --allow-foreign (API: \"allow_foreign\": true) to use it anyway";
     };

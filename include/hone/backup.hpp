@@ -6,6 +6,8 @@
 #include <hone/backup/types.hpp>
 #include <hone/backup/io.hpp>
 #include <hone/backup/key.hpp>
+#include <hone/backup/statement.hpp>
+#include <hone/backup/database.hpp>
 #include <hone/backup/concepts.hpp>
 #include <hone/backup/names.hpp>
 #include <hone/backup/retention.hpp>

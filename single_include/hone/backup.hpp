@@ -32,9 +32,10 @@ enum class errc : int {
   /// restore refused: the backup is not encrypted but a key is configured, so restoring it
   /// would leave an unencrypted database where an encrypted one is expected
   unencrypted_backup = 13,
-  key_required = 14,   ///< the database or backup is encrypted and no key was given
-  not_a_backup = 15,   ///< the file is not a backup (not the Compressor's format, empty, not a database)
-  database_busy = 16,  ///< another connection kept the database from being prepared for replacement
+  key_required = 14,        ///< the database or backup is encrypted and no key was given
+  not_a_backup = 15,        ///< the file is not a backup (not the Compressor's format, empty, not a database)
+  database_busy = 16,       ///< another connection kept the database from being prepared for replacement
+  database_not_found = 17,  ///< "Database not found: PATH" (the database to back up or open is missing)
 };
 
 /// A short stable identifier for each code, e.g. "not_found".
@@ -56,6 +57,7 @@ constexpr std::string_view to_string(errc c) noexcept {
     case errc::key_required: return "key_required";
     case errc::not_a_backup: return "not_a_backup";
     case errc::database_busy: return "database_busy";
+    case errc::database_not_found: return "database_not_found";
   }
   return "unknown";
 }
@@ -98,6 +100,7 @@ using unencrypted_backup_error = detail::coded_error<errc::unencrypted_backup>;
 using key_required_error = detail::coded_error<errc::key_required>;
 using not_a_backup_error = detail::coded_error<errc::not_a_backup>;
 using database_busy_error = detail::coded_error<errc::database_busy>;
+using database_not_found_error = detail::coded_error<errc::database_not_found>;
 
 /// The message restore and verify give when the key does not open the backup.
 inline constexpr std::string_view wrong_key_message =
@@ -112,8 +115,11 @@ inline constexpr std::string_view wrong_key_message =
 #include <cstdint>
 #include <filesystem>
 #include <functional>
+#include <initializer_list>
 #include <optional>
 #include <string>
+#include <string_view>
+#include <utility>
 #include <vector>
 
 namespace hone::backup {
@@ -123,17 +129,49 @@ using time_point = std::chrono::system_clock::time_point;
 /// Called with the number of bytes processed so far (monotonic). May be empty.
 using progress_fn = std::function<void(std::uint64_t done)>;
 
-/// Row counts read from a database. A count is absent when its table does not exist.
-struct table_counts {
-  std::optional<std::int64_t> accounts;
-  std::optional<std::int64_t> transactions;
-  std::optional<std::int64_t> subscriptions;
-  friend bool operator==(const table_counts&, const table_counts&) = default;
+/// One count query of an Exporter: a label for the caller and an SQL statement whose first
+/// column of its first row is the count ("SELECT COUNT(*) FROM orders").
+struct count_query {
+  std::string label;
+  std::string sql;
+};
+
+/// The result of one count query; the value is absent when the query failed because a table
+/// it reads does not exist (or the query is empty).
+struct row_count {
+  std::string label;
+  std::optional<std::int64_t> value;
+  friend bool operator==(const row_count&, const row_count&) = default;
+};
+
+/// The results of an Exporter's count queries, in the order of the queries, all read from one
+/// snapshot. counts["orders"] gives the value of the query labelled "orders" (absent when there
+/// is no such label or the table does not exist).
+class row_counts {
+ public:
+  row_counts() = default;
+  row_counts(std::initializer_list<row_count> items) : items_(items) {}
+
+  void add(std::string label, std::optional<std::int64_t> value) { items_.push_back({std::move(label), value}); }
+  std::optional<std::int64_t> operator[](std::string_view label) const {
+    for (const auto& c : items_)
+      if (c.label == label) return c.value;
+    return std::nullopt;
+  }
+  const std::vector<row_count>& items() const noexcept { return items_; }
+  auto begin() const noexcept { return items_.begin(); }
+  auto end() const noexcept { return items_.end(); }
+  std::size_t size() const noexcept { return items_.size(); }
+  bool empty() const noexcept { return items_.empty(); }
+  friend bool operator==(const row_counts&, const row_counts&) = default;
+
+ private:
+  std::vector<row_count> items_;
 };
 
 /// What an Exporter reports about the snapshot it wrote.
 struct export_result {
-  table_counts counts;      ///< read from the same snapshot that was exported
+  row_counts counts;        ///< read from the same snapshot that was exported
   bool encrypted = false;   ///< the exported file is encrypted
   std::uint64_t bytes = 0;  ///< size of the exported (uncompressed) file
 };
@@ -142,7 +180,7 @@ struct export_result {
 struct check_result {
   bool valid = false;
   std::string message;  ///< "ok", or why the file is not valid
-  table_counts counts;
+  row_counts counts;
   bool encrypted = false;
   bool wrong_key = false;    ///< the file did not open with the key (or is not a database)
   bool key_missing = false;  ///< the file is encrypted and no key was given
@@ -457,12 +495,10 @@ class span_reader final : public reader {
 }  // namespace hone::backup
 // ---- end of <hone/backup/io.hpp> ----
 // ---- begin of <hone/backup/key.hpp> ----
-// Database keys: a passphrase, raw key bytes, or the original Hone's Argon2id-derived key.
+// Database keys: a passphrase or raw key bytes (hone_key.hpp adds the Hone program's Argon2id key).
 // Key material is wiped on destruction, never printed, and reaches SQLCipher only through
 // sqlite3_key() or a bound parameter.
 
-
-#include <argon2.h>
 
 #include <array>
 #include <cstddef>
@@ -482,14 +518,6 @@ inline void secure_wipe(void* p, std::size_t n) noexcept {
 }
 inline constexpr char hex_digits[] = "0123456789abcdef";
 }  // namespace detail
-
-/// Parameters of the original Hone's key derivation (Argon2id v0x13).
-struct hone_kdf_params {
-  std::uint32_t memory_kib = 19456;
-  std::uint32_t passes = 2;
-  std::uint32_t parallelism = 1;
-  std::string_view salt = "hone-salt-v1-fix";
-};
 
 /// The key of a database. Empty means "not encrypted".
 class database_key {
@@ -534,31 +562,6 @@ class database_key {
     return k;
   }
 
-  /// The key the original Hone uses for HONE_DB_KEY: Argon2id(passphrase, "hone-salt-v1-fix",
-  /// t=2, m=19456 KiB, p=1, 32 bytes), hex-encoded, then the *passphrase* string x"<hex>".
-  static database_key hone(std::string_view passphrase, const hone_kdf_params& params = {}) {
-    auto derived = hone_derive(passphrase, params);
-    std::string s;
-    s.reserve(67);
-    s += "x\"";
-    append_hex(s, derived);
-    s += '"';
-    detail::secure_wipe(derived.data(), derived.size());
-    database_key k(s);
-    detail::secure_wipe(s.data(), s.size());
-    return k;
-  }
-
-  /// The raw Argon2id output of the original's derivation (exposed for known-answer tests).
-  static std::array<std::byte, 32> hone_derive(std::string_view passphrase, const hone_kdf_params& params = {}) {
-    std::array<std::byte, 32> out{};
-    int rc = argon2id_hash_raw(params.passes, params.memory_kib, params.parallelism, passphrase.data(),
-                               passphrase.size(), params.salt.data(), params.salt.size(), out.data(), out.size());
-    if (rc != ARGON2_OK)
-      throw invalid_argument_error(std::string("Key derivation failed: ") + argon2_error_message(rc));
-    return out;
-  }
-
   bool empty() const noexcept { return secret_.empty(); }
   explicit operator bool() const noexcept { return !empty(); }
 
@@ -591,6 +594,581 @@ class database_key {
 
 }  // namespace hone::backup
 // ---- end of <hone/backup/key.hpp> ----
+// ---- begin of <hone/backup/statement.hpp> ----
+// hone::backup::statement: a prepared SQLite statement that owns its handle.
+
+
+#include <sqlite3.h>
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+
+namespace hone::backup {
+
+namespace detail {
+struct stmt_finalizer {
+  void operator()(sqlite3_stmt* s) const noexcept { sqlite3_finalize(s); }
+};
+using stmt_ptr = std::unique_ptr<sqlite3_stmt, stmt_finalizer>;
+inline std::string errmsg(sqlite3* db) { return db ? sqlite3_errmsg(db) : "out of memory"; }
+}  // namespace detail
+
+/// A prepared statement: values are bound by position (1-based), never spliced into SQL text;
+/// step() returns true while a row is available. Errors throw database_error with SQLite's
+/// message (and the system error behind an I/O failure).
+class statement {
+ public:
+  statement(sqlite3* db, std::string_view sql) : db_(db) {
+    sqlite3_stmt* s = nullptr;
+    int rc = sqlite3_prepare_v2(db, sql.data(), static_cast<int>(sql.size()), &s, nullptr);
+    stmt_.reset(s);
+    if (rc != SQLITE_OK) throw_error(rc);
+  }
+  statement& bind(int i, std::string_view text) {
+    check(sqlite3_bind_text(stmt_.get(), i, text.data(), static_cast<int>(text.size()), SQLITE_TRANSIENT));
+    return *this;
+  }
+  statement& bind_blob(int i, const void* data, std::size_t n) {
+    check(sqlite3_bind_blob(stmt_.get(), i, data, static_cast<int>(n), SQLITE_TRANSIENT));
+    return *this;
+  }
+  statement& bind(int i, double v) {
+    check(sqlite3_bind_double(stmt_.get(), i, v));
+    return *this;
+  }
+  statement& bind_null(int i) {
+    check(sqlite3_bind_null(stmt_.get(), i));
+    return *this;
+  }
+  statement& bind(int i, std::int64_t v) {
+    check(sqlite3_bind_int64(stmt_.get(), i, v));
+    return *this;
+  }
+  /// Returns true while a row is available.
+  bool step() {
+    int rc = sqlite3_step(stmt_.get());
+    if (rc == SQLITE_ROW) return true;
+    if (rc == SQLITE_DONE) return false;
+    throw_error(rc);
+  }
+  /// Makes the statement ready to run again with new values (bindings are cleared).
+  void reset() noexcept {
+    sqlite3_reset(stmt_.get());
+    sqlite3_clear_bindings(stmt_.get());
+  }
+  std::int64_t column_int(int i) const { return sqlite3_column_int64(stmt_.get(), i); }
+  std::string column_text(int i) const {
+    auto t = sqlite3_column_text(stmt_.get(), i);
+    return t ? reinterpret_cast<const char*>(t) : "";
+  }
+  bool column_is_null(int i) const { return sqlite3_column_type(stmt_.get(), i) == SQLITE_NULL; }
+  sqlite3_stmt* get() const noexcept { return stmt_.get(); }
+
+ private:
+  void check(int rc) {
+    if (rc != SQLITE_OK) throw_error(rc);
+  }
+  [[noreturn]] void throw_error(int rc) const {
+    std::string why = detail::errmsg(db_);
+    // "disk I/O error" alone hides the cause: a full disk, a file size limit (EFBIG)...
+    const int code = db_ ? sqlite3_extended_errcode(db_) & 0xff : rc & 0xff;
+    if (const int e = db_ ? sqlite3_system_errno(db_) : 0; e != 0 && (code == SQLITE_IOERR || code == SQLITE_FULL))
+      why += ": " + detail::errno_text(e);
+    throw database_error(why + " (SQLite error " + std::to_string(rc) + ")");
+  }
+  sqlite3* db_;
+  detail::stmt_ptr stmt_;
+};
+
+}  // namespace hone::backup
+// ---- end of <hone/backup/statement.hpp> ----
+// ---- begin of <hone/backup/database.hpp> ----
+// Opening an SQLite or SQLCipher database the way sqlcipher_exporter does, for programs that
+// also read or create the database they back up: hone::backup::database (a keyed connection),
+// statement (values always bound, never spliced into SQL text) and transaction (rolled back
+// unless committed).
+
+// ---- begin of <hone/backup/detail/database_head.hpp> ----
+// What the first bytes of a file say: a plain SQLite database, an SQLCipher one (ciphertext
+// from its first byte), or something else. The SQLite knowledge the exporter and runner share.
+
+#include <cstddef>
+#include <cstring>
+#include <string_view>
+
+namespace hone::backup::detail {
+
+/// True when the bytes start with SQLite's plain header: an unencrypted database.
+inline bool is_plain_header(const void* data, std::size_t n) {
+  return n >= 16 && std::memcmp(data, "SQLite format 3", 16) == 0;
+}
+
+/// How many leading bytes classify_database_head() wants to see.
+inline constexpr std::size_t database_head_bytes = 1024;
+
+/// What the first bytes of a file say about it.
+enum class database_kind {
+  plain,         ///< SQLite's header with a valid page size
+  encrypted,     ///< looks like SQLCipher: at least 512 bytes that read as random
+  empty,         ///< no bytes at all
+  not_database,  ///< anything else (text, too short, a broken header)
+};
+
+/// Classifies the first bytes of a database file (give database_head_bytes, or the whole file
+/// when it is shorter). SQLite's smallest page is 512 bytes, so a shorter file is no database.
+/// An SQLCipher file is ciphertext from its first byte (the salt), indistinguishable from random
+/// without the key; random bytes use most of the 256 byte values (about 221 of them in 512 bytes),
+/// text and other formats far fewer, so fewer than 160 distinct values means "not a database".
+inline database_kind classify_database_head(const void* data, std::size_t n) {
+  if (n == 0) return database_kind::empty;
+  const auto* b = static_cast<const unsigned char*>(data);
+  if (is_plain_header(data, n)) {
+    if (n < 100) return database_kind::not_database;
+    const unsigned page = (unsigned(b[16]) << 8) | b[17];  // 1 means 65536
+    const bool power_of_two = page == 1 || (page >= 512 && (page & (page - 1)) == 0);
+    return power_of_two ? database_kind::plain : database_kind::not_database;
+  }
+  if (n < 512) return database_kind::not_database;
+  bool seen[256] = {};
+  unsigned distinct = 0;
+  for (std::size_t i = 0; i < 512; ++i)
+    if (!seen[b[i]]) {
+      seen[b[i]] = true;
+      ++distinct;
+    }
+  return distinct >= 160 ? database_kind::encrypted : database_kind::not_database;
+}
+
+/// Why a file of this kind is not a database, for messages; empty for plain and encrypted.
+inline std::string_view database_kind_problem(database_kind k) noexcept {
+  switch (k) {
+    case database_kind::empty: return "it is empty (0 bytes)";
+    case database_kind::not_database: return "its content is not an SQLite or SQLCipher database";
+    default: return {};
+  }
+}
+
+}  // namespace hone::backup::detail
+// ---- end of <hone/backup/detail/database_head.hpp> ----
+// ---- begin of <hone/backup/detail/sqlite.hpp> ----
+// Thin RAII over the SQLite/SQLCipher C API: connections, statements, keyed opening, and
+// silencing SQLCipher's own stderr log so that users see our messages, not its noise.
+
+
+#include <sqlite3.h>
+
+#include <chrono>
+#include <cstdint>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <random>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <utility>
+
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+
+namespace hone::backup::detail {
+
+struct sqlite_closer {
+  void operator()(sqlite3* db) const noexcept { sqlite3_close_v2(db); }
+};
+using db_ptr = std::unique_ptr<sqlite3, sqlite_closer>;
+
+/// True when the file starts with SQLite's plain header: an unencrypted database.
+inline bool has_plain_header(const std::filesystem::path& p) {
+  char buf[16] = {};
+  std::ifstream f(p, std::ios::binary);
+  f.read(buf, sizeof buf);
+  return f.gcount() == 16 && std::memcmp(buf, "SQLite format 3", 16) == 0;
+}
+
+/// Why writing `file` may have failed, as "; REASON", when it can be told from outside SQLite
+/// (which reports both only as "disk I/O error"): the process's file size limit reached
+/// (EFBIG; SIGXFSZ is ignored by the program) or no space left on its filesystem. Else empty.
+inline std::string write_failure_cause(const std::filesystem::path& file) {
+  struct rlimit lim {};
+  struct stat st {};
+  if (::stat(file.c_str(), &st) == 0 && ::getrlimit(RLIMIT_FSIZE, &lim) == 0 && lim.rlim_cur != RLIM_INFINITY &&
+      static_cast<rlim_t>(st.st_size) + 65536 >= lim.rlim_cur)
+    return "; " + errno_text(EFBIG) + " (the file size limit, ulimit -f, of " + std::to_string(lim.rlim_cur) +
+           " bytes was reached)";
+  struct statvfs fs {};
+  if (::statvfs(file.parent_path().c_str(), &fs) == 0 && fs.f_bavail * fs.f_frsize < 65536)
+    return "; " + errno_text(ENOSPC) + " in " + file.parent_path().string();
+  return {};
+}
+
+/// Classifies a database file by its first bytes (see classify_database_head).
+inline database_kind classify_database_file(const std::filesystem::path& p) {
+  char buf[database_head_bytes];
+  std::ifstream f(p, std::ios::binary);
+  f.read(buf, sizeof buf);
+  return classify_database_head(buf, static_cast<std::size_t>(f.gcount()));
+}
+
+/// SQLCipher 4 logs "ERROR CORE ..." lines to stderr by default (e.g. on a wrong key). A
+/// library must not write to its host's stderr, so the log is turned off once per process.
+/// Harmless on SQLCipher 3, which ignores unknown pragmas.
+inline void quiet_sqlcipher_log() {
+  static std::once_flag once;
+  std::call_once(once, [] {
+    sqlite3* db = nullptr;
+    if (sqlite3_open_v2(":memory:", &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, nullptr) == SQLITE_OK)
+      sqlite3_exec(db, "PRAGMA cipher_log_level = NONE", nullptr, nullptr, nullptr);
+    sqlite3_close_v2(db);
+  });
+}
+
+/// The SQLCipher version the program is linked with ("4.14.0 community"), or empty for plain
+/// SQLite.
+inline std::string sqlcipher_version() {
+  sqlite3* raw = nullptr;
+  std::string v;
+  if (sqlite3_open_v2(":memory:", &raw, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, nullptr) == SQLITE_OK) {
+    sqlite3_stmt* s = nullptr;
+    if (sqlite3_prepare_v2(raw, "PRAGMA cipher_version", -1, &s, nullptr) == SQLITE_OK &&
+        sqlite3_step(s) == SQLITE_ROW) {
+      if (auto t = sqlite3_column_text(s, 0)) v = reinterpret_cast<const char*>(t);
+    }
+    sqlite3_finalize(s);
+  }
+  sqlite3_close_v2(raw);
+  return v;
+}
+
+/// Major version of the linked SQLCipher (3, 4, ...), 0 when unknown.
+inline int sqlcipher_major() {
+  static const int major = [] {
+    auto v = sqlcipher_version();
+    return v.empty() ? 0 : std::atoi(v.c_str());
+  }();
+  return major;
+}
+
+using hone::backup::statement;
+
+/// Runs SQL that returns no rows we need.
+inline void exec(sqlite3* db, std::string_view sql) {
+  statement s(db, sql);
+  while (s.step()) {
+  }
+}
+
+/// Opens a database file. The key, when given, goes through sqlite3_key(), never SQL text.
+inline db_ptr open_database(const std::filesystem::path& path, int flags, const database_key& key) {
+  quiet_sqlcipher_log();
+  sqlite3* raw = nullptr;
+  int rc = sqlite3_open_v2(path.c_str(), &raw, flags | SQLITE_OPEN_NOMUTEX, nullptr);
+  db_ptr db(raw);
+  if (rc != SQLITE_OK) throw database_error("Cannot open database " + path.string() + ": " + errmsg(raw));
+  sqlite3_extended_result_codes(raw, 1);
+  if (!key.empty()) {
+    auto secret = key.expose_secret();
+    rc = sqlite3_key(raw, secret.data(), static_cast<int>(secret.size()));
+    if (rc != SQLITE_OK) throw encryption_error("Cannot apply the key to " + path.string());
+  }
+  return db;
+}
+
+/// True when a statement failed because the file is not a database under this key.
+inline bool is_not_a_database(int rc) noexcept { return (rc & 0xff) == SQLITE_NOTADB; }
+
+/// Touches the schema; fails with SQLITE_NOTADB when the key is wrong.
+inline int probe_schema(sqlite3* db) {
+  sqlite3_stmt* s = nullptr;
+  int rc = sqlite3_prepare_v2(db, "SELECT count(*) FROM sqlite_master", -1, &s, nullptr);
+  if (rc == SQLITE_OK) {
+    rc = sqlite3_step(s);
+    if (rc == SQLITE_ROW) rc = SQLITE_OK;
+  }
+  sqlite3_finalize(s);
+  return rc;
+}
+
+/// The busy handler behind set_busy_timeout(); `arg` holds the timeout in milliseconds.
+inline int busy_retry(void* arg, int attempts) noexcept {
+  using clock = std::chrono::steady_clock;
+  // A connection waits on the thread that called into SQLite, one wait at a time, so the
+  // start of the current wait can live in the thread.
+  thread_local clock::time_point started;
+  thread_local std::minstd_rand jitter(
+      static_cast<std::uint_fast32_t>(std::hash<std::thread::id>{}(std::this_thread::get_id()) ^
+                                      static_cast<std::size_t>(clock::now().time_since_epoch().count())));
+  const auto now = clock::now();
+  if (attempts == 0) started = now;
+  if (now - started >= std::chrono::milliseconds(reinterpret_cast<std::intptr_t>(arg))) return 0;
+  std::this_thread::sleep_for(std::chrono::microseconds(200 + jitter() % 1000));
+  return 1;
+}
+
+/// Like sqlite3_busy_timeout(), but retrying every 0.2-1.2 ms (randomised) instead of backing
+/// off to 100 ms. In rollback-journal mode a writer committing in a loop leaves readers only
+/// short gaps; SQLite's back-off can miss every one of them for the whole timeout. Measured
+/// with SQLCipher 3.4.1 (SQLite 3.15.2): with sqlite3_busy_timeout(10000) 2 of 20 read locks
+/// were not obtained in 10 s; with this handler all 20 within 0.2 s.
+inline void set_busy_timeout(sqlite3* db, int ms) {
+  if (ms <= 0) {
+    sqlite3_busy_handler(db, nullptr, nullptr);
+    return;
+  }
+  sqlite3_busy_handler(db, &busy_retry, reinterpret_cast<void*>(static_cast<std::intptr_t>(ms)));
+}
+
+/// A connection whose key has been proven on the schema, with the SQLCipher compatibility
+/// generation that opened it.
+struct opened_database {
+  db_ptr db;
+  int compatibility = 0;  ///< 0: the library's default settings; 3: PRAGMA cipher_compatibility = 3
+};
+
+/// Opens `path` with `key` and proves the key by reading the schema (SQLCipher only notices a
+/// wrong key on the first read). `compatibility` 0 means detect: the linked library's default
+/// settings first, then, on SQLCipher 4, `PRAGMA cipher_compatibility = 3` for a file written by
+/// SQLCipher 3 with its defaults. 3 or 4 forces that generation. Throws encryption_error when
+/// the key does not open the file, database_error for other failures.
+inline opened_database open_and_probe(const std::filesystem::path& path, int flags, const database_key& key,
+                                      int busy_timeout_ms, int compatibility = 0) {
+  auto attempt = [&](int compat, int& rc) {
+    opened_database o{open_database(path, flags, key), compat};
+    set_busy_timeout(o.db.get(), busy_timeout_ms);
+    // Must precede the first read; harmless on a plain file (no codec), never sent unkeyed.
+    if (compat != 0 && !key.empty()) exec(o.db.get(), "PRAGMA cipher_compatibility = " + std::to_string(compat));
+    rc = probe_schema(o.db.get());
+    return o;
+  };
+  int rc = SQLITE_OK;
+  opened_database o = attempt(compatibility, rc);
+  if (rc == SQLITE_OK) return o;
+  if (is_not_a_database(rc) && !key.empty() && compatibility == 0 && sqlcipher_major() >= 4) {
+    int rc3 = SQLITE_OK;
+    opened_database o3 = attempt(3, rc3);
+    if (rc3 == SQLITE_OK) return o3;
+  }
+  if (is_not_a_database(rc)) {
+    if (key.empty())
+      throw encryption_error("Cannot read " + path.string() + ": the file is encrypted or is not a database");
+    // SQLCipher 3 cannot read SQLCipher 4 files at all (hone-compat.md section 6): say so
+    // rather than only blaming the key.
+    if (sqlcipher_major() == 3)
+      throw encryption_error("Cannot open " + path.string() +
+                             ": the key does not match, the file is not a database, or it was written by "
+                             "SQLCipher 4, which the linked SQLCipher " +
+                             sqlcipher_version() + " cannot read");
+    throw encryption_error("Cannot open " + path.string() + ": the key does not match (or the file is not a database)");
+  }
+  throw database_error("Cannot read " + path.string() + ": " + errmsg(o.db.get()));
+}
+
+/// sqlcipher_export() copies the schema and the rows but not the header values an application
+/// keeps in the file: PRAGMA user_version (often the schema migration number) and
+/// application_id. Call inside the same read transaction as the export.
+inline void copy_header_values(sqlite3* db, const std::string& from_schema, const std::string& to_schema) {
+  for (const char* name : {"user_version", "application_id"}) {
+    std::int64_t v = 0;
+    {
+      statement s(db, "PRAGMA " + from_schema + "." + name);
+      if (s.step()) v = s.column_int(0);
+    }
+    // Both are 32-bit signed in the header; the value came from SQLite, so it is in range.
+    exec(db, "PRAGMA " + to_schema + "." + name + " = " + std::to_string(v));
+  }
+}
+
+/// Runs a COUNT-like query. A missing table (or column) yields no value, not an error.
+inline std::optional<std::int64_t> optional_count(sqlite3* db, const std::string& sql) {
+  if (sql.empty()) return std::nullopt;
+  sqlite3_stmt* raw = nullptr;
+  int rc = sqlite3_prepare_v2(db, sql.c_str(), -1, &raw, nullptr);
+  stmt_ptr s(raw);
+  if (rc != SQLITE_OK) {
+    std::string msg = errmsg(db);
+    if (msg.rfind("no such table", 0) == 0 || msg.rfind("no such column", 0) == 0) return std::nullopt;
+    throw database_error("Count query failed: " + msg);
+  }
+  rc = sqlite3_step(raw);
+  if (rc == SQLITE_ROW) return sqlite3_column_int64(raw, 0);
+  if (rc == SQLITE_DONE) return std::nullopt;
+  throw database_error("Count query failed: " + errmsg(db));
+}
+
+// ---- RAII for the pieces of the C API that must be undone --------------------------------
+
+/// BEGIN (IMMEDIATE when asked) now; ROLLBACK when destroyed unless commit() succeeded.
+class transaction {
+ public:
+  explicit transaction(sqlite3* db, bool immediate = false) : db_(db) {
+    exec(db_, immediate ? "BEGIN IMMEDIATE" : "BEGIN");
+  }
+  /// Takes over a transaction `db` has begun already (e.g. by hold_still()).
+  static transaction adopt(sqlite3* db) noexcept { return transaction(db, adopted{}); }
+  transaction(transaction&& o) noexcept : db_(std::exchange(o.db_, nullptr)) {}
+  transaction(const transaction&) = delete;
+  transaction& operator=(const transaction&) = delete;
+  ~transaction() {
+    if (db_) sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
+  }
+  void commit() {
+    exec(db_, "COMMIT");
+    db_ = nullptr;
+  }
+
+ private:
+  struct adopted {};
+  transaction(sqlite3* db, adopted) noexcept : db_(db) {}
+  sqlite3* db_;
+};
+
+/// A read transaction whose snapshot starts at once: BEGIN, then a read of the schema (SQLite
+/// takes the snapshot at the first read). Every statement until it ends sees that snapshot.
+/// Ended (COMMIT, which for a read transaction only releases the snapshot) when destroyed.
+class read_transaction {
+ public:
+  explicit read_transaction(sqlite3* db) : tx_(db) { exec(db, "SELECT count(*) FROM sqlite_master"); }
+  void end() { tx_.commit(); }
+
+ private:
+  transaction tx_;
+};
+
+/// A database ATTACHed under `schema` with a key bound as a parameter; DETACHed when destroyed.
+class attached_database {
+ public:
+  attached_database(sqlite3* db, const std::filesystem::path& file, std::string schema, const database_key& key)
+      : db_(db), schema_(std::move(schema)) {
+    statement attach(db_, "ATTACH DATABASE ?1 AS " + schema_ + " KEY ?2");
+    attach.bind(1, file.string());
+    attach.bind(2, key.expose_secret());
+    attach.step();
+  }
+  attached_database(const attached_database&) = delete;
+  attached_database& operator=(const attached_database&) = delete;
+  ~attached_database() { sqlite3_exec(db_, ("DETACH DATABASE " + schema_).c_str(), nullptr, nullptr, nullptr); }
+  const std::string& schema() const noexcept { return schema_; }
+
+ private:
+  sqlite3* db_;
+  std::string schema_;
+};
+
+/// Copies every page of `src`'s main database into `dst`'s with the online backup API in one
+/// step (-1), finishing the backup object whatever happens. Throws database_error.
+inline void copy_pages(sqlite3* dst, sqlite3* src) {
+  struct finisher {
+    void operator()(sqlite3_backup* b) const noexcept { sqlite3_backup_finish(b); }
+  };
+  std::unique_ptr<sqlite3_backup, finisher> b(sqlite3_backup_init(dst, "main", src, "main"));
+  if (!b) throw database_error(errmsg(dst));
+  const int rc = sqlite3_backup_step(b.get(), -1);
+  const int rc_finish = sqlite3_backup_finish(b.release());
+  if (rc != SQLITE_DONE) throw database_error(sqlite3_errstr(rc));
+  if (rc_finish != SQLITE_OK) throw database_error(errmsg(dst));
+}
+
+}  // namespace hone::backup::detail
+// ---- end of <hone/backup/detail/sqlite.hpp> ----
+
+#include <sqlite3.h>
+
+#include <cstdint>
+#include <filesystem>
+#include <string>
+#include <string_view>
+#include <system_error>
+#include <utility>
+#include <vector>
+
+namespace hone::backup {
+
+/// How database::open opens a file.
+enum class open_mode {
+  read_only,   ///< an existing file, no writes
+  read_write,  ///< an existing file
+  create,      ///< a new file, keyed with the key (plain SQLite when the key is empty)
+};
+
+/// A connection keyed like sqlcipher_exporter keys one: a file that starts with SQLite's plain
+/// header is opened without a key; an encrypted file needs the key, which is proven on the
+/// schema at once (files written by SQLCipher 3 are detected). Closed when destroyed.
+class database {
+ public:
+  /// Opens `path`. Throws database_not_found_error when an existing file was asked for and
+  /// there is none, key_required_error for an encrypted file and an empty key,
+  /// encryption_error when the key does not open it (or it is not a database), and
+  /// database_error for other failures. The key reaches SQLCipher through sqlite3_key(),
+  /// never SQL text.
+  static database open(const std::filesystem::path& path, const database_key& key,
+                       open_mode mode = open_mode::read_write, int busy_timeout_ms = 10000) {
+    if (mode == open_mode::create) {
+      auto db = detail::open_database(path, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, key);
+      detail::set_busy_timeout(db.get(), busy_timeout_ms);
+      return database(std::move(db), !key.empty());
+    }
+    std::error_code ec;
+    if (!std::filesystem::exists(path, ec)) throw database_not_found_error("Database not found: " + path.string());
+    const auto kind = detail::classify_database_file(path);
+    if (kind == detail::database_kind::empty || kind == detail::database_kind::not_database)
+      throw database_error("Cannot open " + path.string() + ": " + std::string(detail::database_kind_problem(kind)));
+    const bool plain = kind == detail::database_kind::plain;
+    if (!plain && key.empty())
+      throw key_required_error("Cannot read " + path.string() + ": the database is encrypted and no key was given");
+    const database_key none;
+    const int flags = mode == open_mode::read_only ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE;
+    auto opened = detail::open_and_probe(path, flags, plain ? none : key, busy_timeout_ms);
+    return database(std::move(opened.db), !plain);
+  }
+
+  sqlite3* handle() const noexcept { return db_.get(); }
+  bool encrypted() const noexcept { return encrypted_; }
+
+  /// Runs SQL that takes no values and returns no rows needed (PRAGMAs, DDL).
+  void exec(std::string_view sql) { detail::exec(db_.get(), sql); }
+  statement prepare(std::string_view sql) { return statement(db_.get(), sql); }
+
+  /// Runs the count queries inside one read transaction, so they see one snapshot. A query
+  /// whose table does not exist gives an absent value.
+  row_counts count(const std::vector<count_query>& queries) {
+    row_counts out;
+    detail::read_transaction snapshot(db_.get());
+    for (const auto& q : queries) out.add(q.label, detail::optional_count(db_.get(), q.sql));
+    return out;
+  }
+
+ private:
+  database(detail::db_ptr db, bool encrypted) : db_(std::move(db)), encrypted_(encrypted) {}
+  detail::db_ptr db_;
+  bool encrypted_ = false;
+};
+
+/// A transaction on `db`: BEGIN (or BEGIN IMMEDIATE) now, ROLLBACK when destroyed unless
+/// commit() succeeded.
+class transaction {
+ public:
+  enum class kind { deferred, immediate };
+  explicit transaction(database& db, kind k = kind::deferred) : tx_(db.handle(), k == kind::immediate) {}
+  void commit() { tx_.commit(); }
+
+ private:
+  detail::transaction tx_;
+};
+
+/// The SQLCipher version the program is linked with ("4.14.0 community"), or empty when it is
+/// plain SQLite.
+inline std::string sqlcipher_version() { return detail::sqlcipher_version(); }
+
+}  // namespace hone::backup
+// ---- end of <hone/backup/database.hpp> ----
 // ---- begin of <hone/backup/concepts.hpp> ----
 // The four policy requirements of BackupRunner, one C++20 concept each, built from one
 // concept per member so that a static_assert can name exactly what a user's type lacks.
@@ -2652,379 +3230,10 @@ static_assert(Compressor<identity_compressor>);
 // SQLCipher (or plain SQLite) database, keyed like the source, and reads the row counts from
 // the very snapshot it copies.
 
-// ---- begin of <hone/backup/detail/database_head.hpp> ----
-// What the first bytes of a file say: a plain SQLite database, an SQLCipher one (ciphertext
-// from its first byte), or something else. The SQLite knowledge the exporter and runner share.
-
-#include <cstddef>
-#include <cstring>
-#include <string_view>
-
-namespace hone::backup::detail {
-
-/// True when the bytes start with SQLite's plain header: an unencrypted database.
-inline bool is_plain_header(const void* data, std::size_t n) {
-  return n >= 16 && std::memcmp(data, "SQLite format 3", 16) == 0;
-}
-
-/// How many leading bytes classify_database_head() wants to see.
-inline constexpr std::size_t database_head_bytes = 1024;
-
-/// What the first bytes of a file say about it.
-enum class database_kind {
-  plain,         ///< SQLite's header with a valid page size
-  encrypted,     ///< looks like SQLCipher: at least 512 bytes that read as random
-  empty,         ///< no bytes at all
-  not_database,  ///< anything else (text, too short, a broken header)
-};
-
-/// Classifies the first bytes of a database file (give database_head_bytes, or the whole file
-/// when it is shorter). SQLite's smallest page is 512 bytes, so a shorter file is no database.
-/// An SQLCipher file is ciphertext from its first byte (the salt), indistinguishable from random
-/// without the key; random bytes use most of the 256 byte values (about 221 of them in 512 bytes),
-/// text and other formats far fewer, so fewer than 160 distinct values means "not a database".
-inline database_kind classify_database_head(const void* data, std::size_t n) {
-  if (n == 0) return database_kind::empty;
-  const auto* b = static_cast<const unsigned char*>(data);
-  if (is_plain_header(data, n)) {
-    if (n < 100) return database_kind::not_database;
-    const unsigned page = (unsigned(b[16]) << 8) | b[17];  // 1 means 65536
-    const bool power_of_two = page == 1 || (page >= 512 && (page & (page - 1)) == 0);
-    return power_of_two ? database_kind::plain : database_kind::not_database;
-  }
-  if (n < 512) return database_kind::not_database;
-  bool seen[256] = {};
-  unsigned distinct = 0;
-  for (std::size_t i = 0; i < 512; ++i)
-    if (!seen[b[i]]) {
-      seen[b[i]] = true;
-      ++distinct;
-    }
-  return distinct >= 160 ? database_kind::encrypted : database_kind::not_database;
-}
-
-/// Why a file of this kind is not a database, for messages; empty for plain and encrypted.
-inline std::string_view database_kind_problem(database_kind k) noexcept {
-  switch (k) {
-    case database_kind::empty: return "it is empty (0 bytes)";
-    case database_kind::not_database: return "its content is not an SQLite or SQLCipher database";
-    default: return {};
-  }
-}
-
-}  // namespace hone::backup::detail
-// ---- end of <hone/backup/detail/database_head.hpp> ----
 // ---- begin of <hone/backup/detail/replace.hpp> ----
 // Replacing a live database file by another one (restore, migrate) so that at every instant
 // the path names the complete old database or the complete new one, and the old one is kept.
 
-// ---- begin of <hone/backup/detail/sqlite.hpp> ----
-// Thin RAII over the SQLite/SQLCipher C API: connections, statements, keyed opening, and
-// silencing SQLCipher's own stderr log so that users see our messages, not its noise.
-
-
-#include <sqlite3.h>
-
-#include <chrono>
-#include <cstdint>
-#include <cstdlib>
-#include <cstring>
-#include <filesystem>
-#include <fstream>
-#include <memory>
-#include <mutex>
-#include <optional>
-#include <random>
-#include <string>
-#include <string_view>
-#include <thread>
-
-#include <sys/resource.h>
-#include <sys/stat.h>
-#include <sys/statvfs.h>
-
-namespace hone::backup::detail {
-
-struct sqlite_closer {
-  void operator()(sqlite3* db) const noexcept { sqlite3_close_v2(db); }
-};
-struct stmt_finalizer {
-  void operator()(sqlite3_stmt* s) const noexcept { sqlite3_finalize(s); }
-};
-using db_ptr = std::unique_ptr<sqlite3, sqlite_closer>;
-using stmt_ptr = std::unique_ptr<sqlite3_stmt, stmt_finalizer>;
-
-/// True when the file starts with SQLite's plain header: an unencrypted database.
-inline bool has_plain_header(const std::filesystem::path& p) {
-  char buf[16] = {};
-  std::ifstream f(p, std::ios::binary);
-  f.read(buf, sizeof buf);
-  return f.gcount() == 16 && std::memcmp(buf, "SQLite format 3", 16) == 0;
-}
-
-/// Why writing `file` may have failed, as "; REASON", when it can be told from outside SQLite
-/// (which reports both only as "disk I/O error"): the process's file size limit reached
-/// (EFBIG; SIGXFSZ is ignored by the program) or no space left on its filesystem. Else empty.
-inline std::string write_failure_cause(const std::filesystem::path& file) {
-  struct rlimit lim {};
-  struct stat st {};
-  if (::stat(file.c_str(), &st) == 0 && ::getrlimit(RLIMIT_FSIZE, &lim) == 0 && lim.rlim_cur != RLIM_INFINITY &&
-      static_cast<rlim_t>(st.st_size) + 65536 >= lim.rlim_cur)
-    return "; " + errno_text(EFBIG) + " (the file size limit, ulimit -f, of " + std::to_string(lim.rlim_cur) +
-           " bytes was reached)";
-  struct statvfs fs {};
-  if (::statvfs(file.parent_path().c_str(), &fs) == 0 && fs.f_bavail * fs.f_frsize < 65536)
-    return "; " + errno_text(ENOSPC) + " in " + file.parent_path().string();
-  return {};
-}
-
-/// Classifies a database file by its first bytes (see classify_database_head).
-inline database_kind classify_database_file(const std::filesystem::path& p) {
-  char buf[database_head_bytes];
-  std::ifstream f(p, std::ios::binary);
-  f.read(buf, sizeof buf);
-  return classify_database_head(buf, static_cast<std::size_t>(f.gcount()));
-}
-
-/// SQLCipher 4 logs "ERROR CORE ..." lines to stderr by default (e.g. on a wrong key). A
-/// library must not write to its host's stderr, so the log is turned off once per process.
-/// Harmless on SQLCipher 3, which ignores unknown pragmas.
-inline void quiet_sqlcipher_log() {
-  static std::once_flag once;
-  std::call_once(once, [] {
-    sqlite3* db = nullptr;
-    if (sqlite3_open_v2(":memory:", &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, nullptr) == SQLITE_OK)
-      sqlite3_exec(db, "PRAGMA cipher_log_level = NONE", nullptr, nullptr, nullptr);
-    sqlite3_close_v2(db);
-  });
-}
-
-/// The SQLCipher version the program is linked with ("4.14.0 community"), or empty for plain
-/// SQLite.
-inline std::string sqlcipher_version() {
-  sqlite3* raw = nullptr;
-  std::string v;
-  if (sqlite3_open_v2(":memory:", &raw, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, nullptr) == SQLITE_OK) {
-    sqlite3_stmt* s = nullptr;
-    if (sqlite3_prepare_v2(raw, "PRAGMA cipher_version", -1, &s, nullptr) == SQLITE_OK &&
-        sqlite3_step(s) == SQLITE_ROW) {
-      if (auto t = sqlite3_column_text(s, 0)) v = reinterpret_cast<const char*>(t);
-    }
-    sqlite3_finalize(s);
-  }
-  sqlite3_close_v2(raw);
-  return v;
-}
-
-/// Major version of the linked SQLCipher (3, 4, ...), 0 when unknown.
-inline int sqlcipher_major() {
-  static const int major = [] {
-    auto v = sqlcipher_version();
-    return v.empty() ? 0 : std::atoi(v.c_str());
-  }();
-  return major;
-}
-
-inline std::string errmsg(sqlite3* db) { return db ? sqlite3_errmsg(db) : "out of memory"; }
-
-/// A prepared statement with bound parameters; step() throws on errors.
-class statement {
- public:
-  statement(sqlite3* db, std::string_view sql) : db_(db) {
-    sqlite3_stmt* s = nullptr;
-    int rc = sqlite3_prepare_v2(db, sql.data(), static_cast<int>(sql.size()), &s, nullptr);
-    stmt_.reset(s);
-    if (rc != SQLITE_OK) throw_error(rc);
-  }
-  statement& bind(int i, std::string_view text) {
-    check(sqlite3_bind_text(stmt_.get(), i, text.data(), static_cast<int>(text.size()), SQLITE_TRANSIENT));
-    return *this;
-  }
-  statement& bind_blob(int i, const void* data, std::size_t n) {
-    check(sqlite3_bind_blob(stmt_.get(), i, data, static_cast<int>(n), SQLITE_TRANSIENT));
-    return *this;
-  }
-  statement& bind(int i, std::int64_t v) {
-    check(sqlite3_bind_int64(stmt_.get(), i, v));
-    return *this;
-  }
-  /// Returns true while a row is available.
-  bool step() {
-    int rc = sqlite3_step(stmt_.get());
-    if (rc == SQLITE_ROW) return true;
-    if (rc == SQLITE_DONE) return false;
-    throw_error(rc);
-  }
-  std::int64_t column_int(int i) const { return sqlite3_column_int64(stmt_.get(), i); }
-  std::string column_text(int i) const {
-    auto t = sqlite3_column_text(stmt_.get(), i);
-    return t ? reinterpret_cast<const char*>(t) : "";
-  }
-  bool column_is_null(int i) const { return sqlite3_column_type(stmt_.get(), i) == SQLITE_NULL; }
-  sqlite3_stmt* get() const noexcept { return stmt_.get(); }
-
- private:
-  void check(int rc) {
-    if (rc != SQLITE_OK) throw_error(rc);
-  }
-  [[noreturn]] void throw_error(int rc) const {
-    std::string why = errmsg(db_);
-    // "disk I/O error" alone hides the cause: a full disk, a file size limit (EFBIG)...
-    const int code = db_ ? sqlite3_extended_errcode(db_) & 0xff : rc & 0xff;
-    if (const int e = db_ ? sqlite3_system_errno(db_) : 0; e != 0 && (code == SQLITE_IOERR || code == SQLITE_FULL))
-      why += ": " + errno_text(e);
-    throw database_error(why + " (SQLite error " + std::to_string(rc) + ")");
-  }
-  sqlite3* db_;
-  stmt_ptr stmt_;
-};
-
-/// Runs SQL that returns no rows we need.
-inline void exec(sqlite3* db, std::string_view sql) {
-  statement s(db, sql);
-  while (s.step()) {
-  }
-}
-
-/// Opens a database file. The key, when given, goes through sqlite3_key(), never SQL text.
-inline db_ptr open_database(const std::filesystem::path& path, int flags, const database_key& key) {
-  quiet_sqlcipher_log();
-  sqlite3* raw = nullptr;
-  int rc = sqlite3_open_v2(path.c_str(), &raw, flags | SQLITE_OPEN_NOMUTEX, nullptr);
-  db_ptr db(raw);
-  if (rc != SQLITE_OK) throw database_error("Cannot open database " + path.string() + ": " + errmsg(raw));
-  sqlite3_extended_result_codes(raw, 1);
-  if (!key.empty()) {
-    auto secret = key.expose_secret();
-    rc = sqlite3_key(raw, secret.data(), static_cast<int>(secret.size()));
-    if (rc != SQLITE_OK) throw encryption_error("Cannot apply the key to " + path.string());
-  }
-  return db;
-}
-
-/// True when a statement failed because the file is not a database under this key.
-inline bool is_not_a_database(int rc) noexcept { return (rc & 0xff) == SQLITE_NOTADB; }
-
-/// Touches the schema; fails with SQLITE_NOTADB when the key is wrong.
-inline int probe_schema(sqlite3* db) {
-  sqlite3_stmt* s = nullptr;
-  int rc = sqlite3_prepare_v2(db, "SELECT count(*) FROM sqlite_master", -1, &s, nullptr);
-  if (rc == SQLITE_OK) {
-    rc = sqlite3_step(s);
-    if (rc == SQLITE_ROW) rc = SQLITE_OK;
-  }
-  sqlite3_finalize(s);
-  return rc;
-}
-
-/// The busy handler behind set_busy_timeout(); `arg` holds the timeout in milliseconds.
-inline int busy_retry(void* arg, int attempts) noexcept {
-  using clock = std::chrono::steady_clock;
-  // A connection waits on the thread that called into SQLite, one wait at a time, so the
-  // start of the current wait can live in the thread.
-  thread_local clock::time_point started;
-  thread_local std::minstd_rand jitter(
-      static_cast<std::uint_fast32_t>(std::hash<std::thread::id>{}(std::this_thread::get_id()) ^
-                                      static_cast<std::size_t>(clock::now().time_since_epoch().count())));
-  const auto now = clock::now();
-  if (attempts == 0) started = now;
-  if (now - started >= std::chrono::milliseconds(reinterpret_cast<std::intptr_t>(arg))) return 0;
-  std::this_thread::sleep_for(std::chrono::microseconds(200 + jitter() % 1000));
-  return 1;
-}
-
-/// Like sqlite3_busy_timeout(), but retrying every 0.2-1.2 ms (randomised) instead of backing
-/// off to 100 ms. In rollback-journal mode a writer committing in a loop leaves readers only
-/// short gaps; SQLite's back-off can miss every one of them for the whole timeout. Measured
-/// with SQLCipher 3.4.1 (SQLite 3.15.2): with sqlite3_busy_timeout(10000) 2 of 20 read locks
-/// were not obtained in 10 s; with this handler all 20 within 0.2 s.
-inline void set_busy_timeout(sqlite3* db, int ms) {
-  if (ms <= 0) {
-    sqlite3_busy_handler(db, nullptr, nullptr);
-    return;
-  }
-  sqlite3_busy_handler(db, &busy_retry, reinterpret_cast<void*>(static_cast<std::intptr_t>(ms)));
-}
-
-/// A connection whose key has been proven on the schema, with the SQLCipher compatibility
-/// generation that opened it.
-struct opened_database {
-  db_ptr db;
-  int compatibility = 0;  ///< 0: the library's default settings; 3: PRAGMA cipher_compatibility = 3
-};
-
-/// Opens `path` with `key` and proves the key by reading the schema (SQLCipher only notices a
-/// wrong key on the first read). `compatibility` 0 means detect: the linked library's default
-/// settings first, then, on SQLCipher 4, `PRAGMA cipher_compatibility = 3` for a file written by
-/// SQLCipher 3 with its defaults. 3 or 4 forces that generation. Throws encryption_error when
-/// the key does not open the file, database_error for other failures.
-inline opened_database open_and_probe(const std::filesystem::path& path, int flags, const database_key& key,
-                                      int busy_timeout_ms, int compatibility = 0) {
-  auto attempt = [&](int compat, int& rc) {
-    opened_database o{open_database(path, flags, key), compat};
-    set_busy_timeout(o.db.get(), busy_timeout_ms);
-    // Must precede the first read; harmless on a plain file (no codec), never sent unkeyed.
-    if (compat != 0 && !key.empty()) exec(o.db.get(), "PRAGMA cipher_compatibility = " + std::to_string(compat));
-    rc = probe_schema(o.db.get());
-    return o;
-  };
-  int rc = SQLITE_OK;
-  opened_database o = attempt(compatibility, rc);
-  if (rc == SQLITE_OK) return o;
-  if (is_not_a_database(rc) && !key.empty() && compatibility == 0 && sqlcipher_major() >= 4) {
-    int rc3 = SQLITE_OK;
-    opened_database o3 = attempt(3, rc3);
-    if (rc3 == SQLITE_OK) return o3;
-  }
-  if (is_not_a_database(rc)) {
-    if (key.empty())
-      throw encryption_error("Cannot read " + path.string() + ": the file is encrypted or is not a database");
-    // SQLCipher 3 cannot read SQLCipher 4 files at all (hone-compat.md section 6): say so
-    // rather than only blaming the key.
-    if (sqlcipher_major() == 3)
-      throw encryption_error("Cannot open " + path.string() +
-                             ": the key does not match, the file is not a database, or it was written by "
-                             "SQLCipher 4, which the linked SQLCipher " +
-                             sqlcipher_version() + " cannot read");
-    throw encryption_error("Cannot open " + path.string() + ": the key does not match (or the file is not a database)");
-  }
-  throw database_error("Cannot read " + path.string() + ": " + errmsg(o.db.get()));
-}
-
-/// sqlcipher_export() copies the schema and the rows but not the header values an application
-/// keeps in the file: PRAGMA user_version (often the schema migration number) and
-/// application_id. Call inside the same read transaction as the export.
-inline void copy_header_values(sqlite3* db, const std::string& from_schema, const std::string& to_schema) {
-  for (const char* name : {"user_version", "application_id"}) {
-    std::int64_t v = 0;
-    {
-      statement s(db, "PRAGMA " + from_schema + "." + name);
-      if (s.step()) v = s.column_int(0);
-    }
-    // Both are 32-bit signed in the header; the value came from SQLite, so it is in range.
-    exec(db, "PRAGMA " + to_schema + "." + name + " = " + std::to_string(v));
-  }
-}
-
-/// Runs a COUNT-like query. A missing table (or column) yields no value, not an error.
-inline std::optional<std::int64_t> optional_count(sqlite3* db, const std::string& sql) {
-  if (sql.empty()) return std::nullopt;
-  sqlite3_stmt* raw = nullptr;
-  int rc = sqlite3_prepare_v2(db, sql.c_str(), -1, &raw, nullptr);
-  stmt_ptr s(raw);
-  if (rc != SQLITE_OK) {
-    std::string msg = errmsg(db);
-    if (msg.rfind("no such table", 0) == 0 || msg.rfind("no such column", 0) == 0) return std::nullopt;
-    throw database_error("Count query failed: " + msg);
-  }
-  rc = sqlite3_step(raw);
-  if (rc == SQLITE_ROW) return sqlite3_column_int64(raw, 0);
-  if (rc == SQLITE_DONE) return std::nullopt;
-  throw database_error("Count query failed: " + errmsg(db));
-}
-
-}  // namespace hone::backup::detail
-// ---- end of <hone/backup/detail/sqlite.hpp> ----
 
 #include <filesystem>
 #include <string>
@@ -3110,20 +3319,14 @@ inline void install_replacement(const std::string& replacement, const std::strin
 // ---- end of <hone/backup/detail/replace.hpp> ----
 
 #include <filesystem>
+#include <optional>
 #include <string>
 #include <system_error>
 #include <thread>
 #include <utility>
+#include <vector>
 
 namespace hone::backup {
-
-/// The queries behind the counts of create/verify responses. An empty query, or one whose
-/// table does not exist, gives an absent count.
-struct count_queries {
-  std::string accounts = "SELECT COUNT(*) FROM accounts";
-  std::string transactions = "SELECT COUNT(*) FROM transactions";
-  std::string subscriptions = "SELECT COUNT(*) FROM subscriptions WHERE status = 'active'";
-};
 
 /// How the copy is made. Every method runs inside one read transaction, so the copy, the
 /// schema and the counts all come from one snapshot, and in WAL mode writers are never blocked.
@@ -3164,7 +3367,9 @@ enum class check_level {
 /// Settings of sqlcipher_exporter.
 struct sqlcipher_exporter_options {
   database_key key;  ///< empty: the database is plain SQLite
-  count_queries counts;
+  /// Counts read from the exported snapshot (and by check()), each {label, sql}; none by
+  /// default. A query whose table does not exist gives an absent value.
+  std::vector<count_query> counts;
   export_method method = export_method::automatic;
   check_level check = check_level::full;
   /// Page cache of the checking connection, in MiB: integrity_check looks up every row in
@@ -3210,7 +3415,8 @@ class sqlcipher_exporter {
   /// Writes the copy to `target` (which must not exist; it is created owner-only).
   export_result export_to(const std::filesystem::path& target, const progress_fn& progress) {
     std::error_code ec;
-    if (!std::filesystem::exists(db_path_, ec)) throw database_error("Database not found: " + db_path_.string());
+    if (!std::filesystem::exists(db_path_, ec))
+      throw database_not_found_error("Database not found: " + db_path_.string());
     const auto kind = detail::classify_database_file(db_path_);
     if (kind == detail::database_kind::empty || kind == detail::database_kind::not_database)
       throw export_error("sqlcipher_export failed: " + db_path_.string() +
@@ -3386,75 +3592,48 @@ class sqlcipher_exporter {
     return detail::open_and_probe(path, flags, key, opts_.busy_timeout_ms, opts_.cipher_compatibility);
   }
 
-  table_counts read_counts(sqlite3* db) const {
-    table_counts c;
-    c.accounts = detail::optional_count(db, opts_.counts.accounts);
-    c.transactions = detail::optional_count(db, opts_.counts.transactions);
-    c.subscriptions = detail::optional_count(db, opts_.counts.subscriptions);
+  row_counts read_counts(sqlite3* db) const {
+    row_counts c;
+    for (const auto& q : opts_.counts) c.add(q.label, detail::optional_count(db, q.sql));
     return c;
   }
 
-  /// BEGIN, then read the schema: that read starts the snapshot every later statement sees.
-  static void begin_snapshot(sqlite3* db) {
-    detail::exec(db, "BEGIN");
-    detail::exec(db, "SELECT count(*) FROM sqlite_master");
-  }
-
-  static void end_snapshot(sqlite3* db) noexcept { sqlite3_exec(db, "COMMIT", nullptr, nullptr, nullptr); }
-
-  table_counts copy_with_export(sqlite3* db, const std::filesystem::path& target, const database_key& key,
-                                int compatibility) const {
-    {
-      detail::statement attach(db, "ATTACH DATABASE ?1 AS hone_backup_target KEY ?2");
-      attach.bind(1, target.string());
-      attach.bind(2, key.expose_secret());
-      try {
-        attach.step();
-      } catch (const error& e) {
-        throw export_error(std::string("sqlcipher_export failed: cannot create the copy: ") + e.what());
-      }
+  row_counts copy_with_export(sqlite3* db, const std::filesystem::path& target, const database_key& key,
+                              int compatibility) const {
+    std::optional<detail::attached_database> copy;
+    try {
+      copy.emplace(db, target, "hone_backup_target", key);
+    } catch (const error& e) {
+      throw export_error(std::string("sqlcipher_export failed: cannot create the copy: ") + e.what());
     }
-    struct detach_guard {
-      sqlite3* db;
-      ~detach_guard() { sqlite3_exec(db, "DETACH DATABASE hone_backup_target", nullptr, nullptr, nullptr); }
-    } detach{db};
     if (compatibility != 0 && !key.empty())
       detail::exec(db, "PRAGMA hone_backup_target.cipher_compatibility = " + std::to_string(compatibility));
     skip_durability(db, "hone_backup_target");
-
-    table_counts counts;
     try {
-      begin_snapshot(db);
-      counts = read_counts(db);
+      detail::read_transaction snapshot(db);
+      row_counts counts = read_counts(db);
       detail::exec(db, "SELECT sqlcipher_export('hone_backup_target')");
       detail::copy_header_values(db, "main", "hone_backup_target");
-      detail::exec(db, "COMMIT");
+      snapshot.end();
+      return counts;
     } catch (const error& e) {
-      sqlite3_exec(db, "ROLLBACK", nullptr, nullptr, nullptr);
       throw export_error(std::string("sqlcipher_export failed: ") + e.what() + detail::write_failure_cause(target));
     }
-    return counts;
   }
 
-  table_counts copy_with_backup_api(sqlite3* src, const std::filesystem::path& target, const database_key& key,
-                                    int compatibility) const {
+  row_counts copy_with_backup_api(sqlite3* src, const std::filesystem::path& target, const database_key& key,
+                                  int compatibility) const {
     auto dst = detail::open_database(target, SQLITE_OPEN_READWRITE, key);
     if (compatibility != 0 && !key.empty())
       detail::exec(dst.get(), "PRAGMA cipher_compatibility = " + std::to_string(compatibility));
     skip_durability(dst.get(), "main");
-    table_counts counts;
+    row_counts counts;
     try {
-      begin_snapshot(src);
+      detail::read_transaction snapshot(src);
       counts = read_counts(src);
-      sqlite3_backup* b = sqlite3_backup_init(dst.get(), "main", src, "main");
-      if (!b) throw database_error(detail::errmsg(dst.get()));
-      int rc = sqlite3_backup_step(b, -1);
-      int rc_finish = sqlite3_backup_finish(b);
-      if (rc != SQLITE_DONE) throw database_error(sqlite3_errstr(rc));
-      if (rc_finish != SQLITE_OK) throw database_error(detail::errmsg(dst.get()));
-      end_snapshot(src);
+      detail::copy_pages(dst.get(), src);
+      snapshot.end();
     } catch (const error& e) {
-      sqlite3_exec(src, "ROLLBACK", nullptr, nullptr, nullptr);
       throw export_error(std::string("sqlcipher_export failed: online backup: ") + e.what() +
                          detail::write_failure_cause(target));
     }
@@ -3468,10 +3647,6 @@ class sqlcipher_exporter {
 };
 
 static_assert(Exporter<sqlcipher_exporter>);
-
-/// The version of the SQLCipher the program is linked with ("4.14.0 community"), or empty when
-/// it is linked with plain SQLite (which cannot open encrypted databases).
-inline std::string sqlcipher_version() { return detail::sqlcipher_version(); }
 
 }  // namespace hone::backup
 // ---- end of <hone/backup/exporters/sqlcipher_exporter.hpp> ----
@@ -3539,7 +3714,7 @@ inline std::string quoted_identifier(const std::string& name) {
 }
 
 /// Rows of every table (sqlite_master is spelled so that SQLite 3.15 understands it too).
-inline std::map<std::string, std::int64_t> row_counts(sqlite3* db) {
+inline std::map<std::string, std::int64_t> table_row_counts(sqlite3* db) {
   std::map<std::string, std::int64_t> counts;
   std::vector<std::string> tables;
   {
@@ -3623,13 +3798,8 @@ inline migrate_result migrate_to_v4(const std::filesystem::path& database, const
   // 2. Hold the database still: its WAL checkpointed into the file, the write lock taken, so
   //    the file alone holds every commit and nobody commits until the rename.
   const std::string journal_mode = detail::hold_still(guard.db.get(), db);
-  struct rollback_guard {
-    sqlite3* h;
-    ~rollback_guard() {
-      if (h) sqlite3_exec(h, "ROLLBACK", nullptr, nullptr, nullptr);
-    }
-  } unlock{guard.db.get()};
-  const auto source_rows = row_counts(guard.db.get());
+  const auto unlock = detail::transaction::adopt(guard.db.get());  // rolled back (released) on return
+  const auto source_rows = table_row_counts(guard.db.get());
   const std::string user_version = single_value(guard.db.get(), "PRAGMA user_version");
 
   struct stat st {};
@@ -3647,18 +3817,12 @@ inline migrate_result migrate_to_v4(const std::filesystem::path& database, const
     // Read-write only because ATTACH opens the copy with the main database's flags.
     auto src =
         detail::open_and_probe(r.database, SQLITE_OPEN_READWRITE, key, options.busy_timeout_ms, guard.compatibility);
-    {
-      detail::statement attach(src.db.get(), "ATTACH DATABASE ?1 AS hone_migrate_copy KEY ?2");
-      attach.bind(1, tmpl);
-      attach.bind(2, key.expose_secret());
-      attach.step();
-    }
+    detail::attached_database copy(src.db.get(), tmpl, "hone_migrate_copy", key);
     detail::exec(src.db.get(), "PRAGMA hone_migrate_copy.cipher_compatibility = " + compat_pragma);
-    detail::exec(src.db.get(), "BEGIN");
+    detail::read_transaction snapshot(src.db.get());
     detail::exec(src.db.get(), "SELECT sqlcipher_export('hone_migrate_copy')");
     detail::copy_header_values(src.db.get(), "main", "hone_migrate_copy");
-    detail::exec(src.db.get(), "COMMIT");
-    detail::exec(src.db.get(), "DETACH DATABASE hone_migrate_copy");
+    snapshot.end();
   } catch (const error& e) {
     throw database_error("Migration failed: cannot copy " + db + ": " + e.what());
   }
@@ -3681,7 +3845,7 @@ inline migrate_result migrate_to_v4(const std::filesystem::path& database, const
     }
     if (auto ic = single_value(h, "PRAGMA integrity_check"); ic != "ok")
       throw database_error("integrity_check failed on the upgraded copy: " + ic);
-    if (row_counts(h) != source_rows) throw database_error("the upgraded copy does not hold the same rows");
+    if (table_row_counts(h) != source_rows) throw database_error("the upgraded copy does not hold the same rows");
     if (single_value(h, "PRAGMA user_version") != user_version)
       throw database_error("the upgraded copy lost the user_version");
     if (journal_mode == "wal") detail::exec(h, "PRAGMA journal_mode = WAL");
@@ -3756,7 +3920,7 @@ struct backup_info {
   /// The data inside is actually compressed; false when it is stored as-is (ciphertext does
   /// not shrink, so the gzip compressor stores encrypted pages in stored blocks).
   bool deflated = false;
-  table_counts counts;  ///< filled by create only
+  row_counts counts;  ///< filled by create only
   /// list/get: non-empty when the file is not a usable backup (not in the Compressor's format,
   /// empty, or its content is not an SQLite/SQLCipher database). Such files never count as
   /// backups: prune keeps them and does not count them, the scheduler ignores them.
@@ -3785,7 +3949,7 @@ struct prune_result {
 struct verify_result {
   bool valid = false;
   std::string name;
-  table_counts counts;
+  row_counts counts;
   bool encrypted = false;
   bool wrong_key = false;    ///< the key does not open the backup
   bool key_missing = false;  ///< the backup is encrypted and no key was given
@@ -4178,8 +4342,7 @@ class BackupRunner {
       struct stat current {};
       const bool exists = ::stat(db.c_str(), &current) == 0;
       if (exists && !force)
-        throw database_exists_error("Database already exists at " + db +
-                                    "; restoring would overwrite it (use --force / \"force\": true)");
+        throw database_exists_error("Database already exists at " + db + "; restoring would overwrite it");
       auto guard = destination_.lock();
       auto in = destination_.open(name);
       const auto dir = target.parent_path();
@@ -4234,7 +4397,7 @@ class BackupRunner {
       }
       r.restored = true;
       r.backup_name = name;
-      r.message = "Database restored successfully. Server restart recommended.";
+      r.message = "Database restored successfully.";
       return r;
     });
   }

@@ -88,6 +88,7 @@ struct fixture {
 
   mem_runner runner() {
     sqlcipher_exporter::options o;
+    o.counts = hone_test::hone_count_queries();
     o.key = test_key();
     runner_options ro;
     ro.temp_directory = dir.path();
@@ -360,6 +361,7 @@ BOOST_AUTO_TEST_CASE(shares_the_folder_lock_with_manual_backups) {
   const auto folder = f.dir / "backups";
   auto make_disk = [&] {
     sqlcipher_exporter::options o;
+    o.counts = hone_test::hone_count_queries();
     o.key = test_key();
     runner_options ro;
     ro.temp_directory = f.dir.path();

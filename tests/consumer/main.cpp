@@ -34,8 +34,8 @@ int main() {
     if (sqlite3_open_v2(db_path.c_str(), &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, nullptr) != SQLITE_OK ||
         sqlite3_key(db, secret.data(), static_cast<int>(secret.size())) != SQLITE_OK ||
         sqlite3_exec(db,
-                     "CREATE TABLE accounts(id INTEGER PRIMARY KEY, name TEXT NOT NULL);"
-                     "INSERT INTO accounts(name) VALUES ('checking'), ('savings'), ('card');",
+                     "CREATE TABLE readings(id INTEGER PRIMARY KEY, sensor TEXT NOT NULL, value REAL);"
+                     "INSERT INTO readings(sensor, value) VALUES ('north', 1.5), ('north', 1.7), ('south', 9.0);",
                      nullptr, nullptr, nullptr) != SQLITE_OK) {
       std::fprintf(stderr, "cannot create the database: %s\n", db ? sqlite3_errmsg(db) : "out of memory");
       sqlite3_close(db);
@@ -44,12 +44,16 @@ int main() {
     sqlite3_close(db);
 
     hb::sqlcipher_exporter::options opts;
+
+    opts.counts = {{"readings", "SELECT COUNT(*) FROM readings"},
+                   {"sensors", "SELECT COUNT(DISTINCT sensor) FROM readings"}};
     opts.key = key;
     hb::BackupRunner runner(hb::sqlcipher_exporter(db_path, opts), hb::gzip_compressor{},
                             hb::local_directory(dir / "backups"), hb::system_clock{});
     const hb::backup_info made = runner.create();
     const hb::verify_result v = runner.verify(made.name);
-    ok = made.encrypted && v.valid && v.encrypted && v.counts.accounts == 3 && runner.list().size() == 1;
+    ok = made.encrypted && v.valid && v.encrypted && v.counts["readings"] == 3 && v.counts["sensors"] == 2 &&
+         made.counts == v.counts && runner.list().size() == 1;
     std::printf("%s: %s (%llu bytes), verify: %s\n", ok ? "ok" : "FAILED", made.name.c_str(),
                 static_cast<unsigned long long>(made.size), v.message.c_str());
   } catch (const std::exception& e) {

@@ -9,6 +9,7 @@
 //   reliability-probe commit-wal DB N    inserts N transactions (one committed transaction) with
 //       wal_autocheckpoint off, then exits without closing: the rows stay in DB-wal only.
 #include <hone/backup.hpp>
+#include <hone/backup/hone_key.hpp>
 
 #include <nlohmann/json.hpp>
 
@@ -28,7 +29,7 @@ namespace detail = hone::backup::detail;
 
 hb::database_key key_from_env() {
   const char* pass = std::getenv("HONE_DB_KEY");
-  return (pass && *pass) ? hb::database_key::hone(pass) : hb::database_key::none();
+  return (pass && *pass) ? hb::hone_key(pass) : hb::database_key::none();
 }
 
 /// FNV-1a, 64 bits: enough to tell two databases' contents apart in a test.

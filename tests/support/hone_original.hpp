@@ -1,7 +1,7 @@
 // The original Hone, as far as the backup system meets it, re-made from hone-compat.md alone
 // (sections 1-3) and deliberately independent of the library under test:
 //  - original::derive_hex / key_string: HONE_DB_KEY -> Argon2id -> the SQLCipher key x"<hex>"
-//    (libargon2 called directly, version 0x13 spelled out, not database_key::hone()),
+//    (libargon2 called directly, version 0x13 spelled out, not hone_key()),
 //  - original::create_database: a database made the way the original makes one (SQLCipher 4
 //    defaults, sqlite3_key(x"<hex>"), WAL, synchronous=NORMAL, foreign_keys=ON, the tables
 //    behind the counts with more of their real columns),

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <hone/backup.hpp>
+#include <hone/backup/hone_key.hpp>
 
 #include <array>
 #include <atomic>
@@ -21,6 +22,13 @@ namespace hone_test {
 
 namespace fs = std::filesystem;
 using namespace hone::backup;
+
+/// The count queries of the Hone tables the test databases hold (the program's own list).
+inline std::vector<count_query> hone_count_queries() {
+  return {{"accounts", "SELECT COUNT(*) FROM accounts"},
+          {"transactions", "SELECT COUNT(*) FROM transactions"},
+          {"subscriptions", "SELECT COUNT(*) FROM subscriptions WHERE status = 'active'"}};
+}
 
 /// A fresh folder removed with its contents at the end of the test.
 class scratch_dir {

@@ -36,16 +36,17 @@ int cmd_create(const backup_args& a) {
   } else {
     std::printf("Created backup %s\n", b.name.c_str());
     print_backup_details(b);
-    std::printf("  accounts:      %s\n", count_text(b.counts.accounts, "accounts").c_str());
-    std::printf("  transactions:  %s\n", count_text(b.counts.transactions, "transactions").c_str());
-    std::printf("  subscriptions: %s\n", (b.counts.subscriptions ? std::to_string(*b.counts.subscriptions) + " active"
-                                                                 : count_text(b.counts.subscriptions, "subscriptions"))
-                                             .c_str());
+    std::printf("  accounts:      %s\n", count_text(b.counts["accounts"], "accounts").c_str());
+    std::printf("  transactions:  %s\n", count_text(b.counts["transactions"], "transactions").c_str());
+    std::printf("  subscriptions: %s\n",
+                (b.counts["subscriptions"] ? std::to_string(*b.counts["subscriptions"]) + " active"
+                                           : count_text(b.counts["subscriptions"], "subscriptions"))
+                    .c_str());
     std::printf("  encrypted:     %s\n", yes_no(b.encrypted).c_str());
     std::printf("  compressed:    %s\n", compressed_text(b, true).c_str());
     if (plain_with_key) std::printf("%s\n", plain_warning.c_str());
   }
-  if (!b.counts.accounts && !b.counts.transactions && !b.counts.subscriptions)
+  if (!b.counts["accounts"] && !b.counts["transactions"] && !b.counts["subscriptions"])
     std::fprintf(stderr,
                  "warning: %s has none of Hone's tables (accounts, transactions, subscriptions); is --db "
                  "(or HONE_DB_PATH) the right database?\n",

@@ -38,11 +38,12 @@ int cmd_verify(const backup_args& a) {
                        : a.check == hb::check_level::quick ? "quick check passed"
                                                            : "it opens and its counts read; integrity not checked";
     std::printf("Backup %s is valid (%s)\n", v.name.c_str(), what);
-    std::printf("  accounts:      %s\n", count_text(v.counts.accounts, "accounts").c_str());
-    std::printf("  transactions:  %s\n", count_text(v.counts.transactions, "transactions").c_str());
-    std::printf("  subscriptions: %s\n", (v.counts.subscriptions ? std::to_string(*v.counts.subscriptions) + " active"
-                                                                 : count_text(v.counts.subscriptions, "subscriptions"))
-                                             .c_str());
+    std::printf("  accounts:      %s\n", count_text(v.counts["accounts"], "accounts").c_str());
+    std::printf("  transactions:  %s\n", count_text(v.counts["transactions"], "transactions").c_str());
+    std::printf("  subscriptions: %s\n",
+                (v.counts["subscriptions"] ? std::to_string(*v.counts["subscriptions"]) + " active"
+                                           : count_text(v.counts["subscriptions"], "subscriptions"))
+                    .c_str());
     std::printf("  encrypted:     %s\n", yes_no(v.encrypted).c_str());
   }
   return exit_ok;

@@ -26,9 +26,10 @@ enum class errc : int {
   /// restore refused: the backup is not encrypted but a key is configured, so restoring it
   /// would leave an unencrypted database where an encrypted one is expected
   unencrypted_backup = 13,
-  key_required = 14,   ///< the database or backup is encrypted and no key was given
-  not_a_backup = 15,   ///< the file is not a backup (not the Compressor's format, empty, not a database)
-  database_busy = 16,  ///< another connection kept the database from being prepared for replacement
+  key_required = 14,        ///< the database or backup is encrypted and no key was given
+  not_a_backup = 15,        ///< the file is not a backup (not the Compressor's format, empty, not a database)
+  database_busy = 16,       ///< another connection kept the database from being prepared for replacement
+  database_not_found = 17,  ///< "Database not found: PATH" (the database to back up or open is missing)
 };
 
 /// A short stable identifier for each code, e.g. "not_found".
@@ -50,6 +51,7 @@ constexpr std::string_view to_string(errc c) noexcept {
     case errc::key_required: return "key_required";
     case errc::not_a_backup: return "not_a_backup";
     case errc::database_busy: return "database_busy";
+    case errc::database_not_found: return "database_not_found";
   }
   return "unknown";
 }
@@ -92,6 +94,7 @@ using unencrypted_backup_error = detail::coded_error<errc::unencrypted_backup>;
 using key_required_error = detail::coded_error<errc::key_required>;
 using not_a_backup_error = detail::coded_error<errc::not_a_backup>;
 using database_busy_error = detail::coded_error<errc::database_busy>;
+using database_not_found_error = detail::coded_error<errc::database_not_found>;
 
 /// The message restore and verify give when the key does not open the backup.
 inline constexpr std::string_view wrong_key_message =

@@ -1,11 +1,9 @@
-// Database keys: a passphrase, raw key bytes, or the original Hone's Argon2id-derived key.
+// Database keys: a passphrase or raw key bytes (hone_key.hpp adds the Hone program's Argon2id key).
 // Key material is wiped on destruction, never printed, and reaches SQLCipher only through
 // sqlite3_key() or a bound parameter.
 #pragma once
 
 #include <hone/backup/error.hpp>
-
-#include <argon2.h>
 
 #include <array>
 #include <cstddef>
@@ -25,14 +23,6 @@ inline void secure_wipe(void* p, std::size_t n) noexcept {
 }
 inline constexpr char hex_digits[] = "0123456789abcdef";
 }  // namespace detail
-
-/// Parameters of the original Hone's key derivation (Argon2id v0x13).
-struct hone_kdf_params {
-  std::uint32_t memory_kib = 19456;
-  std::uint32_t passes = 2;
-  std::uint32_t parallelism = 1;
-  std::string_view salt = "hone-salt-v1-fix";
-};
 
 /// The key of a database. Empty means "not encrypted".
 class database_key {
@@ -75,31 +65,6 @@ class database_key {
     database_key k(s);
     detail::secure_wipe(s.data(), s.size());
     return k;
-  }
-
-  /// The key the original Hone uses for HONE_DB_KEY: Argon2id(passphrase, "hone-salt-v1-fix",
-  /// t=2, m=19456 KiB, p=1, 32 bytes), hex-encoded, then the *passphrase* string x"<hex>".
-  static database_key hone(std::string_view passphrase, const hone_kdf_params& params = {}) {
-    auto derived = hone_derive(passphrase, params);
-    std::string s;
-    s.reserve(67);
-    s += "x\"";
-    append_hex(s, derived);
-    s += '"';
-    detail::secure_wipe(derived.data(), derived.size());
-    database_key k(s);
-    detail::secure_wipe(s.data(), s.size());
-    return k;
-  }
-
-  /// The raw Argon2id output of the original's derivation (exposed for known-answer tests).
-  static std::array<std::byte, 32> hone_derive(std::string_view passphrase, const hone_kdf_params& params = {}) {
-    std::array<std::byte, 32> out{};
-    int rc = argon2id_hash_raw(params.passes, params.memory_kib, params.parallelism, passphrase.data(),
-                               passphrase.size(), params.salt.data(), params.salt.size(), out.data(), out.size());
-    if (rc != ARGON2_OK)
-      throw invalid_argument_error(std::string("Key derivation failed: ") + argon2_error_message(rc));
-    return out;
   }
 
   bool empty() const noexcept { return secret_.empty(); }

@@ -69,7 +69,7 @@ inline std::string quoted_identifier(const std::string& name) {
 }
 
 /// Rows of every table (sqlite_master is spelled so that SQLite 3.15 understands it too).
-inline std::map<std::string, std::int64_t> row_counts(sqlite3* db) {
+inline std::map<std::string, std::int64_t> table_row_counts(sqlite3* db) {
   std::map<std::string, std::int64_t> counts;
   std::vector<std::string> tables;
   {
@@ -153,13 +153,8 @@ inline migrate_result migrate_to_v4(const std::filesystem::path& database, const
   // 2. Hold the database still: its WAL checkpointed into the file, the write lock taken, so
   //    the file alone holds every commit and nobody commits until the rename.
   const std::string journal_mode = detail::hold_still(guard.db.get(), db);
-  struct rollback_guard {
-    sqlite3* h;
-    ~rollback_guard() {
-      if (h) sqlite3_exec(h, "ROLLBACK", nullptr, nullptr, nullptr);
-    }
-  } unlock{guard.db.get()};
-  const auto source_rows = row_counts(guard.db.get());
+  const auto unlock = detail::transaction::adopt(guard.db.get());  // rolled back (released) on return
+  const auto source_rows = table_row_counts(guard.db.get());
   const std::string user_version = single_value(guard.db.get(), "PRAGMA user_version");
 
   struct stat st {};
@@ -177,18 +172,12 @@ inline migrate_result migrate_to_v4(const std::filesystem::path& database, const
     // Read-write only because ATTACH opens the copy with the main database's flags.
     auto src =
         detail::open_and_probe(r.database, SQLITE_OPEN_READWRITE, key, options.busy_timeout_ms, guard.compatibility);
-    {
-      detail::statement attach(src.db.get(), "ATTACH DATABASE ?1 AS hone_migrate_copy KEY ?2");
-      attach.bind(1, tmpl);
-      attach.bind(2, key.expose_secret());
-      attach.step();
-    }
+    detail::attached_database copy(src.db.get(), tmpl, "hone_migrate_copy", key);
     detail::exec(src.db.get(), "PRAGMA hone_migrate_copy.cipher_compatibility = " + compat_pragma);
-    detail::exec(src.db.get(), "BEGIN");
+    detail::read_transaction snapshot(src.db.get());
     detail::exec(src.db.get(), "SELECT sqlcipher_export('hone_migrate_copy')");
     detail::copy_header_values(src.db.get(), "main", "hone_migrate_copy");
-    detail::exec(src.db.get(), "COMMIT");
-    detail::exec(src.db.get(), "DETACH DATABASE hone_migrate_copy");
+    snapshot.end();
   } catch (const error& e) {
     throw database_error("Migration failed: cannot copy " + db + ": " + e.what());
   }
@@ -211,7 +200,7 @@ inline migrate_result migrate_to_v4(const std::filesystem::path& database, const
     }
     if (auto ic = single_value(h, "PRAGMA integrity_check"); ic != "ok")
       throw database_error("integrity_check failed on the upgraded copy: " + ic);
-    if (row_counts(h) != source_rows) throw database_error("the upgraded copy does not hold the same rows");
+    if (table_row_counts(h) != source_rows) throw database_error("the upgraded copy does not hold the same rows");
     if (single_value(h, "PRAGMA user_version") != user_version)
       throw database_error("the upgraded copy lost the user_version");
     if (journal_mode == "wal") detail::exec(h, "PRAGMA journal_mode = WAL");

@@ -44,7 +44,7 @@ struct backup_info {
   /// The data inside is actually compressed; false when it is stored as-is (ciphertext does
   /// not shrink, so the gzip compressor stores encrypted pages in stored blocks).
   bool deflated = false;
-  table_counts counts;  ///< filled by create only
+  row_counts counts;  ///< filled by create only
   /// list/get: non-empty when the file is not a usable backup (not in the Compressor's format,
   /// empty, or its content is not an SQLite/SQLCipher database). Such files never count as
   /// backups: prune keeps them and does not count them, the scheduler ignores them.
@@ -73,7 +73,7 @@ struct prune_result {
 struct verify_result {
   bool valid = false;
   std::string name;
-  table_counts counts;
+  row_counts counts;
   bool encrypted = false;
   bool wrong_key = false;    ///< the key does not open the backup
   bool key_missing = false;  ///< the backup is encrypted and no key was given
@@ -466,8 +466,7 @@ class BackupRunner {
       struct stat current {};
       const bool exists = ::stat(db.c_str(), &current) == 0;
       if (exists && !force)
-        throw database_exists_error("Database already exists at " + db +
-                                    "; restoring would overwrite it (use --force / \"force\": true)");
+        throw database_exists_error("Database already exists at " + db + "; restoring would overwrite it");
       auto guard = destination_.lock();
       auto in = destination_.open(name);
       const auto dir = target.parent_path();
@@ -522,7 +521,7 @@ class BackupRunner {
       }
       r.restored = true;
       r.backup_name = name;
-      r.message = "Database restored successfully. Server restart recommended.";
+      r.message = "Database restored successfully.";
       return r;
     });
   }

@@ -5,8 +5,11 @@
 #include <cstdint>
 #include <filesystem>
 #include <functional>
+#include <initializer_list>
 #include <optional>
 #include <string>
+#include <string_view>
+#include <utility>
 #include <vector>
 
 namespace hone::backup {
@@ -16,17 +19,49 @@ using time_point = std::chrono::system_clock::time_point;
 /// Called with the number of bytes processed so far (monotonic). May be empty.
 using progress_fn = std::function<void(std::uint64_t done)>;
 
-/// Row counts read from a database. A count is absent when its table does not exist.
-struct table_counts {
-  std::optional<std::int64_t> accounts;
-  std::optional<std::int64_t> transactions;
-  std::optional<std::int64_t> subscriptions;
-  friend bool operator==(const table_counts&, const table_counts&) = default;
+/// One count query of an Exporter: a label for the caller and an SQL statement whose first
+/// column of its first row is the count ("SELECT COUNT(*) FROM orders").
+struct count_query {
+  std::string label;
+  std::string sql;
+};
+
+/// The result of one count query; the value is absent when the query failed because a table
+/// it reads does not exist (or the query is empty).
+struct row_count {
+  std::string label;
+  std::optional<std::int64_t> value;
+  friend bool operator==(const row_count&, const row_count&) = default;
+};
+
+/// The results of an Exporter's count queries, in the order of the queries, all read from one
+/// snapshot. counts["orders"] gives the value of the query labelled "orders" (absent when there
+/// is no such label or the table does not exist).
+class row_counts {
+ public:
+  row_counts() = default;
+  row_counts(std::initializer_list<row_count> items) : items_(items) {}
+
+  void add(std::string label, std::optional<std::int64_t> value) { items_.push_back({std::move(label), value}); }
+  std::optional<std::int64_t> operator[](std::string_view label) const {
+    for (const auto& c : items_)
+      if (c.label == label) return c.value;
+    return std::nullopt;
+  }
+  const std::vector<row_count>& items() const noexcept { return items_; }
+  auto begin() const noexcept { return items_.begin(); }
+  auto end() const noexcept { return items_.end(); }
+  std::size_t size() const noexcept { return items_.size(); }
+  bool empty() const noexcept { return items_.empty(); }
+  friend bool operator==(const row_counts&, const row_counts&) = default;
+
+ private:
+  std::vector<row_count> items_;
 };
 
 /// What an Exporter reports about the snapshot it wrote.
 struct export_result {
-  table_counts counts;      ///< read from the same snapshot that was exported
+  row_counts counts;        ///< read from the same snapshot that was exported
   bool encrypted = false;   ///< the exported file is encrypted
   std::uint64_t bytes = 0;  ///< size of the exported (uncompressed) file
 };
@@ -35,7 +70,7 @@ struct export_result {
 struct check_result {
   bool valid = false;
   std::string message;  ///< "ok", or why the file is not valid
-  table_counts counts;
+  row_counts counts;
   bool encrypted = false;
   bool wrong_key = false;    ///< the file did not open with the key (or is not a database)
   bool key_missing = false;  ///< the file is encrypted and no key was given

@@ -6,6 +6,7 @@
 #include <hone/backup/error.hpp>
 #include <hone/backup/io.hpp>
 #include <hone/backup/key.hpp>
+#include <hone/backup/statement.hpp>
 
 #include <sqlite3.h>
 
@@ -22,6 +23,7 @@
 #include <string>
 #include <string_view>
 #include <thread>
+#include <utility>
 
 #include <sys/resource.h>
 #include <sys/stat.h>
@@ -32,11 +34,7 @@ namespace hone::backup::detail {
 struct sqlite_closer {
   void operator()(sqlite3* db) const noexcept { sqlite3_close_v2(db); }
 };
-struct stmt_finalizer {
-  void operator()(sqlite3_stmt* s) const noexcept { sqlite3_finalize(s); }
-};
 using db_ptr = std::unique_ptr<sqlite3, sqlite_closer>;
-using stmt_ptr = std::unique_ptr<sqlite3_stmt, stmt_finalizer>;
 
 /// True when the file starts with SQLite's plain header: an unencrypted database.
 inline bool has_plain_header(const std::filesystem::path& p) {
@@ -109,59 +107,7 @@ inline int sqlcipher_major() {
   return major;
 }
 
-inline std::string errmsg(sqlite3* db) { return db ? sqlite3_errmsg(db) : "out of memory"; }
-
-/// A prepared statement with bound parameters; step() throws on errors.
-class statement {
- public:
-  statement(sqlite3* db, std::string_view sql) : db_(db) {
-    sqlite3_stmt* s = nullptr;
-    int rc = sqlite3_prepare_v2(db, sql.data(), static_cast<int>(sql.size()), &s, nullptr);
-    stmt_.reset(s);
-    if (rc != SQLITE_OK) throw_error(rc);
-  }
-  statement& bind(int i, std::string_view text) {
-    check(sqlite3_bind_text(stmt_.get(), i, text.data(), static_cast<int>(text.size()), SQLITE_TRANSIENT));
-    return *this;
-  }
-  statement& bind_blob(int i, const void* data, std::size_t n) {
-    check(sqlite3_bind_blob(stmt_.get(), i, data, static_cast<int>(n), SQLITE_TRANSIENT));
-    return *this;
-  }
-  statement& bind(int i, std::int64_t v) {
-    check(sqlite3_bind_int64(stmt_.get(), i, v));
-    return *this;
-  }
-  /// Returns true while a row is available.
-  bool step() {
-    int rc = sqlite3_step(stmt_.get());
-    if (rc == SQLITE_ROW) return true;
-    if (rc == SQLITE_DONE) return false;
-    throw_error(rc);
-  }
-  std::int64_t column_int(int i) const { return sqlite3_column_int64(stmt_.get(), i); }
-  std::string column_text(int i) const {
-    auto t = sqlite3_column_text(stmt_.get(), i);
-    return t ? reinterpret_cast<const char*>(t) : "";
-  }
-  bool column_is_null(int i) const { return sqlite3_column_type(stmt_.get(), i) == SQLITE_NULL; }
-  sqlite3_stmt* get() const noexcept { return stmt_.get(); }
-
- private:
-  void check(int rc) {
-    if (rc != SQLITE_OK) throw_error(rc);
-  }
-  [[noreturn]] void throw_error(int rc) const {
-    std::string why = errmsg(db_);
-    // "disk I/O error" alone hides the cause: a full disk, a file size limit (EFBIG)...
-    const int code = db_ ? sqlite3_extended_errcode(db_) & 0xff : rc & 0xff;
-    if (const int e = db_ ? sqlite3_system_errno(db_) : 0; e != 0 && (code == SQLITE_IOERR || code == SQLITE_FULL))
-      why += ": " + errno_text(e);
-    throw database_error(why + " (SQLite error " + std::to_string(rc) + ")");
-  }
-  sqlite3* db_;
-  stmt_ptr stmt_;
-};
+using hone::backup::statement;
 
 /// Runs SQL that returns no rows we need.
 inline void exec(sqlite3* db, std::string_view sql) {
@@ -305,6 +251,79 @@ inline std::optional<std::int64_t> optional_count(sqlite3* db, const std::string
   if (rc == SQLITE_ROW) return sqlite3_column_int64(raw, 0);
   if (rc == SQLITE_DONE) return std::nullopt;
   throw database_error("Count query failed: " + errmsg(db));
+}
+
+// ---- RAII for the pieces of the C API that must be undone --------------------------------
+
+/// BEGIN (IMMEDIATE when asked) now; ROLLBACK when destroyed unless commit() succeeded.
+class transaction {
+ public:
+  explicit transaction(sqlite3* db, bool immediate = false) : db_(db) {
+    exec(db_, immediate ? "BEGIN IMMEDIATE" : "BEGIN");
+  }
+  /// Takes over a transaction `db` has begun already (e.g. by hold_still()).
+  static transaction adopt(sqlite3* db) noexcept { return transaction(db, adopted{}); }
+  transaction(transaction&& o) noexcept : db_(std::exchange(o.db_, nullptr)) {}
+  transaction(const transaction&) = delete;
+  transaction& operator=(const transaction&) = delete;
+  ~transaction() {
+    if (db_) sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
+  }
+  void commit() {
+    exec(db_, "COMMIT");
+    db_ = nullptr;
+  }
+
+ private:
+  struct adopted {};
+  transaction(sqlite3* db, adopted) noexcept : db_(db) {}
+  sqlite3* db_;
+};
+
+/// A read transaction whose snapshot starts at once: BEGIN, then a read of the schema (SQLite
+/// takes the snapshot at the first read). Every statement until it ends sees that snapshot.
+/// Ended (COMMIT, which for a read transaction only releases the snapshot) when destroyed.
+class read_transaction {
+ public:
+  explicit read_transaction(sqlite3* db) : tx_(db) { exec(db, "SELECT count(*) FROM sqlite_master"); }
+  void end() { tx_.commit(); }
+
+ private:
+  transaction tx_;
+};
+
+/// A database ATTACHed under `schema` with a key bound as a parameter; DETACHed when destroyed.
+class attached_database {
+ public:
+  attached_database(sqlite3* db, const std::filesystem::path& file, std::string schema, const database_key& key)
+      : db_(db), schema_(std::move(schema)) {
+    statement attach(db_, "ATTACH DATABASE ?1 AS " + schema_ + " KEY ?2");
+    attach.bind(1, file.string());
+    attach.bind(2, key.expose_secret());
+    attach.step();
+  }
+  attached_database(const attached_database&) = delete;
+  attached_database& operator=(const attached_database&) = delete;
+  ~attached_database() { sqlite3_exec(db_, ("DETACH DATABASE " + schema_).c_str(), nullptr, nullptr, nullptr); }
+  const std::string& schema() const noexcept { return schema_; }
+
+ private:
+  sqlite3* db_;
+  std::string schema_;
+};
+
+/// Copies every page of `src`'s main database into `dst`'s with the online backup API in one
+/// step (-1), finishing the backup object whatever happens. Throws database_error.
+inline void copy_pages(sqlite3* dst, sqlite3* src) {
+  struct finisher {
+    void operator()(sqlite3_backup* b) const noexcept { sqlite3_backup_finish(b); }
+  };
+  std::unique_ptr<sqlite3_backup, finisher> b(sqlite3_backup_init(dst, "main", src, "main"));
+  if (!b) throw database_error(errmsg(dst));
+  const int rc = sqlite3_backup_step(b.get(), -1);
+  const int rc_finish = sqlite3_backup_finish(b.release());
+  if (rc != SQLITE_DONE) throw database_error(sqlite3_errstr(rc));
+  if (rc_finish != SQLITE_OK) throw database_error(errmsg(dst));
 }
 
 }  // namespace hone::backup::detail

@@ -13,20 +13,14 @@
 #include <hone/backup/types.hpp>
 
 #include <filesystem>
+#include <optional>
 #include <string>
 #include <system_error>
 #include <thread>
 #include <utility>
+#include <vector>
 
 namespace hone::backup {
-
-/// The queries behind the counts of create/verify responses. An empty query, or one whose
-/// table does not exist, gives an absent count.
-struct count_queries {
-  std::string accounts = "SELECT COUNT(*) FROM accounts";
-  std::string transactions = "SELECT COUNT(*) FROM transactions";
-  std::string subscriptions = "SELECT COUNT(*) FROM subscriptions WHERE status = 'active'";
-};
 
 /// How the copy is made. Every method runs inside one read transaction, so the copy, the
 /// schema and the counts all come from one snapshot, and in WAL mode writers are never blocked.
@@ -67,7 +61,9 @@ enum class check_level {
 /// Settings of sqlcipher_exporter.
 struct sqlcipher_exporter_options {
   database_key key;  ///< empty: the database is plain SQLite
-  count_queries counts;
+  /// Counts read from the exported snapshot (and by check()), each {label, sql}; none by
+  /// default. A query whose table does not exist gives an absent value.
+  std::vector<count_query> counts;
   export_method method = export_method::automatic;
   check_level check = check_level::full;
   /// Page cache of the checking connection, in MiB: integrity_check looks up every row in
@@ -113,7 +109,8 @@ class sqlcipher_exporter {
   /// Writes the copy to `target` (which must not exist; it is created owner-only).
   export_result export_to(const std::filesystem::path& target, const progress_fn& progress) {
     std::error_code ec;
-    if (!std::filesystem::exists(db_path_, ec)) throw database_error("Database not found: " + db_path_.string());
+    if (!std::filesystem::exists(db_path_, ec))
+      throw database_not_found_error("Database not found: " + db_path_.string());
     const auto kind = detail::classify_database_file(db_path_);
     if (kind == detail::database_kind::empty || kind == detail::database_kind::not_database)
       throw export_error("sqlcipher_export failed: " + db_path_.string() +
@@ -289,75 +286,48 @@ class sqlcipher_exporter {
     return detail::open_and_probe(path, flags, key, opts_.busy_timeout_ms, opts_.cipher_compatibility);
   }
 
-  table_counts read_counts(sqlite3* db) const {
-    table_counts c;
-    c.accounts = detail::optional_count(db, opts_.counts.accounts);
-    c.transactions = detail::optional_count(db, opts_.counts.transactions);
-    c.subscriptions = detail::optional_count(db, opts_.counts.subscriptions);
+  row_counts read_counts(sqlite3* db) const {
+    row_counts c;
+    for (const auto& q : opts_.counts) c.add(q.label, detail::optional_count(db, q.sql));
     return c;
   }
 
-  /// BEGIN, then read the schema: that read starts the snapshot every later statement sees.
-  static void begin_snapshot(sqlite3* db) {
-    detail::exec(db, "BEGIN");
-    detail::exec(db, "SELECT count(*) FROM sqlite_master");
-  }
-
-  static void end_snapshot(sqlite3* db) noexcept { sqlite3_exec(db, "COMMIT", nullptr, nullptr, nullptr); }
-
-  table_counts copy_with_export(sqlite3* db, const std::filesystem::path& target, const database_key& key,
-                                int compatibility) const {
-    {
-      detail::statement attach(db, "ATTACH DATABASE ?1 AS hone_backup_target KEY ?2");
-      attach.bind(1, target.string());
-      attach.bind(2, key.expose_secret());
-      try {
-        attach.step();
-      } catch (const error& e) {
-        throw export_error(std::string("sqlcipher_export failed: cannot create the copy: ") + e.what());
-      }
+  row_counts copy_with_export(sqlite3* db, const std::filesystem::path& target, const database_key& key,
+                              int compatibility) const {
+    std::optional<detail::attached_database> copy;
+    try {
+      copy.emplace(db, target, "hone_backup_target", key);
+    } catch (const error& e) {
+      throw export_error(std::string("sqlcipher_export failed: cannot create the copy: ") + e.what());
     }
-    struct detach_guard {
-      sqlite3* db;
-      ~detach_guard() { sqlite3_exec(db, "DETACH DATABASE hone_backup_target", nullptr, nullptr, nullptr); }
-    } detach{db};
     if (compatibility != 0 && !key.empty())
       detail::exec(db, "PRAGMA hone_backup_target.cipher_compatibility = " + std::to_string(compatibility));
     skip_durability(db, "hone_backup_target");
-
-    table_counts counts;
     try {
-      begin_snapshot(db);
-      counts = read_counts(db);
+      detail::read_transaction snapshot(db);
+      row_counts counts = read_counts(db);
       detail::exec(db, "SELECT sqlcipher_export('hone_backup_target')");
       detail::copy_header_values(db, "main", "hone_backup_target");
-      detail::exec(db, "COMMIT");
+      snapshot.end();
+      return counts;
     } catch (const error& e) {
-      sqlite3_exec(db, "ROLLBACK", nullptr, nullptr, nullptr);
       throw export_error(std::string("sqlcipher_export failed: ") + e.what() + detail::write_failure_cause(target));
     }
-    return counts;
   }
 
-  table_counts copy_with_backup_api(sqlite3* src, const std::filesystem::path& target, const database_key& key,
-                                    int compatibility) const {
+  row_counts copy_with_backup_api(sqlite3* src, const std::filesystem::path& target, const database_key& key,
+                                  int compatibility) const {
     auto dst = detail::open_database(target, SQLITE_OPEN_READWRITE, key);
     if (compatibility != 0 && !key.empty())
       detail::exec(dst.get(), "PRAGMA cipher_compatibility = " + std::to_string(compatibility));
     skip_durability(dst.get(), "main");
-    table_counts counts;
+    row_counts counts;
     try {
-      begin_snapshot(src);
+      detail::read_transaction snapshot(src);
       counts = read_counts(src);
-      sqlite3_backup* b = sqlite3_backup_init(dst.get(), "main", src, "main");
-      if (!b) throw database_error(detail::errmsg(dst.get()));
-      int rc = sqlite3_backup_step(b, -1);
-      int rc_finish = sqlite3_backup_finish(b);
-      if (rc != SQLITE_DONE) throw database_error(sqlite3_errstr(rc));
-      if (rc_finish != SQLITE_OK) throw database_error(detail::errmsg(dst.get()));
-      end_snapshot(src);
+      detail::copy_pages(dst.get(), src);
+      snapshot.end();
     } catch (const error& e) {
-      sqlite3_exec(src, "ROLLBACK", nullptr, nullptr, nullptr);
       throw export_error(std::string("sqlcipher_export failed: online backup: ") + e.what() +
                          detail::write_failure_cause(target));
     }
@@ -371,9 +341,5 @@ class sqlcipher_exporter {
 };
 
 static_assert(Exporter<sqlcipher_exporter>);
-
-/// The version of the SQLCipher the program is linked with ("4.14.0 community"), or empty when
-/// it is linked with plain SQLite (which cannot open encrypted databases).
-inline std::string sqlcipher_version() { return detail::sqlcipher_version(); }
 
 }  // namespace hone::backup
