@@ -14,7 +14,7 @@ int main(int argc, char** argv) {
   }
   try {
     hb::sqlcipher_exporter::options opts;  // no key: a plain SQLite database
-    opts.counts = {{"tables", "SELECT COUNT(*) FROM sqlite_schema WHERE type = 'table'"}};
+    opts.counts = {{"tables", "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table'"}};
     hb::local_runner runner(hb::sqlcipher_exporter(argv[1], opts), hb::gzip_compressor{}, hb::local_directory(argv[2]),
                             hb::system_clock{});
 

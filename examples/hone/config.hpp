@@ -4,7 +4,7 @@
 // variables, and every message naming them, is the program's.
 #pragma once
 
-#include <hone/backup/scheduler.hpp>
+#include <hone/backup.hpp>  // schedule_config (scheduler.hpp)
 
 #include <array>
 #include <chrono>

@@ -7,7 +7,7 @@
 #include "log.hpp"
 #include "output.hpp"
 
-#include <hone/backup/error.hpp>
+#include <hone/backup.hpp>
 
 #include <cerrno>
 #include <cstdio>
