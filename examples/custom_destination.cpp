@@ -19,7 +19,7 @@ class monthly_folders {
   hb::stored_entry store(const std::string& name, const std::function<void(hb::writer&)>& produce) {
     return folder(name).store(name, produce);
   }
-  std::vector<hb::stored_entry> list() {
+  std::vector<hb::stored_entry> list() const {
     std::vector<hb::stored_entry> all;
     std::error_code ec;
     for (const auto& d : fs::directory_iterator(root_, ec))  // nothing stored yet: no root, no error
@@ -27,8 +27,8 @@ class monthly_folders {
         for (auto& e : hb::local_directory(d.path()).list()) all.push_back(std::move(e));
     return all;
   }
-  std::optional<hb::stored_entry> stat(const std::string& name) { return folder(name).stat(name); }
-  std::unique_ptr<hb::reader> open(const std::string& name) { return folder(name).open(name); }
+  std::optional<hb::stored_entry> stat(const std::string& name) const { return folder(name).stat(name); }
+  std::unique_ptr<hb::reader> open(const std::string& name) const { return folder(name).open(name); }
   void remove(const std::string& name) { folder(name).remove(name); }
   auto lock() { return hb::local_directory(root_).lock(); }
 

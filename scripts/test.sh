@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Sets up, builds and runs every test suite; this is the README's test command and what CI runs.
 # Usage: scripts/test.sh [LEG...]   (default: every leg)
-#   default        bundled SQLCipher 4.14.0, headers from include/
+#   default        bundled SQLCipher 4.14.0, headers from include/; a local S3 server
+#                  (scripts/s3-server.sh: Swift's s3api) runs meanwhile for the S3 tests
 #   sqlcipher3     the system's SQLCipher through pkg-config (Debian 12: 3.4.1, SQLite 3.15.2);
 #                  tests of SQLCipher 4-only features skip with the reason printed
 #   amalgamation   single_include/hone/backup.hpp is what scripts/amalgamate.py makes of include/
@@ -23,6 +24,31 @@ cd "$root"
 jobs=$(nproc 2>/dev/null || echo 2)
 build_root="${HONE_BUILD_ROOT:-$root/build-test}"
 
+# The local S3 server of the S3 integration tests: started in the background while the default
+# leg builds (it takes about 5 s), stopped when the script ends.
+s3_server_log="$build_root/s3-server.log"
+s3_server_pid=
+start_s3_server() {
+  "$root/scripts/s3-server.sh" start >"$s3_server_log" 2>&1 &
+  s3_server_pid=$!
+}
+use_s3_server() {
+  [ -n "$s3_server_pid" ] || return 0
+  if wait "$s3_server_pid"; then
+    eval "$("$root/scripts/s3-server.sh" env)"
+    cat "$s3_server_log"
+  else
+    echo "S3 server did not start; the S3 integration tests will be skipped:"
+    cat "$s3_server_log"
+  fi
+  s3_server_pid=
+}
+stop_s3_server() {
+  [ -n "$s3_server_pid" ] && wait "$s3_server_pid" 2>/dev/null
+  "$root/scripts/s3-server.sh" stop >/dev/null 2>&1 || true
+  unset HONE_TEST_S3_ENDPOINT
+}
+
 # run_leg NAME [cmake options...]: configure, build and ctest in its own build folder.
 run_leg() {
   local name=$1
@@ -39,6 +65,7 @@ run_leg() {
     return 1
   fi
   echo "build: $(grep -c 'warning:' "$dir.build.log" || true) compiler warnings"
+  [ "$name" = default ] && use_s3_server
   local rc=0
   ctest --test-dir "$dir" --output-on-failure -LE benchmark -j"$jobs" 2>&1 | tee "$dir.ctest.log" || rc=$?
   # The figures of the reliability tests (trials, failures, seed, corpus counts, times), which
@@ -218,9 +245,14 @@ legs=("$@")
 # The second full run combines two requirements to keep CI short: Debian's SQLCipher 3.4.1
 # (instead of the bundled 4.14.0) and the generated single header (instead of include/).
 [ ${#legs[@]} -gt 0 ] || legs=(amalgamation format default sqlcipher3-single-header consumers asan fuzz)
+trap stop_s3_server EXIT
 for leg in "${legs[@]}"; do
   case "$leg" in
-    default) run_leg default ;;
+    default)
+      start_s3_server
+      run_leg default
+      stop_s3_server
+      ;;
     sqlcipher3) run_leg sqlcipher3 -DHONE_BACKUP_SYSTEM_SQLCIPHER=ON ;;
     amalgamation) run_check amalgamation python3 "$root/scripts/amalgamate.py" --check ;;
     single-header)

@@ -46,13 +46,13 @@ BOOST_AUTO_TEST_CASE(invalid_name_messages_escape_control_characters) {
 
 BOOST_AUTO_TEST_CASE(default_name_round_trip) {
   const hb::time_point t = sys_days{2024y / 1 / 15} + 14h + 30min + 22s;
-  BOOST_TEST(hb::default_name(t, ".db.gz") == "hone-2024-01-15-143022.db.gz");
-  BOOST_TEST(hb::default_name(t, ".db.gz", 3) == "hone-2024-01-15-143022-3.db.gz");
-  BOOST_TEST((hb::timestamp_from_name("hone-2024-01-15-143022-3.db.gz") == t));
-  BOOST_TEST(hb::sequence_from_name("hone-2024-01-15-143022-3.db.gz") == 3);
-  BOOST_TEST(hb::sequence_from_name("hone-2024-01-15-143022.db.gz") == 0);
-  BOOST_TEST(!hb::timestamp_from_name("hone-2024-02-30-143022.db.gz"));
-  BOOST_TEST(!hb::timestamp_from_name("hone-2024-01-15-243022.db.gz"));
+  BOOST_TEST(hb::default_name(t, ".db.gz") == "backup-2024-01-15-143022.db.gz");
+  BOOST_TEST(hb::default_name(t, ".db.gz", 3) == "backup-2024-01-15-143022-3.db.gz");
+  BOOST_TEST((hb::timestamp_from_name("backup-2024-01-15-143022-3.db.gz") == t));
+  BOOST_TEST(hb::sequence_from_name("backup-2024-01-15-143022-3.db.gz") == 3);
+  BOOST_TEST(hb::sequence_from_name("backup-2024-01-15-143022.db.gz") == 0);
+  BOOST_TEST(!hb::timestamp_from_name("backup-2024-02-30-143022.db.gz"));
+  BOOST_TEST(!hb::timestamp_from_name("backup-2024-01-15-243022.db.gz"));
 }
 
 BOOST_AUTO_TEST_CASE(times_outside_a_time_point_are_not_automatic_names) {
@@ -60,7 +60,7 @@ BOOST_AUTO_TEST_CASE(times_outside_a_time_point_are_not_automatic_names) {
   // its time does not fit a nanosecond time_point, and reading it used to overflow (undefined
   // behaviour). Such names are now ordinary custom names.
   for (const char* name : {"hone-3000-01-01-000000.db.gz", "hone-9999-12-31-235959.db.gz",
-                           "hone-0000-01-01-000000.db.gz", "hone-1000-06-01-120000-2.db.gz"}) {
+                           "hone-0000-01-01-000000.db.gz", "backup-1000-06-01-120000-2.db.gz"}) {
     BOOST_TEST_CONTEXT(name) {
       BOOST_TEST(hb::name_problem(name).empty());
       BOOST_TEST(!hb::timestamp_from_name(name));
@@ -79,10 +79,10 @@ BOOST_AUTO_TEST_CASE(times_outside_a_time_point_are_not_automatic_names) {
   }
   if constexpr (std::is_same_v<hb::time_point::duration, nanoseconds>) {
     // 64-bit nanoseconds: 1677-09-21 00:12:43.145224192 to 2262-04-11 23:47:16.854775807.
-    BOOST_TEST(hb::default_name(latest, "") == "hone-2262-04-11-234716");
-    BOOST_TEST(hb::default_name(earliest, "") == "hone-1677-09-21-001244");
-    BOOST_TEST(!hb::timestamp_from_name("hone-2262-04-11-234717.db.gz"));
-    BOOST_TEST(!hb::timestamp_from_name("hone-1677-09-21-001243.db.gz"));
+    BOOST_TEST(hb::default_name(latest, "") == "backup-2262-04-11-234716");
+    BOOST_TEST(hb::default_name(earliest, "") == "backup-1677-09-21-001244");
+    BOOST_TEST(!hb::timestamp_from_name("backup-2262-04-11-234717.db.gz"));
+    BOOST_TEST(!hb::timestamp_from_name("backup-1677-09-21-001243.db.gz"));
   }
 }
 

@@ -80,7 +80,7 @@ BOOST_AUTO_TEST_CASE(create_verify_restore_roundtrip_matrix) {
           auto r = f.make(key, method);
 
           auto info = r.create();
-          BOOST_TEST(info.name == "hone-2024-01-15-143022.db.gz");
+          BOOST_TEST(info.name == "backup-2024-01-15-143022.db.gz");
           BOOST_TEST(info.encrypted == encrypted);
           BOOST_TEST(info.counts["accounts"].value_or(-1) == 5);
           BOOST_TEST(info.counts["transactions"].value_or(-1) == 1234);
@@ -154,12 +154,12 @@ BOOST_AUTO_TEST_CASE(names_from_fake_clock_and_same_second) {
   auto a = r.create();
   auto b = r.create();  // same second: must not collide
   auto c = r.create();
-  BOOST_TEST(a.name == "hone-2024-01-15-143022.db.gz");
-  BOOST_TEST(b.name == "hone-2024-01-15-143022-1.db.gz");
-  BOOST_TEST(c.name == "hone-2024-01-15-143022-2.db.gz");
+  BOOST_TEST(a.name == "backup-2024-01-15-143022.db.gz");
+  BOOST_TEST(b.name == "backup-2024-01-15-143022-1.db.gz");
+  BOOST_TEST(c.name == "backup-2024-01-15-143022-2.db.gz");
   f.clock.advance(1h + 2min + 3s);
   auto d = r.create();
-  BOOST_TEST(d.name == "hone-2024-01-15-153225.db.gz");
+  BOOST_TEST(d.name == "backup-2024-01-15-153225.db.gz");
   auto l = r.list();
   BOOST_REQUIRE(l.size() == 4u);
   BOOST_TEST(l[0].name == d.name);
@@ -246,7 +246,7 @@ BOOST_AUTO_TEST_CASE(prune_keeps_newest_and_ignores_unrelated_files) {
   auto custom = r.create("custom");
   // Unrelated files and a crash leftover.
   { std::ofstream(f.backups / "notes.txt") << "keep me"; }
-  { std::ofstream(f.backups / "hone-2020-01-01-000000.txt") << "not a backup"; }
+  { std::ofstream(f.backups / "backup-2020-01-01-000000.txt") << "not a backup"; }
   { std::ofstream(f.backups / ".hone-tmp-abc123") << "partial"; }
   BOOST_TEST(r.list().size() == 7u);
   BOOST_TEST(code_of([&] { r.prune(0); }) == errc::invalid_argument);
@@ -261,7 +261,7 @@ BOOST_AUTO_TEST_CASE(prune_keeps_newest_and_ignores_unrelated_files) {
   BOOST_TEST((std::set<std::string>(p.deleted_names.begin(), p.deleted_names.end()) ==
               std::set<std::string>{names[0], names[1], names[2]}));
   BOOST_TEST(fs::exists(f.backups / "notes.txt"));
-  BOOST_TEST(fs::exists(f.backups / "hone-2020-01-01-000000.txt"));
+  BOOST_TEST(fs::exists(f.backups / "backup-2020-01-01-000000.txt"));
   BOOST_TEST(fs::exists(f.backups / custom.name));
   auto again = r.prune(4);
   BOOST_TEST(again.deleted_count == 0u);

@@ -164,8 +164,8 @@ BOOST_AUTO_TEST_CASE(junk_named_like_backups_is_listed_with_its_problem_and_neve
   f.plant_gzip("empty.db.gz", {});
   f.plant_gzip("text.db.gz", text_bytes(8192));
   // Dated in the future by its name: it must not take the place of the newest backup.
-  f.plant_gzip("hone-2099-01-01-000000.db.gz", text_bytes(4096));
-  const std::set<std::string> junk = {"not-gzip.db.gz", "empty.db.gz", "text.db.gz", "hone-2099-01-01-000000.db.gz"};
+  f.plant_gzip("backup-2099-01-01-000000.db.gz", text_bytes(4096));
+  const std::set<std::string> junk = {"not-gzip.db.gz", "empty.db.gz", "text.db.gz", "backup-2099-01-01-000000.db.gz"};
 
   auto all = r.list();
   BOOST_REQUIRE(all.size() == 7u);
@@ -195,14 +195,14 @@ BOOST_AUTO_TEST_CASE(an_empty_backup_is_never_valid) {
   fixture f;
   make_hone_db(f.db, database_key::none(), {.transactions = 20});
   auto r = f.make(database_key::none());
-  f.plant_gzip("hone-2024-01-15-143022.db.gz", {});
-  auto v = r.verify("hone-2024-01-15-143022.db.gz");
+  f.plant_gzip("backup-2024-01-15-143022.db.gz", {});
+  auto v = r.verify("backup-2024-01-15-143022.db.gz");
   BOOST_TEST(!v.valid);
   BOOST_TEST(v.message.find("empty") != std::string::npos, v.message);
   const std::string before = dump(f.db, database_key::none());
-  BOOST_CHECK_THROW(r.restore("hone-2024-01-15-143022.db.gz", f.db, true), corrupt_backup_error);
+  BOOST_CHECK_THROW(r.restore("backup-2024-01-15-143022.db.gz", f.db, true), corrupt_backup_error);
   BOOST_TEST(dump(f.db, database_key::none()) == before);
-  BOOST_CHECK_THROW(r.restore("hone-2024-01-15-143022.db.gz", f.dir / "new.db", false), corrupt_backup_error);
+  BOOST_CHECK_THROW(r.restore("backup-2024-01-15-143022.db.gz", f.dir / "new.db", false), corrupt_backup_error);
   BOOST_TEST(!fs::exists(f.dir / "new.db"));
 }
 
@@ -212,12 +212,12 @@ BOOST_AUTO_TEST_CASE(backups_of_one_second_sort_in_creation_order_after_a_prune)
   auto r = f.make(test_key());
   auto a = r.create();
   auto b = r.create();
-  BOOST_TEST(a.name == "hone-2024-01-15-143022.db.gz");  // the description's exact form
-  BOOST_TEST(b.name == "hone-2024-01-15-143022-1.db.gz");
+  BOOST_TEST(a.name == "backup-2024-01-15-143022.db.gz");  // the description's exact form
+  BOOST_TEST(b.name == "backup-2024-01-15-143022-1.db.gz");
   r.prune(1);  // removes a: its name must not come back for a later backup
   BOOST_TEST(!fs::exists(f.backups / a.name));
   auto c = r.create();
-  BOOST_TEST(c.name == "hone-2024-01-15-143022-2.db.gz");
+  BOOST_TEST(c.name == "backup-2024-01-15-143022-2.db.gz");
   auto l = r.list();
   BOOST_REQUIRE(l.size() == 2u);
   BOOST_TEST(l[0].name == c.name);

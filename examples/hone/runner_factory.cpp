@@ -24,6 +24,7 @@ any_runner runner_with(const runner_config& c, Destination destination) {
   // used is reported by require_temp_folder() before any work.
   hb::runner_options ropts;
   ropts.temp_directory = temp_base();
+  ropts.name_prefix = "hone-";  // hone-2024-01-15-143022.db.gz, as the description names them
   ropts.observer = c.observer;
   ropts.temp_files = [](const fs::path& p, bool created) {
     if (created)

@@ -36,6 +36,9 @@ enum class errc : int {
   not_a_backup = 15,        ///< the file is not a backup (not the Compressor's format, empty, not a database)
   database_busy = 16,       ///< another connection kept the database from being prepared for replacement
   database_not_found = 17,  ///< "Database not found: PATH" (the database to back up or open is missing)
+  /// a remote destination (an S3 bucket) could not be reached or refused a request; the
+  /// message names the operation, the bucket and key, the HTTP status and the server's code
+  remote = 18,
 };
 
 /// A short stable identifier for each code, e.g. "not_found".
@@ -58,6 +61,7 @@ constexpr std::string_view to_string(errc c) noexcept {
     case errc::not_a_backup: return "not_a_backup";
     case errc::database_busy: return "database_busy";
     case errc::database_not_found: return "database_not_found";
+    case errc::remote: return "remote";
   }
   return "unknown";
 }
@@ -101,6 +105,7 @@ using key_required_error = detail::coded_error<errc::key_required>;
 using not_a_backup_error = detail::coded_error<errc::not_a_backup>;
 using database_busy_error = detail::coded_error<errc::database_busy>;
 using database_not_found_error = detail::coded_error<errc::database_not_found>;
+using remote_error = detail::coded_error<errc::remote>;
 
 /// The message restore and verify give when the key does not open the backup.
 inline constexpr std::string_view wrong_key_message =
@@ -201,12 +206,24 @@ struct peek_result {
   bool compressed = false;  ///< the stream holds compressed data (false: stored as-is)
 };
 
+/// What the runner learned about a backup's content when it created it. A Destination that
+/// keeps it (the optional member `annotate`) and gives it back in list() saves the runner from
+/// reading the first bytes of every backup (one download each for a remote destination).
+struct content_info {
+  bool encrypted = false;  ///< the database inside is encrypted
+  bool deflated = false;   ///< the data actually shrank (see backup_info::deflated)
+  friend bool operator==(const content_info&, const content_info&) = default;
+};
+
 /// One stored object as a Destination sees it.
 struct stored_entry {
   std::string name;
   std::uint64_t size = 0;
   time_point modified{};
   std::string location;  ///< a path or URL a person can use to find the object
+  /// Set by destinations that keep what annotate() was told (empty: the runner reads the
+  /// object's first bytes to find out).
+  std::optional<content_info> content{};
 };
 
 }  // namespace hone::backup
@@ -217,7 +234,7 @@ struct stored_entry {
 
 // ---- begin of <hone/backup/detail/posix.hpp> ----
 // POSIX calls in one place: errno text, an owned descriptor, full reads and writes, fsync of
-// files and folders, rename without replace, and an flock() held by an object.
+// files and folders, rename without replace.
 
 
 #include <cerrno>
@@ -334,27 +351,6 @@ inline int rename_noreplace(const std::filesystem::path& from, const std::filesy
   ::unlink(from.c_str());
   return 0;
 }
-
-/// An exclusive flock() held for the lifetime of the object; serializes threads and processes.
-class file_lock {
- public:
-  file_lock() = default;
-  explicit file_lock(const std::filesystem::path& path, const std::string& dir_for_errors) {
-    fd_ = unique_fd(::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600));
-    if (!fd_) throw directory_error("Failed to access backup directory: " + dir_for_errors + ": " + errno_text(errno));
-    while (::flock(fd_.get(), LOCK_EX) != 0) {
-      if (errno != EINTR) throw lock_error("Cannot lock " + path.string() + ": " + errno_text(errno));
-    }
-  }
-  file_lock(file_lock&&) noexcept = default;
-  file_lock& operator=(file_lock&&) noexcept = default;
-  ~file_lock() {
-    if (fd_) ::flock(fd_.get(), LOCK_UN);
-  }
-
- private:
-  unique_fd fd_;
-};
 
 }  // namespace hone::backup::detail
 // ---- end of <hone/backup/detail/posix.hpp> ----
@@ -1183,6 +1179,7 @@ inline std::string sqlcipher_version() { return detail::sqlcipher_version(); }
 #include <stop_token>
 #include <string>
 #include <string_view>
+#include <type_traits>
 #include <vector>
 
 namespace hone::backup {
@@ -1194,7 +1191,7 @@ concept has_export_to = requires(E& e, const std::filesystem::path& target, cons
   { e.export_to(target, p) } -> std::same_as<export_result>;
 };
 template <class E>
-concept has_check = requires(E& e, const std::filesystem::path& file) {
+concept has_check = requires(const E& e, const std::filesystem::path& file) {
   { e.check(file) } -> std::same_as<check_result>;
 };
 }  // namespace concepts::exporter
@@ -1215,12 +1212,12 @@ concept has_decompress = requires(C& c, reader& in, writer& out, const progress_
   { c.decompress(in, out, p) } -> std::same_as<std::uint64_t>;
 };
 template <class C>
-concept has_peek = requires(C& c, reader& in, std::span<std::byte> buf) {
+concept has_peek = requires(const C& c, reader& in, std::span<std::byte> buf) {
   { c.peek(in, buf) } -> std::same_as<peek_result>;
 };
 template <class C>
 concept has_suffix = requires(const C& c) {
-  { c.suffix() } -> std::convertible_to<std::string_view>;
+  { c.suffix() } -> std::same_as<std::string_view>;
 };
 }  // namespace concepts::compressor
 
@@ -1236,24 +1233,33 @@ concept has_store = requires(D& d, const std::string& name, const std::function<
   { d.store(name, produce) } -> std::same_as<stored_entry>;
 };
 template <class D>
-concept has_list = requires(D& d) {
+concept has_list = requires(const D& d) {
   { d.list() } -> std::same_as<std::vector<stored_entry>>;
 };
 template <class D>
-concept has_stat = requires(D& d, const std::string& name) {
+concept has_stat = requires(const D& d, const std::string& name) {
   { d.stat(name) } -> std::same_as<std::optional<stored_entry>>;
 };
 template <class D>
-concept has_open = requires(D& d, const std::string& name) {
+concept has_open = requires(const D& d, const std::string& name) {
   { d.open(name) } -> std::same_as<std::unique_ptr<reader>>;
 };
 template <class D>
 concept has_remove = requires(D& d, const std::string& name) {
   { d.remove(name) } -> std::same_as<void>;
 };
+/// What lock() returns: an object that holds the lock until it is destroyed, and can be moved.
+template <class G>
+concept lock_guard = !std::is_void_v<G> && std::is_move_constructible_v<G> && std::is_destructible_v<G>;
 template <class D>
 concept has_lock = requires(D& d) {
-  {d.lock()};
+  { d.lock() } -> lock_guard;
+};
+/// Optional: keeps what the runner learned of a backup's content for list() to return in
+/// stored_entry::content (see docs/Destination.md).
+template <class D>
+concept has_annotate = requires(D& d, const std::string& name, const content_info& info) {
+  { d.annotate(name, info) } -> std::same_as<void>;
 };
 }  // namespace concepts::destination
 
@@ -1266,7 +1272,7 @@ concept Destination =
 // ---- Clock ---------------------------------------------------------------------------------
 namespace concepts::clock {
 template <class K>
-concept has_now = requires(K& k) {
+concept has_now = requires(const K& k) {
   { k.now() } -> std::same_as<time_point>;
 };
 template <class K>
@@ -1357,18 +1363,24 @@ inline std::string iso8601(time_point t) {
   return s.substr(0, 10) + "T" + s.substr(11, 2) + ":" + s.substr(13, 2) + ":" + s.substr(15, 2) + "Z";
 }
 
-/// The automatic name for a backup taken at t: hone-YYYY-MM-DD-HHMMSS<suffix>, and for the
-/// n-th extra backup of the same second hone-YYYY-MM-DD-HHMMSS-n<suffix>.
-inline std::string default_name(time_point t, std::string_view suffix, int n = 0) {
-  std::string name = "hone-" + name_timestamp(t);
+/// The prefix of automatic names unless a runner is given another (runner_options::name_prefix).
+inline constexpr std::string_view default_name_prefix = "backup-";
+
+/// The automatic name for a backup taken at t: <prefix>YYYY-MM-DD-HHMMSS<suffix>, and for the
+/// n-th extra backup of the same second <prefix>YYYY-MM-DD-HHMMSS-n<suffix>.
+inline std::string default_name(time_point t, std::string_view suffix, int n = 0,
+                                std::string_view prefix = default_name_prefix) {
+  std::string name = std::string(prefix) + name_timestamp(t);
   if (n > 0) name += "-" + std::to_string(n);
   name += suffix;
   return name;
 }
 
-/// The time encoded in an automatic name (hone-YYYY-MM-DD-HHMMSS[-N].<anything>), if any.
-inline std::optional<time_point> timestamp_from_name(std::string_view name) {
-  if (name.size() < 22 || name.substr(0, 5) != "hone-") return std::nullopt;
+/// The time encoded in an automatic name (<prefix>YYYY-MM-DD-HHMMSS[-N].<anything>), if any.
+inline std::optional<time_point> timestamp_from_name(std::string_view name,
+                                                     std::string_view prefix = default_name_prefix) {
+  if (name.size() < prefix.size() + 17 || name.substr(0, prefix.size()) != prefix) return std::nullopt;
+  name.remove_prefix(prefix.size());  // YYYY-MM-DD-HHMMSS...
   auto digits = [&](std::size_t pos, std::size_t n, int& out) {
     out = 0;
     for (std::size_t i = pos; i < pos + n; ++i) {
@@ -1378,10 +1390,10 @@ inline std::optional<time_point> timestamp_from_name(std::string_view name) {
     return true;
   };
   int y, mo, d, h, mi, s;
-  if (!digits(5, 4, y) || name[9] != '-' || !digits(10, 2, mo) || name[12] != '-' || !digits(13, 2, d) ||
-      name[15] != '-' || !digits(16, 2, h) || !digits(18, 2, mi) || !digits(20, 2, s))
+  if (!digits(0, 4, y) || name[4] != '-' || !digits(5, 2, mo) || name[7] != '-' || !digits(8, 2, d) ||
+      name[10] != '-' || !digits(11, 2, h) || !digits(13, 2, mi) || !digits(15, 2, s))
     return std::nullopt;
-  if (name.size() > 22 && name[22] != '.' && name[22] != '-') return std::nullopt;
+  if (name.size() > 17 && name[17] != '.' && name[17] != '-') return std::nullopt;
   std::chrono::year_month_day ymd{std::chrono::year{y}, std::chrono::month{static_cast<unsigned>(mo)},
                                   std::chrono::day{static_cast<unsigned>(d)}};
   if (!ymd.ok() || h > 23 || mi > 59 || s > 59) return std::nullopt;
@@ -1397,10 +1409,12 @@ inline std::optional<time_point> timestamp_from_name(std::string_view name) {
 
 /// For automatic names, the n of a -n suffix (0 when there is none): orders backups taken
 /// within the same second.
-inline int sequence_from_name(std::string_view name) {
-  if (!timestamp_from_name(name) || name.size() < 24 || name[22] != '-') return 0;
+inline int sequence_from_name(std::string_view name, std::string_view prefix = default_name_prefix) {
+  if (!timestamp_from_name(name, prefix)) return 0;
+  name.remove_prefix(prefix.size());
+  if (name.size() < 19 || name[17] != '-') return 0;
   int n = 0;
-  for (std::size_t i = 23; i < name.size() && name[i] >= '0' && name[i] <= '9' && n < 1000000; ++i)
+  for (std::size_t i = 18; i < name.size() && name[i] >= '0' && name[i] <= '9' && n < 1000000; ++i)
     n = n * 10 + (name[i] - '0');
   return n;
 }
@@ -1570,7 +1584,7 @@ namespace hone::backup {
 /// The real time. wait_until sleeps, waking early (returning false) when stop is requested.
 class system_clock {
  public:
-  time_point now() { return std::chrono::system_clock::now(); }
+  time_point now() const { return std::chrono::system_clock::now(); }
   bool wait_until(time_point deadline, std::stop_token stop) {
     std::mutex m;
     std::condition_variable_any cv;
@@ -1604,7 +1618,7 @@ class fake_clock {
   fake_clock() : fake_clock(time_point{std::chrono::seconds{1705329022}}) {}
   explicit fake_clock(time_point start) : state_(std::make_shared<state>()) { state_->now = start; }
 
-  time_point now() {
+  time_point now() const {
     std::lock_guard lk(state_->m);
     return state_->now;
   }
@@ -1680,6 +1694,29 @@ static_assert(Clock<fake_clock>);
 #include <unistd.h>
 
 namespace hone::backup {
+
+/// The lock of a local_directory: an exclusive flock() on its lock file, held for the lifetime
+/// of the object; serializes threads and processes.
+class directory_lock {
+ public:
+  directory_lock() = default;
+  explicit directory_lock(const std::filesystem::path& path, const std::string& dir_for_errors) {
+    fd_ = detail::unique_fd(::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600));
+    if (!fd_)
+      throw directory_error("Failed to access backup directory: " + dir_for_errors + ": " + detail::errno_text(errno));
+    while (::flock(fd_.get(), LOCK_EX) != 0) {
+      if (errno != EINTR) throw lock_error("Cannot lock " + path.string() + ": " + detail::errno_text(errno));
+    }
+  }
+  directory_lock(directory_lock&&) noexcept = default;
+  directory_lock& operator=(directory_lock&&) noexcept = default;
+  ~directory_lock() {
+    if (fd_) ::flock(fd_.get(), LOCK_UN);
+  }
+
+ private:
+  detail::unique_fd fd_;
+};
 
 /// Backups as files in one folder. Files are written to a hidden temp name in the same folder,
 /// fsynced, and renamed into place without replacing an existing name; the folder is fsynced.
@@ -1789,9 +1826,9 @@ class local_directory {
   }
 
   /// Serializes create/prune/remove/restore across threads and processes.
-  detail::file_lock lock() {
+  directory_lock lock() {
     ensure_directory();
-    return detail::file_lock(dir_ / std::string(lock_name), dir_.string());
+    return directory_lock(dir_ / std::string(lock_name), dir_.string());
   }
 
  private:
@@ -3485,7 +3522,7 @@ class sqlcipher_exporter {
   }
 
   /// Opens `file` with the key, runs the checks of opts.check and the counts.
-  check_result check(const std::filesystem::path& file) {
+  check_result check(const std::filesystem::path& file) const {
     check_result r;
     const auto kind = detail::classify_database_file(file);
     if (kind == detail::database_kind::empty || kind == detail::database_kind::not_database) {
@@ -4005,6 +4042,9 @@ struct runner_options {
   /// called with the result of a check that passed; a non-empty return is why the backup is
   /// refused (verify: valid=false with that message; restore: not_a_backup_error). May be empty.
   std::function<std::string(const check_result&)> accept_backup;
+  /// Automatic names are <name_prefix>YYYY-MM-DD-HHMMSS[-N]<suffix>; a program names its
+  /// backups after itself ("hone-" gives hone-2024-01-15-143022.db.gz).
+  std::string name_prefix = std::string(default_name_prefix);
 };
 
 namespace detail {
@@ -4095,7 +4135,7 @@ class BackupRunner {
                 "Exporter requirements not met: missing `export_result export_to(const std::filesystem::path&, "
                 "const progress_fn&)`");
   static_assert(concepts::exporter::has_check<E>,
-                "Exporter requirements not met: missing `check_result check(const std::filesystem::path&)`");
+                "Exporter requirements not met: missing `check_result check(const std::filesystem::path&) const`");
   static_assert(concepts::compressor::has_compress<C>,
                 "Compressor requirements not met: missing `compress_result compress(reader&, writer&, const "
                 "progress_fn&)`");
@@ -4103,22 +4143,24 @@ class BackupRunner {
                 "Compressor requirements not met: missing `std::uint64_t decompress(reader&, writer&, const "
                 "progress_fn&)`");
   static_assert(concepts::compressor::has_peek<C>,
-                "Compressor requirements not met: missing `peek_result peek(reader&, std::span<std::byte>)`");
+                "Compressor requirements not met: missing `peek_result peek(reader&, std::span<std::byte>) const`");
   static_assert(concepts::compressor::has_suffix<C>,
                 "Compressor requirements not met: missing `std::string_view suffix() const`");
   static_assert(concepts::destination::has_store<D>,
                 "Destination requirements not met: missing `stored_entry store(const std::string&, const "
                 "std::function<void(writer&)>&)`");
   static_assert(concepts::destination::has_list<D>,
-                "Destination requirements not met: missing `std::vector<stored_entry> list()`");
-  static_assert(concepts::destination::has_stat<D>,
-                "Destination requirements not met: missing `std::optional<stored_entry> stat(const std::string&)`");
+                "Destination requirements not met: missing `std::vector<stored_entry> list() const`");
+  static_assert(
+      concepts::destination::has_stat<D>,
+      "Destination requirements not met: missing `std::optional<stored_entry> stat(const std::string&) const`");
   static_assert(concepts::destination::has_open<D>,
-                "Destination requirements not met: missing `std::unique_ptr<reader> open(const std::string&)`");
+                "Destination requirements not met: missing `std::unique_ptr<reader> open(const std::string&) const`");
   static_assert(concepts::destination::has_remove<D>,
                 "Destination requirements not met: missing `void remove(const std::string&)`");
-  static_assert(concepts::destination::has_lock<D>, "Destination requirements not met: missing `lock()`");
-  static_assert(concepts::clock::has_now<K>, "Clock requirements not met: missing `time_point now()`");
+  static_assert(concepts::destination::has_lock<D>,
+                "Destination requirements not met: missing `lock()` returning a movable guard");
+  static_assert(concepts::clock::has_now<K>, "Clock requirements not met: missing `time_point now() const`");
   static_assert(concepts::clock::has_wait_until<K>,
                 "Clock requirements not met: missing `bool wait_until(time_point, std::stop_token)`");
 
@@ -4181,7 +4223,7 @@ class BackupRunner {
         // keep sorting in the order the backups were made.
         const auto now = clock_.now();
         for (int n = next_sequence(now), tries = 0;; ++n, ++tries) {
-          name = default_name(now, compressor_.suffix(), n);
+          name = default_name(now, compressor_.suffix(), n, options_.name_prefix);
           try {
             stored = destination_.store(name, produce);
             break;
@@ -4195,6 +4237,13 @@ class BackupRunner {
       info.compressed = true;
       info.deflated = packed.compressed;
       info.counts = exported.counts;
+      if constexpr (concepts::destination::has_annotate<D>) {
+        // Only saves list() a read; the backup is complete and listed without it.
+        try {
+          destination_.annotate(name, content_info{info.encrypted, info.deflated});
+        } catch (const error&) {
+        }
+      }
       return info;
     });
   }
@@ -4202,11 +4251,11 @@ class BackupRunner {
   /// All backups, newest first. Files the Destination holds that are not named like backups
   /// (no compressor suffix, or not a valid name) are not listed; files named like backups
   /// whose content is not one are listed with `problem` set.
-  std::vector<backup_info> list() {
+  std::vector<backup_info> list() const {
     std::vector<backup_info> out;
     for (auto& e : destination_.list()) {
       if (!is_backup_name(e.name)) continue;
-      out.push_back(inspect(e));
+      out.push_back(e.content ? described(e) : inspect(e));
     }
     sort_newest_first(out);
     return out;
@@ -4224,7 +4273,7 @@ class BackupRunner {
 
   /// One backup (the name as resolve_name takes it); throws not_found_error
   /// ("Backup not found: NAME").
-  backup_info get(const std::string& requested) {
+  backup_info get(const std::string& requested) const {
     const std::string name = resolve_name(requested);
     auto e = destination_.stat(name);
     if (!e) throw not_found_error("Backup not found: " + requested);
@@ -4408,7 +4457,7 @@ class BackupRunner {
     return name_problem(n).empty() && n.size() > sfx.size() && n.substr(n.size() - sfx.size()) == sfx;
   }
 
-  std::uint64_t stored_size(const std::string& name) {
+  std::uint64_t stored_size(const std::string& name) const {
     auto e = destination_.stat(name);
     return e ? e->size : 0;
   }
@@ -4418,12 +4467,21 @@ class BackupRunner {
     b.name = e.name;
     b.path = e.location;
     b.size = e.size;
-    b.created_at = timestamp_from_name(e.name).value_or(e.modified);
+    b.created_at = timestamp_from_name(e.name, options_.name_prefix).value_or(e.modified);
+    return b;
+  }
+
+  /// A backup as the content its Destination kept for it says (see Destination::annotate).
+  backup_info described(const stored_entry& e) const {
+    backup_info b = from_entry(e);
+    b.compressed = true;
+    b.encrypted = e.content->encrypted;
+    b.deflated = e.content->deflated;
     return b;
   }
 
   /// Reads the first bytes of the backup to tell whether it is one, encrypted and compressed.
-  backup_info inspect(const stored_entry& e) {
+  backup_info inspect(const stored_entry& e) const {
     backup_info b = from_entry(e);
     try {
       auto in = destination_.open(e.name);
@@ -4440,10 +4498,10 @@ class BackupRunner {
     return b;
   }
 
-  static void sort_newest_first(std::vector<backup_info>& v) {
-    std::sort(v.begin(), v.end(), [](const backup_info& a, const backup_info& b) {
+  void sort_newest_first(std::vector<backup_info>& v) const {
+    std::sort(v.begin(), v.end(), [this](const backup_info& a, const backup_info& b) {
       if (a.created_at != b.created_at) return a.created_at > b.created_at;
-      int sa = sequence_from_name(a.name), sb = sequence_from_name(b.name);
+      int sa = sequence_from_name(a.name, options_.name_prefix), sb = sequence_from_name(b.name, options_.name_prefix);
       if (sa != sb) return sa > sb;
       return a.name > b.name;
     });
@@ -4582,13 +4640,13 @@ class BackupRunner {
   /// The sequence number for the next automatic name of the second of `t`: 0 when no backup
   /// of that second exists, else one above the highest present.
   int next_sequence(time_point t) {
-    const std::string stem = default_name(t, "", 0);
+    const std::string stem = default_name(t, "", 0, options_.name_prefix);
     int next = 0;
     for (const auto& e : destination_.list()) {
       if (e.name.compare(0, stem.size(), stem) != 0 || !is_backup_name(e.name)) continue;
-      const auto when = timestamp_from_name(e.name);
-      if (!when || default_name(*when, "", 0) != stem) continue;
-      next = std::max(next, sequence_from_name(e.name) + 1);
+      const auto when = timestamp_from_name(e.name, options_.name_prefix);
+      if (!when || default_name(*when, "", 0, options_.name_prefix) != stem) continue;
+      next = std::max(next, sequence_from_name(e.name, options_.name_prefix) + 1);
     }
     return next;
   }

@@ -253,8 +253,8 @@ BOOST_AUTO_TEST_CASE(waits_one_interval_from_startup_without_backups) {
     BOOST_REQUIRE_MESSAGE(f.rec.wait_for(next_line, 2), f.rec.all());
     BOOST_TEST(s.attempts() == 1);
     BOOST_TEST(s.successes() == 1);
-    BOOST_TEST(f.names(r) == std::vector<std::string>{"hone-2024-01-16-143022.db.gz"});
-    BOOST_TEST(f.rec.count("scheduled backup created: hone-2024-01-16-143022.db.gz") == 1u);
+    BOOST_TEST(f.names(r) == std::vector<std::string>{"backup-2024-01-16-143022.db.gz"});
+    BOOST_TEST(f.rec.count("scheduled backup created: backup-2024-01-16-143022.db.gz") == 1u);
     BOOST_TEST(f.rec.nth(next_line, 2).second == due_line(t0 + 48h));
   }  // the jthread asks the scheduler to stop and joins: it must leave its wait at once
   BOOST_TEST(s.attempts() == 1);
@@ -265,7 +265,7 @@ BOOST_AUTO_TEST_CASE(counts_from_the_newest_existing_backup) {
   f.make_db();
   auto r = f.runner();
   f.clock.set(t0 - 10h);
-  r.create();  // hone-2024-01-15-043022.db.gz
+  r.create();  // backup-2024-01-15-043022.db.gz
   f.clock.set(t0 - 30h);
   r.create();  // an older one must not matter
   f.clock.set(t0);
@@ -281,7 +281,7 @@ BOOST_AUTO_TEST_CASE(counts_from_the_newest_existing_backup) {
   BOOST_REQUIRE_MESSAGE(f.rec.wait_for(next_line, 2), f.rec.all());
   BOOST_TEST(s.successes() == 1);
   BOOST_TEST(f.names(r).size() == 3u);
-  BOOST_TEST(f.names(r).front() == "hone-2024-01-16-043022.db.gz");
+  BOOST_TEST(f.names(r).front() == "backup-2024-01-16-043022.db.gz");
 }
 
 BOOST_AUTO_TEST_CASE(overdue_backup_is_taken_at_once) {
@@ -317,7 +317,8 @@ BOOST_AUTO_TEST_CASE(creates_and_prunes_to_retention) {
     }
   }
   BOOST_TEST(s.successes() == 5);
-  BOOST_TEST((f.names(r) == std::vector<std::string>{"hone-2024-01-15-193022.db.gz", "hone-2024-01-15-183022.db.gz"}));
+  BOOST_TEST(
+      (f.names(r) == std::vector<std::string>{"backup-2024-01-15-193022.db.gz", "backup-2024-01-15-183022.db.gz"}));
   BOOST_TEST(f.rec.count("scheduled prune: deleted 1, kept 2") == 3u);
   BOOST_TEST(f.rec.count("scheduled prune: deleted 0, kept 1") == 1u);
   BOOST_TEST(f.rec.count("scheduled prune: deleted 0, kept 2") == 1u);
@@ -350,7 +351,7 @@ BOOST_AUTO_TEST_CASE(failure_is_logged_and_retried_one_interval_later) {
   BOOST_REQUIRE_MESSAGE(f.rec.wait_for(next_line, 3), f.rec.all());
   BOOST_TEST(s.attempts() == 2);
   BOOST_TEST(s.successes() == 1);
-  BOOST_TEST(f.names(r) == std::vector<std::string>{"hone-2024-01-15-163022.db.gz"});
+  BOOST_TEST(f.names(r) == std::vector<std::string>{"backup-2024-01-15-163022.db.gz"});
 }
 
 BOOST_AUTO_TEST_CASE(shares_the_folder_lock_with_manual_backups) {
@@ -379,8 +380,8 @@ BOOST_AUTO_TEST_CASE(shares_the_folder_lock_with_manual_backups) {
   BOOST_TEST(all.size() == 2u);
   std::set<std::string> names;
   for (auto& b : all) names.insert(b.name);
-  BOOST_TEST(names.count("hone-2024-01-15-153022.db.gz") == 1u);
-  BOOST_TEST(names.count("hone-2024-01-15-153022-1.db.gz") == 1u);
+  BOOST_TEST(names.count("backup-2024-01-15-153022.db.gz") == 1u);
+  BOOST_TEST(names.count("backup-2024-01-15-153022-1.db.gz") == 1u);
 }
 
 namespace {
@@ -403,8 +404,8 @@ BOOST_AUTO_TEST_CASE(a_backup_named_in_the_future_does_not_postpone) {
   fixture f;
   f.make_db();
   auto r = f.runner();
-  f.dest.put("hone-2031-01-01-000000.db.gz", real_backup_bytes(f, r), t0);
-  BOOST_REQUIRE(f.names(r) == std::vector<std::string>{"hone-2031-01-01-000000.db.gz"});
+  f.dest.put("backup-2031-01-01-000000.db.gz", real_backup_bytes(f, r), t0);
+  BOOST_REQUIRE(f.names(r) == std::vector<std::string>{"backup-2031-01-01-000000.db.gz"});
   backup_scheduler<mem_runner> s(r, 1h, 7, f.rec.fn());
   std::jthread t([&](std::stop_token st) { s.run(st); });
   BOOST_REQUIRE_MESSAGE(f.rec.wait_for(next_line, 1), f.rec.all());
@@ -412,7 +413,7 @@ BOOST_AUTO_TEST_CASE(a_backup_named_in_the_future_does_not_postpone) {
   auto [level, msg] = f.rec.nth(future_warning, 1);
   BOOST_TEST((level == log_level::warning));
   BOOST_TEST(msg ==
-             "backup hone-2031-01-01-000000.db.gz is dated in the future (2031-01-01T00:00:00Z); counting the next "
+             "backup backup-2031-01-01-000000.db.gz is dated in the future (2031-01-01T00:00:00Z); counting the next "
              "backup from now");
   for (int cycle = 1; cycle <= 3; ++cycle) {
     BOOST_TEST_CONTEXT("cycle " << cycle) {
@@ -466,7 +467,7 @@ BOOST_AUTO_TEST_CASE(clock_moved_back_does_not_postpone) {
   BOOST_TEST(f.rec.count(future_warning) == 0u);
   f.clock.set(t0 - 48h);
   BOOST_TEST(iso8601(s.next_due()) == iso8601(t0 - 47h));
-  BOOST_TEST(f.rec.count("backup hone-2024-01-15-143022.db.gz is dated in the future (2024-01-15T14:30:22Z)") == 1u,
+  BOOST_TEST(f.rec.count("backup backup-2024-01-15-143022.db.gz is dated in the future (2024-01-15T14:30:22Z)") == 1u,
              f.rec.all());
   BOOST_TEST(iso8601(s.next_due()) == iso8601(t0 - 47h));
   BOOST_TEST(f.rec.count(future_warning) == 1u, "once per file");
@@ -479,9 +480,9 @@ BOOST_AUTO_TEST_CASE(an_unreadable_file_is_not_the_newest_backup) {
   f.make_db();
   auto r = f.runner();
   f.clock.set(t0 - 10h);
-  r.create();  // hone-2024-01-15-043022.db.gz
+  r.create();  // backup-2024-01-15-043022.db.gz
   f.clock.set(t0);
-  f.dest.put("hone-2024-01-15-142022.db.gz", std::vector<std::byte>(3, std::byte{0x1f}), t0 - 10min);
+  f.dest.put("backup-2024-01-15-142022.db.gz", std::vector<std::byte>(3, std::byte{0x1f}), t0 - 10min);
   BOOST_REQUIRE(!r.list().front().problem.empty());
   backup_scheduler<mem_runner> s(r, 24h, 7, f.rec.fn());
   BOOST_TEST(iso8601(s.next_due()) == iso8601(t0 + 14h));

@@ -1,5 +1,5 @@
 // An Exporter without check(): BackupRunner must refuse it, naming the member.
-// expect: Exporter requirements not met: missing `check_result check\(const std::filesystem::path&\)`
+// expect: Exporter requirements not met: missing `check_result check\(const std::filesystem::path&\) const`
 #define HONE_OMIT_CHECK
 #include "policies.hpp"
 

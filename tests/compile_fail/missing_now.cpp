@@ -1,5 +1,5 @@
 // A Clock without now(): BackupRunner must refuse it, naming the member.
-// expect: Clock requirements not met: missing `time_point now\(\)`
+// expect: Clock requirements not met: missing `time_point now\(\) const`
 #define HONE_OMIT_NOW
 #include "policies.hpp"
 

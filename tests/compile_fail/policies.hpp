@@ -26,7 +26,7 @@ struct my_exporter {
   export_result export_to(const std::filesystem::path&, const progress_fn&) { return {}; }
 #endif
 #ifndef HONE_OMIT_CHECK
-  check_result check(const std::filesystem::path&) { return {}; }
+  check_result check(const std::filesystem::path&) const { return {}; }
 #endif
 };
 
@@ -38,7 +38,7 @@ struct my_compressor {
   std::uint64_t decompress(reader&, writer&, const progress_fn&) { return 0; }
 #endif
 #ifndef HONE_OMIT_PEEK
-  peek_result peek(reader&, std::span<std::byte>) { return {}; }
+  peek_result peek(reader&, std::span<std::byte>) const { return {}; }
 #endif
 #ifndef HONE_OMIT_SUFFIX
   std::string_view suffix() const { return ".db.z"; }
@@ -49,19 +49,23 @@ struct my_destination {
 #ifndef HONE_OMIT_STORE
   stored_entry store(const std::string& name, const std::function<void(writer&)>&) { return {name, 0, {}, name}; }
 #endif
-#ifndef HONE_OMIT_LIST
-  std::vector<stored_entry> list() { return {}; }
+#if defined(HONE_MUTABLE_LIST)
+  std::vector<stored_entry> list() { return {}; }  // not const: a const runner could not list
+#elif !defined(HONE_OMIT_LIST)
+  std::vector<stored_entry> list() const { return {}; }
 #endif
 #ifndef HONE_OMIT_STAT
-  std::optional<stored_entry> stat(const std::string&) { return std::nullopt; }
+  std::optional<stored_entry> stat(const std::string&) const { return std::nullopt; }
 #endif
 #ifndef HONE_OMIT_OPEN
-  std::unique_ptr<reader> open(const std::string&) { return nullptr; }
+  std::unique_ptr<reader> open(const std::string&) const { return nullptr; }
 #endif
 #ifndef HONE_OMIT_REMOVE
   void remove(const std::string&) {}
 #endif
-#ifndef HONE_OMIT_LOCK
+#if defined(HONE_VOID_LOCK)
+  void lock() {}  // nothing to hold: the runner could not keep the lock for an operation
+#elif !defined(HONE_OMIT_LOCK)
   std::unique_lock<std::mutex> lock() {
     static std::mutex m;
     return std::unique_lock<std::mutex>(m);
@@ -71,7 +75,7 @@ struct my_destination {
 
 struct my_clock {
 #ifndef HONE_OMIT_NOW
-  time_point now() { return {}; }
+  time_point now() const { return {}; }
 #endif
 #ifndef HONE_OMIT_WAIT_UNTIL
   bool wait_until(time_point, std::stop_token) { return true; }

@@ -46,9 +46,12 @@ void check_validation(std::string_view name) {
   for (unsigned char c : name) check(c >= 0x20 && c != 0x7f, "accepted names have no control characters", name);
 }
 
+/// The program's prefix: the corpus holds names like hone-2024-01-15-143022.db.gz.
+constexpr std::string_view prefix = "hone-";
+
 void check_timestamp(std::string_view name) {
-  const auto t = hb::timestamp_from_name(name);
-  const int seq = hb::sequence_from_name(name);
+  const auto t = hb::timestamp_from_name(name, prefix);
+  const int seq = hb::sequence_from_name(name, prefix);
   check(seq >= 0 && seq < 10000000, "sequence_from_name is small and not negative", name);
   if (!t) {
     check(seq == 0, "a name without a timestamp has sequence 0", name);
@@ -74,10 +77,10 @@ void check_timestamp(std::string_view name) {
   // default_name of the time read back: the same time again, and the sequence it was given.
   for (int n : {0, 1, 2, 10, seq}) {
     for (std::string_view suffix : {std::string_view(".db.gz"), std::string_view(".db"), std::string_view()}) {
-      const std::string again = hb::default_name(*t, suffix, n);
+      const std::string again = hb::default_name(*t, suffix, n, prefix);
       check(hb::name_problem(again).empty(), "default names are valid names", again);
-      check(hb::timestamp_from_name(again) == t, "timestamp_from_name(default_name(t)) == t", again);
-      check(hb::sequence_from_name(again) == n, "sequence_from_name(default_name(t, s, n)) == n", again);
+      check(hb::timestamp_from_name(again, prefix) == t, "timestamp_from_name(default_name(t)) == t", again);
+      check(hb::sequence_from_name(again, prefix) == n, "sequence_from_name(default_name(t, s, n)) == n", again);
     }
   }
 }

@@ -14,6 +14,7 @@
 #include <stop_token>
 #include <string>
 #include <string_view>
+#include <type_traits>
 #include <vector>
 
 namespace hone::backup {
@@ -25,7 +26,7 @@ concept has_export_to = requires(E& e, const std::filesystem::path& target, cons
   { e.export_to(target, p) } -> std::same_as<export_result>;
 };
 template <class E>
-concept has_check = requires(E& e, const std::filesystem::path& file) {
+concept has_check = requires(const E& e, const std::filesystem::path& file) {
   { e.check(file) } -> std::same_as<check_result>;
 };
 }  // namespace concepts::exporter
@@ -46,12 +47,12 @@ concept has_decompress = requires(C& c, reader& in, writer& out, const progress_
   { c.decompress(in, out, p) } -> std::same_as<std::uint64_t>;
 };
 template <class C>
-concept has_peek = requires(C& c, reader& in, std::span<std::byte> buf) {
+concept has_peek = requires(const C& c, reader& in, std::span<std::byte> buf) {
   { c.peek(in, buf) } -> std::same_as<peek_result>;
 };
 template <class C>
 concept has_suffix = requires(const C& c) {
-  { c.suffix() } -> std::convertible_to<std::string_view>;
+  { c.suffix() } -> std::same_as<std::string_view>;
 };
 }  // namespace concepts::compressor
 
@@ -67,24 +68,33 @@ concept has_store = requires(D& d, const std::string& name, const std::function<
   { d.store(name, produce) } -> std::same_as<stored_entry>;
 };
 template <class D>
-concept has_list = requires(D& d) {
+concept has_list = requires(const D& d) {
   { d.list() } -> std::same_as<std::vector<stored_entry>>;
 };
 template <class D>
-concept has_stat = requires(D& d, const std::string& name) {
+concept has_stat = requires(const D& d, const std::string& name) {
   { d.stat(name) } -> std::same_as<std::optional<stored_entry>>;
 };
 template <class D>
-concept has_open = requires(D& d, const std::string& name) {
+concept has_open = requires(const D& d, const std::string& name) {
   { d.open(name) } -> std::same_as<std::unique_ptr<reader>>;
 };
 template <class D>
 concept has_remove = requires(D& d, const std::string& name) {
   { d.remove(name) } -> std::same_as<void>;
 };
+/// What lock() returns: an object that holds the lock until it is destroyed, and can be moved.
+template <class G>
+concept lock_guard = !std::is_void_v<G> && std::is_move_constructible_v<G> && std::is_destructible_v<G>;
 template <class D>
 concept has_lock = requires(D& d) {
-  {d.lock()};
+  { d.lock() } -> lock_guard;
+};
+/// Optional: keeps what the runner learned of a backup's content for list() to return in
+/// stored_entry::content (see docs/Destination.md).
+template <class D>
+concept has_annotate = requires(D& d, const std::string& name, const content_info& info) {
+  { d.annotate(name, info) } -> std::same_as<void>;
 };
 }  // namespace concepts::destination
 
@@ -97,7 +107,7 @@ concept Destination =
 // ---- Clock ---------------------------------------------------------------------------------
 namespace concepts::clock {
 template <class K>
-concept has_now = requires(K& k) {
+concept has_now = requires(const K& k) {
   { k.now() } -> std::same_as<time_point>;
 };
 template <class K>

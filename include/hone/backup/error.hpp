@@ -30,6 +30,9 @@ enum class errc : int {
   not_a_backup = 15,        ///< the file is not a backup (not the Compressor's format, empty, not a database)
   database_busy = 16,       ///< another connection kept the database from being prepared for replacement
   database_not_found = 17,  ///< "Database not found: PATH" (the database to back up or open is missing)
+  /// a remote destination (an S3 bucket) could not be reached or refused a request; the
+  /// message names the operation, the bucket and key, the HTTP status and the server's code
+  remote = 18,
 };
 
 /// A short stable identifier for each code, e.g. "not_found".
@@ -52,6 +55,7 @@ constexpr std::string_view to_string(errc c) noexcept {
     case errc::not_a_backup: return "not_a_backup";
     case errc::database_busy: return "database_busy";
     case errc::database_not_found: return "database_not_found";
+    case errc::remote: return "remote";
   }
   return "unknown";
 }
@@ -95,6 +99,7 @@ using key_required_error = detail::coded_error<errc::key_required>;
 using not_a_backup_error = detail::coded_error<errc::not_a_backup>;
 using database_busy_error = detail::coded_error<errc::database_busy>;
 using database_not_found_error = detail::coded_error<errc::database_not_found>;
+using remote_error = detail::coded_error<errc::remote>;
 
 /// The message restore and verify give when the key does not open the backup.
 inline constexpr std::string_view wrong_key_message =

@@ -76,18 +76,24 @@ inline std::string iso8601(time_point t) {
   return s.substr(0, 10) + "T" + s.substr(11, 2) + ":" + s.substr(13, 2) + ":" + s.substr(15, 2) + "Z";
 }
 
-/// The automatic name for a backup taken at t: hone-YYYY-MM-DD-HHMMSS<suffix>, and for the
-/// n-th extra backup of the same second hone-YYYY-MM-DD-HHMMSS-n<suffix>.
-inline std::string default_name(time_point t, std::string_view suffix, int n = 0) {
-  std::string name = "hone-" + name_timestamp(t);
+/// The prefix of automatic names unless a runner is given another (runner_options::name_prefix).
+inline constexpr std::string_view default_name_prefix = "backup-";
+
+/// The automatic name for a backup taken at t: <prefix>YYYY-MM-DD-HHMMSS<suffix>, and for the
+/// n-th extra backup of the same second <prefix>YYYY-MM-DD-HHMMSS-n<suffix>.
+inline std::string default_name(time_point t, std::string_view suffix, int n = 0,
+                                std::string_view prefix = default_name_prefix) {
+  std::string name = std::string(prefix) + name_timestamp(t);
   if (n > 0) name += "-" + std::to_string(n);
   name += suffix;
   return name;
 }
 
-/// The time encoded in an automatic name (hone-YYYY-MM-DD-HHMMSS[-N].<anything>), if any.
-inline std::optional<time_point> timestamp_from_name(std::string_view name) {
-  if (name.size() < 22 || name.substr(0, 5) != "hone-") return std::nullopt;
+/// The time encoded in an automatic name (<prefix>YYYY-MM-DD-HHMMSS[-N].<anything>), if any.
+inline std::optional<time_point> timestamp_from_name(std::string_view name,
+                                                     std::string_view prefix = default_name_prefix) {
+  if (name.size() < prefix.size() + 17 || name.substr(0, prefix.size()) != prefix) return std::nullopt;
+  name.remove_prefix(prefix.size());  // YYYY-MM-DD-HHMMSS...
   auto digits = [&](std::size_t pos, std::size_t n, int& out) {
     out = 0;
     for (std::size_t i = pos; i < pos + n; ++i) {
@@ -97,10 +103,10 @@ inline std::optional<time_point> timestamp_from_name(std::string_view name) {
     return true;
   };
   int y, mo, d, h, mi, s;
-  if (!digits(5, 4, y) || name[9] != '-' || !digits(10, 2, mo) || name[12] != '-' || !digits(13, 2, d) ||
-      name[15] != '-' || !digits(16, 2, h) || !digits(18, 2, mi) || !digits(20, 2, s))
+  if (!digits(0, 4, y) || name[4] != '-' || !digits(5, 2, mo) || name[7] != '-' || !digits(8, 2, d) ||
+      name[10] != '-' || !digits(11, 2, h) || !digits(13, 2, mi) || !digits(15, 2, s))
     return std::nullopt;
-  if (name.size() > 22 && name[22] != '.' && name[22] != '-') return std::nullopt;
+  if (name.size() > 17 && name[17] != '.' && name[17] != '-') return std::nullopt;
   std::chrono::year_month_day ymd{std::chrono::year{y}, std::chrono::month{static_cast<unsigned>(mo)},
                                   std::chrono::day{static_cast<unsigned>(d)}};
   if (!ymd.ok() || h > 23 || mi > 59 || s > 59) return std::nullopt;
@@ -116,10 +122,12 @@ inline std::optional<time_point> timestamp_from_name(std::string_view name) {
 
 /// For automatic names, the n of a -n suffix (0 when there is none): orders backups taken
 /// within the same second.
-inline int sequence_from_name(std::string_view name) {
-  if (!timestamp_from_name(name) || name.size() < 24 || name[22] != '-') return 0;
+inline int sequence_from_name(std::string_view name, std::string_view prefix = default_name_prefix) {
+  if (!timestamp_from_name(name, prefix)) return 0;
+  name.remove_prefix(prefix.size());
+  if (name.size() < 19 || name[17] != '-') return 0;
   int n = 0;
-  for (std::size_t i = 23; i < name.size() && name[i] >= '0' && name[i] <= '9' && n < 1000000; ++i)
+  for (std::size_t i = 18; i < name.size() && name[i] >= '0' && name[i] <= '9' && n < 1000000; ++i)
     n = n * 10 + (name[i] - '0');
   return n;
 }

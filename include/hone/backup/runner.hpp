@@ -129,6 +129,9 @@ struct runner_options {
   /// called with the result of a check that passed; a non-empty return is why the backup is
   /// refused (verify: valid=false with that message; restore: not_a_backup_error). May be empty.
   std::function<std::string(const check_result&)> accept_backup;
+  /// Automatic names are <name_prefix>YYYY-MM-DD-HHMMSS[-N]<suffix>; a program names its
+  /// backups after itself ("hone-" gives hone-2024-01-15-143022.db.gz).
+  std::string name_prefix = std::string(default_name_prefix);
 };
 
 namespace detail {
@@ -219,7 +222,7 @@ class BackupRunner {
                 "Exporter requirements not met: missing `export_result export_to(const std::filesystem::path&, "
                 "const progress_fn&)`");
   static_assert(concepts::exporter::has_check<E>,
-                "Exporter requirements not met: missing `check_result check(const std::filesystem::path&)`");
+                "Exporter requirements not met: missing `check_result check(const std::filesystem::path&) const`");
   static_assert(concepts::compressor::has_compress<C>,
                 "Compressor requirements not met: missing `compress_result compress(reader&, writer&, const "
                 "progress_fn&)`");
@@ -227,22 +230,24 @@ class BackupRunner {
                 "Compressor requirements not met: missing `std::uint64_t decompress(reader&, writer&, const "
                 "progress_fn&)`");
   static_assert(concepts::compressor::has_peek<C>,
-                "Compressor requirements not met: missing `peek_result peek(reader&, std::span<std::byte>)`");
+                "Compressor requirements not met: missing `peek_result peek(reader&, std::span<std::byte>) const`");
   static_assert(concepts::compressor::has_suffix<C>,
                 "Compressor requirements not met: missing `std::string_view suffix() const`");
   static_assert(concepts::destination::has_store<D>,
                 "Destination requirements not met: missing `stored_entry store(const std::string&, const "
                 "std::function<void(writer&)>&)`");
   static_assert(concepts::destination::has_list<D>,
-                "Destination requirements not met: missing `std::vector<stored_entry> list()`");
-  static_assert(concepts::destination::has_stat<D>,
-                "Destination requirements not met: missing `std::optional<stored_entry> stat(const std::string&)`");
+                "Destination requirements not met: missing `std::vector<stored_entry> list() const`");
+  static_assert(
+      concepts::destination::has_stat<D>,
+      "Destination requirements not met: missing `std::optional<stored_entry> stat(const std::string&) const`");
   static_assert(concepts::destination::has_open<D>,
-                "Destination requirements not met: missing `std::unique_ptr<reader> open(const std::string&)`");
+                "Destination requirements not met: missing `std::unique_ptr<reader> open(const std::string&) const`");
   static_assert(concepts::destination::has_remove<D>,
                 "Destination requirements not met: missing `void remove(const std::string&)`");
-  static_assert(concepts::destination::has_lock<D>, "Destination requirements not met: missing `lock()`");
-  static_assert(concepts::clock::has_now<K>, "Clock requirements not met: missing `time_point now()`");
+  static_assert(concepts::destination::has_lock<D>,
+                "Destination requirements not met: missing `lock()` returning a movable guard");
+  static_assert(concepts::clock::has_now<K>, "Clock requirements not met: missing `time_point now() const`");
   static_assert(concepts::clock::has_wait_until<K>,
                 "Clock requirements not met: missing `bool wait_until(time_point, std::stop_token)`");
 
@@ -305,7 +310,7 @@ class BackupRunner {
         // keep sorting in the order the backups were made.
         const auto now = clock_.now();
         for (int n = next_sequence(now), tries = 0;; ++n, ++tries) {
-          name = default_name(now, compressor_.suffix(), n);
+          name = default_name(now, compressor_.suffix(), n, options_.name_prefix);
           try {
             stored = destination_.store(name, produce);
             break;
@@ -319,6 +324,13 @@ class BackupRunner {
       info.compressed = true;
       info.deflated = packed.compressed;
       info.counts = exported.counts;
+      if constexpr (concepts::destination::has_annotate<D>) {
+        // Only saves list() a read; the backup is complete and listed without it.
+        try {
+          destination_.annotate(name, content_info{info.encrypted, info.deflated});
+        } catch (const error&) {
+        }
+      }
       return info;
     });
   }
@@ -326,11 +338,11 @@ class BackupRunner {
   /// All backups, newest first. Files the Destination holds that are not named like backups
   /// (no compressor suffix, or not a valid name) are not listed; files named like backups
   /// whose content is not one are listed with `problem` set.
-  std::vector<backup_info> list() {
+  std::vector<backup_info> list() const {
     std::vector<backup_info> out;
     for (auto& e : destination_.list()) {
       if (!is_backup_name(e.name)) continue;
-      out.push_back(inspect(e));
+      out.push_back(e.content ? described(e) : inspect(e));
     }
     sort_newest_first(out);
     return out;
@@ -348,7 +360,7 @@ class BackupRunner {
 
   /// One backup (the name as resolve_name takes it); throws not_found_error
   /// ("Backup not found: NAME").
-  backup_info get(const std::string& requested) {
+  backup_info get(const std::string& requested) const {
     const std::string name = resolve_name(requested);
     auto e = destination_.stat(name);
     if (!e) throw not_found_error("Backup not found: " + requested);
@@ -532,7 +544,7 @@ class BackupRunner {
     return name_problem(n).empty() && n.size() > sfx.size() && n.substr(n.size() - sfx.size()) == sfx;
   }
 
-  std::uint64_t stored_size(const std::string& name) {
+  std::uint64_t stored_size(const std::string& name) const {
     auto e = destination_.stat(name);
     return e ? e->size : 0;
   }
@@ -542,12 +554,21 @@ class BackupRunner {
     b.name = e.name;
     b.path = e.location;
     b.size = e.size;
-    b.created_at = timestamp_from_name(e.name).value_or(e.modified);
+    b.created_at = timestamp_from_name(e.name, options_.name_prefix).value_or(e.modified);
+    return b;
+  }
+
+  /// A backup as the content its Destination kept for it says (see Destination::annotate).
+  backup_info described(const stored_entry& e) const {
+    backup_info b = from_entry(e);
+    b.compressed = true;
+    b.encrypted = e.content->encrypted;
+    b.deflated = e.content->deflated;
     return b;
   }
 
   /// Reads the first bytes of the backup to tell whether it is one, encrypted and compressed.
-  backup_info inspect(const stored_entry& e) {
+  backup_info inspect(const stored_entry& e) const {
     backup_info b = from_entry(e);
     try {
       auto in = destination_.open(e.name);
@@ -564,10 +585,10 @@ class BackupRunner {
     return b;
   }
 
-  static void sort_newest_first(std::vector<backup_info>& v) {
-    std::sort(v.begin(), v.end(), [](const backup_info& a, const backup_info& b) {
+  void sort_newest_first(std::vector<backup_info>& v) const {
+    std::sort(v.begin(), v.end(), [this](const backup_info& a, const backup_info& b) {
       if (a.created_at != b.created_at) return a.created_at > b.created_at;
-      int sa = sequence_from_name(a.name), sb = sequence_from_name(b.name);
+      int sa = sequence_from_name(a.name, options_.name_prefix), sb = sequence_from_name(b.name, options_.name_prefix);
       if (sa != sb) return sa > sb;
       return a.name > b.name;
     });
@@ -706,13 +727,13 @@ class BackupRunner {
   /// The sequence number for the next automatic name of the second of `t`: 0 when no backup
   /// of that second exists, else one above the highest present.
   int next_sequence(time_point t) {
-    const std::string stem = default_name(t, "", 0);
+    const std::string stem = default_name(t, "", 0, options_.name_prefix);
     int next = 0;
     for (const auto& e : destination_.list()) {
       if (e.name.compare(0, stem.size(), stem) != 0 || !is_backup_name(e.name)) continue;
-      const auto when = timestamp_from_name(e.name);
-      if (!when || default_name(*when, "", 0) != stem) continue;
-      next = std::max(next, sequence_from_name(e.name) + 1);
+      const auto when = timestamp_from_name(e.name, options_.name_prefix);
+      if (!when || default_name(*when, "", 0, options_.name_prefix) != stem) continue;
+      next = std::max(next, sequence_from_name(e.name, options_.name_prefix) + 1);
     }
     return next;
   }

@@ -91,12 +91,24 @@ struct peek_result {
   bool compressed = false;  ///< the stream holds compressed data (false: stored as-is)
 };
 
+/// What the runner learned about a backup's content when it created it. A Destination that
+/// keeps it (the optional member `annotate`) and gives it back in list() saves the runner from
+/// reading the first bytes of every backup (one download each for a remote destination).
+struct content_info {
+  bool encrypted = false;  ///< the database inside is encrypted
+  bool deflated = false;   ///< the data actually shrank (see backup_info::deflated)
+  friend bool operator==(const content_info&, const content_info&) = default;
+};
+
 /// One stored object as a Destination sees it.
 struct stored_entry {
   std::string name;
   std::uint64_t size = 0;
   time_point modified{};
   std::string location;  ///< a path or URL a person can use to find the object
+  /// Set by destinations that keep what annotate() was told (empty: the runner reads the
+  /// object's first bytes to find out).
+  std::optional<content_info> content{};
 };
 
 }  // namespace hone::backup

@@ -21,7 +21,7 @@ class fake_clock {
   fake_clock() : fake_clock(time_point{std::chrono::seconds{1705329022}}) {}
   explicit fake_clock(time_point start) : state_(std::make_shared<state>()) { state_->now = start; }
 
-  time_point now() {
+  time_point now() const {
     std::lock_guard lk(state_->m);
     return state_->now;
   }

@@ -15,7 +15,7 @@ namespace hone::backup {
 /// The real time. wait_until sleeps, waking early (returning false) when stop is requested.
 class system_clock {
  public:
-  time_point now() { return std::chrono::system_clock::now(); }
+  time_point now() const { return std::chrono::system_clock::now(); }
   bool wait_until(time_point deadline, std::stop_token stop) {
     std::mutex m;
     std::condition_variable_any cv;

@@ -28,6 +28,29 @@
 
 namespace hone::backup {
 
+/// The lock of a local_directory: an exclusive flock() on its lock file, held for the lifetime
+/// of the object; serializes threads and processes.
+class directory_lock {
+ public:
+  directory_lock() = default;
+  explicit directory_lock(const std::filesystem::path& path, const std::string& dir_for_errors) {
+    fd_ = detail::unique_fd(::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600));
+    if (!fd_)
+      throw directory_error("Failed to access backup directory: " + dir_for_errors + ": " + detail::errno_text(errno));
+    while (::flock(fd_.get(), LOCK_EX) != 0) {
+      if (errno != EINTR) throw lock_error("Cannot lock " + path.string() + ": " + detail::errno_text(errno));
+    }
+  }
+  directory_lock(directory_lock&&) noexcept = default;
+  directory_lock& operator=(directory_lock&&) noexcept = default;
+  ~directory_lock() {
+    if (fd_) ::flock(fd_.get(), LOCK_UN);
+  }
+
+ private:
+  detail::unique_fd fd_;
+};
+
 /// Backups as files in one folder. Files are written to a hidden temp name in the same folder,
 /// fsynced, and renamed into place without replacing an existing name; the folder is fsynced.
 /// A crash leaves at most a ".hone-tmp-*" file, which list() ignores and the next store()
@@ -136,9 +159,9 @@ class local_directory {
   }
 
   /// Serializes create/prune/remove/restore across threads and processes.
-  detail::file_lock lock() {
+  directory_lock lock() {
     ensure_directory();
-    return detail::file_lock(dir_ / std::string(lock_name), dir_.string());
+    return directory_lock(dir_ / std::string(lock_name), dir_.string());
   }
 
  private:

@@ -1,5 +1,5 @@
 // POSIX calls in one place: errno text, an owned descriptor, full reads and writes, fsync of
-// files and folders, rename without replace, and an flock() held by an object.
+// files and folders, rename without replace.
 #pragma once
 
 #include <hone/backup/error.hpp>
@@ -119,26 +119,5 @@ inline int rename_noreplace(const std::filesystem::path& from, const std::filesy
   ::unlink(from.c_str());
   return 0;
 }
-
-/// An exclusive flock() held for the lifetime of the object; serializes threads and processes.
-class file_lock {
- public:
-  file_lock() = default;
-  explicit file_lock(const std::filesystem::path& path, const std::string& dir_for_errors) {
-    fd_ = unique_fd(::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600));
-    if (!fd_) throw directory_error("Failed to access backup directory: " + dir_for_errors + ": " + errno_text(errno));
-    while (::flock(fd_.get(), LOCK_EX) != 0) {
-      if (errno != EINTR) throw lock_error("Cannot lock " + path.string() + ": " + errno_text(errno));
-    }
-  }
-  file_lock(file_lock&&) noexcept = default;
-  file_lock& operator=(file_lock&&) noexcept = default;
-  ~file_lock() {
-    if (fd_) ::flock(fd_.get(), LOCK_UN);
-  }
-
- private:
-  unique_fd fd_;
-};
 
 }  // namespace hone::backup::detail

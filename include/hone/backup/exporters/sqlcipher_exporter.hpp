@@ -179,7 +179,7 @@ class sqlcipher_exporter {
   }
 
   /// Opens `file` with the key, runs the checks of opts.check and the counts.
-  check_result check(const std::filesystem::path& file) {
+  check_result check(const std::filesystem::path& file) const {
     check_result r;
     const auto kind = detail::classify_database_file(file);
     if (kind == detail::database_kind::empty || kind == detail::database_kind::not_database) {

@@ -1,0 +1,253 @@
+// The S3 protocol under s3_destination: path-style URLs, signed requests (SigV4, the payload's
+// SHA-256 signed), retries with exponential backoff and jitter, and errors that say which
+// operation, bucket, key, HTTP status and S3 code failed. The secret access key is used only
+// to sign; it is never part of a URL, a header other than the signature, or a message.
+#pragma once
+
+#include <hone/backup/detail/s3/http.hpp>
+#include <hone/backup/detail/s3/sigv4.hpp>
+#include <hone/backup/detail/s3/xml.hpp>
+#include <hone/backup/error.hpp>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdint>
+#include <ctime>
+#include <functional>
+#include <random>
+#include <span>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <utility>
+#include <vector>
+
+namespace hone::backup::detail::s3 {
+
+struct client_settings {
+  std::string endpoint;  ///< scheme://host[:port][/base path]
+  std::string bucket;
+  std::string region = "auto";
+  std::string access_key_id;
+  std::string secret_access_key;
+  int max_attempts = 6;  ///< tries per request, the first included
+  std::chrono::milliseconds retry_base_delay{250};
+  std::chrono::milliseconds retry_max_delay{20000};
+  http_settings http;
+  std::function<void(std::string_view)> log;  ///< told of every retry (may be empty)
+};
+
+/// One S3 request as the destination describes it.
+struct call {
+  std::string_view operation;  ///< "PutObject", "ListObjectsV2", ... for messages
+  std::string method = "GET";
+  std::string key;  ///< the object key (prefix included); empty for a bucket request
+  name_values query;
+  name_values headers;  ///< besides host, x-amz-date, x-amz-content-sha256, authorization
+  std::span<const std::byte> body;
+};
+
+struct reply {
+  long status = 0;
+  name_values headers;
+  std::string body;
+  std::string code;     ///< S3's error code (<Code>), or "" for a success
+  std::string message;  ///< S3's error message (<Message>)
+  std::string header(std::string_view name) const {
+    for (const auto& [k, v] : headers)
+      if (k == name) return v;
+    return {};
+  }
+  bool ok() const noexcept { return status / 100 == 2; }
+};
+
+/// "YYYYMMDDTHHMMSSZ" of a system time.
+inline std::string amz_date(std::chrono::system_clock::time_point t) {
+  const std::time_t tt = std::chrono::system_clock::to_time_t(t);
+  std::tm tm{};
+  gmtime_r(&tt, &tm);
+  char buf[20];
+  std::strftime(buf, sizeof buf, "%Y%m%dT%H%M%SZ", &tm);
+  return buf;
+}
+
+/// Parses "2024-01-31T12:34:56.000Z" (ListObjectsV2) or "Wed, 31 Jan 2024 12:34:56 GMT" (HTTP).
+inline std::chrono::system_clock::time_point parse_time(std::string_view s) {
+  std::tm tm{};
+  const std::string str(s);
+  const char* end = ::strptime(str.c_str(), "%Y-%m-%dT%H:%M:%S", &tm);
+  if (!end) end = ::strptime(str.c_str(), "%a, %d %b %Y %H:%M:%S", &tm);
+  if (!end) return {};
+  return std::chrono::system_clock::from_time_t(::timegm(&tm));
+}
+
+class client {
+ public:
+  explicit client(client_settings s) : s_(std::move(s)), http_(s_.http) {
+    while (!s_.endpoint.empty() && s_.endpoint.back() == '/') s_.endpoint.pop_back();
+    const auto scheme = s_.endpoint.find("://");
+    if (scheme == std::string::npos ||
+        (s_.endpoint.substr(0, scheme) != "http" && s_.endpoint.substr(0, scheme) != "https"))
+      throw invalid_argument_error("S3 endpoint must start with https:// or http://, got \"" + s_.endpoint + "\"");
+    const auto slash = s_.endpoint.find('/', scheme + 3);
+    authority_ = s_.endpoint.substr(scheme + 3, slash == std::string::npos ? std::string::npos : slash - scheme - 3);
+    base_path_ = slash == std::string::npos ? "" : s_.endpoint.substr(slash);
+    origin_ = s_.endpoint.substr(0, scheme + 3) + authority_;
+    if (authority_.empty()) throw invalid_argument_error("S3 endpoint has no host: \"" + s_.endpoint + "\"");
+    if (s_.bucket.empty() || s_.bucket.find('/') != std::string::npos)
+      throw invalid_argument_error("S3 bucket name is empty or holds a '/': \"" + s_.bucket + "\"");
+    if (s_.access_key_id.empty() || s_.secret_access_key.empty())
+      throw invalid_argument_error("S3 access key id and secret access key must both be set");
+    if (s_.max_attempts < 1) s_.max_attempts = 1;
+  }
+
+  const client_settings& settings() const noexcept { return s_; }
+
+  /// The URI-encoded path of a key: /base/bucket/key.
+  std::string path(std::string_view key) const {
+    std::string p = base_path_ + "/" + uri_encode(s_.bucket, false);
+    if (!key.empty()) p += "/" + uri_encode(key, true);
+    return p;
+  }
+  /// Where a person finds an object: the path-style URL.
+  std::string url(std::string_view key) const { return origin_ + path(key); }
+  /// "bucket/key" for messages.
+  std::string describe(std::string_view key) const {
+    return key.empty() ? "bucket " + s_.bucket : s_.bucket + "/" + std::string(key);
+  }
+
+  /// Sends a request, again after a retryable failure (5xx, 408, 429, SlowDown,
+  /// RequestTimeout, no response) with backoff; returns the last reply, whatever its status.
+  /// Throws remote_error when no response came after every attempt.
+  reply send(const call& c) const {
+    const std::string payload_hash = sha256_hex(c.body);
+    for (int attempt = 1;; ++attempt) {
+      transport_failure tf;
+      http_response hr = http_.perform(build(c, payload_hash), tf);
+      std::string why;
+      reply r;
+      if (tf.code != CURLE_OK) {
+        why = "no response (" + scrub(tf.message) + ")";
+        if (!tf.retryable() || attempt >= s_.max_attempts)
+          throw remote_error("S3 " + std::string(c.operation) + " of " + describe(c.key) + " at " + s_.endpoint +
+                             " failed: " + why +
+                             (attempt > 1 ? " after " + std::to_string(attempt) + " attempts" : ""));
+      } else {
+        r.status = hr.status;
+        r.headers = std::move(hr.headers);
+        r.body = std::move(hr.body);
+        if (!r.ok()) {
+          r.code = xml_text(r.body, "Code");
+          r.message = xml_text(r.body, "Message");
+        }
+        if (!retryable(r) || attempt >= s_.max_attempts) return r;
+        why = "HTTP " + std::to_string(r.status) + (r.code.empty() ? "" : " " + r.code);
+      }
+      const auto delay = backoff(attempt, tf.code == CURLE_OK ? r.header("retry-after") : std::string());
+      if (s_.log)
+        s_.log("S3 " + std::string(c.operation) + " of " + describe(c.key) + ": " + why + "; retrying in " +
+               std::to_string(delay.count()) + " ms (attempt " + std::to_string(attempt + 1) + " of " +
+               std::to_string(s_.max_attempts) + ")");
+      std::this_thread::sleep_for(delay);
+    }
+  }
+
+  /// The error for a reply that is a failure: operation, bucket/key, status, S3 code and
+  /// message, and what it probably means.
+  remote_error failure(const call& c, const reply& r, std::string_view context = {}) const {
+    std::string m = "S3 " + std::string(c.operation) + " of " + describe(c.key) + " at " + s_.endpoint +
+                    " failed: HTTP " + std::to_string(r.status);
+    if (!r.code.empty()) m += " " + r.code;
+    if (!r.message.empty()) m += " (" + r.message + ")";
+    if (!context.empty()) m += ": " + std::string(context);
+    const std::string hint = explain(r);
+    if (!hint.empty()) m += ". " + hint;
+    return remote_error(scrub(m));
+  }
+
+ private:
+  static bool retryable(const reply& r) {
+    if (r.status >= 500 || r.status == 408 || r.status == 429) return true;
+    return r.code == "SlowDown" || r.code == "RequestTimeout" || r.code == "InternalError" ||
+           r.code == "ServiceUnavailable";
+  }
+
+  std::chrono::milliseconds backoff(int attempt, const std::string& retry_after) const {
+    thread_local std::mt19937_64 rng{std::random_device{}()};
+    const double cap = static_cast<double>(s_.retry_max_delay.count());
+    double d = std::min(
+        cap, static_cast<double>(s_.retry_base_delay.count()) * static_cast<double>(1ull << std::min(attempt - 1, 20)));
+    d = std::uniform_real_distribution<double>(d / 2, d)(rng);  // jitter: spreads the retries of many clients
+    if (!retry_after.empty() &&
+        std::all_of(retry_after.begin(), retry_after.end(), [](char ch) { return ch >= '0' && ch <= '9'; }))
+      d = std::max(d, std::min(cap, 1000.0 * std::stod(retry_after)));
+    return std::chrono::milliseconds(static_cast<long long>(d));
+  }
+
+  std::string explain(const reply& r) const {
+    if (r.code == "SignatureDoesNotMatch")
+      return "The secret access key does not match the access key id " + s_.access_key_id +
+             " (or the request was altered on its way)";
+    if (r.code == "InvalidAccessKeyId") return "The server does not know the access key id " + s_.access_key_id;
+    if (r.code == "NoSuchBucket") return "The bucket " + s_.bucket + " does not exist at " + s_.endpoint;
+    if (r.code == "RequestTimeTooSkewed") {
+      std::string m =
+          "This machine's clock and the server's differ by more than 15 minutes, so signed requests are refused";
+      const auto server = parse_time(r.header("date"));
+      if (server != std::chrono::system_clock::time_point{}) {
+        const auto skew =
+            std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now() - server).count();
+        m += " (this clock is " + std::to_string(skew < 0 ? -skew : skew) + " s " + (skew < 0 ? "behind" : "ahead") +
+             ")";
+      }
+      return m + "; set the system clock (e.g. enable NTP)";
+    }
+    if (r.code == "AuthorizationHeaderMalformed" || r.code == "InvalidRegion")
+      return "Check the region (\"" + s_.region + "\"; R2 uses \"auto\")";
+    if (r.status == 403 && r.code.empty())
+      return "The server refused the request (a HEAD response carries no error code): check the access key id, the "
+             "secret access key and that the token may read and write objects of the bucket";
+    if (r.code == "AccessDenied" || r.status == 403)
+      return "The credentials are not allowed to do this; the token needs read and write access to objects of the "
+             "bucket";
+    return {};
+  }
+
+  /// The secret never leaves this object, even when a server echoes it.
+  std::string scrub(std::string m) const {
+    const std::string& secret = s_.secret_access_key;
+    if (secret.size() >= 4)
+      for (auto at = m.find(secret); at != std::string::npos; at = m.find(secret, at))
+        m.replace(at, secret.size(), "<secret>");
+    return m;
+  }
+
+  http_request build(const call& c, const std::string& payload_hash) const {
+    signing_input in;
+    in.method = c.method;
+    in.path = path(c.key);
+    in.query = c.query;
+    in.payload_hash = payload_hash;
+    const std::string date = amz_date(std::chrono::system_clock::now());
+    in.headers = c.headers;
+    in.headers.emplace_back("host", authority_);
+    in.headers.emplace_back("x-amz-date", date);
+    in.headers.emplace_back("x-amz-content-sha256", payload_hash);
+    const signature sig = sign(in, s_.access_key_id, s_.secret_access_key, s_.region, "s3", date);
+    http_request req;
+    req.method = c.method;
+    req.url = origin_ + in.path;
+    const std::string q = canonical_query_string(c.query);
+    if (!q.empty()) req.url += "?" + q;
+    req.headers = std::move(in.headers);
+    req.headers.emplace_back("authorization", sig.authorization);
+    req.body = c.body;
+    return req;
+  }
+
+  client_settings s_;
+  http_client http_;
+  std::string authority_, base_path_, origin_;
+};
+
+}  // namespace hone::backup::detail::s3

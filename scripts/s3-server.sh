@@ -1,0 +1,143 @@
+#!/usr/bin/env bash
+# A local S3 server for the tests and benchmarks of the S3 destination: one OpenStack Swift node
+# (Debian packages swift-proxy swift-object swift-container swift-account, which
+# scripts/setup.sh installs) with its s3api middleware, on 127.0.0.1 only. It checks SigV4
+# signatures, payload hashes, Content-MD5 and the multipart rules.
+#
+# Usage: scripts/s3-server.sh start|stop|status|env [DIR]
+#   start   configure DIR (default: $HONE_S3_DIR or /tmp/hone-s3-server), start the four
+#           servers and wait until the proxy answers (about 5 s); does nothing when running
+#   stop    stop them (the data in DIR stays until the next start)
+#   status  exit 0 when the proxy answers
+#   env     print the HONE_TEST_S3_* variables the tests read (eval "$(scripts/s3-server.sh env)")
+# Port: $HONE_S3_PORT (default 18080) for S3, the next three for the object, container and
+# account servers. Credentials (tempauth): access key id "test:tester", secret "testing".
+set -euo pipefail
+cmd=${1:-start}
+dir=${2:-${HONE_S3_DIR:-/tmp/hone-s3-server}}
+port=${HONE_S3_PORT:-18080}
+endpoint="http://127.0.0.1:$port"
+
+healthy() { curl -fs --max-time 2 "$endpoint/healthcheck" 2>/dev/null | grep -q OK; }
+
+stop() {
+  local f pid
+  for f in "$dir"/run/*.pid; do
+    [ -f "$f" ] || continue
+    pid=$(cat "$f")
+    kill "$pid" 2>/dev/null || true
+  done
+  for f in "$dir"/run/*.pid; do
+    [ -f "$f" ] || continue
+    pid=$(cat "$f")
+    for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    kill -9 "$pid" 2>/dev/null || true
+    rm -f "$f"
+  done
+}
+
+start() {
+  if healthy; then return 0; fi
+  command -v swift-proxy-server >/dev/null ||
+    { echo "s3-server: swift-proxy-server not found (scripts/setup.sh installs Swift)" >&2; return 1; }
+  stop
+  rm -rf "$dir"
+  mkdir -p "$dir/node/d1" "$dir/run"
+  local user n p
+  user=$(id -un)
+  local -A ports=([object]=$((port + 1)) [container]=$((port + 2)) [account]=$((port + 3)))
+  for n in account container object; do
+    p=${ports[$n]}
+    cat >"$dir/$n-server.conf" <<EOC
+[DEFAULT]
+devices = $dir/node
+mount_check = false
+bind_ip = 127.0.0.1
+bind_port = $p
+workers = 1
+user = $user
+swift_dir = $dir
+log_level = WARNING
+[pipeline:main]
+pipeline = $n-server
+[app:$n-server]
+use = egg:swift#$n
+EOC
+    (cd "$dir" && swift-ring-builder "$n.builder" create 8 1 1 >/dev/null &&
+      swift-ring-builder "$n.builder" add "r1z1-127.0.0.1:$p/d1" 1 >/dev/null &&
+      swift-ring-builder "$n.builder" rebalance >/dev/null) || true
+  done
+  cat >"$dir/swift.conf" <<EOC
+[swift-hash]
+swift_hash_path_suffix = hone-backup-tests
+swift_hash_path_prefix = hone-backup-tests
+EOC
+  cat >"$dir/proxy-server.conf" <<EOC
+[DEFAULT]
+bind_ip = 127.0.0.1
+bind_port = $port
+workers = 1
+user = $user
+swift_dir = $dir
+log_level = WARNING
+[pipeline:main]
+pipeline = catch_errors gatekeeper healthcheck proxy-logging cache listing_formats bulk s3api tempauth copy slo dlo proxy-logging proxy-server
+[app:proxy-server]
+use = egg:swift#proxy
+account_autocreate = true
+[filter:s3api]
+use = egg:swift#s3api
+location = auto
+[filter:tempauth]
+use = egg:swift#tempauth
+user_test_tester = testing .admin
+[filter:catch_errors]
+use = egg:swift#catch_errors
+[filter:gatekeeper]
+use = egg:swift#gatekeeper
+[filter:healthcheck]
+use = egg:swift#healthcheck
+[filter:proxy-logging]
+use = egg:swift#proxy_logging
+[filter:cache]
+use = egg:swift#memcache
+[filter:listing_formats]
+use = egg:swift#listing_formats
+[filter:bulk]
+use = egg:swift#bulk
+[filter:copy]
+use = egg:swift#copy
+[filter:slo]
+use = egg:swift#slo
+[filter:dlo]
+use = egg:swift#dlo
+EOC
+  for n in account container object; do
+    "swift-$n-server" "$dir/$n-server.conf" >"$dir/run/$n.log" 2>&1 &
+    echo $! >"$dir/run/$n.pid"
+  done
+  swift-proxy-server "$dir/proxy-server.conf" >"$dir/run/proxy.log" 2>&1 &
+  echo $! >"$dir/run/proxy.pid"
+  for _ in $(seq 1 400); do
+    if healthy; then return 0; fi
+    sleep 0.05
+  done
+  echo "s3-server: Swift did not answer on $endpoint within 20 s; logs in $dir/run/" >&2
+  tail -5 "$dir"/run/*.log >&2 || true
+  return 1
+}
+
+case "$cmd" in
+  start)
+    t0=$(date +%s%N)
+    start
+    echo "s3-server: Swift s3api on $endpoint (ready after $((($(date +%s%N) - t0) / 1000000)) ms)"
+    ;;
+  stop) stop ;;
+  status) healthy ;;
+  env)
+    echo "export HONE_TEST_S3_ENDPOINT=$endpoint HONE_TEST_S3_ACCESS_KEY_ID=test:tester HONE_TEST_S3_SECRET=testing" \
+      "HONE_TEST_S3_REGION=auto"
+    ;;
+  *) echo "usage: $0 start|stop|status|env [DIR]" >&2; exit 2 ;;
+esac
