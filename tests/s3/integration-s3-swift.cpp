@@ -82,7 +82,7 @@ BOOST_FIXTURE_TEST_CASE(small_backup_round_trip_through_the_runner, fixture) {
   make_hone_db(db, test_key());
   auto r = runner(options());
   auto b = r.create();
-  BOOST_TEST(b.name == "hone-2024-01-15-143022.db.gz");
+  BOOST_TEST(b.name == "backup-2024-01-15-143022.db.gz");
   BOOST_TEST(b.path == the_server().endpoint + "/" + bucket + "/backups/" + b.name);
   auto all = r.list();
   BOOST_REQUIRE_EQUAL(all.size(), 1u);
@@ -100,7 +100,7 @@ BOOST_FIXTURE_TEST_CASE(small_backup_round_trip_through_the_runner, fixture) {
   BOOST_TEST(dump(target, test_key()) == dump(db, test_key()));
   // The same second again: numbered, not overwritten.
   auto b2 = r.create();
-  BOOST_TEST(b2.name == "hone-2024-01-15-143022-1.db.gz");
+  BOOST_TEST(b2.name == "backup-2024-01-15-143022-1.db.gz");
   BOOST_TEST(r.list().size() == 2u);
 }
 

@@ -392,7 +392,7 @@ BOOST_AUTO_TEST_CASE(works_as_the_runners_destination) {
       hb::sqlcipher_exporter(db, eo), hb::gzip_compressor{}, hb::s3_destination(options()), hb::fake_clock{}, ro);
   auto b = r.create();
   auto again = r.create();
-  BOOST_TEST(again.name == "hone-2024-01-15-143022-1.db.gz");
+  BOOST_TEST(again.name == "backup-2024-01-15-143022-1.db.gz");
   // list() takes what it reports from the listing (the markers annotate() left), no GETs.
   {
     std::lock_guard lk(server.m());
