@@ -242,10 +242,12 @@ struct stored_entry {
 #include <cstddef>
 #include <cstring>
 #include <filesystem>
+#include <functional>
 #include <span>
 #include <string>
 #include <string_view>
 #include <utility>
+#include <vector>
 
 #include <fcntl.h>
 #include <sys/file.h>
@@ -351,6 +353,56 @@ inline int rename_noreplace(const std::filesystem::path& from, const std::filesy
   ::unlink(from.c_str());
   return 0;
 }
+
+/// A temporary file that removes itself (and the files named by adding each of `also` to its
+/// path, e.g. SQLite's "-journal") when destroyed, unless release()d. `hook`, when set, is told
+/// of the path when it is taken (true) and when it is removed or released (false), so that a
+/// program can remove it on a signal.
+class temp_path {
+ public:
+  using hook_fn = std::function<void(const std::filesystem::path&, bool created)>;
+  temp_path() = default;
+  explicit temp_path(std::string path, hook_fn hook = {}, std::vector<std::string> also = {})
+      : path_(std::move(path)), hook_(std::move(hook)), also_(std::move(also)) {
+    if (hook_ && !path_.empty()) hook_(path_, true);
+  }
+  temp_path(temp_path&& o) noexcept
+      : path_(std::exchange(o.path_, {})), hook_(std::move(o.hook_)), also_(std::move(o.also_)) {}
+  temp_path& operator=(temp_path&& o) noexcept {
+    if (this != &o) {
+      reset();
+      path_ = std::exchange(o.path_, {});
+      hook_ = std::move(o.hook_);
+      also_ = std::move(o.also_);
+    }
+    return *this;
+  }
+  temp_path(const temp_path&) = delete;
+  temp_path& operator=(const temp_path&) = delete;
+  ~temp_path() { reset(); }
+
+  const std::string& path() const noexcept { return path_; }
+  /// Keeps the file: it is no longer temporary.
+  void release() {
+    if (hook_ && !path_.empty()) hook_(path_, false);
+    path_.clear();
+  }
+
+ private:
+  void reset() noexcept {
+    if (path_.empty()) return;
+    ::unlink(path_.c_str());
+    for (const auto& sfx : also_) ::unlink((path_ + sfx).c_str());
+    try {
+      release();
+    } catch (...) {  // a hook that throws must not escape a destructor
+      path_.clear();
+    }
+  }
+  std::string path_;
+  hook_fn hook_;
+  std::vector<std::string> also_;
+};
 
 }  // namespace hone::backup::detail
 // ---- end of <hone/backup/detail/posix.hpp> ----
@@ -3352,6 +3404,28 @@ inline void install_replacement(const std::string& replacement, const std::strin
                    "; the current database was not changed");
 }
 
+/// Replaces the database file `db` by the complete, synced `replacement` (in the same folder),
+/// the step restore and migrate share. When a database is there (`current` is its stat) it is
+/// first kept as `keep_stem` (keep_copy; the folder is synced so the copy survives a crash) and
+/// the replacement gets its owner, group and mode; then install_replacement. Returns the kept
+/// copy's name (empty when there was no database). Fails before the rename, with the database
+/// and its side files as they were and no copy left behind, or not at all. The caller then
+/// syncs the folder.
+inline std::string replace_database_file(const std::string& replacement, const std::string& db,
+                                         const struct stat* current, const std::string& keep_stem) {
+  if (!current) {
+    install_replacement(replacement, db);
+    return {};
+  }
+  temp_path kept(keep_copy(db, keep_stem));
+  fsync_directory(std::filesystem::path(db).parent_path());
+  copy_ownership(replacement, *current);
+  install_replacement(replacement, db);
+  std::string name = kept.path();
+  kept.release();
+  return name;
+}
+
 }  // namespace hone::backup::detail
 // ---- end of <hone/backup/detail/replace.hpp> ----
 
@@ -3734,16 +3808,6 @@ struct migrate_result {
 
 namespace detail::migrate_impl {
 
-/// Removes a file (and the side files SQLite may leave beside it) unless released.
-struct temp_files {
-  std::string path;
-  ~temp_files() {
-    if (path.empty()) return;
-    for (const char* sfx : {"", "-journal", "-wal", "-shm", "-migrated", "-migrated-journal"})
-      ::unlink((path + sfx).c_str());
-  }
-};
-
 inline std::string quoted_identifier(const std::string& name) {
   std::string q = "\"";
   for (char c : name) q += c == '"' ? std::string("\"\"") : std::string(1, c);
@@ -3849,7 +3913,7 @@ inline migrate_result migrate_to_v4(const std::filesystem::path& database, const
     detail::unique_fd fd(::mkostemp(tmpl.data(), O_CLOEXEC));
     if (!fd) throw io_error("Cannot create a temporary file in " + dir.string() + ": " + detail::errno_text(errno));
   }
-  temp_files cleanup{tmpl};
+  detail::temp_path cleanup(tmpl, {}, {"-journal", "-wal", "-shm", "-migrated", "-migrated-journal"});
   try {
     // Read-write only because ATTACH opens the copy with the main database's flags.
     auto src =
@@ -3898,17 +3962,12 @@ inline migrate_result migrate_to_v4(const std::filesystem::path& database, const
     detail::fsync_checked(fd.get(), "Cannot sync " + tmpl);
   }
 
-  // 5. Keep the original as it is (the file alone holds it, see step 2).
-  const std::string kept = detail::keep_copy(
-      db, db + ".pre-migrate-" + name_timestamp(options.now.value_or(std::chrono::system_clock::now())));
-  temp_files forget_kept{kept};
-  detail::fsync_directory(dir);
+  // 5. Keep the original as it is (the file alone holds it, see step 2) and, still holding
+  //    the lock, drop the old side files and move the upgraded file into place.
+  const std::string kept = detail::replace_database_file(
+      tmpl, db, &st, db + ".pre-migrate-" + name_timestamp(options.now.value_or(std::chrono::system_clock::now())));
   r.pre_migrate_copy = kept;
-
-  // 6. Still holding the lock, drop the old side files and move the upgraded file into place.
-  detail::install_replacement(tmpl, db);
-  forget_kept.path.clear();
-  cleanup.path.clear();
+  cleanup.release();
   ::unlink((tmpl + "-migrated").c_str());
   detail::fsync_directory(dir);
   r.migrated = true;
@@ -4383,67 +4442,25 @@ class BackupRunner {
   ///  7. rename the restored file into place and fsync the folder.
   restore_result restore(const std::string& requested, const std::filesystem::path& database, bool force) {
     const std::string name = resolve_name(requested);
-    const auto op = event::operation::restore;
-    return observed(op, name, [&] {
-      std::error_code ec;
-      const auto target = std::filesystem::absolute(database, ec);
-      const std::string db = target.string();
-      struct stat current {};
-      const bool exists = ::stat(db.c_str(), &current) == 0;
-      if (exists && !force)
-        throw database_exists_error("Database already exists at " + db + "; restoring would overwrite it");
+    return observed(event::operation::restore, name, [&] {
+      const restore_target target = restore_target_of(database, force);
       auto guard = destination_.lock();
-      auto in = destination_.open(name);
-      const auto dir = target.parent_path();
-      if (!std::filesystem::is_directory(dir, ec))
-        throw io_error("Cannot restore: the folder " + dir.string() + " does not exist");
-
-      // 1. Temp files of an earlier restore that was killed are removed first (we hold the lock).
-      remove_stale_restore_files(dir, "." + target.filename().string() + ".restore-");
-      std::string tmpl = (dir / ("." + target.filename().string() + ".restore-XXXXXX")).string();
-      detail::unique_fd fd(::mkostemp(tmpl.data(), O_CLOEXEC));
-      if (!fd) throw io_error("Cannot create a temporary file in " + dir.string() + ": " + detail::errno_text(errno));
-      temp_file restored(tmpl, options_.temp_files);
-      if (::fchmod(fd.get(), 0600) != 0)
-        throw io_error("Cannot set the mode of the restored file: " + detail::errno_text(errno));
-      {
-        file_writer out(std::move(fd), "Failed to write the restored database in " + dir.string());
-        decompress_into(*in, out, op, name, stored_size(name));
-        out.finish();
-      }
-      // 2. Check it with the key before anything of the current database is touched.
-      check_result c = checked(tmpl, op, name);
-      if (!c.valid) {
-        if (c.key_missing) throw key_required_error("Backup " + name + " is encrypted and no key was given");
-        if (c.wrong_key) throw encryption_error(std::string(wrong_key_message));
-        throw corrupt_backup_error("Backup " + name +
-                                   " failed verification: " + detail::without_path(c.message, tmpl, "the backup"));
-      }
-      if (auto why = refusal(c); !why.empty()) throw not_a_backup_error("Backup " + name + " is refused: " + why);
-      if (c.unencrypted_with_key)
-        throw unencrypted_backup_error("Backup " + name +
-                                       " is not encrypted, but a database key is configured: restoring it would "
-                                       "leave the database unencrypted");
-      restore_result r;
-      r.database = target;
-      if (exists) {
-        [[maybe_unused]] auto hold = hold_for_replace(target);
-        r.pre_restore_copy = detail::keep_copy(db, db + ".pre-restore-" + name_timestamp(clock_.now()));
-        temp_file kept_copy(r.pre_restore_copy.string(), {});
-        detail::fsync_directory(dir);
-        detail::copy_ownership(tmpl, current);
-        detail::install_replacement(tmpl, db);
-        kept_copy.release();
-      } else {
-        detail::install_replacement(tmpl, db);
-      }
-      restored.release();
+      detail::temp_path copy = fetch_beside(name, target);  // 1. the backup, decompressed next to the database
+      require_restorable(name, copy.path());                // 2. proven with the key before anything is touched
+      [[maybe_unused]] auto hold =
+          target.exists ? hold_for_replace(target.path) : decltype(hold_for_replace(target.path)){};
+      restore_result r;  // 3. the old database kept, the new one moved in
+      r.pre_restore_copy =
+          detail::replace_database_file(copy.path(), target.path.string(), target.exists ? &target.current : nullptr,
+                                        target.path.string() + ".pre-restore-" + name_timestamp(clock_.now()));
+      copy.release();
       try {
-        detail::fsync_directory(dir);
+        detail::fsync_directory(target.path.parent_path());
       } catch (const error& e) {
         throw io_error("The database was restored, but " + std::string(e.what()) +
                        ": the restore may not survive a power loss until the folder is synced");
       }
+      r.database = target.path;
       r.restored = true;
       r.backup_name = name;
       r.message = "Database restored successfully.";
@@ -4582,35 +4599,61 @@ class BackupRunner {
 
   /// A file removed on destruction unless released; tells options.temp_files about it (so a
   /// program can remove it when interrupted).
-  class temp_file {
-   public:
-    temp_file(std::string path, temp_file_fn hook) : path_(std::move(path)), hook_(std::move(hook)) {
-      if (hook_ && !path_.empty()) hook_(path_, true);
-    }
-    temp_file(temp_file&& o) noexcept : path_(std::exchange(o.path_, {})), hook_(std::move(o.hook_)) {}
-    temp_file& operator=(temp_file&& o) noexcept {
-      if (this != &o) {
-        reset();
-        path_ = std::exchange(o.path_, {});
-        hook_ = std::move(o.hook_);
-      }
-      return *this;
-    }
-    ~temp_file() { reset(); }
-    void release() {
-      if (hook_ && !path_.empty()) hook_(path_, false);
-      path_.clear();
-    }
-
-   private:
-    void reset() {
-      if (path_.empty()) return;
-      ::unlink(path_.c_str());
-      release();
-    }
-    std::string path_;
-    temp_file_fn hook_;
+  /// Where a restore goes: the absolute path, and the file there now (if any).
+  struct restore_target {
+    std::filesystem::path path;
+    bool exists = false;
+    struct stat current {};
   };
+
+  static restore_target restore_target_of(const std::filesystem::path& database, bool force) {
+    restore_target t;
+    std::error_code ec;
+    t.path = std::filesystem::absolute(database, ec);
+    t.exists = ::stat(t.path.c_str(), &t.current) == 0;
+    if (t.exists && !force)
+      throw database_exists_error("Database already exists at " + t.path.string() + "; restoring would overwrite it");
+    if (!std::filesystem::is_directory(t.path.parent_path(), ec))
+      throw io_error("Cannot restore: the folder " + t.path.parent_path().string() + " does not exist");
+    return t;
+  }
+
+  /// Decompresses the backup into an owner-only temp file in the database's folder (so that
+  /// the final step is a rename); temp files of an earlier restore that was killed are removed
+  /// first (the caller holds the lock).
+  detail::temp_path fetch_beside(const std::string& name, const restore_target& target) {
+    const auto dir = target.path.parent_path();
+    const std::string stem = "." + target.path.filename().string() + ".restore-";
+    remove_stale_restore_files(dir, stem);
+    std::string tmpl = (dir / (stem + "XXXXXX")).string();
+    detail::unique_fd fd(::mkostemp(tmpl.data(), O_CLOEXEC));
+    if (!fd) throw io_error("Cannot create a temporary file in " + dir.string() + ": " + detail::errno_text(errno));
+    detail::temp_path copy(tmpl, options_.temp_files);
+    if (::fchmod(fd.get(), 0600) != 0)
+      throw io_error("Cannot set the mode of the restored file: " + detail::errno_text(errno));
+    auto in = destination_.open(name);
+    file_writer out(std::move(fd), "Failed to write the restored database in " + dir.string());
+    decompress_into(*in, out, event::operation::restore, name, stored_size(name));
+    out.finish();
+    return copy;
+  }
+
+  /// Throws unless the decompressed backup at `file` passes the Exporter's check with the key
+  /// and the program's own acceptance, and is encrypted whenever a key is configured.
+  void require_restorable(const std::string& name, const std::string& file) {
+    check_result c = checked(file, event::operation::restore, name);
+    if (!c.valid) {
+      if (c.key_missing) throw key_required_error("Backup " + name + " is encrypted and no key was given");
+      if (c.wrong_key) throw encryption_error(std::string(wrong_key_message));
+      throw corrupt_backup_error("Backup " + name +
+                                 " failed verification: " + detail::without_path(c.message, file, "the backup"));
+    }
+    if (auto why = refusal(c); !why.empty()) throw not_a_backup_error("Backup " + name + " is refused: " + why);
+    if (c.unencrypted_with_key)
+      throw unencrypted_backup_error("Backup " + name +
+                                     " is not encrypted, but a database key is configured: restoring it would "
+                                     "leave the database unencrypted");
+  }
 
   /// Exporter::prepare_replace when the Exporter has it; otherwise only a database whose
   /// -wal and -journal hold nothing may be replaced.
@@ -4618,7 +4661,7 @@ class BackupRunner {
     if constexpr (requires { exporter_.prepare_replace(target); }) {
       return exporter_.prepare_replace(target);
     } else {
-      for (const char* sfx : {"-wal", "-journal"}) {  // what may hold committed transactions
+      for (const char* sfx : {"-wal", "-journal"}) {  // what may hold SQLite's committed transactions
         std::error_code ec;
         if (std::filesystem::file_size(target.string() + sfx, ec) > 0 && !ec)
           throw database_error("Cannot replace " + target.string() + ": its " + sfx +

@@ -52,16 +52,6 @@ struct migrate_result {
 
 namespace detail::migrate_impl {
 
-/// Removes a file (and the side files SQLite may leave beside it) unless released.
-struct temp_files {
-  std::string path;
-  ~temp_files() {
-    if (path.empty()) return;
-    for (const char* sfx : {"", "-journal", "-wal", "-shm", "-migrated", "-migrated-journal"})
-      ::unlink((path + sfx).c_str());
-  }
-};
-
 inline std::string quoted_identifier(const std::string& name) {
   std::string q = "\"";
   for (char c : name) q += c == '"' ? std::string("\"\"") : std::string(1, c);
@@ -167,7 +157,7 @@ inline migrate_result migrate_to_v4(const std::filesystem::path& database, const
     detail::unique_fd fd(::mkostemp(tmpl.data(), O_CLOEXEC));
     if (!fd) throw io_error("Cannot create a temporary file in " + dir.string() + ": " + detail::errno_text(errno));
   }
-  temp_files cleanup{tmpl};
+  detail::temp_path cleanup(tmpl, {}, {"-journal", "-wal", "-shm", "-migrated", "-migrated-journal"});
   try {
     // Read-write only because ATTACH opens the copy with the main database's flags.
     auto src =
@@ -216,17 +206,12 @@ inline migrate_result migrate_to_v4(const std::filesystem::path& database, const
     detail::fsync_checked(fd.get(), "Cannot sync " + tmpl);
   }
 
-  // 5. Keep the original as it is (the file alone holds it, see step 2).
-  const std::string kept = detail::keep_copy(
-      db, db + ".pre-migrate-" + name_timestamp(options.now.value_or(std::chrono::system_clock::now())));
-  temp_files forget_kept{kept};
-  detail::fsync_directory(dir);
+  // 5. Keep the original as it is (the file alone holds it, see step 2) and, still holding
+  //    the lock, drop the old side files and move the upgraded file into place.
+  const std::string kept = detail::replace_database_file(
+      tmpl, db, &st, db + ".pre-migrate-" + name_timestamp(options.now.value_or(std::chrono::system_clock::now())));
   r.pre_migrate_copy = kept;
-
-  // 6. Still holding the lock, drop the old side files and move the upgraded file into place.
-  detail::install_replacement(tmpl, db);
-  forget_kept.path.clear();
-  cleanup.path.clear();
+  cleanup.release();
   ::unlink((tmpl + "-migrated").c_str());
   detail::fsync_directory(dir);
   r.migrated = true;

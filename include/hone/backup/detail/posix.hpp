@@ -10,10 +10,12 @@
 #include <cstddef>
 #include <cstring>
 #include <filesystem>
+#include <functional>
 #include <span>
 #include <string>
 #include <string_view>
 #include <utility>
+#include <vector>
 
 #include <fcntl.h>
 #include <sys/file.h>
@@ -119,5 +121,55 @@ inline int rename_noreplace(const std::filesystem::path& from, const std::filesy
   ::unlink(from.c_str());
   return 0;
 }
+
+/// A temporary file that removes itself (and the files named by adding each of `also` to its
+/// path, e.g. SQLite's "-journal") when destroyed, unless release()d. `hook`, when set, is told
+/// of the path when it is taken (true) and when it is removed or released (false), so that a
+/// program can remove it on a signal.
+class temp_path {
+ public:
+  using hook_fn = std::function<void(const std::filesystem::path&, bool created)>;
+  temp_path() = default;
+  explicit temp_path(std::string path, hook_fn hook = {}, std::vector<std::string> also = {})
+      : path_(std::move(path)), hook_(std::move(hook)), also_(std::move(also)) {
+    if (hook_ && !path_.empty()) hook_(path_, true);
+  }
+  temp_path(temp_path&& o) noexcept
+      : path_(std::exchange(o.path_, {})), hook_(std::move(o.hook_)), also_(std::move(o.also_)) {}
+  temp_path& operator=(temp_path&& o) noexcept {
+    if (this != &o) {
+      reset();
+      path_ = std::exchange(o.path_, {});
+      hook_ = std::move(o.hook_);
+      also_ = std::move(o.also_);
+    }
+    return *this;
+  }
+  temp_path(const temp_path&) = delete;
+  temp_path& operator=(const temp_path&) = delete;
+  ~temp_path() { reset(); }
+
+  const std::string& path() const noexcept { return path_; }
+  /// Keeps the file: it is no longer temporary.
+  void release() {
+    if (hook_ && !path_.empty()) hook_(path_, false);
+    path_.clear();
+  }
+
+ private:
+  void reset() noexcept {
+    if (path_.empty()) return;
+    ::unlink(path_.c_str());
+    for (const auto& sfx : also_) ::unlink((path_ + sfx).c_str());
+    try {
+      release();
+    } catch (...) {  // a hook that throws must not escape a destructor
+      path_.clear();
+    }
+  }
+  std::string path_;
+  hook_fn hook_;
+  std::vector<std::string> also_;
+};
 
 }  // namespace hone::backup::detail

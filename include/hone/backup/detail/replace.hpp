@@ -86,4 +86,26 @@ inline void install_replacement(const std::string& replacement, const std::strin
                    "; the current database was not changed");
 }
 
+/// Replaces the database file `db` by the complete, synced `replacement` (in the same folder),
+/// the step restore and migrate share. When a database is there (`current` is its stat) it is
+/// first kept as `keep_stem` (keep_copy; the folder is synced so the copy survives a crash) and
+/// the replacement gets its owner, group and mode; then install_replacement. Returns the kept
+/// copy's name (empty when there was no database). Fails before the rename, with the database
+/// and its side files as they were and no copy left behind, or not at all. The caller then
+/// syncs the folder.
+inline std::string replace_database_file(const std::string& replacement, const std::string& db,
+                                         const struct stat* current, const std::string& keep_stem) {
+  if (!current) {
+    install_replacement(replacement, db);
+    return {};
+  }
+  temp_path kept(keep_copy(db, keep_stem));
+  fsync_directory(std::filesystem::path(db).parent_path());
+  copy_ownership(replacement, *current);
+  install_replacement(replacement, db);
+  std::string name = kept.path();
+  kept.release();
+  return name;
+}
+
 }  // namespace hone::backup::detail
