@@ -4,6 +4,7 @@
 #include "json.hpp"
 #include "log.hpp"
 #include "request_guard.hpp"
+#include "runner_factory.hpp"
 
 #include <algorithm>
 #include <cctype>
@@ -127,7 +128,7 @@ bool constant_time_equal(std::string_view a, std::string_view b) {
 
 bool api::authorized(const std::string& header) const { return bearer_token_matches(header, cfg_.token); }
 
-hb::local_runner api::runner(bool allow_foreign) const {
+any_runner api::runner(bool allow_foreign) const {
   return make_runner(cfg_.database, cfg_.key, cfg_.backup_dir, step_logger(cfg_.backup_dir), hb::check_level::full,
                      allow_foreign);
 }

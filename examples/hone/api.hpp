@@ -34,6 +34,8 @@ struct api_response {
 /// An error response {"error": message}.
 api_response error_response(int status, const std::string& message);
 
+class any_runner;
+
 class api {
  public:
   struct config {
@@ -51,7 +53,7 @@ class api {
 
  private:
   bool authorized(const std::string& header) const;
-  hb::local_runner runner(bool allow_foreign = false) const;
+  any_runner runner(bool allow_foreign = false) const;
   api_response create(const std::string& body) const;
   api_response list() const;
   api_response get(const std::string& name) const;

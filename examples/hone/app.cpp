@@ -1,6 +1,5 @@
 #include "app.hpp"
 
-#include "database.hpp"
 #include "log.hpp"
 
 #include <hone/backup/hone_key.hpp>
@@ -11,6 +10,7 @@
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <memory>
 #include <mutex>
 #include <string_view>
@@ -104,8 +104,8 @@ std::string temp_problem_text(const fs::path& base, int e) {
     case ENOTDIR: return where + " is not a folder; set TMPDIR to a writable folder";
     case EACCES:
     case EPERM:
-    case EROFS: return where + " is not writable (" + hb::detail::errno_text(e) + "); set TMPDIR to a writable folder";
-    default: return where + " cannot be used (" + hb::detail::errno_text(e) + "); set TMPDIR to a writable folder";
+    case EROFS: return where + " is not writable (" + std::strerror(e) + "); set TMPDIR to a writable folder";
+    default: return where + " cannot be used (" + std::strerror(e) + "); set TMPDIR to a writable folder";
   }
 }
 
@@ -136,7 +136,7 @@ std::vector<fs::path> make_private_folders(const fs::path& dir) {
   if (::mkdir(dir.c_str(), 0700) == 0)
     created.push_back(dir);
   else if (errno != EEXIST)
-    throw hb::io_error("Cannot create the folder " + dir.string() + ": " + hb::detail::errno_text(errno));
+    throw hb::io_error("Cannot create the folder " + dir.string() + ": " + std::strerror(errno));
   return created;
 }
 
@@ -245,36 +245,6 @@ void register_temp_file(const fs::path& p) {
 void unregister_temp_file(const fs::path& p) {
   std::lock_guard lk(g_cleanup_mutex);
   std::erase(g_temp_files, p);
-}
-
-hb::local_runner make_runner(const fs::path& database, const hb::database_key& key, const fs::path& backup_dir,
-                             hb::observer_fn observer, hb::check_level check, bool allow_foreign) {
-  hb::sqlcipher_exporter::options eopts;
-  eopts.key = key;
-  eopts.counts = hone_count_queries();
-  eopts.check = check;
-  // The runner makes its private folders in TMPDIR and reports them (and restore's temp file)
-  // through temp_files, so that an interrupted command removes them; those of a killed one are
-  // removed by the next operation (they carry a lock of their owner). A TMPDIR that cannot be
-  // used is reported by require_temp_folder() before any work.
-  hb::runner_options ropts;
-  ropts.temp_directory = temp_base();
-  ropts.name_prefix = "hone-";  // hone-2024-01-15-143022.db.gz, as the description names them
-  ropts.observer = std::move(observer);
-  ropts.temp_files = [](const fs::path& p, bool created) {
-    if (created)
-      register_temp_file(p);
-    else
-      unregister_temp_file(p);
-  };
-  if (!allow_foreign)
-    ropts.accept_backup = [](const hb::check_result& c) -> std::string {
-      if (c.counts["accounts"] || c.counts["transactions"] || c.counts["subscriptions"]) return {};
-      return "it holds none of Hone's tables (accounts, transactions, subscriptions), so it is not a backup of a "
-             "Hone database; use --allow-foreign (API: \"allow_foreign\": true) to use it anyway";
-    };
-  return hb::local_runner(hb::sqlcipher_exporter(database, std::move(eopts)), hb::gzip_compressor{},
-                          hb::local_directory(backup_dir), hb::system_clock{}, std::move(ropts));
 }
 
 namespace {

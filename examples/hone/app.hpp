@@ -1,5 +1,6 @@
 // What every command of the `hone` program shares: exit codes, where the database and the
-// backups are, the key, and the runner that wires the default policies together.
+// backups are, the key, temporary files, and the program's wording of library errors. The
+// runner is made in runner_factory.hpp.
 #pragma once
 
 #include <hone/backup.hpp>
@@ -87,18 +88,6 @@ pre_restore_copies find_pre_restore_copies(const std::filesystem::path& database
 /// starts (export, compress, decompress, check) and, for create, where the backup was stored
 /// (written to a hidden temporary file in `backup_dir`, fsynced, renamed into place).
 hb::observer_fn step_logger(const std::filesystem::path& backup_dir);
-
-/// local_runner = sqlcipher_exporter + gzip_compressor + local_directory + system_clock.
-/// Temporary copies go to private folders in temp_base(), registered with register_temp_file
-/// while they exist.
-/// Restore's temporary file beside the database is registered with register_temp_file while it
-/// exists, so an interrupted restore removes it.
-/// `check` is what verify and restore examine (full: PRAGMA integrity_check). Unless
-/// `allow_foreign`, verify and restore refuse a backup that holds none of Hone's tables
-/// (accounts, transactions, subscriptions): it is not a backup of a Hone database.
-hb::local_runner make_runner(const std::filesystem::path& database, const hb::database_key& key,
-                             const std::filesystem::path& backup_dir, hb::observer_fn observer = {},
-                             hb::check_level check = hb::check_level::full, bool allow_foreign = false);
 
 /// A library error's message in the program's words: the library speaks of "no key was given" and
 /// "a database key is configured"; the program names HONE_DB_KEY, the only place a key comes from.

@@ -2,9 +2,11 @@
 
 #include "api.hpp"
 #include "app.hpp"
+#include "config.hpp"
 #include "hardening.hpp"
 #include "log.hpp"
 #include "request_guard.hpp"
+#include "runner_factory.hpp"
 
 #include <boost/asio.hpp>
 #include <boost/beast/core.hpp>
@@ -22,6 +24,7 @@
 #include <mutex>
 #include <stop_token>
 #include <thread>
+#include <vector>
 
 #include <poll.h>
 #include <sys/socket.h>
@@ -57,17 +60,71 @@ struct connection_slot {
   bool evicted = false;  ///< guarded by server_state::m; closed to make room for a new connection
   std::atomic<int> state{waiting};
   std::atomic<std::int64_t> since{0};
+  std::list<std::thread>::iterator thread;  ///< guarded by server_state::m: in server_state::running
   void set(phase p) {
     since = now_ms();
     state = p;
   }
 };
 
+/// The open connections and the threads that serve them. Every thread is owned here: a thread
+/// that has served its connection hands its std::thread to `finished`, where reap() joins it;
+/// join_all() (also run by the destructor) waits for every connection to end and joins every
+/// thread, so none outlives the server.
 struct server_state {
   std::mutex m;
   std::condition_variable cv;
   std::list<std::shared_ptr<connection_slot>> open;
+  std::list<std::thread> running;     ///< guarded by m: threads serving a connection
+  std::vector<std::thread> finished;  ///< guarded by m: threads that are ending, to be joined
   std::atomic<bool> stopping{false};
+
+  server_state() = default;
+  server_state(const server_state&) = delete;
+  server_state& operator=(const server_state&) = delete;
+  ~server_state() { join_all(); }
+
+  /// Starts the thread serving `slot` (already in `open`); false when no thread can be made,
+  /// in which case `serve` is dropped (closing its socket) and the slot removed.
+  template <class F>
+  bool start(const std::shared_ptr<connection_slot>& slot, F serve) {
+    std::lock_guard lk(m);  // the thread cannot finish (it takes `m`) before it is recorded
+    try {
+      running.emplace_front(std::move(serve));
+      slot->thread = running.begin();
+      return true;
+    } catch (const std::system_error& e) {
+      log_error(std::string("cannot start a connection thread: ") + e.what());
+      open.remove(slot);
+      return false;
+    }
+  }
+  /// The last step of a connection thread: its connection leaves `open` and its std::thread
+  /// moves to `finished`.
+  void done(const std::shared_ptr<connection_slot>& slot) {
+    std::lock_guard lk(m);
+    finished.push_back(std::move(*slot->thread));
+    running.erase(slot->thread);
+    open.remove(slot);
+    cv.notify_all();
+  }
+  /// Joins the threads that have finished serving (they are at their very end).
+  void reap() {
+    std::vector<std::thread> ending;
+    {
+      std::lock_guard lk(m);
+      ending.swap(finished);
+    }
+    for (auto& t : ending) t.join();
+  }
+  /// Waits until every connection has ended and joins every thread.
+  void join_all() {
+    {
+      std::unique_lock lk(m);
+      cv.wait(lk, [&] { return open.empty() && running.empty(); });
+    }
+    reap();
+  }
 
   /// Unblocks every connection waiting for a request (keep-alive idle); busy ones finish
   /// their response and then close because `stopping` is set.
@@ -316,11 +373,7 @@ int run_server(const server_options& opts) {
 
   // A misconfigured scheduler stops the start-up (exit 2) rather than leaving the server
   // running without the backups it was asked to take.
-  const auto sched_cfg =
-      hone::backup::parse_schedule(std::getenv("HONE_BACKUP_SCHEDULE"), std::getenv("HONE_BACKUP_RETENTION"),
-                                   {std::getenv("HONE_BACKUP_KEEP_HOURLY"), std::getenv("HONE_BACKUP_KEEP_DAILY"),
-                                    std::getenv("HONE_BACKUP_KEEP_WEEKLY"), std::getenv("HONE_BACKUP_KEEP_MONTHLY"),
-                                    std::getenv("HONE_BACKUP_KEEP_YEARLY")});
+  const auto sched_cfg = schedule_from_environment();
   if (sched_cfg.misconfigured()) throw usage_error(sched_cfg.error);
 
   // Where to listen; refuse anything but loopback without a token.
@@ -403,12 +456,12 @@ int run_server(const server_options& opts) {
   // The built-in scheduler, on its own runner: the backup folder's lock serializes it with
   // API and CLI backups.
   log_info(sched_cfg.reason);
-  std::unique_ptr<hone::backup::local_runner> sched_runner;
-  std::unique_ptr<hone::backup::backup_scheduler<hone::backup::local_runner>> scheduler;
+  std::unique_ptr<any_runner> sched_runner;
+  std::unique_ptr<hone::backup::backup_scheduler<any_runner>> scheduler;
   std::jthread sched_thread;
   if (sched_cfg.enabled) {
-    sched_runner = std::make_unique<hone::backup::local_runner>(make_runner(opts.database, key, opts.backup_dir));
-    scheduler = std::make_unique<hone::backup::backup_scheduler<hone::backup::local_runner>>(
+    sched_runner = std::make_unique<any_runner>(make_runner(opts.database, key, opts.backup_dir));
+    scheduler = std::make_unique<hone::backup::backup_scheduler<any_runner>>(
         *sched_runner, sched_cfg.interval, sched_cfg.policy,
         [](hone::backup::log_level l, const std::string& m) { log(l, "scheduler: " + m); });
     sched_thread = std::jthread([&](std::stop_token stop) { scheduler->run(stop); });
@@ -424,6 +477,7 @@ int run_server(const server_options& opts) {
     watchdog.async_wait([&](beast::error_code ec) {
       if (ec) return;
       st.enforce_timeouts();
+      st.reap();
       if (st.stopping) st.wake_idle();
       arm_watchdog();
     });
@@ -458,7 +512,7 @@ int run_server(const server_options& opts) {
         log_warn("connection refused: " + std::to_string(max_connections) + " requests are in progress");
         sock.close(wec);
       } else {
-        auto serve = [&st, &handler, &guard, slot, s = std::move(sock)]() mutable {
+        st.start(slot, [&st, &handler, &guard, slot, s = std::move(sock)]() mutable {
           {
             tcp::socket conn = std::move(s);
             try {
@@ -475,18 +529,10 @@ int run_server(const server_options& opts) {
             beast::error_code cec;
             conn.close(cec);
           }
-          std::lock_guard lk(st.m);
-          st.open.remove(slot);
-          st.cv.notify_all();
-        };
-        try {
-          std::thread(std::move(serve)).detach();
-        } catch (const std::system_error& e) {  // no thread: the lambda (and the socket) is dropped
-          log_error(std::string("cannot start a connection thread: ") + e.what());
-          std::lock_guard lk(st.m);
-          st.open.remove(slot);
-        }
+          st.done(slot);
+        });
       }
+      st.reap();
       accept_next();
     });
   };
@@ -518,7 +564,7 @@ int run_server(const server_options& opts) {
         sched_thread.join();
       }
       std::unique_lock lk(st.m);
-      st.cv.wait(lk, [&] { return st.open.empty(); });
+      st.cv.wait(lk, [&] { return st.open.empty() && st.running.empty(); });
       lk.unlock();
       net::post(ioc, [&] {
         beast::error_code ignore;
@@ -532,6 +578,7 @@ int run_server(const server_options& opts) {
   log_info("listening on http://" + url_host(bound) + ":" + std::to_string(bound.port()));
   ioc.run();
   if (drainer.joinable()) drainer.join();
+  st.join_all();  // every connection thread has ended; join them all
   log_info("stopped");
   return exit_ok;
 }

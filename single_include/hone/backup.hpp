@@ -4826,18 +4826,16 @@ class BackupRunner {
 }  // namespace hone::backup
 // ---- end of <hone/backup/runner.hpp> ----
 // ---- begin of <hone/backup/scheduler.hpp> ----
-// The built-in scheduler: every N hours (HONE_BACKUP_SCHEDULE) create a timestamped backup
-// and prune to the retention (HONE_BACKUP_RETENTION). Time and waiting go through the
-// runner's Clock, so tests drive it with fake_clock and never sleep.
+// backup_scheduler: every interval, create a timestamped backup and prune to a retention
+// policy. Time and waiting go through the runner's Clock, so tests drive it with fake_clock and
+// never sleep.
 
 
 #include <algorithm>
-#include <array>
-#include <charconv>
+#include <atomic>
 #include <chrono>
-#include <cmath>
 #include <cstdio>
-#include <ctime>
+#include <exception>
 #include <functional>
 #include <optional>
 #include <ostream>
@@ -4845,7 +4843,6 @@ class BackupRunner {
 #include <stop_token>
 #include <string>
 #include <string_view>
-#include <system_error>
 
 namespace hone::backup {
 
@@ -4866,157 +4863,24 @@ inline std::ostream& operator<<(std::ostream& os, log_level l) { return os << to
 /// Receives the scheduler's log lines.
 using log_fn = std::function<void(log_level, const std::string&)>;
 
-/// The scheduler's settings as read from the environment. Three outcomes: enabled; disabled
-/// because HONE_BACKUP_SCHEDULE is not set (not an error); misconfigured (`error` is set: a
-/// variable holds a value that is refused, and the program should not start).
+/// A scheduler configuration as a program reads it (from its environment, a file, flags).
+/// Three outcomes: enabled; disabled (no interval configured, not an error); misconfigured
+/// (`error` is set: a value was refused, and the program should not start).
 struct schedule_config {
   bool enabled = false;
   std::chrono::nanoseconds interval{0};
-  long long retention = 7;  ///< HONE_BACKUP_RETENTION (keep-last); policy.last
-  /// The whole retention policy: keep-last from HONE_BACKUP_RETENTION, the calendar rules from
-  /// HONE_BACKUP_KEEP_HOURLY/DAILY/WEEKLY/MONTHLY/YEARLY.
+  long long retention = 7;  ///< keep-last as configured; policy.last
+  /// The whole retention policy: keep-last and the calendar rules.
   keep_calendar policy{.last = 7};
-  std::string error;   ///< non-empty when misconfigured: names each variable, its value and the rule
+  std::string error;   ///< non-empty when misconfigured: names each setting, its value and the rule
   std::string reason;  ///< a one-line description for the log: enabled, disabled or misconfigured
 
   bool misconfigured() const noexcept { return !error.empty(); }
 };
 
-/// The shortest and longest intervals parse_schedule accepts.
-inline constexpr std::chrono::nanoseconds min_schedule_interval = std::chrono::minutes(1);
-inline constexpr std::chrono::nanoseconds max_schedule_interval = std::chrono::hours(24 * 365 * 100);
-
-namespace detail {
-
-/// A value from the environment as it may appear in a message: quoted, printable ASCII only
-/// (anything else as \xNN), cut after 40 characters.
-inline std::string quoted_env_value(std::string_view v) {
-  std::string out = "'";
-  std::size_t shown = 0;
-  for (char ch : v) {
-    if (shown++ == 40) {
-      out += "...";
-      break;
-    }
-    const auto u = static_cast<unsigned char>(ch);
-    if (u >= 0x20 && u < 0x7f && ch != '\'' && ch != '\\') {
-      out += ch;
-    } else {
-      char buf[8];
-      std::snprintf(buf, sizeof buf, "\\x%02X", u);
-      out += buf;
-    }
-  }
-  return out + "'";
-}
-
-inline bool all_digits(std::string_view s) noexcept {
-  return !s.empty() && std::all_of(s.begin(), s.end(), [](char ch) { return ch >= '0' && ch <= '9'; });
-}
-
-/// Plain decimal: digits, optionally a '.' followed by digits ("24", "0.5"; not "24.", ".5",
-/// "+1", "1e3", "0x10", "inf", " 24").
-inline bool is_plain_decimal(std::string_view s) noexcept {
-  const auto dot = s.find('.');
-  if (dot == std::string_view::npos) return all_digits(s);
-  return all_digits(s.substr(0, dot)) && all_digits(s.substr(dot + 1));
-}
-
-}  // namespace detail
-
-/// Reads HONE_BACKUP_SCHEDULE and HONE_BACKUP_RETENTION (pass getenv's results; null or empty
-/// means unset).
-///
-/// HONE_BACKUP_SCHEDULE: the interval in hours as a plain decimal number ("24", "0.5", "168"),
-/// from one minute to 100 years. Unset or empty: the scheduler is disabled, which is not an
-/// error. HONE_BACKUP_RETENTION: how many backups to keep, a whole number of at least 1 in
-/// plain digits; unset or empty: 7. Any other value of either variable (hex, exponents, signs,
-/// spaces, units, an interval under a minute...) makes the configuration misconfigured, with
-/// `error` saying which variable, the value and the rule, whether or not the schedule is set.
-///
-/// The calendar rules (see keep_calendar and docs/Retention.md) come from `keep` in the order
-/// hourly, daily, weekly, monthly, yearly (HONE_BACKUP_KEEP_HOURLY ... _YEARLY), each a whole
-/// number of at least 1 when set. When any is set, keep-last applies only if
-/// HONE_BACKUP_RETENTION is set too; otherwise keep-last is HONE_BACKUP_RETENTION (default 7).
-inline schedule_config parse_schedule(const char* schedule, const char* retention,
-                                      std::array<const char*, 5> keep = {}) {
-  schedule_config c;
-  std::string errors;
-  auto refuse = [&](const std::string& message) { errors += (errors.empty() ? "" : "; ") + message; };
-
-  if (schedule && *schedule) {
-    const std::string_view s = schedule;
-    const char* why = nullptr;
-    std::chrono::nanoseconds interval{0};
-    double hours = 0;
-    const auto parsed = detail::is_plain_decimal(s)
-                            ? std::from_chars(s.data(), s.data() + s.size(), hours, std::chars_format::fixed).ec
-                            : std::errc::invalid_argument;
-    const bool whole_hours = s.substr(0, s.find('.')).find_first_not_of('0') != std::string_view::npos;
-    if (parsed == std::errc::result_out_of_range) {
-      why = whole_hours ? "over 100 years" : "under one minute";
-    } else if (parsed != std::errc{} || !std::isfinite(hours)) {
-      why = "not a plain decimal number";
-    } else if (hours * 3600.0 > std::chrono::duration<double>(max_schedule_interval).count()) {
-      why = "over 100 years";
-    } else {
-      interval = std::chrono::nanoseconds(std::llround(hours * 3600.0 * 1e9));
-      if (interval < min_schedule_interval) why = "under one minute";
-    }
-    if (why) {
-      refuse("HONE_BACKUP_SCHEDULE=" + detail::quoted_env_value(s) + " is not valid (" + why +
-             "): give the interval in hours as a plain decimal number of at least 0.0167 (one minute) and at most "
-             "876000 (100 years), e.g. 24 for daily or 0.5 for every 30 minutes");
-    } else {
-      c.interval = interval;
-    }
-  }
-
-  if (retention && *retention) {
-    const std::string_view r = retention;
-    long long n = 0;
-    if (!detail::all_digits(r) || std::from_chars(r.data(), r.data() + r.size(), n).ec != std::errc{} || n < 1) {
-      refuse("HONE_BACKUP_RETENTION=" + detail::quoted_env_value(r) +
-             " is not valid: give the number of backups to keep as a whole number of at least 1 in plain digits, "
-             "e.g. 7");
-    } else {
-      c.retention = n;
-    }
-  }
-  static constexpr const char* keep_names[] = {"HONE_BACKUP_KEEP_HOURLY", "HONE_BACKUP_KEEP_DAILY",
-                                               "HONE_BACKUP_KEEP_WEEKLY", "HONE_BACKUP_KEEP_MONTHLY",
-                                               "HONE_BACKUP_KEEP_YEARLY"};
-  long long* rules[] = {&c.policy.hourly, &c.policy.daily, &c.policy.weekly, &c.policy.monthly, &c.policy.yearly};
-  bool calendar = false;
-  for (std::size_t i = 0; i < keep.size(); ++i) {
-    if (!keep[i] || !*keep[i]) continue;
-    const std::string_view v = keep[i];
-    long long n = 0;
-    if (!detail::all_digits(v) || std::from_chars(v.data(), v.data() + v.size(), n).ec != std::errc{} || n < 1) {
-      refuse(std::string(keep_names[i]) + "=" + detail::quoted_env_value(v) +
-             " is not valid: give a whole number of at least 1 in plain digits, e.g. 7");
-    } else {
-      *rules[i] = n;
-      calendar = true;
-    }
-  }
-  c.policy.last = calendar && !(retention && *retention) ? 0 : c.retention;
-
-  if (!errors.empty()) {
-    c.error = std::move(errors);
-    c.interval = std::chrono::nanoseconds{0};
-    c.reason = "backup scheduler misconfigured: " + c.error;
-  } else if (!schedule || !*schedule) {
-    c.reason = "backup scheduler disabled: HONE_BACKUP_SCHEDULE is not set";
-  } else {
-    c.enabled = true;
-    c.reason = "backup scheduler enabled: every " + std::string(schedule) + " h, " +
-               (calendar ? c.policy.describe() : "keeping " + std::to_string(c.retention) + " backups");
-  }
-  return c;
-}
-
-/// Runs scheduled backups with a BackupRunner until stopped.
+/// Runs scheduled backups with a BackupRunner until stopped. `Runner` is a BackupRunner or
+/// anything with the same create(), list(), prune(const keep_calendar&) and clock() (whose
+/// result has now() and wait_until(time_point, std::stop_token)), such as a type-erased runner.
 template <class Runner>
 class backup_scheduler {
  public:
@@ -5044,7 +4908,7 @@ class backup_scheduler {
     if (auto newest = newest_backup()) {
       base = newest->created_at;
       if (base > now && warned_future_.insert(newest->name).second)
-        log(log_level::warning, "backup " + newest->name + " is dated in the future (" + format(base) +
+        log(log_level::warning, "backup " + newest->name + " is dated in the future (" + iso8601(base) +
                                     "); counting the next backup from now");
     }
     if (last_attempt_) base = std::max(base, *last_attempt_);
@@ -5057,7 +4921,7 @@ class backup_scheduler {
     started_ = runner_.clock().now();
     while (!stop.stop_requested()) {
       const time_point due = next_due();
-      log(log_level::debug, "next scheduled backup at " + format(due));
+      log(log_level::debug, "next scheduled backup at " + iso8601(due));
       if (!runner_.clock().wait_until(due, stop)) break;
       run_once();
     }
@@ -5085,8 +4949,9 @@ class backup_scheduler {
     }
   }
 
-  int attempts() const noexcept { return attempts_; }
-  int successes() const noexcept { return successes_; }
+  /// Cycles started and cycles that succeeded; safe to read from any thread while run() runs.
+  int attempts() const noexcept { return attempts_.load(); }
+  int successes() const noexcept { return successes_.load(); }
 
  private:
   struct dated_backup {
@@ -5112,16 +4977,6 @@ class backup_scheduler {
     return buf;
   }
 
-  static std::string format(time_point t) {
-    auto s = std::chrono::floor<std::chrono::seconds>(t).time_since_epoch().count();
-    std::time_t tt = static_cast<std::time_t>(s);
-    std::tm tm{};
-    gmtime_r(&tt, &tm);
-    char buf[32];
-    std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
-    return buf;
-  }
-
   void log(log_level l, const std::string& m) {
     if (log_) log_(l, m);
   }
@@ -5133,8 +4988,8 @@ class backup_scheduler {
   time_point started_{};
   std::optional<time_point> last_attempt_;
   std::set<std::string> warned_future_;  ///< backups already reported as dated in the future
-  int attempts_ = 0;
-  int successes_ = 0;
+  std::atomic<int> attempts_{0};
+  std::atomic<int> successes_{0};
 };
 
 }  // namespace hone::backup

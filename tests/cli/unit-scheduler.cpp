@@ -5,6 +5,8 @@
 
 #include "support/testdb.hpp"
 
+#include "config.hpp"  // examples/hone: the program's HONE_BACKUP_* parsing
+
 #include <condition_variable>
 #include <mutex>
 #include <set>
@@ -12,6 +14,7 @@
 #include <thread>
 
 using namespace hone_test;
+using hone_app::parse_schedule;
 using namespace std::chrono_literals;
 
 namespace {

@@ -20,6 +20,7 @@
 #include "database.hpp"
 #include "json.hpp"
 #include "log.hpp"
+#include "runner_factory.hpp"
 
 #include <hone/backup.hpp>
 

@@ -1,0 +1,92 @@
+// `hone backup prune`: delete the backups the retention policy does not keep, after asking.
+#include "commands.hpp"
+
+#include "../output.hpp"
+#include "../runner_factory.hpp"
+
+#include <cstdio>
+#include <iostream>
+#include <string>
+
+namespace hone_app {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+/// The retention policy of prune's options: --keep N alone (default 7) is keep-last; with any
+/// --keep-hourly/daily/weekly/monthly/yearly, keep-last applies only when --keep is given too.
+hb::keep_calendar prune_policy(const backup_args& a) {
+  // The calendar options are checked by the parser (whole numbers of at least 1).
+  if (a.keep < 1) throw usage_error("--keep must be at least 1 (got " + std::to_string(a.keep) + ")");
+  hb::keep_calendar p{.hourly = a.keep_hourly,
+                      .daily = a.keep_daily,
+                      .weekly = a.keep_weekly,
+                      .monthly = a.keep_monthly,
+                      .yearly = a.keep_yearly};
+  const bool calendar = p.hourly + p.daily + p.weekly + p.monthly + p.yearly > 0;
+  p.last = !calendar || a.keep_given ? a.keep : 0;
+  return p;
+}
+
+void print_prune_plan(std::FILE* to, const hb::prune_result& r) {
+  for (const auto& k : r.retained) {
+    std::string why;
+    for (const auto& reason : k.reasons) why += (why.empty() ? "" : ", ") + reason;
+    std::fprintf(to, "  keep    %s  (%s)\n", k.name.c_str(), why.c_str());
+  }
+}
+
+}  // namespace
+
+int cmd_prune(const backup_args& a) {
+  const hb::keep_calendar policy = prune_policy(a);
+  const fs::path dir = resolve_backup_dir(a.dir);
+  auto runner = make_runner(fs::path(), hb::database_key::none(), dir);
+  if (!a.yes && !a.dry_run) {
+    if (!stdin_is_terminal())
+      throw usage_error(
+          "prune deletes backups and needs confirmation, but stdin is not a terminal; add -y to "
+          "prune without asking (e.g. in cron or systemd), or --dry-run to see what it would delete");
+    const hb::prune_result plan = runner.prune(policy, true);
+    for (const auto& n : plan.skipped_names)
+      std::fprintf(stderr, "Skipping %s: not a backup, so it is never deleted nor counted.\n", n.c_str());
+    if (plan.deleted_names.empty()) {
+      std::printf("Nothing to prune: %zu backup%s in %s, all kept (%s).\n", plan.retained_count,
+                  plan.retained_count == 1 ? "" : "s", dir.string().c_str(), policy.describe().c_str());
+      return exit_ok;
+    }
+    const std::size_t doomed = plan.deleted_names.size();
+    const std::string what =
+        doomed == 1 ? "This backup would be deleted" : "These " + std::to_string(doomed) + " backups would be deleted";
+    std::fprintf(stderr, "%s (%s, in %s):\n", what.c_str(), policy.describe().c_str(), dir.string().c_str());
+    for (const auto& n : plan.deleted_names) std::fprintf(stderr, "  delete  %s\n", n.c_str());
+    print_prune_plan(stderr, plan);
+    std::fprintf(stderr, "Delete %s (%zu, %s)? [y/N] ", doomed == 1 ? "it" : "them", doomed,
+                 human_size(plan.bytes_freed).c_str());
+    std::fflush(stderr);
+    std::string answer;
+    if (!std::getline(std::cin, answer)) answer.clear();
+    while (!answer.empty() && (answer.back() == '\r' || answer.back() == ' ')) answer.pop_back();
+    if (answer != "y" && answer != "Y" && answer != "yes" && answer != "YES" && answer != "Yes") {
+      std::fprintf(stderr, "Cancelled; nothing was deleted.\n");
+      return exit_failure;
+    }
+  }
+  hb::prune_result r = runner.prune(policy, a.dry_run);
+  if (a.json) {
+    print_json(prune_json(r));
+    return exit_ok;
+  }
+  std::printf("%s %zu backup%s (%s freed), kept %zu (%s).\n", r.dry_run ? "Would delete" : "Deleted", r.deleted_count,
+              r.deleted_count == 1 ? "" : "s", human_size(r.bytes_freed).c_str(), r.retained_count, r.policy.c_str());
+  for (const auto& n : r.deleted_names) std::printf("  %s %s\n", r.dry_run ? "would delete" : "deleted", n.c_str());
+  print_prune_plan(stdout, r);
+  if (!r.skipped_names.empty())
+    std::printf("Skipped %zu file%s named like a backup but not one (never deleted, not counted):\n",
+                r.skipped_names.size(), r.skipped_names.size() == 1 ? "" : "s");
+  for (const auto& n : r.skipped_names) std::printf("  skipped %s\n", n.c_str());
+  return exit_ok;
+}
+
+}  // namespace hone_app

@@ -1,0 +1,44 @@
+// The program's configuration read from its environment: the built-in scheduler's
+// HONE_BACKUP_SCHEDULE, HONE_BACKUP_RETENTION and HONE_BACKUP_KEEP_* (README "Built-in
+// scheduler"). The library's schedule_config holds the result; reading and checking the
+// variables, and every message naming them, is the program's.
+#pragma once
+
+#include <hone/backup.hpp>  // schedule_config (scheduler.hpp)
+
+#include <array>
+#include <chrono>
+#include <string>
+#include <string_view>
+
+namespace hone_app {
+
+/// The shortest and longest intervals parse_schedule accepts.
+inline constexpr std::chrono::nanoseconds min_schedule_interval = std::chrono::minutes(1);
+inline constexpr std::chrono::nanoseconds max_schedule_interval = std::chrono::hours(24 * 365 * 100);
+
+/// Reads HONE_BACKUP_SCHEDULE and HONE_BACKUP_RETENTION (pass getenv's results; null or empty
+/// means unset).
+///
+/// HONE_BACKUP_SCHEDULE: the interval in hours as a plain decimal number ("24", "0.5", "168"),
+/// from one minute to 100 years. Unset or empty: the scheduler is disabled, which is not an
+/// error. HONE_BACKUP_RETENTION: how many backups to keep, a whole number of at least 1 in
+/// plain digits; unset or empty: 7. Any other value of either variable (hex, exponents, signs,
+/// spaces, units, an interval under a minute...) makes the configuration misconfigured, with
+/// `error` saying which variable, the value and the rule, whether or not the schedule is set.
+///
+/// The calendar rules (see keep_calendar and docs/Retention.md) come from `keep` in the order
+/// hourly, daily, weekly, monthly, yearly (HONE_BACKUP_KEEP_HOURLY ... _YEARLY), each a whole
+/// number of at least 1 when set. When any is set, keep-last applies only if
+/// HONE_BACKUP_RETENTION is set too; otherwise keep-last is HONE_BACKUP_RETENTION (default 7).
+hone::backup::schedule_config parse_schedule(const char* schedule, const char* retention,
+                                             std::array<const char*, 5> keep = {});
+
+/// parse_schedule of the process's environment.
+hone::backup::schedule_config schedule_from_environment();
+
+/// A value from the environment as it may appear in a message: quoted, printable ASCII only
+/// (anything else as \xNN), cut after 40 characters.
+std::string quoted_env_value(std::string_view v);
+
+}  // namespace hone_app
