@@ -5,7 +5,7 @@ include_guard(GLOBAL)
 
 set(_hone_s3_default OFF)
 if(NOT DEFINED HONE_BACKUP_S3)
-  if(HONE_BACKUP_MAIN_PROJECT AND NOT HONE_BACKUP_SINGLE_HEADER)
+  if(HONE_BACKUP_MAIN_PROJECT)
     find_package(CURL QUIET)
     find_package(OpenSSL QUIET COMPONENTS Crypto)
     if(CURL_FOUND AND OpenSSL_FOUND)
@@ -17,12 +17,6 @@ if(NOT DEFINED HONE_BACKUP_S3)
 endif()
 option(HONE_BACKUP_S3 "Provide hone::backup_s3 (the S3 destination; needs libcurl and OpenSSL)" ${_hone_s3_default})
 
-if(HONE_BACKUP_S3 AND HONE_BACKUP_SINGLE_HEADER)
-  # The S3 headers include the core headers one by one, which would define everything a second
-  # time next to single_include/hone/backup.hpp.
-  message(STATUS "hone-backup: the S3 destination is not available with HONE_BACKUP_SINGLE_HEADER")
-  set(HONE_BACKUP_S3 OFF)
-endif()
 if(HONE_BACKUP_S3)
   find_package(CURL REQUIRED)
   find_package(OpenSSL REQUIRED COMPONENTS Crypto)

@@ -1,10 +1,15 @@
 #!/usr/bin/env python3
-"""Builds single_include/hone/backup.hpp from include/.
+"""Builds single_include/hone/backup.hpp from include/, and the add-on headers beside it.
 
 Starting at include/hone/backup.hpp, every `#include <hone/...>` (or "hone/...") is replaced by
 the text of that header, recursively, the first time it is met; later includes of the same
 header are dropped. The `#pragma once` of inlined headers is dropped (the result keeps one at
-the top); system includes are kept as written. The output depends only on the input files, so
+the top); system includes are kept as written.
+
+The add-ons, which the umbrella header leaves out because they need libraries of their own
+(ADDONS: hone_key.hpp needs libargon2, the S3 destination libcurl), are generated at the same
+paths under single_include/: each is expanded the same way, except that an include of a header
+the single header holds already becomes one `#include <hone/backup.hpp>`. The output depends only on the input files, so
 CI can regenerate it and compare (--check).
 
 Usage: scripts/amalgamate.py [--output PATH] [--check]
@@ -20,6 +25,7 @@ ROOT = pathlib.Path(__file__).resolve().parent.parent
 INCLUDE_DIR = ROOT / "include"
 ENTRY = "hone/backup.hpp"
 DEFAULT_OUTPUT = ROOT / "single_include" / "hone" / "backup.hpp"
+ADDONS = ["hone/backup/hone_key.hpp", "hone/backup/destinations/s3_destination.hpp"]
 
 INCLUDE_RE = re.compile(r'^\s*#\s*include\s*[<"](hone/[^>"]+)[>"]')
 PRAGMA_ONCE_RE = re.compile(r"^\s*#\s*pragma\s+once\b")
@@ -30,10 +36,12 @@ BANNER = (
 
 
 class Amalgamator:
-    def __init__(self, include_dir: pathlib.Path):
+    def __init__(self, include_dir: pathlib.Path, in_single_header: frozenset[str] = frozenset()):
         self.include_dir = include_dir
         self.done: set[str] = set()
         self.active: list[str] = []
+        self.in_single_header = in_single_header  # for add-ons: what <hone/backup.hpp> holds
+        self.umbrella_included = False
 
     def expand(self, name: str, top: bool) -> list[str]:
         path = self.include_dir / name
@@ -55,6 +63,11 @@ class Amalgamator:
             m = INCLUDE_RE.match(line)
             if m:
                 inner = m.group(1)
+                if inner in self.in_single_header:
+                    if not self.umbrella_included:
+                        self.umbrella_included = True
+                        out.append(f"#include <{ENTRY}>\n")
+                    continue
                 if inner in self.done:
                     continue
                 out.extend(self.expand(inner, top=False))
@@ -66,8 +79,15 @@ class Amalgamator:
         return out
 
 
-def amalgamate(include_dir: pathlib.Path = INCLUDE_DIR) -> str:
-    return BANNER + "".join(Amalgamator(include_dir).expand(ENTRY, top=True))
+def amalgamate(include_dir: pathlib.Path = INCLUDE_DIR) -> dict[pathlib.Path, str]:
+    """The generated files: the single header, then the add-ons, by path under single_include/."""
+    core = Amalgamator(include_dir)
+    files = {pathlib.Path(ENTRY): BANNER + "".join(core.expand(ENTRY, top=True))}
+    for addon in ADDONS:
+        if (include_dir / addon).is_file():
+            a = Amalgamator(include_dir, frozenset(core.done))
+            files[pathlib.Path(addon)] = BANNER + "".join(a.expand(addon, top=True))
+    return files
 
 
 def main() -> int:
@@ -78,27 +98,29 @@ def main() -> int:
                         help="write nothing; exit 1 (showing a diff) when OUTPUT differs from what would be written")
     args = parser.parse_args()
 
-    text = amalgamate()
-    output = args.output
-    if args.check:
+    root = args.output.parent.parent  # single_include/ for single_include/hone/backup.hpp
+    stale = 0
+    for rel, text in amalgamate().items():
+        output = args.output if rel == pathlib.Path(ENTRY) else root / rel
         current = output.read_text(encoding="utf-8") if output.is_file() else ""
-        if current == text:
-            print(f"amalgamate: {output} is up to date")
-            return 0
-        diff = list(difflib.unified_diff(current.splitlines(keepends=True), text.splitlines(keepends=True),
-                                         fromfile=f"{output} (committed)", tofile=f"{output} (generated)"))
-        sys.stdout.writelines(diff[:200])
-        if len(diff) > 200:
-            print(f"... ({len(diff) - 200} more diff lines)")
-        print(f"amalgamate: {output} is out of date; run scripts/amalgamate.py and commit the result",
-              file=sys.stderr)
-        return 1
-    output.parent.mkdir(parents=True, exist_ok=True)
-    # Write only on change, so that builds depending on the file are not redone needlessly.
-    if not output.is_file() or output.read_text(encoding="utf-8") != text:
-        output.write_text(text, encoding="utf-8", newline="\n")
-    return 0
-
+        if args.check:
+            if current == text:
+                print(f"amalgamate: {output} is up to date")
+                continue
+            stale += 1
+            diff = list(difflib.unified_diff(current.splitlines(keepends=True), text.splitlines(keepends=True),
+                                             fromfile=f"{output} (committed)", tofile=f"{output} (generated)"))
+            sys.stdout.writelines(diff[:200])
+            if len(diff) > 200:
+                print(f"... ({len(diff) - 200} more diff lines)")
+            print(f"amalgamate: {output} is out of date; run scripts/amalgamate.py and commit the result",
+                  file=sys.stderr)
+            continue
+        output.parent.mkdir(parents=True, exist_ok=True)
+        # Write only on change, so that builds depending on the file are not redone needlessly.
+        if current != text:
+            output.write_text(text, encoding="utf-8", newline="\n")
+    return 1 if stale else 0
 
 if __name__ == "__main__":
     sys.exit(main())

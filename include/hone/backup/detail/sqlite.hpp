@@ -3,6 +3,7 @@
 #pragma once
 
 #include <hone/backup/detail/database_head.hpp>
+#include <hone/backup/detail/posix.hpp>
 #include <hone/backup/error.hpp>
 #include <hone/backup/io.hpp>
 #include <hone/backup/key.hpp>
@@ -15,19 +16,19 @@
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
-#include <fstream>
 #include <memory>
 #include <mutex>
 #include <optional>
-#include <random>
 #include <string>
 #include <string_view>
 #include <thread>
 #include <utility>
 
+#include <fcntl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
+#include <unistd.h>
 
 namespace hone::backup::detail {
 
@@ -36,12 +37,23 @@ struct sqlite_closer {
 };
 using db_ptr = std::unique_ptr<sqlite3, sqlite_closer>;
 
+/// Reads up to `n` bytes from the start of the file at `p`; 0 when it cannot be opened or read.
+inline std::size_t read_head(const std::filesystem::path& p, char* buf, std::size_t n) noexcept {
+  unique_fd fd(::open(p.c_str(), O_RDONLY | O_CLOEXEC));
+  std::size_t got = 0;
+  while (fd && got < n) {
+    const ssize_t r = ::read(fd.get(), buf + got, n - got);
+    if (r < 0 && errno == EINTR) continue;
+    if (r <= 0) break;
+    got += static_cast<std::size_t>(r);
+  }
+  return got;
+}
+
 /// True when the file starts with SQLite's plain header: an unencrypted database.
 inline bool has_plain_header(const std::filesystem::path& p) {
   char buf[16] = {};
-  std::ifstream f(p, std::ios::binary);
-  f.read(buf, sizeof buf);
-  return f.gcount() == 16 && std::memcmp(buf, "SQLite format 3", 16) == 0;
+  return read_head(p, buf, sizeof buf) == 16 && std::memcmp(buf, "SQLite format 3", 16) == 0;
 }
 
 /// Why writing `file` may have failed, as "; REASON", when it can be told from outside SQLite
@@ -63,9 +75,7 @@ inline std::string write_failure_cause(const std::filesystem::path& file) {
 /// Classifies a database file by its first bytes (see classify_database_head).
 inline database_kind classify_database_file(const std::filesystem::path& p) {
   char buf[database_head_bytes];
-  std::ifstream f(p, std::ios::binary);
-  f.read(buf, sizeof buf);
-  return classify_database_head(buf, static_cast<std::size_t>(f.gcount()));
+  return classify_database_head(buf, read_head(p, buf, sizeof buf));
 }
 
 /// SQLCipher 4 logs "ERROR CORE ..." lines to stderr by default (e.g. on a wrong key). A
@@ -153,9 +163,16 @@ inline int busy_retry(void* arg, int attempts) noexcept {
   // A connection waits on the thread that called into SQLite, one wait at a time, so the
   // start of the current wait can live in the thread.
   thread_local clock::time_point started;
-  thread_local std::minstd_rand jitter(
-      static_cast<std::uint_fast32_t>(std::hash<std::thread::id>{}(std::this_thread::get_id()) ^
-                                      static_cast<std::size_t>(clock::now().time_since_epoch().count())));
+  // xorshift64 seeded per thread: enough to keep waiting threads out of step.
+  thread_local std::uint64_t state = (std::hash<std::thread::id>{}(std::this_thread::get_id()) ^
+                                      static_cast<std::uint64_t>(clock::now().time_since_epoch().count())) |
+                                     1;
+  auto jitter = [] {
+    state ^= state << 13;
+    state ^= state >> 7;
+    state ^= state << 17;
+    return state;
+  };
   const auto now = clock::now();
   if (attempts == 0) started = now;
   if (now - started >= std::chrono::milliseconds(reinterpret_cast<std::intptr_t>(arg))) return 0;
