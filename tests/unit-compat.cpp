@@ -590,8 +590,8 @@ BOOST_AUTO_TEST_CASE(migrate_plain_missing_and_what_this_build_can_do) {
   BOOST_TEST((read_file(dir / "plain.db") == bytes));
   try {
     migrate_to_v4(dir / "missing.db", test_key());
-    BOOST_FAIL("expected database_error");
-  } catch (const database_error& e) {
+    BOOST_FAIL("expected database_not_found_error");
+  } catch (const database_not_found_error& e) {
     BOOST_TEST(std::string(e.what()) == "Database not found: " + (dir / "missing.db").string());
   }
   if (detail::sqlcipher_major() < 4) {

@@ -78,7 +78,57 @@ inline std::string single_value(sqlite3* db, const std::string& sql) {
   return s.step() ? s.column_text(0) : std::string();
 }
 
-/// A hard link when the filesystem allows it (instant, no extra space), else a copy.
+/// Step 3 of migrate_to_v4: a consistent copy of `database` at `tmpl` (an empty file), still in
+/// the SQLCipher `compatibility` format, header values included.
+inline void copy_in_old_format(const std::filesystem::path& database, const std::string& tmpl, const database_key& key,
+                               int busy_timeout_ms, int compatibility) {
+  const std::string db = database.string();
+  const std::string compat_pragma = std::to_string(compatibility);
+  try {
+    // Read-write only because ATTACH opens the copy with the main database's flags.
+    auto src = detail::open_and_probe(database, SQLITE_OPEN_READWRITE, key, busy_timeout_ms, compatibility);
+    detail::attached_database copy(src.db.get(), tmpl, "hone_migrate_copy", key);
+    detail::exec(src.db.get(), "PRAGMA hone_migrate_copy.cipher_compatibility = " + compat_pragma);
+    detail::read_transaction snapshot(src.db.get());
+    detail::exec(src.db.get(), "SELECT sqlcipher_export('hone_migrate_copy')");
+    detail::copy_header_values(src.db.get(), "main", "hone_migrate_copy");
+    snapshot.end();
+  } catch (const error& e) {
+    throw database_error("Migration failed: cannot copy " + db + ": " + e.what());
+  }
+}
+
+/// Step 4 of migrate_to_v4: PRAGMA cipher_migrate on the copy, then the proof that it opens with
+/// SQLCipher 4's defaults, passes both integrity checks and holds the source's rows and user
+/// version; it gets the source's journal mode.
+inline void upgrade_and_prove(const std::string& tmpl, const database_key& key, int busy_timeout_ms,
+                              const std::map<std::string, std::int64_t>& source_rows, const std::string& user_version,
+                              const std::string& journal_mode) {
+  try {
+    {
+      // CREATE because cipher_migrate ATTACHes its own TEMP-migrated file with these flags.
+      auto m = detail::open_database(tmpl, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, key);
+      detail::set_busy_timeout(m.get(), busy_timeout_ms);
+      // cipher_migrate must be the first statement after the key.
+      std::string out = single_value(m.get(), "PRAGMA cipher_migrate");
+      if (out != "0") throw database_error("PRAGMA cipher_migrate reported failure (" + out + ")");
+    }
+    auto check = detail::open_and_probe(tmpl, SQLITE_OPEN_READWRITE, key, busy_timeout_ms, 4);
+    sqlite3* h = check.db.get();
+    {
+      detail::statement s(h, "PRAGMA cipher_integrity_check");
+      if (s.step()) throw database_error("cipher_integrity_check failed on the upgraded copy: " + s.column_text(0));
+    }
+    if (auto ic = single_value(h, "PRAGMA integrity_check"); ic != "ok")
+      throw database_error("integrity_check failed on the upgraded copy: " + ic);
+    if (table_row_counts(h) != source_rows) throw database_error("the upgraded copy does not hold the same rows");
+    if (single_value(h, "PRAGMA user_version") != user_version)
+      throw database_error("the upgraded copy lost the user_version");
+    if (journal_mode == "wal") detail::exec(h, "PRAGMA journal_mode = WAL");
+  } catch (const error& e) {
+    throw database_error(std::string("Migration failed, the database is unchanged: ") + e.what());
+  }
+}
 
 }  // namespace detail::migrate_impl
 
@@ -104,7 +154,7 @@ inline std::string single_value(sqlite3* db, const std::string& sql) {
 /// The application using the database should be stopped first: a program that keeps its
 /// connection open goes on using the old file (now the .pre-migrate copy).
 /// Throws database_error when the program is linked with SQLCipher 3 (cipher_migrate is a
-/// SQLCipher 4 feature), database_error "Database not found: PATH" for a missing file.
+/// SQLCipher 4 feature), database_not_found_error "Database not found: PATH" for a missing file.
 inline migrate_result migrate_to_v4(const std::filesystem::path& database, const database_key& key,
                                     const migrate_options& options = {}) {
   namespace fs = std::filesystem;
@@ -112,10 +162,10 @@ inline migrate_result migrate_to_v4(const std::filesystem::path& database, const
   std::error_code ec;
   migrate_result r;
   const fs::path given = fs::absolute(database, ec);
-  if (!fs::is_regular_file(given, ec)) throw database_error("Database not found: " + given.string());
+  if (!fs::is_regular_file(given, ec)) throw database_not_found_error("Database not found: " + given.string());
   // Through symbolic links: the upgraded file replaces the real file, and a link keeps pointing at it.
   r.database = fs::canonical(given, ec);
-  if (ec) throw database_error("Database not found: " + given.string() + ": " + ec.message());
+  if (ec) throw database_not_found_error("Database not found: " + given.string() + ": " + ec.message());
   const std::string db = r.database.string();
 
   if (detail::has_plain_header(r.database)) {
@@ -138,7 +188,6 @@ inline migrate_result migrate_to_v4(const std::filesystem::path& database, const
     return r;
   }
   r.from_version = guard.compatibility;
-  const std::string compat_pragma = std::to_string(guard.compatibility);
 
   // 2. Hold the database still: its WAL checkpointed into the file, the write lock taken, so
   //    the file alone holds every commit and nobody commits until the rename.
@@ -158,45 +207,10 @@ inline migrate_result migrate_to_v4(const std::filesystem::path& database, const
     if (!fd) throw io_error("Cannot create a temporary file in " + dir.string() + ": " + detail::errno_text(errno));
   }
   detail::temp_path cleanup(tmpl, {}, {"-journal", "-wal", "-shm", "-migrated", "-migrated-journal"});
-  try {
-    // Read-write only because ATTACH opens the copy with the main database's flags.
-    auto src =
-        detail::open_and_probe(r.database, SQLITE_OPEN_READWRITE, key, options.busy_timeout_ms, guard.compatibility);
-    detail::attached_database copy(src.db.get(), tmpl, "hone_migrate_copy", key);
-    detail::exec(src.db.get(), "PRAGMA hone_migrate_copy.cipher_compatibility = " + compat_pragma);
-    detail::read_transaction snapshot(src.db.get());
-    detail::exec(src.db.get(), "SELECT sqlcipher_export('hone_migrate_copy')");
-    detail::copy_header_values(src.db.get(), "main", "hone_migrate_copy");
-    snapshot.end();
-  } catch (const error& e) {
-    throw database_error("Migration failed: cannot copy " + db + ": " + e.what());
-  }
+  copy_in_old_format(r.database, tmpl, key, options.busy_timeout_ms, guard.compatibility);
 
   // 4. Upgrade the copy, then prove the result.
-  try {
-    {
-      // CREATE because cipher_migrate ATTACHes its own TEMP-migrated file with these flags.
-      auto m = detail::open_database(tmpl, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, key);
-      detail::set_busy_timeout(m.get(), options.busy_timeout_ms);
-      // cipher_migrate must be the first statement after the key.
-      std::string out = single_value(m.get(), "PRAGMA cipher_migrate");
-      if (out != "0") throw database_error("PRAGMA cipher_migrate reported failure (" + out + ")");
-    }
-    auto check = detail::open_and_probe(tmpl, SQLITE_OPEN_READWRITE, key, options.busy_timeout_ms, 4);
-    sqlite3* h = check.db.get();
-    {
-      detail::statement s(h, "PRAGMA cipher_integrity_check");
-      if (s.step()) throw database_error("cipher_integrity_check failed on the upgraded copy: " + s.column_text(0));
-    }
-    if (auto ic = single_value(h, "PRAGMA integrity_check"); ic != "ok")
-      throw database_error("integrity_check failed on the upgraded copy: " + ic);
-    if (table_row_counts(h) != source_rows) throw database_error("the upgraded copy does not hold the same rows");
-    if (single_value(h, "PRAGMA user_version") != user_version)
-      throw database_error("the upgraded copy lost the user_version");
-    if (journal_mode == "wal") detail::exec(h, "PRAGMA journal_mode = WAL");
-  } catch (const error& e) {
-    throw database_error(std::string("Migration failed, the database is unchanged: ") + e.what());
-  }
+  upgrade_and_prove(tmpl, key, options.busy_timeout_ms, source_rows, user_version, journal_mode);
   // cipher_migrate replaced the copy with a file of its own: give it the original's mode
   // (and owner, when allowed), and make it durable.
   detail::copy_ownership(tmpl, st);
