@@ -3,6 +3,7 @@
 
 #include "support/testdb.hpp"
 
+#include <algorithm>
 #include <set>
 #include <sys/stat.h>
 
@@ -486,6 +487,37 @@ BOOST_AUTO_TEST_CASE(restore_removes_temp_files_of_a_killed_restore) {
   r.restore(info.name, f.db, true);
   BOOST_TEST(!fs::exists(stale));
   BOOST_TEST(fs::exists(unrelated));
+}
+
+// A program that removes its temporaries on a signal learns of each one before it exists, so a
+// signal that arrives just after the file or folder appears cannot leave it behind.
+BOOST_AUTO_TEST_CASE(temp_files_are_announced_before_they_exist) {
+  fixture f;
+  make_hone_db(f.db, test_key(), {.transactions = 5});
+  std::vector<std::string> announced, existed_when_announced, gone_when_withdrawn;
+  runner_options ro = f.ropts();
+  ro.temp_files = [&](const fs::path& p, bool created) {
+    std::error_code ec;
+    const bool there = fs::symlink_status(p, ec).type() != fs::file_type::not_found;
+    if (created) {
+      announced.push_back(p.filename().string());
+      if (there) existed_when_announced.push_back(p.string());
+    } else if (there) {
+      gone_when_withdrawn.push_back(p.string());  // withdrawn while it still exists: not expected
+    }
+  };
+  disk_runner r(f.exporter(test_key()), gzip_compressor{}, local_directory(f.backups), f.clock, ro);
+  auto info = r.create();
+  r.verify(info.name);
+  r.restore(info.name, f.db, true);
+  BOOST_TEST(announced.size() >= 3u);  // export folder, verify folder, restore's file
+  BOOST_TEST(
+      std::ranges::count_if(announced, [](const std::string& n) { return n.starts_with(".hone.db.restore-"); }) == 1);
+  BOOST_TEST(existed_when_announced.empty(), existed_when_announced.size() << " announced after creation");
+  BOOST_TEST(gone_when_withdrawn.empty(), gone_when_withdrawn.size() << " withdrawn before removal");
+  // Nothing is left: not in the temp folder, not beside the database.
+  for (const auto& e : fs::directory_iterator(f.dir.path()))
+    BOOST_TEST(!e.path().filename().string().starts_with(".hone.db.restore-"), e.path());
 }
 
 BOOST_AUTO_TEST_CASE(directory_errors) {

@@ -18,6 +18,7 @@
 #include <vector>
 
 #include <dirent.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
 #include <sys/stat.h>
@@ -245,6 +246,15 @@ void register_temp_file(const fs::path& p) {
 void unregister_temp_file(const fs::path& p) {
   std::lock_guard lk(g_cleanup_mutex);
   std::erase(g_temp_files, p);
+}
+
+int create_registered_temp_file(std::string& tmpl, std::initializer_list<const char*> also) {
+  std::lock_guard lk(g_cleanup_mutex);  // the signal thread removes the registered files under it
+  const int fd = ::mkostemp(tmpl.data(), O_CLOEXEC);
+  if (fd < 0) return -1;
+  g_temp_files.emplace_back(tmpl);
+  for (const char* sfx : also) g_temp_files.emplace_back(tmpl + sfx);
+  return fd;
 }
 
 namespace {

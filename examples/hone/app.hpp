@@ -7,6 +7,7 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <initializer_list>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -60,6 +61,11 @@ class interrupt_cleanup {
 /// A temporary file to remove if the command is interrupted (and to forget when done).
 void register_temp_file(const std::filesystem::path& p);
 void unregister_temp_file(const std::filesystem::path& p);
+
+/// mkostemp() on `tmpl` (ending in XXXXXX; replaced by the name), owner-only, registered (with
+/// the files named by adding each of `also`) in the same step, so that an interruption can
+/// never fall between the two. Returns the descriptor, or -1 with errno set.
+int create_registered_temp_file(std::string& tmpl, std::initializer_list<const char*> also = {});
 
 /// The folder the temporary copies of create and verify go to: $TMPDIR, else /tmp.
 std::filesystem::path temp_base();

@@ -305,9 +305,8 @@ void create_demo_database(const fs::path& database, const hb::database_key& key,
   make_private_dirs(dir);
 
   std::string tmpl = (dir / ("." + database.filename().string() + ".demo-XXXXXX")).string();
-  int fd = ::mkostemp(tmpl.data(), O_CLOEXEC);
+  const int fd = create_registered_temp_file(tmpl, {"-wal", "-shm", "-journal"});
   if (fd < 0) throw hb::io_error("Cannot create a file in " + dir.string() + ": " + std::strerror(errno));
-  ::fchmod(fd, 0600);
   ::close(fd);
   struct cleanup {
     std::string p;
@@ -318,7 +317,6 @@ void create_demo_database(const fs::path& database, const hb::database_key& key,
       }
     }
   } remove_temp{tmpl};
-  for (const char* sfx : {"", "-wal", "-shm", "-journal"}) register_temp_file(tmpl + sfx);
 
   {
     auto db = hb::database::open(tmpl, key, hb::open_mode::create);

@@ -316,6 +316,7 @@ struct stored_entry {
 #include <vector>
 
 #include <fcntl.h>
+#include <sys/random.h>
 #include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -469,6 +470,47 @@ class temp_path {
   hook_fn hook_;
   std::vector<std::string> also_;
 };
+
+/// Six characters from [A-Za-z0-9] for a temporary name, from the kernel's random source.
+inline std::string random_name_part() {
+  static constexpr char alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+  unsigned char bytes[6] = {};
+  std::size_t got = 0;
+  while (got < sizeof bytes) {
+    const ssize_t n = ::getrandom(bytes + got, sizeof bytes - got, 0);
+    if (n > 0)
+      got += static_cast<std::size_t>(n);
+    else if (n < 0 && errno != EINTR)
+      throw io_error("Cannot read random bytes for a temporary name: " + errno_text(errno));
+  }
+  std::string out(sizeof bytes, 'x');
+  for (std::size_t i = 0; i < sizeof bytes; ++i) out[i] = alphabet[bytes[i] % (sizeof alphabet - 1)];
+  return out;
+}
+
+/// A new file, or folder, named `stem` followed by six random characters, and its owner.
+struct created_temp {
+  unique_fd fd;  ///< the file, open for reading and writing (invalid for a folder)
+  temp_path path;
+};
+
+/// Creates an owner-only (0600) file `stem`XXXXXX with O_EXCL and O_NOFOLLOW, so a planted file
+/// or symlink is never opened. Unlike mkostemp(), `hook` is told of the name *before* the file
+/// exists: a program that removes its temporaries on a signal cannot miss one created just
+/// before the signal. Throws io_error ("Cannot create a temporary file in DIR: ...").
+inline created_temp create_temp_file(const std::string& stem, temp_path::hook_fn hook = {},
+                                     std::vector<std::string> also = {}) {
+  for (int attempt = 0;; ++attempt) {
+    temp_path t(stem + random_name_part(), hook, also);
+    unique_fd fd(::open(t.path().c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600));
+    if (fd) return {std::move(fd), std::move(t)};
+    const int e = errno;
+    t.release();  // not ours: never removed
+    if (e != EEXIST || attempt == 100)
+      throw io_error("Cannot create a temporary file in " + std::filesystem::path(stem).parent_path().string() +
+                     ": " + errno_text(e));
+  }
+}
 
 }  // namespace hone::backup::detail
 // ---- end of <hone/backup/detail/posix.hpp> ----
@@ -4127,12 +4169,18 @@ class private_temp_dir {
   using hook_fn = std::function<void(const std::filesystem::path&, bool created)>;
   private_temp_dir(const std::filesystem::path& parent, const char* tag, hook_fn hook = {}) : hook_(std::move(hook)) {
     remove_stale(parent);
-    std::string tmpl = (parent / (std::string("hone-") + tag + "-XXXXXX")).string();
-    if (!::mkdtemp(tmpl.data()))
-      throw io_error("Cannot create a temporary folder in " + parent.string() + ": " + errno_text(errno) +
-                     " (the temporary folder must exist and be writable; set TMPDIR to choose another)");
-    path_ = tmpl;
-    if (hook_) hook_(path_, true);
+    // Named and announced to the hook before it exists (see create_temp_file()).
+    for (int attempt = 0;; ++attempt) {
+      path_ = parent / (std::string("hone-") + tag + "-" + random_name_part());
+      if (hook_) hook_(path_, true);
+      if (::mkdir(path_.c_str(), 0700) == 0) break;
+      const int e = errno;
+      if (hook_) hook_(path_, false);
+      path_.clear();
+      if (e != EEXIST || attempt == 100)
+        throw io_error("Cannot create a temporary folder in " + parent.string() + ": " + errno_text(e) +
+                       " (the temporary folder must exist and be writable; set TMPDIR to choose another)");
+    }
     owner_ = unique_fd(
         ::open((path_ / std::string(owner_file)).c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600));
     // Blocking: another process may hold the lock for a moment while it looks at the folder
@@ -4775,17 +4823,12 @@ class BackupRunner {
     const auto dir = target.path.parent_path();
     const std::string stem = "." + target.path.filename().string() + ".restore-";
     remove_stale_restore_files(dir, stem);
-    std::string tmpl = (dir / (stem + "XXXXXX")).string();
-    detail::unique_fd fd(::mkostemp(tmpl.data(), O_CLOEXEC));
-    if (!fd) throw io_error("Cannot create a temporary file in " + dir.string() + ": " + detail::errno_text(errno));
-    detail::temp_path copy(tmpl, options_.temp_files);
-    if (::fchmod(fd.get(), 0600) != 0)
-      throw io_error("Cannot set the mode of the restored file: " + detail::errno_text(errno));
+    auto [fd, copy] = detail::create_temp_file((dir / stem).string(), options_.temp_files);
     auto in = destination_.open(name);
     file_writer out(std::move(fd), "Failed to write the restored database in " + dir.string());
     decompress_into(*in, out, event::operation::restore, name, stored_size(name));
     out.finish();
-    return copy;
+    return std::move(copy);
   }
 
   /// Throws unless the decompressed backup at `file` passes the Exporter's check with the key

@@ -590,17 +590,12 @@ class BackupRunner {
     const auto dir = target.path.parent_path();
     const std::string stem = "." + target.path.filename().string() + ".restore-";
     remove_stale_restore_files(dir, stem);
-    std::string tmpl = (dir / (stem + "XXXXXX")).string();
-    detail::unique_fd fd(::mkostemp(tmpl.data(), O_CLOEXEC));
-    if (!fd) throw io_error("Cannot create a temporary file in " + dir.string() + ": " + detail::errno_text(errno));
-    detail::temp_path copy(tmpl, options_.temp_files);
-    if (::fchmod(fd.get(), 0600) != 0)
-      throw io_error("Cannot set the mode of the restored file: " + detail::errno_text(errno));
+    auto [fd, copy] = detail::create_temp_file((dir / stem).string(), options_.temp_files);
     auto in = destination_.open(name);
     file_writer out(std::move(fd), "Failed to write the restored database in " + dir.string());
     decompress_into(*in, out, event::operation::restore, name, stored_size(name));
     out.finish();
-    return copy;
+    return std::move(copy);
   }
 
   /// Throws unless the decompressed backup at `file` passes the Exporter's check with the key

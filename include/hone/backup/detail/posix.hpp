@@ -18,6 +18,7 @@
 #include <vector>
 
 #include <fcntl.h>
+#include <sys/random.h>
 #include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -171,5 +172,46 @@ class temp_path {
   hook_fn hook_;
   std::vector<std::string> also_;
 };
+
+/// Six characters from [A-Za-z0-9] for a temporary name, from the kernel's random source.
+inline std::string random_name_part() {
+  static constexpr char alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+  unsigned char bytes[6] = {};
+  std::size_t got = 0;
+  while (got < sizeof bytes) {
+    const ssize_t n = ::getrandom(bytes + got, sizeof bytes - got, 0);
+    if (n > 0)
+      got += static_cast<std::size_t>(n);
+    else if (n < 0 && errno != EINTR)
+      throw io_error("Cannot read random bytes for a temporary name: " + errno_text(errno));
+  }
+  std::string out(sizeof bytes, 'x');
+  for (std::size_t i = 0; i < sizeof bytes; ++i) out[i] = alphabet[bytes[i] % (sizeof alphabet - 1)];
+  return out;
+}
+
+/// A new file, or folder, named `stem` followed by six random characters, and its owner.
+struct created_temp {
+  unique_fd fd;  ///< the file, open for reading and writing (invalid for a folder)
+  temp_path path;
+};
+
+/// Creates an owner-only (0600) file `stem`XXXXXX with O_EXCL and O_NOFOLLOW, so a planted file
+/// or symlink is never opened. Unlike mkostemp(), `hook` is told of the name *before* the file
+/// exists: a program that removes its temporaries on a signal cannot miss one created just
+/// before the signal. Throws io_error ("Cannot create a temporary file in DIR: ...").
+inline created_temp create_temp_file(const std::string& stem, temp_path::hook_fn hook = {},
+                                     std::vector<std::string> also = {}) {
+  for (int attempt = 0;; ++attempt) {
+    temp_path t(stem + random_name_part(), hook, also);
+    unique_fd fd(::open(t.path().c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600));
+    if (fd) return {std::move(fd), std::move(t)};
+    const int e = errno;
+    t.release();  // not ours: never removed
+    if (e != EEXIST || attempt == 100)
+      throw io_error("Cannot create a temporary file in " + std::filesystem::path(stem).parent_path().string() + ": " +
+                     errno_text(e));
+  }
+}
 
 }  // namespace hone::backup::detail

@@ -36,12 +36,18 @@ class private_temp_dir {
   using hook_fn = std::function<void(const std::filesystem::path&, bool created)>;
   private_temp_dir(const std::filesystem::path& parent, const char* tag, hook_fn hook = {}) : hook_(std::move(hook)) {
     remove_stale(parent);
-    std::string tmpl = (parent / (std::string("hone-") + tag + "-XXXXXX")).string();
-    if (!::mkdtemp(tmpl.data()))
-      throw io_error("Cannot create a temporary folder in " + parent.string() + ": " + errno_text(errno) +
-                     " (the temporary folder must exist and be writable; set TMPDIR to choose another)");
-    path_ = tmpl;
-    if (hook_) hook_(path_, true);
+    // Named and announced to the hook before it exists (see create_temp_file()).
+    for (int attempt = 0;; ++attempt) {
+      path_ = parent / (std::string("hone-") + tag + "-" + random_name_part());
+      if (hook_) hook_(path_, true);
+      if (::mkdir(path_.c_str(), 0700) == 0) break;
+      const int e = errno;
+      if (hook_) hook_(path_, false);
+      path_.clear();
+      if (e != EEXIST || attempt == 100)
+        throw io_error("Cannot create a temporary folder in " + parent.string() + ": " + errno_text(e) +
+                       " (the temporary folder must exist and be writable; set TMPDIR to choose another)");
+    }
     owner_ = unique_fd(
         ::open((path_ / std::string(owner_file)).c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600));
     // Blocking: another process may hold the lock for a moment while it looks at the folder
