@@ -507,8 +507,8 @@ inline created_temp create_temp_file(const std::string& stem, temp_path::hook_fn
     const int e = errno;
     t.release();  // not ours: never removed
     if (e != EEXIST || attempt == 100)
-      throw io_error("Cannot create a temporary file in " + std::filesystem::path(stem).parent_path().string() +
-                     ": " + errno_text(e));
+      throw io_error("Cannot create a temporary file in " + std::filesystem::path(stem).parent_path().string() + ": " +
+                     errno_text(e));
   }
 }
 
