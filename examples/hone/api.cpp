@@ -146,7 +146,7 @@ bool api::authorized(const std::string& header) const { return bearer_token_matc
 
 backup_set api::backups(bool allow_foreign) const {
   return make_backups(cfg_.database, cfg_.key, cfg_.backup_dir, step_logger(cfg_.backup_dir), hb::check_level::full,
-                     allow_foreign);
+                      allow_foreign);
 }
 
 api_response api::handle(const api_request& req) const {
@@ -182,8 +182,7 @@ api_response api::handle(const api_request& req) const {
     }
     if (seg.size() == 3 && seg[2] == "prune") return m == "POST" ? prune(req.body) : not_allowed("POST");
     if (seg.size() == 3 && seg[2] == "verify") return m == "POST" ? verify(req.body) : not_allowed("POST");
-    if (seg.size() == 3 && seg[2] == "sync" && offsite_settings())
-      return m == "POST" ? sync() : not_allowed("POST");
+    if (seg.size() == 3 && seg[2] == "sync" && offsite_settings()) return m == "POST" ? sync() : not_allowed("POST");
     if (seg.size() == 3 || (seg.size() == 4 && seg[3] == "restore")) {
       std::string name;
       if (!percent_decode(seg[2], name)) return error_response(400, "Malformed percent-encoding in the backup name");
@@ -310,9 +309,9 @@ api_response api::prune(const std::string& body) const {
   if (!optional_bool(*obj, "dry_run", dry_run, err)) return err;
   const pruned_backups pruned = backups().prune(policy, dry_run);
   if (!pruned.offsite_error.empty()) {
-    api_response out = error_response(
-        502, "The local folder was pruned (deleted " + std::to_string(pruned.result.deleted_count) +
-                 "), but the offsite bucket could not be: " + pruned.offsite_error);
+    api_response out =
+        error_response(502, "The local folder was pruned (deleted " + std::to_string(pruned.result.deleted_count) +
+                                "), but the offsite bucket could not be: " + pruned.offsite_error);
     out.log_note = pruned.offsite_error;
     return out;
   }

@@ -124,8 +124,8 @@ class parser {
     add_dir(del);
     add_json(del);
 
-    auto* sync = add(backup, "sync", "Upload the local backups the offsite bucket (HONE_R2_*) lacks",
-                     command::backup_sync);
+    auto* sync =
+        add(backup, "sync", "Upload the local backups the offsite bucket (HONE_R2_*) lacks", command::backup_sync);
     add_dir(sync);
     add_json(sync);
   }

@@ -42,15 +42,15 @@ json sync_json(const sync_result& s) {
 
 json create_json(const hb::backup_info& b, const std::optional<offsite_upload>& offsite) {
   json j{{"name", b.name},
-              {"path", b.path},
-              {"size", b.size},
-              {"created_at", hb::iso8601(b.created_at)},
-              {"accounts", count_json(b.counts["accounts"])},
-              {"transactions", count_json(b.counts["transactions"])},
-              {"subscriptions", count_json(b.counts["subscriptions"])},
-              {"encrypted", b.encrypted},
-              {"compressed", b.compressed},
-              {"deflated", b.deflated}};
+         {"path", b.path},
+         {"size", b.size},
+         {"created_at", hb::iso8601(b.created_at)},
+         {"accounts", count_json(b.counts["accounts"])},
+         {"transactions", count_json(b.counts["transactions"])},
+         {"subscriptions", count_json(b.counts["subscriptions"])},
+         {"encrypted", b.encrypted},
+         {"compressed", b.compressed},
+         {"deflated", b.deflated}};
   if (offsite)
     j["offsite"] = offsite->uploaded ? json{{"uploaded", true}, {"location", offsite->location}}
                                      : json{{"uploaded", false}, {"error", offsite->error}};

@@ -229,8 +229,8 @@ removed_backup backup_set::remove(const std::string& requested) {
       } else if (r.locations.empty()) {
         throw;
       } else {
-        throw hb::remote_error("Deleted " + r.name + " from the local folder, but not from the bucket: " +
-                               program_message(e));
+        throw hb::remote_error("Deleted " + r.name +
+                               " from the local folder, but not from the bucket: " + program_message(e));
       }
     }
   }
@@ -314,8 +314,8 @@ hb::backup_info scheduled_backups::create() {
   if (!s.uploaded.empty() && log_) {
     std::string names;
     for (const auto& n : s.uploaded) names += (names.empty() ? "" : ", ") + n;
-    log_(hb::log_level::info, "sync: uploaded " + std::to_string(s.uploaded.size()) +
-                                  " backup(s) the bucket lacked: " + names);
+    log_(hb::log_level::info,
+         "sync: uploaded " + std::to_string(s.uploaded.size()) + " backup(s) the bucket lacked: " + names);
   }
   if (!s.error.empty())
     warn("sync: " + s.error + " (" + std::to_string(s.missing.size()) + " backup(s) not in the bucket yet)");

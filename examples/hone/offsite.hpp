@@ -23,10 +23,10 @@ namespace hb = hone::backup;
 
 /// The bucket of the offsite copy, from HONE_R2_*.
 struct bucket_settings {
-  std::string endpoint;  ///< HONE_R2_ENDPOINT: https://<account_id>.r2.cloudflarestorage.com, ...
-  std::string bucket;    ///< HONE_R2_BUCKET
-  std::string region = "auto";  ///< HONE_R2_REGION (R2: auto; AWS: the bucket's region)
-  std::string access_key_id;    ///< HONE_R2_ACCESS_KEY_ID
+  std::string endpoint;           ///< HONE_R2_ENDPOINT: https://<account_id>.r2.cloudflarestorage.com, ...
+  std::string bucket;             ///< HONE_R2_BUCKET
+  std::string region = "auto";    ///< HONE_R2_REGION (R2: auto; AWS: the bucket's region)
+  std::string access_key_id;      ///< HONE_R2_ACCESS_KEY_ID
   std::string secret_access_key;  ///< HONE_R2_SECRET_ACCESS_KEY: signs requests, never printed
   std::string prefix;             ///< HONE_R2_PREFIX: keys are PREFIX/NAME (empty: NAME)
 
@@ -90,7 +90,7 @@ struct pruned_backups {
 /// What sync did: the local backups the bucket lacked, uploaded in order (oldest first).
 struct sync_result {
   std::vector<std::string> uploaded;
-  std::size_t already_offsite = 0;  ///< local backups the bucket already had
+  std::size_t already_offsite = 0;   ///< local backups the bucket already had
   std::vector<std::string> missing;  ///< those still missing when an upload failed
   std::string error;                 ///< empty when every backup is in the bucket
 };

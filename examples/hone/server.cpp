@@ -469,8 +469,8 @@ int run_server(const server_options& opts) {
     };
     sched_backups = std::make_unique<backup_set>(make_backups(opts.database, key, opts.backup_dir));
     sched_runner = std::make_unique<scheduled_backups>(*sched_backups, sched_log);
-    scheduler = std::make_unique<hone::backup::backup_scheduler<scheduled_backups>>(
-        *sched_runner, sched_cfg.interval, sched_cfg.policy, sched_log);
+    scheduler = std::make_unique<hone::backup::backup_scheduler<scheduled_backups>>(*sched_runner, sched_cfg.interval,
+                                                                                    sched_cfg.policy, sched_log);
     sched_thread = std::jthread([&](std::stop_token stop) { scheduler->run(stop); });
   }
 
