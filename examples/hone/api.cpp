@@ -36,6 +36,7 @@ int status_for(const hb::error& e) {
     case hb::errc::not_a_backup: return 422;
     case hb::errc::database_busy: return 409;
     case hb::errc::locked: return 503;
+    case hb::errc::remote: return 502;  // the offsite bucket failed
     default: return 500;
   }
 }
@@ -72,6 +73,21 @@ bool optional_string(const json& obj, const char* field, std::optional<std::stri
     return false;
   }
   out = it->get<std::string>();
+  return true;
+}
+
+/// "from": absent or null is any place; "local" or "r2" (only with a bucket configured); a 400
+/// in `err` otherwise.
+bool optional_source(const json& obj, bool offsite, source& out, api_response& err) {
+  std::optional<std::string> text;
+  if (!optional_string(obj, "from", text, err)) return false;
+  if (!text) return true;
+  try {
+    out = parse_source(*text, offsite);
+  } catch (const usage_error& e) {
+    err = error_response(400, std::string("\"from\": ") + e.what());
+    return false;
+  }
   return true;
 }
 
@@ -128,9 +144,9 @@ bool constant_time_equal(std::string_view a, std::string_view b) {
 
 bool api::authorized(const std::string& header) const { return bearer_token_matches(header, cfg_.token); }
 
-any_runner api::runner(bool allow_foreign) const {
-  return make_runner(cfg_.database, cfg_.key, cfg_.backup_dir, step_logger(cfg_.backup_dir), hb::check_level::full,
-                     allow_foreign);
+backup_set api::backups(bool allow_foreign) const {
+  return make_backups(cfg_.database, cfg_.key, cfg_.backup_dir, step_logger(cfg_.backup_dir), hb::check_level::full,
+                      allow_foreign);
 }
 
 api_response api::handle(const api_request& req) const {
@@ -166,6 +182,7 @@ api_response api::handle(const api_request& req) const {
     }
     if (seg.size() == 3 && seg[2] == "prune") return m == "POST" ? prune(req.body) : not_allowed("POST");
     if (seg.size() == 3 && seg[2] == "verify") return m == "POST" ? verify(req.body) : not_allowed("POST");
+    if (seg.size() == 3 && seg[2] == "sync" && offsite_settings()) return m == "POST" ? sync() : not_allowed("POST");
     if (seg.size() == 3 || (seg.size() == 4 && seg[3] == "restore")) {
       std::string name;
       if (!percent_decode(seg[2], name)) return error_response(400, "Malformed percent-encoding in the backup name");
@@ -192,12 +209,12 @@ api_response api::create(const std::string& body) const {
   if (!obj) return err;
   std::optional<std::string> name;
   if (!optional_string(*obj, "name", name, err)) return err;
-  auto r = runner();
+  auto r = backups();
   if (name) r.backup_name(*name);  // 400 for an invalid name before any work
   require_temp_folder();
-  hb::backup_info b;
+  created_backup created;
   try {
-    b = r.create(name);
+    created = r.create(name);
   } catch (const hb::error& e) {
     // The server has no key for an encrypted database: its configuration, not the request.
     if (e.code() != hb::errc::key_required) throw;
@@ -205,22 +222,55 @@ api_response api::create(const std::string& body) const {
     out.log_note = program_message(e);
     return out;
   }
-  api_response res = json_response(201, create_json(b));
+  const hb::backup_info& b = created.info;
+  api_response res = json_response(201, create_json(b, created.offsite));
   res.log_note = "created " + printable(b.name) + " (" + std::to_string(b.size) + " bytes)";
+  if (created.offsite) {
+    if (created.offsite->uploaded)
+      res.log_note += ", uploaded to the bucket";
+    else
+      log_warn("backup " + printable(b.name) + " is kept in the local folder only: its upload to the bucket failed: " +
+               created.offsite->error + " (POST /api/backup/sync or 'hone backup sync' uploads it)");
+  }
   if (!b.encrypted && !cfg_.key.empty())
     log_warn("backup " + printable(b.name) + ": the database " + cfg_.database.string() +
              " is not encrypted, but HONE_DB_KEY is set: this backup is not encrypted either");
   return res;
 }
 
-api_response api::list() const { return json_response(200, list_json(runner().list())); }
+api_response api::list() const {
+  auto r = backups();
+  const listed_backups listed = r.list();
+  if (!listed.offsite_error.empty()) {
+    api_response out = error_response(502, "Cannot list the offsite bucket: " + listed.offsite_error);
+    out.log_note = listed.offsite_error;
+    return out;
+  }
+  return json_response(200, list_json(listed.backups, r.has_offsite()));
+}
 
-api_response api::get(const std::string& name) const { return json_response(200, backup_json(runner().get(name))); }
+api_response api::get(const std::string& name) const {
+  auto r = backups();
+  return json_response(200, backup_json(r.get(name), r.has_offsite()));
+}
 
 api_response api::remove(const std::string& name) const {
-  const std::string removed = runner().remove(name);
-  api_response res = json_response(200, delete_json(removed));
-  res.log_note = "deleted " + printable(removed);
+  auto r = backups();
+  const removed_backup removed = r.remove(name);
+  api_response res = json_response(200, delete_json(removed, r.has_offsite()));
+  res.log_note = "deleted " + printable(removed.name);
+  return res;
+}
+
+api_response api::sync() const {
+  const sync_result s = backups().sync();
+  if (!s.error.empty()) {
+    api_response out = error_response(502, "Sync to the offsite bucket failed: " + s.error);
+    out.log_note = s.error;
+    return out;
+  }
+  api_response res = json_response(200, sync_json(s));
+  res.log_note = "synced: uploaded " + std::to_string(s.uploaded.size());
   return res;
 }
 
@@ -257,7 +307,15 @@ api_response api::prune(const std::string& body) const {
   if (!keep_given) policy.last = calendar ? 0 : 7;
   bool dry_run = false;
   if (!optional_bool(*obj, "dry_run", dry_run, err)) return err;
-  auto r = runner().prune(policy, dry_run);
+  const pruned_backups pruned = backups().prune(policy, dry_run);
+  if (!pruned.offsite_error.empty()) {
+    api_response out =
+        error_response(502, "The local folder was pruned (deleted " + std::to_string(pruned.result.deleted_count) +
+                                "), but the offsite bucket could not be: " + pruned.offsite_error);
+    out.log_note = pruned.offsite_error;
+    return out;
+  }
+  const hb::prune_result& r = pruned.result;
   api_response res = json_response(200, prune_json(r));
   res.log_note = "pruned " + std::to_string(r.deleted_count) + ", kept " + std::to_string(r.retained_count);
   return res;
@@ -272,10 +330,12 @@ api_response api::verify(const std::string& body) const {
   if (!name) return error_response(400, "\"name\" is required");
   bool allow_foreign = false;
   if (!optional_bool(*obj, "allow_foreign", allow_foreign, err)) return err;
-  auto r = runner(allow_foreign);
-  r.get(*name);  // 400 invalid name, 404 unknown backup
+  auto r = backups(allow_foreign);
+  source from = source::any;
+  if (!optional_source(*obj, r.has_offsite(), from, err)) return err;
+  r.require(*name, from);  // 400 invalid name, 404 unknown backup
   require_temp_folder();
-  hb::verify_result v = r.verify(*name);
+  hb::verify_result v = r.verify(*name, from);
   api_response res = json_response(200, verify_json(v));
   if (!v.valid) res.log_note = "backup " + printable(v.name) + " is not valid: " + program_message(v.message);
   return res;
@@ -288,9 +348,11 @@ api_response api::restore(const std::string& requested, const std::string& body)
   bool force = false, allow_foreign = false;
   if (!optional_bool(*obj, "force", force, err) || !optional_bool(*obj, "allow_foreign", allow_foreign, err))
     return err;
-  auto r = runner(allow_foreign);
+  auto r = backups(allow_foreign);
+  source from = source::any;
+  if (!optional_source(*obj, r.has_offsite(), from, err)) return err;
   const std::string name = r.resolve_name(requested);  // 400 for an invalid name
-  r.get(name);                                         // 404 before anything else
+  r.require(name, from);                               // 404 before anything else
   if (!force)
     return error_response(409, "Restoring overwrites the current database; send {\"force\": true} to confirm");
   // A backup this server's key cannot use (another key, none, a plain backup while a key is
@@ -298,7 +360,7 @@ api_response api::restore(const std::string& requested, const std::string& body)
   // database untouched (from_error).
   hb::restore_result res;
   try {
-    res = r.restore(name, cfg_.database, true);
+    res = r.restore(name, cfg_.database, true, from);
   } catch (const hb::error& e) {
     if (e.code() != hb::errc::encryption) throw;
     api_response out = error_response(422, program_message(e));  // made with another key

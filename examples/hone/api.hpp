@@ -34,7 +34,7 @@ struct api_response {
 /// An error response {"error": message}.
 api_response error_response(int status, const std::string& message);
 
-class any_runner;
+class backup_set;
 
 class api {
  public:
@@ -53,7 +53,7 @@ class api {
 
  private:
   bool authorized(const std::string& header) const;
-  any_runner runner(bool allow_foreign = false) const;
+  backup_set backups(bool allow_foreign = false) const;
   api_response create(const std::string& body) const;
   api_response list() const;
   api_response get(const std::string& name) const;
@@ -61,6 +61,7 @@ class api {
   api_response prune(const std::string& body) const;
   api_response verify(const std::string& body) const;
   api_response restore(const std::string& name, const std::string& body) const;
+  api_response sync() const;
 
   config cfg_;
 };

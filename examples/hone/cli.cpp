@@ -30,7 +30,9 @@ class parser {
     app_.fallthrough();  // --verbose after a subcommand works too
     app_.footer(
         "Environment: HONE_DB_KEY (passphrase), HONE_DB_PATH, HONE_BACKUP_DIR, HONE_API_TOKEN,\n"
-        "HONE_BACKUP_SCHEDULE, HONE_BACKUP_RETENTION. Exit codes: 0 ok, 1 failed, 2 usage error.");
+        "HONE_BACKUP_SCHEDULE, HONE_BACKUP_RETENTION; offsite copy: HONE_R2_BUCKET, HONE_R2_ACCESS_KEY_ID,\n"
+        "HONE_R2_SECRET_ACCESS_KEY, HONE_R2_ENDPOINT (HONE_R2_PREFIX, HONE_R2_REGION).\n"
+        "Exit codes: 0 ok, 1 failed, 2 usage error.");
     auto* backup = app_.add_subcommand("backup", "Create, list, verify, restore, delete and prune backups");
     backup->require_subcommand(1);
     add_backup_commands(backup);
@@ -58,6 +60,12 @@ class parser {
   void add_allow_foreign(CLI::App* c) {
     c->add_flag("--allow-foreign", out_.backup.allow_foreign,
                 "Accept a backup of a database without Hone's tables (accounts, transactions, subscriptions)");
+  }
+  void add_from(CLI::App* c) {
+    c->add_option("--from", out_.backup.from,
+                  "Read the backup from this place only: local (the backup folder) or r2 (the offsite bucket, "
+                  "HONE_R2_*); default: the local copy, else the bucket's")
+        ->check(CLI::IsMember({"local", "r2"}));
   }
   void add_check(CLI::App* c) {
     c->add_option("--check", out_.backup.check,
@@ -98,6 +106,7 @@ class parser {
     add_json(verify);
     add_check(verify);
     add_allow_foreign(verify);
+    add_from(verify);
 
     auto* restore = add(backup, "restore", "Restore a backup over the database", command::backup_restore);
     restore->add_option("name", out_.backup.name, "Backup name")->required();
@@ -108,11 +117,17 @@ class parser {
     add_json(restore);
     add_check(restore);
     add_allow_foreign(restore);
+    add_from(restore);
 
     auto* del = add(backup, "delete", "Delete one backup", command::backup_delete);
     del->add_option("name", out_.backup.name, "Backup name")->required();
     add_dir(del);
     add_json(del);
+
+    auto* sync =
+        add(backup, "sync", "Upload the local backups the offsite bucket (HONE_R2_*) lacks", command::backup_sync);
+    add_dir(sync);
+    add_json(sync);
   }
 
   void add_prune(CLI::App* backup) {

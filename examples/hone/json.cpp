@@ -21,17 +21,40 @@ json list_json(const std::vector<hb::backup_info>& all) {
   return arr;
 }
 
-json create_json(const hb::backup_info& b) {
-  return json{{"name", b.name},
-              {"path", b.path},
-              {"size", b.size},
-              {"created_at", hb::iso8601(b.created_at)},
-              {"accounts", count_json(b.counts["accounts"])},
-              {"transactions", count_json(b.counts["transactions"])},
-              {"subscriptions", count_json(b.counts["subscriptions"])},
-              {"encrypted", b.encrypted},
-              {"compressed", b.compressed},
-              {"deflated", b.deflated}};
+json backup_json(const located_backup& b, bool with_locations) {
+  json j = backup_json(b.info);
+  if (with_locations) j["locations"] = b.locations;
+  return j;
+}
+
+json list_json(const std::vector<located_backup>& all, bool with_locations) {
+  json arr = json::array();
+  for (const auto& b : all) arr.push_back(backup_json(b, with_locations));
+  return arr;
+}
+
+json sync_json(const sync_result& s) {
+  return json{{"uploaded_count", s.uploaded.size()},
+              {"uploaded_names", s.uploaded},
+              {"already_offsite", s.already_offsite},
+              {"missing_names", s.missing}};
+}
+
+json create_json(const hb::backup_info& b, const std::optional<offsite_upload>& offsite) {
+  json j{{"name", b.name},
+         {"path", b.path},
+         {"size", b.size},
+         {"created_at", hb::iso8601(b.created_at)},
+         {"accounts", count_json(b.counts["accounts"])},
+         {"transactions", count_json(b.counts["transactions"])},
+         {"subscriptions", count_json(b.counts["subscriptions"])},
+         {"encrypted", b.encrypted},
+         {"compressed", b.compressed},
+         {"deflated", b.deflated}};
+  if (offsite)
+    j["offsite"] = offsite->uploaded ? json{{"uploaded", true}, {"location", offsite->location}}
+                                     : json{{"uploaded", false}, {"error", offsite->error}};
+  return j;
 }
 
 json prune_json(const hb::prune_result& r) {
@@ -61,6 +84,12 @@ json restore_json(const hb::restore_result& r) {
 }
 
 json delete_json(const std::string& name) { return json{{"deleted", true}, {"name", name}}; }
+
+json delete_json(const removed_backup& r, bool with_locations) {
+  json j = delete_json(r.name);
+  if (with_locations) j["locations"] = r.locations;
+  return j;
+}
 
 json error_json(const std::string& message) { return json{{"error", message}}; }
 

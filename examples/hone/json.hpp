@@ -2,6 +2,8 @@
 // CLI's --json output so that both print exactly the same thing.
 #pragma once
 
+#include "offsite.hpp"
+
 #include <hone/backup.hpp>
 
 #include <nlohmann/json.hpp>
@@ -26,9 +28,19 @@ json backup_json(const hb::backup_info& b);
 /// GET /api/backup: an array of backup_json, newest first.
 json list_json(const std::vector<hb::backup_info>& all);
 
+/// backup_json plus "locations" (["local", "r2"]: where it is) when `with_locations` (a bucket
+/// is configured).
+json backup_json(const located_backup& b, bool with_locations);
+json list_json(const std::vector<located_backup>& all, bool with_locations);
+
 /// POST /api/backup: {name, path, size, created_at, accounts, transactions, subscriptions,
-/// encrypted, compressed, deflated}.
-json create_json(const hb::backup_info& b);
+/// encrypted, compressed, deflated}, plus, when a bucket is configured, "offsite":
+/// {"uploaded": true, "location": URL} or {"uploaded": false, "error": MESSAGE}.
+json create_json(const hb::backup_info& b, const std::optional<offsite_upload>& offsite = std::nullopt);
+
+/// POST /api/backup/sync: {uploaded_count, uploaded_names, already_offsite, missing_names}
+/// ("error" is sent as an error response instead).
+json sync_json(const sync_result& s);
 
 /// POST /api/backup/prune: {deleted_count, deleted_names, retained_count, bytes_freed,
 /// skipped_names} (skipped: files named like backups that are not backups, never deleted).
@@ -43,6 +55,8 @@ json restore_json(const hb::restore_result& r);
 
 /// DELETE /api/backup/:name: {deleted: true, name}.
 json delete_json(const std::string& name);
+/// ... plus "locations" (where it was deleted) when `with_locations`.
+json delete_json(const removed_backup& r, bool with_locations);
 
 /// Every error: {"error": MESSAGE}.
 json error_json(const std::string& message);

@@ -5,6 +5,7 @@
 #include "app.hpp"
 #include "cli.hpp"
 #include "log.hpp"
+#include "offsite.hpp"
 #include "output.hpp"
 
 #include <hone/backup.hpp>
@@ -19,6 +20,9 @@ using namespace hone_app;
 namespace {
 
 int run(const command_line& c) {
+  // HONE_R2_* is read (and its secret dropped from the environment) before any other thread
+  // may look at the environment; a partial configuration stops every command that uses backups.
+  if (c.cmd != command::dashboard && c.cmd != command::demo_db && c.cmd != command::db_migrate) offsite_settings();
   switch (c.cmd) {
     case command::backup_create: return cmd_create(c.backup);
     case command::backup_list: return cmd_list(c.backup);
@@ -27,6 +31,7 @@ int run(const command_line& c) {
     case command::backup_restore: return cmd_restore(c.backup);
     case command::backup_delete: return cmd_delete(c.backup);
     case command::backup_prune: return cmd_prune(c.backup);
+    case command::backup_sync: return cmd_sync(c.backup);
     case command::dashboard: return cmd_dashboard(c.dashboard);
     case command::demo_db: return cmd_demo_db(c.demo_db);
     case command::db_migrate: return cmd_migrate(c.migrate);

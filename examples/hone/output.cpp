@@ -21,15 +21,20 @@ std::string compressed_text(const hb::backup_info& b, bool detail) {
   return b.encrypted ? "yes (stored: ciphertext does not shrink)" : "yes (stored: the data did not shrink)";
 }
 
-void print_backup_table(std::FILE* out, const std::vector<hb::backup_info>& all) {
-  std::vector<std::array<std::string, 5>> rows;
+void print_backup_table(std::FILE* out, const std::vector<hb::backup_info>& all,
+                        const std::vector<std::string>& where) {
+  const bool with_where = !where.empty();
+  std::vector<std::vector<std::string>> rows;
   rows.push_back({"NAME", "SIZE", "CREATED (UTC)", "ENCRYPTED", "COMPRESSED"});
-  for (const auto& b : all) {
+  if (with_where) rows.back().push_back("WHERE");
+  for (std::size_t i = 0; i < all.size(); ++i) {
+    const auto& b = all[i];
     const bool readable = b.problem.empty();
     rows.push_back({b.name, human_size(b.size), human_time(b.created_at), readable ? (b.encrypted ? "yes" : "no") : "?",
                     readable ? compressed_text(b, false) : "?"});
+    if (with_where) rows.back().push_back(i < where.size() ? where[i] : "");
   }
-  std::array<std::size_t, 5> width{};
+  std::vector<std::size_t> width(rows.front().size());
   for (const auto& r : rows)
     for (std::size_t i = 0; i < r.size(); ++i) width[i] = std::max(width[i], r[i].size());
   for (const auto& r : rows) {

@@ -24,8 +24,10 @@ bool stdin_is_terminal();
 /// data does not shrink), with the reason when `detail`; "no" otherwise.
 std::string compressed_text(const hb::backup_info& b, bool detail);
 
-/// NAME, SIZE, CREATED (UTC), ENCRYPTED, COMPRESSED; one row per backup, newest first.
-void print_backup_table(std::FILE* out, const std::vector<hb::backup_info>& all);
+/// NAME, SIZE, CREATED (UTC), ENCRYPTED, COMPRESSED; one row per backup, newest first. With
+/// `where` (one entry per backup, e.g. "local, r2"), a WHERE column too.
+void print_backup_table(std::FILE* out, const std::vector<hb::backup_info>& all,
+                        const std::vector<std::string>& where = {});
 
 /// Shows what a runner is doing on stderr while it takes more than a moment: a single line
 /// redrawn in place ("creating backup: compressing [#####-----] 48% 12.0 MiB / 25.0 MiB 3.1 s").

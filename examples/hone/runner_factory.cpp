@@ -2,7 +2,13 @@
 
 #include "app.hpp"
 #include "database.hpp"
+#include "log.hpp"
 
+#include <hone/backup/destinations/s3_destination.hpp>
+
+#include <array>
+#include <cstddef>
+#include <span>
 #include <utility>
 
 namespace hone_app {
@@ -43,6 +49,48 @@ any_runner runner_with(const runner_config& c, Destination destination) {
                            std::move(destination), hb::system_clock{}, std::move(ropts)));
 }
 
+hb::s3_options s3_options_of(const bucket_settings& b, const fs::path& lock_file) {
+  hb::s3_options o;
+  o.endpoint = b.endpoint;
+  o.bucket = b.bucket;
+  o.region = b.region;
+  o.access_key_id = b.access_key_id;
+  o.secret_access_key = b.secret_access_key;
+  o.prefix = b.prefix;
+  o.max_attempts = 4;  // about 2 s of retries when the endpoint does not answer at all
+  // Serializes uploads (and the abort of stale ones) with the other hone processes using
+  // this backup folder (the CLI next to `hone serve`).
+  o.lock_file = lock_file;
+  o.log = [](std::string_view m) { log_warn(m); };
+  return o;
+}
+
+/// The lock file of the bucket's operations: in the backup folder when it exists (else the
+/// lock is within this process only).
+fs::path offsite_lock_file(const fs::path& backup_dir) {
+  std::error_code ec;
+  return fs::is_directory(backup_dir, ec) ? backup_dir / ".hone-offsite.lock" : fs::path();
+}
+
+/// Copies the local backup `name` into the bucket as it is (no new export), with what the
+/// local copy's content is, so that the bucket's list needs no read per backup.
+std::string upload(hb::local_directory& local, hb::s3_destination& bucket, const std::string& name,
+                   const hb::backup_info& info) {
+  auto guard = bucket.lock();
+  auto in = local.open(name);
+  const hb::stored_entry stored = bucket.store(name, [&](hb::writer& out) {
+    std::array<std::byte, 256 * 1024> buf;
+    while (const std::size_t n = in->read(buf)) out.write(std::span<const std::byte>(buf.data(), n));
+  });
+  try {
+    bucket.annotate(name, hb::content_info{info.encrypted, info.deflated});
+  } catch (const hb::error&) {
+    // Only saves list() a read; the object is complete without it.
+  }
+  log_debug("upload " + name + ": stored as " + stored.location);
+  return stored.location;
+}
+
 }  // namespace
 
 any_runner make_runner(const runner_config& config) {
@@ -50,6 +98,9 @@ any_runner make_runner(const runner_config& config) {
   struct make {
     const runner_config& c;
     any_runner operator()(const local_folder& f) const { return runner_with(c, hb::local_directory(f.path)); }
+    any_runner operator()(const bucket_settings& b) const {
+      return runner_with(c, hb::s3_destination(s3_options_of(b, fs::path())));
+    }
   };
   return std::visit(make{config}, config.destination);
 }
@@ -62,6 +113,26 @@ any_runner make_runner(const fs::path& database, const hb::database_key& key, co
                                    .observer = std::move(observer),
                                    .check = check,
                                    .allow_foreign = allow_foreign});
+}
+
+backup_set make_backups(const fs::path& database, const hb::database_key& key, const fs::path& backup_dir,
+                        hb::observer_fn observer, hb::check_level check, bool allow_foreign) {
+  runner_config c{.database = database,
+                  .key = key,
+                  .destination = local_folder{backup_dir},
+                  .observer = std::move(observer),
+                  .check = check,
+                  .allow_foreign = allow_foreign};
+  const auto& offsite = offsite_settings();
+  if (!offsite) return backup_set(make_runner(c));
+  hb::local_directory local(backup_dir);
+  hb::s3_destination bucket(s3_options_of(*offsite, offsite_lock_file(backup_dir)));
+  any_runner local_runner = make_runner(c);
+  any_runner bucket_runner = runner_with(c, bucket);  // copies share the connections and the lock
+  return backup_set(std::move(local_runner), std::move(bucket_runner),
+                    [local, bucket](const std::string& name, const hb::backup_info& info) mutable {
+                      return upload(local, bucket, name, info);
+                    });
 }
 
 }  // namespace hone_app

@@ -1,9 +1,11 @@
 // The one place that turns the configuration into a runner. The CLI, the API and the scheduler
-// ask for an any_runner here and never name the policies it is made of; a new destination is
+// ask for a backup_set (offsite.hpp: the local runner, plus the bucket's when HONE_R2_* is set)
+// here and never name the policies it is made of; a new destination is
 // one more alternative of destination_config and one more branch in runner_factory.cpp.
 #pragma once
 
 #include "any_runner.hpp"
+#include "offsite.hpp"
 
 #include <hone/backup.hpp>
 
@@ -19,8 +21,9 @@ struct local_folder {
   std::filesystem::path path;
 };
 
-/// Where the backups are kept.
-using destination_config = std::variant<local_folder>;
+/// Where the backups are kept: a local folder, or an S3-compatible bucket
+/// (hone::backup::s3_destination).
+using destination_config = std::variant<local_folder, bucket_settings>;
 
 /// Everything a runner is made of.
 struct runner_config {
@@ -45,5 +48,12 @@ any_runner make_runner(const runner_config& config);
 any_runner make_runner(const std::filesystem::path& database, const hb::database_key& key,
                        const std::filesystem::path& backup_dir, hb::observer_fn observer = {},
                        hb::check_level check = hb::check_level::full, bool allow_foreign = false);
+
+/// The program's backups: make_runner of the local folder `backup_dir` and, when
+/// offsite_settings() names a bucket (HONE_R2_*), of the bucket too, with the upload of a
+/// local backup to the bucket. Throws usage_error when HONE_R2_* is partly set.
+backup_set make_backups(const std::filesystem::path& database, const hb::database_key& key,
+                        const std::filesystem::path& backup_dir, hb::observer_fn observer = {},
+                        hb::check_level check = hb::check_level::full, bool allow_foreign = false);
 
 }  // namespace hone_app

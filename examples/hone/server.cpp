@@ -375,6 +375,7 @@ int run_server(const server_options& opts) {
   // running without the backups it was asked to take.
   const auto sched_cfg = schedule_from_environment();
   if (sched_cfg.misconfigured()) throw usage_error(sched_cfg.error);
+  const auto& offsite = offsite_settings();  // HONE_R2_* partly set: no start (usage_error)
 
   // Where to listen; refuse anything but loopback without a token.
   net::io_context ioc;
@@ -453,17 +454,23 @@ int run_server(const server_options& opts) {
         "listening on a non-loopback address over plain HTTP: the token and the data travel unencrypted; "
         "put a TLS reverse proxy in front");
 
+  if (offsite) log_info("offsite copy: every backup is also uploaded to the " + offsite->describe() + " (HONE_R2_*)");
+
   // The built-in scheduler, on its own runner: the backup folder's lock serializes it with
-  // API and CLI backups.
+  // API and CLI backups. With a bucket, each cycle also uploads what the bucket lacks.
   log_info(sched_cfg.reason);
-  std::unique_ptr<any_runner> sched_runner;
-  std::unique_ptr<hone::backup::backup_scheduler<any_runner>> scheduler;
+  std::unique_ptr<backup_set> sched_backups;
+  std::unique_ptr<scheduled_backups> sched_runner;
+  std::unique_ptr<hone::backup::backup_scheduler<scheduled_backups>> scheduler;
   std::jthread sched_thread;
   if (sched_cfg.enabled) {
-    sched_runner = std::make_unique<any_runner>(make_runner(opts.database, key, opts.backup_dir));
-    scheduler = std::make_unique<hone::backup::backup_scheduler<any_runner>>(
-        *sched_runner, sched_cfg.interval, sched_cfg.policy,
-        [](hone::backup::log_level l, const std::string& m) { log(l, "scheduler: " + m); });
+    const hone::backup::log_fn sched_log = [](hone::backup::log_level l, const std::string& m) {
+      log(l, "scheduler: " + m);
+    };
+    sched_backups = std::make_unique<backup_set>(make_backups(opts.database, key, opts.backup_dir));
+    sched_runner = std::make_unique<scheduled_backups>(*sched_backups, sched_log);
+    scheduler = std::make_unique<hone::backup::backup_scheduler<scheduled_backups>>(*sched_runner, sched_cfg.interval,
+                                                                                    sched_cfg.policy, sched_log);
     sched_thread = std::jthread([&](std::stop_token stop) { scheduler->run(stop); });
   }
 

@@ -272,7 +272,10 @@ BOOST_AUTO_TEST_CASE(never_overwrites_with_or_without_conditional_writes) {
     server.conditional_writes = conditional;
     const std::string prefix = conditional ? "c/" : "n/";
     hb::s3_destination d(options(prefix));
+    const int puts = server.count("PutObject");
     d.store("a.db.gz", producer(random_bytes(100, 1)));
+    // Without conditional writes: one 501 NotImplemented (never retried), then the plain PUT.
+    BOOST_TEST(server.count("PutObject") - puts == (conditional ? 1 : 2));
     BOOST_CHECK_THROW(d.store("a.db.gz", producer(random_bytes(100, 2))), hb::already_exists_error);
     BOOST_TEST(object(server, prefix + "a.db.gz") == as_string(random_bytes(100, 1)));
   }

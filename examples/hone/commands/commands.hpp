@@ -12,6 +12,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <vector>
 
 namespace hone_app {
 
@@ -30,6 +31,7 @@ struct backup_args {
   bool dry_run = false;
   hb::check_level check = hb::check_level::full;
   bool allow_foreign = false;
+  std::string from;  ///< verify, restore: "local" or "r2" (empty: the local copy, else the bucket's)
 };
 
 struct dashboard_args {
@@ -60,6 +62,7 @@ int cmd_verify(const backup_args& a);   // backup verify
 int cmd_restore(const backup_args& a);  // backup restore
 int cmd_delete(const backup_args& a);   // backup delete
 int cmd_prune(const backup_args& a);    // backup prune
+int cmd_sync(const backup_args& a);     // backup sync
 int cmd_dashboard(const dashboard_args& a);
 int cmd_demo_db(const demo_db_args& a);
 int cmd_migrate(const migrate_args& a);  // db migrate
@@ -77,5 +80,8 @@ std::string count_text(const std::optional<std::int64_t>& c, const char* table);
 
 /// The path, size and creation time lines of create and show.
 void print_backup_details(const hb::backup_info& b);
+
+/// "local, r2": where a backup is.
+std::string places_text(const std::vector<std::string>& locations);
 
 }  // namespace hone_app

@@ -19,4 +19,10 @@ void print_backup_details(const hb::backup_info& b) {
   std::printf("  created:       %s\n", hb::iso8601(b.created_at).c_str());
 }
 
+std::string places_text(const std::vector<std::string>& locations) {
+  std::string out;
+  for (const auto& l : locations) out += (out.empty() ? "" : ", ") + l;
+  return out;
+}
+
 }  // namespace hone_app

@@ -11,12 +11,14 @@ namespace hone_app {
 namespace fs = std::filesystem;
 
 int cmd_delete(const backup_args& a) {
-  auto runner = make_runner(fs::path(), hb::database_key::none(), resolve_backup_dir(a.dir));
-  const std::string name = runner.remove(a.name);
+  auto backups = make_backups(fs::path(), hb::database_key::none(), resolve_backup_dir(a.dir));
+  const removed_backup r = backups.remove(a.name);
   if (a.json)
-    print_json(delete_json(name));
+    print_json(delete_json(r, backups.has_offsite()));
+  else if (backups.has_offsite())
+    std::printf("Deleted %s (from: %s)\n", r.name.c_str(), places_text(r.locations).c_str());
   else
-    std::printf("Deleted %s\n", name.c_str());
+    std::printf("Deleted %s\n", r.name.c_str());
   return exit_ok;
 }
 

@@ -15,9 +15,9 @@ namespace fs = std::filesystem;
 
 namespace {
 
-std::size_t real_backups(const std::vector<hb::backup_info>& all) {
+std::size_t real_backups(const std::vector<located_backup>& all) {
   return static_cast<std::size_t>(
-      std::count_if(all.begin(), all.end(), [](const auto& b) { return b.problem.empty(); }));
+      std::count_if(all.begin(), all.end(), [](const auto& b) { return b.info.problem.empty(); }));
 }
 
 /// The line naming the pre-restore copies beside the database, so that they do not pile up
@@ -42,21 +42,37 @@ void print_pre_restore_copies(const std::string& db_opt) {
 
 int cmd_list(const backup_args& a) {
   const fs::path dir = resolve_backup_dir(a.dir);
-  auto runner = make_runner(fs::path(), hb::database_key::none(), dir);
-  auto all = runner.list();
+  auto backups = make_backups(fs::path(), hb::database_key::none(), dir);
+  const listed_backups listed = backups.list();
+  const auto& all = listed.backups;
+  const bool offsite = backups.has_offsite();
+  // The bucket could not be listed: the local backups are shown, and the exit code says the
+  // list is incomplete.
+  auto offsite_status = [&] {
+    if (listed.offsite_error.empty()) return static_cast<int>(exit_ok);
+    std::fprintf(stderr, "error: cannot list the offsite bucket (only the local backups are shown): %s\n",
+                 listed.offsite_error.c_str());
+    return static_cast<int>(exit_failure);
+  };
   if (a.json) {
-    print_json(list_json(all));
-    return exit_ok;
+    print_json(list_json(all, offsite));
+    return offsite_status();
   }
   const std::size_t real = real_backups(all);
   if (all.empty()) {
-    std::printf("No backups in %s\n", dir.string().c_str());
+    std::printf("No backups in %s%s\n", dir.string().c_str(), offsite ? " or in the offsite bucket" : "");
   } else {
-    print_backup_table(stdout, all);
+    std::vector<hb::backup_info> infos;
+    std::vector<std::string> where;
+    for (const auto& b : all) {
+      infos.push_back(b.info);
+      if (offsite) where.push_back(places_text(b.locations));
+    }
+    print_backup_table(stdout, infos, where);
     if (stdout_is_terminal()) {
       std::uint64_t total = 0;
       for (const auto& b : all)
-        if (b.problem.empty()) total += b.size;
+        if (b.info.problem.empty()) total += b.info.size;
       const std::size_t junk = all.size() - real;
       std::printf("\n%zu backup%s, %s in %s%s\n", real, real == 1 ? "" : "s", human_size(total).c_str(),
                   dir.string().c_str(),
@@ -66,10 +82,11 @@ int cmd_list(const backup_args& a) {
                                   .c_str());
     }
     for (const auto& b : all)
-      if (!b.problem.empty()) std::fprintf(stderr, "warning: %s: %s\n", b.name.c_str(), b.problem.c_str());
+      if (!b.info.problem.empty())
+        std::fprintf(stderr, "warning: %s: %s\n", b.info.name.c_str(), b.info.problem.c_str());
   }
   print_pre_restore_copies(a.db);
-  return exit_ok;
+  return offsite_status();
 }
 
 }  // namespace hone_app

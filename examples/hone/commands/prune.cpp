@@ -42,24 +42,34 @@ void print_prune_plan(std::FILE* to, const hb::prune_result& r) {
 int cmd_prune(const backup_args& a) {
   const hb::keep_calendar policy = prune_policy(a);
   const fs::path dir = resolve_backup_dir(a.dir);
-  auto runner = make_runner(fs::path(), hb::database_key::none(), dir);
+  auto backups = make_backups(fs::path(), hb::database_key::none(), dir);
+  // The bucket could not be pruned: the local folder was, and the exit code says the rest.
+  auto offsite_status = [](const pruned_backups& p) {
+    if (p.offsite_error.empty()) return static_cast<int>(exit_ok);
+    std::fprintf(stderr, "error: the offsite bucket could not be pruned (the local folder was): %s\n",
+                 p.offsite_error.c_str());
+    return static_cast<int>(exit_failure);
+  };
+  const std::string where = dir.string() + (backups.has_offsite() ? " and the offsite bucket" : "");
   if (!a.yes && !a.dry_run) {
     if (!stdin_is_terminal())
       throw usage_error(
           "prune deletes backups and needs confirmation, but stdin is not a terminal; add -y to "
           "prune without asking (e.g. in cron or systemd), or --dry-run to see what it would delete");
-    const hb::prune_result plan = runner.prune(policy, true);
+    const pruned_backups planned = backups.prune(policy, true);
+    if (!planned.offsite_error.empty()) return offsite_status(planned);
+    const hb::prune_result& plan = planned.result;
     for (const auto& n : plan.skipped_names)
       std::fprintf(stderr, "Skipping %s: not a backup, so it is never deleted nor counted.\n", n.c_str());
     if (plan.deleted_names.empty()) {
       std::printf("Nothing to prune: %zu backup%s in %s, all kept (%s).\n", plan.retained_count,
-                  plan.retained_count == 1 ? "" : "s", dir.string().c_str(), policy.describe().c_str());
+                  plan.retained_count == 1 ? "" : "s", where.c_str(), policy.describe().c_str());
       return exit_ok;
     }
     const std::size_t doomed = plan.deleted_names.size();
     const std::string what =
         doomed == 1 ? "This backup would be deleted" : "These " + std::to_string(doomed) + " backups would be deleted";
-    std::fprintf(stderr, "%s (%s, in %s):\n", what.c_str(), policy.describe().c_str(), dir.string().c_str());
+    std::fprintf(stderr, "%s (%s, in %s):\n", what.c_str(), policy.describe().c_str(), where.c_str());
     for (const auto& n : plan.deleted_names) std::fprintf(stderr, "  delete  %s\n", n.c_str());
     print_prune_plan(stderr, plan);
     std::fprintf(stderr, "Delete %s (%zu, %s)? [y/N] ", doomed == 1 ? "it" : "them", doomed,
@@ -73,10 +83,11 @@ int cmd_prune(const backup_args& a) {
       return exit_failure;
     }
   }
-  hb::prune_result r = runner.prune(policy, a.dry_run);
+  const pruned_backups pruned = backups.prune(policy, a.dry_run);
+  const hb::prune_result& r = pruned.result;
   if (a.json) {
     print_json(prune_json(r));
-    return exit_ok;
+    return offsite_status(pruned);
   }
   std::printf("%s %zu backup%s (%s freed), kept %zu (%s).\n", r.dry_run ? "Would delete" : "Deleted", r.deleted_count,
               r.deleted_count == 1 ? "" : "s", human_size(r.bytes_freed).c_str(), r.retained_count, r.policy.c_str());
@@ -86,7 +97,7 @@ int cmd_prune(const backup_args& a) {
     std::printf("Skipped %zu file%s named like a backup but not one (never deleted, not counted):\n",
                 r.skipped_names.size(), r.skipped_names.size() == 1 ? "" : "s");
   for (const auto& n : r.skipped_names) std::printf("  skipped %s\n", n.c_str());
-  return exit_ok;
+  return offsite_status(pruned);
 }
 
 }  // namespace hone_app

@@ -17,13 +17,14 @@ int cmd_restore(const backup_args& a) {
   const fs::path dir = resolve_backup_dir(a.dir);
   const auto key = load_key();
   progress_display progress(stderr_is_terminal() && !verbose(), step_logger(dir));
-  auto runner = make_runner(db, key, dir, progress.observer(), a.check, a.allow_foreign);
-  const std::string name = runner.resolve_name(a.name);
-  runner.get(name);
+  auto backups = make_backups(db, key, dir, progress.observer(), a.check, a.allow_foreign);
+  const source from = a.from.empty() ? source::any : parse_source(a.from, backups.has_offsite());
+  const std::string name = backups.resolve_name(a.name);
+  backups.require(name, from);
   const auto made = make_private_folders(db.parent_path());  // every folder the program creates is owner-only
   hb::restore_result r;
   try {
-    r = runner.restore(name, db, a.force);
+    r = backups.restore(name, db, a.force, from);
   } catch (...) {
     remove_empty_folders(made);  // a refused restore leaves nothing behind
     throw;

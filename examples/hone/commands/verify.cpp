@@ -16,11 +16,12 @@ int cmd_verify(const backup_args& a) {
   const fs::path dir = resolve_backup_dir(a.dir);
   const auto key = load_key();
   progress_display progress(stderr_is_terminal() && !verbose(), step_logger(dir));
-  auto runner = make_runner(fs::path(), key, dir, progress.observer(), a.check, a.allow_foreign);
-  const std::string name = runner.resolve_name(a.name);
-  runner.get(name);  // "Backup not found" before any key work is reported
+  auto backups = make_backups(fs::path(), key, dir, progress.observer(), a.check, a.allow_foreign);
+  const source from = a.from.empty() ? source::any : parse_source(a.from, backups.has_offsite());
+  const std::string name = backups.resolve_name(a.name);
+  backups.require(name, from);  // "Backup not found" before any key work is reported
   require_temp_folder();
-  hb::verify_result v = runner.verify(name);
+  hb::verify_result v = backups.verify(name, from);
   progress.finish();
   if (a.json) print_json(verify_json(v));
   if (!v.valid) {

@@ -768,6 +768,8 @@ class client {
 
  private:
   static bool retryable(const reply& r) {
+    // 501 Not Implemented (Swift's answer to If-None-Match) says the same every time.
+    if (r.status == 501 || r.code == "NotImplemented") return false;
     if (r.status >= 500 || r.status == 408 || r.status == 429) return true;
     return r.code == "SlowDown" || r.code == "RequestTimeout" || r.code == "InternalError" ||
            r.code == "ServiceUnavailable";

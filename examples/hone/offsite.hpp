@@ -1,0 +1,164 @@
+// The offsite copy (README "Offsite copy: Cloudflare R2, AWS S3 and other S3 servers"): with
+// HONE_R2_* set, every backup is kept in the local folder and in an S3-compatible bucket.
+// backup_set is what the CLI, the API and the scheduler work with: the local runner, and the
+// bucket's when one is configured, behind one set of operations that say where each backup
+// is. runner_factory.cpp makes it; nothing here names a policy.
+#pragma once
+
+#include "any_runner.hpp"
+
+#include <hone/backup.hpp>
+
+#include <cstddef>
+#include <filesystem>
+#include <functional>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace hone_app {
+
+namespace hb = hone::backup;
+
+/// The bucket of the offsite copy, from HONE_R2_*.
+struct bucket_settings {
+  std::string endpoint;           ///< HONE_R2_ENDPOINT: https://<account_id>.r2.cloudflarestorage.com, ...
+  std::string bucket;             ///< HONE_R2_BUCKET
+  std::string region = "auto";    ///< HONE_R2_REGION (R2: auto; AWS: the bucket's region)
+  std::string access_key_id;      ///< HONE_R2_ACCESS_KEY_ID
+  std::string secret_access_key;  ///< HONE_R2_SECRET_ACCESS_KEY: signs requests, never printed
+  std::string prefix;             ///< HONE_R2_PREFIX: keys are PREFIX/NAME (empty: NAME)
+
+  /// "bucket B at ENDPOINT (prefix P/)" for messages; never the keys.
+  std::string describe() const;
+};
+
+/// Reads HONE_R2_BUCKET, HONE_R2_ACCESS_KEY_ID, HONE_R2_SECRET_ACCESS_KEY, HONE_R2_ENDPOINT
+/// (and HONE_R2_PREFIX, HONE_R2_REGION) the first time it is called, and then removes the
+/// secret from the environment; later calls return the same result. Nullopt when none of the
+/// four is set. Throws usage_error naming the missing variables when only some are set, or
+/// when the endpoint is not an http(s) URL.
+const std::optional<bucket_settings>& offsite_settings();
+
+/// The name of each place in list output and in "from".
+inline constexpr std::string_view local_place = "local";
+inline constexpr std::string_view offsite_place = "r2";
+
+/// Where verify and restore read a backup: the local copy when there is one, else the
+/// bucket's (any), or only one of them.
+enum class source { any, local, offsite };
+
+/// "local" or "r2" (--from, "from"); throws usage_error for anything else, and for "r2" when
+/// no bucket is configured.
+source parse_source(std::string_view text, bool offsite_configured);
+
+/// A backup and the places that hold it ("local", "r2"); `info` is the local copy's when there
+/// is one.
+struct located_backup {
+  hb::backup_info info;
+  std::vector<std::string> locations;
+};
+
+/// What became of a new backup's upload.
+struct offsite_upload {
+  bool uploaded = false;
+  std::string location;  ///< the object's URL when uploaded
+  std::string error;     ///< why not, when not
+};
+
+struct created_backup {
+  hb::backup_info info;
+  std::optional<offsite_upload> offsite;  ///< set when a bucket is configured
+};
+
+struct listed_backups {
+  std::vector<located_backup> backups;  ///< newest first, each once
+  std::string offsite_error;            ///< the bucket could not be listed (only local ones are shown)
+};
+
+struct removed_backup {
+  std::string name;
+  std::vector<std::string> locations;  ///< where it was deleted
+};
+
+struct pruned_backups {
+  hb::prune_result result;    ///< both places: a name appears once
+  std::string offsite_error;  ///< the bucket could not be pruned (the local folder was)
+};
+
+/// What sync did: the local backups the bucket lacked, uploaded in order (oldest first).
+struct sync_result {
+  std::vector<std::string> uploaded;
+  std::size_t already_offsite = 0;   ///< local backups the bucket already had
+  std::vector<std::string> missing;  ///< those still missing when an upload failed
+  std::string error;                 ///< empty when every backup is in the bucket
+};
+
+class backup_set {
+ public:
+  /// Copies the local backup NAME (whose content `info` describes) into the bucket and returns
+  /// the object's URL; throws hone::backup::error on failure.
+  using upload_fn = std::function<std::string(const std::string& name, const hb::backup_info& info)>;
+
+  /// Backups in the local folder only.
+  explicit backup_set(any_runner local);
+  /// Backups in the local folder and in the bucket.
+  backup_set(any_runner local, any_runner bucket, upload_fn upload);
+
+  bool has_offsite() const noexcept { return bucket_.has_value(); }
+
+  std::string backup_name(std::string_view requested) const { return local_.backup_name(requested); }
+  std::string resolve_name(std::string_view requested) const { return local_.resolve_name(requested); }
+
+  /// Creates the backup in the local folder, then uploads it. A failed upload keeps the local
+  /// backup and is reported in `offsite` (not thrown).
+  created_backup create(std::optional<std::string> requested = std::nullopt);
+  /// Every backup once, newest first, with where it is.
+  listed_backups list();
+  /// One backup and where it is (both places asked); not_found_error when in neither.
+  located_backup get(const std::string& requested);
+  /// Whether `from` holds the backup: not_found_error otherwise (no other place is asked when
+  /// the local copy will do).
+  void require(const std::string& requested, source from);
+  /// Deletes the backup from every place that holds it; not_found_error when in none.
+  removed_backup remove(const std::string& requested);
+  /// Applies the policy to the local folder and to the bucket (each to the backups it holds).
+  pruned_backups prune(const hb::keep_calendar& policy, bool dry_run = false);
+  hb::verify_result verify(const std::string& requested, source from = source::any);
+  hb::restore_result restore(const std::string& requested, const std::filesystem::path& database, bool force,
+                             source from = source::any);
+  /// Uploads the local backups the bucket lacks (oldest first); stops at the first failure.
+  sync_result sync();
+
+  /// The local runner's clock (for the scheduler).
+  any_runner::clock_ref clock() { return local_.clock(); }
+  /// The local folder's backups only (for the scheduler: no request to the bucket).
+  std::vector<hb::backup_info> list_local() { return local_.list(); }
+
+ private:
+  any_runner& runner_for(const std::string& name, source from);
+
+  any_runner local_;
+  std::optional<any_runner> bucket_;
+  upload_fn upload_;
+};
+
+/// What the built-in scheduler runs each cycle: create (uploading), then sync, then prune in
+/// both places. Failures of the bucket are logged as warnings and never fail the cycle: the
+/// local backup is what the schedule guarantees.
+class scheduled_backups {
+ public:
+  explicit scheduled_backups(backup_set& set, hb::log_fn log = {}) : set_(set), log_(std::move(log)) {}
+  hb::backup_info create();
+  std::vector<hb::backup_info> list() { return set_.list_local(); }
+  hb::prune_result prune(const hb::keep_calendar& policy);
+  any_runner::clock_ref clock() { return set_.clock(); }
+
+ private:
+  void warn(const std::string& m) const;
+  backup_set& set_;
+  hb::log_fn log_;
+};
+
+}  // namespace hone_app
