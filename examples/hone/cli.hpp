@@ -16,6 +16,7 @@ enum class command {
   backup_restore,
   backup_delete,
   backup_prune,
+  backup_status,
   dashboard,
   demo_db,
   db_migrate,

@@ -5,6 +5,7 @@
 #include "config.hpp"
 #include "hardening.hpp"
 #include "log.hpp"
+#include "monitoring.hpp"
 #include "request_guard.hpp"
 #include "runner_factory.hpp"
 
@@ -375,6 +376,9 @@ int run_server(const server_options& opts) {
   // running without the backups it was asked to take.
   const auto sched_cfg = schedule_from_environment();
   if (sched_cfg.misconfigured()) throw usage_error(sched_cfg.error);
+  // Metrics, status and the failure hook (HONE_BACKUP_ON_FAILURE: a malformed value is exit 2).
+  monitor monitoring(opts.backup_dir, hook_from_environment());
+  monitoring.scheduler_configured(sched_cfg);
 
   // Where to listen; refuse anything but loopback without a token.
   net::io_context ioc;
@@ -409,6 +413,7 @@ int run_server(const server_options& opts) {
   drop_from_environment("HONE_API_TOKEN");
   cfg.key = key;
   cfg.token = token;
+  cfg.monitoring = &monitoring;
   const bool encrypted = !cfg.key.empty();
   const api handler(std::move(cfg));
 
@@ -460,10 +465,12 @@ int run_server(const server_options& opts) {
   std::unique_ptr<hone::backup::backup_scheduler<any_runner>> scheduler;
   std::jthread sched_thread;
   if (sched_cfg.enabled) {
-    sched_runner = std::make_unique<any_runner>(make_runner(opts.database, key, opts.backup_dir));
+    sched_runner = std::make_unique<any_runner>(make_runner(opts.database, key, opts.backup_dir, monitoring.observer()));
     scheduler = std::make_unique<hone::backup::backup_scheduler<any_runner>>(
         *sched_runner, sched_cfg.interval, sched_cfg.policy,
         [](hone::backup::log_level l, const std::string& m) { log(l, "scheduler: " + m); });
+    scheduler->on_cycle([&](const hb::cycle_outcome& o) { monitoring.cycle(o); });
+    scheduler->on_next_run([&](hb::time_point due) { monitoring.next_run(due); });
     sched_thread = std::jthread([&](std::stop_token stop) { scheduler->run(stop); });
   }
 

@@ -30,6 +30,7 @@ struct backup_args {
   bool dry_run = false;
   hb::check_level check = hb::check_level::full;
   bool allow_foreign = false;
+  std::string max_age;  ///< backup status --max-age
 };
 
 struct dashboard_args {
@@ -60,6 +61,7 @@ int cmd_verify(const backup_args& a);   // backup verify
 int cmd_restore(const backup_args& a);  // backup restore
 int cmd_delete(const backup_args& a);   // backup delete
 int cmd_prune(const backup_args& a);    // backup prune
+int cmd_status(const backup_args& a);   // backup status (status.cpp)
 int cmd_dashboard(const dashboard_args& a);
 int cmd_demo_db(const demo_db_args& a);
 int cmd_migrate(const migrate_args& a);  // db migrate
