@@ -69,6 +69,12 @@ monitor::~monitor() {
 
 hb::observer_fn monitor::observer(hb::observer_fn next) { return metrics_.observer(std::move(next)); }
 
+void monitor::started() {
+  std::lock_guard lk(m_);
+  started_ = true;
+  save_locked();
+}
+
 void monitor::scheduler_configured(const hb::schedule_config& cfg) {
   std::lock_guard lk(m_);
   scheduler_enabled_ = cfg.enabled;
@@ -139,7 +145,7 @@ json monitor::state_json_locked() const {
 void monitor::save_locked() {
   // The folder is made by the first backup; until it exists there is nothing to record beside.
   std::error_code ec;
-  if (!fs::is_directory(dir_, ec)) return;
+  if (!started_ || !fs::is_directory(dir_, ec)) return;
   std::string error;
   if (write_json_file(dir_ / server_state_file, state_json_locked(), error)) {
     last_save_error_.clear();

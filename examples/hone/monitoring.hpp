@@ -33,6 +33,9 @@ class monitor {
   /// An observer for a runner: counts and times each operation, then passes the events on.
   hb::observer_fn observer(hb::observer_fn next = {});
 
+  /// The server listens: from now on its state is recorded in the backup folder (a server that
+  /// fails to start never overwrites the state of one that is running).
+  void started();
   /// The scheduler's configuration (enabled or not, interval, policy).
   void scheduler_configured(const hb::schedule_config& cfg);
   /// on_next_run of the scheduler.
@@ -64,6 +67,7 @@ class monitor {
   std::unique_ptr<failure_hook> hook_;
   mutable std::mutex m_;
   bool running_ = true;
+  bool started_ = false;  ///< started() was called: the state file may be written
   bool scheduler_enabled_ = false;
   std::chrono::nanoseconds interval_{0};
   hb::keep_calendar policy_{};

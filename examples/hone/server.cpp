@@ -582,6 +582,7 @@ int run_server(const server_options& opts) {
     });
   });
 
+  monitoring.started();
   log_info("listening on http://" + url_host(bound) + ":" + std::to_string(bound.port()));
   ioc.run();
   if (drainer.joinable()) drainer.join();

@@ -312,6 +312,14 @@ class StatusTest(MonitoringCase):
         self.assertIs(s["scheduler"]["server_running"], True)
         self.assertIs(s["scheduler"]["enabled"], False)
         self.assertEqual(file_mode(os.path.join(self.sb.backup_dir, ".hone-status.json")), 0o600)
+        # A second server that cannot listen (the port is taken) leaves the state alone.
+        e = dict(self.sb.env, HONE_API_TOKEN=TOKEN)
+        p = subprocess.run([hone_exe(), "serve", "--port", str(srv.port)], env=e, capture_output=True, timeout=60)
+        self.assertEqual(p.returncode, 1, p.stderr)
+        self.assertIn(b"cannot listen", p.stderr)
+        s = self.cli_status()[1]
+        self.assertIs(s["scheduler"]["server_running"], True)
+        self.assertEqual(s["scheduler"]["server_pid"], srv.proc.pid)
         self.assertEqual(srv.stop(), 0)
         s = self.cli_status()[1]
         self.assertIs(s["scheduler"]["server_running"], False)

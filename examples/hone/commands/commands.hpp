@@ -30,7 +30,7 @@ struct backup_args {
   bool dry_run = false;
   hb::check_level check = hb::check_level::full;
   bool allow_foreign = false;
-  std::string max_age;  ///< backup status --max-age
+  std::optional<std::string> max_age;  ///< backup status --max-age
 };
 
 struct dashboard_args {

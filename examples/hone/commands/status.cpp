@@ -4,6 +4,7 @@
 // no backup (or they cannot be listed) or the newest is older than --max-age.
 #include "commands.hpp"
 
+#include "../log.hpp"
 #include "../status.hpp"
 
 #include <cerrno>
@@ -44,10 +45,10 @@ json scheduler_from_state(const json& state) {
 
 int cmd_status(const backup_args& a) {
   std::optional<std::chrono::seconds> max_age;
-  if (!a.max_age.empty()) {
-    max_age = parse_age(a.max_age);
+  if (a.max_age) {
+    max_age = parse_age(*a.max_age);
     if (!max_age)
-      throw usage_error("--max-age '" + a.max_age.substr(0, 40) +
+      throw usage_error("--max-age '" + printable(a.max_age->substr(0, 40)) +
                         "' is not a duration: give whole numbers with a unit s, m, h, d or w, e.g. 26h, 90m or 2d");
   }
   status_inputs in;
