@@ -185,7 +185,12 @@ std::string monitor::metrics_text() const {
       local.newest_size = b.size;
     }
   }
-  if (!local.listed) log_warn("metrics: cannot list the backups in " + dir_.string() + ": " + in.local_error);
+  {
+    std::lock_guard lk(m_);
+    if (in.local_error != last_list_error_ && !in.local_error.empty())
+      log_warn("metrics: cannot list the backups in " + dir_.string() + ": " + in.local_error);
+    last_list_error_ = in.local_error;
+  }
   return metrics_.render({local});
 }
 

@@ -75,6 +75,7 @@ class monitor {
   json last_run_;      ///< null or {started_at, finished_at, outcome, failed_operation, error, backup}
   json last_failure_;  ///< null or {operation, message, at}
   std::string last_save_error_;
+  mutable std::string last_list_error_;  ///< guarded by m_: logged once, not at every scrape
 };
 
 }  // namespace hone_app
