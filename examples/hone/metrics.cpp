@@ -14,9 +14,7 @@ std::size_t index_of(hb::event::operation op) {
   return 0;
 }
 
-double unix_seconds(hb::time_point t) {
-  return std::chrono::duration<double>(t.time_since_epoch()).count();
-}
+double unix_seconds(hb::time_point t) { return std::chrono::duration<double>(t.time_since_epoch()).count(); }
 
 std::string op_label(hb::event::operation op) { return "operation=\"" + std::string(hb::to_string(op)) + "\""; }
 

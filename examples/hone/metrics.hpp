@@ -51,7 +51,7 @@ class metrics_registry {
 
  private:
   struct op_stats {
-    std::array<std::uint64_t, 2> runs{};  ///< [0] failure, [1] success
+    std::array<std::uint64_t, 2> runs{};                        ///< [0] failure, [1] success
     std::array<std::uint64_t, buckets.size()> bucket_counts{};  ///< not cumulative
     std::uint64_t count = 0;
     double sum = 0;

@@ -216,8 +216,9 @@ std::optional<api_response> monitor::handle(const api_request& req) const {
   if (auto v = query_value(query, "max_age")) {
     max_age = parse_age(*v);
     if (!max_age)
-      return error_response(400, "max_age must be a duration such as 26h, 90m or 2d (whole numbers with a unit s, m, "
-                                 "h, d or w)");
+      return error_response(400,
+                            "max_age must be a duration such as 26h, 90m or 2d (whole numbers with a unit s, m, "
+                            "h, d or w)");
   }
   api_response r;
   r.status = 200;

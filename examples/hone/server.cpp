@@ -465,7 +465,8 @@ int run_server(const server_options& opts) {
   std::unique_ptr<hone::backup::backup_scheduler<any_runner>> scheduler;
   std::jthread sched_thread;
   if (sched_cfg.enabled) {
-    sched_runner = std::make_unique<any_runner>(make_runner(opts.database, key, opts.backup_dir, monitoring.observer()));
+    sched_runner =
+        std::make_unique<any_runner>(make_runner(opts.database, key, opts.backup_dir, monitoring.observer()));
     scheduler = std::make_unique<hone::backup::backup_scheduler<any_runner>>(
         *sched_runner, sched_cfg.interval, sched_cfg.policy,
         [](hone::backup::log_level l, const std::string& m) { log(l, "scheduler: " + m); });

@@ -50,11 +50,13 @@ BOOST_AUTO_TEST_CASE(split_command_splits_on_spaces_and_honours_quotes) {
 }
 
 BOOST_AUTO_TEST_CASE(split_command_refuses_malformed_values) {
-  const std::pair<const char*, const char*> bad[] = {
-      {"", "no command is given"},          {"   ", "no command is given"},
-      {"notify 'open", "unterminated ' quote"}, {"notify \"open", "unterminated \" quote"},
-      {"notify \"a\\\"", "unterminated \" quote"}, {"notify \\", "ends in a backslash"},
-      {"'' notify", "no command is given"}};
+  const std::pair<const char*, const char*> bad[] = {{"", "no command is given"},
+                                                     {"   ", "no command is given"},
+                                                     {"notify 'open", "unterminated ' quote"},
+                                                     {"notify \"open", "unterminated \" quote"},
+                                                     {"notify \"a\\\"", "unterminated \" quote"},
+                                                     {"notify \\", "ends in a backslash"},
+                                                     {"'' notify", "no command is given"}};
   for (auto [value, why] : bad) {
     BOOST_TEST_CONTEXT(value) {
       try {
@@ -70,9 +72,9 @@ BOOST_AUTO_TEST_CASE(split_command_refuses_malformed_values) {
 }
 
 BOOST_AUTO_TEST_CASE(secrets_are_recognised_by_name) {
-  for (const char* n : {"HONE_DB_KEY", "HONE_API_TOKEN", "HONE_R2_SECRET_ACCESS_KEY", "HONE_R2_ACCESS_KEY_ID",
-                        "HONE_SMTP_PASSWORD", "HONE_KEY", "HONE_DB_PASSPHRASE", "AWS_SECRET_ACCESS_KEY",
-                        "AWS_SESSION_TOKEN"})
+  for (const char* n :
+       {"HONE_DB_KEY", "HONE_API_TOKEN", "HONE_R2_SECRET_ACCESS_KEY", "HONE_R2_ACCESS_KEY_ID", "HONE_SMTP_PASSWORD",
+        "HONE_KEY", "HONE_DB_PASSPHRASE", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"})
     BOOST_TEST(is_secret_variable(n), n);
   for (const char* n : {"PATH", "HOME", "HONE_BACKUP_DIR", "HONE_BACKUP_KEEP_DAILY", "HONE_BACKUP_SCHEDULE",
                         "HONE_DB_PATH", "HONE_KEYBOARD", "HONE_MONKEY", "LANG", "HONE_R2_BUCKET"})
@@ -101,8 +103,12 @@ BOOST_AUTO_TEST_CASE(the_registry_counts_and_times_a_runners_operations) {
   BOOST_TEST(r.verify(b.name).valid);
   r.prune(keep_calendar{.last = 1});
 
-  const std::string text = reg.render({{.location = "local", .listed = true, .count = 1, .bytes = b.size,
-                                        .newest_size = b.size, .newest_time = std::nullopt}});
+  const std::string text = reg.render({{.location = "local",
+                                        .listed = true,
+                                        .count = 1,
+                                        .bytes = b.size,
+                                        .newest_size = b.size,
+                                        .newest_time = std::nullopt}});
   BOOST_TEST(sample(text, R"(hone_backup_runs_total{operation="create",result="success"})") == 1);
   BOOST_TEST(sample(text, R"(hone_backup_runs_total{operation="create",result="failure"})") == 1);
   BOOST_TEST(sample(text, R"(hone_backup_runs_total{operation="verify",result="success"})") == 1);

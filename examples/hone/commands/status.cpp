@@ -32,10 +32,10 @@ json scheduler_from_state(const json& state) {
   json s = *it;
   s["source"] = "state_file";
   s["state_updated_at"] = state.value("updated_at", "");
-  const bool running = s.value("server_running", false) &&
-                       process_alive(s.contains("server_pid") && s["server_pid"].is_number_integer()
-                                         ? s["server_pid"].get<long long>()
-                                         : 0);
+  const bool running =
+      s.value("server_running", false) &&
+      process_alive(s.contains("server_pid") && s["server_pid"].is_number_integer() ? s["server_pid"].get<long long>()
+                                                                                    : 0);
   s["server_running"] = running;
   if (!running) s["next_run"] = nullptr;  // no server, no next run
   return s;

@@ -49,8 +49,8 @@ struct cycle_outcome {
   bool success = false;   ///< the backup was created and the prune succeeded
   /// When !success: the step that failed, "create" or "prune"; empty otherwise.
   std::string failed_operation;
-  std::string message;         ///< when !success: the error's message
-  std::string backup_name;     ///< the backup made (also when only the prune failed); else empty
+  std::string message;      ///< when !success: the error's message
+  std::string backup_name;  ///< the backup made (also when only the prune failed); else empty
   std::uint64_t backup_size = 0;
   std::size_t pruned_count = 0;  ///< backups the prune deleted
   std::size_t kept_count = 0;    ///< backups the prune kept
