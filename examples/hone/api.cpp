@@ -3,6 +3,7 @@
 #include "app.hpp"
 #include "json.hpp"
 #include "log.hpp"
+#include "monitoring.hpp"
 #include "request_guard.hpp"
 #include "runner_factory.hpp"
 
@@ -145,7 +146,9 @@ bool constant_time_equal(std::string_view a, std::string_view b) {
 bool api::authorized(const std::string& header) const { return bearer_token_matches(header, cfg_.token); }
 
 backup_set api::backups(bool allow_foreign) const {
-  return make_backups(cfg_.database, cfg_.key, cfg_.backup_dir, step_logger(cfg_.backup_dir), hb::check_level::full,
+  hb::observer_fn observer = step_logger(cfg_.backup_dir);
+  if (cfg_.monitoring) observer = cfg_.monitoring->observer(std::move(observer));
+  return make_backups(cfg_.database, cfg_.key, cfg_.backup_dir, std::move(observer), hb::check_level::full,
                       allow_foreign);
 }
 
@@ -153,6 +156,8 @@ api_response api::handle(const api_request& req) const {
   // `hone serve` checks the token (and Host, Origin, Content-Type) before reading the body,
   // see request_guard; the check here keeps handle() safe on its own.
   if (!authorized(req.authorization)) return unauthorized_response();
+  if (cfg_.monitoring)
+    if (auto r = cfg_.monitoring->handle(req)) return *r;
   std::string_view path = req.target;
   if (auto q = path.find_first_of("?#"); q != std::string_view::npos) path = path.substr(0, q);
   if (path.size() > 1 && path.back() == '/') path.remove_suffix(1);
@@ -336,6 +341,7 @@ api_response api::verify(const std::string& body) const {
   r.require(*name, from);  // 400 invalid name, 404 unknown backup
   require_temp_folder();
   hb::verify_result v = r.verify(*name, from);
+  if (cfg_.monitoring) cfg_.monitoring->verified(v);
   api_response res = json_response(200, verify_json(v));
   if (!v.valid) res.log_note = "backup " + printable(v.name) + " is not valid: " + program_message(v.message);
   return res;

@@ -35,6 +35,7 @@ struct api_response {
 api_response error_response(int status, const std::string& message);
 
 class backup_set;
+class monitor;
 
 class api {
  public:
@@ -43,6 +44,8 @@ class api {
     std::filesystem::path backup_dir;
     hb::database_key key;
     std::string token;  ///< HONE_API_TOKEN; empty: no authentication
+    /// GET /metrics, GET /api/backup/status and the operations' metrics (monitoring.hpp); may be null.
+    monitor* monitoring = nullptr;
   };
 
   explicit api(config c) : cfg_(std::move(c)) {}

@@ -37,6 +37,7 @@ class parser {
     backup->require_subcommand(1);
     add_backup_commands(backup);
     add_prune(backup);
+    add_status(backup);
     add_other_commands();
   }
 
@@ -150,6 +151,18 @@ class parser {
     prune->add_flag("-y,--yes", out_.backup.yes, "Do not ask for confirmation");
     add_dir(prune);
     add_json(prune);
+  }
+
+  void add_status(CLI::App* backup) {
+    auto* status = add(backup, "status",
+                       "Is the last backup good? The newest backup, the counts, the scheduler's last and next run "
+                       "(as `hone serve` recorded them) and the last verify; exit code 1 when there is no backup or "
+                       "it is older than --max-age",
+                       command::backup_status);
+    status->add_option("--max-age", out_.backup.max_age,
+                       "Exit with 1 when the newest backup is older than this (e.g. 26h, 90m, 2d)");
+    add_dir(status);
+    add_json(status);
   }
 
   /// dashboard, serve, db migrate, demo-db.

@@ -17,6 +17,7 @@ enum class command {
   backup_delete,
   backup_prune,
   backup_sync,
+  backup_status,
   dashboard,
   demo_db,
   db_migrate,

@@ -301,12 +301,17 @@ void scheduled_backups::warn(const std::string& m) const {
   if (log_) log_(hb::log_level::warning, m);
 }
 
+void scheduled_backups::failed(const std::string& operation, const std::string& message) const {
+  if (failed_) failed_(operation, message);
+}
+
 hb::backup_info scheduled_backups::create() {
   created_backup c = set_.create();
   if (!c.offsite) return c.info;
   if (!c.offsite->uploaded) {
     warn("backup " + c.info.name + " is kept in the local folder only: its upload to the bucket failed: " +
          c.offsite->error + " (the next cycle uploads it)");
+    failed("upload", c.offsite->error);
     return c.info;
   }
   if (log_) log_(hb::log_level::info, "backup " + c.info.name + " uploaded to " + c.offsite->location);
@@ -317,14 +322,19 @@ hb::backup_info scheduled_backups::create() {
     log_(hb::log_level::info,
          "sync: uploaded " + std::to_string(s.uploaded.size()) + " backup(s) the bucket lacked: " + names);
   }
-  if (!s.error.empty())
+  if (!s.error.empty()) {
     warn("sync: " + s.error + " (" + std::to_string(s.missing.size()) + " backup(s) not in the bucket yet)");
+    failed("upload", s.error);
+  }
   return c.info;
 }
 
 hb::prune_result scheduled_backups::prune(const hb::keep_calendar& policy) {
   pruned_backups p = set_.prune(policy);
-  if (!p.offsite_error.empty()) warn("pruning the bucket failed: " + p.offsite_error);
+  if (!p.offsite_error.empty()) {
+    warn("pruning the bucket failed: " + p.offsite_error);
+    failed("prune", p.offsite_error);
+  }
   return std::move(p.result);
 }
 

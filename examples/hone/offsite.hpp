@@ -149,7 +149,10 @@ class backup_set {
 /// local backup is what the schedule guarantees.
 class scheduled_backups {
  public:
-  explicit scheduled_backups(backup_set& set, hb::log_fn log = {}) : set_(set), log_(std::move(log)) {}
+  /// Told of each failure of the bucket: operation ("upload", "prune") and message.
+  using failure_fn = std::function<void(const std::string& operation, const std::string& message)>;
+  explicit scheduled_backups(backup_set& set, hb::log_fn log = {}, failure_fn failed = {})
+      : set_(set), log_(std::move(log)), failed_(std::move(failed)) {}
   hb::backup_info create();
   std::vector<hb::backup_info> list() { return set_.list_local(); }
   hb::prune_result prune(const hb::keep_calendar& policy);
@@ -157,8 +160,10 @@ class scheduled_backups {
 
  private:
   void warn(const std::string& m) const;
+  void failed(const std::string& operation, const std::string& message) const;
   backup_set& set_;
   hb::log_fn log_;
+  failure_fn failed_;
 };
 
 }  // namespace hone_app

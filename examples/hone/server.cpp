@@ -5,6 +5,7 @@
 #include "config.hpp"
 #include "hardening.hpp"
 #include "log.hpp"
+#include "monitoring.hpp"
 #include "request_guard.hpp"
 #include "runner_factory.hpp"
 
@@ -376,6 +377,9 @@ int run_server(const server_options& opts) {
   const auto sched_cfg = schedule_from_environment();
   if (sched_cfg.misconfigured()) throw usage_error(sched_cfg.error);
   const auto& offsite = offsite_settings();  // HONE_R2_* partly set: no start (usage_error)
+  // Metrics, status and the failure hook (HONE_BACKUP_ON_FAILURE: a malformed value is exit 2).
+  monitor monitoring(opts.backup_dir, hook_from_environment());
+  monitoring.scheduler_configured(sched_cfg);
 
   // Where to listen; refuse anything but loopback without a token.
   net::io_context ioc;
@@ -410,6 +414,7 @@ int run_server(const server_options& opts) {
   drop_from_environment("HONE_API_TOKEN");
   cfg.key = key;
   cfg.token = token;
+  cfg.monitoring = &monitoring;
   const bool encrypted = !cfg.key.empty();
   const api handler(std::move(cfg));
 
@@ -467,10 +472,17 @@ int run_server(const server_options& opts) {
     const hone::backup::log_fn sched_log = [](hone::backup::log_level l, const std::string& m) {
       log(l, "scheduler: " + m);
     };
-    sched_backups = std::make_unique<backup_set>(make_backups(opts.database, key, opts.backup_dir));
-    sched_runner = std::make_unique<scheduled_backups>(*sched_backups, sched_log);
+    sched_backups =
+        std::make_unique<backup_set>(make_backups(opts.database, key, opts.backup_dir, monitoring.observer()));
+    // The bucket's failures do not fail a cycle (the local backup is what the schedule
+    // guarantees), but they are failures the hook and the status report.
+    sched_runner = std::make_unique<scheduled_backups>(
+        *sched_backups, sched_log,
+        [&monitoring](const std::string& op, const std::string& m) { monitoring.failed(op, m); });
     scheduler = std::make_unique<hone::backup::backup_scheduler<scheduled_backups>>(*sched_runner, sched_cfg.interval,
                                                                                     sched_cfg.policy, sched_log);
+    scheduler->on_cycle([&](const hb::cycle_outcome& o) { monitoring.cycle(o); });
+    scheduler->on_next_run([&](hb::time_point due) { monitoring.next_run(due); });
     sched_thread = std::jthread([&](std::stop_token stop) { scheduler->run(stop); });
   }
 
@@ -582,6 +594,7 @@ int run_server(const server_options& opts) {
     });
   });
 
+  monitoring.started();
   log_info("listening on http://" + url_host(bound) + ":" + std::to_string(bound.port()));
   ioc.run();
   if (drainer.joinable()) drainer.join();

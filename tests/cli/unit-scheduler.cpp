@@ -523,4 +523,157 @@ BOOST_AUTO_TEST_CASE(the_scheduler_prunes_with_its_calendar_policy) {
   BOOST_TEST(f.rec.count("scheduled prune: deleted 18, kept 3") == 1u, f.rec.all());
 }
 
+namespace {
+
+/// A runner whose prune fails on demand (everything else is the memory runner's).
+struct failing_prune_runner {
+  mem_runner& inner;
+  bool fail_prune = true;
+  backup_info create() { return inner.create(); }
+  std::vector<backup_info> list() { return inner.list(); }
+  prune_result prune(const keep_calendar& p) {
+    if (fail_prune) throw io_error("the folder went away");
+    return inner.prune(p);
+  }
+  fake_clock& clock() { return inner.clock(); }
+};
+
+/// Records every outcome the scheduler reports.
+struct outcome_recorder {
+  std::mutex m;
+  std::vector<cycle_outcome> seen;
+  cycle_fn fn() {
+    return [this](const cycle_outcome& o) {
+      std::lock_guard lk(m);
+      seen.push_back(o);
+    };
+  }
+  std::vector<cycle_outcome> all() {
+    std::lock_guard lk(m);
+    return seen;
+  }
+};
+
+}  // namespace
+
+BOOST_AUTO_TEST_CASE(on_cycle_reports_success_with_the_backup_and_the_prune) {
+  fixture f;
+  f.make_db();
+  auto r = f.runner();
+  r.create();
+  f.clock.advance(1h);
+  r.create();
+  f.clock.advance(1h);
+  backup_scheduler<mem_runner> s(r, 1h, 2, f.rec.fn());
+  outcome_recorder rec;
+  s.on_cycle(rec.fn());
+  BOOST_TEST(s.run_once());
+  auto seen = rec.all();
+  BOOST_REQUIRE(seen.size() == 1u);
+  const auto& o = seen.front();
+  BOOST_TEST(o.success);
+  BOOST_TEST(o.failed_operation.empty());
+  BOOST_TEST(o.message.empty());
+  BOOST_TEST(o.backup_name == "backup-2024-01-15-163022.db.gz");
+  BOOST_TEST(o.backup_size == r.get(o.backup_name).size);
+  BOOST_TEST(o.backup_size > 0u);
+  BOOST_TEST(o.pruned_count == 1u);
+  BOOST_TEST(o.kept_count == 2u);
+  BOOST_TEST((o.started == t0 + 2h));
+  BOOST_TEST((o.finished >= o.started));
+}
+
+BOOST_AUTO_TEST_CASE(on_cycle_names_the_failed_create) {
+  fixture f;  // no database: create fails
+  auto r = f.runner();
+  backup_scheduler<mem_runner> s(r, 1h, 2, f.rec.fn());
+  outcome_recorder rec;
+  s.on_cycle(rec.fn());
+  BOOST_TEST(!s.run_once());
+  auto seen = rec.all();
+  BOOST_REQUIRE(seen.size() == 1u);
+  BOOST_TEST(!seen[0].success);
+  BOOST_TEST(seen[0].failed_operation == "create");
+  BOOST_TEST(seen[0].message.find("Database not found") != std::string::npos, seen[0].message);
+  BOOST_TEST(seen[0].backup_name.empty());
+  BOOST_TEST(f.rec.count("scheduled backup failed: ") == 1u, f.rec.all());
+}
+
+BOOST_AUTO_TEST_CASE(on_cycle_names_the_failed_prune_and_keeps_the_backup) {
+  fixture f;
+  f.make_db();
+  auto inner = f.runner();
+  failing_prune_runner r{inner};
+  backup_scheduler<failing_prune_runner> s(r, 1h, 2, f.rec.fn());
+  outcome_recorder rec;
+  s.on_cycle(rec.fn());
+  BOOST_TEST(!s.run_once());
+  r.fail_prune = false;
+  BOOST_TEST(s.run_once());
+  auto seen = rec.all();
+  BOOST_REQUIRE(seen.size() == 2u);
+  BOOST_TEST(!seen[0].success);
+  BOOST_TEST(seen[0].failed_operation == "prune");
+  BOOST_TEST(seen[0].message == "the folder went away");
+  BOOST_TEST(seen[0].backup_name == "backup-2024-01-15-143022.db.gz", "the backup was made before the prune failed");
+  BOOST_TEST(seen[1].success);
+  BOOST_TEST(seen[1].failed_operation.empty());
+  BOOST_TEST(f.rec.count("scheduled prune failed: the folder went away") == 1u, f.rec.all());
+  BOOST_TEST(s.attempts() == 2);
+  BOOST_TEST(s.successes() == 1);
+}
+
+BOOST_AUTO_TEST_CASE(a_throwing_callback_is_logged_not_passed_on) {
+  fixture f;
+  f.make_db();
+  auto r = f.runner();
+  backup_scheduler<mem_runner> s(r, 1h, 2, f.rec.fn());
+  s.on_cycle([](const cycle_outcome&) { throw std::runtime_error("callback broke"); });
+  BOOST_TEST(s.run_once());
+  BOOST_TEST(f.rec.count("scheduler callback failed: callback broke") == 1u, f.rec.all());
+}
+
+BOOST_AUTO_TEST_CASE(next_run_is_the_due_time_while_waiting) {
+  fixture f;
+  f.make_db();
+  auto r = f.runner();
+  backup_scheduler<mem_runner> s(r, 1h, 7, f.rec.fn());
+  BOOST_TEST(!s.next_run().has_value(), "nothing is due before run()");
+  std::mutex m;
+  std::vector<time_point> announced;
+  s.on_next_run([&](time_point t) {
+    std::lock_guard lk(m);
+    announced.push_back(t);
+  });
+  outcome_recorder rec;
+  s.on_cycle(rec.fn());
+  {
+    std::jthread t([&](std::stop_token st) { s.run(st); });
+    BOOST_REQUIRE(f.rec.wait_for(next_line, 1));
+    BOOST_REQUIRE(f.clock.await_waiters(1));
+    BOOST_REQUIRE(s.next_run().has_value());
+    BOOST_TEST(iso8601(*s.next_run()) == iso8601(t0 + 1h));
+    f.clock.advance(1h);
+    BOOST_REQUIRE_MESSAGE(f.rec.wait_for(next_line, 2), f.rec.all());
+    BOOST_REQUIRE(f.clock.await_waiters(1));
+    BOOST_REQUIRE(s.next_run().has_value());
+    BOOST_TEST(iso8601(*s.next_run()) == iso8601(t0 + 2h));
+    BOOST_TEST(rec.all().size() == 1u);
+  }
+  BOOST_TEST(!s.next_run().has_value(), "nothing is due once run() has returned");
+  std::lock_guard lk(m);
+  BOOST_REQUIRE(announced.size() == 2u);
+  BOOST_TEST(iso8601(announced[0]) == iso8601(t0 + 1h));
+  BOOST_TEST(iso8601(announced[1]) == iso8601(t0 + 2h));
+}
+
+BOOST_AUTO_TEST_CASE(exposes_its_policy_and_interval) {
+  fixture f;
+  auto r = f.runner();
+  backup_scheduler<mem_runner> s(r, 90min, keep_calendar{.last = 3, .daily = 4}, f.rec.fn());
+  BOOST_TEST(s.policy().last == 3);
+  BOOST_TEST(s.policy().daily == 4);
+  BOOST_TEST((s.interval() == std::chrono::nanoseconds(90min)));
+}
+
 BOOST_AUTO_TEST_SUITE_END()

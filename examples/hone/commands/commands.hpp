@@ -31,7 +31,8 @@ struct backup_args {
   bool dry_run = false;
   hb::check_level check = hb::check_level::full;
   bool allow_foreign = false;
-  std::string from;  ///< verify, restore: "local" or "r2" (empty: the local copy, else the bucket's)
+  std::string from;                    ///< verify, restore: "local" or "r2" (empty: the local copy, else the bucket's)
+  std::optional<std::string> max_age;  ///< backup status --max-age
 };
 
 struct dashboard_args {
@@ -63,6 +64,7 @@ int cmd_restore(const backup_args& a);  // backup restore
 int cmd_delete(const backup_args& a);   // backup delete
 int cmd_prune(const backup_args& a);    // backup prune
 int cmd_sync(const backup_args& a);     // backup sync
+int cmd_status(const backup_args& a);   // backup status (status.cpp)
 int cmd_dashboard(const dashboard_args& a);
 int cmd_demo_db(const demo_db_args& a);
 int cmd_migrate(const migrate_args& a);  // db migrate

@@ -4,6 +4,7 @@
 #include "../log.hpp"
 #include "../output.hpp"
 #include "../runner_factory.hpp"
+#include "../status.hpp"
 
 #include <cstdio>
 #include <string>
@@ -23,6 +24,7 @@ int cmd_verify(const backup_args& a) {
   require_temp_folder();
   hb::verify_result v = backups.verify(name, from);
   progress.finish();
+  record_verify(dir, v, std::chrono::system_clock::now());  // for `hone backup status`
   if (a.json) print_json(verify_json(v));
   if (!v.valid) {
     if (v.key_missing)

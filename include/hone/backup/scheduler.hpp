@@ -13,7 +13,9 @@
 #include <chrono>
 #include <cstdio>
 #include <exception>
+#include <cstdint>
 #include <functional>
+#include <mutex>
 #include <optional>
 #include <ostream>
 #include <set>
@@ -39,6 +41,25 @@ inline std::ostream& operator<<(std::ostream& os, log_level l) { return os << to
 
 /// Receives the scheduler's log lines.
 using log_fn = std::function<void(log_level, const std::string&)>;
+
+/// What one scheduled cycle (create, then prune) came to; given to the on_cycle callback.
+struct cycle_outcome {
+  time_point started{};   ///< when the cycle began (the runner's clock)
+  time_point finished{};  ///< when it ended
+  bool success = false;   ///< the backup was created and the prune succeeded
+  /// When !success: the step that failed, "create" or "prune"; empty otherwise.
+  std::string failed_operation;
+  std::string message;      ///< when !success: the error's message
+  std::string backup_name;  ///< the backup made (also when only the prune failed); else empty
+  std::uint64_t backup_size = 0;
+  std::size_t pruned_count = 0;  ///< backups the prune deleted
+  std::size_t kept_count = 0;    ///< backups the prune kept
+};
+
+/// Receives the outcome of every scheduled cycle (on the scheduler's thread).
+using cycle_fn = std::function<void(const cycle_outcome&)>;
+/// Receives the time the next cycle is due, each time run() starts waiting for one.
+using next_run_fn = std::function<void(time_point)>;
 
 /// A scheduler configuration as a program reads it (from its environment, a file, flags).
 /// Three outcomes: enabled; disabled (no interval configured, not an error); misconfigured
@@ -93,37 +114,74 @@ class backup_scheduler {
     return base + std::chrono::duration_cast<time_point::duration>(interval_);
   }
 
+  /// Called with the outcome of every cycle, after it is logged. Set it before run(); an
+  /// exception it throws is logged and otherwise ignored.
+  void on_cycle(cycle_fn f) { on_cycle_ = std::move(f); }
+  /// Called with the due time each time run() starts waiting for the next cycle (after the
+  /// "next scheduled backup at" line). Set it before run(); exceptions are logged and ignored.
+  void on_next_run(next_run_fn f) { on_next_run_ = std::move(f); }
+
+  /// When the next cycle is due while run() waits for it; nullopt before run() starts, while a
+  /// cycle runs and after run() has returned. Safe to call from any thread.
+  std::optional<time_point> next_run() const {
+    std::lock_guard lk(next_m_);
+    return next_run_;
+  }
+
+  /// The retention policy the scheduler prunes with.
+  const keep_calendar& policy() const noexcept { return retention_; }
+  /// The interval between backups.
+  std::chrono::nanoseconds interval() const noexcept { return interval_; }
+
   /// Loops until stop is requested: wait, back up, prune.
   void run(std::stop_token stop) {
     started_ = runner_.clock().now();
     while (!stop.stop_requested()) {
       const time_point due = next_due();
       log(log_level::debug, "next scheduled backup at " + iso8601(due));
-      if (!runner_.clock().wait_until(due, stop)) break;
+      set_next_run(due);
+      if (on_next_run_) notify([&] { on_next_run_(due); });
+      const bool woke = runner_.clock().wait_until(due, stop);
+      set_next_run(std::nullopt);
+      if (!woke) break;
       run_once();
     }
   }
 
-  /// One scheduled cycle (create, then prune). Errors are logged, never thrown.
+  /// One scheduled cycle (create, then prune). Errors are logged, never thrown; the outcome
+  /// goes to the on_cycle callback.
   bool run_once() {
-    last_attempt_ = runner_.clock().now();
+    cycle_outcome out;
+    out.started = runner_.clock().now();
+    last_attempt_ = out.started;
     ++attempts_;
     const auto t0 = std::chrono::steady_clock::now();
+    const char* step = "create";
     try {
       auto info = runner_.create();
+      out.backup_name = info.name;
+      out.backup_size = info.size;
       log(log_level::info, "scheduled backup created: " + info.name + " (" + std::to_string(info.size) + " bytes) in " +
                                seconds_since(t0));
+      step = "prune";
       const auto t1 = std::chrono::steady_clock::now();
       auto pruned = runner_.prune(retention_);
+      out.pruned_count = pruned.deleted_count;
+      out.kept_count = pruned.retained_count;
       log(log_level::info, "scheduled prune: deleted " + std::to_string(pruned.deleted_count) + ", kept " +
                                std::to_string(pruned.retained_count) + ", freed " + std::to_string(pruned.bytes_freed) +
                                " bytes in " + seconds_since(t1));
       ++successes_;
-      return true;
+      out.success = true;
     } catch (const std::exception& e) {
-      log(log_level::error, std::string("scheduled backup failed: ") + e.what() + " (retrying at the next interval)");
-      return false;
+      log(log_level::error, std::string("scheduled ") + (out.backup_name.empty() ? "backup" : "prune") +
+                                " failed: " + e.what() + " (retrying at the next interval)");
+      out.failed_operation = step;
+      out.message = e.what();
     }
+    out.finished = runner_.clock().now();
+    if (on_cycle_) notify([&] { on_cycle_(out); });
+    return out.success;
   }
 
   /// Cycles started and cycles that succeeded; safe to read from any thread while run() runs.
@@ -158,6 +216,21 @@ class backup_scheduler {
     if (log_) log_(l, m);
   }
 
+  void set_next_run(std::optional<time_point> t) {
+    std::lock_guard lk(next_m_);
+    next_run_ = t;
+  }
+
+  /// Runs a callback of the program; what it throws is logged, never passed on.
+  template <class F>
+  void notify(F&& f) {
+    try {
+      f();
+    } catch (const std::exception& e) {
+      log(log_level::error, std::string("scheduler callback failed: ") + e.what());
+    }
+  }
+
   Runner& runner_;
   std::chrono::nanoseconds interval_;
   keep_calendar retention_;
@@ -167,6 +240,10 @@ class backup_scheduler {
   std::set<std::string> warned_future_;  ///< backups already reported as dated in the future
   std::atomic<int> attempts_{0};
   std::atomic<int> successes_{0};
+  cycle_fn on_cycle_;
+  next_run_fn on_next_run_;
+  mutable std::mutex next_m_;
+  std::optional<time_point> next_run_;  ///< guarded by next_m_
 };
 
 }  // namespace hone::backup

@@ -1,0 +1,185 @@
+#include "metrics.hpp"
+
+#include <charconv>
+#include <cmath>
+#include <memory>
+
+namespace hone_app {
+
+namespace {
+
+std::size_t index_of(hb::event::operation op) {
+  for (std::size_t i = 0; i < metrics_registry::operations.size(); ++i)
+    if (metrics_registry::operations[i] == op) return i;
+  return 0;
+}
+
+double unix_seconds(hb::time_point t) { return std::chrono::duration<double>(t.time_since_epoch()).count(); }
+
+std::string op_label(hb::event::operation op) { return "operation=\"" + std::string(hb::to_string(op)) + "\""; }
+
+void family(std::string& out, const char* name, const char* type, const char* help) {
+  out += "# HELP ";
+  out += name;
+  out += ' ';
+  out += help;
+  out += "\n# TYPE ";
+  out += name;
+  out += ' ';
+  out += type;
+  out += '\n';
+}
+
+void sample(std::string& out, const std::string& name, const std::string& labels, double value) {
+  out += name;
+  if (!labels.empty()) out += "{" + labels + "}";
+  out += ' ';
+  out += prometheus_number(value);
+  out += '\n';
+}
+
+}  // namespace
+
+std::string prometheus_number(double v) {
+  if (std::isnan(v)) return "NaN";
+  if (std::isinf(v)) return v > 0 ? "+Inf" : "-Inf";
+  char buf[64];
+  auto r = std::to_chars(buf, buf + sizeof buf, v);
+  return std::string(buf, r.ptr);
+}
+
+std::string prometheus_label(const std::string& v) {
+  std::string out;
+  for (char c : v) {
+    if (c == '\\')
+      out += "\\\\";
+    else if (c == '"')
+      out += "\\\"";
+    else if (c == '\n')
+      out += "\\n";
+    else
+      out += c;
+  }
+  return out;
+}
+
+void metrics_registry::record(hb::event::operation op, bool success, double seconds, hb::time_point at) {
+  if (!(seconds >= 0)) seconds = 0;
+  std::lock_guard lk(m_);
+  op_stats& s = stats_[index_of(op)];
+  ++s.runs[success ? 1 : 0];
+  ++s.count;
+  s.sum += seconds;
+  for (std::size_t i = 0; i < buckets.size(); ++i)
+    if (seconds <= buckets[i]) {
+      ++s.bucket_counts[i];
+      break;
+    }
+  if (success && (!s.last_success || at > *s.last_success)) s.last_success = at;
+}
+
+hb::observer_fn metrics_registry::observer(hb::observer_fn next) {
+  // One runner's operations do not overlap, but nothing is assumed: each operation's start is
+  // kept per operation kind, under a lock of this observer's own.
+  struct timing {
+    std::mutex m;
+    std::map<hb::event::operation, std::chrono::steady_clock::time_point> started;
+  };
+  auto t = std::make_shared<timing>();
+  return [this, t, next = std::move(next)](const hb::event& e) {
+    if (e.stage.empty() && e.what != hb::event::kind::progress) {
+      const auto now = std::chrono::steady_clock::now();
+      if (e.what == hb::event::kind::started) {
+        std::lock_guard lk(t->m);
+        t->started[e.op] = now;
+      } else {
+        double seconds = 0;
+        {
+          std::lock_guard lk(t->m);
+          if (auto it = t->started.find(e.op); it != t->started.end()) {
+            seconds = std::chrono::duration<double>(now - it->second).count();
+            t->started.erase(it);
+          }
+        }
+        record(e.op, e.what == hb::event::kind::finished, seconds, std::chrono::system_clock::now());
+      }
+    }
+    if (next) next(e);
+  };
+}
+
+void metrics_registry::set_next_run(std::optional<hb::time_point> t) {
+  std::lock_guard lk(m_);
+  next_run_ = t;
+}
+
+std::string metrics_registry::render(const std::vector<location_snapshot>& locations) const {
+  std::array<op_stats, operations.size()> st;
+  std::optional<hb::time_point> next;
+  {
+    std::lock_guard lk(m_);
+    st = stats_;
+    next = next_run_;
+  }
+  std::string out;
+  family(out, "hone_backup_build_info", "gauge", "The running hone program; always 1.");
+  sample(out, "hone_backup_build_info", "version=\"" + prometheus_label(HONE_VERSION) + "\"", 1);
+
+  family(out, "hone_backup_runs_total", "counter",
+         "Backup operations (create, verify, restore, prune, remove) run by this server, by result.");
+  for (std::size_t i = 0; i < operations.size(); ++i)
+    for (int ok : {1, 0})
+      sample(out, "hone_backup_runs_total",
+             op_label(operations[i]) + ",result=\"" + (ok ? "success" : "failure") + "\"",
+             static_cast<double>(st[i].runs[static_cast<std::size_t>(ok)]));
+
+  family(out, "hone_backup_duration_seconds", "histogram", "How long backup operations took, by operation.");
+  for (std::size_t i = 0; i < operations.size(); ++i) {
+    const std::string op = op_label(operations[i]);
+    std::uint64_t cumulative = 0;
+    for (std::size_t b = 0; b < buckets.size(); ++b) {
+      cumulative += st[i].bucket_counts[b];
+      sample(out, "hone_backup_duration_seconds_bucket", op + ",le=\"" + prometheus_number(buckets[b]) + "\"",
+             static_cast<double>(cumulative));
+    }
+    sample(out, "hone_backup_duration_seconds_bucket", op + ",le=\"+Inf\"", static_cast<double>(st[i].count));
+    sample(out, "hone_backup_duration_seconds_sum", op, st[i].sum);
+    sample(out, "hone_backup_duration_seconds_count", op, static_cast<double>(st[i].count));
+  }
+
+  // A create's success also shows in the newest stored backup (made by this server, by the
+  // CLI or before a restart): the newer of the two is reported.
+  std::optional<hb::time_point> newest_stored;
+  for (const auto& l : locations)
+    if (l.newest_time && (!newest_stored || *l.newest_time > *newest_stored)) newest_stored = l.newest_time;
+  family(out, "hone_backup_last_success_timestamp_seconds", "gauge",
+         "When an operation last succeeded (Unix time); for create also the time of the newest stored backup.");
+  for (std::size_t i = 0; i < operations.size(); ++i) {
+    std::optional<hb::time_point> t = st[i].last_success;
+    if (operations[i] == hb::event::operation::create && newest_stored && (!t || *newest_stored > *t))
+      t = newest_stored;
+    if (t) sample(out, "hone_backup_last_success_timestamp_seconds", op_label(operations[i]), unix_seconds(*t));
+  }
+
+  family(out, "hone_backup_last_size_bytes", "gauge", "Size of the newest stored backup, by location.");
+  for (const auto& l : locations)
+    if (l.listed && l.newest_size)
+      sample(out, "hone_backup_last_size_bytes", "location=\"" + prometheus_label(l.location) + "\"",
+             static_cast<double>(*l.newest_size));
+  family(out, "hone_backup_stored_backups", "gauge", "Number of stored backups, by location.");
+  for (const auto& l : locations)
+    if (l.listed)
+      sample(out, "hone_backup_stored_backups", "location=\"" + prometheus_label(l.location) + "\"",
+             static_cast<double>(l.count));
+  family(out, "hone_backup_stored_bytes", "gauge", "Total size of the stored backups, by location.");
+  for (const auto& l : locations)
+    if (l.listed)
+      sample(out, "hone_backup_stored_bytes", "location=\"" + prometheus_label(l.location) + "\"",
+             static_cast<double>(l.bytes));
+  family(out, "hone_backup_next_run_timestamp_seconds", "gauge",
+         "When the built-in scheduler's next backup is due (Unix time); absent without a scheduler.");
+  if (next) sample(out, "hone_backup_next_run_timestamp_seconds", "", unix_seconds(*next));
+  return out;
+}
+
+}  // namespace hone_app

@@ -1,0 +1,71 @@
+// The Prometheus metrics of `hone serve` (GET /metrics, README "Monitoring"), fed by the
+// runners' observer events: every create, verify, restore, prune and delete of the API and of
+// the scheduler is counted and timed. Thread-safe: API requests and the scheduler share one.
+#pragma once
+
+#include <hone/backup.hpp>
+
+#include <array>
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace hone_app {
+
+namespace hb = hone::backup;
+
+/// What /metrics reports about one place backups are kept ("local" now).
+struct location_snapshot {
+  std::string location;
+  bool listed = false;  ///< false: the listing failed and the gauges are left out
+  std::uint64_t count = 0;
+  std::uint64_t bytes = 0;
+  std::optional<std::uint64_t> newest_size;
+  std::optional<hb::time_point> newest_time;
+};
+
+class metrics_registry {
+ public:
+  /// Upper bounds (seconds) of the duration histogram's buckets, before +Inf.
+  static constexpr std::array<double, 13> buckets = {0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 900, 3600};
+  static constexpr std::array<hb::event::operation, 5> operations = {
+      hb::event::operation::create, hb::event::operation::verify, hb::event::operation::restore,
+      hb::event::operation::prune, hb::event::operation::remove};
+
+  /// Records one finished (or failed) operation that took `seconds` and ended at `at`.
+  void record(hb::event::operation op, bool success, double seconds, hb::time_point at);
+
+  /// An observer that times each operation (started -> finished/failed) of the runner it is
+  /// given to and records it here; then passes every event on to `next` (may be empty).
+  hb::observer_fn observer(hb::observer_fn next = {});
+
+  /// When the next scheduled backup is due (nullopt: not known, e.g. no scheduler).
+  void set_next_run(std::optional<hb::time_point> t);
+
+  /// The text exposition format (version 0.0.4) of every family.
+  std::string render(const std::vector<location_snapshot>& locations) const;
+
+ private:
+  struct op_stats {
+    std::array<std::uint64_t, 2> runs{};                        ///< [0] failure, [1] success
+    std::array<std::uint64_t, buckets.size()> bucket_counts{};  ///< not cumulative
+    std::uint64_t count = 0;
+    double sum = 0;
+    std::optional<hb::time_point> last_success;
+  };
+  mutable std::mutex m_;
+  std::array<op_stats, operations.size()> stats_{};
+  std::optional<hb::time_point> next_run_;
+};
+
+/// A number as Prometheus writes it: shortest form that reads back exactly, "+Inf", "NaN".
+std::string prometheus_number(double v);
+
+/// A label value escaped for the exposition format (backslash, double quote, newline).
+std::string prometheus_label(const std::string& v);
+
+}  // namespace hone_app
