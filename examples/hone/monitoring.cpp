@@ -161,6 +161,7 @@ json monitor::status(std::optional<std::chrono::seconds> max_age) const {
   in.now = now();
   in.max_age = max_age;
   list_local(dir_, in);
+  list_offsite(dir_, in);
   {
     std::lock_guard lk(m_);
     in.scheduler = scheduler_json_locked();

@@ -162,6 +162,11 @@ listed_backups backup_set::list() {
   return out;
 }
 
+std::vector<hb::backup_info> backup_set::list_offsite() {
+  if (!bucket_) throw usage_error("no offsite bucket is configured (HONE_R2_*)");
+  return bucket_->list();
+}
+
 located_backup backup_set::get(const std::string& requested) {
   std::optional<located_backup> found;
   try {

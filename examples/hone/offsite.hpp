@@ -135,6 +135,9 @@ class backup_set {
   any_runner::clock_ref clock() { return local_.clock(); }
   /// The local folder's backups only (for the scheduler: no request to the bucket).
   std::vector<hb::backup_info> list_local() { return local_.list(); }
+  /// The bucket's backups only; throws hone::backup::error when it cannot be listed, and
+  /// usage_error when no bucket is configured.
+  std::vector<hb::backup_info> list_offsite();
 
  private:
   any_runner& runner_for(const std::string& name, source from);

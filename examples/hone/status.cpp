@@ -155,40 +155,72 @@ void list_local(const fs::path& dir, status_inputs& in) {
   }
 }
 
-json status_json(const status_inputs& in) {
-  json j = json::object();
-  j["ok"] = false;
-  j["checked_at"] = hb::iso8601(in.now);
-  j["backup_dir"] = in.backup_dir.string();
-  const hb::backup_info* newest = nullptr;
+void list_offsite(const fs::path& dir, status_inputs& in) {
+  if (!offsite_settings()) return;
+  in.offsite_configured = true;
+  try {
+    in.offsite = make_backups(fs::path(), hb::database_key::none(), dir).list_offsite();
+  } catch (const hb::error& e) {
+    in.offsite_error = program_message(e);
+  } catch (const std::exception& e) {
+    in.offsite_error = e.what();
+  }
+}
+
+namespace {
+
+/// {"count", "bytes"} of the valid backups in `backups` (and "not_backups", "error");
+/// `newest` is updated with the newest of them, `where` its location.
+json location_json(const std::vector<hb::backup_info>& backups, const std::string& error,
+                   const hb::backup_info*& newest, const char*& newest_where, const char* where) {
   std::uint64_t count = 0, bytes = 0;
   json problems = json::array();
-  for (const auto& b : in.local) {
+  for (const auto& b : backups) {
     if (!b.problem.empty()) {
       problems.push_back(b.name);
       continue;
     }
     ++count;
     bytes += b.size;
-    if (!newest || b.created_at > newest->created_at) newest = &b;
+    if (!newest || b.created_at > newest->created_at) {
+      newest = &b;
+      newest_where = where;
+    }
   }
+  json j = {{"count", count}, {"bytes", bytes}};
+  if (!error.empty()) j["error"] = error;
+  if (!problems.empty()) j["not_backups"] = problems;
+  return j;
+}
+
+}  // namespace
+
+json status_json(const status_inputs& in) {
+  json j = json::object();
+  j["ok"] = false;
+  j["checked_at"] = hb::iso8601(in.now);
+  j["backup_dir"] = in.backup_dir.string();
+  // count and bytes are the local folder's (what a restore reads first); newest is the
+  // newest backup anywhere.
+  const hb::backup_info* newest = nullptr;
+  const char* newest_where = "local";
+  json locations = json::object();
+  locations["local"] = location_json(in.local, in.local_error, newest, newest_where, "local");
+  if (in.offsite_configured) locations["r2"] = location_json(in.offsite, in.offsite_error, newest, newest_where, "r2");
   if (newest) {
     const auto age = std::chrono::duration_cast<std::chrono::seconds>(in.now - newest->created_at).count();
     j["newest"] = {{"name", newest->name},
                    {"created_at", hb::iso8601(newest->created_at)},
                    {"size", newest->size},
                    {"age_seconds", age},
-                   {"location", "local"}};
+                   {"location", newest_where}};
   } else {
     j["newest"] = nullptr;
   }
-  j["count"] = count;
-  j["bytes"] = bytes;
-  json local = {{"count", count}, {"bytes", bytes}};
-  if (!in.local_error.empty()) local["error"] = in.local_error;
-  if (!problems.empty()) local["not_backups"] = problems;
-  j["locations"] = {{"local", local}};
-  bool ok = newest != nullptr && in.local_error.empty();
+  j["count"] = locations["local"]["count"];
+  j["bytes"] = locations["local"]["bytes"];
+  j["locations"] = locations;
+  bool ok = newest != nullptr && in.local_error.empty() && in.offsite_error.empty();
   if (in.max_age) {
     j["max_age_seconds"] = in.max_age->count();
     const bool stale = !newest || (in.now - newest->created_at) > *in.max_age;
@@ -233,10 +265,17 @@ std::string status_text(const json& s) {
                        human_size(s["bytes"].get<std::uint64_t>()) + ") in " + str(s, "backup_dir");
   if (local.contains("error")) stored += " - cannot be listed: " + str(local, "error");
   line("Backups:", stored);
+  if (auto r2 = s["locations"].find("r2"); r2 != s["locations"].end()) {
+    std::string offsite = std::to_string((*r2)["count"].get<std::uint64_t>()) + " (" +
+                          human_size((*r2)["bytes"].get<std::uint64_t>()) + ") in the offsite bucket";
+    if (r2->contains("error")) offsite = "the offsite bucket cannot be listed: " + str(*r2, "error");
+    line("Offsite:", offsite);
+  }
   if (s["newest"].is_object()) {
     const json& n = s["newest"];
     line("Newest:", str(n, "name") + ", " + human_size(n["size"].get<std::uint64_t>()) + ", created " +
-                        str(n, "created_at") + " (" + age_text(n["age_seconds"].get<long long>()) + ")");
+                        str(n, "created_at") + " (" + age_text(n["age_seconds"].get<long long>()) + ")" +
+                        (str(n, "location") == "r2" ? ", only in the offsite bucket" : ""));
   } else {
     line("Newest:", "none");
   }

@@ -56,6 +56,10 @@ struct status_inputs {
   /// The backups of the local folder, or the error that prevented listing them.
   std::vector<hb::backup_info> local;
   std::string local_error;
+  /// With an offsite bucket (HONE_R2_*): its backups, or the error that prevented listing them.
+  bool offsite_configured = false;
+  std::vector<hb::backup_info> offsite;
+  std::string offsite_error;
   std::optional<std::chrono::seconds> max_age;
   /// The "scheduler" object (see scheduler_json / the state file), or null when unknown.
   json scheduler;
@@ -64,7 +68,8 @@ struct status_inputs {
 };
 
 /// The status document (README "Monitoring"): ok, newest, count/bytes with the per-location
-/// breakdown, stale (when a max age is given), scheduler, last_failure, last_verify.
+/// breakdown ("local", and "r2" with a bucket; ok needs both listed), stale (when a max age is given), scheduler,
+/// last_failure, last_verify.
 json status_json(const status_inputs& in);
 
 /// True when the status is fine: a newest backup exists and (with a max age) is not older.
@@ -72,6 +77,10 @@ bool status_ok(const json& status);
 
 /// The backups of the local folder `dir` into in.local (or in.local_error).
 void list_local(const std::filesystem::path& dir, status_inputs& in);
+
+/// When an offsite bucket is configured (HONE_R2_*), its backups into in.offsite (or
+/// in.offsite_error), and in.offsite_configured set.
+void list_offsite(const std::filesystem::path& dir, status_inputs& in);
 
 /// The human-readable status (`hone backup status` without --json).
 std::string status_text(const json& status);

@@ -127,6 +127,27 @@ class OffsiteTest(unittest.TestCase):
         self.assertEqual(shown["locations"], ["local", "r2"])
         self.assertIn("offsite:       uploaded to", self.ok("backup", "create").out)
 
+    def test_status_counts_each_place(self):
+        first = self.ok("backup", "create", "--json").json()["name"]
+        self.hone("backup", "create", "--json", **self.offline())  # kept in the local folder only
+        os.remove(os.path.join(self.dir, first))  # now only in the bucket
+        r = self.hone("backup", "status", "--json")
+        self.assertEqual(r.rc, 0, r)
+        s = r.json()
+        self.assertEqual(s["locations"]["local"]["count"], 1, s)
+        self.assertEqual(s["locations"]["r2"]["count"], 1, s)
+        self.assertEqual(s["locations"]["r2"]["bytes"], len(self.object_bytes(first)))
+        self.assertNotIn("error", s["locations"]["r2"])
+        self.assertIn("Offsite:", self.ok("backup", "status").out)
+        # A bucket that cannot be listed makes the status not ok (exit 1) and says why.
+        r = self.hone("backup", "status", "--json", **self.offline())
+        self.assertEqual(r.rc, 1, r)
+        s = r.json()
+        self.assertFalse(s["ok"])
+        self.assertIn("127.0.0.1", s["locations"]["r2"]["error"])
+        self.assertEqual(s["locations"]["local"]["count"], 1)
+        self.assertNotIn(SECRET, r.out + r.err)
+
     def test_verify_and_restore_from_the_bucket(self):
         name = self.ok("backup", "create", "--json").json()["name"]
         # A damaged object in the bucket: verify reads the local copy unless told --from r2.

@@ -56,6 +56,7 @@ int cmd_status(const backup_args& a) {
   in.now = std::chrono::system_clock::now();
   in.max_age = max_age;
   list_local(in.backup_dir, in);
+  list_offsite(in.backup_dir, in);
   in.scheduler = nullptr;
   in.last_failure = nullptr;
   in.last_verify = nullptr;
