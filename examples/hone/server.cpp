@@ -356,53 +356,193 @@ request_guard make_guard(const std::string& host_opt, const tcp::endpoint& bound
   return request_guard(std::move(g));
 }
 
-}  // namespace
+/// A new connection: served on its own thread when there is room (see server_state), else
+/// answered 503 at once.
+void admit(tcp::socket sock, server_state& st, const api& handler, const request_guard& guard) {
+  beast::error_code opt_ec;
+  sock.set_option(tcp::no_delay(true), opt_ec);  // small responses go out at once
+  auto slot = std::make_shared<connection_slot>();
+  slot->fd = sock.native_handle();
+  slot->set(connection_slot::waiting);
+  {
+    std::lock_guard lk(st.m);
+    if (st.make_room_locked())
+      st.open.push_back(slot);
+    else
+      slot.reset();
+  }
+  if (!slot) {
+    beast::error_code wec;
+    sock.non_blocking(true, wec);
+    write_simple(sock, 11, error_response(503, "Too many requests in progress; try again"), false, wec);
+    log_warn("connection refused: " + std::to_string(max_connections) + " requests are in progress");
+    sock.close(wec);
+  } else {
+    st.start(slot, [&st, &handler, &guard, slot, s = std::move(sock)]() mutable {
+      {
+        tcp::socket conn = std::move(s);
+        try {
+          serve_connection(conn, *slot, handler, guard, st);
+        } catch (const std::exception& e) {
+          log_error(std::string("connection failed: ") + e.what());
+        }
+        {
+          // The descriptor number may be reused as soon as it is closed: the watchdog and
+          // the shutdown must not shut down whatever gets it next.
+          std::lock_guard lk(st.m);
+          slot->fd = -1;
+        }
+        beast::error_code cec;
+        conn.close(cec);
+      }
+      st.done(slot);
+    });
+  }
+}
 
-int run_server(const server_options& opts) {
-  std::signal(SIGPIPE, SIG_IGN);
-  disable_core_dumps();  // before the key is derived: a crash dumps no passphrase or key
-  const char* token_env = std::getenv("HONE_API_TOKEN");
-  const std::string token = token_env ? token_env : "";
+/// HONE_API_TOKEN and HONE_ALLOWED_HOSTS, read before anything else.
+struct access_settings {
+  std::string token;
   std::vector<std::string> proxy_hosts;
+};
+
+access_settings access_from_environment() {
+  access_settings a;
+  if (const char* t = std::getenv("HONE_API_TOKEN")) a.token = t;
   if (const char* list = std::getenv("HONE_ALLOWED_HOSTS")) {
     std::vector<std::string> bad;
-    proxy_hosts = parse_allowed_hosts(list, bad);
+    a.proxy_hosts = parse_allowed_hosts(list, bad);
     if (!bad.empty())
       throw usage_error("HONE_ALLOWED_HOSTS: '" + printable(bad.front(), 100) +
                         "' is not a host name or address (expected names like backup.example.com, comma-separated)");
   }
+  return a;
+}
 
-  // A misconfigured scheduler stops the start-up (exit 2) rather than leaving the server
-  // running without the backups it was asked to take.
-  const auto sched_cfg = schedule_from_environment();
-  if (sched_cfg.misconfigured()) throw usage_error(sched_cfg.error);
-  const auto& offsite = offsite_settings();  // HONE_R2_* partly set: no start (usage_error)
-  // Metrics, status and the failure hook (HONE_BACKUP_ON_FAILURE: a malformed value is exit 2).
-  monitor monitoring(opts.backup_dir, hook_from_environment());
-  monitoring.scheduler_configured(sched_cfg);
-
-  // Where to listen; refuse anything but loopback without a token.
-  net::io_context ioc;
+/// The addresses of --host; refuses anything but loopback without a token.
+std::vector<tcp::endpoint> endpoints_to_listen_on(net::io_context& ioc, const server_options& opts,
+                                                  const std::string& token) {
   std::vector<tcp::endpoint> endpoints;
-  {
-    beast::error_code ec;
-    auto addr = net::ip::make_address(opts.host, ec);
-    if (!ec) {
-      endpoints.emplace_back(addr, opts.port);
-    } else {
-      tcp::resolver resolver(ioc);
-      auto results = resolver.resolve(opts.host, std::to_string(opts.port), ec);
-      if (ec) throw usage_error("cannot resolve --host " + opts.host + ": " + ec.message());
-      for (const auto& r : results) endpoints.push_back(r.endpoint());
-    }
-    if (endpoints.empty()) throw usage_error("cannot resolve --host " + opts.host);
+  beast::error_code ec;
+  auto addr = net::ip::make_address(opts.host, ec);
+  if (!ec) {
+    endpoints.emplace_back(addr, opts.port);
+  } else {
+    tcp::resolver resolver(ioc);
+    auto results = resolver.resolve(opts.host, std::to_string(opts.port), ec);
+    if (ec) throw usage_error("cannot resolve --host " + opts.host + ": " + ec.message());
+    for (const auto& r : results) endpoints.push_back(r.endpoint());
   }
+  if (endpoints.empty()) throw usage_error("cannot resolve --host " + opts.host);
   for (const auto& ep : endpoints) {
     if (!ep.address().is_loopback() && token.empty())
       throw usage_error("refusing to listen on " + opts.host +
                         " (not a loopback address) without HONE_API_TOKEN: anyone on the network could "
                         "restore or delete backups. Set HONE_API_TOKEN, or use --host 127.0.0.1");
   }
+  return endpoints;
+}
+
+/// Opens, binds and listens; false (the error printed) when the address cannot be used.
+bool start_listening(tcp::acceptor& acceptor, const tcp::endpoint& ep, const server_options& opts) {
+  beast::error_code ec;
+  acceptor.open(ep.protocol(), ec);
+  if (!ec) acceptor.set_option(net::socket_base::reuse_address(true), ec);
+  if (!ec) acceptor.bind(ep, ec);
+  if (!ec) acceptor.listen(net::socket_base::max_listen_connections, ec);
+  if (ec) {
+    std::fprintf(stderr, "error: cannot listen on %s:%u: %s\n", opts.host.c_str(), opts.port, ec.message().c_str());
+    return false;
+  }
+  return true;
+}
+
+/// What the server is about to do, for the log (never the key or the token).
+void log_configuration(const server_options& opts, bool encrypted, const std::string& token, const request_guard& guard,
+                       bool loopback) {
+  std::error_code fec;
+  if (!std::filesystem::exists(opts.database, fec))
+    log_warn("database not found at " + opts.database.string() +
+             ": backups fail until it exists (set --db or HONE_DB_PATH, or run 'hone demo-db')");
+  log_info("hone " HONE_VERSION ": database " + opts.database.string() +
+           (encrypted ? " (key from HONE_DB_KEY)" : " (no HONE_DB_KEY: unencrypted)") + ", backups in " +
+           opts.backup_dir.string());
+  log_info(std::string("authentication: ") +
+           (token.empty() ? "none (loopback only)" : "bearer token (HONE_API_TOKEN)"));
+  std::string served = "loopback names and addresses";
+  for (const auto& h : guard.settings().allowed_hosts) served += ", " + h;
+  if (guard.settings().any_address) served += ", any IP address of this machine";
+  for (const auto& h : guard.settings().proxy_hosts) served += ", " + h + " (HONE_ALLOWED_HOSTS)";
+  log_info("requests accepted for host " + served + "; cross-origin requests refused");
+  if (!token.empty() && token.size() < 16)
+    log_warn("HONE_API_TOKEN is short (" + std::to_string(token.size()) +
+             " characters); use a long random one, e.g. from `openssl rand -hex 32`");
+  if (!loopback)
+    log_warn(
+        "listening on a non-loopback address over plain HTTP: the token and the data travel unencrypted; "
+        "put a TLS reverse proxy in front");
+  if (const auto& offsite = offsite_settings())
+    log_info("offsite copy: every backup is also uploaded to the " + offsite->describe() + " (HONE_R2_*)");
+}
+
+/// The built-in scheduler on its own backup set (the backup folder's lock serializes it with API
+/// and CLI backups; with a bucket, each cycle also uploads what the bucket lacks), in its own
+/// thread from start() to stop().
+class scheduler_service {
+ public:
+  scheduler_service(const hb::schedule_config& cfg, const server_options& opts, const hb::database_key& key,
+                    monitor& monitoring) {
+    log_info(cfg.reason);
+    if (!cfg.enabled) return;
+    const hb::log_fn log_line = [](hb::log_level l, const std::string& m) { log(l, "scheduler: " + m); };
+    backups_ = std::make_unique<backup_set>(make_backups(opts.database, key, opts.backup_dir, monitoring.observer()));
+    // The bucket's failures do not fail a cycle (the local backup is what the schedule
+    // guarantees), but they are failures the hook and the status report.
+    runner_ = std::make_unique<scheduled_backups>(
+        *backups_, log_line, [&monitoring](const std::string& op, const std::string& m) { monitoring.failed(op, m); });
+    scheduler_ =
+        std::make_unique<hb::backup_scheduler<scheduled_backups>>(*runner_, cfg.interval, cfg.policy, log_line);
+    scheduler_->on_cycle([&monitoring](const hb::cycle_outcome& o) { monitoring.cycle(o); });
+    scheduler_->on_next_run([&monitoring](hb::time_point due) { monitoring.next_run(due); });
+  }
+  ~scheduler_service() { stop(); }
+  scheduler_service(const scheduler_service&) = delete;
+  scheduler_service& operator=(const scheduler_service&) = delete;
+
+  bool enabled() const noexcept { return scheduler_ != nullptr; }
+  void start() {
+    if (scheduler_) thread_ = std::jthread([this](std::stop_token stop) { scheduler_->run(stop); });
+  }
+  /// Asks the scheduler to stop and waits for a cycle in progress to end.
+  void stop() {
+    if (!thread_.joinable()) return;
+    thread_.request_stop();
+    thread_.join();
+  }
+
+ private:
+  std::unique_ptr<backup_set> backups_;
+  std::unique_ptr<scheduled_backups> runner_;
+  std::unique_ptr<hb::backup_scheduler<scheduled_backups>> scheduler_;
+  std::jthread thread_;
+};
+
+}  // namespace
+
+int run_server(const server_options& opts) {
+  std::signal(SIGPIPE, SIG_IGN);
+  disable_core_dumps();  // before the key is derived: a crash dumps no passphrase or key
+  access_settings access = access_from_environment();
+  // A misconfigured scheduler, offsite copy (HONE_R2_* partly set) or failure hook stops the
+  // start-up (exit 2) rather than leaving the server running without what it was asked to do.
+  const auto sched_cfg = schedule_from_environment();
+  if (sched_cfg.misconfigured()) throw usage_error(sched_cfg.error);
+  (void)offsite_settings();
+  monitor monitoring(opts.backup_dir, hook_from_environment());  // metrics, status, the hook
+  monitoring.scheduler_configured(sched_cfg);
+
+  net::io_context ioc;
+  const std::vector<tcp::endpoint> endpoints = endpoints_to_listen_on(ioc, opts, access.token);
 
   api::config cfg;
   cfg.database = opts.database;
@@ -413,78 +553,19 @@ int run_server(const server_options& opts) {
   drop_from_environment("HONE_DB_KEY");
   drop_from_environment("HONE_API_TOKEN");
   cfg.key = key;
-  cfg.token = token;
+  cfg.token = access.token;
   cfg.monitoring = &monitoring;
   const bool encrypted = !cfg.key.empty();
   const api handler(std::move(cfg));
 
   tcp::acceptor acceptor(ioc);
-  tcp::endpoint bound;
-  {
-    beast::error_code ec;
-    const auto& ep = endpoints.front();
-    acceptor.open(ep.protocol(), ec);
-    if (!ec) acceptor.set_option(net::socket_base::reuse_address(true), ec);
-    if (!ec) acceptor.bind(ep, ec);
-    if (!ec) acceptor.listen(net::socket_base::max_listen_connections, ec);
-    if (ec) {
-      std::fprintf(stderr, "error: cannot listen on %s:%u: %s\n", opts.host.c_str(), opts.port, ec.message().c_str());
-      return exit_failure;
-    }
-    bound = acceptor.local_endpoint();
-  }
-  const request_guard guard = make_guard(opts.host, bound, token, std::move(proxy_hosts));
+  if (!start_listening(acceptor, endpoints.front(), opts)) return exit_failure;
+  const tcp::endpoint bound = acceptor.local_endpoint();
+  const request_guard guard = make_guard(opts.host, bound, access.token, std::move(access.proxy_hosts));
+  log_configuration(opts, encrypted, access.token, guard, endpoints.front().address().is_loopback());
 
-  std::error_code fec;
-  if (!std::filesystem::exists(opts.database, fec))
-    log_warn("database not found at " + opts.database.string() +
-             ": backups fail until it exists (set --db or HONE_DB_PATH, or run 'hone demo-db')");
-  log_info("hone " HONE_VERSION ": database " + opts.database.string() +
-           (encrypted ? " (key from HONE_DB_KEY)" : " (no HONE_DB_KEY: unencrypted)") + ", backups in " +
-           opts.backup_dir.string());
-  log_info(std::string("authentication: ") +
-           (token.empty() ? "none (loopback only)" : "bearer token (HONE_API_TOKEN)"));
-  {
-    std::string served = "loopback names and addresses";
-    for (const auto& h : guard.settings().allowed_hosts) served += ", " + h;
-    if (guard.settings().any_address) served += ", any IP address of this machine";
-    for (const auto& h : guard.settings().proxy_hosts) served += ", " + h + " (HONE_ALLOWED_HOSTS)";
-    log_info("requests accepted for host " + served + "; cross-origin requests refused");
-  }
-  if (!token.empty() && token.size() < 16)
-    log_warn("HONE_API_TOKEN is short (" + std::to_string(token.size()) +
-             " characters); use a long random one, e.g. from `openssl rand -hex 32`");
-  if (!endpoints.front().address().is_loopback())
-    log_warn(
-        "listening on a non-loopback address over plain HTTP: the token and the data travel unencrypted; "
-        "put a TLS reverse proxy in front");
-
-  if (offsite) log_info("offsite copy: every backup is also uploaded to the " + offsite->describe() + " (HONE_R2_*)");
-
-  // The built-in scheduler, on its own runner: the backup folder's lock serializes it with
-  // API and CLI backups. With a bucket, each cycle also uploads what the bucket lacks.
-  log_info(sched_cfg.reason);
-  std::unique_ptr<backup_set> sched_backups;
-  std::unique_ptr<scheduled_backups> sched_runner;
-  std::unique_ptr<hone::backup::backup_scheduler<scheduled_backups>> scheduler;
-  std::jthread sched_thread;
-  if (sched_cfg.enabled) {
-    const hone::backup::log_fn sched_log = [](hone::backup::log_level l, const std::string& m) {
-      log(l, "scheduler: " + m);
-    };
-    sched_backups =
-        std::make_unique<backup_set>(make_backups(opts.database, key, opts.backup_dir, monitoring.observer()));
-    // The bucket's failures do not fail a cycle (the local backup is what the schedule
-    // guarantees), but they are failures the hook and the status report.
-    sched_runner = std::make_unique<scheduled_backups>(
-        *sched_backups, sched_log,
-        [&monitoring](const std::string& op, const std::string& m) { monitoring.failed(op, m); });
-    scheduler = std::make_unique<hone::backup::backup_scheduler<scheduled_backups>>(*sched_runner, sched_cfg.interval,
-                                                                                    sched_cfg.policy, sched_log);
-    scheduler->on_cycle([&](const hb::cycle_outcome& o) { monitoring.cycle(o); });
-    scheduler->on_next_run([&](hb::time_point due) { monitoring.next_run(due); });
-    sched_thread = std::jthread([&](std::stop_token stop) { scheduler->run(stop); });
-  }
+  scheduler_service scheduler(sched_cfg, opts, key, monitoring);
+  scheduler.start();
 
   server_state st;
   net::signal_set signals(ioc, SIGINT, SIGTERM);
@@ -512,45 +593,7 @@ int run_server(const server_options& opts) {
         return;
       }
       if (st.stopping) return;
-      beast::error_code opt_ec;
-      sock.set_option(tcp::no_delay(true), opt_ec);  // small responses go out at once
-      auto slot = std::make_shared<connection_slot>();
-      slot->fd = sock.native_handle();
-      slot->set(connection_slot::waiting);
-      {
-        std::lock_guard lk(st.m);
-        if (st.make_room_locked())
-          st.open.push_back(slot);
-        else
-          slot.reset();
-      }
-      if (!slot) {
-        beast::error_code wec;
-        sock.non_blocking(true, wec);
-        write_simple(sock, 11, error_response(503, "Too many requests in progress; try again"), false, wec);
-        log_warn("connection refused: " + std::to_string(max_connections) + " requests are in progress");
-        sock.close(wec);
-      } else {
-        st.start(slot, [&st, &handler, &guard, slot, s = std::move(sock)]() mutable {
-          {
-            tcp::socket conn = std::move(s);
-            try {
-              serve_connection(conn, *slot, handler, guard, st);
-            } catch (const std::exception& e) {
-              log_error(std::string("connection failed: ") + e.what());
-            }
-            {
-              // The descriptor number may be reused as soon as it is closed: the watchdog and
-              // the shutdown must not shut down whatever gets it next.
-              std::lock_guard lk(st.m);
-              slot->fd = -1;
-            }
-            beast::error_code cec;
-            conn.close(cec);
-          }
-          st.done(slot);
-        });
-      }
+      admit(std::move(sock), st, handler, guard);
       st.reap();
       accept_next();
     });
@@ -566,7 +609,7 @@ int run_server(const server_options& opts) {
     }
     log_info(std::string("received ") + (sig == SIGINT ? "SIGINT" : "SIGTERM") +
              ", shutting down: no new connections; waiting for " + std::to_string(running) + " open connection(s)" +
-             (scheduler ? " and the scheduler" : "") + " (send it again to exit at once)");
+             (scheduler.enabled() ? " and the scheduler" : "") + " (send it again to exit at once)");
     st.stopping = true;
     beast::error_code cec;
     acceptor.close(cec);
@@ -578,10 +621,7 @@ int run_server(const server_options& opts) {
       std::_Exit(130);
     });
     drainer = std::thread([&] {
-      if (sched_thread.joinable()) {
-        sched_thread.request_stop();
-        sched_thread.join();
-      }
+      scheduler.stop();
       std::unique_lock lk(st.m);
       st.cv.wait(lk, [&] { return st.open.empty() && st.running.empty(); });
       lk.unlock();
