@@ -5,7 +5,8 @@
 //   AUTHORIZATION\n     (optional; when present and not empty, the API requires a token)
 //   BODY               (the rest, newlines included)
 //
-// Every response must be JSON with a status in 200..599, errors must be {"error": MESSAGE},
+// Every response must be JSON (GET /metrics: the Prometheus text format) with a status in
+// 200..599, errors must be {"error": MESSAGE},
 // no exception may leave handle(), and nothing may be an "Internal error" (a 500 for an
 // exception that is not a hone::backup::error). Before an input that follows one that could
 // have changed the scratch state (any method but GET), the database and backup folders are put
@@ -20,6 +21,7 @@
 #include "database.hpp"
 #include "json.hpp"
 #include "log.hpp"
+#include "monitoring.hpp"
 #include "runner_factory.hpp"
 
 #include <hone/backup.hpp>
@@ -54,8 +56,9 @@ constexpr std::string_view token = "fuzz-token";
 
 struct scratch {
   fs::path root, pristine, live, database, backups;
-  std::unique_ptr<api> open;        // no token
-  std::unique_ptr<api> protected_;  // requires "Bearer fuzz-token"
+  std::unique_ptr<hone_app::monitor> monitoring;  // declared first: destroyed after the APIs
+  std::unique_ptr<api> open;                      // no token
+  std::unique_ptr<api> protected_;                // requires "Bearer fuzz-token"
   bool dirty = false;
   bool verbose = std::getenv("HONE_FUZZ_VERBOSE") != nullptr;  // print every request and response
 
@@ -89,6 +92,8 @@ struct scratch {
     api::config c;
     c.database = database;
     c.backup_dir = backups;
+    monitoring = std::make_unique<hone_app::monitor>(backups, std::nullopt);  // GET /metrics, /api/backup/status
+    c.monitoring = monitoring.get();
     open = std::make_unique<api>(c);
     c.token = token;
     protected_ = std::make_unique<api>(c);
@@ -97,6 +102,7 @@ struct scratch {
   ~scratch() {
     open.reset();
     protected_.reset();
+    monitoring.reset();
     std::error_code ec;
     fs::remove_all(root, ec);
   }
@@ -113,6 +119,18 @@ scratch* state = nullptr;
 void check_response(const api_request& req, const api_response& res, bool with_token) {
   if (res.status < 200 || res.status > 599) fail("status outside 200..599", req, &res);
   if (res.body.empty() || res.body.back() != '\n') fail("the body does not end with a newline", req, &res);
+  for (const auto& [k, v] : res.headers)
+    if (k == "Content-Type" && v.starts_with("text/plain")) {  // GET /metrics: the Prometheus text format
+      if (res.status != 200) fail("a text response that is not a 200", req, &res);
+      for (std::size_t pos = 0; pos < res.body.size();) {
+        const std::size_t end = res.body.find('\n', pos);
+        const std::string_view line(res.body.data() + pos, end - pos);
+        if (line.empty() || (line.front() != '#' && line.find(' ') == std::string_view::npos))
+          fail("a metrics line that is neither a comment nor a sample", req, &res);
+        pos = end + 1;
+      }
+      return;
+    }
   const auto j = hone_app::json::parse(res.body, nullptr, /*allow_exceptions=*/false);
   if (j.is_discarded()) fail("the body is not JSON", req, &res);
   if (res.status >= 400) {
