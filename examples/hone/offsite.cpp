@@ -8,6 +8,7 @@
 #include <cstdlib>
 #include <mutex>
 #include <set>
+#include <unordered_map>
 #include <utility>
 
 namespace hone_app {
@@ -147,11 +148,11 @@ listed_backups backup_set::list() {
   for (auto& b : local_.list()) out.backups.push_back({std::move(b), {std::string(local_place)}});
   if (!bucket_) return out;
   try {
+    std::unordered_map<std::string, std::size_t> local_index;  // thousands of backups: no search per object
+    for (std::size_t i = 0; i < out.backups.size(); ++i) local_index.emplace(out.backups[i].info.name, i);
     for (auto& b : bucket_->list()) {
-      auto it = std::find_if(out.backups.begin(), out.backups.end(),
-                             [&](const located_backup& l) { return l.info.name == b.name; });
-      if (it != out.backups.end())
-        it->locations.emplace_back(offsite_place);
+      if (auto it = local_index.find(b.name); it != local_index.end())
+        out.backups[it->second].locations.emplace_back(offsite_place);
       else
         out.backups.push_back({std::move(b), {std::string(offsite_place)}});
     }

@@ -145,26 +145,31 @@ json policy_json(const hb::keep_calendar& p) {
   return j;
 }
 
-void list_local(const fs::path& dir, status_inputs& in) {
+namespace {
+
+/// `list()` into `out`, or why it failed into `error`.
+template <class List>
+void list_into(List list, std::vector<hb::backup_info>& out, std::string& error) {
   try {
-    in.local = make_runner(fs::path(), hb::database_key::none(), dir).list();
+    out = list();
   } catch (const hb::error& e) {
-    in.local_error = program_message(e);
+    error = program_message(e);
   } catch (const std::exception& e) {
-    in.local_error = e.what();
+    error = e.what();
   }
+}
+
+}  // namespace
+
+void list_local(const fs::path& dir, status_inputs& in) {
+  list_into([&] { return make_runner(fs::path(), hb::database_key::none(), dir).list(); }, in.local, in.local_error);
 }
 
 void list_offsite(const fs::path& dir, status_inputs& in) {
   if (!offsite_settings()) return;
   in.offsite_configured = true;
-  try {
-    in.offsite = make_backups(fs::path(), hb::database_key::none(), dir).list_offsite();
-  } catch (const hb::error& e) {
-    in.offsite_error = program_message(e);
-  } catch (const std::exception& e) {
-    in.offsite_error = e.what();
-  }
+  list_into([&] { return make_backups(fs::path(), hb::database_key::none(), dir).list_offsite(); }, in.offsite,
+            in.offsite_error);
 }
 
 namespace {

@@ -433,6 +433,11 @@ class temp_path {
       : path_(std::move(path)), hook_(std::move(hook)), also_(std::move(also)) {
     if (hook_ && !path_.empty()) hook_(path_, true);
   }
+  /// The hook was already told of the path (see create_unique).
+  static constexpr struct announced_t {
+  } announced{};
+  temp_path(std::string path, hook_fn hook, std::vector<std::string> also, announced_t)
+      : path_(std::move(path)), hook_(std::move(hook)), also_(std::move(also)) {}
   temp_path(temp_path&& o) noexcept
       : path_(std::exchange(o.path_, {})), hook_(std::move(o.hook_)), also_(std::move(o.also_)) {}
   temp_path& operator=(temp_path&& o) noexcept {
@@ -488,28 +493,49 @@ inline std::string random_name_part() {
   return out;
 }
 
-/// A new file, or folder, named `stem` followed by six random characters, and its owner.
+/// Tries the names `stem` followed by six random characters until `create(name)` makes one
+/// (true), or fails other than with EEXIST (false, errno set). Unlike mkostemp() and mkdtemp(),
+/// `hook`, when set, is told of each name *before* create() runs (true), and the name is withdrawn
+/// (false) when create() did not make it: a program that removes its temporaries on a signal
+/// cannot miss one created just before the signal. Returns the name made, or an empty string
+/// with errno set.
+template <class Create>
+std::string create_unique(const std::string& stem, const temp_path::hook_fn& hook, Create create) {
+  for (int attempt = 0;; ++attempt) {
+    std::string name = stem + random_name_part();
+    if (hook) hook(name, true);
+    if (create(name)) return name;
+    const int e = errno;
+    if (hook) hook(name, false);
+    if (e != EEXIST || attempt == 100) {
+      errno = e;
+      return {};
+    }
+  }
+}
+
+/// A new temporary file and its owner.
 struct created_temp {
-  unique_fd fd;  ///< the file, open for reading and writing (invalid for a folder)
+  unique_fd fd;  ///< open for reading and writing
   temp_path path;
 };
 
-/// Creates an owner-only (0600) file `stem`XXXXXX with O_EXCL and O_NOFOLLOW, so a planted file
-/// or symlink is never opened. Unlike mkostemp(), `hook` is told of the name *before* the file
-/// exists: a program that removes its temporaries on a signal cannot miss one created just
-/// before the signal. Throws io_error ("Cannot create a temporary file in DIR: ...").
+/// Creates an owner-only (0600) file `stem`XXXXXX (see create_unique) with O_EXCL and
+/// O_NOFOLLOW, so a planted file or symlink is never opened. Throws io_error ("Cannot create a
+/// temporary file in DIR: ...").
 inline created_temp create_temp_file(const std::string& stem, temp_path::hook_fn hook = {},
                                      std::vector<std::string> also = {}) {
-  for (int attempt = 0;; ++attempt) {
-    temp_path t(stem + random_name_part(), hook, also);
-    unique_fd fd(::open(t.path().c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600));
-    if (fd) return {std::move(fd), std::move(t)};
+  unique_fd fd;
+  std::string name = create_unique(stem, hook, [&fd](const std::string& p) {
+    fd = unique_fd(::open(p.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600));
+    return static_cast<bool>(fd);
+  });
+  if (name.empty()) {
     const int e = errno;
-    t.release();  // not ours: never removed
-    if (e != EEXIST || attempt == 100)
-      throw io_error("Cannot create a temporary file in " + std::filesystem::path(stem).parent_path().string() + ": " +
-                     errno_text(e));
+    throw io_error("Cannot create a temporary file in " + std::filesystem::path(stem).parent_path().string() + ": " +
+                   errno_text(e));
   }
+  return {std::move(fd), temp_path(std::move(name), std::move(hook), std::move(also), temp_path::announced)};
 }
 
 }  // namespace hone::backup::detail
@@ -4169,17 +4195,13 @@ class private_temp_dir {
   using hook_fn = std::function<void(const std::filesystem::path&, bool created)>;
   private_temp_dir(const std::filesystem::path& parent, const char* tag, hook_fn hook = {}) : hook_(std::move(hook)) {
     remove_stale(parent);
-    // Named and announced to the hook before it exists (see create_temp_file()).
-    for (int attempt = 0;; ++attempt) {
-      path_ = parent / (std::string("hone-") + tag + "-" + random_name_part());
-      if (hook_) hook_(path_, true);
-      if (::mkdir(path_.c_str(), 0700) == 0) break;
+    // Named and announced to the hook before it exists (see create_unique()).
+    path_ = create_unique((parent / (std::string("hone-") + tag + "-")).string(), hook_,
+                          [](const std::string& p) { return ::mkdir(p.c_str(), 0700) == 0; });
+    if (path_.empty()) {
       const int e = errno;
-      if (hook_) hook_(path_, false);
-      path_.clear();
-      if (e != EEXIST || attempt == 100)
-        throw io_error("Cannot create a temporary folder in " + parent.string() + ": " + errno_text(e) +
-                       " (the temporary folder must exist and be writable; set TMPDIR to choose another)");
+      throw io_error("Cannot create a temporary folder in " + parent.string() + ": " + errno_text(e) +
+                     " (the temporary folder must exist and be writable; set TMPDIR to choose another)");
     }
     owner_ = unique_fd(
         ::open((path_ / std::string(owner_file)).c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600));

@@ -176,6 +176,16 @@ class Server:
                 raise AssertionError("server did not start:\n" + self.log())
             self.host, self.port = m.group(1).strip("[]"), int(m.group(2))
 
+    def exit_code(self, timeout=60):
+        """For a server expected to refuse to start: its exit code, or None when it still runs
+        after `timeout` seconds; the server is stopped either way."""
+        try:
+            return self.proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            return None
+        finally:
+            self.stop()
+
     def _read(self):
         for raw in self.proc.stderr:
             with self._cv:

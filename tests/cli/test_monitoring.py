@@ -544,12 +544,7 @@ class ScheduledRunsTest(MonitoringCase):
         for env, message in cases:
             with self.subTest(env=env):
                 srv = Server(self.sb, env=env, wait=False)
-                try:
-                    rc = srv.proc.wait(timeout=60)
-                except subprocess.TimeoutExpired:
-                    rc = None
-                finally:
-                    srv.stop()
+                rc = srv.exit_code()
                 log = srv.log()
                 self.assertEqual(rc, 2, log)
                 self.assertIn("error: ", log)

@@ -36,17 +36,13 @@ class private_temp_dir {
   using hook_fn = std::function<void(const std::filesystem::path&, bool created)>;
   private_temp_dir(const std::filesystem::path& parent, const char* tag, hook_fn hook = {}) : hook_(std::move(hook)) {
     remove_stale(parent);
-    // Named and announced to the hook before it exists (see create_temp_file()).
-    for (int attempt = 0;; ++attempt) {
-      path_ = parent / (std::string("hone-") + tag + "-" + random_name_part());
-      if (hook_) hook_(path_, true);
-      if (::mkdir(path_.c_str(), 0700) == 0) break;
+    // Named and announced to the hook before it exists (see create_unique()).
+    path_ = create_unique((parent / (std::string("hone-") + tag + "-")).string(), hook_,
+                          [](const std::string& p) { return ::mkdir(p.c_str(), 0700) == 0; });
+    if (path_.empty()) {
       const int e = errno;
-      if (hook_) hook_(path_, false);
-      path_.clear();
-      if (e != EEXIST || attempt == 100)
-        throw io_error("Cannot create a temporary folder in " + parent.string() + ": " + errno_text(e) +
-                       " (the temporary folder must exist and be writable; set TMPDIR to choose another)");
+      throw io_error("Cannot create a temporary folder in " + parent.string() + ": " + errno_text(e) +
+                     " (the temporary folder must exist and be writable; set TMPDIR to choose another)");
     }
     owner_ = unique_fd(
         ::open((path_ / std::string(owner_file)).c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600));
