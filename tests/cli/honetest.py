@@ -207,6 +207,12 @@ class Server:
         with self._cv:
             return sum(1 for l in self.lines if needle in l)
 
+    def logged(self, pattern, count=1, timeout=30):
+        """True once `count` log lines match `pattern`. A request's log line is written after its
+        response is sent, so a test that has its answer waits for the line rather than reading
+        the log at once."""
+        return self.wait_for(pattern, count, timeout) is not None
+
     def wait_for(self, pattern, count=1, timeout=60):
         """Waits until `count` log lines match `pattern` (a regex or a substring); returns the
         last match (a re.Match, or the line), or None on timeout / process exit."""

@@ -272,7 +272,7 @@ class OffsiteTest(unittest.TestCase):
             # The original environment block (/proc/PID/environ) keeps the name, the value is wiped.
             self.assertIn(b"HONE_R2_SECRET_ACCESS_KEY=\0", environ)
             self.assertNotIn(SECRET.encode(), environ)
-            self.assertIn("offsite copy: every backup is also uploaded to the bucket %s" % BUCKET, srv.log())
+            self.assertTrue(srv.logged("offsite copy: every backup is also uploaded to the bucket %s" % BUCKET), srv.log())
             status, body, _ = srv.request("POST", "/api/backup", body={})
             self.assertEqual(status, 201, body)
             self.assertEqual(body["offsite"]["uploaded"], True, body)

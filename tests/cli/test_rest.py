@@ -390,7 +390,7 @@ class ServerSetupTest(ServersTestCase):
         token = "tok-3b9f2c7e-secret"
         self.assertEqual(self.sb.run("demo-db", "--transactions", "5").rc, 0)
         s = self.start(env={"HONE_API_TOKEN": token})
-        self.assertIn("bearer token", s.log())
+        self.assertTrue(s.logged("bearer token"), s.log())
         for headers in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": "Bearer " + token + "x"},
                         {"Authorization": "Bearer " + token[:-1]}, {"Authorization": token},
                         {"Authorization": "Basic " + token}, {"Authorization": "Bearer"}):
@@ -462,8 +462,8 @@ class ServerSetupTest(ServersTestCase):
         st, j, _ = result["r"]
         self.assertEqual(st, 201, "the running create completed before exit")
         self.assertIn("during-shutdown.db.gz", self.sb.backups())
-        self.assertIn("received SIGINT", s.log())
-        self.assertIn("stopped", s.log())
+        self.assertTrue(s.logged("received SIGINT"), s.log())
+        self.assertTrue(s.logged("stopped"), s.log())
         idle.close()
 
     def test_startup_lines(self):
@@ -479,10 +479,10 @@ class ServerSetupTest(ServersTestCase):
         self.assertTrue(s2.wait_for("error: HONE_BACKUP_SCHEDULE='weekly' is not valid"), s2.log())
         s3 = self.start(unset=["HOME"], env={"HONE_DB_PATH": self.sb.db}, wait=False)
         self.assertEqual(s3.proc.wait(timeout=60), 2)
-        self.assertIn("error: cannot find the default data folder", s3.log())
+        self.assertTrue(s3.logged("error: cannot find the default data folder"), s3.log())
         # a missing database is reported at start-up; requests then fail with 500 and a message
         s4 = self.start("--db", self.sb.path("missing.db"), "--dir", self.sb.path("b4"))
-        self.assertIn("database not found", s4.log())
+        self.assertTrue(s4.logged("database not found"), s4.log())
         st, j, _ = s4.request("POST", "/api/backup")
         self.assertEqual(st, 500)
         self.assertIn("Database not found", j["error"])

@@ -63,7 +63,7 @@ class SchedulerRealtimeTest(unittest.TestCase):
         due = utc(seed_time + INTERVAL)
         srv = Server(self.sb, "--verbose", env={"HONE_BACKUP_SCHEDULE": "0.0167", "HONE_BACKUP_RETENTION": "1"})
         try:
-            self.assertIn("backup scheduler enabled: every 0.0167 h, keeping 1 backups", srv.log())
+            self.assertTrue(srv.logged("backup scheduler enabled: every 0.0167 h, keeping 1 backups"), srv.log())
             self.assertTrue(srv.wait_for(CREATED, count=1, timeout=120), srv.log())
             self.assertTrue(srv.wait_for(PRUNED, count=1, timeout=120), srv.log())
             self.assertTrue(srv.wait_for(NEXT, count=2, timeout=60), srv.log())
