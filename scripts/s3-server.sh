@@ -8,6 +8,7 @@
 #   start   configure DIR (default: $HONE_S3_DIR or /tmp/hone-s3-server), start the four
 #           servers and wait until the proxy answers (about 5 s); does nothing when running
 #   stop    stop them (the data in DIR stays until the next start)
+#   restart stop them and start them again with the data in DIR (an outage of the S3 server)
 #   status  exit 0 when the proxy answers
 #   env     print the HONE_TEST_S3_* variables the tests read (eval "$(scripts/s3-server.sh env)")
 # Port: $HONE_S3_PORT (default 18080) for S3, the next three for the object, container and
@@ -19,6 +20,16 @@ port=${HONE_S3_PORT:-18080}
 endpoint="http://127.0.0.1:$port"
 
 healthy() { curl -fs --max-time 2 "$endpoint/healthcheck" 2>/dev/null | grep -q OK; }
+
+# The proxy answers its health check before the object, container and account servers listen,
+# and until they do it reports every bucket as missing (404 NoSuchBucket): wait for all four.
+ready() {
+  local p
+  healthy || return 1
+  for p in $((port + 1)) $((port + 2)) $((port + 3)); do
+    (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null || return 1
+  done
+}
 
 stop() {
   local f pid
@@ -112,14 +123,22 @@ use = egg:swift#slo
 [filter:dlo]
 use = egg:swift#dlo
 EOC
+  launch
+}
+
+# Starts the four servers of the configuration in $dir, with the data it holds, and waits for the
+# proxy.
+launch() {
+  local n
+  mkdir -p "$dir/run"
   for n in account container object; do
-    "swift-$n-server" "$dir/$n-server.conf" >"$dir/run/$n.log" 2>&1 &
+    "swift-$n-server" "$dir/$n-server.conf" >>"$dir/run/$n.log" 2>&1 &
     echo $! >"$dir/run/$n.pid"
   done
-  swift-proxy-server "$dir/proxy-server.conf" >"$dir/run/proxy.log" 2>&1 &
+  swift-proxy-server "$dir/proxy-server.conf" >>"$dir/run/proxy.log" 2>&1 &
   echo $! >"$dir/run/proxy.pid"
   for _ in $(seq 1 400); do
-    if healthy; then return 0; fi
+    if ready; then return 0; fi
     sleep 0.05
   done
   echo "s3-server: Swift did not answer on $endpoint within 20 s; logs in $dir/run/" >&2
@@ -134,10 +153,16 @@ case "$cmd" in
     echo "s3-server: Swift s3api on $endpoint (ready after $((($(date +%s%N) - t0) / 1000000)) ms)"
     ;;
   stop) stop ;;
+  restart)
+    [ -f "$dir/proxy-server.conf" ] || { echo "s3-server: nothing configured in $dir (use start)" >&2; exit 1; }
+    stop
+    launch
+    echo "s3-server: Swift s3api on $endpoint again, with the data it had"
+    ;;
   status) healthy ;;
   env)
     echo "export HONE_TEST_S3_ENDPOINT=$endpoint HONE_TEST_S3_ACCESS_KEY_ID=test:tester HONE_TEST_S3_SECRET=testing" \
       "HONE_TEST_S3_REGION=auto"
     ;;
-  *) echo "usage: $0 start|stop|status|env [DIR]" >&2; exit 2 ;;
+  *) echo "usage: $0 start|stop|restart|status|env [DIR]" >&2; exit 2 ;;
 esac

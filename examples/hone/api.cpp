@@ -247,7 +247,10 @@ api_response api::list() const {
   auto r = backups();
   const listed_backups listed = r.list();
   if (!listed.offsite_error.empty()) {
-    api_response out = error_response(502, "Cannot list the offsite bucket: " + listed.offsite_error);
+    // The local backups still serve (verify, restore) while the bucket is away: they come along.
+    json body = error_json("Cannot list the offsite bucket: " + listed.offsite_error);
+    body["local_backups"] = list_json(listed.backups, true);
+    api_response out = json_response(502, body);
     out.log_note = listed.offsite_error;
     return out;
   }

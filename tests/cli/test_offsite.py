@@ -7,8 +7,11 @@ variable is not set or botocore (used to look into the bucket) is missing.
 Every test uses its own backup folder and its own key prefix in one bucket."""
 
 import os
+import random
 import re
+import shutil
 import socket
+import subprocess
 import sys
 import unittest
 import uuid
@@ -29,6 +32,8 @@ try:
     from botocore.config import Config
 except ImportError:  # pragma: no cover
     botocore = None
+
+S3_SERVER_SCRIPT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "scripts", "s3-server.sh")
 
 SKIP_REASON = None
 if not ENDPOINT:
@@ -332,6 +337,117 @@ class OffsiteTest(unittest.TestCase):
             srv.stop()
         self.assertEqual(self.bucket_names(), self.local_names())
         self.assertEqual(len(self.local_names()), 2)
+
+
+def free_port_block(n=4):
+    """`n` consecutive loopback ports nothing listens on (Swift's proxy and its three servers)."""
+    for _ in range(200):
+        base = random.randrange(20000, 60000 - n)
+        socks = []
+        try:
+            for p in range(base, base + n):
+                s = socket.socket()
+                socks.append(s)
+                s.bind(("127.0.0.1", p))
+            return base
+        except OSError:
+            continue
+        finally:
+            for s in socks:
+                s.close()
+    raise RuntimeError("no free block of %d ports" % n)
+
+
+OUTAGE_SKIP = SKIP_REASON or (None if shutil.which("swift-proxy-server") else
+                              "swift-proxy-server is not installed (scripts/setup.sh installs Swift)")
+
+
+@unittest.skipIf(OUTAGE_SKIP, OUTAGE_SKIP or "")
+class OutageTest(unittest.TestCase):
+    """A real outage: the test's own Swift (scripts/s3-server.sh on ports of its own) is stopped and
+    started again with its data while one `hone serve` keeps running through it."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.sb = Sandbox(tag="outage")
+        port = free_port_block()
+        cls.endpoint = "http://127.0.0.1:%d" % port
+        cls.script_env = dict(os.environ, HONE_S3_PORT=str(port), HONE_S3_DIR=cls.sb.path("swift"))
+        cls.swift("start")
+        cls.s3 = botocore.session.get_session().create_client(
+            "s3", endpoint_url=cls.endpoint, aws_access_key_id="test:tester", aws_secret_access_key="testing",
+            region_name="us-east-1", config=Config(s3={"addressing_style": "path"}))
+        cls.s3.create_bucket(Bucket=BUCKET)
+        r = cls.sb.run("demo-db", "--transactions", "30")
+        assert r.rc == 0, r
+
+    @classmethod
+    def tearDownClass(cls):
+        try:
+            cls.swift("stop")
+        finally:
+            cls.sb.cleanup()
+
+    @classmethod
+    def swift(cls, command):
+        r = subprocess.run(["bash", S3_SERVER_SCRIPT, command], env=cls.script_env, capture_output=True, text=True,
+                           timeout=120)
+        assert r.returncode == 0, "s3-server.sh %s: %s%s" % (command, r.stdout, r.stderr)
+
+    def test_sync_after_the_server_was_stopped_and_started(self):
+        env = {"HONE_R2_BUCKET": BUCKET, "HONE_R2_ACCESS_KEY_ID": "test:tester",
+               "HONE_R2_SECRET_ACCESS_KEY": "testing", "HONE_R2_ENDPOINT": self.endpoint,
+               "HONE_BACKUP_DIR": self.sb.path("backups")}
+        srv = Server(self.sb, env=env)
+        try:
+            status, body, _ = srv.request("POST", "/api/backup", body={"name": "before"})
+            self.assertEqual((status, body["offsite"]["uploaded"]), (201, True), body)
+
+            self.swift("stop")
+            status, body, _ = srv.request("POST", "/api/backup", body={"name": "during"})
+            self.assertEqual((status, body["offsite"]["uploaded"]), (201, False), body)
+            self.assertIn(self.endpoint, body["offsite"]["error"])
+            r = self.sb.run("backup", "create", "--name", "during-cli", env=env)
+            self.assertEqual(r.rc, 1, r)
+            self.assertIn("hone backup sync", r.err)
+            status, body, _ = srv.request("POST", "/api/backup/sync")
+            self.assertEqual(status, 502, body)
+            # The local copies serve while the bucket is away; a listing of both places cannot be
+            # made, but says what is local.
+            status, body, _ = srv.request("POST", "/api/backup/verify", body={"name": "during.db.gz"})
+            self.assertEqual((status, body["valid"]), (200, True), body)
+            status, body, _ = srv.request("GET", "/api/backup")
+            self.assertEqual(status, 502, body)
+            self.assertIn("Cannot list the offsite bucket", body["error"])
+            self.assertIn(self.endpoint, body["error"])
+            self.assertEqual({b["name"]: b["locations"] for b in body["local_backups"]},
+                             {"before.db.gz": ["local"], "during.db.gz": ["local"], "during-cli.db.gz": ["local"]},
+                             body)
+            r = self.sb.run("backup", "list", env=env)
+            self.assertEqual(r.rc, 1, r)
+            self.assertIn("only the local backups are shown", r.err)
+            self.assertEqual(sorted(re.findall(r"^(\S+\.db\.gz) .* local$", r.out, re.M)),
+                             ["before.db.gz", "during-cli.db.gz", "during.db.gz"], r)
+            r = self.sb.run("backup", "restore", "during-cli.db.gz", "--force", env=env)
+            self.assertEqual(r.rc, 0, r)
+
+            self.swift("restart")
+            status, body, _ = srv.request("POST", "/api/backup/sync")
+            self.assertEqual(status, 200, body)
+            self.assertEqual((sorted(body["uploaded_names"]), body["already_offsite"]),
+                             (["during-cli.db.gz", "during.db.gz"], 1), body)
+            status, body, _ = srv.request("GET", "/api/backup")
+            self.assertEqual({tuple(b["locations"]) for b in body}, {("local", "r2")}, body)
+            for name in ("during.db.gz", "during-cli.db.gz"):
+                status, body, _ = srv.request("POST", "/api/backup/verify", body={"name": name, "from": "r2"})
+                self.assertEqual((status, body["valid"]), (200, True), body)
+        finally:
+            srv.stop()
+        keys = [o["Key"] for o in self.s3.list_objects_v2(Bucket=BUCKET).get("Contents", [])]
+        self.assertEqual(sorted(k for k in keys if not k.startswith(".") and "/" not in k),
+                         ["before.db.gz", "during-cli.db.gz", "during.db.gz"])
+        self.assertEqual(self.s3.list_multipart_uploads(Bucket=BUCKET).get("Uploads", []), [])
+        assert_no_key_material(self, self.sb.transcript)
 
 
 if __name__ == "__main__":
