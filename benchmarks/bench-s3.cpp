@@ -130,6 +130,27 @@ int main(int argc, char** argv) {
       });
       return json::object();
     }));
+    runs["s3_destination upload, one PUT (part_size above the file size)"].push_back(in_child([&] {
+      auto o = options(bucket);
+      o.part_size = o.single_put_threshold = bytes + 1;
+      hb::s3_destination d(o);
+      d.store(n + ".one", [&](hb::writer& w) {
+        hb::file_reader in(file);
+        std::vector<std::byte> b(1u << 20);
+        for (std::size_t k; (k = in.read(b)) > 0;) w.write(std::span(b).first(k));
+      });
+      return json::object();
+    }));
+    runs["SHA-256 + MD5 of the file, 8 MiB at a time (the hashing an upload does)"].push_back(in_child([&] {
+      hb::file_reader in(file);
+      std::vector<std::byte> b(8u << 20);
+      unsigned char sink = 0;
+      for (std::size_t k; (k = in.read(b)) > 0;) {
+        sink ^= s3::sha256(std::span(b).first(k))[0];
+        sink ^= s3::md5(std::span(b).first(k))[0];
+      }
+      return json{{"sink", sink}};
+    }));
     runs["s3_destination download (open + read to a file)"].push_back(in_child([&] {
       hb::s3_destination d(options(bucket));
       auto in = d.open(n + ".lib");
@@ -147,7 +168,9 @@ int main(int argc, char** argv) {
             << env("HONE_TEST_S3_ENDPOINT") << "), medians of " << reps
             << "\n\n| operation | median s | MB/s | peak RSS |\n|---|---:|---:|---:|\n";
   json out = json::array();
-  for (const char* name : {"s3_destination upload", "curl PUT of the file (presigned URL)",
+  for (const char* name : {"s3_destination upload", "s3_destination upload, one PUT (part_size above the file size)",
+                           "SHA-256 + MD5 of the file, 8 MiB at a time (the hashing an upload does)",
+                           "curl PUT of the file (presigned URL)",
                            "s3_destination download (open + read to a file)", "curl GET to a file (presigned URL)"}) {
     std::vector<double> t, rss;
     for (auto& s : runs[name]) {
