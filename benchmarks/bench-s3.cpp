@@ -170,8 +170,8 @@ int main(int argc, char** argv) {
   json out = json::array();
   for (const char* name : {"s3_destination upload", "s3_destination upload, one PUT (part_size above the file size)",
                            "SHA-256 + MD5 of the file, 8 MiB at a time (the hashing an upload does)",
-                           "curl PUT of the file (presigned URL)",
-                           "s3_destination download (open + read to a file)", "curl GET to a file (presigned URL)"}) {
+                           "curl PUT of the file (presigned URL)", "s3_destination download (open + read to a file)",
+                           "curl GET to a file (presigned URL)"}) {
     std::vector<double> t, rss;
     for (auto& s : runs[name]) {
       if (!s.ok) {
