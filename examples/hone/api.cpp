@@ -146,10 +146,12 @@ bool constant_time_equal(std::string_view a, std::string_view b) {
 bool api::authorized(const std::string& header) const { return bearer_token_matches(header, cfg_.token); }
 
 backup_set api::backups(bool allow_foreign) const {
-  hb::observer_fn observer = step_logger(cfg_.backup_dir);
-  if (cfg_.monitoring) observer = cfg_.monitoring->observer(std::move(observer));
-  return make_backups(cfg_.database, cfg_.key, cfg_.backup_dir, std::move(observer), hb::check_level::full,
-                      allow_foreign);
+  auto observers = [this](std::string_view place) {
+    hb::observer_fn observer = step_logger(cfg_.backup_dir);
+    if (cfg_.monitoring) observer = cfg_.monitoring->observer(std::move(observer), std::string(place));
+    return observer;
+  };
+  return make_backups(cfg_.database, cfg_.key, cfg_.backup_dir, observers, hb::check_level::full, allow_foreign);
 }
 
 api_response api::handle(const api_request& req) const {

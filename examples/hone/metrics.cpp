@@ -63,10 +63,17 @@ std::string prometheus_label(const std::string& v) {
   return out;
 }
 
-void metrics_registry::record(hb::event::operation op, bool success, double seconds, hb::time_point at) {
+metrics_registry::place_stats& metrics_registry::place(std::string_view location) {
+  for (auto& p : places_)
+    if (p.location == location) return p;
+  return places_.emplace_back(place_stats{std::string(location), {}});
+}
+
+void metrics_registry::record(hb::event::operation op, bool success, double seconds, hb::time_point at,
+                              std::string_view location) {
   if (!(seconds >= 0)) seconds = 0;
   std::lock_guard lk(m_);
-  op_stats& s = stats_[index_of(op)];
+  op_stats& s = place(location).ops[index_of(op)];
   ++s.runs[success ? 1 : 0];
   ++s.count;
   s.sum += seconds;
@@ -78,7 +85,11 @@ void metrics_registry::record(hb::event::operation op, bool success, double seco
   if (success && (!s.last_success || at > *s.last_success)) s.last_success = at;
 }
 
-hb::observer_fn metrics_registry::observer(hb::observer_fn next) {
+hb::observer_fn metrics_registry::observer(hb::observer_fn next, std::string location) {
+  {
+    std::lock_guard lk(m_);
+    place(location);
+  }
   // One runner's operations do not overlap, but nothing is assumed: each operation's start is
   // kept per operation kind, under a lock of this observer's own.
   struct timing {
@@ -86,7 +97,7 @@ hb::observer_fn metrics_registry::observer(hb::observer_fn next) {
     std::map<hb::event::operation, std::chrono::steady_clock::time_point> started;
   };
   auto t = std::make_shared<timing>();
-  return [this, t, next = std::move(next)](const hb::event& e) {
+  return [this, t, next = std::move(next), location = std::move(location)](const hb::event& e) {
     if (e.stage.empty() && e.what != hb::event::kind::progress) {
       const auto now = std::chrono::steady_clock::now();
       if (e.what == hb::event::kind::started) {
@@ -101,7 +112,7 @@ hb::observer_fn metrics_registry::observer(hb::observer_fn next) {
             t->started.erase(it);
           }
         }
-        record(e.op, e.what == hb::event::kind::finished, seconds, std::chrono::system_clock::now());
+        record(e.op, e.what == hb::event::kind::finished, seconds, std::chrono::system_clock::now(), location);
       }
     }
     if (next) next(e);
@@ -114,52 +125,60 @@ void metrics_registry::set_next_run(std::optional<hb::time_point> t) {
 }
 
 std::string metrics_registry::render(const std::vector<location_snapshot>& locations) const {
-  std::array<op_stats, operations.size()> st;
+  std::vector<place_stats> places;
   std::optional<hb::time_point> next;
   {
     std::lock_guard lk(m_);
-    st = stats_;
+    places = places_;
     next = next_run_;
   }
   std::string out;
   family(out, "hone_backup_build_info", "gauge", "The running hone program; always 1.");
   sample(out, "hone_backup_build_info", "version=\"" + prometheus_label(HONE_VERSION) + "\"", 1);
 
+  auto labels = [](hb::event::operation op, const place_stats& p) {
+    return op_label(op) + ",location=\"" + prometheus_label(p.location) + "\"";
+  };
   family(out, "hone_backup_runs_total", "counter",
-         "Backup operations (create, verify, restore, prune, remove) run by this server, by result.");
-  for (std::size_t i = 0; i < operations.size(); ++i)
-    for (int ok : {1, 0})
-      sample(out, "hone_backup_runs_total",
-             op_label(operations[i]) + ",result=\"" + (ok ? "success" : "failure") + "\"",
-             static_cast<double>(st[i].runs[static_cast<std::size_t>(ok)]));
+         "Backup operations (create, verify, restore, prune, remove) run by this server, by result and by the "
+         "place they ran in.");
+  for (const auto& p : places)
+    for (std::size_t i = 0; i < operations.size(); ++i)
+      for (int ok : {1, 0})
+        sample(out, "hone_backup_runs_total",
+               labels(operations[i], p) + ",result=\"" + (ok ? "success" : "failure") + "\"",
+               static_cast<double>(p.ops[i].runs[static_cast<std::size_t>(ok)]));
 
-  family(out, "hone_backup_duration_seconds", "histogram", "How long backup operations took, by operation.");
-  for (std::size_t i = 0; i < operations.size(); ++i) {
-    const std::string op = op_label(operations[i]);
-    std::uint64_t cumulative = 0;
-    for (std::size_t b = 0; b < buckets.size(); ++b) {
-      cumulative += st[i].bucket_counts[b];
-      sample(out, "hone_backup_duration_seconds_bucket", op + ",le=\"" + prometheus_number(buckets[b]) + "\"",
-             static_cast<double>(cumulative));
+  family(out, "hone_backup_duration_seconds", "histogram",
+         "How long backup operations took, by operation and by the place they ran in.");
+  for (const auto& p : places)
+    for (std::size_t i = 0; i < operations.size(); ++i) {
+      const op_stats& s = p.ops[i];
+      const std::string l = labels(operations[i], p);
+      std::uint64_t cumulative = 0;
+      for (std::size_t b = 0; b < buckets.size(); ++b) {
+        cumulative += s.bucket_counts[b];
+        sample(out, "hone_backup_duration_seconds_bucket", l + ",le=\"" + prometheus_number(buckets[b]) + "\"",
+               static_cast<double>(cumulative));
+      }
+      sample(out, "hone_backup_duration_seconds_bucket", l + ",le=\"+Inf\"", static_cast<double>(s.count));
+      sample(out, "hone_backup_duration_seconds_sum", l, s.sum);
+      sample(out, "hone_backup_duration_seconds_count", l, static_cast<double>(s.count));
     }
-    sample(out, "hone_backup_duration_seconds_bucket", op + ",le=\"+Inf\"", static_cast<double>(st[i].count));
-    sample(out, "hone_backup_duration_seconds_sum", op, st[i].sum);
-    sample(out, "hone_backup_duration_seconds_count", op, static_cast<double>(st[i].count));
-  }
 
-  // A create's success also shows in the newest stored backup (made by this server, by the
-  // CLI or before a restart): the newer of the two is reported.
-  std::optional<hb::time_point> newest_stored;
-  for (const auto& l : locations)
-    if (l.newest_time && (!newest_stored || *l.newest_time > *newest_stored)) newest_stored = l.newest_time;
+  // A create's success also shows in the newest backup stored in that place (made by this
+  // server, by the CLI or before a restart): the newer of the two is reported.
   family(out, "hone_backup_last_success_timestamp_seconds", "gauge",
-         "When an operation last succeeded (Unix time); for create also the time of the newest stored backup.");
-  for (std::size_t i = 0; i < operations.size(); ++i) {
-    std::optional<hb::time_point> t = st[i].last_success;
-    if (operations[i] == hb::event::operation::create && newest_stored && (!t || *newest_stored > *t))
-      t = newest_stored;
-    if (t) sample(out, "hone_backup_last_success_timestamp_seconds", op_label(operations[i]), unix_seconds(*t));
-  }
+         "When an operation last succeeded in a place (Unix time); for create also the time of the newest backup "
+         "stored there.");
+  for (const auto& p : places)
+    for (std::size_t i = 0; i < operations.size(); ++i) {
+      std::optional<hb::time_point> t = p.ops[i].last_success;
+      if (operations[i] == hb::event::operation::create)
+        for (const auto& l : locations)
+          if (l.location == p.location && l.newest_time && (!t || *l.newest_time > *t)) t = l.newest_time;
+      if (t) sample(out, "hone_backup_last_success_timestamp_seconds", labels(operations[i], p), unix_seconds(*t));
+    }
 
   family(out, "hone_backup_last_size_bytes", "gauge", "Size of the newest stored backup, by location.");
   for (const auto& l : locations)

@@ -1,6 +1,8 @@
 // The Prometheus metrics of `hone serve` (GET /metrics, README "Monitoring"), fed by the
 // runners' observer events: every create, verify, restore, prune and delete of the API and of
-// the scheduler is counted and timed. Thread-safe: API requests and the scheduler share one.
+// the scheduler is counted and timed, by the place it ran in ("local", or "r2" for the bucket of
+// the offsite copy: a prune with an offsite copy prunes both places, and each counts once).
+// Thread-safe: API requests and the scheduler share one.
 #pragma once
 
 #include <hone/backup.hpp>
@@ -12,13 +14,14 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace hone_app {
 
 namespace hb = hone::backup;
 
-/// What /metrics reports about one place backups are kept ("local" now).
+/// What /metrics reports about one place backups are kept.
 struct location_snapshot {
   std::string location;
   bool listed = false;  ///< false: the listing failed and the gauges are left out
@@ -36,12 +39,15 @@ class metrics_registry {
       hb::event::operation::create, hb::event::operation::verify, hb::event::operation::restore,
       hb::event::operation::prune, hb::event::operation::remove};
 
-  /// Records one finished (or failed) operation that took `seconds` and ended at `at`.
-  void record(hb::event::operation op, bool success, double seconds, hb::time_point at);
+  /// Records one finished (or failed) operation in `location` that took `seconds` and ended at
+  /// `at`.
+  void record(hb::event::operation op, bool success, double seconds, hb::time_point at,
+              std::string_view location = "local");
 
   /// An observer that times each operation (started -> finished/failed) of the runner it is
-  /// given to and records it here; then passes every event on to `next` (may be empty).
-  hb::observer_fn observer(hb::observer_fn next = {});
+  /// given to, the runner of `location`, and records it here; then passes every event on to
+  /// `next` (may be empty). The series of a location are reported from its first observer on.
+  hb::observer_fn observer(hb::observer_fn next = {}, std::string location = "local");
 
   /// When the next scheduled backup is due (nullopt: not known, e.g. no scheduler).
   void set_next_run(std::optional<hb::time_point> t);
@@ -57,8 +63,15 @@ class metrics_registry {
     double sum = 0;
     std::optional<hb::time_point> last_success;
   };
+  struct place_stats {
+    std::string location;
+    std::array<op_stats, operations.size()> ops{};
+  };
+  /// The stats of `location`, added when new (m_ held).
+  place_stats& place(std::string_view location);
+
   mutable std::mutex m_;
-  std::array<op_stats, operations.size()> stats_{};
+  std::vector<place_stats> places_{place_stats{"local", {}}};
   std::optional<hb::time_point> next_run_;
 };
 

@@ -67,7 +67,9 @@ monitor::~monitor() {
   hook_.reset();  // waits for the failure commands still running
 }
 
-hb::observer_fn monitor::observer(hb::observer_fn next) { return metrics_.observer(std::move(next)); }
+hb::observer_fn monitor::observer(hb::observer_fn next, std::string location) {
+  return metrics_.observer(std::move(next), std::move(location));
+}
 
 void monitor::started() {
   std::lock_guard lk(m_);

@@ -30,8 +30,9 @@ class monitor {
   monitor(const monitor&) = delete;
   monitor& operator=(const monitor&) = delete;
 
-  /// An observer for a runner: counts and times each operation, then passes the events on.
-  hb::observer_fn observer(hb::observer_fn next = {});
+  /// An observer for the runner of `location` ("local", "r2"): counts and times each operation,
+  /// then passes the events on.
+  hb::observer_fn observer(hb::observer_fn next = {}, std::string location = "local");
 
   /// The server listens: from now on its state is recorded in the backup folder (a server that
   /// fails to start never overwrites the state of one that is running).

@@ -116,11 +116,11 @@ any_runner make_runner(const fs::path& database, const hb::database_key& key, co
 }
 
 backup_set make_backups(const fs::path& database, const hb::database_key& key, const fs::path& backup_dir,
-                        hb::observer_fn observer, hb::check_level check, bool allow_foreign) {
+                        const observer_for& observers, hb::check_level check, bool allow_foreign) {
   runner_config c{.database = database,
                   .key = key,
                   .destination = local_folder{backup_dir},
-                  .observer = std::move(observer),
+                  .observer = observers ? observers(local_place) : hb::observer_fn(),
                   .check = check,
                   .allow_foreign = allow_foreign};
   const auto& offsite = offsite_settings();
@@ -128,11 +128,18 @@ backup_set make_backups(const fs::path& database, const hb::database_key& key, c
   hb::local_directory local(backup_dir);
   hb::s3_destination bucket(s3_options_of(*offsite, offsite_lock_file(backup_dir)));
   any_runner local_runner = make_runner(c);
+  c.observer = observers ? observers(offsite_place) : hb::observer_fn();
   any_runner bucket_runner = runner_with(c, bucket);  // copies share the connections and the lock
   return backup_set(std::move(local_runner), std::move(bucket_runner),
                     [local, bucket](const std::string& name, const hb::backup_info& info) mutable {
                       return upload(local, bucket, name, info);
                     });
+}
+
+backup_set make_backups(const fs::path& database, const hb::database_key& key, const fs::path& backup_dir,
+                        hb::observer_fn observer, hb::check_level check, bool allow_foreign) {
+  return make_backups(
+      database, key, backup_dir, [&observer](std::string_view) { return observer; }, check, allow_foreign);
 }
 
 }  // namespace hone_app

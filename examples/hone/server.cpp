@@ -495,7 +495,9 @@ class scheduler_service {
     log_info(cfg.reason);
     if (!cfg.enabled) return;
     const hb::log_fn log_line = [](hb::log_level l, const std::string& m) { log(l, "scheduler: " + m); };
-    backups_ = std::make_unique<backup_set>(make_backups(opts.database, key, opts.backup_dir, monitoring.observer()));
+    backups_ = std::make_unique<backup_set>(
+        make_backups(opts.database, key, opts.backup_dir,
+                     [&monitoring](std::string_view place) { return monitoring.observer({}, std::string(place)); }));
     // The bucket's failures do not fail a cycle (the local backup is what the schedule
     // guarantees), but they are failures the hook and the status report.
     runner_ = std::make_unique<scheduled_backups>(

@@ -228,6 +228,18 @@ class Server:
                     return None
                 self._cv.wait(min(left, 0.5))
 
+    def get_text(self, path, headers=None):
+        """GET of a text (not JSON) resource: (status, body as str, headers with lower-case names)."""
+        c = self.connection()
+        try:
+            c.request("GET", path, headers=headers or {})
+            r = c.getresponse()
+            body = r.read().decode("utf-8")
+            self.sandbox.transcript.append(body)
+            return r.status, body, {k.lower(): v for k, v in r.getheaders()}
+        finally:
+            c.close()
+
     def connection(self, timeout=300):
         return http.client.HTTPConnection(self.host, self.port, timeout=timeout)
 

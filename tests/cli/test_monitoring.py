@@ -43,18 +43,6 @@ def iso_to_unix(text):
     return calendar.timegm(time.strptime(text, "%Y-%m-%dT%H:%M:%SZ"))
 
 
-def get_text(srv, path, headers=None):
-    c = srv.connection()
-    try:
-        c.request("GET", path, headers=headers or {})
-        r = c.getresponse()
-        body = r.read().decode("utf-8")
-        srv.sandbox.transcript.append(body)
-        return r.status, body, {k.lower(): v for k, v in r.getheaders()}
-    finally:
-        c.close()
-
-
 class MonitoringCase(unittest.TestCase):
     def setUp(self):
         self.sb = Sandbox(tag="mon")
@@ -75,7 +63,7 @@ class MonitoringCase(unittest.TestCase):
         return s
 
     def metrics(self, srv, headers=AUTH):
-        status, body, h = get_text(srv, "/metrics", headers)
+        status, body, h = srv.get_text("/metrics", headers)
         self.assertEqual(status, 200, body)
         self.assertEqual(h.get("content-type"), CONTENT_TYPE)
         return prometheus.parse(body)
@@ -118,7 +106,7 @@ class MetricsTest(MonitoringCase):
 
         # The same authentication as the API.
         for headers in ({}, {"Authorization": "Bearer wrong-token-wrong-token"}):
-            code, body, h = get_text(srv, "/metrics", headers)
+            code, body, h = srv.get_text("/metrics", headers)
             self.assertEqual(code, 401, body)
             self.assertNotIn("hone_backup", body)
         self.assertEqual(srv.request("POST", "/metrics", headers=AUTH)[0], 405)
@@ -135,13 +123,13 @@ class MetricsTest(MonitoringCase):
         self.assertEqual(prometheus.value(m, "hone_backup_build_info", version=version), 1)
         for op in ("create", "verify", "restore", "prune", "remove"):
             for result in ("success", "failure"):
-                self.assertEqual(prometheus.value(m, "hone_backup_runs_total", operation=op, result=result), 0)
-            self.assertEqual(prometheus.value(m, "hone_backup_duration_seconds_count", operation=op), 0)
-            self.assertEqual(prometheus.value(m, "hone_backup_duration_seconds_bucket", operation=op, le="+Inf"), 0)
+                self.assertEqual(prometheus.value(m, "hone_backup_runs_total", operation=op, result=result, location="local"), 0)
+            self.assertEqual(prometheus.value(m, "hone_backup_duration_seconds_count", operation=op, location="local"), 0)
+            self.assertEqual(prometheus.value(m, "hone_backup_duration_seconds_bucket", operation=op, le="+Inf", location="local"), 0)
         self.assertEqual(prometheus.value(m, "hone_backup_stored_backups", location="local"), 0)
         self.assertEqual(prometheus.value(m, "hone_backup_stored_bytes", location="local"), 0)
         self.assertIsNone(prometheus.value(m, "hone_backup_last_size_bytes", location="local"))
-        self.assertIsNone(prometheus.value(m, "hone_backup_last_success_timestamp_seconds", operation="create"))
+        self.assertIsNone(prometheus.value(m, "hone_backup_last_success_timestamp_seconds", operation="create", location="local"))
         # Low cardinality: no backup names in any label.
         for f in m.values():
             for _, labels, _ in f.samples:
@@ -153,29 +141,29 @@ class MetricsTest(MonitoringCase):
         self.assertEqual(code, 201, b1)
         t1 = time.time()
         m = self.metrics(srv)
-        self.assertEqual(prometheus.value(m, "hone_backup_runs_total", operation="create", result="success"), 1)
-        self.assertEqual(prometheus.value(m, "hone_backup_runs_total", operation="create", result="failure"), 0)
-        self.assertEqual(prometheus.value(m, "hone_backup_duration_seconds_count", operation="create"), 1)
-        took = prometheus.value(m, "hone_backup_duration_seconds_sum", operation="create")
+        self.assertEqual(prometheus.value(m, "hone_backup_runs_total", operation="create", result="success", location="local"), 1)
+        self.assertEqual(prometheus.value(m, "hone_backup_runs_total", operation="create", result="failure", location="local"), 0)
+        self.assertEqual(prometheus.value(m, "hone_backup_duration_seconds_count", operation="create", location="local"), 1)
+        took = prometheus.value(m, "hone_backup_duration_seconds_sum", operation="create", location="local")
         self.assertGreater(took, 0)
         self.assertLessEqual(took, t1 - t0 + 0.01)
         self.assertEqual(prometheus.value(m, "hone_backup_stored_backups", location="local"), 1)
         self.assertEqual(prometheus.value(m, "hone_backup_stored_bytes", location="local"), b1["size"])
         self.assertEqual(prometheus.value(m, "hone_backup_last_size_bytes", location="local"), b1["size"])
         self.assertEqual(b1["size"], os.path.getsize(os.path.join(self.sb.backup_dir, b1["name"])))
-        last = prometheus.value(m, "hone_backup_last_success_timestamp_seconds", operation="create")
+        last = prometheus.value(m, "hone_backup_last_success_timestamp_seconds", operation="create", location="local")
         self.assertTrue(t0 - 1 <= last <= t1 + 1, (t0, last, t1))
-        self.assertEqual(prometheus.value(m, "hone_backup_runs_total", operation="prune", result="success"), 0)
+        self.assertEqual(prometheus.value(m, "hone_backup_runs_total", operation="prune", result="success", location="local"), 0)
 
         # A failed create (the database is gone).
         os.rename(self.sb.db, self.sb.db + ".away")
         code, body, _ = srv.request("POST", "/api/backup", {}, headers=AUTH)
         self.assertEqual(code, 500, body)
         m = self.metrics(srv)
-        self.assertEqual(prometheus.value(m, "hone_backup_runs_total", operation="create", result="failure"), 1)
-        self.assertEqual(prometheus.value(m, "hone_backup_runs_total", operation="create", result="success"), 1)
-        self.assertEqual(prometheus.value(m, "hone_backup_duration_seconds_count", operation="create"), 2)
-        self.assertEqual(prometheus.value(m, "hone_backup_last_success_timestamp_seconds", operation="create"), last)
+        self.assertEqual(prometheus.value(m, "hone_backup_runs_total", operation="create", result="failure", location="local"), 1)
+        self.assertEqual(prometheus.value(m, "hone_backup_runs_total", operation="create", result="success", location="local"), 1)
+        self.assertEqual(prometheus.value(m, "hone_backup_duration_seconds_count", operation="create", location="local"), 2)
+        self.assertEqual(prometheus.value(m, "hone_backup_last_success_timestamp_seconds", operation="create", location="local"), last)
         os.rename(self.sb.db + ".away", self.sb.db)
 
         # A second backup, a verify, a prune to one, a delete.
@@ -188,21 +176,21 @@ class MetricsTest(MonitoringCase):
         self.assertEqual(prometheus.value(m, "hone_backup_stored_backups", location="local"), 2)
         self.assertEqual(prometheus.value(m, "hone_backup_stored_bytes", location="local"), b1["size"] + b2["size"])
         self.assertEqual(prometheus.value(m, "hone_backup_last_size_bytes", location="local"), b2["size"])
-        self.assertEqual(prometheus.value(m, "hone_backup_runs_total", operation="verify", result="success"), 1)
+        self.assertEqual(prometheus.value(m, "hone_backup_runs_total", operation="verify", result="success", location="local"), 1)
         code, p, _ = srv.request("POST", "/api/backup/prune", {"keep": 1}, headers=AUTH)
         self.assertEqual((code, p["deleted_count"]), (200, 1), p)
         m = self.metrics(srv)
-        self.assertEqual(prometheus.value(m, "hone_backup_runs_total", operation="prune", result="success"), 1)
-        self.assertEqual(prometheus.value(m, "hone_backup_duration_seconds_count", operation="prune"), 1)
+        self.assertEqual(prometheus.value(m, "hone_backup_runs_total", operation="prune", result="success", location="local"), 1)
+        self.assertEqual(prometheus.value(m, "hone_backup_duration_seconds_count", operation="prune", location="local"), 1)
         self.assertEqual(prometheus.value(m, "hone_backup_stored_backups", location="local"), 1)
         self.assertEqual(prometheus.value(m, "hone_backup_stored_bytes", location="local"), b2["size"])
-        self.assertIsNotNone(prometheus.value(m, "hone_backup_last_success_timestamp_seconds", operation="prune"))
+        self.assertIsNotNone(prometheus.value(m, "hone_backup_last_success_timestamp_seconds", operation="prune", location="local"))
         code, body, _ = srv.request("DELETE", "/api/backup/" + b2["name"], headers=AUTH)
         self.assertEqual(code, 200, body)
         m = self.metrics(srv)
-        self.assertEqual(prometheus.value(m, "hone_backup_runs_total", operation="remove", result="success"), 1)
+        self.assertEqual(prometheus.value(m, "hone_backup_runs_total", operation="remove", result="success", location="local"), 1)
         self.assertEqual(prometheus.value(m, "hone_backup_stored_backups", location="local"), 0)
-        self.assertEqual(prometheus.value(m, "hone_backup_runs_total", operation="create", result="success"), 2)
+        self.assertEqual(prometheus.value(m, "hone_backup_runs_total", operation="create", result="success", location="local"), 2)
 
         # A failed prune: the backup folder replaced by a file. The gauges of a folder that
         # cannot be listed are left out; the text stays well-formed.
@@ -212,8 +200,8 @@ class MetricsTest(MonitoringCase):
         code, body, _ = srv.request("POST", "/api/backup/prune", {"keep": 1}, headers=AUTH)
         self.assertGreaterEqual(code, 500, body)
         m = self.metrics(srv)
-        self.assertEqual(prometheus.value(m, "hone_backup_runs_total", operation="prune", result="failure"), 1)
-        self.assertEqual(prometheus.value(m, "hone_backup_runs_total", operation="prune", result="success"), 1)
+        self.assertEqual(prometheus.value(m, "hone_backup_runs_total", operation="prune", result="failure", location="local"), 1)
+        self.assertEqual(prometheus.value(m, "hone_backup_runs_total", operation="prune", result="success", location="local"), 1)
         self.assertIsNone(prometheus.value(m, "hone_backup_stored_backups", location="local"))
         s = self.status(srv)
         self.assertFalse(s["ok"])
@@ -377,8 +365,8 @@ class ScheduledRunsTest(MonitoringCase):
 
         # Counted without any API request: the scheduler's runner feeds the metrics.
         m = self.metrics(srv, headers={})
-        self.assertEqual(prometheus.value(m, "hone_backup_runs_total", operation="create", result="success"), 1)
-        self.assertEqual(prometheus.value(m, "hone_backup_runs_total", operation="prune", result="success"), 1)
+        self.assertEqual(prometheus.value(m, "hone_backup_runs_total", operation="create", result="success", location="local"), 1)
+        self.assertEqual(prometheus.value(m, "hone_backup_runs_total", operation="prune", result="success", location="local"), 1)
         self.assertEqual(prometheus.value(m, "hone_backup_stored_backups", location="local"), 2)
         self.assertAlmostEqual(prometheus.value(m, "hone_backup_next_run_timestamp_seconds"),
                                iso_to_unix(sched["next_run"]), delta=1)
@@ -441,8 +429,8 @@ class ScheduledRunsTest(MonitoringCase):
         self.assertEqual(s["last_failure"]["at"], e["HONE_BACKUP_FAILED_AT"])
         self.assertEqual(s["newest"]["name"], seed)
         m = self.metrics(srv)
-        self.assertEqual(prometheus.value(m, "hone_backup_runs_total", operation="create", result="failure"), 1)
-        self.assertEqual(prometheus.value(m, "hone_backup_runs_total", operation="create", result="success"), 0)
+        self.assertEqual(prometheus.value(m, "hone_backup_runs_total", operation="create", result="failure", location="local"), 1)
+        self.assertEqual(prometheus.value(m, "hone_backup_runs_total", operation="create", result="success", location="local"), 0)
         rc, c, r = self.cli_status()
         self.assertEqual(rc, 0, "the newest backup is still fresh\n%r" % r)
         self.assertEqual(c["scheduler"]["last_run"], run)

@@ -18,6 +18,7 @@ import uuid
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import honetest  # noqa: E402
+import prometheus  # noqa: E402
 from honetest import Sandbox, Server, assert_no_key_material  # noqa: E402
 
 ENDPOINT = os.environ.get("HONE_TEST_S3_ENDPOINT", "")
@@ -291,6 +292,15 @@ class OffsiteTest(unittest.TestCase):
             status, body, _ = srv.request("POST", "/api/backup/sync")
             self.assertEqual(status, 200, body)
             self.assertEqual((body["uploaded_count"], body["already_offsite"]), (0, 1))
+            # The metrics count each operation once in the place it ran: the prune ran in both.
+            status, body, _ = srv.request("POST", "/api/backup/prune", body={"keep": 1})
+            self.assertEqual((status, body["deleted_count"]), (200, 0), body)
+            m = prometheus.parse(srv.get_text("/metrics")[1])
+            runs = {(op, where): prometheus.value(m, "hone_backup_runs_total", operation=op, location=where,
+                                                  result="success")
+                    for op in ("create", "verify", "prune") for where in ("local", "r2")}
+            self.assertEqual(runs, {("create", "local"): 1, ("create", "r2"): 0, ("verify", "local"): 0,
+                                    ("verify", "r2"): 1, ("prune", "local"): 1, ("prune", "r2"): 1})
         finally:
             srv.stop()
 

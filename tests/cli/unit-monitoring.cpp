@@ -109,26 +109,28 @@ BOOST_AUTO_TEST_CASE(the_registry_counts_and_times_a_runners_operations) {
                                         .bytes = b.size,
                                         .newest_size = b.size,
                                         .newest_time = std::nullopt}});
-  BOOST_TEST(sample(text, R"(hone_backup_runs_total{operation="create",result="success"})") == 1);
-  BOOST_TEST(sample(text, R"(hone_backup_runs_total{operation="create",result="failure"})") == 1);
-  BOOST_TEST(sample(text, R"(hone_backup_runs_total{operation="verify",result="success"})") == 1);
-  BOOST_TEST(sample(text, R"(hone_backup_runs_total{operation="prune",result="success"})") == 1);
-  BOOST_TEST(sample(text, R"(hone_backup_runs_total{operation="restore",result="success"})") == 0);
-  BOOST_TEST(sample(text, R"(hone_backup_duration_seconds_count{operation="create"})") == 2);
-  BOOST_TEST(sample(text, R"(hone_backup_duration_seconds_bucket{operation="create",le="+Inf"})") == 2);
-  BOOST_TEST(sample(text, R"(hone_backup_duration_seconds_sum{operation="create"})") > 0);
+  BOOST_TEST(sample(text, R"(hone_backup_runs_total{operation="create",location="local",result="success"})") == 1);
+  BOOST_TEST(sample(text, R"(hone_backup_runs_total{operation="create",location="local",result="failure"})") == 1);
+  BOOST_TEST(sample(text, R"(hone_backup_runs_total{operation="verify",location="local",result="success"})") == 1);
+  BOOST_TEST(sample(text, R"(hone_backup_runs_total{operation="prune",location="local",result="success"})") == 1);
+  BOOST_TEST(sample(text, R"(hone_backup_runs_total{operation="restore",location="local",result="success"})") == 0);
+  BOOST_TEST(sample(text, R"(hone_backup_duration_seconds_count{operation="create",location="local"})") == 2);
+  BOOST_TEST(sample(text, R"(hone_backup_duration_seconds_bucket{operation="create",location="local",le="+Inf"})") ==
+             2);
+  BOOST_TEST(sample(text, R"(hone_backup_duration_seconds_sum{operation="create",location="local"})") > 0);
   // Cumulative buckets: never decreasing, ending at the count.
   double prev = 0;
   for (double le : metrics_registry::buckets) {
-    const double c = sample(text, "hone_backup_duration_seconds_bucket{operation=\"create\",le=\"" +
+    const double c = sample(text, "hone_backup_duration_seconds_bucket{operation=\"create\",location=\"local\",le=\"" +
                                       hone_app::prometheus_number(le) + "\"}");
     BOOST_TEST(c >= prev);
     prev = c;
   }
   BOOST_TEST(prev <= 2);
-  const double last = sample(text, R"(hone_backup_last_success_timestamp_seconds{operation="create"})");
+  const double last =
+      sample(text, R"(hone_backup_last_success_timestamp_seconds{operation="create",location="local"})");
   BOOST_TEST(last >= std::chrono::duration<double>(before.time_since_epoch()).count() - 1);
-  BOOST_TEST(sample(text, R"(hone_backup_last_success_timestamp_seconds{operation="restore"})") == -1,
+  BOOST_TEST(sample(text, R"(hone_backup_last_success_timestamp_seconds{operation="restore",location="local"})") == -1,
              "no success, no sample");
   BOOST_TEST(sample(text, R"(hone_backup_stored_bytes{location="local"})") == static_cast<double>(b.size));
   BOOST_TEST(sample(text, "hone_backup_next_run_timestamp_seconds") == -1);
@@ -142,13 +144,44 @@ BOOST_AUTO_TEST_CASE(a_recorded_duration_lands_in_its_bucket) {
   reg.record(event::operation::prune, true, 0.3, t);
   reg.record(event::operation::prune, false, 7200, t);
   const std::string text = reg.render({});
-  BOOST_TEST(sample(text, R"(hone_backup_duration_seconds_bucket{operation="prune",le="0.25"})") == 0);
-  BOOST_TEST(sample(text, R"(hone_backup_duration_seconds_bucket{operation="prune",le="0.5"})") == 1);
-  BOOST_TEST(sample(text, R"(hone_backup_duration_seconds_bucket{operation="prune",le="3600"})") == 1);
-  BOOST_TEST(sample(text, R"(hone_backup_duration_seconds_bucket{operation="prune",le="+Inf"})") == 2);
-  BOOST_TEST(sample(text, R"(hone_backup_duration_seconds_sum{operation="prune"})") == 7200.3);
-  BOOST_TEST(sample(text, R"(hone_backup_runs_total{operation="prune",result="failure"})") == 1);
+  BOOST_TEST(sample(text, R"(hone_backup_duration_seconds_bucket{operation="prune",location="local",le="0.25"})") == 0);
+  BOOST_TEST(sample(text, R"(hone_backup_duration_seconds_bucket{operation="prune",location="local",le="0.5"})") == 1);
+  BOOST_TEST(sample(text, R"(hone_backup_duration_seconds_bucket{operation="prune",location="local",le="3600"})") == 1);
+  BOOST_TEST(sample(text, R"(hone_backup_duration_seconds_bucket{operation="prune",location="local",le="+Inf"})") == 2);
+  BOOST_TEST(sample(text, R"(hone_backup_duration_seconds_sum{operation="prune",location="local"})") == 7200.3);
+  BOOST_TEST(sample(text, R"(hone_backup_runs_total{operation="prune",location="local",result="failure"})") == 1);
   BOOST_TEST(hone_app::prometheus_label("a\"b\\c\nd") == "a\\\"b\\\\c\\nd");
+}
+
+BOOST_AUTO_TEST_CASE(each_place_counts_its_own_operations) {
+  // With an offsite copy a prune runs in the folder and in the bucket: one run in each place,
+  // never two runs of one place.
+  metrics_registry reg;
+  auto local = reg.observer({}, "local");
+  auto bucket = reg.observer({}, "r2");
+  auto run = [](const observer_fn& o, event::operation op, bool ok) {
+    event e;
+    e.op = op;
+    e.what = event::kind::started;
+    o(e);
+    e.what = ok ? event::kind::finished : event::kind::failed;
+    o(e);
+  };
+  run(local, event::operation::prune, true);
+  run(bucket, event::operation::prune, false);
+  run(bucket, event::operation::verify, true);
+  const std::string text = reg.render({});
+  BOOST_TEST(sample(text, R"(hone_backup_runs_total{operation="prune",location="local",result="success"})") == 1);
+  BOOST_TEST(sample(text, R"(hone_backup_runs_total{operation="prune",location="local",result="failure"})") == 0);
+  BOOST_TEST(sample(text, R"(hone_backup_runs_total{operation="prune",location="r2",result="success"})") == 0);
+  BOOST_TEST(sample(text, R"(hone_backup_runs_total{operation="prune",location="r2",result="failure"})") == 1);
+  BOOST_TEST(sample(text, R"(hone_backup_runs_total{operation="verify",location="r2",result="success"})") == 1);
+  BOOST_TEST(sample(text, R"(hone_backup_runs_total{operation="verify",location="local",result="success"})") == 0);
+  BOOST_TEST(sample(text, R"(hone_backup_duration_seconds_count{operation="prune",location="r2"})") == 1);
+  BOOST_TEST(sample(text, R"(hone_backup_last_success_timestamp_seconds{operation="verify",location="r2"})") > 0);
+  BOOST_TEST(sample(text, R"(hone_backup_last_success_timestamp_seconds{operation="prune",location="r2"})") == -1);
+  // Without an offsite copy there is no r2 series at all.
+  BOOST_TEST(metrics_registry().render({}).find("r2") == std::string::npos);
 }
 
 BOOST_AUTO_TEST_SUITE_END()
