@@ -151,7 +151,10 @@ backup_set api::backups(bool allow_foreign) const {
     if (cfg_.monitoring) observer = cfg_.monitoring->observer(std::move(observer), std::string(place));
     return observer;
   };
-  return make_backups(cfg_.database, cfg_.key, cfg_.backup_dir, observers, hb::check_level::full, allow_foreign);
+  upload_observer uploads;
+  if (cfg_.monitoring) uploads = cfg_.monitoring->upload_counter();
+  return make_backups(cfg_.database, cfg_.key, cfg_.backup_dir, observers, std::move(uploads), hb::check_level::full,
+                      allow_foreign);
 }
 
 api_response api::handle(const api_request& req) const {

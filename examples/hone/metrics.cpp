@@ -38,6 +38,21 @@ void sample(std::string& out, const std::string& name, const std::string& labels
   out += '\n';
 }
 
+/// The samples of one histogram (`name`_bucket, _sum, _count) with `labels` ("" for none).
+void histogram(std::string& out, const std::string& name, const std::string& labels,
+               const metrics_registry::op_stats& s) {
+  const std::string sep = labels.empty() ? "" : ",";
+  std::uint64_t cumulative = 0;
+  for (std::size_t b = 0; b < metrics_registry::buckets.size(); ++b) {
+    cumulative += s.bucket_counts[b];
+    sample(out, name + "_bucket", labels + sep + "le=\"" + prometheus_number(metrics_registry::buckets[b]) + "\"",
+           static_cast<double>(cumulative));
+  }
+  sample(out, name + "_bucket", labels + sep + "le=\"+Inf\"", static_cast<double>(s.count));
+  sample(out, name + "_sum", labels, s.sum);
+  sample(out, name + "_count", labels, static_cast<double>(s.count));
+}
+
 }  // namespace
 
 std::string prometheus_number(double v) {
@@ -71,18 +86,36 @@ metrics_registry::place_stats& metrics_registry::place(std::string_view location
 
 void metrics_registry::record(hb::event::operation op, bool success, double seconds, hb::time_point at,
                               std::string_view location) {
-  if (!(seconds >= 0)) seconds = 0;
   std::lock_guard lk(m_);
-  op_stats& s = place(location).ops[index_of(op)];
-  ++s.runs[success ? 1 : 0];
-  ++s.count;
-  s.sum += seconds;
+  place(location).ops[index_of(op)].add(success, seconds, at);
+}
+
+void metrics_registry::op_stats::add(bool success, double seconds, hb::time_point at) {
+  if (!(seconds >= 0)) seconds = 0;
+  ++runs[success ? 1 : 0];
+  ++count;
+  sum += seconds;
   for (std::size_t i = 0; i < buckets.size(); ++i)
     if (seconds <= buckets[i]) {
-      ++s.bucket_counts[i];
+      ++bucket_counts[i];
       break;
     }
-  if (success && (!s.last_success || at > *s.last_success)) s.last_success = at;
+  if (success && (!last_success || at > *last_success)) last_success = at;
+}
+
+void metrics_registry::record_upload(bool success, double seconds, hb::time_point at) {
+  std::lock_guard lk(m_);
+  if (!uploads_) uploads_.emplace();
+  uploads_->add(success, seconds, at);
+}
+
+void metrics_registry::count_uploads() {
+  std::lock_guard lk(m_);
+  if (!uploads_) uploads_.emplace();
+}
+
+std::function<void(bool, double)> metrics_registry::upload_counter() {
+  return [this](bool ok, double seconds) { record_upload(ok, seconds, std::chrono::system_clock::now()); };
 }
 
 hb::observer_fn metrics_registry::observer(hb::observer_fn next, std::string location) {
@@ -126,10 +159,12 @@ void metrics_registry::set_next_run(std::optional<hb::time_point> t) {
 
 std::string metrics_registry::render(const std::vector<location_snapshot>& locations) const {
   std::vector<place_stats> places;
+  std::optional<op_stats> uploads;
   std::optional<hb::time_point> next;
   {
     std::lock_guard lk(m_);
     places = places_;
+    uploads = uploads_;
     next = next_run_;
   }
   std::string out;
@@ -153,17 +188,7 @@ std::string metrics_registry::render(const std::vector<location_snapshot>& locat
          "How long backup operations took, by operation and by the place they ran in.");
   for (const auto& p : places)
     for (std::size_t i = 0; i < operations.size(); ++i) {
-      const op_stats& s = p.ops[i];
-      const std::string l = labels(operations[i], p);
-      std::uint64_t cumulative = 0;
-      for (std::size_t b = 0; b < buckets.size(); ++b) {
-        cumulative += s.bucket_counts[b];
-        sample(out, "hone_backup_duration_seconds_bucket", l + ",le=\"" + prometheus_number(buckets[b]) + "\"",
-               static_cast<double>(cumulative));
-      }
-      sample(out, "hone_backup_duration_seconds_bucket", l + ",le=\"+Inf\"", static_cast<double>(s.count));
-      sample(out, "hone_backup_duration_seconds_sum", l, s.sum);
-      sample(out, "hone_backup_duration_seconds_count", l, static_cast<double>(s.count));
+      histogram(out, "hone_backup_duration_seconds", labels(operations[i], p), p.ops[i]);
     }
 
   // A create's success also shows in the newest backup stored in that place (made by this
@@ -179,6 +204,19 @@ std::string metrics_registry::render(const std::vector<location_snapshot>& locat
           if (l.location == p.location && l.newest_time && (!t || *l.newest_time > *t)) t = l.newest_time;
       if (t) sample(out, "hone_backup_last_success_timestamp_seconds", labels(operations[i], p), unix_seconds(*t));
     }
+
+  if (uploads) {
+    family(out, "hone_backup_uploads_total", "counter", "Uploads of local backups to the offsite bucket, by result.");
+    for (int ok : {1, 0})
+      sample(out, "hone_backup_uploads_total", std::string("result=\"") + (ok ? "success" : "failure") + "\"",
+             static_cast<double>(uploads->runs[static_cast<std::size_t>(ok)]));
+    family(out, "hone_backup_upload_duration_seconds", "histogram", "How long uploads to the offsite bucket took.");
+    histogram(out, "hone_backup_upload_duration_seconds", "", *uploads);
+    family(out, "hone_backup_last_upload_success_timestamp_seconds", "gauge",
+           "When an upload to the offsite bucket last succeeded (Unix time).");
+    if (uploads->last_success)
+      sample(out, "hone_backup_last_upload_success_timestamp_seconds", "", unix_seconds(*uploads->last_success));
+  }
 
   family(out, "hone_backup_last_size_bytes", "gauge", "Size of the newest stored backup, by location.");
   for (const auto& l : locations)

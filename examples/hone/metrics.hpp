@@ -10,6 +10,7 @@
 #include <array>
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <mutex>
 #include <optional>
@@ -49,20 +50,30 @@ class metrics_registry {
   /// `next` (may be empty). The series of a location are reported from its first observer on.
   hb::observer_fn observer(hb::observer_fn next = {}, std::string location = "local");
 
+  /// Records one upload to the offsite bucket.
+  void record_upload(bool success, double seconds, hb::time_point at);
+  /// A function that records the uploads it is told of.
+  std::function<void(bool ok, double seconds)> upload_counter();
+  /// From now on /metrics reports the upload families (at zero until the first upload).
+  void count_uploads();
+
   /// When the next scheduled backup is due (nullopt: not known, e.g. no scheduler).
   void set_next_run(std::optional<hb::time_point> t);
 
   /// The text exposition format (version 0.0.4) of every family.
   std::string render(const std::vector<location_snapshot>& locations) const;
 
- private:
+  /// The counts and durations of one kind of operation.
   struct op_stats {
     std::array<std::uint64_t, 2> runs{};                        ///< [0] failure, [1] success
     std::array<std::uint64_t, buckets.size()> bucket_counts{};  ///< not cumulative
     std::uint64_t count = 0;
     double sum = 0;
     std::optional<hb::time_point> last_success;
+    void add(bool success, double seconds, hb::time_point at);
   };
+
+ private:
   struct place_stats {
     std::string location;
     std::array<op_stats, operations.size()> ops{};
@@ -72,6 +83,7 @@ class metrics_registry {
 
   mutable std::mutex m_;
   std::vector<place_stats> places_{place_stats{"local", {}}};
+  std::optional<op_stats> uploads_;  ///< set once uploads are counted
   std::optional<hb::time_point> next_run_;
 };
 

@@ -71,6 +71,8 @@ hb::observer_fn monitor::observer(hb::observer_fn next, std::string location) {
   return metrics_.observer(std::move(next), std::move(location));
 }
 
+std::function<void(bool, double)> monitor::upload_counter() { return metrics_.upload_counter(); }
+
 void monitor::started() {
   std::lock_guard lk(m_);
   started_ = true;

@@ -13,6 +13,7 @@
 
 #include <chrono>
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -33,6 +34,10 @@ class monitor {
   /// An observer for the runner of `location` ("local", "r2"): counts and times each operation,
   /// then passes the events on.
   hb::observer_fn observer(hb::observer_fn next = {}, std::string location = "local");
+  /// What counts the uploads to the offsite bucket (make_backups' upload_observer).
+  std::function<void(bool ok, double seconds)> upload_counter();
+  /// An offsite copy is configured: the upload metrics are reported from the start.
+  void offsite_configured() { metrics_.count_uploads(); }
 
   /// The server listens: from now on its state is recorded in the backup folder (a server that
   /// fails to start never overwrites the state of one that is running).

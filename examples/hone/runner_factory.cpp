@@ -7,6 +7,7 @@
 #include <hone/backup/destinations/s3_destination.hpp>
 
 #include <array>
+#include <chrono>
 #include <cstddef>
 #include <span>
 #include <utility>
@@ -116,7 +117,8 @@ any_runner make_runner(const fs::path& database, const hb::database_key& key, co
 }
 
 backup_set make_backups(const fs::path& database, const hb::database_key& key, const fs::path& backup_dir,
-                        const observer_for& observers, hb::check_level check, bool allow_foreign) {
+                        const observer_for& observers, upload_observer uploads, hb::check_level check,
+                        bool allow_foreign) {
   runner_config c{.database = database,
                   .key = key,
                   .destination = local_folder{backup_dir},
@@ -131,15 +133,27 @@ backup_set make_backups(const fs::path& database, const hb::database_key& key, c
   c.observer = observers ? observers(offsite_place) : hb::observer_fn();
   any_runner bucket_runner = runner_with(c, bucket);  // copies share the connections and the lock
   return backup_set(std::move(local_runner), std::move(bucket_runner),
-                    [local, bucket](const std::string& name, const hb::backup_info& info) mutable {
-                      return upload(local, bucket, name, info);
+                    [local, bucket, uploads](const std::string& name, const hb::backup_info& info) mutable {
+                      const auto t0 = std::chrono::steady_clock::now();
+                      auto told = [&](bool ok) {
+                        if (uploads)
+                          uploads(ok, std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+                      };
+                      try {
+                        std::string location = upload(local, bucket, name, info);
+                        told(true);
+                        return location;
+                      } catch (const hb::error& e) {
+                        if (e.code() != hb::errc::already_exists) told(false);
+                        throw;
+                      }
                     });
 }
 
 backup_set make_backups(const fs::path& database, const hb::database_key& key, const fs::path& backup_dir,
                         hb::observer_fn observer, hb::check_level check, bool allow_foreign) {
   return make_backups(
-      database, key, backup_dir, [&observer](std::string_view) { return observer; }, check, allow_foreign);
+      database, key, backup_dir, [&observer](std::string_view) { return observer; }, {}, check, allow_foreign);
 }
 
 }  // namespace hone_app

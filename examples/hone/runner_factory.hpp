@@ -54,13 +54,18 @@ any_runner make_runner(const std::filesystem::path& database, const hb::database
 /// The observer of the runner of one place backups are kept ("local", "r2").
 using observer_for = std::function<hb::observer_fn(std::string_view place)>;
 
+/// Told of each upload of a local backup to the bucket (create, sync): whether it succeeded and
+/// how long it took. An upload refused because the bucket already has the name is not told.
+using upload_observer = std::function<void(bool ok, double seconds)>;
+
 /// The program's backups: make_runner of the local folder `backup_dir` and, when
 /// offsite_settings() names a bucket (HONE_R2_*), of the bucket too, with the upload of a
 /// local backup to the bucket. Each runner gets the observer `observers` gives for its place.
 /// Throws usage_error when HONE_R2_* is partly set.
 backup_set make_backups(const std::filesystem::path& database, const hb::database_key& key,
                         const std::filesystem::path& backup_dir, const observer_for& observers,
-                        hb::check_level check = hb::check_level::full, bool allow_foreign = false);
+                        upload_observer uploads = {}, hb::check_level check = hb::check_level::full,
+                        bool allow_foreign = false);
 
 /// make_backups with one observer for both places.
 backup_set make_backups(const std::filesystem::path& database, const hb::database_key& key,

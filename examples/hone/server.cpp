@@ -495,9 +495,10 @@ class scheduler_service {
     log_info(cfg.reason);
     if (!cfg.enabled) return;
     const hb::log_fn log_line = [](hb::log_level l, const std::string& m) { log(l, "scheduler: " + m); };
-    backups_ = std::make_unique<backup_set>(
-        make_backups(opts.database, key, opts.backup_dir,
-                     [&monitoring](std::string_view place) { return monitoring.observer({}, std::string(place)); }));
+    backups_ = std::make_unique<backup_set>(make_backups(
+        opts.database, key, opts.backup_dir,
+        [&monitoring](std::string_view place) { return monitoring.observer({}, std::string(place)); },
+        monitoring.upload_counter()));
     // The bucket's failures do not fail a cycle (the local backup is what the schedule
     // guarantees), but they are failures the hook and the status report.
     runner_ = std::make_unique<scheduled_backups>(
@@ -541,6 +542,7 @@ int run_server(const server_options& opts) {
   if (sched_cfg.misconfigured()) throw usage_error(sched_cfg.error);
   (void)offsite_settings();
   monitor monitoring(opts.backup_dir, hook_from_environment());  // metrics, status, the hook
+  if (offsite_settings()) monitoring.offsite_configured();
   monitoring.scheduler_configured(sched_cfg);
 
   net::io_context ioc;

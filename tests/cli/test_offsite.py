@@ -301,6 +301,8 @@ class OffsiteTest(unittest.TestCase):
                     for op in ("create", "verify", "prune") for where in ("local", "r2")}
             self.assertEqual(runs, {("create", "local"): 1, ("create", "r2"): 0, ("verify", "local"): 0,
                                     ("verify", "r2"): 1, ("prune", "local"): 1, ("prune", "r2"): 1})
+            self.assertEqual((prometheus.value(m, "hone_backup_uploads_total", result="success"),
+                              prometheus.value(m, "hone_backup_uploads_total", result="failure")), (1, 0))
         finally:
             srv.stop()
 
@@ -451,6 +453,10 @@ class OutageTest(unittest.TestCase):
             for name in ("during.db.gz", "during-cli.db.gz"):
                 status, body, _ = srv.request("POST", "/api/backup/verify", body={"name": name, "from": "r2"})
                 self.assertEqual((status, body["valid"]), (200, True), body)
+            # This server's uploads: "before", then "during" failed, then the sync's two.
+            m = prometheus.parse(srv.get_text("/metrics")[1])
+            self.assertEqual((prometheus.value(m, "hone_backup_uploads_total", result="success"),
+                              prometheus.value(m, "hone_backup_uploads_total", result="failure")), (3, 1), m)
         finally:
             srv.stop()
         keys = [o["Key"] for o in self.s3.list_objects_v2(Bucket=BUCKET).get("Contents", [])]

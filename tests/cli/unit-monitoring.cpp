@@ -184,4 +184,28 @@ BOOST_AUTO_TEST_CASE(each_place_counts_its_own_operations) {
   BOOST_TEST(metrics_registry().render({}).find("r2") == std::string::npos);
 }
 
+BOOST_AUTO_TEST_CASE(uploads_are_counted_once_an_offsite_copy_is_configured) {
+  metrics_registry reg;
+  BOOST_TEST(reg.render({}).find("upload") == std::string::npos, "no offsite copy, no upload families");
+  reg.count_uploads();
+  std::string text = reg.render({});
+  BOOST_TEST(sample(text, R"(hone_backup_uploads_total{result="success"})") == 0);
+  BOOST_TEST(sample(text, R"(hone_backup_uploads_total{result="failure"})") == 0);
+  BOOST_TEST(sample(text, R"(hone_backup_upload_duration_seconds_bucket{le="+Inf"})") == 0);
+  BOOST_TEST(sample(text, "hone_backup_last_upload_success_timestamp_seconds") == -1);
+  auto uploaded = reg.upload_counter();
+  uploaded(true, 0.2);
+  uploaded(false, 40);
+  uploaded(true, 3);
+  text = reg.render({});
+  BOOST_TEST(sample(text, R"(hone_backup_uploads_total{result="success"})") == 2);
+  BOOST_TEST(sample(text, R"(hone_backup_uploads_total{result="failure"})") == 1);
+  BOOST_TEST(sample(text, R"(hone_backup_upload_duration_seconds_bucket{le="0.25"})") == 1);
+  BOOST_TEST(sample(text, R"(hone_backup_upload_duration_seconds_bucket{le="5"})") == 2);
+  BOOST_TEST(sample(text, R"(hone_backup_upload_duration_seconds_bucket{le="+Inf"})") == 3);
+  BOOST_TEST(sample(text, "hone_backup_upload_duration_seconds_sum") == 43.2);
+  BOOST_TEST(sample(text, "hone_backup_upload_duration_seconds_count") == 3);
+  BOOST_TEST(sample(text, "hone_backup_last_upload_success_timestamp_seconds") > 0);
+}
+
 BOOST_AUTO_TEST_SUITE_END()
