@@ -354,6 +354,36 @@ BOOST_AUTO_TEST_CASE(an_object_replaced_while_read_fails_the_reader) {
   BOOST_CHECK_THROW(read_all(*in), hb::remote_error);
 }
 
+BOOST_AUTO_TEST_CASE(the_next_range_downloads_while_the_current_one_is_read) {
+  auto o = options();
+  o.download_chunk_size = 1u << 20;
+  hb::s3_destination d(o);
+  const auto data = random_bytes((5u << 20) / 2, 5);  // 3 ranges, the last one half
+  d.store("r.db.gz", producer(data));
+  auto in = d.open("r.db.gz");
+  std::vector<std::byte> buf(1000);
+  BOOST_TEST(in->read(buf) == 1000u);
+  // Nothing more is read, yet the second range is on its way; the third waits for its turn.
+  for (int i = 0; i < 500 && server.count("GetObject") < 2; ++i) std::this_thread::sleep_for(10ms);
+  std::this_thread::sleep_for(50ms);
+  BOOST_TEST(server.count("GetObject") == 2);
+  auto rest = read_all(*in);
+  rest.insert(rest.begin(), buf.begin(), buf.end());
+  BOOST_TEST(as_string(rest) == as_string(data));
+  BOOST_TEST(server.count("GetObject") == 3, "no range is asked for twice, none beyond the end");
+
+  // A reader dropped while a range is on its way waits for it: nothing outlives the reader.
+  server.inject = [](const fake_s3::request& r) -> std::optional<fake_s3::fault> {
+    if (r.operation == "GetObject") return fake_s3::delay(300ms);
+    return std::nullopt;
+  };
+  auto early = d.open("r.db.gz");
+  BOOST_TEST(early->read(buf) == 1000u);
+  early.reset();
+  BOOST_TEST(server.count("GetObject") == 5);
+  server.inject = nullptr;
+}
+
 BOOST_AUTO_TEST_CASE(bytes_that_differ_from_the_etag_are_a_corrupt_backup) {
   auto o = options();
   o.download_chunk_size = 1u << 20;

@@ -59,7 +59,8 @@ struct s3_options {
   std::size_t part_size = 8u << 20;
   /// Parts uploaded at the same time; memory is about (parallel_parts + 1) * part_size.
   unsigned parallel_parts = 2;
-  /// open() reads the object in ranged GETs of this size (the memory a reader holds).
+  /// open() reads the object in ranged GETs of this size, the next range downloading while
+  /// the current one is read (a reader holds about two).
   std::size_t download_chunk_size = 8u << 20;
 
   std::chrono::milliseconds connect_timeout{10000};
@@ -120,7 +121,8 @@ inline std::shared_ptr<std::mutex> process_lock(const std::string& id) {
 /// exception from the producer included) aborts the upload, so that a listed object is
 /// complete. An existing name is never overwritten (If-None-Match: *, and a HEAD first).
 /// list() is ListObjectsV2 (1,000 keys per request); stat() a HEAD; open() ranged GETs of
-/// download_chunk_size, the object's MD5 checked at its end when its ETag is one; remove() a
+/// download_chunk_size, one ahead of the reader, the object's MD5 checked at its end when its
+/// ETag is one; remove() a
 /// DELETE confirmed by a HEAD. Thread-safe; copies share their connections.
 class s3_destination {
  public:
@@ -618,26 +620,42 @@ class s3_destination {
       return n;
     }
 
+    object_reader(const object_reader&) = delete;
+    object_reader& operator=(const object_reader&) = delete;
+    ~object_reader() override {
+      if (ahead_.valid()) ahead_.wait();  // the range being read ahead uses this reader's state
+    }
+
    private:
-    void fetch() {
-      const std::uint64_t end = std::min<std::uint64_t>(size_, pos_ + st_->opt.download_chunk_size) - 1;
+    /// The GET of the range that starts at `from` (If-Match: the ETag read at open).
+    detail::s3::reply get_range(std::uint64_t from) const {
+      const std::uint64_t end = range_end(from);
       detail::s3::call c{"GetObject", "GET", key_, {}, {}, {}};
-      c.headers = {{"range", "bytes=" + std::to_string(pos_) + "-" + std::to_string(end)}};
+      c.headers = {{"range", "bytes=" + std::to_string(from) + "-" + std::to_string(end)}};
       if (!etag_.empty()) c.headers.emplace_back("if-match", etag_);
       auto r = st_->client.send(c);
       if (r.status == 404)
         throw not_found_error("S3 object " + st_->client.describe(key_) + " was deleted while it was being read");
       if (r.status == 412)
         throw remote_error("S3 object " + st_->client.describe(key_) + " was replaced while it was being read");
-      if (r.status != 206 && !(r.status == 200 && pos_ == 0 && end + 1 == size_)) throw st_->client.failure(c, r);
-      if (r.body.size() != end + 1 - pos_)
+      if (r.status != 206 && !(r.status == 200 && from == 0 && end + 1 == size_)) throw st_->client.failure(c, r);
+      if (r.body.size() != end + 1 - from)
         throw remote_error("S3 GetObject of " + st_->client.describe(key_) + " gave " + std::to_string(r.body.size()) +
-                           " bytes for a range of " + std::to_string(end + 1 - pos_));
+                           " bytes for a range of " + std::to_string(end + 1 - from));
+      return r;
+    }
+    std::uint64_t range_end(std::uint64_t from) const {
+      return std::min<std::uint64_t>(size_, from + st_->opt.download_chunk_size) - 1;
+    }
+
+    /// Takes the range at pos_ (read ahead, or fetched now) and starts reading the next one.
+    void fetch() {
+      detail::s3::reply r = ahead_.valid() ? ahead_.get() : get_range(pos_);
       chunk_ = std::move(r.body);
       at_ = 0;
-      const auto bytes = std::as_bytes(std::span(chunk_.data(), chunk_.size()));
-      hash(bytes);
-      pos_ = end + 1;
+      pos_ = range_end(pos_) + 1;
+      if (pos_ < size_) ahead_ = std::async(std::launch::async, [this, from = pos_] { return get_range(from); });
+      hash(std::as_bytes(std::span(chunk_.data(), chunk_.size())));
     }
 
     void hash(std::span<const std::byte> data) {
@@ -686,6 +704,7 @@ class s3_destination {
     std::uint64_t part_size_ = 0, in_part_ = 0, parts_ = 0;
     std::vector<std::byte> part_md5s_;
     bool finished_ = false;
+    std::future<detail::s3::reply> ahead_;  ///< the next range, while the current one is read
   };
 
   std::shared_ptr<state> state_;
