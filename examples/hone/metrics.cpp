@@ -109,6 +109,11 @@ void metrics_registry::record_upload(bool success, double seconds, hb::time_poin
   uploads_->add(success, seconds, at);
 }
 
+void metrics_registry::add_location(std::string_view location) {
+  std::lock_guard lk(m_);
+  place(location);
+}
+
 void metrics_registry::count_uploads() {
   std::lock_guard lk(m_);
   if (!uploads_) uploads_.emplace();
@@ -119,10 +124,7 @@ std::function<void(bool, double)> metrics_registry::upload_counter() {
 }
 
 hb::observer_fn metrics_registry::observer(hb::observer_fn next, std::string location) {
-  {
-    std::lock_guard lk(m_);
-    place(location);
-  }
+  add_location(location);
   // One runner's operations do not overlap, but nothing is assumed: each operation's start is
   // kept per operation kind, under a lock of this observer's own.
   struct timing {

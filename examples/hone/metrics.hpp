@@ -56,6 +56,8 @@ class metrics_registry {
   std::function<void(bool ok, double seconds)> upload_counter();
   /// From now on /metrics reports the upload families (at zero until the first upload).
   void count_uploads();
+  /// From now on /metrics reports the operation series of `location` (at zero until it runs one).
+  void add_location(std::string_view location);
 
   /// When the next scheduled backup is due (nullopt: not known, e.g. no scheduler).
   void set_next_run(std::optional<hb::time_point> t);

@@ -18,6 +18,7 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <string_view>
 
 namespace hone_app {
 
@@ -36,8 +37,12 @@ class monitor {
   hb::observer_fn observer(hb::observer_fn next = {}, std::string location = "local");
   /// What counts the uploads to the offsite bucket (make_backups' upload_observer).
   std::function<void(bool ok, double seconds)> upload_counter();
-  /// An offsite copy is configured: the upload metrics are reported from the start.
-  void offsite_configured() { metrics_.count_uploads(); }
+  /// An offsite copy is configured (its place is `location`): its series and the upload
+  /// metrics are reported from the start.
+  void offsite_configured(std::string_view location) {
+    metrics_.add_location(location);
+    metrics_.count_uploads();
+  }
 
   /// The server listens: from now on its state is recorded in the backup folder (a server that
   /// fails to start never overwrites the state of one that is running).

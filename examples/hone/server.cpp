@@ -542,7 +542,7 @@ int run_server(const server_options& opts) {
   if (sched_cfg.misconfigured()) throw usage_error(sched_cfg.error);
   (void)offsite_settings();
   monitor monitoring(opts.backup_dir, hook_from_environment());  // metrics, status, the hook
-  if (offsite_settings()) monitoring.offsite_configured();
+  if (offsite_settings()) monitoring.offsite_configured(offsite_place);
   monitoring.scheduler_configured(sched_cfg);
 
   net::io_context ioc;

@@ -412,6 +412,11 @@ class OutageTest(unittest.TestCase):
                "HONE_BACKUP_DIR": self.sb.path("backups")}
         srv = Server(self.sb, env=env)
         try:
+            # With an offsite copy, its series are there from the start, at zero.
+            m = prometheus.parse(srv.get_text("/metrics")[1])
+            self.assertEqual(prometheus.value(m, "hone_backup_runs_total", operation="prune", location="r2",
+                                              result="success"), 0)
+            self.assertEqual(prometheus.value(m, "hone_backup_uploads_total", result="success"), 0)
             status, body, _ = srv.request("POST", "/api/backup", body={"name": "before"})
             self.assertEqual((status, body["offsite"]["uploaded"]), (201, True), body)
 
