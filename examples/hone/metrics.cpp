@@ -105,7 +105,7 @@ void metrics_registry::op_stats::add(bool success, double seconds, hb::time_poin
 
 void metrics_registry::record_upload(bool success, double seconds, hb::time_point at) {
   std::lock_guard lk(m_);
-  if (!uploads_) uploads_.emplace();
+  if (!uploads_) uploads_ = op_stats{};
   uploads_->add(success, seconds, at);
 }
 
@@ -116,7 +116,7 @@ void metrics_registry::add_location(std::string_view location) {
 
 void metrics_registry::count_uploads() {
   std::lock_guard lk(m_);
-  if (!uploads_) uploads_.emplace();
+  if (!uploads_) uploads_ = op_stats{};
 }
 
 std::function<void(bool, double)> metrics_registry::upload_counter() {
