@@ -351,7 +351,15 @@ BOOST_AUTO_TEST_CASE(an_object_replaced_while_read_fails_the_reader) {
   BOOST_TEST(in->read(buf) > 0u);
   d.remove("m.db.gz");
   d.store("m.db.gz", producer(random_bytes(3u << 20, 2)));
-  BOOST_CHECK_THROW(read_all(*in), hb::remote_error);
+  // The reader fails rather than mix two objects: "replaced" (412 to If-Match) for a range asked
+  // for after the new store, or "deleted" (404) when the range read ahead was asked for between
+  // the remove and the store.
+  try {
+    read_all(*in);
+    BOOST_FAIL("a reader of a replaced object read to the end");
+  } catch (const hb::error& e) {
+    BOOST_TEST((e.code() == hb::errc::remote || e.code() == hb::errc::not_found), e.what());
+  }
 }
 
 BOOST_AUTO_TEST_CASE(the_next_range_downloads_while_the_current_one_is_read) {
