@@ -118,28 +118,24 @@ int main(int argc, char** argv) {
     auto r = c.send(put);
     if (!r.ok()) throw c.failure(put, r);
   }
+  // s3_destination::store of the payload file under `key`.
+  auto store_file = [&](const hb::s3_options& o, const std::string& key) {
+    hb::s3_destination d(o);
+    d.store(key, [&](hb::writer& w) {
+      hb::file_reader in(file);
+      std::vector<std::byte> b(1u << 20);
+      for (std::size_t k; (k = in.read(b)) > 0;) w.write(std::span(b).first(k));
+    });
+    return json::object();
+  };
   std::map<std::string, std::vector<sample>> runs;
   for (int rep = 0; rep < reps; ++rep) {
     const std::string n = "rep" + std::to_string(rep);
-    runs["s3_destination upload"].push_back(in_child([&] {
-      hb::s3_destination d(options(bucket));
-      d.store(n + ".lib", [&](hb::writer& w) {
-        hb::file_reader in(file);
-        std::vector<std::byte> b(1u << 20);
-        for (std::size_t k; (k = in.read(b)) > 0;) w.write(std::span(b).first(k));
-      });
-      return json::object();
-    }));
+    runs["s3_destination upload"].push_back(in_child([&] { return store_file(options(bucket), n + ".lib"); }));
     runs["s3_destination upload, one PUT (part_size above the file size)"].push_back(in_child([&] {
       auto o = options(bucket);
       o.part_size = o.single_put_threshold = bytes + 1;
-      hb::s3_destination d(o);
-      d.store(n + ".one", [&](hb::writer& w) {
-        hb::file_reader in(file);
-        std::vector<std::byte> b(1u << 20);
-        for (std::size_t k; (k = in.read(b)) > 0;) w.write(std::span(b).first(k));
-      });
-      return json::object();
+      return store_file(o, n + ".one");
     }));
     runs["SHA-256 + MD5 of the file, 8 MiB at a time (the hashing an upload does)"].push_back(in_child([&] {
       hb::file_reader in(file);

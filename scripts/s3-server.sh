@@ -6,7 +6,7 @@
 #
 # Usage: scripts/s3-server.sh start|stop|status|env [DIR]
 #   start   configure DIR (default: $HONE_S3_DIR or /tmp/hone-s3-server), start the four
-#           servers and wait until the proxy answers (about 5 s); does nothing when running
+#           servers and wait until they all answer (about 5 s); does nothing when running
 #   stop    stop them (the data in DIR stays until the next start)
 #   restart stop them and start them again with the data in DIR (an outage of the S3 server)
 #   status  exit 0 when the proxy answers
@@ -126,8 +126,8 @@ EOC
   launch
 }
 
-# Starts the four servers of the configuration in $dir, with the data it holds, and waits for the
-# proxy.
+# Starts the four servers of the configuration in $dir, with the data it holds, and waits until
+# they all answer.
 launch() {
   local n
   mkdir -p "$dir/run"

@@ -74,22 +74,33 @@ fs::path offsite_lock_file(const fs::path& backup_dir) {
 }
 
 /// Copies the local backup `name` into the bucket as it is (no new export), with what the
-/// local copy's content is, so that the bucket's list needs no read per backup.
+/// local copy's content is, so that the bucket's list needs no read per backup. `uploads`
+/// (may be empty) is told how it went, unless the bucket already had the name.
 std::string upload(hb::local_directory& local, hb::s3_destination& bucket, const std::string& name,
-                   const hb::backup_info& info) {
-  auto guard = bucket.lock();
-  auto in = local.open(name);
-  const hb::stored_entry stored = bucket.store(name, [&](hb::writer& out) {
-    std::array<std::byte, 256 * 1024> buf;
-    while (const std::size_t n = in->read(buf)) out.write(std::span<const std::byte>(buf.data(), n));
-  });
+                   const hb::backup_info& info, const upload_observer& uploads) {
+  const auto t0 = std::chrono::steady_clock::now();
+  auto tell = [&](bool ok) {
+    if (uploads) uploads(ok, std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+  };
   try {
-    bucket.annotate(name, hb::content_info{info.encrypted, info.deflated});
-  } catch (const hb::error&) {
-    // Only saves list() a read; the object is complete without it.
+    auto guard = bucket.lock();
+    auto in = local.open(name);
+    const hb::stored_entry stored = bucket.store(name, [&](hb::writer& out) {
+      std::array<std::byte, 256 * 1024> buf;
+      while (const std::size_t n = in->read(buf)) out.write(std::span<const std::byte>(buf.data(), n));
+    });
+    try {
+      bucket.annotate(name, hb::content_info{info.encrypted, info.deflated});
+    } catch (const hb::error&) {
+      // Only saves list() a read; the object is complete without it.
+    }
+    log_debug("upload " + name + ": stored as " + stored.location);
+    tell(true);
+    return stored.location;
+  } catch (const hb::error& e) {
+    if (e.code() != hb::errc::already_exists) tell(false);
+    throw;
   }
-  log_debug("upload " + name + ": stored as " + stored.location);
-  return stored.location;
 }
 
 }  // namespace
@@ -134,19 +145,7 @@ backup_set make_backups(const fs::path& database, const hb::database_key& key, c
   any_runner bucket_runner = runner_with(c, bucket);  // copies share the connections and the lock
   return backup_set(std::move(local_runner), std::move(bucket_runner),
                     [local, bucket, uploads](const std::string& name, const hb::backup_info& info) mutable {
-                      const auto t0 = std::chrono::steady_clock::now();
-                      auto told = [&](bool ok) {
-                        if (uploads)
-                          uploads(ok, std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
-                      };
-                      try {
-                        std::string location = upload(local, bucket, name, info);
-                        told(true);
-                        return location;
-                      } catch (const hb::error& e) {
-                        if (e.code() != hb::errc::already_exists) told(false);
-                        throw;
-                      }
+                      return upload(local, bucket, name, info, uploads);
                     });
 }
 

@@ -540,9 +540,9 @@ int run_server(const server_options& opts) {
   // start-up (exit 2) rather than leaving the server running without what it was asked to do.
   const auto sched_cfg = schedule_from_environment();
   if (sched_cfg.misconfigured()) throw usage_error(sched_cfg.error);
-  (void)offsite_settings();
+  const bool offsite = offsite_settings().has_value();
   monitor monitoring(opts.backup_dir, hook_from_environment());  // metrics, status, the hook
-  if (offsite_settings()) monitoring.offsite_configured(offsite_place);
+  if (offsite) monitoring.offsite_configured(offsite_place);
   monitoring.scheduler_configured(sched_cfg);
 
   net::io_context ioc;

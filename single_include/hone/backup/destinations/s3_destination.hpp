@@ -968,8 +968,8 @@ inline std::shared_ptr<std::mutex> process_lock(const std::string& id) {
 /// complete. An existing name is never overwritten (If-None-Match: *, and a HEAD first).
 /// list() is ListObjectsV2 (1,000 keys per request); stat() a HEAD; open() ranged GETs of
 /// download_chunk_size, one ahead of the reader, the object's MD5 checked at its end when its
-/// ETag is one; remove() a
-/// DELETE confirmed by a HEAD. Thread-safe; copies share their connections.
+/// ETag is one; remove() a DELETE confirmed by a HEAD. Thread-safe; copies share their
+/// connections.
 class s3_destination {
  public:
   using options = s3_options;
