@@ -49,6 +49,9 @@ struct backup_info {
   /// empty, or its content is not an SQLite/SQLCipher database). Such files never count as
   /// backups: prune keeps them and does not count them, the scheduler ignores them.
   std::string problem;
+  /// Hex SHA-256 of the stored bytes when the Destination keeps a checked record of it
+  /// (stored_entry::sha256); empty when unknown.
+  std::string sha256;
 };
 
 /// A backup prune kept, with the rules that kept it ("last", "daily", ..., or "time unknown").
@@ -431,6 +434,7 @@ class BackupRunner {
     b.name = e.name;
     b.path = e.location;
     b.size = e.size;
+    b.sha256 = e.sha256;
     b.created_at = timestamp_from_name(e.name, options_.name_prefix).value_or(e.modified);
     return b;
   }

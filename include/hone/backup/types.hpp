@@ -115,6 +115,11 @@ struct stored_entry {
   /// Set by destinations that keep what annotate() was told (empty: the runner reads the
   /// object's first bytes to find out).
   std::optional<content_info> content{};
+  /// Hex SHA-256 of the stored bytes, set by destinations that keep a record of it checked
+  /// against the object (s3_destination: written at upload, once the object read back with the
+  /// size and ETag of what was sent, and valid while the object's size and ETag are those);
+  /// empty when unknown.
+  std::string sha256{};
 };
 
 }  // namespace hone::backup

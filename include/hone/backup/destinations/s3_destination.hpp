@@ -85,7 +85,21 @@ struct s3_options {
   std::filesystem::path lock_file;
   /// Told of retries and of aborted stale uploads (may be empty).
   std::function<void(std::string_view)> log;
+  /// Polled during every request and every wait between retries (at least once a second): a
+  /// non-empty answer abandons the request, and the operation fails with that reason (e.g. the
+  /// program is stopping, or a deadline of the caller's passed). May be called from the
+  /// destination's own threads (parts in flight, the read-ahead); may be empty.
+  std::function<std::string()> interrupt;
 };
+
+/// Hex SHA-256 of everything `in` gives until its end (how the program compares a local backup
+/// with the bucket's stored_entry::sha256).
+inline std::string sha256_of(reader& in) {
+  detail::s3::sha256_stream h;
+  std::vector<std::byte> buf(256 * 1024);
+  while (const std::size_t n = in.read(buf)) h.update(std::span<const std::byte>(buf.data(), n));
+  return detail::s3::to_hex(h.finish());
+}
 
 namespace detail::s3 {
 inline constexpr std::size_t min_part_size = 5u << 20;
@@ -203,6 +217,15 @@ class s3_destination {
     c.headers = {{"content-md5", detail::s3::to_base64(detail::s3::md5({}))}};
     auto r = st.client.send(c);
     if (!r.ok()) throw st.client.failure(c, r);
+  }
+
+  /// Hex SHA-256 of the object's bytes: the checked record of it when there is one for the
+  /// object as it is now (see stored_entry::sha256), else read from the object itself (the whole
+  /// object is downloaded, its ETag checked). Throws not_found_error when there is no such object.
+  std::string content_sha256(const std::string& name) const {
+    if (auto e = stat(name); e && !e->sha256.empty()) return e->sha256;
+    auto in = open(name);
+    return sha256_of(*in);
   }
 
   std::optional<stored_entry> stat(const std::string& name) const {

@@ -58,20 +58,23 @@ inline digest128 md5(std::span<const std::byte> data) { return digest<16>(EVP_md
 inline std::string sha256_hex(std::string_view s) { return to_hex(sha256(s)); }
 inline std::string sha256_hex(std::span<const std::byte> data) { return to_hex(sha256(data)); }
 
-/// An incremental MD5 (the ETag of what was downloaded).
-class md5_stream {
+/// An incremental digest of OpenSSL's: md5_stream (the ETag of what was sent or downloaded),
+/// sha256_stream (the content's SHA-256).
+template <std::size_t N, const EVP_MD* (*Md)()>
+class digest_stream {
  public:
-  md5_stream() : ctx_(EVP_MD_CTX_new(), EVP_MD_CTX_free) { reset(); }
+  digest_stream() : ctx_(EVP_MD_CTX_new(), EVP_MD_CTX_free) { reset(); }
   void reset() {
-    if (!ctx_ || EVP_DigestInit_ex(ctx_.get(), EVP_md5(), nullptr) != 1) throw std::runtime_error("OpenSSL MD5 failed");
+    if (!ctx_ || EVP_DigestInit_ex(ctx_.get(), Md(), nullptr) != 1) throw std::runtime_error("OpenSSL digest failed");
   }
   void update(std::span<const std::byte> data) {
-    if (EVP_DigestUpdate(ctx_.get(), data.data(), data.size()) != 1) throw std::runtime_error("OpenSSL MD5 failed");
+    if (EVP_DigestUpdate(ctx_.get(), data.data(), data.size()) != 1) throw std::runtime_error("OpenSSL digest failed");
   }
-  digest128 finish() {
-    digest128 out{};
+  std::array<unsigned char, N> finish() {
+    std::array<unsigned char, N> out{};
     unsigned int len = 0;
-    if (EVP_DigestFinal_ex(ctx_.get(), out.data(), &len) != 1) throw std::runtime_error("OpenSSL MD5 failed");
+    if (EVP_DigestFinal_ex(ctx_.get(), out.data(), &len) != 1 || len != N)
+      throw std::runtime_error("OpenSSL digest failed");
     reset();
     return out;
   }
@@ -79,6 +82,8 @@ class md5_stream {
  private:
   std::unique_ptr<EVP_MD_CTX, void (*)(EVP_MD_CTX*)> ctx_;
 };
+using md5_stream = digest_stream<16, &EVP_md5>;
+using sha256_stream = digest_stream<32, &EVP_sha256>;
 
 inline digest256 hmac_sha256(std::span<const unsigned char> key, std::string_view data) {
   digest256 out{};
