@@ -168,6 +168,14 @@ class server {
     etags_[key] = md5_hex(bytes);
   }
 
+  /// Requests of an operation on keys other than the destination's markers (.hone-content/).
+  int count_data(const std::string& op) {
+    std::lock_guard lk(m_);
+    return static_cast<int>(std::count_if(log.begin(), log.end(), [&](const std::string& l) {
+      return l.rfind(op + " ", 0) == 0 && l.find("/.hone-content/") == std::string::npos;
+    }));
+  }
+
   int count(const std::string& op) {
     std::lock_guard lk(m_);
     return static_cast<int>(
