@@ -201,7 +201,7 @@ class client {
         break;
       }
       const auto u = static_cast<unsigned char>(ch);
-      out += u >= 0x20 && u < 0x7f && ch != '"' ? ch : (ch == '\n' || ch == '\r' || ch == '\t' ? ' ' : '?');
+      out += ch == '"' ? '\'' : u >= 0x20 && u < 0x7f ? ch : (ch == '\n' || ch == '\r' || ch == '\t' ? ' ' : '?');
     }
     return out;
   }
