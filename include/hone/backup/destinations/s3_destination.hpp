@@ -550,6 +550,9 @@ class s3_destination {
     return c;
   }
 
+ public:
+  // The record-keeping scheme and the names considered; public for the tests and fuzz_s3.
+
   /// The "folder" below the prefix that holds the markers (hidden: never listed).
   static constexpr std::string_view content_folder = ".hone-content/";
 
@@ -607,6 +610,12 @@ class s3_destination {
     return std::nullopt;
   }
 
+  /// A name list/stat/open/remove consider: one level below the prefix, not hidden.
+  static bool listed_name(std::string_view n) {
+    return !n.empty() && n.front() != '.' && n.find('/') == std::string_view::npos;
+  }
+
+ private:
   /// Fills e.content and e.sha256 from the markers that match the object as it is now (its size;
   /// for the SHA-256 its ETag too), so that a replaced object is unknown, never "the same".
   static void apply_markers(stored_entry& e, const std::string& etag, const std::vector<marker>& ms) {
@@ -704,11 +713,6 @@ class s3_destination {
     if (!seen.insert(detail::s3::sha256_hex(std::as_bytes(std::span(token.data(), token.size())))).second)
       throw remote_error(st.client.where(c) + " failed: the endpoint does not answer as S3 does: it gave the same "
                                               "continuation token (or marker) twice, so the listing would never end");
-  }
-
-  /// A name list/stat/open/remove consider: one level below the prefix, not hidden.
-  static bool listed_name(std::string_view n) {
-    return !n.empty() && n.front() != '.' && n.find('/') == std::string_view::npos;
   }
 
   /// HEAD of a key: nothing for a 404, else the checked object_head.
