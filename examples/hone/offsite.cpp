@@ -11,6 +11,8 @@
 #include <span>
 #include <cstdlib>
 #include <mutex>
+#include <new>
+#include <stdexcept>
 #include <set>
 #include <unordered_map>
 #include <utility>
@@ -31,7 +33,13 @@ bool is_not_found(const hb::error& e) { return e.code() == hb::errc::not_found; 
 /// internal error of the program.
 std::string bucket_text(const std::exception& e) {
   if (const auto* he = dynamic_cast<const hb::error*>(&e)) return program_message(*he);
-  return std::string("the offsite bucket gave an answer that cannot be used (") + e.what() + ")";
+  const char* what = dynamic_cast<const std::out_of_range*>(&e)        ? "a number out of range"
+                     : dynamic_cast<const std::invalid_argument*>(&e)  ? "a value that is not a number"
+                     : dynamic_cast<const std::bad_alloc*>(&e)         ? "more data than fits in memory"
+                     : dynamic_cast<const std::length_error*>(&e)      ? "more data than fits in memory"
+                                                                       : nullptr;
+  return std::string("the offsite bucket gave an answer that cannot be used") +
+         (what ? std::string(" (") + what + ")" : std::string(" (") + e.what() + ")");
 }
 
 /// Runs `f`, a request to the bucket: what it throws that is not a hone::backup::error becomes
