@@ -574,8 +574,9 @@ hb::backup_info scheduled_backups::create() {
   created_backup c = set_.create();
   if (!c.offsite) return c.info;
   if (!c.offsite->uploaded) {
-    warn("backup " + c.info.name + " is kept in the local folder only: its upload to the bucket failed: " +
-         c.offsite->error + " (the next cycle uploads it)");
+    warn("backup " + c.info.name + " is kept in the local folder only: " +
+         (c.offsite->conflict ? c.offsite->error
+                              : "its upload to the bucket failed: " + c.offsite->error + " (the next cycle uploads it)"));
     failed("upload", c.offsite->error);
     return c.info;
   }
