@@ -190,8 +190,16 @@ bool backup_set::same_bytes(const hb::backup_info& local, const hb::backup_info&
   const std::string mine = io_.local_sha256(local);
   // An object without a checked record of its SHA-256 is read (once: the read writes the
   // record), never assumed to be the same.
-  const std::string theirs =
-      !offsite.sha256.empty() ? offsite.sha256 : on_bucket([&] { return io_.offsite_sha256(offsite.name); });
+  std::string theirs = offsite.sha256;
+  if (theirs.empty()) {
+    try {
+      theirs = on_bucket([&] { return io_.offsite_sha256(offsite.name); });
+    } catch (const hb::error& e) {
+      // An object that does not read back as its ETag says holds no bytes one can count on.
+      if (e.code() == hb::errc::corrupt_backup) return false;
+      throw;
+    }
+  }
   return !mine.empty() && equal_hex(mine, theirs);
 }
 
