@@ -33,11 +33,11 @@ bool is_not_found(const hb::error& e) { return e.code() == hb::errc::not_found; 
 /// internal error of the program.
 std::string bucket_text(const std::exception& e) {
   if (const auto* he = dynamic_cast<const hb::error*>(&e)) return program_message(*he);
-  const char* what = dynamic_cast<const std::out_of_range*>(&e)        ? "a number out of range"
-                     : dynamic_cast<const std::invalid_argument*>(&e)  ? "a value that is not a number"
-                     : dynamic_cast<const std::bad_alloc*>(&e)         ? "more data than fits in memory"
-                     : dynamic_cast<const std::length_error*>(&e)      ? "more data than fits in memory"
-                                                                       : nullptr;
+  const char* what = dynamic_cast<const std::out_of_range*>(&e)       ? "a number out of range"
+                     : dynamic_cast<const std::invalid_argument*>(&e) ? "a value that is not a number"
+                     : dynamic_cast<const std::bad_alloc*>(&e)        ? "more data than fits in memory"
+                     : dynamic_cast<const std::length_error*>(&e)     ? "more data than fits in memory"
+                                                                      : nullptr;
   return std::string("the offsite bucket gave an answer that cannot be used") +
          (what ? std::string(" (") + what + ")" : std::string(" (") + e.what() + ")");
 }
@@ -269,7 +269,7 @@ listed_backups backup_set::list() {
   for (auto& b : local_.list()) out.backups.push_back({std::move(b), {std::string(local_place)}});
   if (!bucket_) return out;
   try {
-    std::vector<located_backup> all = out.backups;  // kept as it is when the bucket fails
+    std::vector<located_backup> all = out.backups;             // kept as it is when the bucket fails
     std::unordered_map<std::string, std::size_t> local_index;  // thousands of backups: no search per object
     for (std::size_t i = 0; i < all.size(); ++i) local_index.emplace(all[i].info.name, i);
     for (auto& b : on_bucket([&] { return bucket_->list(); })) {
@@ -420,14 +420,14 @@ struct planned_retention {
 /// The plan of one place: its backups (not the files that are not backups) with the union's
 /// decision for each name.
 any_retention plan_for(const std::vector<hb::backup_info>& place,
-                           const std::map<std::string, std::vector<std::string>>& decision,
-                           const std::string& description) {
+                       const std::map<std::string, std::vector<std::string>>& decision,
+                       const std::string& description) {
   planned_retention p{description, {}};
   for (const auto& b : place) {
     if (!b.problem.empty()) continue;
     auto it = decision.find(b.name);
-    p.planned.emplace_back(b.created_at, it == decision.end() ? std::vector<std::string>{"new since planned"}
-                                                              : it->second);
+    p.planned.emplace_back(b.created_at,
+                           it == decision.end() ? std::vector<std::string>{"new since planned"} : it->second);
   }
   return any_retention{[p](std::span<const hb::time_point> t) { return p.apply(t); }, description};
 }
@@ -583,8 +583,9 @@ hb::backup_info scheduled_backups::create() {
   if (!c.offsite) return c.info;
   if (!c.offsite->uploaded) {
     warn("backup " + c.info.name + " is kept in the local folder only: " +
-         (c.offsite->conflict ? c.offsite->error
-                              : "its upload to the bucket failed: " + c.offsite->error + " (the next cycle uploads it)"));
+         (c.offsite->conflict
+              ? c.offsite->error
+              : "its upload to the bucket failed: " + c.offsite->error + " (the next cycle uploads it)"));
     failed("upload", c.offsite->error);
     return c.info;
   }

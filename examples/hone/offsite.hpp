@@ -94,10 +94,10 @@ struct removed_backup {
 /// by name): what it keeps is kept in every place, the rest is deleted from every place, so a
 /// backup deleted from one place is never uploaded again and deleted again.
 struct pruned_backups {
-  hb::prune_result result;                ///< both places: a name appears once
-  hb::prune_result local;                 ///< what was deleted and kept in the local folder
+  hb::prune_result result;                  ///< both places: a name appears once
+  hb::prune_result local;                   ///< what was deleted and kept in the local folder
   std::optional<hb::prune_result> offsite;  ///< ... in the bucket (unset: no bucket, or it failed)
-  std::string offsite_error;              ///< the bucket could not be pruned (the local folder was)
+  std::string offsite_error;                ///< the bucket could not be pruned (the local folder was)
 };
 
 /// What sync did: the local backups the bucket lacked, uploaded in order (oldest first).

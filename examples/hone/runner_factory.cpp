@@ -143,8 +143,8 @@ std::string upload(hb::local_directory& local, hb::s3_destination& bucket, const
       } catch (const std::exception& e) {
         log_warn("cannot delete the altered object " + name + " from the bucket: " + e.what());
       }
-      throw hb::remote_error("the offsite bucket stored other bytes than were uploaded for " + name +
-                             " (SHA-256 " + held.substr(0, 16) + "... instead of " + sent.substr(0, 16) +
+      throw hb::remote_error("the offsite bucket stored other bytes than were uploaded for " + name + " (SHA-256 " +
+                             held.substr(0, 16) + "... instead of " + sent.substr(0, 16) +
                              "...); the object was deleted");
     }
     try {

@@ -70,8 +70,8 @@ struct status_inputs {
 };
 
 /// The status document (README "Monitoring"): ok, newest, count/bytes with the per-location
-/// breakdown ("local", and "r2" with a bucket; ok needs both listed and no conflict), stale (when a max age is given), scheduler,
-/// last_failure, last_verify.
+/// breakdown ("local", and "r2" with a bucket; ok needs both listed and no conflict), stale
+/// (when a max age is given), scheduler, last_failure, last_verify.
 json status_json(const status_inputs& in);
 
 /// True when the status is fine: a newest backup exists and (with a max age) is not older.
