@@ -238,6 +238,8 @@ api_response api::create(const std::string& body) const {
   if (created.offsite) {
     if (created.offsite->uploaded)
       res.log_note += ", uploaded to the bucket";
+    else if (created.offsite->conflict)
+      log_warn("backup " + printable(b.name) + " is kept in the local folder only: " + created.offsite->error);
     else
       log_warn("backup " + printable(b.name) + " is kept in the local folder only: its upload to the bucket failed: " +
                created.offsite->error + " (POST /api/backup/sync or 'hone backup sync' uploads it)");
