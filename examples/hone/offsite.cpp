@@ -7,13 +7,13 @@
 #include <algorithm>
 #include <cctype>
 #include <charconv>
-#include <map>
-#include <span>
 #include <cstdlib>
+#include <map>
 #include <mutex>
 #include <new>
-#include <stdexcept>
 #include <set>
+#include <span>
+#include <stdexcept>
 #include <unordered_map>
 #include <utility>
 

@@ -7,13 +7,15 @@
 #include <hone/backup/destinations/s3_destination.hpp>
 
 #include <array>
+#include <chrono>
+#include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
-#include <chrono>
-#include <cstddef>
 #include <span>
+#include <string>
 #include <utility>
 
 #include <sys/stat.h>
