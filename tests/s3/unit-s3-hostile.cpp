@@ -371,7 +371,8 @@ BOOST_AUTO_TEST_CASE(an_error_document_is_an_error_whatever_the_status) {
     if (r.operation == "ListObjectsV2")
       return fake_s3::answer(200, "<Error><Code>AccessDenied</Code><Message>no</Message></Error>");
     if (r.operation == "CompleteMultipartUpload")
-      return fake_s3::answer(200, "<?xml version=\"1.0\"?>\n<Error><Code>InternalError</Code><Message>x</Message></Error>");
+      return fake_s3::answer(200,
+                             "<?xml version=\"1.0\"?>\n<Error><Code>InternalError</Code><Message>x</Message></Error>");
     return std::nullopt;
   };
   hb::s3_destination d(options());
@@ -395,7 +396,8 @@ BOOST_AUTO_TEST_CASE(answers_without_an_etag_or_an_upload_id_are_not_s3) {
       {"PutObject", fake_s3::answer(200, ""), false},
       {"UploadPart", fake_s3::answer(200, ""), true},
       {"CreateMultipartUpload", fake_s3::answer(200, "<InitiateMultipartUploadResult/>"), true},
-      {"CreateMultipartUpload", fake_s3::answer(200, "<ListBucketResult><UploadId>x</UploadId></ListBucketResult>"), true},
+      {"CreateMultipartUpload", fake_s3::answer(200, "<ListBucketResult><UploadId>x</UploadId></ListBucketResult>"),
+       true},
       {"CompleteMultipartUpload", fake_s3::answer(200, "<html></html>"), true},
       {"HeadObject", fake_s3::answer(200, "", {{"Content-Type", "text/html"}}), false},
   };
@@ -454,8 +456,8 @@ BOOST_AUTO_TEST_CASE(an_endless_listing_stops_after_max_list_pages) {
   server.inject = [&n](const fake_s3::request& r) -> std::optional<fake_s3::fault> {
     if (r.operation != "ListObjectsV2") return std::nullopt;
     const int i = ++n;
-    return fake_s3::answer(200, listing(contents("p/b" + std::to_string(i) + ".db.gz", "10"), true,
-                                        "token-" + std::to_string(i)));
+    return fake_s3::answer(
+        200, listing(contents("p/b" + std::to_string(i) + ".db.gz", "10"), true, "token-" + std::to_string(i)));
   };
   auto o = options();
   o.max_list_pages = 50;
@@ -471,9 +473,10 @@ BOOST_AUTO_TEST_CASE(a_repeated_continuation_token_or_marker_stops_the_listing) 
     if (r.operation == "ListObjectsV2")
       return ++n, fake_s3::answer(200, listing(contents("p/b.db.gz", "10"), true, "again"));
     if (r.operation == "ListMultipartUploads")
-      return ++n, fake_s3::answer(200,
-                                  "<ListMultipartUploadsResult><IsTruncated>true</IsTruncated><NextKeyMarker>k</"
-                                  "NextKeyMarker><NextUploadIdMarker>u</NextUploadIdMarker></ListMultipartUploadsResult>");
+      return ++n,
+             fake_s3::answer(200,
+                             "<ListMultipartUploadsResult><IsTruncated>true</IsTruncated><NextKeyMarker>k</"
+                             "NextKeyMarker><NextUploadIdMarker>u</NextUploadIdMarker></ListMultipartUploadsResult>");
     return std::nullopt;
   };
   hb::s3_destination d(options());
