@@ -549,8 +549,24 @@ BOOST_AUTO_TEST_CASE(a_listing_longer_than_16_mib_is_cut_off) {
   };
   hb::s3_destination d(options());
   auto r = run([&] { (void)d.list(); });
-  BOOST_TEST(has(r.error, "longer than the 16777216 bytes"), r.error);
+  BOOST_TEST(has(r.error, "cut off after 16777216 bytes of body"), r.error);
   BOOST_TEST(server.count("ListObjectsV2") == 1);  // not retried
+  // 300 KB of headers (lines of 3,000 bytes): cut off too.
+  server.inject = [](const fake_s3::request& r) -> std::optional<fake_s3::fault> {
+    if (r.operation != "HeadObject") return std::nullopt;
+    std::vector<std::pair<std::string, std::string>> h{{"ETag", "\"x\""}};
+    for (int i = 0; i < 100; ++i) h.emplace_back("X-Junk-" + std::to_string(i), std::string(3000, 'j'));
+    return fake_s3::answer(200, "", h);
+  };
+  r = run([&] { (void)d.stat("a.db.gz"); });
+  BOOST_TEST(has(r.error, "256 KiB of headers"), r.error);
+  // An <Error> document without a <Code>, with 200: an error all the same.
+  server.inject = [](const fake_s3::request& r) -> std::optional<fake_s3::fault> {
+    if (r.operation == "ListObjectsV2") return fake_s3::answer(200, "<Error><Message>m</Message></Error>");
+    return std::nullopt;
+  };
+  r = run([&] { (void)d.list(); });
+  BOOST_TEST(has(r.error, "HTTP 200 Error (m)"), r.error);
 }
 
 BOOST_AUTO_TEST_CASE(a_ranged_get_answered_with_more_or_fewer_bytes_fails) {
@@ -569,7 +585,7 @@ BOOST_AUTO_TEST_CASE(a_ranged_get_answered_with_more_or_fewer_bytes_fails) {
     };
     auto in = d.open("a.db.gz");
     auto r = run([&] { (void)read_all(*in); });
-    BOOST_TEST(has(r.error, n > 1000 ? "longer than" : "gave 1000 bytes for a range of 65536"), r.error);
+    BOOST_TEST(has(r.error, n > 1000 ? "cut off after 65536 bytes" : "gave 1000 bytes for a range of 65536"), r.error);
   }
   // A Content-Length that promises more than the range, with a body that never ends.
   server.inject = [etag](const fake_s3::request& r) -> std::optional<fake_s3::fault> {

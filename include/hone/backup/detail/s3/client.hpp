@@ -147,8 +147,10 @@ class client {
         if (!tf.interrupted.empty()) throw interrupted(c, tf.interrupted);
         if (tf.overflow)
           throw remote_error(scrub(where(c) + " failed: the endpoint " + s_.endpoint +
-                                   " does not answer as S3 does: its answer is longer than the " +
-                                   std::to_string(c.max_body) + " bytes expected (cut off)"));
+                                   " does not answer as S3 does: its answer is longer than expected (cut off after " +
+                                   std::to_string(c.max_body) + " bytes of body or " +
+                                   std::to_string(http_detail::max_header_bytes >> 10) +
+                                   " KiB of headers, the connection dropped)"));
         why = "no response (" + scrub(tf.message) + ")";
         if (tf.code == CURLE_OPERATION_TIMEDOUT && s_.http.request_timeout.count() > 0)
           why += "; a request may last " + std::to_string(s_.http.request_timeout.count()) + " ms";
@@ -163,6 +165,7 @@ class client {
         if (!r.ok() || is_error_document(r.body)) {
           r.code = xml_text(r.body, "Code");
           r.message = xml_text(r.body, "Message");
+          if (r.code.empty() && r.ok() && is_error_document(r.body)) r.code = "Error";  // no <Code>: still an error
         }
         if (!retryable(r) || attempt >= s_.max_attempts) return r;
         why = "HTTP " + std::to_string(r.status) + (r.code.empty() ? "" : " " + r.code);
