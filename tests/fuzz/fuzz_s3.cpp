@@ -114,7 +114,8 @@ void check(std::uint8_t mode, std::string_view text) {
       const auto m = hb::s3_destination::parse_marker(text);
       if (m) {
         if (!hb::s3_destination::listed_name(m->name)) fail("a marker of a name never listed");
-        if (m->kind == hb::s3_destination::marker::checksum && m->sha256.size() != 64) fail("a SHA-256 of the wrong size");
+        if (m->kind == hb::s3_destination::marker::checksum && m->sha256.size() != 64)
+          fail("a SHA-256 of the wrong size");
       }
       break;
     }

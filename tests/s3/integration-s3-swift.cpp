@@ -147,8 +147,16 @@ BOOST_FIXTURE_TEST_CASE(bytes_read_back_equal_bytes_stored_at_part_boundaries, f
     BOOST_TEST(e.size == n);
     auto in = d.open(name);
     BOOST_TEST((read_all(*in) == data), "object of " << n << " bytes reads back the same");
+    // The checked SHA-256 record holds with Swift's ETags (a one-PUT's MD5, a multipart's
+    // MD5-of-MD5s-N), in the HEAD and in the listing alike.
+    const std::string sha = detail::s3::sha256_hex(data);
+    BOOST_TEST(e.sha256 == sha, "object of " << n << " bytes");
+    BOOST_TEST(d.stat(name)->sha256 == sha, "object of " << n << " bytes");
+    BOOST_TEST(d.content_sha256(name) == sha);
   }
-  BOOST_TEST(d.list().size() == 6u);
+  const auto listed = d.list();
+  BOOST_TEST(listed.size() == 6u);
+  for (const auto& e : listed) BOOST_TEST(e.sha256.size() == 64u, e.name << " has a SHA-256 in the listing");
   BOOST_TEST(incomplete_uploads().empty());
 }
 

@@ -73,7 +73,7 @@ struct s3_options {
   /// abandoned (and retried): a server that drips its answer cannot hold an operation forever.
   /// 0: no limit (not advised). Allow for a part (part_size) at the slowest expected rate.
   std::chrono::milliseconds request_timeout{600000};
-  int max_attempts = 6;                          ///< tries of one request, the first included
+  int max_attempts = 6;  ///< tries of one request, the first included
   std::chrono::milliseconds retry_base_delay{250};
   std::chrono::milliseconds retry_max_delay{20000};
 
@@ -117,11 +117,11 @@ inline std::string sha256_of(reader& in) {
 
 namespace detail::s3 {
 inline constexpr std::size_t min_part_size = 5u << 20;
-inline constexpr std::uint64_t max_part_size = 5ull << 30;      ///< S3's largest part
-inline constexpr std::uint64_t max_object_size = 5ull << 40;    ///< S3's largest object (5 TiB)
+inline constexpr std::uint64_t max_part_size = 5ull << 30;    ///< S3's largest part
+inline constexpr std::uint64_t max_object_size = 5ull << 40;  ///< S3's largest object (5 TiB)
 inline constexpr std::size_t max_parts = 10000;
-inline constexpr std::size_t max_keys_per_page = 1000;          ///< S3's page of ListObjectsV2 and the uploads
-inline constexpr std::size_t max_key_bytes = 1024;              ///< S3's longest key
+inline constexpr std::size_t max_keys_per_page = 1000;  ///< S3's page of ListObjectsV2 and the uploads
+inline constexpr std::size_t max_key_bytes = 1024;      ///< S3's longest key
 /// The longest listing page taken (a page of 1,000 keys of 1,024 bytes is about 1.5 MiB).
 inline constexpr std::size_t max_listing_bytes = 16u << 20;
 /// The first range a reader asks for: a header peek costs one small GET.
@@ -135,8 +135,8 @@ inline std::string unquote(std::string_view etag) {
 
 /// A number a server sent (a Size, a Content-Length, a part size): decimal digits only, at most
 /// `max`. Anything else is a remote_error that names the field, the value and the request.
-inline std::uint64_t parse_number(std::string_view text, std::string_view field, std::uint64_t max,
-                                  const client& cl, const call& c) {
+inline std::uint64_t parse_number(std::string_view text, std::string_view field, std::uint64_t max, const client& cl,
+                                  const call& c) {
   std::string_view t = text;
   while (!t.empty() && (t.front() == ' ' || t.front() == '\t')) t.remove_prefix(1);
   while (!t.empty() && (t.back() == ' ' || t.back() == '\t')) t.remove_suffix(1);
@@ -222,8 +222,8 @@ inline uploads_page parse_uploads(const client& cl, const call& c, const reply& 
 /// 5 TiB, and for a multipart ETag the part size (x-amz-meta-hone-part-size) from 5 MiB to 5 GiB.
 struct object_head {
   std::uint64_t size = 0;
-  std::string etag;      ///< as sent (for If-Match)
-  std::string checksum;  ///< the ETag unquoted when it is an MD5 (32 hex) or a multipart one
+  std::string etag;             ///< as sent (for If-Match)
+  std::string checksum;         ///< the ETag unquoted when it is an MD5 (32 hex) or a multipart one
   std::uint64_t part_size = 0;  ///< set with a multipart checksum
   std::chrono::system_clock::time_point modified{};
 };
@@ -245,8 +245,8 @@ inline object_head parse_head(const client& cl, const call& c, const reply& r) {
   } else if (const auto dash = e.find('-'); dash == 32 && hex(e.substr(0, 32)) && !part.empty()) {
     h.part_size = parse_number(part, "x-amz-meta-hone-part-size", max_part_size, cl, c);
     if (h.part_size < min_part_size)
-      throw remote_error(cl.where(c) + " failed: the object's x-amz-meta-hone-part-size " + std::to_string(h.part_size) +
-                         " is below S3's smallest part (5 MiB)");
+      throw remote_error(cl.where(c) + " failed: the object's x-amz-meta-hone-part-size " +
+                         std::to_string(h.part_size) + " is below S3's smallest part (5 MiB)");
     h.checksum = e;
   }
   return h;
@@ -312,8 +312,8 @@ class s3_destination {
       if (!h)
         wrong = "is missing right after it was uploaded";
       else if (h->size != u.bytes())
-        wrong = "holds " + std::to_string(h->size) + " bytes right after " + std::to_string(u.bytes()) +
-                " were uploaded";
+        wrong =
+            "holds " + std::to_string(h->size) + " bytes right after " + std::to_string(u.bytes()) + " were uploaded";
       else if (detail::s3::unquote(h->etag) != expected)
         wrong = "has the ETag " + detail::s3::client::sanitized(detail::s3::unquote(h->etag), 80) +
                 " right after an upload whose bytes give " + expected;
@@ -438,7 +438,8 @@ class s3_destination {
       throw remote_error("S3 DeleteObject of " + st.client.describe(k) + " at " + st.opt.endpoint +
                          " succeeded, but the object is still there");
     try {
-      for (const auto& m : list_markers(name)) delete_key(st.opt.prefix + std::string(content_folder) + name + "/" + m.tail);
+      for (const auto& m : list_markers(name))
+        delete_key(st.opt.prefix + std::string(content_folder) + name + "/" + m.tail);
     } catch (const remote_error&) {
       // best effort: a stale marker is ignored (its size and ETag are not the next object's)
     }
@@ -584,7 +585,9 @@ class s3_destination {
     const auto [p, ec] = std::from_chars(rest.data(), rest.data() + rest.size(), m.size);
     if (ec != std::errc() || p == rest.data() || p == rest.data() + rest.size() || *p != '-') return std::nullopt;
     rest.remove_prefix(static_cast<std::size_t>(p - rest.data()) + 1);
-    const auto hex = [](std::string_view v) { return v.find_first_not_of("0123456789abcdef") == std::string_view::npos; };
+    const auto hex = [](std::string_view v) {
+      return v.find_first_not_of("0123456789abcdef") == std::string_view::npos;
+    };
     if (sha) {
       // ETAG-SHA256: the SHA-256 is the last 64 hex digits; the ETag holds hex digits and '-'.
       if (rest.size() < 66 || rest[rest.size() - 65] != '-') return std::nullopt;
@@ -711,8 +714,9 @@ class s3_destination {
       throw remote_error(st.client.where(c) + " failed: the listing goes on beyond " +
                          std::to_string(st.opt.max_list_pages) + " pages (s3_options::max_list_pages)");
     if (!seen.insert(detail::s3::sha256_hex(std::as_bytes(std::span(token.data(), token.size())))).second)
-      throw remote_error(st.client.where(c) + " failed: the endpoint does not answer as S3 does: it gave the same "
-                                              "continuation token (or marker) twice, so the listing would never end");
+      throw remote_error(st.client.where(c) +
+                         " failed: the endpoint does not answer as S3 does: it gave the same "
+                         "continuation token (or marker) twice, so the listing would never end");
   }
 
   /// HEAD of a key: nothing for a 404, else the checked object_head.

@@ -15,14 +15,16 @@
 // ---- begin of <hone/backup/detail/s3/http.hpp> ----
 // A small blocking HTTP/1.1 client on libcurl for the S3 destination: one request at a time per
 // handle, the body sent from memory with a Content-Length (never chunked, no Expect:
-// 100-continue), the response body collected in memory or handed to a sink. Handles are pooled
-// so that connections are reused across requests and threads.
+// 100-continue), the response body collected in memory up to a cap the request sets (a longer
+// answer is cut off and its connection dropped). Every request has a whole deadline and can be
+// interrupted. Handles are pooled so that connections are reused across requests and threads.
 
 #include <cctype>
 #include <chrono>
 #include <cstdlib>
 #include <cstddef>
 #include <cstring>
+#include <exception>
 #include <functional>
 #include <memory>
 #include <mutex>
@@ -42,6 +44,12 @@ struct http_request {
   std::string url;
   std::vector<std::pair<std::string, std::string>> headers;
   std::span<const std::byte> body;  ///< sent with Content-Length: body.size() (PUT, POST)
+  /// The most response body bytes taken: a longer answer is abandoned (transport_failure with
+  /// `overflow` set) and its connection dropped.
+  std::size_t max_body = 1u << 20;
+  /// Polled while the request runs (at least once a second): a non-empty answer abandons it
+  /// (transport_failure with `interrupted` set to that answer). May be null.
+  const std::function<std::string()>* interrupt = nullptr;
 };
 
 struct http_response {
@@ -60,6 +68,8 @@ struct http_response {
 struct transport_failure {
   CURLcode code = CURLE_OK;
   std::string message;
+  std::string interrupted;  ///< the interrupt's answer when it abandoned the request
+  bool overflow = false;    ///< the answer was longer than http_request::max_body (or its headers too long)
   /// Worth another try: connection and timeout failures, not a malformed URL or a TLS
   /// certificate that does not verify.
   bool retryable() const noexcept {
@@ -71,7 +81,8 @@ struct transport_failure {
       case CURLE_SSL_CERTPROBLEM:
       case CURLE_OUT_OF_MEMORY:
       case CURLE_ABORTED_BY_CALLBACK:
-      case CURLE_WRITE_ERROR: return false;
+      case CURLE_WRITE_ERROR:
+      case CURLE_TOO_MANY_REDIRECTS: return false;
       default: return true;
     }
   }
@@ -81,8 +92,9 @@ struct http_settings {
   std::chrono::milliseconds connect_timeout{10000};
   /// A transfer is abandoned when less than 1 byte per second moved for this long.
   std::chrono::seconds idle_timeout{60};
-  std::chrono::milliseconds request_timeout{0};  ///< 0: no limit on the whole request
-  std::string ca_file;                           ///< extra CA bundle for https (empty: the system's)
+  /// The whole request (connection, upload, answer) is abandoned after this long; 0: no limit.
+  std::chrono::milliseconds request_timeout{600000};
+  std::string ca_file;  ///< extra CA bundle for https (empty: the system's)
   bool verify_tls = true;
 };
 
@@ -100,11 +112,17 @@ struct curl_deleter {
 struct slist_deleter {
   void operator()(curl_slist* l) const noexcept { curl_slist_free_all(l); }
 };
+/// The most header bytes of one answer taken (S3's are a few KiB).
+inline constexpr std::size_t max_header_bytes = 256u << 10;
 struct transfer {
   std::span<const std::byte> body;
   std::size_t sent = 0;
   http_response* response = nullptr;
-  const std::function<bool(std::span<const std::byte>)>* sink = nullptr;
+  std::size_t max_body = 0;
+  std::size_t header_bytes = 0;
+  bool overflow = false;
+  const std::function<std::string()>* interrupt = nullptr;
+  std::string interrupted;
 };
 inline std::size_t on_read(char* buf, std::size_t size, std::size_t n, void* user) {
   auto* t = static_cast<transfer*>(user);
@@ -116,15 +134,32 @@ inline std::size_t on_read(char* buf, std::size_t size, std::size_t n, void* use
 inline std::size_t on_write(char* data, std::size_t size, std::size_t n, void* user) {
   auto* t = static_cast<transfer*>(user);
   const std::size_t k = size * n;
-  if (t->sink && t->response->status / 100 == 2) {
-    if (!(*t->sink)({reinterpret_cast<const std::byte*>(data), k})) return 0;
-  } else {
-    t->response->body.append(data, k);
+  if (k > t->max_body - t->response->body.size()) {
+    t->overflow = true;
+    return 0;  // CURLE_WRITE_ERROR: the transfer stops here
   }
+  t->response->body.append(data, k);
   return k;
+}
+inline int on_progress(void* user, curl_off_t, curl_off_t, curl_off_t, curl_off_t) {
+  auto* t = static_cast<transfer*>(user);
+  if (!t->interrupt || !*t->interrupt) return 0;
+  try {
+    t->interrupted = (*t->interrupt)();
+  } catch (const std::exception& e) {
+    t->interrupted = e.what();
+  } catch (...) {
+    t->interrupted = "interrupted";
+  }
+  return t->interrupted.empty() ? 0 : 1;  // non-zero: CURLE_ABORTED_BY_CALLBACK
 }
 inline std::size_t on_header(char* data, std::size_t size, std::size_t n, void* user) {
   auto* t = static_cast<transfer*>(user);
+  t->header_bytes += size * n;
+  if (t->header_bytes > max_header_bytes) {
+    t->overflow = true;
+    return 0;
+  }
   std::string_view line(data, size * n);
   if (line.rfind("HTTP/", 0) == 0) {  // a new response (after a 100 Continue, a redirect)
     t->response->headers.clear();
@@ -155,16 +190,18 @@ class http_client {
 
   const http_settings& settings() const noexcept { return state_->settings; }
 
-  /// Performs one request. A response of any status is returned; no response at all gives
-  /// `failure` (and an empty response). With a sink, a 2xx body goes to the sink (which
-  /// returns false to stop), any other body is collected in the response for its error.
-  http_response perform(const http_request& req, transport_failure& failure,
-                        const std::function<bool(std::span<const std::byte>)>& sink = {}) const {
+  /// Performs one request. A response of any status is returned; no response at all (or one
+  /// abandoned: too long, interrupted, past the deadline) gives `failure` and an empty response.
+  http_response perform(const http_request& req, transport_failure& failure) const {
     auto h = borrow();
     CURL* c = h.get();
     curl_easy_reset(c);
     http_response resp;
-    http_detail::transfer t{req.body, 0, &resp, sink ? &sink : nullptr};
+    http_detail::transfer t;
+    t.body = req.body;
+    t.response = &resp;
+    t.max_body = req.max_body;
+    t.interrupt = req.interrupt;
     std::unique_ptr<curl_slist, http_detail::slist_deleter> list;
     auto add = [&](const std::string& line) {
       curl_slist* l = curl_slist_append(list.get(), line.c_str());
@@ -193,6 +230,9 @@ class http_client {
     curl_easy_setopt(c, CURLOPT_HEADERDATA, &t);
     curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, &http_detail::on_write);
     curl_easy_setopt(c, CURLOPT_WRITEDATA, &t);
+    curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, &http_detail::on_progress);
+    curl_easy_setopt(c, CURLOPT_XFERINFODATA, &t);
+    curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
     if (req.method == "HEAD") {
       curl_easy_setopt(c, CURLOPT_NOBODY, 1L);
     } else if (req.method == "PUT") {
@@ -212,10 +252,12 @@ class http_client {
     char errbuf[CURL_ERROR_SIZE] = {};
     curl_easy_setopt(c, CURLOPT_ERRORBUFFER, errbuf);
     const CURLcode rc = curl_easy_perform(c);
-    if (rc != CURLE_OK && !(rc == CURLE_WRITE_ERROR && sink && resp.status / 100 == 2)) {
+    if (rc != CURLE_OK) {
       failure.code = rc;
       failure.message = errbuf[0] ? errbuf : curl_easy_strerror(rc);
       while (!failure.message.empty() && failure.message.back() == '\n') failure.message.pop_back();
+      failure.interrupted = std::move(t.interrupted);
+      failure.overflow = t.overflow;
       h.discard();  // the connection state is unknown
       return {};
     }
@@ -328,20 +370,23 @@ inline digest128 md5(std::span<const std::byte> data) { return digest<16>(EVP_md
 inline std::string sha256_hex(std::string_view s) { return to_hex(sha256(s)); }
 inline std::string sha256_hex(std::span<const std::byte> data) { return to_hex(sha256(data)); }
 
-/// An incremental MD5 (the ETag of what was downloaded).
-class md5_stream {
+/// An incremental digest of OpenSSL's: md5_stream (the ETag of what was sent or downloaded),
+/// sha256_stream (the content's SHA-256).
+template <std::size_t N, const EVP_MD* (*Md)()>
+class digest_stream {
  public:
-  md5_stream() : ctx_(EVP_MD_CTX_new(), EVP_MD_CTX_free) { reset(); }
+  digest_stream() : ctx_(EVP_MD_CTX_new(), EVP_MD_CTX_free) { reset(); }
   void reset() {
-    if (!ctx_ || EVP_DigestInit_ex(ctx_.get(), EVP_md5(), nullptr) != 1) throw std::runtime_error("OpenSSL MD5 failed");
+    if (!ctx_ || EVP_DigestInit_ex(ctx_.get(), Md(), nullptr) != 1) throw std::runtime_error("OpenSSL digest failed");
   }
   void update(std::span<const std::byte> data) {
-    if (EVP_DigestUpdate(ctx_.get(), data.data(), data.size()) != 1) throw std::runtime_error("OpenSSL MD5 failed");
+    if (EVP_DigestUpdate(ctx_.get(), data.data(), data.size()) != 1) throw std::runtime_error("OpenSSL digest failed");
   }
-  digest128 finish() {
-    digest128 out{};
+  std::array<unsigned char, N> finish() {
+    std::array<unsigned char, N> out{};
     unsigned int len = 0;
-    if (EVP_DigestFinal_ex(ctx_.get(), out.data(), &len) != 1) throw std::runtime_error("OpenSSL MD5 failed");
+    if (EVP_DigestFinal_ex(ctx_.get(), out.data(), &len) != 1 || len != N)
+      throw std::runtime_error("OpenSSL digest failed");
     reset();
     return out;
   }
@@ -349,6 +394,8 @@ class md5_stream {
  private:
   std::unique_ptr<EVP_MD_CTX, void (*)(EVP_MD_CTX*)> ctx_;
 };
+using md5_stream = digest_stream<16, &EVP_md5>;
+using sha256_stream = digest_stream<32, &EVP_sha256>;
 
 inline digest256 hmac_sha256(std::span<const unsigned char> key, std::string_view data) {
   digest256 out{};
@@ -611,6 +658,7 @@ inline std::string xml_escape(std::string_view s) {
 // ---- end of <hone/backup/detail/s3/xml.hpp> ----
 
 #include <algorithm>
+#include <charconv>
 #include <chrono>
 #include <cstdint>
 #include <ctime>
@@ -619,6 +667,7 @@ inline std::string xml_escape(std::string_view s) {
 #include <span>
 #include <string>
 #include <string_view>
+#include <system_error>
 #include <thread>
 #include <utility>
 #include <vector>
@@ -636,6 +685,9 @@ struct client_settings {
   std::chrono::milliseconds retry_max_delay{20000};
   http_settings http;
   std::function<void(std::string_view)> log;  ///< told of every retry (may be empty)
+  /// Polled during every request and every wait between retries: a non-empty answer abandons
+  /// the request (no retry) and send() throws remote_error with that reason. May be empty.
+  std::function<std::string()> interrupt;
 };
 
 /// One S3 request as the destination describes it.
@@ -646,6 +698,8 @@ struct call {
   name_values query;
   name_values headers;  ///< besides host, x-amz-date, x-amz-content-sha256, authorization
   std::span<const std::byte> body;
+  /// The longest answer body taken; a longer one is abandoned (no retry) with an error.
+  std::size_t max_body = 1u << 20;
 };
 
 struct reply {
@@ -659,7 +713,8 @@ struct reply {
       if (k == name) return v;
     return {};
   }
-  bool ok() const noexcept { return status / 100 == 2; }
+  /// A 2xx answer that is not an S3 error document (S3 may answer 200 with an <Error> body).
+  bool ok() const noexcept { return status / 100 == 2 && code.empty(); }
 };
 
 /// "YYYYMMDDTHHMMSSZ" of a system time.
@@ -672,14 +727,18 @@ inline std::string amz_date(std::chrono::system_clock::time_point t) {
   return buf;
 }
 
-/// Parses "2024-01-31T12:34:56.000Z" (ListObjectsV2) or "Wed, 31 Jan 2024 12:34:56 GMT" (HTTP).
+/// Parses "2024-01-31T12:34:56.000Z" (ListObjectsV2) or "Wed, 31 Jan 2024 12:34:56 GMT" (HTTP);
+/// the epoch for anything else (a year outside 1970-2200 too).
 inline std::chrono::system_clock::time_point parse_time(std::string_view s) {
   std::tm tm{};
   const std::string str(s);
   const char* end = ::strptime(str.c_str(), "%Y-%m-%dT%H:%M:%S", &tm);
   if (!end) end = ::strptime(str.c_str(), "%a, %d %b %Y %H:%M:%S", &tm);
   if (!end) return {};
-  return std::chrono::system_clock::from_time_t(::timegm(&tm));
+  if (tm.tm_year < 70 || tm.tm_year > 300) return {};  // 1970 to 2200 (system_clock counts ns up to 2262)
+  const std::time_t t = ::timegm(&tm);
+  if (t < 0) return {};
+  return std::chrono::system_clock::from_time_t(t);
 }
 
 class client {
@@ -719,27 +778,42 @@ class client {
 
   /// Sends a request, again after a retryable failure (5xx, 408, 429, SlowDown,
   /// RequestTimeout, no response) with backoff; returns the last reply, whatever its status.
-  /// Throws remote_error when no response came after every attempt.
+  /// Throws remote_error when no response came after every attempt, when the answer was longer
+  /// than the call's max_body, and when the interrupt answered (at once, no retry).
   reply send(const call& c) const {
     const std::string payload_hash = sha256_hex(c.body);
     for (int attempt = 1;; ++attempt) {
+      check_interrupt(c);
       transport_failure tf;
-      http_response hr = http_.perform(build(c, payload_hash), tf);
+      http_request req = build(c, payload_hash);
+      req.max_body = c.max_body;
+      req.interrupt = s_.interrupt ? &s_.interrupt : nullptr;
+      http_response hr = http_.perform(req, tf);
       std::string why;
       reply r;
       if (tf.code != CURLE_OK) {
+        if (!tf.interrupted.empty()) throw interrupted(c, tf.interrupted);
+        if (tf.overflow)
+          throw remote_error(scrub(where(c) + " failed: the endpoint " + s_.endpoint +
+                                   " does not answer as S3 does: its answer is longer than expected (cut off after " +
+                                   std::to_string(c.max_body) + " bytes of body or " +
+                                   std::to_string(http_detail::max_header_bytes >> 10) +
+                                   " KiB of headers, the connection dropped)"));
         why = "no response (" + scrub(tf.message) + ")";
+        if (tf.code == CURLE_OPERATION_TIMEDOUT && s_.http.request_timeout.count() > 0)
+          why += "; a request may last " + std::to_string(s_.http.request_timeout.count()) + " ms";
         if (!tf.retryable() || attempt >= s_.max_attempts)
-          throw remote_error("S3 " + std::string(c.operation) + " of " + describe(c.key) + " at " + s_.endpoint +
-                             " failed: " + why +
-                             (attempt > 1 ? " after " + std::to_string(attempt) + " attempts" : ""));
+          throw remote_error(where(c) + " failed: " + why +
+                             (attempt > 1 ? " after " + std::to_string(attempt) + " attempts" : "") +
+                             transport_hint(tf.code));
       } else {
         r.status = hr.status;
         r.headers = std::move(hr.headers);
         r.body = std::move(hr.body);
-        if (!r.ok()) {
+        if (!r.ok() || is_error_document(r.body)) {
           r.code = xml_text(r.body, "Code");
           r.message = xml_text(r.body, "Message");
+          if (r.code.empty() && r.ok() && is_error_document(r.body)) r.code = "Error";  // no <Code>: still an error
         }
         if (!retryable(r) || attempt >= s_.max_attempts) return r;
         why = "HTTP " + std::to_string(r.status) + (r.code.empty() ? "" : " " + r.code);
@@ -749,13 +823,97 @@ class client {
         s_.log("S3 " + std::string(c.operation) + " of " + describe(c.key) + ": " + why + "; retrying in " +
                std::to_string(delay.count()) + " ms (attempt " + std::to_string(attempt + 1) + " of " +
                std::to_string(s_.max_attempts) + ")");
-      std::this_thread::sleep_for(delay);
+      wait(c, delay);
     }
+  }
+
+  /// "S3 OPERATION of BUCKET/KEY at ENDPOINT" for messages.
+  std::string where(const call& c) const {
+    return "S3 " + std::string(c.operation) + " of " + describe(c.key) + " at " + s_.endpoint;
+  }
+
+  /// The error for an answer that is not S3's: what came (status, content type, a short
+  /// sanitized start of the body) and what it probably means.
+  remote_error not_s3(const call& c, const reply& r, std::string_view what) const {
+    std::string m = where(c) + " failed: the endpoint " + s_.endpoint + " does not answer as S3 does (" +
+                    std::string(what) + "; HTTP " + std::to_string(r.status);
+    const std::string type = r.header("content-type");
+    if (!type.empty()) m += ", " + sanitized(type, 60);
+    if (r.body.empty())
+      m += ", an empty body";
+    else
+      m += ", body starting \"" + sanitized(r.body, 80) + "\"";
+    m += "). Check the endpoint: it must be the S3 API's address, without the bucket name";
+    return remote_error(scrub(m));
+  }
+
+  /// Printable ASCII only, at most `n` characters (an ellipsis when cut).
+  static std::string sanitized(std::string_view s, std::size_t n) {
+    std::string out;
+    for (char ch : s) {
+      if (out.size() >= n) {
+        out += "...";
+        break;
+      }
+      const auto u = static_cast<unsigned char>(ch);
+      out += ch == '"' ? '\'' : u >= 0x20 && u < 0x7f ? ch : (ch == '\n' || ch == '\r' || ch == '\t' ? ' ' : '?');
+    }
+    return out;
+  }
+
+  /// Whether the body is an S3 error document (<Error> its root element).
+  static bool is_error_document(std::string_view body) { return root_element(body) == "Error"; }
+
+  /// The name of the document's root element ("" when the body is not an XML document).
+  static std::string root_element(std::string_view body) {
+    std::size_t at = 0;
+    for (;;) {
+      while (at < body.size() &&
+             (body[at] == ' ' || body[at] == '\n' || body[at] == '\r' || body[at] == '\t' ||
+              static_cast<unsigned char>(body[at]) == 0xEF || static_cast<unsigned char>(body[at]) == 0xBB ||
+              static_cast<unsigned char>(body[at]) == 0xBF))
+        ++at;
+      if (at >= body.size() || body[at] != '<') return {};
+      if (body.compare(at, 2, "<?") == 0 || body.compare(at, 2, "<!") == 0) {  // declaration, comment
+        const auto end = body.find('>', at);
+        if (end == std::string_view::npos) return {};
+        at = end + 1;
+        continue;
+      }
+      std::size_t e = at + 1;
+      while (e < body.size() && body[e] != '>' && body[e] != ' ' && body[e] != '/' && body[e] != '\t' &&
+             body[e] != '\n' && body[e] != '\r')
+        ++e;
+      if (e >= body.size()) return {};
+      std::string name(body.substr(at + 1, e - at - 1));
+      if (const auto colon = name.find(':'); colon != std::string::npos) name.erase(0, colon + 1);
+      return name;
+    }
+  }
+
+  /// Throws not_s3() unless the (successful) answer is a document whose root is `root`.
+  void expect_document(const call& c, const reply& r, std::string_view root) const {
+    const std::string got = root_element(r.body);
+    if (got == root) return;
+    throw not_s3(c, r,
+                 got.empty()
+                     ? "not an XML document where " + std::string(root) + " was expected"
+                     : "a <" + sanitized(got, 40) + "> document where <" + std::string(root) + "> was expected");
+  }
+
+  /// Throws remote_error with the interrupt's reason when it answers.
+  void check_interrupt(const call& c) const {
+    if (!s_.interrupt) return;
+    std::string why = s_.interrupt();
+    if (!why.empty()) throw interrupted(c, why);
   }
 
   /// The error for a reply that is a failure: operation, bucket/key, status, S3 code and
   /// message, and what it probably means.
   remote_error failure(const call& c, const reply& r, std::string_view context = {}) const {
+    // A failure answer with a body other than S3's error document (an HTML page) is not S3's.
+    if (c.method != "HEAD" && !r.body.empty() && !is_error_document(r.body))
+      return not_s3(c, r, "no S3 error document in a failure answer");
     std::string m = "S3 " + std::string(c.operation) + " of " + describe(c.key) + " at " + s_.endpoint +
                     " failed: HTTP " + std::to_string(r.status);
     if (!r.code.empty()) m += " " + r.code;
@@ -775,15 +933,51 @@ class client {
            r.code == "ServiceUnavailable";
   }
 
+  remote_error interrupted(const call& c, const std::string& why) const {
+    return remote_error(scrub(where(c) + " abandoned: " + why));
+  }
+
+  /// Sleeps `d`, in short steps between which the interrupt is asked.
+  void wait(const call& c, std::chrono::milliseconds d) const {
+    const auto until = std::chrono::steady_clock::now() + d;
+    for (;;) {
+      check_interrupt(c);
+      const auto now = std::chrono::steady_clock::now();
+      if (now >= until) return;
+      std::this_thread::sleep_for(
+          std::min<std::chrono::steady_clock::duration>(until - now, std::chrono::milliseconds(100)));
+    }
+  }
+
+  /// What a transport failure probably means.
+  std::string transport_hint(CURLcode code) const {
+    switch (code) {
+      case CURLE_COULDNT_RESOLVE_HOST:
+        return ". The endpoint's host name " + authority_ + " is unknown: check the endpoint";
+      case CURLE_COULDNT_CONNECT:
+        return ". Nothing answers at " + authority_ + ": check the endpoint (and that the server runs)";
+      case CURLE_UNSUPPORTED_PROTOCOL:
+      case CURLE_URL_MALFORMAT: return ". Check the endpoint";
+      case CURLE_PEER_FAILED_VERIFICATION:
+      case CURLE_SSL_CACERT_BADFILE:
+      case CURLE_SSL_CERTPROBLEM:
+        return ". The server's TLS certificate does not verify: check the endpoint and the CA file";
+      default: return {};
+    }
+  }
+
   std::chrono::milliseconds backoff(int attempt, const std::string& retry_after) const {
     thread_local std::mt19937_64 rng{std::random_device{}()};
     const double cap = static_cast<double>(s_.retry_max_delay.count());
     double d = std::min(
         cap, static_cast<double>(s_.retry_base_delay.count()) * static_cast<double>(1ull << std::min(attempt - 1, 20)));
     d = std::uniform_real_distribution<double>(d / 2, d)(rng);  // jitter: spreads the retries of many clients
-    if (!retry_after.empty() &&
-        std::all_of(retry_after.begin(), retry_after.end(), [](char ch) { return ch >= '0' && ch <= '9'; }))
-      d = std::max(d, std::min(cap, 1000.0 * std::stod(retry_after)));
+    // Retry-After in seconds, bounded by retry_max_delay (a date or anything else is ignored).
+    std::uint64_t seconds = 0;
+    const char* b = retry_after.data();
+    const char* e = b + retry_after.size();
+    if (const auto [p, ec] = std::from_chars(b, e, seconds); !retry_after.empty() && p == e)
+      d = std::max(d, ec == std::errc() ? std::min(cap, 1000.0 * static_cast<double>(seconds)) : cap);
     return std::chrono::milliseconds(static_cast<long long>(d));
   }
 
@@ -858,6 +1052,7 @@ class client {
 
 #include <algorithm>
 #include <atomic>
+#include <charconv>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
@@ -871,9 +1066,11 @@ class client {
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <span>
 #include <string>
 #include <string_view>
+#include <system_error>
 #include <utility>
 #include <vector>
 
@@ -912,8 +1109,11 @@ struct s3_options {
   std::chrono::milliseconds connect_timeout{10000};
   /// A request is abandoned (and retried) when less than 1 byte/s moved for this long.
   std::chrono::seconds idle_timeout{60};
-  std::chrono::milliseconds request_timeout{0};  ///< whole-request limit; 0: none
-  int max_attempts = 6;                          ///< tries of one request, the first included
+  /// The whole of one request (connection, upload, answer) may last this long, then it is
+  /// abandoned (and retried): a server that drips its answer cannot hold an operation forever.
+  /// 0: no limit (not advised). Allow for a part (part_size) at the slowest expected rate.
+  std::chrono::milliseconds request_timeout{600000};
+  int max_attempts = 6;  ///< tries of one request, the first included
   std::chrono::milliseconds retry_base_delay{250};
   std::chrono::milliseconds retry_max_delay{20000};
 
@@ -929,18 +1129,167 @@ struct s3_options {
   /// lock() also takes an exclusive flock on this file (empty: a lock within the process
   /// only), so that processes on this machine sharing the bucket are serialized too.
   std::filesystem::path lock_file;
+  /// A listing (ListObjectsV2, ListMultipartUploads) of more pages than this is refused: a
+  /// server whose listing never ends cannot hold an operation forever. 10,000 pages hold 10
+  /// million keys.
+  std::size_t max_list_pages = 10000;
+  /// A listing whose backups and markers under the prefix add up to more than this (their keys'
+  /// bytes, plus 256 for each) is refused, so that a listing's memory stays bounded (about 3
+  /// times this at most). The default allows some 50,000 backups.
+  std::uint64_t max_list_bytes = 16u << 20;
   /// Told of retries and of aborted stale uploads (may be empty).
   std::function<void(std::string_view)> log;
+  /// Polled during every request and every wait between retries (at least once a second): a
+  /// non-empty answer abandons the request, and the operation fails with that reason (e.g. the
+  /// program is stopping, or a deadline of the caller's passed). May be called from the
+  /// destination's own threads (parts in flight, the read-ahead); may be empty.
+  std::function<std::string()> interrupt;
 };
+
+/// Hex SHA-256 of everything `in` gives until its end (how the program compares a local backup
+/// with the bucket's stored_entry::sha256).
+inline std::string sha256_of(reader& in) {
+  detail::s3::sha256_stream h;
+  std::vector<std::byte> buf(256 * 1024);
+  while (const std::size_t n = in.read(buf)) h.update(std::span<const std::byte>(buf.data(), n));
+  return detail::s3::to_hex(h.finish());
+}
 
 namespace detail::s3 {
 inline constexpr std::size_t min_part_size = 5u << 20;
+inline constexpr std::uint64_t max_part_size = 5ull << 30;    ///< S3's largest part
+inline constexpr std::uint64_t max_object_size = 5ull << 40;  ///< S3's largest object (5 TiB)
 inline constexpr std::size_t max_parts = 10000;
+inline constexpr std::size_t max_keys_per_page = 1000;  ///< S3's page of ListObjectsV2 and the uploads
+inline constexpr std::size_t max_key_bytes = 1024;      ///< S3's longest key
+/// The longest listing page taken (a page of 1,000 keys of 1,024 bytes is about 1.5 MiB).
+inline constexpr std::size_t max_listing_bytes = 16u << 20;
+/// The first range a reader asks for: a header peek costs one small GET.
+inline constexpr std::size_t first_range_bytes = 64u << 10;
 
 inline std::string unquote(std::string_view etag) {
   while (!etag.empty() && (etag.front() == '"' || etag.front() == ' ')) etag.remove_prefix(1);
   while (!etag.empty() && (etag.back() == '"' || etag.back() == ' ')) etag.remove_suffix(1);
   return lower(etag);
+}
+
+/// A number a server sent (a Size, a Content-Length, a part size): decimal digits only, at most
+/// `max`. Anything else is a remote_error that names the field, the value and the request.
+inline std::uint64_t parse_number(std::string_view text, std::string_view field, std::uint64_t max, const client& cl,
+                                  const call& c) {
+  std::string_view t = text;
+  while (!t.empty() && (t.front() == ' ' || t.front() == '\t')) t.remove_prefix(1);
+  while (!t.empty() && (t.back() == ' ' || t.back() == '\t')) t.remove_suffix(1);
+  std::uint64_t v = 0;
+  const auto [p, ec] = std::from_chars(t.data(), t.data() + t.size(), v);
+  if (t.empty() || ec != std::errc() || p != t.data() + t.size() || v > max)
+    throw remote_error(cl.where(c) + " failed: the endpoint does not answer as S3 does: its " + std::string(field) +
+                       " \"" + client::sanitized(text, 40) + "\" is not a number from 0 to " + std::to_string(max));
+  return v;
+}
+
+/// One object of a listing page.
+struct listed_object {
+  std::string key;
+  std::uint64_t size = 0;
+  std::string etag;  ///< unquoted, lower case
+  std::chrono::system_clock::time_point modified{};
+};
+/// A ListObjectsV2 page, checked: a ListBucketResult document, at most 1,000 keys of at most
+/// 1,024 bytes, sizes that are numbers up to 5 TiB, a continuation token when truncated.
+struct listing_page {
+  std::vector<listed_object> objects;
+  bool truncated = false;
+  std::string next_token;
+};
+inline listing_page parse_listing(const client& cl, const call& c, const reply& r) {
+  cl.expect_document(c, r, "ListBucketResult");
+  listing_page page;
+  const auto items = xml_elements(r.body, "Contents");
+  if (items.size() > max_keys_per_page)
+    throw cl.not_s3(c, r, std::to_string(items.size()) + " keys in one page where at most 1000 were asked for");
+  page.objects.reserve(items.size());
+  for (auto item : items) {
+    listed_object o;
+    o.key = xml_text(item, "Key");
+    if (o.key.empty() || o.key.size() > max_key_bytes) throw cl.not_s3(c, r, "a listed key that is empty or too long");
+    o.size = parse_number(xml_text(item, "Size"), "Size of " + client::sanitized(o.key, 80), max_object_size, cl, c);
+    o.etag = unquote(xml_text(item, "ETag"));
+    o.modified = parse_time(xml_text(item, "LastModified"));
+    page.objects.push_back(std::move(o));
+  }
+  const std::string truncated = xml_text(r.body, "IsTruncated");
+  if (truncated == "true") {
+    page.truncated = true;
+    page.next_token = xml_text(r.body, "NextContinuationToken");
+    if (page.next_token.empty()) throw cl.not_s3(c, r, "a truncated listing without a NextContinuationToken");
+    if (page.next_token.size() > 16384) throw cl.not_s3(c, r, "a continuation token of more than 16 KiB");
+  } else if (truncated != "false" && !truncated.empty()) {
+    throw cl.not_s3(c, r, "IsTruncated is neither true nor false");
+  }
+  return page;
+}
+
+/// One page of ListMultipartUploads, checked like a listing.
+struct uploads_page {
+  std::vector<std::pair<std::string, std::string>> uploads;  ///< key, upload id
+  bool truncated = false;
+  std::string next_key_marker, next_upload_id_marker;
+};
+inline uploads_page parse_uploads(const client& cl, const call& c, const reply& r) {
+  cl.expect_document(c, r, "ListMultipartUploadsResult");
+  uploads_page page;
+  const auto items = xml_elements(r.body, "Upload");
+  if (items.size() > max_keys_per_page)
+    throw cl.not_s3(c, r, std::to_string(items.size()) + " uploads in one page where at most 1000 were asked for");
+  for (auto u : items) {
+    std::string k = xml_text(u, "Key"), id = xml_text(u, "UploadId");
+    if (k.empty() || k.size() > max_key_bytes || id.empty() || id.size() > 4096)
+      throw cl.not_s3(c, r, "an upload without a key or an upload id");
+    page.uploads.emplace_back(std::move(k), std::move(id));
+  }
+  page.truncated = xml_text(r.body, "IsTruncated") == "true";
+  page.next_key_marker = xml_text(r.body, "NextKeyMarker");
+  page.next_upload_id_marker = xml_text(r.body, "NextUploadIdMarker");
+  if (page.truncated && page.next_key_marker.empty() && page.next_upload_id_marker.empty())
+    throw cl.not_s3(c, r, "a truncated list of uploads without a next marker");
+  if (page.next_key_marker.size() + page.next_upload_id_marker.size() > 16384)
+    throw cl.not_s3(c, r, "markers of more than 16 KiB");
+  return page;
+}
+
+/// What a HEAD (or GET) answer says of an object, checked: an ETag, a Content-Length up to
+/// 5 TiB, and for a multipart ETag the part size (x-amz-meta-hone-part-size) from 5 MiB to 5 GiB.
+struct object_head {
+  std::uint64_t size = 0;
+  std::string etag;             ///< as sent (for If-Match)
+  std::string checksum;         ///< the ETag unquoted when it is an MD5 (32 hex) or a multipart one
+  std::uint64_t part_size = 0;  ///< set with a multipart checksum
+  std::chrono::system_clock::time_point modified{};
+};
+inline object_head parse_head(const client& cl, const call& c, const reply& r) {
+  object_head h;
+  h.etag = r.header("etag");
+  if (h.etag.empty() || h.etag.size() > 1024) throw cl.not_s3(c, r, "an object's answer without an ETag");
+  const std::string len = r.header("content-length");
+  if (len.empty()) throw cl.not_s3(c, r, "an object's answer without a Content-Length");
+  h.size = parse_number(len, "Content-Length", max_object_size, cl, c);
+  h.modified = parse_time(r.header("last-modified"));
+  const std::string e = unquote(h.etag);
+  const auto hex = [](std::string_view v) {
+    return v.size() == 32 && v.find_first_not_of("0123456789abcdef") == std::string_view::npos;
+  };
+  const std::string part = r.header("x-amz-meta-hone-part-size");
+  if (hex(e)) {
+    h.checksum = e;
+  } else if (const auto dash = e.find('-'); dash == 32 && hex(e.substr(0, 32)) && !part.empty()) {
+    h.part_size = parse_number(part, "x-amz-meta-hone-part-size", max_part_size, cl, c);
+    if (h.part_size < min_part_size)
+      throw remote_error(cl.where(c) + " failed: the object's x-amz-meta-hone-part-size " +
+                         std::to_string(h.part_size) + " is below S3's smallest part (5 MiB)");
+    h.checksum = e;
+  }
+  return h;
 }
 
 /// The lock of one bucket and prefix inside this process, shared by every s3_destination
@@ -984,7 +1333,7 @@ class s3_destination {
     auto& st = *state_;
     const std::string k = key(name);
     if (st.opt.abort_stale_uploads) abort_stale_uploads();
-    if (head(k, "HeadObject")) throw already_exists_error("Backup already exists: " + name);
+    if (head(k)) throw already_exists_error("Backup already exists: " + name);
     upload u(st, k, name);
     try {
       produce(u);
@@ -993,89 +1342,147 @@ class s3_destination {
       u.abort();
       throw;
     }
-    auto e = stat(name);
-    if (!e) throw remote_error("S3 object " + st.client.describe(k) + " is missing right after it was uploaded");
-    if (e->size != u.bytes())
-      throw remote_error("S3 object " + st.client.describe(k) + " holds " + std::to_string(e->size) +
-                         " bytes right after " + std::to_string(u.bytes()) + " were uploaded");
-    return *e;
+    // The bucket must hold what was sent: its size, and the ETag of the bytes sent (the MD5, or
+    // the MD5 of the parts' MD5s), as a HEAD now reports them, not only as the upload answered.
+    const std::string expected = u.expected_etag();
+    std::optional<detail::s3::object_head> h;
+    std::string wrong;
+    try {
+      h = head(k);
+      if (!h)
+        wrong = "is missing right after it was uploaded";
+      else if (h->size != u.bytes())
+        wrong =
+            "holds " + std::to_string(h->size) + " bytes right after " + std::to_string(u.bytes()) + " were uploaded";
+      else if (detail::s3::unquote(h->etag) != expected)
+        wrong = "has the ETag " + detail::s3::client::sanitized(detail::s3::unquote(h->etag), 80) +
+                " right after an upload whose bytes give " + expected;
+    } catch (const remote_error& e) {
+      wrong = std::string("could not be checked after the upload: ") + e.what();
+    }
+    if (!wrong.empty()) throw remote_error(discard(k, "S3 object " + st.client.describe(k) + " " + wrong));
+    stored_entry e = entry(name, *h);
+    const std::string sha = u.sha256();
+    if (record_sha256(name, h->size, detail::s3::unquote(h->etag), sha, {})) e.sha256 = sha;
+    return e;
   }
 
   std::vector<stored_entry> list() const {
     auto& st = *state_;
     std::vector<stored_entry> out;
-    std::map<std::string, std::pair<std::uint64_t, content_info>> described;
+    std::vector<std::string> etags;  // of out's entries
+    std::map<std::string, std::vector<marker>> markers;
+    std::set<std::string> tokens;
+    std::uint64_t kept = 0;
     std::string token;
-    do {
-      detail::s3::call c{"ListObjectsV2", "GET", "", {{"list-type", "2"}}, {}, {}};
-      if (!st.opt.prefix.empty()) c.query.emplace_back("prefix", st.opt.prefix);
-      if (!token.empty()) c.query.emplace_back("continuation-token", token);
+    for (std::size_t pages = 1;; ++pages) {
+      detail::s3::call c = list_call(st.opt.prefix, token);
       auto r = st.client.send(c);
       if (!r.ok()) throw st.client.failure(c, r);
-      for (auto item : detail::s3::xml_elements(r.body, "Contents")) {
-        const std::string k = detail::s3::xml_text(item, "Key");
-        if (k.compare(0, st.opt.prefix.size(), st.opt.prefix) != 0) continue;
-        std::string name = k.substr(st.opt.prefix.size());
-        if (auto c = parse_content_key(name)) described[c->name] = {c->size, c->info};
+      auto page = detail::s3::parse_listing(st.client, c, r);
+      for (auto& o : page.objects) {
+        if (o.key.compare(0, st.opt.prefix.size(), st.opt.prefix) != 0) continue;
+        std::string name = o.key.substr(st.opt.prefix.size());
+        if (auto m = parse_marker(name)) {
+          kept += name.size() + 256;
+          markers[m->name].push_back(std::move(*m));
+          continue;
+        }
         if (!listed_name(name)) continue;
+        kept += o.key.size() + 256;
         stored_entry e;
-        e.size = std::stoull("0" + detail::s3::xml_text(item, "Size"));
-        e.modified = detail::s3::parse_time(detail::s3::xml_text(item, "LastModified"));
-        e.location = st.client.url(k);
+        e.size = o.size;
+        e.modified = o.modified;
+        e.location = st.client.url(o.key);
         e.name = std::move(name);
         out.push_back(std::move(e));
+        etags.push_back(std::move(o.etag));
       }
-      token = detail::s3::xml_text(r.body, "IsTruncated") == "true"
-                  ? detail::s3::xml_text(r.body, "NextContinuationToken")
-                  : std::string();
-    } while (!token.empty());
-    for (auto& e : out)
-      if (auto it = described.find(e.name); it != described.end() && it->second.first == e.size)
-        e.content = it->second.second;
+      if (kept > st.opt.max_list_bytes)
+        throw remote_error(st.client.where(c) + " failed: the listing under the prefix \"" + st.opt.prefix +
+                           "\" holds more than " + std::to_string(st.opt.max_list_bytes) +
+                           " bytes of keys (s3_options::max_list_bytes)");
+      if (!page.truncated) break;
+      token = std::move(page.next_token);
+      next_page(c, pages, tokens, token);
+    }
+    for (std::size_t i = 0; i < out.size(); ++i)
+      if (auto it = markers.find(out[i].name); it != markers.end()) apply_markers(out[i], etags[i], it->second);
     return out;
   }
 
   /// Keeps what the runner learned of a backup's content as an empty object whose key says it
-  /// (PREFIX.hone-content/NAME/SIZE-eE-dD), so that list() returns it from the listing itself
-  /// instead of one GET per backup. A marker whose size is not the backup's is ignored.
-  void annotate(const std::string& name, const content_info& info) {
+  /// (PREFIX.hone-content/NAME/SIZE-eE-dD, or SIZE-p-HEX for content that is not a backup, HEX
+  /// the reason), so that list() returns it from the listing itself instead of one GET per
+  /// backup. A marker whose size is not the backup's is ignored. Const: it only keeps a record.
+  void annotate(const std::string& name, const content_info& info) const {
     auto& st = *state_;
-    auto e = stat(name);
-    if (!e) throw not_found_error("Backup not found: " + name);
-    remove_content_keys(name);
-    const std::string k = st.opt.prefix + std::string(content_folder) + name + "/" + std::to_string(e->size) + "-e" +
-                          (info.encrypted ? "1" : "0") + "-d" + (info.deflated ? "1" : "0");
-    detail::s3::call c{"PutObject", "PUT", k, {}, {}, {}};
-    c.headers = {{"content-md5", detail::s3::to_base64(detail::s3::md5({}))}};
-    auto r = st.client.send(c);
-    if (!r.ok()) throw st.client.failure(c, r);
+    if (!listed_name(name)) throw not_found_error("Backup not found: " + name);
+    auto h = head(key(name));
+    if (!h) throw not_found_error("Backup not found: " + name);
+    std::string k = st.opt.prefix + std::string(content_folder) + name + "/" + std::to_string(h->size);
+    if (info.problem.empty()) {
+      k += std::string("-e") + (info.encrypted ? "1" : "0") + "-d" + (info.deflated ? "1" : "0");
+    } else {
+      k += "-p-" + detail::s3::to_hex(std::span(reinterpret_cast<const unsigned char*>(info.problem.data()),
+                                                std::min<std::size_t>(info.problem.size(), 200)));
+    }
+    for (const auto& m : list_markers(name))
+      if (m.kind == marker::content) delete_key(st.opt.prefix + std::string(content_folder) + name + "/" + m.tail);
+    put_empty(k);
+  }
+
+  /// Hex SHA-256 of the object's bytes: the checked record of it when there is one for the
+  /// object as it is now (see stored_entry::sha256), else read from the object itself (the whole
+  /// object is downloaded once, its ETag checked) and then recorded (best effort), so that the
+  /// next call and list() have it without reading. Throws not_found_error when there is no such
+  /// object.
+  std::string content_sha256(const std::string& name) const {
+    if (!listed_name(name)) throw not_found_error("Backup not found: " + name);
+    auto h = head(key(name));
+    if (!h) throw not_found_error("Backup not found: " + name);
+    const auto ms = list_markers(name);
+    const std::string etag = detail::s3::unquote(h->etag);
+    for (const auto& m : ms)
+      if (m.kind == marker::checksum && m.size == h->size && m.etag == etag) return m.sha256;
+    object_reader in(state_, key(name), *h);
+    const std::string sha = sha256_of(in);
+    (void)record_sha256(name, h->size, etag, sha, ms);
+    return sha;
   }
 
   std::optional<stored_entry> stat(const std::string& name) const {
     if (!listed_name(name)) return std::nullopt;
-    auto r = head(key(name), "HeadObject");
-    if (!r) return std::nullopt;
-    return entry(name, *r);
+    auto h = head(key(name));
+    if (!h) return std::nullopt;
+    stored_entry e = entry(name, *h);
+    apply_markers(e, detail::s3::unquote(h->etag), list_markers(name));
+    return e;
   }
 
   std::unique_ptr<reader> open(const std::string& name) const {
     const std::string k = key(name);
-    auto r = listed_name(name) ? head(k, "HeadObject") : std::nullopt;
-    if (!r) throw not_found_error("Backup not found: " + name);
-    return std::make_unique<object_reader>(state_, k, *r);
+    auto h = listed_name(name) ? head(k) : std::nullopt;
+    if (!h) throw not_found_error("Backup not found: " + name);
+    return std::make_unique<object_reader>(state_, k, *h);
   }
 
   void remove(const std::string& name) {
     auto& st = *state_;
     const std::string k = key(name);
-    if (!listed_name(name) || !head(k, "HeadObject")) throw not_found_error("Backup not found: " + name);
+    if (!listed_name(name) || !head(k)) throw not_found_error("Backup not found: " + name);
     detail::s3::call c{"DeleteObject", "DELETE", k, {}, {}, {}};
     auto r = st.client.send(c);
     if (!r.ok() && r.status != 404) throw st.client.failure(c, r);
-    if (head(k, "HeadObject"))
+    if (head(k))
       throw remote_error("S3 DeleteObject of " + st.client.describe(k) + " at " + st.opt.endpoint +
                          " succeeded, but the object is still there");
-    remove_content_keys(name);
+    try {
+      for (const auto& m : list_markers(name))
+        delete_key(st.opt.prefix + std::string(content_folder) + name + "/" + m.tail);
+    } catch (const remote_error&) {
+      // best effort: a stale marker is ignored (its size and ETag are not the next object's)
+    }
   }
 
   /// Held while the runner works: a mutex shared by every s3_destination of this process that
@@ -1116,16 +1523,16 @@ class s3_destination {
     auto& st = *state_;
     std::size_t aborted = 0;
     std::string key_marker, id_marker;
-    for (;;) {
-      detail::s3::call c{"ListMultipartUploads", "GET", "", {{"uploads", ""}}, {}, {}};
+    std::set<std::string> markers_seen;
+    for (std::size_t pages = 1;; ++pages) {
+      detail::s3::call c{"ListMultipartUploads", "GET", "", {{"uploads", ""}}, {}, {}, detail::s3::max_listing_bytes};
       if (!st.opt.prefix.empty()) c.query.emplace_back("prefix", st.opt.prefix);
       if (!key_marker.empty()) c.query.emplace_back("key-marker", key_marker);
       if (!id_marker.empty()) c.query.emplace_back("upload-id-marker", id_marker);
       auto r = st.client.send(c);
       if (!r.ok()) throw st.client.failure(c, r);
-      for (auto u : detail::s3::xml_elements(r.body, "Upload")) {
-        const std::string k = detail::s3::xml_text(u, "Key");
-        const std::string id = detail::s3::xml_text(u, "UploadId");
+      auto page = detail::s3::parse_uploads(st.client, c, r);
+      for (const auto& [k, id] : page.uploads) {
         if (k.compare(0, st.opt.prefix.size(), st.opt.prefix) != 0 || !listed_name(k.substr(st.opt.prefix.size())))
           continue;
         detail::s3::call a{"AbortMultipartUpload", "DELETE", k, {{"uploadId", id}}, {}, {}};
@@ -1135,10 +1542,11 @@ class s3_destination {
         if (st.opt.log)
           st.opt.log("S3: aborted the incomplete upload of " + st.client.describe(k) + " left by an earlier run");
       }
-      if (detail::s3::xml_text(r.body, "IsTruncated") != "true") break;
-      key_marker = detail::s3::xml_text(r.body, "NextKeyMarker");
-      id_marker = detail::s3::xml_text(r.body, "NextUploadIdMarker");
-      if (key_marker.empty() && id_marker.empty()) break;
+      if (!page.truncated) break;
+      key_marker = std::move(page.next_key_marker);
+      id_marker = std::move(page.next_upload_id_marker);
+      std::string both = key_marker + '\n' + id_marker;
+      next_page(c, pages, markers_seen, both);
     }
     return aborted;
   }
@@ -1154,12 +1562,13 @@ class s3_destination {
 
   static options normalized(options o) {
     if (!o.prefix.empty() && o.prefix.back() != '/') o.prefix += '/';
-    if (o.part_size < detail::s3::min_part_size)
-      throw invalid_argument_error("S3 part_size must be at least 5 MiB (got " + std::to_string(o.part_size) +
+    if (o.part_size < detail::s3::min_part_size || o.part_size > detail::s3::max_part_size)
+      throw invalid_argument_error("S3 part_size must be from 5 MiB to 5 GiB (got " + std::to_string(o.part_size) +
                                    " bytes)");
     o.single_put_threshold = std::min(o.single_put_threshold, o.part_size);
     if (o.parallel_parts == 0) o.parallel_parts = 1;
     if (o.download_chunk_size < (64u << 10)) o.download_chunk_size = 64u << 10;
+    if (o.max_list_pages == 0) o.max_list_pages = 1;
     return o;
   }
   static detail::s3::client_settings client_settings(const options& o) {
@@ -1178,46 +1587,70 @@ class s3_destination {
     c.http.ca_file = o.ca_file;
     c.http.verify_tls = o.verify_tls;
     c.log = o.log;
+    c.interrupt = o.interrupt;
     return c;
   }
 
-  /// The "folder" below the prefix that holds annotate()'s markers (hidden: never listed).
+ public:
+  // The record-keeping scheme and the names considered; public for the tests and fuzz_s3.
+
+  /// The "folder" below the prefix that holds the markers (hidden: never listed).
   static constexpr std::string_view content_folder = ".hone-content/";
 
-  struct content_key {
-    std::string name;
+  /// A marker: an empty object PREFIX.hone-content/NAME/TAIL whose key holds a record of the
+  /// object NAME, valid while the object has the size (and ETag) it names:
+  ///   SIZE-eE-dD                 what annotate() was told (encrypted, deflated)
+  ///   SIZE-p-HEX                 annotate() was told the content is not a backup (HEX: why)
+  ///   sha256-SIZE-ETAG-SHA256    the SHA-256 of the bytes, checked (store, content_sha256)
+  struct marker {
+    enum kind_t { content, checksum } kind = content;
+    std::string name, tail;
     std::uint64_t size = 0;
     content_info info;
+    std::string etag, sha256;
   };
-  /// Reads a marker key (below the prefix): .hone-content/NAME/SIZE-eE-dD.
-  static std::optional<content_key> parse_content_key(std::string_view k) {
+  /// Reads a marker key (below the prefix): .hone-content/NAME/TAIL.
+  static std::optional<marker> parse_marker(std::string_view k) {
     if (k.substr(0, content_folder.size()) != content_folder) return std::nullopt;
     k.remove_prefix(content_folder.size());
     const auto slash = k.find('/');
     if (slash == std::string_view::npos) return std::nullopt;
-    content_key c;
-    c.name = std::string(k.substr(0, slash));
-    const std::string rest(k.substr(slash + 1));
-    unsigned long long size = 0;
-    int e = 0, d = 0, used = 0;
-    if (std::sscanf(rest.c_str(), "%llu-e%1d-d%1d%n", &size, &e, &d, &used) != 3 ||
-        used != static_cast<int>(rest.size()) || !listed_name(c.name))
-      return std::nullopt;
-    c.size = size;
-    c.info = content_info{e == 1, d == 1};
-    return c;
-  }
-  /// Deletes the markers of a name (best effort: a stale marker is ignored by list()).
-  void remove_content_keys(const std::string& name) {
-    auto& st = *state_;
-    detail::s3::call c{"ListObjectsV2", "GET", "", {{"list-type", "2"}}, {}, {}};
-    c.query.emplace_back("prefix", st.opt.prefix + std::string(content_folder) + name + "/");
-    auto r = st.client.send(c);
-    if (!r.ok()) return;
-    for (auto item : detail::s3::xml_elements(r.body, "Contents")) {
-      detail::s3::call d{"DeleteObject", "DELETE", detail::s3::xml_text(item, "Key"), {}, {}, {}};
-      (void)st.client.send(d);
+    marker m;
+    m.name = std::string(k.substr(0, slash));
+    if (!listed_name(m.name)) return std::nullopt;
+    std::string_view rest = k.substr(slash + 1);
+    m.tail = std::string(rest);
+    const bool sha = rest.substr(0, 7) == "sha256-";
+    if (sha) rest.remove_prefix(7);
+    const auto [p, ec] = std::from_chars(rest.data(), rest.data() + rest.size(), m.size);
+    if (ec != std::errc() || p == rest.data() || p == rest.data() + rest.size() || *p != '-') return std::nullopt;
+    rest.remove_prefix(static_cast<std::size_t>(p - rest.data()) + 1);
+    const auto hex = [](std::string_view v) {
+      return v.find_first_not_of("0123456789abcdef") == std::string_view::npos;
+    };
+    if (sha) {
+      // ETAG-SHA256: the SHA-256 is the last 64 hex digits; the ETag holds hex digits and '-'.
+      if (rest.size() < 66 || rest[rest.size() - 65] != '-') return std::nullopt;
+      m.kind = marker::checksum;
+      m.sha256 = std::string(rest.substr(rest.size() - 64));
+      m.etag = std::string(rest.substr(0, rest.size() - 65));
+      if (!hex(m.sha256) || m.etag.find_first_not_of("0123456789abcdef-") != std::string::npos) return std::nullopt;
+      return m;
     }
+    if (rest.size() == 5 && rest[0] == 'e' && rest[2] == '-' && rest[3] == 'd' && (rest[1] == '0' || rest[1] == '1') &&
+        (rest[4] == '0' || rest[4] == '1')) {
+      m.info.encrypted = rest[1] == '1';
+      m.info.deflated = rest[4] == '1';
+      return m;
+    }
+    if (rest.substr(0, 2) == "p-" && rest.size() > 2 && rest.size() % 2 == 0 && hex(rest.substr(2))) {
+      for (std::size_t i = 2; i + 1 < rest.size(); i += 2) {
+        const auto nibble = [](char ch) { return ch <= '9' ? ch - '0' : ch - 'a' + 10; };
+        m.info.problem += static_cast<char>(nibble(rest[i]) * 16 + nibble(rest[i + 1]));
+      }
+      return m;
+    }
+    return std::nullopt;
   }
 
   /// A name list/stat/open/remove consider: one level below the prefix, not hidden.
@@ -1225,20 +1658,121 @@ class s3_destination {
     return !n.empty() && n.front() != '.' && n.find('/') == std::string_view::npos;
   }
 
-  std::optional<detail::s3::reply> head(const std::string& k, std::string_view op) const {
-    detail::s3::call c{op, "HEAD", k, {}, {}, {}};
+ private:
+  /// Fills e.content and e.sha256 from the markers that match the object as it is now (its size;
+  /// for the SHA-256 its ETag too), so that a replaced object is unknown, never "the same".
+  static void apply_markers(stored_entry& e, const std::string& etag, const std::vector<marker>& ms) {
+    for (const auto& m : ms) {
+      if (m.size != e.size) continue;
+      if (m.kind == marker::content)
+        e.content = m.info;
+      else if (!etag.empty() && m.etag == etag)
+        e.sha256 = m.sha256;
+    }
+  }
+
+  /// The markers of one name (one ListObjectsV2 of its marker folder).
+  std::vector<marker> list_markers(const std::string& name) const {
+    auto& st = *state_;
+    std::vector<marker> out;
+    std::set<std::string> tokens;
+    std::string token;
+    for (std::size_t pages = 1;; ++pages) {
+      detail::s3::call c = list_call(st.opt.prefix + std::string(content_folder) + name + "/", token);
+      auto r = st.client.send(c);
+      if (!r.ok()) throw st.client.failure(c, r);
+      auto page = detail::s3::parse_listing(st.client, c, r);
+      for (const auto& o : page.objects)
+        if (o.key.compare(0, st.opt.prefix.size(), st.opt.prefix) == 0)
+          if (auto m = parse_marker(std::string_view(o.key).substr(st.opt.prefix.size())); m && m->name == name)
+            out.push_back(std::move(*m));
+      if (!page.truncated) break;
+      token = std::move(page.next_token);
+      next_page(c, pages, tokens, token);
+    }
+    return out;
+  }
+
+  /// Writes the SHA-256 marker of an object (size and ETag as checked) and deletes the other
+  /// SHA-256 markers among `existing`. Best effort: false when the marker could not be written.
+  bool record_sha256(const std::string& name, std::uint64_t size, const std::string& etag, const std::string& sha,
+                     const std::vector<marker>& existing) const {
+    auto& st = *state_;
+    if (etag.empty() || etag.size() > 80 || etag.find_first_not_of("0123456789abcdef-") != std::string::npos)
+      return false;  // an ETag a key cannot hold: no record (the content is read when asked)
+    const std::string folder = st.opt.prefix + std::string(content_folder) + name + "/";
+    const std::string tail = "sha256-" + std::to_string(size) + "-" + etag + "-" + sha;
+    try {
+      put_empty(folder + tail);
+      for (const auto& m : existing)
+        if (m.kind == marker::checksum && m.tail != tail) delete_key(folder + m.tail);
+      return true;
+    } catch (const remote_error& e) {
+      if (st.opt.log) st.opt.log(std::string("S3: the SHA-256 record of ") + name + " was not written: " + e.what());
+      return false;
+    }
+  }
+
+  void put_empty(const std::string& k) const {
+    auto& st = *state_;
+    detail::s3::call c{"PutObject", "PUT", k, {}, {}, {}};
+    c.headers = {{"content-md5", detail::s3::to_base64(detail::s3::md5({}))}};
+    auto r = st.client.send(c);
+    if (!r.ok()) throw st.client.failure(c, r);
+  }
+  void delete_key(const std::string& k) const {
+    detail::s3::call d{"DeleteObject", "DELETE", k, {}, {}, {}};
+    auto r = state_->client.send(d);
+    if (!r.ok() && r.status != 404) throw state_->client.failure(d, r);
+  }
+
+  /// Deletes an object that failed its check after the upload; returns `what` followed by
+  /// whether the delete worked.
+  std::string discard(const std::string& k, const std::string& what) const {
+    try {
+      delete_key(k);
+      return what + "; it was deleted, so that nothing counts it as the backup";
+    } catch (const std::exception& e) {
+      return what + "; deleting it failed too (" + e.what() + "): delete " + state_->client.describe(k) +
+             " before the bucket is trusted";
+    }
+  }
+
+  /// A ListObjectsV2 request for keys under `prefix`, after `token` when set.
+  static detail::s3::call list_call(const std::string& prefix, const std::string& token) {
+    detail::s3::call c{"ListObjectsV2", "GET", "", {{"list-type", "2"}}, {}, {}, detail::s3::max_listing_bytes};
+    if (!prefix.empty()) c.query.emplace_back("prefix", prefix);
+    if (!token.empty()) c.query.emplace_back("continuation-token", token);
+    return c;
+  }
+  /// Stops a paging that repeats itself (a token or marker seen before) or goes on for more than
+  /// max_list_pages pages.
+  void next_page(const detail::s3::call& c, std::size_t pages, std::set<std::string>& seen,
+                 const std::string& token) const {
+    auto& st = *state_;
+    if (pages >= st.opt.max_list_pages)
+      throw remote_error(st.client.where(c) + " failed: the listing goes on beyond " +
+                         std::to_string(st.opt.max_list_pages) + " pages (s3_options::max_list_pages)");
+    if (!seen.insert(detail::s3::sha256_hex(std::as_bytes(std::span(token.data(), token.size())))).second)
+      throw remote_error(st.client.where(c) +
+                         " failed: the endpoint does not answer as S3 does: it gave the same "
+                         "continuation token (or marker) twice, so the listing would never end");
+  }
+
+  /// HEAD of a key: nothing for a 404, else the checked object_head.
+  std::optional<detail::s3::object_head> head(const std::string& k) const {
+    detail::s3::call c{"HeadObject", "HEAD", k, {}, {}, {}};
     auto r = state_->client.send(c);
     if (r.status == 404) return std::nullopt;
     if (!r.ok()) throw state_->client.failure(c, r);
-    return r;
+    return detail::s3::parse_head(state_->client, c, r);
   }
 
-  stored_entry entry(const std::string& name, const detail::s3::reply& r) const {
+  stored_entry entry(const std::string& name, const detail::s3::object_head& h) const {
     stored_entry e;
     e.name = name;
-    const std::string len = r.header("content-length");
-    e.size = len.empty() ? 0 : std::stoull(len);
-    e.modified = detail::s3::parse_time(r.header("last-modified"));
+    e.size = h.size;
+    e.modified = h.modified;
     e.location = state_->client.url(key(name));
     return e;
   }
@@ -1258,6 +1792,7 @@ class s3_destination {
         const std::size_t room = st_.opt.part_size - buf_.size();
         const std::size_t n = std::min(room, data.size());
         buf_.insert(buf_.end(), data.begin(), data.begin() + static_cast<std::ptrdiff_t>(n));
+        sha_.update(data.first(n));
         data = data.subspan(n);
         total_ += n;
         if (buf_.size() == st_.opt.part_size && !data.empty()) send_part();
@@ -1267,6 +1802,11 @@ class s3_destination {
     }
 
     std::uint64_t bytes() const noexcept { return total_; }
+    /// The ETag the bucket must give the object after finish(): the MD5 of the bytes sent (one
+    /// PutObject), or the MD5 of the parts' MD5s, "-", the number of parts.
+    const std::string& expected_etag() const noexcept { return expected_; }
+    /// Hex SHA-256 of the bytes sent (after finish()).
+    std::string sha256() { return detail::s3::to_hex(sha_.finish()); }
 
     void finish() {
       if (!started() && total_ <= st_.opt.single_put_threshold) {
@@ -1306,8 +1846,9 @@ class s3_destination {
       c.headers = {{"content-type", "application/octet-stream"}, {"content-md5", detail::s3::to_base64(md5)}};
       auto r = conditional_send(c);
       if (!r.ok()) throw st_.client.failure(c, r);
-      check_etag(c, r.header("etag"), detail::s3::to_hex(md5));
+      check_etag(c, r, detail::s3::to_hex(md5));
       completed_ = true;
+      expected_ = detail::s3::to_hex(md5);
     }
 
     /// Sends with If-None-Match: * unless the server is known not to support it; a server that
@@ -1334,8 +1875,9 @@ class s3_destination {
                    {"x-amz-meta-hone-part-size", std::to_string(st_.opt.part_size)}};
       auto r = st_.client.send(c);
       if (!r.ok()) throw st_.client.failure(c, r);
+      st_.client.expect_document(c, r, "InitiateMultipartUploadResult");
       upload_id_ = detail::s3::xml_text(r.body, "UploadId");
-      if (upload_id_.empty()) throw st_.client.failure(c, r, "the response holds no UploadId");
+      if (upload_id_.empty() || upload_id_.size() > 4096) throw st_.client.not_s3(c, r, "no UploadId");
     }
 
     void send_part() {
@@ -1359,7 +1901,7 @@ class s3_destination {
       c.headers = {{"content-md5", detail::s3::to_base64(p.md5)}};
       auto r = st_.client.send(c);
       if (!r.ok()) throw st_.client.failure(c, r, "part " + std::to_string(number));
-      check_etag(c, r.header("etag"), detail::s3::to_hex(p.md5));
+      check_etag(c, r, detail::s3::to_hex(p.md5));
       return p;
     }
 
@@ -1388,6 +1930,7 @@ class s3_destination {
       }
       xml += "</CompleteMultipartUpload>";
       const std::string expected = detail::s3::to_hex(detail::s3::md5(md5s)) + "-" + std::to_string(parts_.size());
+      expected_ = expected;
       detail::s3::call c{"CompleteMultipartUpload",  "POST", key_,
                          {{"uploadId", upload_id_}}, {},     std::as_bytes(std::span(xml.data(), xml.size()))};
       c.headers = {{"content-type", "application/xml"}};
@@ -1403,8 +1946,9 @@ class s3_destination {
         }
       }
       // S3 may answer 200 and still report an error in the body.
-      if (!r.ok() || !detail::s3::xml_elements(r.body, "Error").empty()) throw st_.client.failure(c, r);
+      if (!r.ok()) throw st_.client.failure(c, r);
       completed_ = true;
+      st_.client.expect_document(c, r, "CompleteMultipartUploadResult");
       const std::string got = detail::s3::unquote(detail::s3::xml_text(r.body, "ETag"));
       if (!got.empty() && got != expected) {
         // The server assembled something else than what was sent: do not leave it listed.
@@ -1415,8 +1959,9 @@ class s3_destination {
       }
     }
 
-    void check_etag(const detail::s3::call& c, const std::string& etag, const std::string& expected) const {
-      const std::string got = detail::s3::unquote(etag);
+    void check_etag(const detail::s3::call& c, const detail::s3::reply& r, const std::string& expected) const {
+      if (r.header("etag").empty()) throw st_.client.not_s3(c, r, "no ETag in the answer");
+      const std::string got = detail::s3::client::sanitized(detail::s3::unquote(r.header("etag")), 80);
       if (got != expected)
         throw remote_error("S3 " + std::string(c.operation) + " of " + st_.client.describe(key_) +
                            " returned the ETag \"" + got + "\" where the MD5 of the bytes sent is " + expected +
@@ -1431,25 +1976,20 @@ class s3_destination {
     std::vector<part_result> parts_;
     std::deque<std::future<part_result>> inflight_;
     bool completed_ = false;
+    std::string expected_;
+    detail::s3::sha256_stream sha_;
   };
 
   /// Reads an object in ranged GETs (If-Match: its ETag, so that a replaced object fails
   /// instead of mixing two), checking the MD5 of the whole when the ETag is one.
   class object_reader final : public reader {
    public:
-    object_reader(std::shared_ptr<state> st, std::string k, const detail::s3::reply& head)
+    object_reader(std::shared_ptr<state> st, std::string k, const detail::s3::object_head& head)
         : st_(std::move(st)), key_(std::move(k)) {
-      const std::string len = head.header("content-length");
-      size_ = len.empty() ? 0 : std::stoull(len);
-      etag_ = head.header("etag");
-      const std::string e = detail::s3::unquote(etag_);
-      const std::string part = head.header("x-amz-meta-hone-part-size");
-      if (e.size() == 32 && e.find('-') == std::string::npos) {
-        expected_ = e;
-      } else if (auto dash = e.find('-'); dash == 32 && !part.empty()) {
-        expected_ = e;
-        part_size_ = std::stoull(part);
-      }
+      size_ = head.size;
+      etag_ = head.etag;
+      expected_ = head.checksum;
+      part_size_ = head.part_size;
     }
 
     std::size_t read(std::span<std::byte> buf) override {
@@ -1478,6 +2018,8 @@ class s3_destination {
       const std::uint64_t end = range_end(from);
       detail::s3::call c{"GetObject", "GET", key_, {}, {}, {}};
       c.headers = {{"range", "bytes=" + std::to_string(from) + "-" + std::to_string(end)}};
+      // At most the range (room for an error document when the range is tiny).
+      c.max_body = std::max<std::size_t>(static_cast<std::size_t>(end + 1 - from), 16u << 10);
       if (!etag_.empty()) c.headers.emplace_back("if-match", etag_);
       auto r = st_->client.send(c);
       if (r.status == 404)
@@ -1490,17 +2032,23 @@ class s3_destination {
                            " bytes for a range of " + std::to_string(end + 1 - from));
       return r;
     }
+    /// The first range is small (a header peek is one small GET), the others download_chunk_size.
     std::uint64_t range_end(std::uint64_t from) const {
-      return std::min<std::uint64_t>(size_, from + st_->opt.download_chunk_size) - 1;
+      const std::uint64_t n = from == 0 ? std::min(detail::s3::first_range_bytes, st_->opt.download_chunk_size)
+                                        : st_->opt.download_chunk_size;
+      return std::min<std::uint64_t>(size_, from + n) - 1;
     }
 
-    /// Takes the range at pos_ (read ahead, or fetched now) and starts reading the next one.
+    /// Takes the range at pos_ (read ahead, or fetched now) and, from the second range on,
+    /// starts reading the next one (no read-ahead while the reader has only peeked).
     void fetch() {
       detail::s3::reply r = ahead_.valid() ? ahead_.get() : get_range(pos_);
       chunk_ = std::move(r.body);
       at_ = 0;
+      const bool first = pos_ == 0;
       pos_ = range_end(pos_) + 1;
-      if (pos_ < size_) ahead_ = std::async(std::launch::async, [this, from = pos_] { return get_range(from); });
+      if (pos_ < size_ && !first)
+        ahead_ = std::async(std::launch::async, [this, from = pos_] { return get_range(from); });
       hash(std::as_bytes(std::span(chunk_.data(), chunk_.size())));
     }
 

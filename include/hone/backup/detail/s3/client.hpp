@@ -147,8 +147,10 @@ class client {
         if (!tf.interrupted.empty()) throw interrupted(c, tf.interrupted);
         if (tf.overflow)
           throw remote_error(scrub(where(c) + " failed: the endpoint " + s_.endpoint +
-                                   " does not answer as S3 does: its answer is longer than the " +
-                                   std::to_string(c.max_body) + " bytes expected (cut off)"));
+                                   " does not answer as S3 does: its answer is longer than expected (cut off after " +
+                                   std::to_string(c.max_body) + " bytes of body or " +
+                                   std::to_string(http_detail::max_header_bytes >> 10) +
+                                   " KiB of headers, the connection dropped)"));
         why = "no response (" + scrub(tf.message) + ")";
         if (tf.code == CURLE_OPERATION_TIMEDOUT && s_.http.request_timeout.count() > 0)
           why += "; a request may last " + std::to_string(s_.http.request_timeout.count()) + " ms";
@@ -163,6 +165,7 @@ class client {
         if (!r.ok() || is_error_document(r.body)) {
           r.code = xml_text(r.body, "Code");
           r.message = xml_text(r.body, "Message");
+          if (r.code.empty() && r.ok() && is_error_document(r.body)) r.code = "Error";  // no <Code>: still an error
         }
         if (!retryable(r) || attempt >= s_.max_attempts) return r;
         why = "HTTP " + std::to_string(r.status) + (r.code.empty() ? "" : " " + r.code);
@@ -217,10 +220,10 @@ class client {
   static std::string root_element(std::string_view body) {
     std::size_t at = 0;
     for (;;) {
-      while (at < body.size() && (body[at] == ' ' || body[at] == '\n' || body[at] == '\r' || body[at] == '\t' ||
-                                  static_cast<unsigned char>(body[at]) == 0xEF ||
-                                  static_cast<unsigned char>(body[at]) == 0xBB ||
-                                  static_cast<unsigned char>(body[at]) == 0xBF))
+      while (at < body.size() &&
+             (body[at] == ' ' || body[at] == '\n' || body[at] == '\r' || body[at] == '\t' ||
+              static_cast<unsigned char>(body[at]) == 0xEF || static_cast<unsigned char>(body[at]) == 0xBB ||
+              static_cast<unsigned char>(body[at]) == 0xBF))
         ++at;
       if (at >= body.size() || body[at] != '<') return {};
       if (body.compare(at, 2, "<?") == 0 || body.compare(at, 2, "<!") == 0) {  // declaration, comment
@@ -244,9 +247,10 @@ class client {
   void expect_document(const call& c, const reply& r, std::string_view root) const {
     const std::string got = root_element(r.body);
     if (got == root) return;
-    throw not_s3(c, r, got.empty() ? "not an XML document where " + std::string(root) + " was expected"
-                                   : "a <" + sanitized(got, 40) + "> document where <" + std::string(root) +
-                                         "> was expected");
+    throw not_s3(c, r,
+                 got.empty()
+                     ? "not an XML document where " + std::string(root) + " was expected"
+                     : "a <" + sanitized(got, 40) + "> document where <" + std::string(root) + "> was expected");
   }
 
   /// Throws remote_error with the interrupt's reason when it answers.
@@ -292,7 +296,8 @@ class client {
       check_interrupt(c);
       const auto now = std::chrono::steady_clock::now();
       if (now >= until) return;
-      std::this_thread::sleep_for(std::min<std::chrono::steady_clock::duration>(until - now, std::chrono::milliseconds(100)));
+      std::this_thread::sleep_for(
+          std::min<std::chrono::steady_clock::duration>(until - now, std::chrono::milliseconds(100)));
     }
   }
 
@@ -307,7 +312,8 @@ class client {
       case CURLE_URL_MALFORMAT: return ". Check the endpoint";
       case CURLE_PEER_FAILED_VERIFICATION:
       case CURLE_SSL_CACERT_BADFILE:
-      case CURLE_SSL_CERTPROBLEM: return ". The server's TLS certificate does not verify: check the endpoint and the CA file";
+      case CURLE_SSL_CERTPROBLEM:
+        return ". The server's TLS certificate does not verify: check the endpoint and the CA file";
       default: return {};
     }
   }

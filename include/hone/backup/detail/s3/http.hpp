@@ -80,7 +80,7 @@ struct http_settings {
   std::chrono::seconds idle_timeout{60};
   /// The whole request (connection, upload, answer) is abandoned after this long; 0: no limit.
   std::chrono::milliseconds request_timeout{600000};
-  std::string ca_file;                           ///< extra CA bundle for https (empty: the system's)
+  std::string ca_file;  ///< extra CA bundle for https (empty: the system's)
   bool verify_tls = true;
 };
 
