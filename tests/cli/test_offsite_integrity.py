@@ -465,7 +465,8 @@ class BoundsTest(HostileCase):
             print("offsite-bounds: %-12s %-16s exit=%s time=%.1fs peak_rss=%.1fMiB" %
                   (mode, what, "killed" if rc is None else rc, took, rss_kib / 1024.0), flush=True)
             self.sb.transcript.append(err)
-            # verify reads no listing: against an endless listing it only has to end in bounds.
+            # verify needs no listing of the backups (only, maybe, of one backup's records): against an
+            # endless listing it has to end in bounds, with an error or not.
             touches = not (mode == "endless-list" and what == "verify --from r2")
             if rc is None:
                 failures.append("%s, %s: still running after %d s (killed)" % (mode, what, self.DEADLINE))
