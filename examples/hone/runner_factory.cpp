@@ -68,6 +68,9 @@ hb::s3_options s3_options_of(const bucket_settings& b, const fs::path& lock_file
   o.prefix = b.prefix;
   o.max_attempts = 4;  // about 2 s of retries when the endpoint does not answer at all
   o.request_timeout = std::chrono::duration_cast<std::chrono::milliseconds>(b.request_timeout);  // HONE_R2_TIMEOUT
+  // A million keys: far more than max_list_bytes lets a listing hold, so it only ends an endless
+  // listing sooner (every look-up of a backup's records is a listing of its own).
+  o.max_list_pages = 1000;
   // Serializes uploads (and the abort of stale ones) with the other hone processes using
   // this backup folder (the CLI next to `hone serve`).
   o.lock_file = lock_file;
