@@ -328,20 +328,23 @@ inline digest128 md5(std::span<const std::byte> data) { return digest<16>(EVP_md
 inline std::string sha256_hex(std::string_view s) { return to_hex(sha256(s)); }
 inline std::string sha256_hex(std::span<const std::byte> data) { return to_hex(sha256(data)); }
 
-/// An incremental MD5 (the ETag of what was downloaded).
-class md5_stream {
+/// An incremental digest of OpenSSL's: md5_stream (the ETag of what was sent or downloaded),
+/// sha256_stream (the content's SHA-256).
+template <std::size_t N, const EVP_MD* (*Md)()>
+class digest_stream {
  public:
-  md5_stream() : ctx_(EVP_MD_CTX_new(), EVP_MD_CTX_free) { reset(); }
+  digest_stream() : ctx_(EVP_MD_CTX_new(), EVP_MD_CTX_free) { reset(); }
   void reset() {
-    if (!ctx_ || EVP_DigestInit_ex(ctx_.get(), EVP_md5(), nullptr) != 1) throw std::runtime_error("OpenSSL MD5 failed");
+    if (!ctx_ || EVP_DigestInit_ex(ctx_.get(), Md(), nullptr) != 1) throw std::runtime_error("OpenSSL digest failed");
   }
   void update(std::span<const std::byte> data) {
-    if (EVP_DigestUpdate(ctx_.get(), data.data(), data.size()) != 1) throw std::runtime_error("OpenSSL MD5 failed");
+    if (EVP_DigestUpdate(ctx_.get(), data.data(), data.size()) != 1) throw std::runtime_error("OpenSSL digest failed");
   }
-  digest128 finish() {
-    digest128 out{};
+  std::array<unsigned char, N> finish() {
+    std::array<unsigned char, N> out{};
     unsigned int len = 0;
-    if (EVP_DigestFinal_ex(ctx_.get(), out.data(), &len) != 1) throw std::runtime_error("OpenSSL MD5 failed");
+    if (EVP_DigestFinal_ex(ctx_.get(), out.data(), &len) != 1 || len != N)
+      throw std::runtime_error("OpenSSL digest failed");
     reset();
     return out;
   }
@@ -349,6 +352,8 @@ class md5_stream {
  private:
   std::unique_ptr<EVP_MD_CTX, void (*)(EVP_MD_CTX*)> ctx_;
 };
+using md5_stream = digest_stream<16, &EVP_md5>;
+using sha256_stream = digest_stream<32, &EVP_sha256>;
 
 inline digest256 hmac_sha256(std::span<const unsigned char> key, std::string_view data) {
   digest256 out{};
@@ -931,7 +936,21 @@ struct s3_options {
   std::filesystem::path lock_file;
   /// Told of retries and of aborted stale uploads (may be empty).
   std::function<void(std::string_view)> log;
+  /// Polled during every request and every wait between retries (at least once a second): a
+  /// non-empty answer abandons the request, and the operation fails with that reason (e.g. the
+  /// program is stopping, or a deadline of the caller's passed). May be called from the
+  /// destination's own threads (parts in flight, the read-ahead); may be empty.
+  std::function<std::string()> interrupt;
 };
+
+/// Hex SHA-256 of everything `in` gives until its end (how the program compares a local backup
+/// with the bucket's stored_entry::sha256).
+inline std::string sha256_of(reader& in) {
+  detail::s3::sha256_stream h;
+  std::vector<std::byte> buf(256 * 1024);
+  while (const std::size_t n = in.read(buf)) h.update(std::span<const std::byte>(buf.data(), n));
+  return detail::s3::to_hex(h.finish());
+}
 
 namespace detail::s3 {
 inline constexpr std::size_t min_part_size = 5u << 20;
@@ -1049,6 +1068,15 @@ class s3_destination {
     c.headers = {{"content-md5", detail::s3::to_base64(detail::s3::md5({}))}};
     auto r = st.client.send(c);
     if (!r.ok()) throw st.client.failure(c, r);
+  }
+
+  /// Hex SHA-256 of the object's bytes: the checked record of it when there is one for the
+  /// object as it is now (see stored_entry::sha256), else read from the object itself (the whole
+  /// object is downloaded, its ETag checked). Throws not_found_error when there is no such object.
+  std::string content_sha256(const std::string& name) const {
+    if (auto e = stat(name); e && !e->sha256.empty()) return e->sha256;
+    auto in = open(name);
+    return sha256_of(*in);
   }
 
   std::optional<stored_entry> stat(const std::string& name) const {
