@@ -138,6 +138,8 @@ created_backup backup_set::create(std::optional<std::string> requested) {
     u.uploaded = true;
   } catch (const hb::error& e) {
     u.error = program_message(e);
+  } catch (const std::exception& e) {  // whatever the bucket's answer made fail: the local backup stands
+    u.error = program_message(e.what());
   }
   c.offsite = std::move(u);
   return c;
@@ -252,6 +254,8 @@ pruned_backups backup_set::prune(const hb::keep_calendar& policy, bool dry_run) 
     merge_prune(out.result, bucket_->prune(policy, dry_run));
   } catch (const hb::error& e) {
     out.offsite_error = program_message(e);
+  } catch (const std::exception& e) {  // the local folder was pruned whatever the bucket answered
+    out.offsite_error = program_message(e.what());
   }
   return out;
 }
@@ -321,7 +325,12 @@ hb::backup_info scheduled_backups::create() {
     return c.info;
   }
   if (log_) log_(hb::log_level::info, "backup " + c.info.name + " uploaded to " + c.offsite->location);
-  const sync_result s = set_.sync();
+  sync_result s;
+  try {
+    s = set_.sync();
+  } catch (const std::exception& e) {  // the backup was created: the bucket's failure is reported, not thrown
+    s.error = program_message(e.what());
+  }
   if (!s.uploaded.empty() && log_) {
     std::string names;
     for (const auto& n : s.uploaded) names += (names.empty() ? "" : ", ") + n;
