@@ -46,7 +46,46 @@ struct fault {
   std::chrono::milliseconds delay{0};
   bool drop = false;  ///< close the connection without an answer
   std::string etag;   ///< answer normally but with this ETag
+  bool hang = false;  ///< never answer (until the server stops)
+  /// Answer with exactly this (status, headers, body) instead of serving the request.
+  struct canned {
+    int status = 200;
+    std::vector<std::pair<std::string, std::string>> headers;
+    std::string body;
+    std::string content_length;  ///< sent instead of the body's length when set
+  };
+  std::optional<canned> answer;
+  /// Answer 200 with a Content-Length of drip.size(), then one byte of it per drip_interval.
+  std::string drip;
+  std::chrono::milliseconds drip_interval{1000};
+  bool store_other = false;  ///< PutObject: store other bytes (one flipped), answer the MD5 of those sent
 };
+inline fault hang() {
+  fault f;
+  f.hang = true;
+  return f;
+}
+inline fault answer(int status, std::string body, std::vector<std::pair<std::string, std::string>> headers = {}) {
+  fault f;
+  f.answer = fault::canned{status, std::move(headers), std::move(body), {}};
+  return f;
+}
+inline fault drip(std::string body, std::chrono::milliseconds every = std::chrono::milliseconds(1000)) {
+  fault f;
+  f.drip = std::move(body);
+  f.drip_interval = every;
+  return f;
+}
+inline fault store_other() {
+  fault f;
+  f.store_other = true;
+  return f;
+}
+/// An HTML page, as a web server that is not S3 answers everything.
+inline fault html_page(int status = 200) {
+  return answer(status, "<!DOCTYPE html><html><head><title>Welcome</title></head><body>It works!</body></html>",
+                {{"Content-Type", "text/html; charset=utf-8"}});
+}
 inline fault status(int code, std::string s3_code = {}) {
   fault f;
   f.status = code;
@@ -120,6 +159,14 @@ class server {
   std::vector<std::string> log;         ///< "OPERATION key" per request served
   std::vector<std::string> violations;  ///< rules a client broke
   int max_parallel_parts = 0;
+
+  /// Puts other bytes under a key, as another program would (a new ETag).
+  void replace(const std::string& key, const std::string& bytes) {
+    std::lock_guard lk(m_);
+    objects[key] = bytes;
+    object_meta[key] = {};
+    etags_[key] = md5_hex(bytes);
+  }
 
   int count(const std::string& op) {
     std::lock_guard lk(m_);
@@ -333,8 +380,31 @@ class server {
       std::lock_guard lk(m_);
       log.push_back(r.operation + " " + r.key);
     }
-    if (f && f->delay.count() > 0) std::this_thread::sleep_for(f->delay);
+    if (f && f->delay.count() > 0) pause(f->delay);
+    if (f && f->hang) {
+      while (!stopping_) pause(std::chrono::milliseconds(50));
+      return false;
+    }
     if (f && f->drop) return false;
+    if (f && f->answer) {
+      std::string out = "HTTP/1.1 " + std::to_string(f->answer->status) + " X\r\n";
+      for (auto& [k, v] : f->answer->headers) out += k + ": " + v + "\r\n";
+      out += "Content-Length: " +
+             (f->answer->content_length.empty() ? std::to_string(f->answer->body.size()) : f->answer->content_length) +
+             "\r\n\r\n";
+      if (r.method != "HEAD") out += f->answer->body;
+      send_all(fd, out);
+      return f->answer->content_length.empty();
+    }
+    if (f && !f->drip.empty()) {
+      send_all(fd, "HTTP/1.1 200 OK\r\nContent-Type: application/xml\r\nContent-Length: " +
+                       std::to_string(f->drip.size()) + "\r\n\r\n");
+      for (char ch : f->drip) {
+        if (stopping_ || ::send(fd, &ch, 1, MSG_NOSIGNAL) != 1) return false;
+        pause(f->drip_interval);
+      }
+      return true;
+    }
     if (f && f->status) {
       respond(fd, f->status, {}, f->code.empty() ? "" : error_xml(f->code, "injected"), r.method == "HEAD");
       return true;
@@ -354,9 +424,18 @@ class server {
         if (!conditional_writes) return respond(fd, 501, {}, error_xml("NotImplemented", "no conditional PUT")), true;
         if (objects.count(r.key)) return respond(fd, 412, {}, error_xml("PreconditionFailed", "exists")), true;
       }
-      objects[r.key] = r.body;
+      std::string stored = r.body;
+      if (f && f->store_other) {
+        if (stored.empty())
+          stored = "x";
+        else
+          stored[0] = static_cast<char>(stored[0] ^ 1);
+      }
+      objects[r.key] = stored;
       object_meta[r.key] = {};
-      etags_[r.key] = md5_hex(r.body);
+      for (auto& [k, v] : r.headers)
+        if (k.rfind("x-amz-meta-", 0) == 0) object_meta[r.key][k] = v;
+      etags_[r.key] = md5_hex(stored);
       respond(fd, 200, {{"ETag", etag_of(md5_hex(r.body))}}, "");
       return true;
     }
@@ -466,8 +545,8 @@ class server {
           break;
         }
         body += "<Contents><Key>" + s3::xml_escape(it->first) +
-                "</Key><LastModified>2024-01-15T14:30:22.000Z</LastModified><Size>" +
-                std::to_string(it->second.size()) + "</Size></Contents>";
+                "</Key><LastModified>2024-01-15T14:30:22.000Z</LastModified><ETag>&quot;" + etag(it->first) +
+                "&quot;</ETag><Size>" + std::to_string(it->second.size()) + "</Size></Contents>";
         last = it->first;
         ++n;
       }
@@ -487,6 +566,14 @@ class server {
     }
     respond(fd, 400, {}, error_xml("InvalidRequest", "unknown operation"));
     return true;
+  }
+
+  /// Sleeps, ending early when the server stops.
+  void pause(std::chrono::milliseconds d) {
+    const auto until = std::chrono::steady_clock::now() + d;
+    while (!stopping_ && std::chrono::steady_clock::now() < until)
+      std::this_thread::sleep_for(std::min<std::chrono::steady_clock::duration>(
+          until - std::chrono::steady_clock::now(), std::chrono::milliseconds(20)));
   }
 
   /// The ETag given when the object was written (a test that changes the bytes behind it

@@ -66,7 +66,10 @@ struct s3_options {
   std::chrono::milliseconds connect_timeout{10000};
   /// A request is abandoned (and retried) when less than 1 byte/s moved for this long.
   std::chrono::seconds idle_timeout{60};
-  std::chrono::milliseconds request_timeout{0};  ///< whole-request limit; 0: none
+  /// The whole of one request (connection, upload, answer) may last this long, then it is
+  /// abandoned (and retried): a server that drips its answer cannot hold an operation forever.
+  /// 0: no limit (not advised). Allow for a part (part_size) at the slowest expected rate.
+  std::chrono::milliseconds request_timeout{600000};
   int max_attempts = 6;                          ///< tries of one request, the first included
   std::chrono::milliseconds retry_base_delay{250};
   std::chrono::milliseconds retry_max_delay{20000};
@@ -104,6 +107,8 @@ inline std::string sha256_of(reader& in) {
 namespace detail::s3 {
 inline constexpr std::size_t min_part_size = 5u << 20;
 inline constexpr std::size_t max_parts = 10000;
+/// The longest listing page taken (a page of 1,000 keys of 1,024 bytes is about 1.5 MiB).
+inline constexpr std::size_t max_listing_bytes = 16u << 20;
 
 inline std::string unquote(std::string_view etag) {
   while (!etag.empty() && (etag.front() == '"' || etag.front() == ' ')) etag.remove_prefix(1);
@@ -175,7 +180,7 @@ class s3_destination {
     std::map<std::string, std::pair<std::uint64_t, content_info>> described;
     std::string token;
     do {
-      detail::s3::call c{"ListObjectsV2", "GET", "", {{"list-type", "2"}}, {}, {}};
+      detail::s3::call c{"ListObjectsV2", "GET", "", {{"list-type", "2"}}, {}, {}, detail::s3::max_listing_bytes};
       if (!st.opt.prefix.empty()) c.query.emplace_back("prefix", st.opt.prefix);
       if (!token.empty()) c.query.emplace_back("continuation-token", token);
       auto r = st.client.send(c);
@@ -294,7 +299,7 @@ class s3_destination {
     std::size_t aborted = 0;
     std::string key_marker, id_marker;
     for (;;) {
-      detail::s3::call c{"ListMultipartUploads", "GET", "", {{"uploads", ""}}, {}, {}};
+      detail::s3::call c{"ListMultipartUploads", "GET", "", {{"uploads", ""}}, {}, {}, detail::s3::max_listing_bytes};
       if (!st.opt.prefix.empty()) c.query.emplace_back("prefix", st.opt.prefix);
       if (!key_marker.empty()) c.query.emplace_back("key-marker", key_marker);
       if (!id_marker.empty()) c.query.emplace_back("upload-id-marker", id_marker);
@@ -355,6 +360,7 @@ class s3_destination {
     c.http.ca_file = o.ca_file;
     c.http.verify_tls = o.verify_tls;
     c.log = o.log;
+    c.interrupt = o.interrupt;
     return c;
   }
 
@@ -387,7 +393,7 @@ class s3_destination {
   /// Deletes the markers of a name (best effort: a stale marker is ignored by list()).
   void remove_content_keys(const std::string& name) {
     auto& st = *state_;
-    detail::s3::call c{"ListObjectsV2", "GET", "", {{"list-type", "2"}}, {}, {}};
+    detail::s3::call c{"ListObjectsV2", "GET", "", {{"list-type", "2"}}, {}, {}, detail::s3::max_listing_bytes};
     c.query.emplace_back("prefix", st.opt.prefix + std::string(content_folder) + name + "/");
     auto r = st.client.send(c);
     if (!r.ok()) return;
@@ -655,6 +661,8 @@ class s3_destination {
       const std::uint64_t end = range_end(from);
       detail::s3::call c{"GetObject", "GET", key_, {}, {}, {}};
       c.headers = {{"range", "bytes=" + std::to_string(from) + "-" + std::to_string(end)}};
+      // At most the range (room for an error document when the range is tiny).
+      c.max_body = std::max<std::size_t>(static_cast<std::size_t>(end + 1 - from), 16u << 10);
       if (!etag_.empty()) c.headers.emplace_back("if-match", etag_);
       auto r = st_->client.send(c);
       if (r.status == 404)

@@ -10,6 +10,7 @@
 #include <hone/backup/error.hpp>
 
 #include <algorithm>
+#include <charconv>
 #include <chrono>
 #include <cstdint>
 #include <ctime>
@@ -18,6 +19,7 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <system_error>
 #include <thread>
 #include <utility>
 #include <vector>
@@ -35,6 +37,9 @@ struct client_settings {
   std::chrono::milliseconds retry_max_delay{20000};
   http_settings http;
   std::function<void(std::string_view)> log;  ///< told of every retry (may be empty)
+  /// Polled during every request and every wait between retries: a non-empty answer abandons
+  /// the request (no retry) and send() throws remote_error with that reason. May be empty.
+  std::function<std::string()> interrupt;
 };
 
 /// One S3 request as the destination describes it.
@@ -45,6 +50,8 @@ struct call {
   name_values query;
   name_values headers;  ///< besides host, x-amz-date, x-amz-content-sha256, authorization
   std::span<const std::byte> body;
+  /// The longest answer body taken; a longer one is abandoned (no retry) with an error.
+  std::size_t max_body = 1u << 20;
 };
 
 struct reply {
@@ -58,7 +65,8 @@ struct reply {
       if (k == name) return v;
     return {};
   }
-  bool ok() const noexcept { return status / 100 == 2; }
+  /// A 2xx answer that is not an S3 error document (S3 may answer 200 with an <Error> body).
+  bool ok() const noexcept { return status / 100 == 2 && code.empty(); }
 };
 
 /// "YYYYMMDDTHHMMSSZ" of a system time.
@@ -118,25 +126,37 @@ class client {
 
   /// Sends a request, again after a retryable failure (5xx, 408, 429, SlowDown,
   /// RequestTimeout, no response) with backoff; returns the last reply, whatever its status.
-  /// Throws remote_error when no response came after every attempt.
+  /// Throws remote_error when no response came after every attempt, when the answer was longer
+  /// than the call's max_body, and when the interrupt answered (at once, no retry).
   reply send(const call& c) const {
     const std::string payload_hash = sha256_hex(c.body);
     for (int attempt = 1;; ++attempt) {
+      check_interrupt(c);
       transport_failure tf;
-      http_response hr = http_.perform(build(c, payload_hash), tf);
+      http_request req = build(c, payload_hash);
+      req.max_body = c.max_body;
+      req.interrupt = s_.interrupt ? &s_.interrupt : nullptr;
+      http_response hr = http_.perform(req, tf);
       std::string why;
       reply r;
       if (tf.code != CURLE_OK) {
+        if (!tf.interrupted.empty()) throw interrupted(c, tf.interrupted);
+        if (tf.overflow)
+          throw remote_error(scrub(where(c) + " failed: the endpoint " + s_.endpoint +
+                                   " does not answer as S3 does: its answer is longer than the " +
+                                   std::to_string(c.max_body) + " bytes expected (cut off)"));
         why = "no response (" + scrub(tf.message) + ")";
+        if (tf.code == CURLE_OPERATION_TIMEDOUT && s_.http.request_timeout.count() > 0)
+          why += "; a request may last " + std::to_string(s_.http.request_timeout.count()) + " ms";
         if (!tf.retryable() || attempt >= s_.max_attempts)
-          throw remote_error("S3 " + std::string(c.operation) + " of " + describe(c.key) + " at " + s_.endpoint +
-                             " failed: " + why +
-                             (attempt > 1 ? " after " + std::to_string(attempt) + " attempts" : ""));
+          throw remote_error(where(c) + " failed: " + why +
+                             (attempt > 1 ? " after " + std::to_string(attempt) + " attempts" : "") +
+                             transport_hint(tf.code));
       } else {
         r.status = hr.status;
         r.headers = std::move(hr.headers);
         r.body = std::move(hr.body);
-        if (!r.ok()) {
+        if (!r.ok() || is_error_document(r.body)) {
           r.code = xml_text(r.body, "Code");
           r.message = xml_text(r.body, "Message");
         }
@@ -148,13 +168,96 @@ class client {
         s_.log("S3 " + std::string(c.operation) + " of " + describe(c.key) + ": " + why + "; retrying in " +
                std::to_string(delay.count()) + " ms (attempt " + std::to_string(attempt + 1) + " of " +
                std::to_string(s_.max_attempts) + ")");
-      std::this_thread::sleep_for(delay);
+      wait(c, delay);
     }
+  }
+
+  /// "S3 OPERATION of BUCKET/KEY at ENDPOINT" for messages.
+  std::string where(const call& c) const {
+    return "S3 " + std::string(c.operation) + " of " + describe(c.key) + " at " + s_.endpoint;
+  }
+
+  /// The error for an answer that is not S3's: what came (status, content type, a short
+  /// sanitized start of the body) and what it probably means.
+  remote_error not_s3(const call& c, const reply& r, std::string_view what) const {
+    std::string m = where(c) + " failed: the endpoint " + s_.endpoint + " does not answer as S3 does (" +
+                    std::string(what) + "; HTTP " + std::to_string(r.status);
+    const std::string type = r.header("content-type");
+    if (!type.empty()) m += ", " + sanitized(type, 60);
+    if (r.body.empty())
+      m += ", an empty body";
+    else
+      m += ", body starting \"" + sanitized(r.body, 80) + "\"";
+    m += "). Check the endpoint: it must be the S3 API's address, without the bucket name";
+    return remote_error(scrub(m));
+  }
+
+  /// Printable ASCII only, at most `n` characters (an ellipsis when cut).
+  static std::string sanitized(std::string_view s, std::size_t n) {
+    std::string out;
+    for (char ch : s) {
+      if (out.size() >= n) {
+        out += "...";
+        break;
+      }
+      const auto u = static_cast<unsigned char>(ch);
+      out += u >= 0x20 && u < 0x7f && ch != '"' ? ch : (ch == '\n' || ch == '\r' || ch == '\t' ? ' ' : '?');
+    }
+    return out;
+  }
+
+  /// Whether the body is an S3 error document (<Error> its root element).
+  static bool is_error_document(std::string_view body) { return root_element(body) == "Error"; }
+
+  /// The name of the document's root element ("" when the body is not an XML document).
+  static std::string root_element(std::string_view body) {
+    std::size_t at = 0;
+    for (;;) {
+      while (at < body.size() && (body[at] == ' ' || body[at] == '\n' || body[at] == '\r' || body[at] == '\t' ||
+                                  static_cast<unsigned char>(body[at]) == 0xEF ||
+                                  static_cast<unsigned char>(body[at]) == 0xBB ||
+                                  static_cast<unsigned char>(body[at]) == 0xBF))
+        ++at;
+      if (at >= body.size() || body[at] != '<') return {};
+      if (body.compare(at, 2, "<?") == 0 || body.compare(at, 2, "<!") == 0) {  // declaration, comment
+        const auto end = body.find('>', at);
+        if (end == std::string_view::npos) return {};
+        at = end + 1;
+        continue;
+      }
+      std::size_t e = at + 1;
+      while (e < body.size() && body[e] != '>' && body[e] != ' ' && body[e] != '/' && body[e] != '\t' &&
+             body[e] != '\n' && body[e] != '\r')
+        ++e;
+      if (e >= body.size()) return {};
+      std::string name(body.substr(at + 1, e - at - 1));
+      if (const auto colon = name.find(':'); colon != std::string::npos) name.erase(0, colon + 1);
+      return name;
+    }
+  }
+
+  /// Throws not_s3() unless the (successful) answer is a document whose root is `root`.
+  void expect_document(const call& c, const reply& r, std::string_view root) const {
+    const std::string got = root_element(r.body);
+    if (got == root) return;
+    throw not_s3(c, r, got.empty() ? "not an XML document where " + std::string(root) + " was expected"
+                                   : "a <" + sanitized(got, 40) + "> document where <" + std::string(root) +
+                                         "> was expected");
+  }
+
+  /// Throws remote_error with the interrupt's reason when it answers.
+  void check_interrupt(const call& c) const {
+    if (!s_.interrupt) return;
+    std::string why = s_.interrupt();
+    if (!why.empty()) throw interrupted(c, why);
   }
 
   /// The error for a reply that is a failure: operation, bucket/key, status, S3 code and
   /// message, and what it probably means.
   remote_error failure(const call& c, const reply& r, std::string_view context = {}) const {
+    // A failure answer with a body other than S3's error document (an HTML page) is not S3's.
+    if (c.method != "HEAD" && !r.body.empty() && !is_error_document(r.body))
+      return not_s3(c, r, "no S3 error document in a failure answer");
     std::string m = "S3 " + std::string(c.operation) + " of " + describe(c.key) + " at " + s_.endpoint +
                     " failed: HTTP " + std::to_string(r.status);
     if (!r.code.empty()) m += " " + r.code;
@@ -174,15 +277,49 @@ class client {
            r.code == "ServiceUnavailable";
   }
 
+  remote_error interrupted(const call& c, const std::string& why) const {
+    return remote_error(scrub(where(c) + " abandoned: " + why));
+  }
+
+  /// Sleeps `d`, in short steps between which the interrupt is asked.
+  void wait(const call& c, std::chrono::milliseconds d) const {
+    const auto until = std::chrono::steady_clock::now() + d;
+    for (;;) {
+      check_interrupt(c);
+      const auto now = std::chrono::steady_clock::now();
+      if (now >= until) return;
+      std::this_thread::sleep_for(std::min<std::chrono::steady_clock::duration>(until - now, std::chrono::milliseconds(100)));
+    }
+  }
+
+  /// What a transport failure probably means.
+  std::string transport_hint(CURLcode code) const {
+    switch (code) {
+      case CURLE_COULDNT_RESOLVE_HOST:
+        return ". The endpoint's host name " + authority_ + " is unknown: check the endpoint";
+      case CURLE_COULDNT_CONNECT:
+        return ". Nothing answers at " + authority_ + ": check the endpoint (and that the server runs)";
+      case CURLE_UNSUPPORTED_PROTOCOL:
+      case CURLE_URL_MALFORMAT: return ". Check the endpoint";
+      case CURLE_PEER_FAILED_VERIFICATION:
+      case CURLE_SSL_CACERT_BADFILE:
+      case CURLE_SSL_CERTPROBLEM: return ". The server's TLS certificate does not verify: check the endpoint and the CA file";
+      default: return {};
+    }
+  }
+
   std::chrono::milliseconds backoff(int attempt, const std::string& retry_after) const {
     thread_local std::mt19937_64 rng{std::random_device{}()};
     const double cap = static_cast<double>(s_.retry_max_delay.count());
     double d = std::min(
         cap, static_cast<double>(s_.retry_base_delay.count()) * static_cast<double>(1ull << std::min(attempt - 1, 20)));
     d = std::uniform_real_distribution<double>(d / 2, d)(rng);  // jitter: spreads the retries of many clients
-    if (!retry_after.empty() &&
-        std::all_of(retry_after.begin(), retry_after.end(), [](char ch) { return ch >= '0' && ch <= '9'; }))
-      d = std::max(d, std::min(cap, 1000.0 * std::stod(retry_after)));
+    // Retry-After in seconds, bounded by retry_max_delay (a date or anything else is ignored).
+    std::uint64_t seconds = 0;
+    const char* b = retry_after.data();
+    const char* e = b + retry_after.size();
+    if (const auto [p, ec] = std::from_chars(b, e, seconds); !retry_after.empty() && p == e)
+      d = std::max(d, ec == std::errc() ? std::min(cap, 1000.0 * static_cast<double>(seconds)) : cap);
     return std::chrono::milliseconds(static_cast<long long>(d));
   }
 

@@ -1,7 +1,8 @@
 // A small blocking HTTP/1.1 client on libcurl for the S3 destination: one request at a time per
 // handle, the body sent from memory with a Content-Length (never chunked, no Expect:
-// 100-continue), the response body collected in memory or handed to a sink. Handles are pooled
-// so that connections are reused across requests and threads.
+// 100-continue), the response body collected in memory up to a cap the request sets (a longer
+// answer is cut off and its connection dropped). Every request has a whole deadline and can be
+// interrupted. Handles are pooled so that connections are reused across requests and threads.
 #pragma once
 
 #include <cctype>
@@ -9,6 +10,7 @@
 #include <cstdlib>
 #include <cstddef>
 #include <cstring>
+#include <exception>
 #include <functional>
 #include <memory>
 #include <mutex>
@@ -28,6 +30,12 @@ struct http_request {
   std::string url;
   std::vector<std::pair<std::string, std::string>> headers;
   std::span<const std::byte> body;  ///< sent with Content-Length: body.size() (PUT, POST)
+  /// The most response body bytes taken: a longer answer is abandoned (transport_failure with
+  /// `overflow` set) and its connection dropped.
+  std::size_t max_body = 1u << 20;
+  /// Polled while the request runs (at least once a second): a non-empty answer abandons it
+  /// (transport_failure with `interrupted` set to that answer). May be null.
+  const std::function<std::string()>* interrupt = nullptr;
 };
 
 struct http_response {
@@ -46,6 +54,8 @@ struct http_response {
 struct transport_failure {
   CURLcode code = CURLE_OK;
   std::string message;
+  std::string interrupted;  ///< the interrupt's answer when it abandoned the request
+  bool overflow = false;    ///< the answer was longer than http_request::max_body (or its headers too long)
   /// Worth another try: connection and timeout failures, not a malformed URL or a TLS
   /// certificate that does not verify.
   bool retryable() const noexcept {
@@ -57,7 +67,8 @@ struct transport_failure {
       case CURLE_SSL_CERTPROBLEM:
       case CURLE_OUT_OF_MEMORY:
       case CURLE_ABORTED_BY_CALLBACK:
-      case CURLE_WRITE_ERROR: return false;
+      case CURLE_WRITE_ERROR:
+      case CURLE_TOO_MANY_REDIRECTS: return false;
       default: return true;
     }
   }
@@ -67,7 +78,8 @@ struct http_settings {
   std::chrono::milliseconds connect_timeout{10000};
   /// A transfer is abandoned when less than 1 byte per second moved for this long.
   std::chrono::seconds idle_timeout{60};
-  std::chrono::milliseconds request_timeout{0};  ///< 0: no limit on the whole request
+  /// The whole request (connection, upload, answer) is abandoned after this long; 0: no limit.
+  std::chrono::milliseconds request_timeout{600000};
   std::string ca_file;                           ///< extra CA bundle for https (empty: the system's)
   bool verify_tls = true;
 };
@@ -86,11 +98,17 @@ struct curl_deleter {
 struct slist_deleter {
   void operator()(curl_slist* l) const noexcept { curl_slist_free_all(l); }
 };
+/// The most header bytes of one answer taken (S3's are a few KiB).
+inline constexpr std::size_t max_header_bytes = 256u << 10;
 struct transfer {
   std::span<const std::byte> body;
   std::size_t sent = 0;
   http_response* response = nullptr;
-  const std::function<bool(std::span<const std::byte>)>* sink = nullptr;
+  std::size_t max_body = 0;
+  std::size_t header_bytes = 0;
+  bool overflow = false;
+  const std::function<std::string()>* interrupt = nullptr;
+  std::string interrupted;
 };
 inline std::size_t on_read(char* buf, std::size_t size, std::size_t n, void* user) {
   auto* t = static_cast<transfer*>(user);
@@ -102,15 +120,32 @@ inline std::size_t on_read(char* buf, std::size_t size, std::size_t n, void* use
 inline std::size_t on_write(char* data, std::size_t size, std::size_t n, void* user) {
   auto* t = static_cast<transfer*>(user);
   const std::size_t k = size * n;
-  if (t->sink && t->response->status / 100 == 2) {
-    if (!(*t->sink)({reinterpret_cast<const std::byte*>(data), k})) return 0;
-  } else {
-    t->response->body.append(data, k);
+  if (k > t->max_body - t->response->body.size()) {
+    t->overflow = true;
+    return 0;  // CURLE_WRITE_ERROR: the transfer stops here
   }
+  t->response->body.append(data, k);
   return k;
+}
+inline int on_progress(void* user, curl_off_t, curl_off_t, curl_off_t, curl_off_t) {
+  auto* t = static_cast<transfer*>(user);
+  if (!t->interrupt || !*t->interrupt) return 0;
+  try {
+    t->interrupted = (*t->interrupt)();
+  } catch (const std::exception& e) {
+    t->interrupted = e.what();
+  } catch (...) {
+    t->interrupted = "interrupted";
+  }
+  return t->interrupted.empty() ? 0 : 1;  // non-zero: CURLE_ABORTED_BY_CALLBACK
 }
 inline std::size_t on_header(char* data, std::size_t size, std::size_t n, void* user) {
   auto* t = static_cast<transfer*>(user);
+  t->header_bytes += size * n;
+  if (t->header_bytes > max_header_bytes) {
+    t->overflow = true;
+    return 0;
+  }
   std::string_view line(data, size * n);
   if (line.rfind("HTTP/", 0) == 0) {  // a new response (after a 100 Continue, a redirect)
     t->response->headers.clear();
@@ -141,16 +176,18 @@ class http_client {
 
   const http_settings& settings() const noexcept { return state_->settings; }
 
-  /// Performs one request. A response of any status is returned; no response at all gives
-  /// `failure` (and an empty response). With a sink, a 2xx body goes to the sink (which
-  /// returns false to stop), any other body is collected in the response for its error.
-  http_response perform(const http_request& req, transport_failure& failure,
-                        const std::function<bool(std::span<const std::byte>)>& sink = {}) const {
+  /// Performs one request. A response of any status is returned; no response at all (or one
+  /// abandoned: too long, interrupted, past the deadline) gives `failure` and an empty response.
+  http_response perform(const http_request& req, transport_failure& failure) const {
     auto h = borrow();
     CURL* c = h.get();
     curl_easy_reset(c);
     http_response resp;
-    http_detail::transfer t{req.body, 0, &resp, sink ? &sink : nullptr};
+    http_detail::transfer t;
+    t.body = req.body;
+    t.response = &resp;
+    t.max_body = req.max_body;
+    t.interrupt = req.interrupt;
     std::unique_ptr<curl_slist, http_detail::slist_deleter> list;
     auto add = [&](const std::string& line) {
       curl_slist* l = curl_slist_append(list.get(), line.c_str());
@@ -179,6 +216,9 @@ class http_client {
     curl_easy_setopt(c, CURLOPT_HEADERDATA, &t);
     curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, &http_detail::on_write);
     curl_easy_setopt(c, CURLOPT_WRITEDATA, &t);
+    curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, &http_detail::on_progress);
+    curl_easy_setopt(c, CURLOPT_XFERINFODATA, &t);
+    curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
     if (req.method == "HEAD") {
       curl_easy_setopt(c, CURLOPT_NOBODY, 1L);
     } else if (req.method == "PUT") {
@@ -198,10 +238,12 @@ class http_client {
     char errbuf[CURL_ERROR_SIZE] = {};
     curl_easy_setopt(c, CURLOPT_ERRORBUFFER, errbuf);
     const CURLcode rc = curl_easy_perform(c);
-    if (rc != CURLE_OK && !(rc == CURLE_WRITE_ERROR && sink && resp.status / 100 == 2)) {
+    if (rc != CURLE_OK) {
       failure.code = rc;
       failure.message = errbuf[0] ? errbuf : curl_easy_strerror(rc);
       while (!failure.message.empty() && failure.message.back() == '\n') failure.message.pop_back();
+      failure.interrupted = std::move(t.interrupted);
+      failure.overflow = t.overflow;
       h.discard();  // the connection state is unknown
       return {};
     }
