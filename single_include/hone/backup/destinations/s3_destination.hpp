@@ -15,14 +15,16 @@
 // ---- begin of <hone/backup/detail/s3/http.hpp> ----
 // A small blocking HTTP/1.1 client on libcurl for the S3 destination: one request at a time per
 // handle, the body sent from memory with a Content-Length (never chunked, no Expect:
-// 100-continue), the response body collected in memory or handed to a sink. Handles are pooled
-// so that connections are reused across requests and threads.
+// 100-continue), the response body collected in memory up to a cap the request sets (a longer
+// answer is cut off and its connection dropped). Every request has a whole deadline and can be
+// interrupted. Handles are pooled so that connections are reused across requests and threads.
 
 #include <cctype>
 #include <chrono>
 #include <cstdlib>
 #include <cstddef>
 #include <cstring>
+#include <exception>
 #include <functional>
 #include <memory>
 #include <mutex>
@@ -42,6 +44,12 @@ struct http_request {
   std::string url;
   std::vector<std::pair<std::string, std::string>> headers;
   std::span<const std::byte> body;  ///< sent with Content-Length: body.size() (PUT, POST)
+  /// The most response body bytes taken: a longer answer is abandoned (transport_failure with
+  /// `overflow` set) and its connection dropped.
+  std::size_t max_body = 1u << 20;
+  /// Polled while the request runs (at least once a second): a non-empty answer abandons it
+  /// (transport_failure with `interrupted` set to that answer). May be null.
+  const std::function<std::string()>* interrupt = nullptr;
 };
 
 struct http_response {
@@ -60,6 +68,8 @@ struct http_response {
 struct transport_failure {
   CURLcode code = CURLE_OK;
   std::string message;
+  std::string interrupted;  ///< the interrupt's answer when it abandoned the request
+  bool overflow = false;    ///< the answer was longer than http_request::max_body (or its headers too long)
   /// Worth another try: connection and timeout failures, not a malformed URL or a TLS
   /// certificate that does not verify.
   bool retryable() const noexcept {
@@ -71,7 +81,8 @@ struct transport_failure {
       case CURLE_SSL_CERTPROBLEM:
       case CURLE_OUT_OF_MEMORY:
       case CURLE_ABORTED_BY_CALLBACK:
-      case CURLE_WRITE_ERROR: return false;
+      case CURLE_WRITE_ERROR:
+      case CURLE_TOO_MANY_REDIRECTS: return false;
       default: return true;
     }
   }
@@ -81,7 +92,8 @@ struct http_settings {
   std::chrono::milliseconds connect_timeout{10000};
   /// A transfer is abandoned when less than 1 byte per second moved for this long.
   std::chrono::seconds idle_timeout{60};
-  std::chrono::milliseconds request_timeout{0};  ///< 0: no limit on the whole request
+  /// The whole request (connection, upload, answer) is abandoned after this long; 0: no limit.
+  std::chrono::milliseconds request_timeout{600000};
   std::string ca_file;                           ///< extra CA bundle for https (empty: the system's)
   bool verify_tls = true;
 };
@@ -100,11 +112,17 @@ struct curl_deleter {
 struct slist_deleter {
   void operator()(curl_slist* l) const noexcept { curl_slist_free_all(l); }
 };
+/// The most header bytes of one answer taken (S3's are a few KiB).
+inline constexpr std::size_t max_header_bytes = 256u << 10;
 struct transfer {
   std::span<const std::byte> body;
   std::size_t sent = 0;
   http_response* response = nullptr;
-  const std::function<bool(std::span<const std::byte>)>* sink = nullptr;
+  std::size_t max_body = 0;
+  std::size_t header_bytes = 0;
+  bool overflow = false;
+  const std::function<std::string()>* interrupt = nullptr;
+  std::string interrupted;
 };
 inline std::size_t on_read(char* buf, std::size_t size, std::size_t n, void* user) {
   auto* t = static_cast<transfer*>(user);
@@ -116,15 +134,32 @@ inline std::size_t on_read(char* buf, std::size_t size, std::size_t n, void* use
 inline std::size_t on_write(char* data, std::size_t size, std::size_t n, void* user) {
   auto* t = static_cast<transfer*>(user);
   const std::size_t k = size * n;
-  if (t->sink && t->response->status / 100 == 2) {
-    if (!(*t->sink)({reinterpret_cast<const std::byte*>(data), k})) return 0;
-  } else {
-    t->response->body.append(data, k);
+  if (k > t->max_body - t->response->body.size()) {
+    t->overflow = true;
+    return 0;  // CURLE_WRITE_ERROR: the transfer stops here
   }
+  t->response->body.append(data, k);
   return k;
+}
+inline int on_progress(void* user, curl_off_t, curl_off_t, curl_off_t, curl_off_t) {
+  auto* t = static_cast<transfer*>(user);
+  if (!t->interrupt || !*t->interrupt) return 0;
+  try {
+    t->interrupted = (*t->interrupt)();
+  } catch (const std::exception& e) {
+    t->interrupted = e.what();
+  } catch (...) {
+    t->interrupted = "interrupted";
+  }
+  return t->interrupted.empty() ? 0 : 1;  // non-zero: CURLE_ABORTED_BY_CALLBACK
 }
 inline std::size_t on_header(char* data, std::size_t size, std::size_t n, void* user) {
   auto* t = static_cast<transfer*>(user);
+  t->header_bytes += size * n;
+  if (t->header_bytes > max_header_bytes) {
+    t->overflow = true;
+    return 0;
+  }
   std::string_view line(data, size * n);
   if (line.rfind("HTTP/", 0) == 0) {  // a new response (after a 100 Continue, a redirect)
     t->response->headers.clear();
@@ -155,16 +190,18 @@ class http_client {
 
   const http_settings& settings() const noexcept { return state_->settings; }
 
-  /// Performs one request. A response of any status is returned; no response at all gives
-  /// `failure` (and an empty response). With a sink, a 2xx body goes to the sink (which
-  /// returns false to stop), any other body is collected in the response for its error.
-  http_response perform(const http_request& req, transport_failure& failure,
-                        const std::function<bool(std::span<const std::byte>)>& sink = {}) const {
+  /// Performs one request. A response of any status is returned; no response at all (or one
+  /// abandoned: too long, interrupted, past the deadline) gives `failure` and an empty response.
+  http_response perform(const http_request& req, transport_failure& failure) const {
     auto h = borrow();
     CURL* c = h.get();
     curl_easy_reset(c);
     http_response resp;
-    http_detail::transfer t{req.body, 0, &resp, sink ? &sink : nullptr};
+    http_detail::transfer t;
+    t.body = req.body;
+    t.response = &resp;
+    t.max_body = req.max_body;
+    t.interrupt = req.interrupt;
     std::unique_ptr<curl_slist, http_detail::slist_deleter> list;
     auto add = [&](const std::string& line) {
       curl_slist* l = curl_slist_append(list.get(), line.c_str());
@@ -193,6 +230,9 @@ class http_client {
     curl_easy_setopt(c, CURLOPT_HEADERDATA, &t);
     curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, &http_detail::on_write);
     curl_easy_setopt(c, CURLOPT_WRITEDATA, &t);
+    curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, &http_detail::on_progress);
+    curl_easy_setopt(c, CURLOPT_XFERINFODATA, &t);
+    curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
     if (req.method == "HEAD") {
       curl_easy_setopt(c, CURLOPT_NOBODY, 1L);
     } else if (req.method == "PUT") {
@@ -212,10 +252,12 @@ class http_client {
     char errbuf[CURL_ERROR_SIZE] = {};
     curl_easy_setopt(c, CURLOPT_ERRORBUFFER, errbuf);
     const CURLcode rc = curl_easy_perform(c);
-    if (rc != CURLE_OK && !(rc == CURLE_WRITE_ERROR && sink && resp.status / 100 == 2)) {
+    if (rc != CURLE_OK) {
       failure.code = rc;
       failure.message = errbuf[0] ? errbuf : curl_easy_strerror(rc);
       while (!failure.message.empty() && failure.message.back() == '\n') failure.message.pop_back();
+      failure.interrupted = std::move(t.interrupted);
+      failure.overflow = t.overflow;
       h.discard();  // the connection state is unknown
       return {};
     }
@@ -616,6 +658,7 @@ inline std::string xml_escape(std::string_view s) {
 // ---- end of <hone/backup/detail/s3/xml.hpp> ----
 
 #include <algorithm>
+#include <charconv>
 #include <chrono>
 #include <cstdint>
 #include <ctime>
@@ -624,6 +667,7 @@ inline std::string xml_escape(std::string_view s) {
 #include <span>
 #include <string>
 #include <string_view>
+#include <system_error>
 #include <thread>
 #include <utility>
 #include <vector>
@@ -641,6 +685,9 @@ struct client_settings {
   std::chrono::milliseconds retry_max_delay{20000};
   http_settings http;
   std::function<void(std::string_view)> log;  ///< told of every retry (may be empty)
+  /// Polled during every request and every wait between retries: a non-empty answer abandons
+  /// the request (no retry) and send() throws remote_error with that reason. May be empty.
+  std::function<std::string()> interrupt;
 };
 
 /// One S3 request as the destination describes it.
@@ -651,6 +698,8 @@ struct call {
   name_values query;
   name_values headers;  ///< besides host, x-amz-date, x-amz-content-sha256, authorization
   std::span<const std::byte> body;
+  /// The longest answer body taken; a longer one is abandoned (no retry) with an error.
+  std::size_t max_body = 1u << 20;
 };
 
 struct reply {
@@ -664,7 +713,8 @@ struct reply {
       if (k == name) return v;
     return {};
   }
-  bool ok() const noexcept { return status / 100 == 2; }
+  /// A 2xx answer that is not an S3 error document (S3 may answer 200 with an <Error> body).
+  bool ok() const noexcept { return status / 100 == 2 && code.empty(); }
 };
 
 /// "YYYYMMDDTHHMMSSZ" of a system time.
@@ -724,25 +774,37 @@ class client {
 
   /// Sends a request, again after a retryable failure (5xx, 408, 429, SlowDown,
   /// RequestTimeout, no response) with backoff; returns the last reply, whatever its status.
-  /// Throws remote_error when no response came after every attempt.
+  /// Throws remote_error when no response came after every attempt, when the answer was longer
+  /// than the call's max_body, and when the interrupt answered (at once, no retry).
   reply send(const call& c) const {
     const std::string payload_hash = sha256_hex(c.body);
     for (int attempt = 1;; ++attempt) {
+      check_interrupt(c);
       transport_failure tf;
-      http_response hr = http_.perform(build(c, payload_hash), tf);
+      http_request req = build(c, payload_hash);
+      req.max_body = c.max_body;
+      req.interrupt = s_.interrupt ? &s_.interrupt : nullptr;
+      http_response hr = http_.perform(req, tf);
       std::string why;
       reply r;
       if (tf.code != CURLE_OK) {
+        if (!tf.interrupted.empty()) throw interrupted(c, tf.interrupted);
+        if (tf.overflow)
+          throw remote_error(scrub(where(c) + " failed: the endpoint " + s_.endpoint +
+                                   " does not answer as S3 does: its answer is longer than the " +
+                                   std::to_string(c.max_body) + " bytes expected (cut off)"));
         why = "no response (" + scrub(tf.message) + ")";
+        if (tf.code == CURLE_OPERATION_TIMEDOUT && s_.http.request_timeout.count() > 0)
+          why += "; a request may last " + std::to_string(s_.http.request_timeout.count()) + " ms";
         if (!tf.retryable() || attempt >= s_.max_attempts)
-          throw remote_error("S3 " + std::string(c.operation) + " of " + describe(c.key) + " at " + s_.endpoint +
-                             " failed: " + why +
-                             (attempt > 1 ? " after " + std::to_string(attempt) + " attempts" : ""));
+          throw remote_error(where(c) + " failed: " + why +
+                             (attempt > 1 ? " after " + std::to_string(attempt) + " attempts" : "") +
+                             transport_hint(tf.code));
       } else {
         r.status = hr.status;
         r.headers = std::move(hr.headers);
         r.body = std::move(hr.body);
-        if (!r.ok()) {
+        if (!r.ok() || is_error_document(r.body)) {
           r.code = xml_text(r.body, "Code");
           r.message = xml_text(r.body, "Message");
         }
@@ -754,13 +816,96 @@ class client {
         s_.log("S3 " + std::string(c.operation) + " of " + describe(c.key) + ": " + why + "; retrying in " +
                std::to_string(delay.count()) + " ms (attempt " + std::to_string(attempt + 1) + " of " +
                std::to_string(s_.max_attempts) + ")");
-      std::this_thread::sleep_for(delay);
+      wait(c, delay);
     }
+  }
+
+  /// "S3 OPERATION of BUCKET/KEY at ENDPOINT" for messages.
+  std::string where(const call& c) const {
+    return "S3 " + std::string(c.operation) + " of " + describe(c.key) + " at " + s_.endpoint;
+  }
+
+  /// The error for an answer that is not S3's: what came (status, content type, a short
+  /// sanitized start of the body) and what it probably means.
+  remote_error not_s3(const call& c, const reply& r, std::string_view what) const {
+    std::string m = where(c) + " failed: the endpoint " + s_.endpoint + " does not answer as S3 does (" +
+                    std::string(what) + "; HTTP " + std::to_string(r.status);
+    const std::string type = r.header("content-type");
+    if (!type.empty()) m += ", " + sanitized(type, 60);
+    if (r.body.empty())
+      m += ", an empty body";
+    else
+      m += ", body starting \"" + sanitized(r.body, 80) + "\"";
+    m += "). Check the endpoint: it must be the S3 API's address, without the bucket name";
+    return remote_error(scrub(m));
+  }
+
+  /// Printable ASCII only, at most `n` characters (an ellipsis when cut).
+  static std::string sanitized(std::string_view s, std::size_t n) {
+    std::string out;
+    for (char ch : s) {
+      if (out.size() >= n) {
+        out += "...";
+        break;
+      }
+      const auto u = static_cast<unsigned char>(ch);
+      out += u >= 0x20 && u < 0x7f && ch != '"' ? ch : (ch == '\n' || ch == '\r' || ch == '\t' ? ' ' : '?');
+    }
+    return out;
+  }
+
+  /// Whether the body is an S3 error document (<Error> its root element).
+  static bool is_error_document(std::string_view body) { return root_element(body) == "Error"; }
+
+  /// The name of the document's root element ("" when the body is not an XML document).
+  static std::string root_element(std::string_view body) {
+    std::size_t at = 0;
+    for (;;) {
+      while (at < body.size() && (body[at] == ' ' || body[at] == '\n' || body[at] == '\r' || body[at] == '\t' ||
+                                  static_cast<unsigned char>(body[at]) == 0xEF ||
+                                  static_cast<unsigned char>(body[at]) == 0xBB ||
+                                  static_cast<unsigned char>(body[at]) == 0xBF))
+        ++at;
+      if (at >= body.size() || body[at] != '<') return {};
+      if (body.compare(at, 2, "<?") == 0 || body.compare(at, 2, "<!") == 0) {  // declaration, comment
+        const auto end = body.find('>', at);
+        if (end == std::string_view::npos) return {};
+        at = end + 1;
+        continue;
+      }
+      std::size_t e = at + 1;
+      while (e < body.size() && body[e] != '>' && body[e] != ' ' && body[e] != '/' && body[e] != '\t' &&
+             body[e] != '\n' && body[e] != '\r')
+        ++e;
+      if (e >= body.size()) return {};
+      std::string name(body.substr(at + 1, e - at - 1));
+      if (const auto colon = name.find(':'); colon != std::string::npos) name.erase(0, colon + 1);
+      return name;
+    }
+  }
+
+  /// Throws not_s3() unless the (successful) answer is a document whose root is `root`.
+  void expect_document(const call& c, const reply& r, std::string_view root) const {
+    const std::string got = root_element(r.body);
+    if (got == root) return;
+    throw not_s3(c, r, got.empty() ? "not an XML document where " + std::string(root) + " was expected"
+                                   : "a <" + sanitized(got, 40) + "> document where <" + std::string(root) +
+                                         "> was expected");
+  }
+
+  /// Throws remote_error with the interrupt's reason when it answers.
+  void check_interrupt(const call& c) const {
+    if (!s_.interrupt) return;
+    std::string why = s_.interrupt();
+    if (!why.empty()) throw interrupted(c, why);
   }
 
   /// The error for a reply that is a failure: operation, bucket/key, status, S3 code and
   /// message, and what it probably means.
   remote_error failure(const call& c, const reply& r, std::string_view context = {}) const {
+    // A failure answer with a body other than S3's error document (an HTML page) is not S3's.
+    if (c.method != "HEAD" && !r.body.empty() && !is_error_document(r.body))
+      return not_s3(c, r, "no S3 error document in a failure answer");
     std::string m = "S3 " + std::string(c.operation) + " of " + describe(c.key) + " at " + s_.endpoint +
                     " failed: HTTP " + std::to_string(r.status);
     if (!r.code.empty()) m += " " + r.code;
@@ -780,15 +925,49 @@ class client {
            r.code == "ServiceUnavailable";
   }
 
+  remote_error interrupted(const call& c, const std::string& why) const {
+    return remote_error(scrub(where(c) + " abandoned: " + why));
+  }
+
+  /// Sleeps `d`, in short steps between which the interrupt is asked.
+  void wait(const call& c, std::chrono::milliseconds d) const {
+    const auto until = std::chrono::steady_clock::now() + d;
+    for (;;) {
+      check_interrupt(c);
+      const auto now = std::chrono::steady_clock::now();
+      if (now >= until) return;
+      std::this_thread::sleep_for(std::min<std::chrono::steady_clock::duration>(until - now, std::chrono::milliseconds(100)));
+    }
+  }
+
+  /// What a transport failure probably means.
+  std::string transport_hint(CURLcode code) const {
+    switch (code) {
+      case CURLE_COULDNT_RESOLVE_HOST:
+        return ". The endpoint's host name " + authority_ + " is unknown: check the endpoint";
+      case CURLE_COULDNT_CONNECT:
+        return ". Nothing answers at " + authority_ + ": check the endpoint (and that the server runs)";
+      case CURLE_UNSUPPORTED_PROTOCOL:
+      case CURLE_URL_MALFORMAT: return ". Check the endpoint";
+      case CURLE_PEER_FAILED_VERIFICATION:
+      case CURLE_SSL_CACERT_BADFILE:
+      case CURLE_SSL_CERTPROBLEM: return ". The server's TLS certificate does not verify: check the endpoint and the CA file";
+      default: return {};
+    }
+  }
+
   std::chrono::milliseconds backoff(int attempt, const std::string& retry_after) const {
     thread_local std::mt19937_64 rng{std::random_device{}()};
     const double cap = static_cast<double>(s_.retry_max_delay.count());
     double d = std::min(
         cap, static_cast<double>(s_.retry_base_delay.count()) * static_cast<double>(1ull << std::min(attempt - 1, 20)));
     d = std::uniform_real_distribution<double>(d / 2, d)(rng);  // jitter: spreads the retries of many clients
-    if (!retry_after.empty() &&
-        std::all_of(retry_after.begin(), retry_after.end(), [](char ch) { return ch >= '0' && ch <= '9'; }))
-      d = std::max(d, std::min(cap, 1000.0 * std::stod(retry_after)));
+    // Retry-After in seconds, bounded by retry_max_delay (a date or anything else is ignored).
+    std::uint64_t seconds = 0;
+    const char* b = retry_after.data();
+    const char* e = b + retry_after.size();
+    if (const auto [p, ec] = std::from_chars(b, e, seconds); !retry_after.empty() && p == e)
+      d = std::max(d, ec == std::errc() ? std::min(cap, 1000.0 * static_cast<double>(seconds)) : cap);
     return std::chrono::milliseconds(static_cast<long long>(d));
   }
 
@@ -917,7 +1096,10 @@ struct s3_options {
   std::chrono::milliseconds connect_timeout{10000};
   /// A request is abandoned (and retried) when less than 1 byte/s moved for this long.
   std::chrono::seconds idle_timeout{60};
-  std::chrono::milliseconds request_timeout{0};  ///< whole-request limit; 0: none
+  /// The whole of one request (connection, upload, answer) may last this long, then it is
+  /// abandoned (and retried): a server that drips its answer cannot hold an operation forever.
+  /// 0: no limit (not advised). Allow for a part (part_size) at the slowest expected rate.
+  std::chrono::milliseconds request_timeout{600000};
   int max_attempts = 6;                          ///< tries of one request, the first included
   std::chrono::milliseconds retry_base_delay{250};
   std::chrono::milliseconds retry_max_delay{20000};
@@ -955,6 +1137,8 @@ inline std::string sha256_of(reader& in) {
 namespace detail::s3 {
 inline constexpr std::size_t min_part_size = 5u << 20;
 inline constexpr std::size_t max_parts = 10000;
+/// The longest listing page taken (a page of 1,000 keys of 1,024 bytes is about 1.5 MiB).
+inline constexpr std::size_t max_listing_bytes = 16u << 20;
 
 inline std::string unquote(std::string_view etag) {
   while (!etag.empty() && (etag.front() == '"' || etag.front() == ' ')) etag.remove_prefix(1);
@@ -1026,7 +1210,7 @@ class s3_destination {
     std::map<std::string, std::pair<std::uint64_t, content_info>> described;
     std::string token;
     do {
-      detail::s3::call c{"ListObjectsV2", "GET", "", {{"list-type", "2"}}, {}, {}};
+      detail::s3::call c{"ListObjectsV2", "GET", "", {{"list-type", "2"}}, {}, {}, detail::s3::max_listing_bytes};
       if (!st.opt.prefix.empty()) c.query.emplace_back("prefix", st.opt.prefix);
       if (!token.empty()) c.query.emplace_back("continuation-token", token);
       auto r = st.client.send(c);
@@ -1145,7 +1329,7 @@ class s3_destination {
     std::size_t aborted = 0;
     std::string key_marker, id_marker;
     for (;;) {
-      detail::s3::call c{"ListMultipartUploads", "GET", "", {{"uploads", ""}}, {}, {}};
+      detail::s3::call c{"ListMultipartUploads", "GET", "", {{"uploads", ""}}, {}, {}, detail::s3::max_listing_bytes};
       if (!st.opt.prefix.empty()) c.query.emplace_back("prefix", st.opt.prefix);
       if (!key_marker.empty()) c.query.emplace_back("key-marker", key_marker);
       if (!id_marker.empty()) c.query.emplace_back("upload-id-marker", id_marker);
@@ -1206,6 +1390,7 @@ class s3_destination {
     c.http.ca_file = o.ca_file;
     c.http.verify_tls = o.verify_tls;
     c.log = o.log;
+    c.interrupt = o.interrupt;
     return c;
   }
 
@@ -1238,7 +1423,7 @@ class s3_destination {
   /// Deletes the markers of a name (best effort: a stale marker is ignored by list()).
   void remove_content_keys(const std::string& name) {
     auto& st = *state_;
-    detail::s3::call c{"ListObjectsV2", "GET", "", {{"list-type", "2"}}, {}, {}};
+    detail::s3::call c{"ListObjectsV2", "GET", "", {{"list-type", "2"}}, {}, {}, detail::s3::max_listing_bytes};
     c.query.emplace_back("prefix", st.opt.prefix + std::string(content_folder) + name + "/");
     auto r = st.client.send(c);
     if (!r.ok()) return;
@@ -1506,6 +1691,8 @@ class s3_destination {
       const std::uint64_t end = range_end(from);
       detail::s3::call c{"GetObject", "GET", key_, {}, {}, {}};
       c.headers = {{"range", "bytes=" + std::to_string(from) + "-" + std::to_string(end)}};
+      // At most the range (room for an error document when the range is tiny).
+      c.max_body = std::max<std::size_t>(static_cast<std::size_t>(end + 1 - from), 16u << 10);
       if (!etag_.empty()) c.headers.emplace_back("if-match", etag_);
       auto r = st_->client.send(c);
       if (r.status == 404)
