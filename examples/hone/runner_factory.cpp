@@ -73,7 +73,7 @@ std::string interruption(bucket_deadline* deadline) {
 }
 
 hb::s3_options s3_options_of(const bucket_settings& b, const fs::path& lock_file,
-                            std::shared_ptr<bucket_deadline> deadline = nullptr) {
+                             std::shared_ptr<bucket_deadline> deadline = nullptr) {
   hb::s3_options o;
   o.endpoint = b.endpoint;
   o.bucket = b.bucket;
@@ -342,8 +342,7 @@ void share_bucket_listings(const fs::path& database, const hb::database_key& key
   auto deadline = std::make_shared<bucket_deadline>(limit, "HONE_R2_API_TIMEOUT");
   runner_config c{.database = database, .key = key, .destination = *offsite, .observer = std::move(observer)};
   shared_listings().enable(
-      runner_with(c, hb::s3_destination(s3_options_of(*offsite, offsite_lock_file(backup_dir), deadline))),
-      deadline);
+      runner_with(c, hb::s3_destination(s3_options_of(*offsite, offsite_lock_file(backup_dir), deadline))), deadline);
 }
 
 void end_shared_bucket_listings() { shared_listings().end(); }
@@ -397,8 +396,8 @@ backup_set make_backups(const fs::path& database, const hb::database_key& key, c
   c.observer = observers ? observers(offsite_place) : hb::observer_fn();
   const bool shared = deadline && shared_listings().enabled();
   // Copies of `bucket` share the connections and the lock.
-  any_runner bucket_runner = shared ? any_runner(shared_listing_runner(typed_runner_with(c, bucket), deadline))
-                                    : runner_with(c, bucket);
+  any_runner bucket_runner =
+      shared ? any_runner(shared_listing_runner(typed_runner_with(c, bucket), deadline)) : runner_with(c, bucket);
   return backup_set(std::move(local_runner), std::move(bucket_runner),
                     [local, bucket, uploads, shared](const std::string& name, const hb::backup_info& info) mutable {
                       change_notice notice{shared};

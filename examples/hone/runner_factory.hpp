@@ -66,8 +66,7 @@ any_runner make_runner(const std::filesystem::path& database, const hb::database
 class bucket_deadline {
  public:
   /// `setting` names where the limit comes from in messages ("HONE_R2_CYCLE_TIMEOUT").
-  bucket_deadline(std::chrono::milliseconds limit, std::string setting)
-      : limit_(limit), setting_(std::move(setting)) {}
+  bucket_deadline(std::chrono::milliseconds limit, std::string setting) : limit_(limit), setting_(std::move(setting)) {}
   /// Unarmed again: the next request to the bucket starts the clock (the next scheduled cycle).
   void restart() noexcept { due_ = 0; }
   /// Empty within the limit (the first call starts the clock); else why the bucket's part of
@@ -109,9 +108,8 @@ backup_set make_backups(const std::filesystem::path& database, const hb::databas
 /// stop_bucket_requests ends them); once share_bucket_listings() was called, its listings of
 /// the bucket are the shared ones.
 backup_set make_backups(const std::filesystem::path& database, const hb::database_key& key,
-                        const std::filesystem::path& backup_dir, const observer_for& observers,
-                        upload_observer uploads, hb::check_level check, bool allow_foreign,
-                        std::shared_ptr<bucket_deadline> deadline);
+                        const std::filesystem::path& backup_dir, const observer_for& observers, upload_observer uploads,
+                        hb::check_level check, bool allow_foreign, std::shared_ptr<bucket_deadline> deadline);
 
 /// `hone serve` lists the bucket one listing at a time: a caller of the shared listing (the
 /// bucket runner of make_backups with a deadline) joins the listing in progress, unless the
@@ -130,9 +128,9 @@ struct bucket_listing {
   bool shared = false;     ///< false: share_bucket_listings() was not called
   bool completed = false;  ///< false: no listing has completed yet
   std::vector<hb::backup_info> backups;
-  std::string error;               ///< why the listing failed, when it did
-  hb::time_point finished_at{};    ///< when it completed
-  bool in_progress = false;        ///< a newer listing is under way
+  std::string error;             ///< why the listing failed, when it did
+  hb::time_point finished_at{};  ///< when it completed
+  bool in_progress = false;      ///< a newer listing is under way
 };
 /// The newest completed shared listing, after waiting up to `wait` for a fresh one (started
 /// when none is in progress and the last completed more than `fresh_for` ago, or before the

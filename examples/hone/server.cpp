@@ -525,12 +525,13 @@ class scheduler_service {
     // guarantees), but they are failures the hook and the status report: once per cycle for
     // its time limit (the steps after it fail at once for the same reason), never for a
     // bucket call abandoned because the server is stopping.
-    runner_ = std::make_unique<scheduled_backups>(
-        *backups_, log_line, [this, &monitoring](const std::string& op, const std::string& m) {
-          if (!bucket_stop_reason().empty()) return;
-          if (deadline_->expired() && deadline_reported_.exchange(true)) return;
-          monitoring.failed(op, m);
-        });
+    runner_ = std::make_unique<scheduled_backups>(*backups_, log_line,
+                                                  [this, &monitoring](const std::string& op, const std::string& m) {
+                                                    if (!bucket_stop_reason().empty()) return;
+                                                    if (deadline_->expired() && deadline_reported_.exchange(true))
+                                                      return;
+                                                    monitoring.failed(op, m);
+                                                  });
     cycle_ = std::make_unique<scheduled_cycle>(*runner_, *deadline_, deadline_reported_);
     scheduler_ = std::make_unique<hb::backup_scheduler<scheduled_cycle>>(*cycle_, cfg.interval, cfg.policy, log_line);
     scheduler_->on_cycle([&monitoring](const hb::cycle_outcome& o) { monitoring.cycle(o); });
