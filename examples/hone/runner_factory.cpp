@@ -148,6 +148,7 @@ class listing_service {
   /// one in progress, or a new one. Waits for it until `interrupt` answers (with its reason).
   std::vector<hb::backup_info> fresh(const std::function<std::string()>& interrupt) {
     std::unique_lock lk(m_);
+    if (!runner_) throw hb::remote_error("the server is stopping: the bucket is not listed any more");
     for (;;) {
       if (!running_) {
         start_locked();
@@ -286,13 +287,16 @@ class shared_listing_runner : public Runner {
   std::vector<hb::backup_info> list() {
     return shared_listings().fresh([d = deadline_] { return interruption(d.get()); });
   }
-  auto remove(const std::string& requested) {
+  // Whatever their parameters: a dry run also counts as a change (it only costs a new listing).
+  template <class... Args>
+  auto remove(Args&&... args) {
     change_notice notice{true};
-    return Runner::remove(requested);
+    return Runner::remove(std::forward<Args>(args)...);
   }
-  auto prune(const hb::keep_calendar& policy, bool dry_run = false) {
-    change_notice notice{!dry_run};
-    return Runner::prune(policy, dry_run);
+  template <class... Args>
+  auto prune(Args&&... args) {
+    change_notice notice{true};
+    return Runner::prune(std::forward<Args>(args)...);
   }
 
  private:

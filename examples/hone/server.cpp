@@ -613,6 +613,13 @@ int run_server(const server_options& opts) {
              " s for that of a scheduled cycle (HONE_R2_CYCLE_TIMEOUT); at most " +
              std::to_string(max_bucket_requests) + " requests wait on the bucket at once");
   }
+  // However run_server ends, no listing of the bucket outlives it.
+  struct end_listings {
+    ~end_listings() {
+      stop_bucket_requests("the server is stopping");
+      end_shared_bucket_listings();
+    }
+  } listings_ended_last;
   scheduler_service scheduler(sched_cfg, opts, key, monitoring, bucket_limits.cycle);
   scheduler.start();
 
