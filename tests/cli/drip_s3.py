@@ -18,6 +18,7 @@ A request that hangs, drips or comes late ends when the client goes away or clos
 import email.utils
 import hashlib
 import http.server
+import socket
 import threading
 import time
 import urllib.parse
@@ -142,13 +143,13 @@ class DripS3:
         h.connection.settimeout(0.5)
         while not self.closing.is_set():
             try:
-                if not h.connection.recv(1, 0x40):  # MSG_DONTWAIT: 0 bytes = the client closed
+                if not h.connection.recv(1, socket.MSG_PEEK):  # 0 bytes: the client closed
                     return
-            except BlockingIOError:
-                pass
+                self.closing.wait(0.5)  # it sent more: still no answer
+            except (socket.timeout, BlockingIOError):
+                continue
             except OSError:
                 return
-            self.closing.wait(0.5)
 
     def _send(self, h, status, payload, headers=(), head=False):
         h.send_response(status)
