@@ -7,6 +7,7 @@ small S3 server of drip_s3.py:
   the upload is abandoned and reported as a failure, the backup counts as created and the local
   prune runs; an API request waiting on the bucket meanwhile is not abandoned with it;
 - whatever the bucket's answer makes fail (a Size no number holds), the cycle's create succeeds;
+- an API request waits on the bucket no longer than its own limit (HONE_R2_API_TIMEOUT);
 - while 130 clients wait on a listing that drips a byte a second, a restore of a local backup,
   GET /metrics and GET /api/backup/status each answer within 1 s (figures printed on lines
   starting with "offsite-server: ");
@@ -308,6 +309,20 @@ class BusyBucketTest(OffsiteServerCase):
             t.join(timeout=30)
         self.assertEqual(len(results), self.CLIENTS)
         self.assertEqual(self.leftovers(), [])
+
+
+    def test_a_request_waits_on_the_bucket_no_longer_than_its_limit(self):
+        name = self.local_backup("local-only")
+        self.s3.modes["list"] = "drip"
+        srv = self.serve(HONE_R2_API_TIMEOUT="2")
+        (code, body, _), seconds = timed(lambda: srv.request("GET", "/api/backup"))
+        print("offsite-server: HONE_R2_API_TIMEOUT=2: GET /api/backup on a dripping listing answered %d after %.2f s"
+              % (code, seconds))
+        self.assertEqual(code, 502, body)
+        self.assertIn("HONE_R2_API_TIMEOUT (2 s)", body["error"])
+        self.assertEqual([b["name"] for b in body["local_backups"]], [name])
+        self.assertGreater(seconds, 1.5)
+        self.assertLess(seconds, 6)
 
 
 class RestoreLockTest(OffsiteServerCase):
