@@ -7,8 +7,10 @@
 
 #include <concepts>
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <optional>
+#include <span>
 #include <stop_token>
 #include <string>
 #include <string_view>
@@ -19,6 +21,14 @@
 namespace hone_app {
 
 namespace hb = hone::backup;
+
+/// A retention policy of any kind (hb::Retention) behind one type, for any_runner::prune.
+struct any_retention {
+  std::function<hb::keep_reasons(std::span<const hb::time_point>)> rule;
+  std::string description;
+  hb::keep_reasons apply(std::span<const hb::time_point> newest_first) const { return rule(newest_first); }
+  std::string describe() const { return description; }
+};
 
 class any_runner {
   struct interface;
@@ -51,6 +61,9 @@ class any_runner {
   hb::prune_result prune(const hb::keep_calendar& policy, bool dry_run = false) {
     return self_->prune(policy, dry_run);
   }
+  hb::prune_result prune(const any_retention& policy, bool dry_run = false) {
+    return self_->prune_any(policy, dry_run);
+  }
   hb::verify_result verify(const std::string& requested) { return self_->verify(requested); }
   hb::restore_result restore(const std::string& requested, const std::filesystem::path& database, bool force) {
     return self_->restore(requested, database, force);
@@ -67,6 +80,7 @@ class any_runner {
     virtual hb::backup_info get(const std::string&) = 0;
     virtual std::string remove(const std::string&) = 0;
     virtual hb::prune_result prune(const hb::keep_calendar&, bool) = 0;
+    virtual hb::prune_result prune_any(const any_retention&, bool) = 0;
     virtual hb::verify_result verify(const std::string&) = 0;
     virtual hb::restore_result restore(const std::string&, const std::filesystem::path&, bool) = 0;
     virtual hb::time_point now() = 0;
@@ -83,6 +97,7 @@ class any_runner {
     hb::backup_info get(const std::string& n) override { return runner.get(n); }
     std::string remove(const std::string& n) override { return runner.remove(n); }
     hb::prune_result prune(const hb::keep_calendar& p, bool dry_run) override { return runner.prune(p, dry_run); }
+    hb::prune_result prune_any(const any_retention& p, bool dry_run) override { return runner.prune(p, dry_run); }
     hb::verify_result verify(const std::string& n) override { return runner.verify(n); }
     hb::restore_result restore(const std::string& n, const std::filesystem::path& db, bool force) override {
       return runner.restore(n, db, force);

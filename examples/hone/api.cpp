@@ -293,6 +293,8 @@ api_response api::create(const std::string& body) const {
   if (created.offsite) {
     if (created.offsite->uploaded)
       res.log_note += ", uploaded to the bucket";
+    else if (created.offsite->conflict)
+      log_warn("backup " + printable(b.name) + " is kept in the local folder only: " + created.offsite->error);
     else
       log_warn("backup " + printable(b.name) + " is kept in the local folder only: its upload to the bucket failed: " +
                created.offsite->error + " (POST /api/backup/sync or 'hone backup sync' uploads it)");
@@ -341,7 +343,12 @@ api_response api::sync() const {
   if (!wait_on_bucket(slot)) return bucket_busy_response();
   const sync_result s = backups().sync();
   if (!s.error.empty()) {
-    api_response out = error_response(502, "Sync to the offsite bucket failed: " + s.error);
+    // Only conflicts (the bucket answered, and holds other bytes under some names): 409;
+    // a bucket that failed: 502. Either way the body says what was done.
+    const bool only_conflicts = !s.bucket_failed && !s.conflicts.empty();
+    json body = sync_json(s);
+    body["error"] = "Sync to the offsite bucket failed: " + s.error;
+    api_response out = json_response(only_conflicts ? 409 : 502, body);
     out.log_note = s.error;
     return out;
   }
@@ -385,16 +392,21 @@ api_response api::prune(const std::string& body) const {
   if (!keep_given) policy.last = calendar ? 0 : 7;
   bool dry_run = false;
   if (!optional_bool(*obj, "dry_run", dry_run, err)) return err;
-  const pruned_backups pruned = backups().prune(policy, dry_run);
+  auto set = backups();
+  const pruned_backups pruned = set.prune(policy, dry_run);
   if (!pruned.offsite_error.empty()) {
-    api_response out =
-        error_response(502, "The local folder was pruned (deleted " + std::to_string(pruned.result.deleted_count) +
-                                "), but the offsite bucket could not be: " + pruned.offsite_error);
+    std::string names;
+    for (const auto& n : pruned.local.deleted_names) names += (names.empty() ? "" : ", ") + n;
+    json body = error_json("The local folder was pruned (" + std::string(dry_run ? "would delete " : "deleted ") +
+                           std::to_string(pruned.local.deleted_names.size()) + (names.empty() ? "" : ": " + names) +
+                           "), but the offsite bucket could not be: " + pruned.offsite_error);
+    body["local"] = prune_json(pruned.local);
+    api_response out = json_response(502, body);
     out.log_note = pruned.offsite_error;
     return out;
   }
   const hb::prune_result& r = pruned.result;
-  api_response res = json_response(200, prune_json(r));
+  api_response res = json_response(200, prune_json(pruned, set.has_offsite()));
   res.log_note = "pruned " + std::to_string(r.deleted_count) + ", kept " + std::to_string(r.retained_count);
   return res;
 }

@@ -23,7 +23,10 @@ json list_json(const std::vector<hb::backup_info>& all) {
 
 json backup_json(const located_backup& b, bool with_locations) {
   json j = backup_json(b.info);
-  if (with_locations) j["locations"] = b.locations;
+  if (with_locations) {
+    j["locations"] = b.locations;
+    j["offsite_conflict"] = b.offsite_conflict;
+  }
   return j;
 }
 
@@ -37,7 +40,8 @@ json sync_json(const sync_result& s) {
   return json{{"uploaded_count", s.uploaded.size()},
               {"uploaded_names", s.uploaded},
               {"already_offsite", s.already_offsite},
-              {"missing_names", s.missing}};
+              {"missing_names", s.missing},
+              {"conflict_names", s.conflicts}};
 }
 
 json create_json(const hb::backup_info& b, const std::optional<offsite_upload>& offsite) {
@@ -52,8 +56,9 @@ json create_json(const hb::backup_info& b, const std::optional<offsite_upload>& 
          {"compressed", b.compressed},
          {"deflated", b.deflated}};
   if (offsite)
-    j["offsite"] = offsite->uploaded ? json{{"uploaded", true}, {"location", offsite->location}}
-                                     : json{{"uploaded", false}, {"error", offsite->error}};
+    j["offsite"] = offsite->uploaded
+                       ? json{{"uploaded", true}, {"conflict", false}, {"location", offsite->location}}
+                       : json{{"uploaded", false}, {"conflict", offsite->conflict}, {"error", offsite->error}};
   return j;
 }
 
@@ -67,6 +72,21 @@ json prune_json(const hb::prune_result& r) {
               {"skipped_names", r.skipped_names},
               {"retained_names", retained},
               {"dry_run", r.dry_run}};
+}
+
+json prune_json(const pruned_backups& p, bool with_locations) {
+  json j = prune_json(p.result);
+  if (!with_locations) return j;
+  auto place = [](const hb::prune_result& r) {
+    std::vector<std::string> retained;
+    for (const auto& k : r.retained) retained.push_back(k.name);
+    return json{{"deleted_names", r.deleted_names}, {"retained_names", retained}, {"bytes_freed", r.bytes_freed}};
+  };
+  j["locations"] = json::object();
+  j["locations"][std::string(local_place)] = place(p.local);
+  j["locations"][std::string(offsite_place)] = p.offsite ? place(*p.offsite) : json(nullptr);
+  if (!p.offsite_error.empty()) j["offsite_error"] = p.offsite_error;
+  return j;
 }
 
 json verify_json(const hb::verify_result& r) {

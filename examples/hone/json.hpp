@@ -28,23 +28,30 @@ json backup_json(const hb::backup_info& b);
 /// GET /api/backup: an array of backup_json, newest first.
 json list_json(const std::vector<hb::backup_info>& all);
 
-/// backup_json plus "locations" (["local", "r2"]: where it is) when `with_locations` (a bucket
-/// is configured).
+/// backup_json plus "locations" (["local", "r2"]: where it is) and "offsite_conflict" (the
+/// bucket holds other bytes under the name: "r2" is then not a location) when `with_locations`
+/// (a bucket is configured).
 json backup_json(const located_backup& b, bool with_locations);
 json list_json(const std::vector<located_backup>& all, bool with_locations);
 
 /// POST /api/backup: {name, path, size, created_at, accounts, transactions, subscriptions,
 /// encrypted, compressed, deflated}, plus, when a bucket is configured, "offsite":
-/// {"uploaded": true, "location": URL} or {"uploaded": false, "error": MESSAGE}.
+/// {"uploaded": true, "conflict": false, "location": URL} or {"uploaded": false, "conflict": C,
+/// "error": MESSAGE} (conflict: the bucket holds other bytes under the name; nothing was
+/// overwritten).
 json create_json(const hb::backup_info& b, const std::optional<offsite_upload>& offsite = std::nullopt);
 
-/// POST /api/backup/sync: {uploaded_count, uploaded_names, already_offsite, missing_names}
+/// POST /api/backup/sync: {uploaded_count, uploaded_names, already_offsite, missing_names,
+/// conflict_names}
 /// ("error" is sent as an error response instead).
 json sync_json(const sync_result& s);
 
 /// POST /api/backup/prune: {deleted_count, deleted_names, retained_count, bytes_freed,
 /// skipped_names} (skipped: files named like backups that are not backups, never deleted).
 json prune_json(const hb::prune_result& r);
+/// ... plus, when `with_locations`, "locations": {"local": {deleted_names, retained_names,
+/// bytes_freed}, "r2": the same or null when the bucket was not pruned} and "offsite_error".
+json prune_json(const pruned_backups& p, bool with_locations);
 
 /// POST /api/backup/verify: {valid, name, accounts, transactions, message} (the message in the
 /// program's words: "HONE_DB_KEY is not set" for an encrypted backup without a key).

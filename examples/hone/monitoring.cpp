@@ -176,7 +176,10 @@ json monitor::status(std::optional<std::chrono::seconds> max_age) const {
     in.offsite_configured = true;
     if (listing.completed) {
       in.offsite = std::move(listing.backups);
-      in.offsite_error = listing.error;
+      in.offsite_conflicts = std::move(listing.conflicts);
+      in.offsite_error = !listing.error.empty() || listing.conflicts_error.empty()
+                             ? listing.error
+                             : "cannot compare the bucket's backups with the local ones: " + listing.conflicts_error;
     } else {
       in.offsite_error = "the bucket has not been listed yet (its first listing is still in progress)";
     }

@@ -5,9 +5,15 @@
 #include "hardening.hpp"
 
 #include <algorithm>
+#include <cctype>
+#include <charconv>
 #include <cstdlib>
+#include <map>
 #include <mutex>
+#include <new>
 #include <set>
+#include <span>
+#include <stdexcept>
 #include <unordered_map>
 #include <utility>
 
@@ -21,6 +27,47 @@ std::string env(const char* name) {
 }
 
 bool is_not_found(const hb::error& e) { return e.code() == hb::errc::not_found; }
+
+/// What the bucket threw, as the program says it: a library error in the program's words;
+/// anything else (an answer the client could not use) as the bucket's failure, never as an
+/// internal error of the program.
+std::string bucket_text(const std::exception& e) {
+  if (const auto* he = dynamic_cast<const hb::error*>(&e)) return program_message(*he);
+  const char* what = dynamic_cast<const std::out_of_range*>(&e)       ? "a number out of range"
+                     : dynamic_cast<const std::invalid_argument*>(&e) ? "a value that is not a number"
+                     : dynamic_cast<const std::bad_alloc*>(&e)        ? "more data than fits in memory"
+                     : dynamic_cast<const std::length_error*>(&e)     ? "more data than fits in memory"
+                                                                      : nullptr;
+  return std::string("the offsite bucket gave an answer that cannot be used") +
+         (what ? std::string(" (") + what + ")" : std::string(" (") + e.what() + ")");
+}
+
+/// Runs `f`, a request to the bucket: what it throws that is not a hone::backup::error becomes
+/// a remote_error (errc::remote: exit 1, HTTP 502), so that every bucket failure is reported as one.
+template <class F>
+auto on_bucket(F&& f) -> decltype(f()) {
+  try {
+    return f();
+  } catch (const hb::error&) {
+    throw;
+  } catch (const usage_error&) {
+    throw;
+  } catch (const std::exception& e) {
+    throw hb::remote_error(bucket_text(e));
+  }
+}
+
+bool equal_hex(std::string_view a, std::string_view b) {
+  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
+           return std::tolower(static_cast<unsigned char>(x)) == std::tolower(static_cast<unsigned char>(y));
+         });
+}
+
+std::string conflict_message(const std::string& name) {
+  return "the offsite bucket already holds other bytes under the name " + name +
+         " (another size or SHA-256): nothing was overwritten, so this backup is not offsite; delete or rename "
+         "the bucket's object, or use another HONE_R2_PREFIX";
+}
 
 std::optional<bucket_settings> read_offsite_settings() {
   static constexpr const char* required[] = {"HONE_R2_BUCKET", "HONE_R2_ACCESS_KEY_ID", "HONE_R2_SECRET_ACCESS_KEY",
@@ -58,6 +105,16 @@ std::optional<bucket_settings> read_offsite_settings() {
     throw usage_error("HONE_R2_BUCKET=" + quoted_env_value(s.bucket) +
                       " is not valid: give the bucket's name only (the key prefix goes in HONE_R2_PREFIX)");
   while (!s.prefix.empty() && s.prefix.front() == '/') s.prefix.erase(0, 1);
+  if (const std::string t = env("HONE_R2_TIMEOUT"); !t.empty()) {
+    long long seconds = 0;
+    const bool digits = std::all_of(t.begin(), t.end(), [](char ch) { return ch >= '0' && ch <= '9'; });
+    if (!digits || std::from_chars(t.data(), t.data() + t.size(), seconds).ec != std::errc{} || seconds < 1 ||
+        seconds > 86400)
+      throw usage_error("HONE_R2_TIMEOUT=" + quoted_env_value(t) +
+                        " is not valid: give the longest time one request to the bucket may take, in whole seconds "
+                        "from 1 to 86400 (default 120)");
+    s.request_timeout = std::chrono::seconds(seconds);
+  }
   return s;
 }
 
@@ -125,8 +182,58 @@ source parse_source(std::string_view text, bool offsite_configured) {
 
 backup_set::backup_set(any_runner local) : local_(std::move(local)) {}
 
-backup_set::backup_set(any_runner local, any_runner bucket, upload_fn upload)
-    : local_(std::move(local)), bucket_(std::move(bucket)), upload_(std::move(upload)) {}
+backup_set::backup_set(any_runner local, any_runner bucket, offsite_io io)
+    : local_(std::move(local)), bucket_(std::move(bucket)), io_(std::move(io)) {}
+
+bool backup_set::same_bytes(const hb::backup_info& local, const hb::backup_info& offsite) {
+  if (local.size != offsite.size) return false;
+  const std::string mine = io_.local_sha256(local);
+  // An object without a checked record of its SHA-256 is read (once: the read writes the
+  // record), never assumed to be the same.
+  std::string theirs = offsite.sha256;
+  if (theirs.empty()) {
+    try {
+      theirs = on_bucket([&] { return io_.offsite_sha256(offsite.name); });
+    } catch (const hb::error& e) {
+      // An object that does not read back as its ETag says holds no bytes one can count on.
+      if (e.code() == hb::errc::corrupt_backup) return false;
+      throw;
+    }
+  }
+  return !mine.empty() && equal_hex(mine, theirs);
+}
+
+std::optional<hb::backup_info> backup_set::offsite_entry(const std::string& name) {
+  try {
+    return on_bucket([&] { return bucket_->get(name); });
+  } catch (const hb::error& e) {
+    if (is_not_found(e)) return std::nullopt;
+    throw;
+  }
+}
+
+std::string backup_set::offsite_copy_hint(const std::string& name) {
+  if (!bucket_) return {};
+  try {
+    if (!offsite_entry(name)) return {};
+  } catch (const std::exception&) {
+    return {};  // the bucket cannot say: no hint rather than a second error
+  }
+  return "; the offsite bucket holds a copy of " + name +
+         ": verify or restore that one with --from r2 (API: \"from\": \"r2\")";
+}
+
+std::vector<std::string> backup_set::conflicts(const std::vector<hb::backup_info>& local,
+                                               const std::vector<hb::backup_info>& offsite) {
+  std::vector<std::string> out;
+  if (!bucket_) return out;
+  std::unordered_map<std::string, const hb::backup_info*> local_index;
+  for (const auto& b : local) local_index.emplace(b.name, &b);
+  for (const auto& b : offsite)
+    if (auto it = local_index.find(b.name); it != local_index.end() && !same_bytes(*it->second, b))
+      out.push_back(b.name);
+  return out;
+}
 
 created_backup backup_set::create(std::optional<std::string> requested) {
   created_backup c;
@@ -134,12 +241,24 @@ created_backup backup_set::create(std::optional<std::string> requested) {
   if (!bucket_) return c;
   offsite_upload u;
   try {
-    u.location = upload_(c.info.name, c.info);
-    u.uploaded = true;
-  } catch (const hb::error& e) {
-    u.error = program_message(e);
-  } catch (const std::exception& e) {  // whatever the bucket's answer made fail: the local backup stands
-    u.error = program_message(e.what());
+    try {
+      u.location = io_.upload(c.info.name, c.info);
+      u.uploaded = true;
+    } catch (const hb::error& e) {
+      if (e.code() != hb::errc::already_exists) throw;
+      // The bucket has the name: it is this backup only if it holds the same bytes.
+      auto there = offsite_entry(c.info.name);
+      if (!there) throw;
+      if (same_bytes(c.info, *there)) {
+        u.location = there->path;
+        u.uploaded = true;
+      } else {
+        u.conflict = true;
+        u.error = conflict_message(c.info.name);
+      }
+    }
+  } catch (const std::exception& e) {
+    u.error = bucket_text(e);
   }
   c.offsite = std::move(u);
   return c;
@@ -150,16 +269,23 @@ listed_backups backup_set::list() {
   for (auto& b : local_.list()) out.backups.push_back({std::move(b), {std::string(local_place)}});
   if (!bucket_) return out;
   try {
+    std::vector<located_backup> all = out.backups;             // kept as it is when the bucket fails
     std::unordered_map<std::string, std::size_t> local_index;  // thousands of backups: no search per object
-    for (std::size_t i = 0; i < out.backups.size(); ++i) local_index.emplace(out.backups[i].info.name, i);
-    for (auto& b : bucket_->list()) {
-      if (auto it = local_index.find(b.name); it != local_index.end())
-        out.backups[it->second].locations.emplace_back(offsite_place);
-      else
-        out.backups.push_back({std::move(b), {std::string(offsite_place)}});
+    for (std::size_t i = 0; i < all.size(); ++i) local_index.emplace(all[i].info.name, i);
+    for (auto& b : on_bucket([&] { return bucket_->list(); })) {
+      if (auto it = local_index.find(b.name); it != local_index.end()) {
+        located_backup& l = all[it->second];
+        if (same_bytes(l.info, b))
+          l.locations.emplace_back(offsite_place);
+        else
+          l.offsite_conflict = true;
+      } else {
+        all.push_back({std::move(b), {std::string(offsite_place)}});
+      }
     }
-  } catch (const hb::error& e) {
-    out.offsite_error = program_message(e);
+    out.backups = std::move(all);
+  } catch (const std::exception& e) {
+    out.offsite_error = bucket_text(e);
   }
   sort_newest_first(out.backups);
   return out;
@@ -167,7 +293,7 @@ listed_backups backup_set::list() {
 
 std::vector<hb::backup_info> backup_set::list_offsite() {
   if (!bucket_) throw usage_error("no offsite bucket is configured (HONE_R2_*)");
-  return bucket_->list();
+  return on_bucket([&] { return bucket_->list(); });
 }
 
 located_backup backup_set::get(const std::string& requested) {
@@ -178,14 +304,13 @@ located_backup backup_set::get(const std::string& requested) {
     if (!is_not_found(e)) throw;
   }
   if (bucket_) {
-    try {
-      auto b = bucket_->get(requested);
-      if (found)
+    if (auto b = offsite_entry(requested)) {
+      if (!found)
+        found = located_backup{std::move(*b), {std::string(offsite_place)}};
+      else if (same_bytes(found->info, *b))
         found->locations.emplace_back(offsite_place);
       else
-        found = located_backup{std::move(b), {std::string(offsite_place)}};
-    } catch (const hb::error& e) {
-      if (!is_not_found(e)) throw;
+        found->offsite_conflict = true;
     }
   }
   if (!found) throw hb::not_found_error("Backup not found: " + requested);
@@ -210,7 +335,10 @@ any_runner& backup_set::runner_for(const std::string& requested, source from) {
 void backup_set::require(const std::string& requested, source from) {
   any_runner& r = runner_for(requested, from);
   try {
-    r.get(requested);
+    if (&r == &local_)
+      r.get(requested);
+    else
+      on_bucket([&] { return r.get(requested); });
   } catch (const hb::error& e) {
     if (!is_not_found(e) || from == source::any) throw;
     throw hb::not_found_error("Backup not found " +
@@ -230,7 +358,7 @@ removed_backup backup_set::remove(const std::string& requested) {
   }
   if (bucket_) {
     try {
-      bucket_->remove(requested);
+      on_bucket([&] { return bucket_->remove(requested); });
       r.locations.emplace_back(offsite_place);
     } catch (const hb::error& e) {
       if (is_not_found(e)) {
@@ -246,27 +374,139 @@ removed_backup backup_set::remove(const std::string& requested) {
   return r;
 }
 
+namespace {
+
+/// The retention decided once over the union of both places, applied to one place: `planned`
+/// is that place's backups (as its list gives them, newest first) with the rules that keep each
+/// (empty: delete). A backup the plan does not know (made since) is kept; so is every backup
+/// of a time whose planned backups the place no longer matches one for one.
+struct planned_retention {
+  std::string description;
+  std::vector<std::pair<hb::time_point, std::vector<std::string>>> planned;
+
+  hb::keep_reasons apply(std::span<const hb::time_point> newest_first) const {
+    hb::keep_reasons out(newest_first.size());
+    const bool same = newest_first.size() == planned.size() &&
+                      std::equal(newest_first.begin(), newest_first.end(), planned.begin(),
+                                 [](hb::time_point t, const auto& p) { return t == p.first; });
+    for (std::size_t i = 0; i < newest_first.size(); ++i) {
+      if (same) {
+        out[i] = planned[i].second;
+        continue;
+      }
+      // The place changed since it was listed: delete only what is certain.
+      bool any = false, all_deleted = true;
+      std::vector<std::string> reasons;
+      std::size_t seen = 0, have = 0;
+      for (const auto& p : planned)
+        if (p.first == newest_first[i]) {
+          any = true;
+          ++seen;
+          if (!p.second.empty()) {
+            all_deleted = false;
+            reasons = p.second;
+          }
+        }
+      for (const auto& t : newest_first)
+        if (t == newest_first[i]) ++have;
+      if (any && all_deleted && seen == have) continue;  // deleted, as planned
+      out[i] = any && !reasons.empty() ? reasons : std::vector<std::string>{"new since planned"};
+    }
+    return out;
+  }
+  std::string describe() const { return description; }
+};
+
+/// The plan of one place: its backups (not the files that are not backups) with the union's
+/// decision for each name.
+any_retention plan_for(const std::vector<hb::backup_info>& place,
+                       const std::map<std::string, std::vector<std::string>>& decision,
+                       const std::string& description) {
+  planned_retention p{description, {}};
+  for (const auto& b : place) {
+    if (!b.problem.empty()) continue;
+    auto it = decision.find(b.name);
+    p.planned.emplace_back(b.created_at,
+                           it == decision.end() ? std::vector<std::string>{"new since planned"} : it->second);
+  }
+  return any_retention{[p](std::span<const hb::time_point> t) { return p.apply(t); }, description};
+}
+
+}  // namespace
+
 pruned_backups backup_set::prune(const hb::keep_calendar& policy, bool dry_run) {
   pruned_backups out;
-  out.result = local_.prune(policy, dry_run);
-  if (!bucket_) return out;
+  auto local_only = [&] {
+    out.local = local_.prune(policy, dry_run);
+    out.result = out.local;
+    return out;
+  };
+  if (!bucket_) return local_only();
+  policy.validate();
+  std::vector<hb::backup_info> offsite;
   try {
-    merge_prune(out.result, bucket_->prune(policy, dry_run));
-  } catch (const hb::error& e) {
-    out.offsite_error = program_message(e);
-  } catch (const std::exception& e) {  // the local folder was pruned whatever the bucket answered
-    out.offsite_error = program_message(e.what());
+    offsite = on_bucket([&] { return bucket_->list(); });
+  } catch (const std::exception& e) {
+    out.offsite_error = bucket_text(e);
+    return local_only();  // the local folder is pruned whatever the bucket does
+  }
+  const std::vector<hb::backup_info> local = local_.list();
+  // The union, each name once, newest first: the policy decides once what is kept.
+  std::vector<located_backup> all;
+  std::set<std::string> seen;
+  const std::vector<hb::backup_info>* places[] = {&local, &offsite};
+  for (const auto* place : places)
+    for (const auto& b : *place)
+      if (b.problem.empty() && seen.insert(b.name).second) all.push_back(located_backup{b, {}, false});
+  sort_newest_first(all);
+  std::vector<hb::time_point> times;
+  for (const auto& b : all) times.push_back(b.info.created_at);
+  const hb::keep_reasons reasons = policy.apply(times);
+  std::map<std::string, std::vector<std::string>> decision;
+  for (std::size_t i = 0; i < all.size(); ++i)
+    decision[all[i].info.name] =
+        all[i].info.created_at == hb::time_point{} ? std::vector<std::string>{"time unknown"} : reasons[i];
+  const std::string description = policy.describe();
+  out.local = local_.prune(plan_for(local, decision, description), dry_run);
+  out.result = out.local;
+  try {
+    out.offsite = on_bucket([&] { return bucket_->prune(plan_for(offsite, decision, description), dry_run); });
+    merge_prune(out.result, *out.offsite);
+  } catch (const std::exception& e) {
+    out.offsite_error = bucket_text(e);
   }
   return out;
 }
 
 hb::verify_result backup_set::verify(const std::string& requested, source from) {
-  return runner_for(requested, from).verify(requested);
+  any_runner& r = runner_for(requested, from);
+  if (&r != &local_) return on_bucket([&] { return r.verify(requested); });
+  const std::string name = resolve_name(requested);
+  try {
+    hb::verify_result v = local_.verify(requested);
+    if (!v.valid && !v.wrong_key && !v.key_missing) v.message += offsite_copy_hint(name);
+    return v;
+  } catch (const hb::error& e) {
+    if (e.code() != hb::errc::corrupt_backup && e.code() != hb::errc::not_a_backup) throw;
+    const std::string hint = offsite_copy_hint(name);
+    if (hint.empty()) throw;
+    throw hb::error(e.code(), e.what() + hint);
+  }
 }
 
 hb::restore_result backup_set::restore(const std::string& requested, const std::filesystem::path& database, bool force,
                                        source from) {
-  return runner_for(requested, from).restore(requested, database, force);
+  any_runner& r = runner_for(requested, from);
+  if (&r != &local_) return on_bucket([&] { return r.restore(requested, database, force); });
+  const std::string name = resolve_name(requested);
+  try {
+    return local_.restore(requested, database, force);
+  } catch (const hb::error& e) {
+    if (e.code() != hb::errc::corrupt_backup && e.code() != hb::errc::not_a_backup) throw;
+    const std::string hint = offsite_copy_hint(name);
+    if (hint.empty()) throw;
+    throw hb::error(e.code(), e.what() + hint);
+  }
 }
 
 sync_result backup_set::sync() {
@@ -276,33 +516,56 @@ sync_result backup_set::sync() {
     return s;
   }
   auto local = local_.list();  // newest first
-  std::set<std::string> offsite;
+  std::map<std::string, hb::backup_info> offsite;
   try {
-    for (const auto& b : bucket_->list()) offsite.insert(b.name);
-  } catch (const hb::error& e) {
-    s.error = "cannot list the bucket: " + program_message(e);
+    for (auto& b : on_bucket([&] { return bucket_->list(); })) offsite.emplace(b.name, std::move(b));
+  } catch (const std::exception& e) {
+    s.error = "cannot list the bucket: " + bucket_text(e);
+    s.bucket_failed = true;
   }
   for (auto it = local.rbegin(); it != local.rend(); ++it) {
     if (!it->problem.empty()) continue;  // not a backup: never copied
-    if (offsite.count(it->name)) {
-      ++s.already_offsite;
-      continue;
-    }
+    const auto there = offsite.find(it->name);
     if (!s.error.empty()) {
-      s.missing.push_back(it->name);
+      if (there == offsite.end()) s.missing.push_back(it->name);
       continue;
     }
     try {
-      upload_(it->name, *it);
-      s.uploaded.push_back(it->name);
-    } catch (const hb::error& e) {
-      if (e.code() == hb::errc::already_exists) {  // uploaded meanwhile by another process
-        ++s.already_offsite;
+      if (there != offsite.end()) {
+        if (same_bytes(*it, there->second))
+          ++s.already_offsite;
+        else
+          s.conflicts.push_back(it->name);  // never overwritten
         continue;
       }
-      s.error = "uploading " + it->name + " failed: " + program_message(e);
-      s.missing.push_back(it->name);
+      try {
+        io_.upload(it->name, *it);
+        s.uploaded.push_back(it->name);
+      } catch (const hb::error& e) {
+        if (e.code() != hb::errc::already_exists) throw;
+        // Uploaded meanwhile by another process, or planted: the same bytes or a conflict.
+        auto now = offsite_entry(it->name);
+        if (!now) throw;
+        if (same_bytes(*it, *now))
+          ++s.already_offsite;
+        else
+          s.conflicts.push_back(it->name);
+      }
+    } catch (const std::exception& e) {
+      s.error = (there == offsite.end() ? "uploading " : "comparing ") + it->name + " failed: " + bucket_text(e);
+      s.bucket_failed = true;
+      if (there == offsite.end()) s.missing.push_back(it->name);
     }
+  }
+  if (!s.conflicts.empty()) {
+    std::string names;
+    for (const auto& n : s.conflicts) names += (names.empty() ? "" : ", ") + n;
+    const std::string c = std::to_string(s.conflicts.size()) + " name" + (s.conflicts.size() == 1 ? "" : "s") +
+                          " in the bucket hold" + (s.conflicts.size() == 1 ? "s" : "") +
+                          " other bytes than the local backup" + (s.conflicts.size() == 1 ? "" : "s") + " (" + names +
+                          "); nothing was overwritten, so " + (s.conflicts.size() == 1 ? "it is" : "they are") +
+                          " not offsite";
+    s.error = s.error.empty() ? c : s.error + "; " + c;
   }
   return s;
 }
@@ -319,8 +582,10 @@ hb::backup_info scheduled_backups::create() {
   created_backup c = set_.create();
   if (!c.offsite) return c.info;
   if (!c.offsite->uploaded) {
-    warn("backup " + c.info.name + " is kept in the local folder only: its upload to the bucket failed: " +
-         c.offsite->error + " (the next cycle uploads it)");
+    warn("backup " + c.info.name + " is kept in the local folder only: " +
+         (c.offsite->conflict
+              ? c.offsite->error
+              : "its upload to the bucket failed: " + c.offsite->error + " (the next cycle uploads it)"));
     failed("upload", c.offsite->error);
     return c.info;
   }

@@ -9,6 +9,7 @@
 
 #include <hone/backup.hpp>
 
+#include <chrono>
 #include <cstddef>
 #include <filesystem>
 #include <functional>
@@ -29,6 +30,8 @@ struct bucket_settings {
   std::string access_key_id;      ///< HONE_R2_ACCESS_KEY_ID
   std::string secret_access_key;  ///< HONE_R2_SECRET_ACCESS_KEY: signs requests, never printed
   std::string prefix;             ///< HONE_R2_PREFIX: keys are PREFIX/NAME (empty: NAME)
+  /// HONE_R2_TIMEOUT: the whole deadline of one request to the bucket (default 120 s).
+  std::chrono::seconds request_timeout{120};
 
   /// "bucket B at ENDPOINT (prefix P/)" for messages; never the keys.
   std::string describe() const;
@@ -37,8 +40,9 @@ struct bucket_settings {
 /// Reads HONE_R2_BUCKET, HONE_R2_ACCESS_KEY_ID, HONE_R2_SECRET_ACCESS_KEY, HONE_R2_ENDPOINT
 /// (and HONE_R2_PREFIX, HONE_R2_REGION) the first time it is called, and then removes the
 /// secret from the environment; later calls return the same result. Nullopt when none of the
-/// four is set. Throws usage_error naming the missing variables when only some are set, or
-/// when the endpoint is not an http(s) URL.
+/// four is set. Throws usage_error naming the missing variables when only some are set, when
+/// the endpoint is not an http(s) URL, or when HONE_R2_TIMEOUT is not a whole number of seconds
+/// from 1 to 86400.
 const std::optional<bucket_settings>& offsite_settings();
 
 /// The name of each place in list output and in "from".
@@ -54,17 +58,21 @@ enum class source { any, local, offsite };
 source parse_source(std::string_view text, bool offsite_configured);
 
 /// A backup and the places that hold it ("local", "r2"); `info` is the local copy's when there
-/// is one.
+/// is one. The bucket counts as a place of a local backup only when its object of that name
+/// holds the same bytes (same size and SHA-256); one that holds other bytes is a conflict:
+/// "r2" is not among the locations and `offsite_conflict` is set.
 struct located_backup {
   hb::backup_info info;
   std::vector<std::string> locations;
+  bool offsite_conflict = false;
 };
 
 /// What became of a new backup's upload.
 struct offsite_upload {
   bool uploaded = false;
-  std::string location;  ///< the object's URL when uploaded
-  std::string error;     ///< why not, when not
+  bool conflict = false;  ///< the bucket holds other bytes under the name (nothing was overwritten)
+  std::string location;   ///< the object's URL when uploaded
+  std::string error;      ///< why not, when not
 };
 
 struct created_backup {
@@ -82,29 +90,44 @@ struct removed_backup {
   std::vector<std::string> locations;  ///< where it was deleted
 };
 
+/// What prune did. The policy is applied once to the union of both places (each backup once,
+/// by name): what it keeps is kept in every place, the rest is deleted from every place, so a
+/// backup deleted from one place is never uploaded again and deleted again.
 struct pruned_backups {
-  hb::prune_result result;    ///< both places: a name appears once
-  std::string offsite_error;  ///< the bucket could not be pruned (the local folder was)
+  hb::prune_result result;                  ///< both places: a name appears once
+  hb::prune_result local;                   ///< what was deleted and kept in the local folder
+  std::optional<hb::prune_result> offsite;  ///< ... in the bucket (unset: no bucket, or it failed)
+  std::string offsite_error;                ///< the bucket could not be pruned (the local folder was)
 };
 
 /// What sync did: the local backups the bucket lacked, uploaded in order (oldest first).
 struct sync_result {
   std::vector<std::string> uploaded;
-  std::size_t already_offsite = 0;   ///< local backups the bucket already had
-  std::vector<std::string> missing;  ///< those still missing when an upload failed
-  std::string error;                 ///< empty when every backup is in the bucket
+  std::size_t already_offsite = 0;     ///< local backups the bucket already had (same bytes)
+  std::vector<std::string> missing;    ///< those still missing when an upload failed
+  std::vector<std::string> conflicts;  ///< names the bucket holds with other bytes (not overwritten)
+  std::string error;                   ///< empty when every backup is in the bucket
+  bool bucket_failed = false;          ///< the bucket failed (not only conflicts)
+};
+
+/// What the backup set needs of the two places besides their runners.
+struct offsite_io {
+  /// Copies the local backup NAME (whose content `info` describes) into the bucket and returns
+  /// the object's URL; throws (hone::backup::error, or any std::exception) on failure, and
+  /// already_exists_error when the bucket has the name.
+  std::function<std::string(const std::string& name, const hb::backup_info& info)> upload;
+  /// Hex SHA-256 of a local backup (cached by path, size, modification time and inode).
+  std::function<std::string(const hb::backup_info& local)> local_sha256;
+  /// Hex SHA-256 of the bucket's object NAME: its checked record, else read once.
+  std::function<std::string(const std::string& name)> offsite_sha256;
 };
 
 class backup_set {
  public:
-  /// Copies the local backup NAME (whose content `info` describes) into the bucket and returns
-  /// the object's URL; throws hone::backup::error on failure.
-  using upload_fn = std::function<std::string(const std::string& name, const hb::backup_info& info)>;
-
   /// Backups in the local folder only.
   explicit backup_set(any_runner local);
   /// Backups in the local folder and in the bucket.
-  backup_set(any_runner local, any_runner bucket, upload_fn upload);
+  backup_set(any_runner local, any_runner bucket, offsite_io io);
 
   bool has_offsite() const noexcept { return bucket_.has_value(); }
 
@@ -123,13 +146,22 @@ class backup_set {
   void require(const std::string& requested, source from);
   /// Deletes the backup from every place that holds it; not_found_error when in none.
   removed_backup remove(const std::string& requested);
-  /// Applies the policy to the local folder and to the bucket (each to the backups it holds).
+  /// Applies the policy to the union of the backups of the local folder and of the bucket, and
+  /// deletes what it does not keep from each place. When the bucket cannot be listed, the local
+  /// folder is pruned on its own (and offsite_error says why the bucket was not).
   pruned_backups prune(const hb::keep_calendar& policy, bool dry_run = false);
+  /// A damaged local copy's result names the bucket's copy (--from r2) when there is one.
   hb::verify_result verify(const std::string& requested, source from = source::any);
   hb::restore_result restore(const std::string& requested, const std::filesystem::path& database, bool force,
                              source from = source::any);
-  /// Uploads the local backups the bucket lacks (oldest first); stops at the first failure.
+  /// Uploads the local backups the bucket lacks (oldest first); stops at the first failed
+  /// upload. A name the bucket holds with other bytes is a conflict: reported, never
+  /// overwritten, and the sync fails.
   sync_result sync();
+  /// The names of `local` whose object of the same name in `offsite` holds other bytes.
+  /// Throws (a bucket error) when an object cannot be read to compare it.
+  std::vector<std::string> conflicts(const std::vector<hb::backup_info>& local,
+                                     const std::vector<hb::backup_info>& offsite);
 
   /// The local runner's clock (for the scheduler).
   any_runner::clock_ref clock() { return local_.clock(); }
@@ -141,10 +173,16 @@ class backup_set {
 
  private:
   any_runner& runner_for(const std::string& name, source from);
+  /// True when the bucket's object `offsite` holds the bytes of the local backup `local`.
+  bool same_bytes(const hb::backup_info& local, const hb::backup_info& offsite);
+  /// The bucket's entry of NAME, or nullopt when it has none.
+  std::optional<hb::backup_info> offsite_entry(const std::string& name);
+  /// " (the offsite bucket holds a copy: ... --from r2)" when it holds NAME, else "".
+  std::string offsite_copy_hint(const std::string& name);
 
   any_runner local_;
   std::optional<any_runner> bucket_;
-  upload_fn upload_;
+  offsite_io io_;
 };
 
 /// What the built-in scheduler runs each cycle: create (uploading), then sync, then prune in

@@ -10,12 +10,19 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstddef>
+#include <cstdint>
 #include <exception>
+#include <functional>
+#include <map>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <span>
+#include <string>
 #include <thread>
 #include <utility>
+
+#include <sys/stat.h>
 
 namespace hone_app {
 
@@ -82,6 +89,7 @@ hb::s3_options s3_options_of(const bucket_settings& b, const fs::path& lock_file
   o.secret_access_key = b.secret_access_key;
   o.prefix = b.prefix;
   o.max_attempts = 4;  // about 2 s of retries when the endpoint does not answer at all
+  o.request_timeout = std::chrono::duration_cast<std::chrono::milliseconds>(b.request_timeout);  // HONE_R2_TIMEOUT
   // Serializes uploads (and the abort of stale ones) with the other hone processes using
   // this backup folder (the CLI next to `hone serve`).
   o.lock_file = lock_file;
@@ -98,9 +106,48 @@ fs::path offsite_lock_file(const fs::path& backup_dir) {
   return fs::is_directory(backup_dir, ec) ? backup_dir / ".hone-offsite.lock" : fs::path();
 }
 
+/// Hex SHA-256 of the local backup at `path`, read through `open` at most once per version of
+/// the file: remembered by path, size, modification time and inode (so `hone serve` does not
+/// read its backups again at every listing).
+std::string local_sha256(const fs::path& path, const std::function<std::unique_ptr<hb::reader>()>& open) {
+  struct version {
+    dev_t dev;
+    ino_t ino;
+    off_t size;
+    std::int64_t mtime_ns;
+    bool operator==(const version&) const = default;
+  };
+  auto version_of = [&](version& v) {
+    struct stat st {};
+    if (::stat(path.c_str(), &st) != 0) return false;
+    v = {st.st_dev, st.st_ino, st.st_size,
+         static_cast<std::int64_t>(st.st_mtim.tv_sec) * 1000000000 + st.st_mtim.tv_nsec};
+    return true;
+  };
+  static std::mutex m;
+  static std::map<std::string, std::pair<version, std::string>> cache;
+  version before{};
+  const bool known = version_of(before);
+  if (known) {
+    std::lock_guard lk(m);
+    if (auto it = cache.find(path.string()); it != cache.end() && it->second.first == before) return it->second.second;
+  }
+  auto in = open();
+  std::string sha = hb::sha256_of(*in);
+  version after{};
+  if (known && version_of(after) && after == before) {
+    std::lock_guard lk(m);
+    if (cache.size() > 100000) cache.clear();  // a bound, far above any backup folder
+    cache[path.string()] = {before, sha};
+  }
+  return sha;
+}
+
 /// Copies the local backup `name` into the bucket as it is (no new export), with what the
-/// local copy's content is, so that the bucket's list needs no read per backup. `uploads`
-/// (may be empty) is told how it went, unless the bucket already had the name.
+/// local copy's content is, so that the bucket's list needs no read per backup; then makes
+/// sure the bucket holds the same bytes (the SHA-256 of its checked record, or of the object
+/// read back): an object with other bytes is deleted and the upload fails. `uploads` (may be
+/// empty) is told how it went, unless the bucket already had the name.
 std::string upload(hb::local_directory& local, hb::s3_destination& bucket, const std::string& name,
                    const hb::backup_info& info, const upload_observer& uploads) {
   const auto t0 = std::chrono::steady_clock::now();
@@ -109,21 +156,36 @@ std::string upload(hb::local_directory& local, hb::s3_destination& bucket, const
   };
   try {
     auto guard = bucket.lock();
+    const std::string sent = local_sha256(info.path, [&] { return local.open(name); });
     auto in = local.open(name);
     const hb::stored_entry stored = bucket.store(name, [&](hb::writer& out) {
       std::array<std::byte, 256 * 1024> buf;
       while (const std::size_t n = in->read(buf)) out.write(std::span<const std::byte>(buf.data(), n));
     });
+    const std::string held = stored.sha256.empty() ? bucket.content_sha256(name) : stored.sha256;
+    if (held != sent) {
+      try {
+        bucket.remove(name);  // made by this upload, under the lock: no later step may count it
+      } catch (const std::exception& e) {
+        log_warn("cannot delete the altered object " + name + " from the bucket: " + e.what());
+      }
+      throw hb::remote_error("the offsite bucket stored other bytes than were uploaded for " + name + " (SHA-256 " +
+                             held.substr(0, 16) + "... instead of " + sent.substr(0, 16) +
+                             "...); the object was deleted");
+    }
     try {
       bucket.annotate(name, hb::content_info{info.encrypted, info.deflated});
-    } catch (const hb::error&) {
+    } catch (const std::exception&) {
       // Only saves list() a read; the object is complete without it.
     }
-    log_debug("upload " + name + ": stored as " + stored.location);
+    log_debug("upload " + name + ": stored as " + stored.location + ", SHA-256 checked");
     tell(true);
     return stored.location;
   } catch (const hb::error& e) {
     if (e.code() != hb::errc::already_exists) tell(false);
+    throw;
+  } catch (const std::exception&) {
+    tell(false);
     throw;
   }
 }
@@ -132,11 +194,12 @@ std::string upload(hb::local_directory& local, hb::s3_destination& bucket, const
 /// thread of its own, its result given to every caller that waited for it.
 class listing_service {
  public:
-  /// Starts sharing with `runner` (the bucket's) and `deadline` (each listing's limit).
-  void enable(any_runner runner, std::shared_ptr<bucket_deadline> deadline) {
+  /// Starts sharing with `set` (whose bucket runner lists directly) and `deadline` (each
+  /// listing's limit, and its comparison with the local backups).
+  void enable(backup_set set, std::shared_ptr<bucket_deadline> deadline) {
     std::lock_guard lk(m_);
     if (runner_) return;
-    runner_.emplace(std::move(runner));
+    runner_.emplace(std::move(set));
     deadline_ = std::move(deadline);
   }
   bool enabled() {
@@ -220,7 +283,13 @@ class listing_service {
     bucket_listing r;
     std::exception_ptr error;
     try {
-      r.backups = runner_->list();
+      r.backups = runner_->list_offsite();
+      // For the status: the names the bucket holds with other bytes than the local backups.
+      try {
+        r.conflicts = runner_->conflicts(runner_->list_local(), r.backups);
+      } catch (const std::exception& e) {
+        r.conflicts_error = e.what();
+      }
     } catch (const hb::error& e) {
       error = std::current_exception();
       r.error = program_message(e);
@@ -252,7 +321,7 @@ class listing_service {
 
   std::mutex m_;
   std::condition_variable cv_;
-  std::optional<any_runner> runner_;
+  std::optional<backup_set> runner_;
   std::shared_ptr<bucket_deadline> deadline_;
   std::thread worker_;
   bool running_ = false;
@@ -344,9 +413,11 @@ void share_bucket_listings(const fs::path& database, const hb::database_key& key
   const auto& offsite = offsite_settings();
   if (!offsite) return;
   auto deadline = std::make_shared<bucket_deadline>(limit, "HONE_R2_API_TIMEOUT");
-  runner_config c{.database = database, .key = key, .destination = *offsite, .observer = std::move(observer)};
-  shared_listings().enable(
-      runner_with(c, hb::s3_destination(s3_options_of(*offsite, offsite_lock_file(backup_dir), deadline))), deadline);
+  // Made before the listings are shared: its own lists the bucket directly.
+  backup_set set = make_backups(
+      database, key, backup_dir, [&observer](std::string_view) { return observer; }, {}, hb::check_level::full, false,
+      deadline);
+  shared_listings().enable(std::move(set), deadline);
 }
 
 void end_shared_bucket_listings() { shared_listings().end(); }
@@ -402,11 +473,16 @@ backup_set make_backups(const fs::path& database, const hb::database_key& key, c
   // Copies of `bucket` share the connections and the lock.
   any_runner bucket_runner =
       shared ? any_runner(shared_listing_runner(typed_runner_with(c, bucket), deadline)) : runner_with(c, bucket);
-  return backup_set(std::move(local_runner), std::move(bucket_runner),
-                    [local, bucket, uploads, shared](const std::string& name, const hb::backup_info& info) mutable {
-                      change_notice notice{shared};
-                      return upload(local, bucket, name, info, uploads);
-                    });
+  offsite_io io;
+  io.upload = [local, bucket, uploads, shared](const std::string& name, const hb::backup_info& info) mutable {
+    change_notice notice{shared};
+    return upload(local, bucket, name, info, uploads);
+  };
+  io.local_sha256 = [local](const hb::backup_info& info) {
+    return local_sha256(info.path, [&] { return local.open(info.name); });
+  };
+  io.offsite_sha256 = [bucket](const std::string& name) { return bucket.content_sha256(name); };
+  return backup_set(std::move(local_runner), std::move(bucket_runner), std::move(io));
 }
 
 backup_set make_backups(const fs::path& database, const hb::database_key& key, const fs::path& backup_dir,

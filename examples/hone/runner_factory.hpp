@@ -128,9 +128,11 @@ struct bucket_listing {
   bool shared = false;     ///< false: share_bucket_listings() was not called
   bool completed = false;  ///< false: no listing has completed yet
   std::vector<hb::backup_info> backups;
-  std::string error;             ///< why the listing failed, when it did
-  hb::time_point finished_at{};  ///< when it completed
-  bool in_progress = false;      ///< a newer listing is under way
+  std::string error;                   ///< why the listing failed, when it did
+  std::vector<std::string> conflicts;  ///< names the bucket holds with other bytes than the local folder
+  std::string conflicts_error;         ///< why they could not be compared, when they could not
+  hb::time_point finished_at{};        ///< when it completed
+  bool in_progress = false;            ///< a newer listing is under way
 };
 /// The newest completed shared listing, after waiting up to `wait` for a fresh one (started
 /// when none is in progress and the last completed more than `fresh_for` ago, or before the

@@ -168,8 +168,14 @@ void list_local(const fs::path& dir, status_inputs& in) {
 void list_offsite(const fs::path& dir, status_inputs& in) {
   if (!offsite_settings()) return;
   in.offsite_configured = true;
-  list_into([&] { return make_backups(fs::path(), hb::database_key::none(), dir).list_offsite(); }, in.offsite,
-            in.offsite_error);
+  list_into(
+      [&] {
+        auto set = make_backups(fs::path(), hb::database_key::none(), dir);
+        auto listed = set.list_offsite();
+        in.offsite_conflicts = set.conflicts(in.local, listed);
+        return listed;
+      },
+      in.offsite, in.offsite_error);
 }
 
 namespace {
@@ -211,7 +217,10 @@ json status_json(const status_inputs& in) {
   const char* newest_where = "local";
   json locations = json::object();
   locations["local"] = location_json(in.local, in.local_error, newest, newest_where, "local");
-  if (in.offsite_configured) locations["r2"] = location_json(in.offsite, in.offsite_error, newest, newest_where, "r2");
+  if (in.offsite_configured) {
+    locations["r2"] = location_json(in.offsite, in.offsite_error, newest, newest_where, "r2");
+    if (!in.offsite_conflicts.empty()) locations["r2"]["conflicts"] = in.offsite_conflicts;
+  }
   if (newest) {
     const auto age = std::chrono::duration_cast<std::chrono::seconds>(in.now - newest->created_at).count();
     j["newest"] = {{"name", newest->name},
@@ -225,7 +234,7 @@ json status_json(const status_inputs& in) {
   j["count"] = locations["local"]["count"];
   j["bytes"] = locations["local"]["bytes"];
   j["locations"] = locations;
-  bool ok = newest != nullptr && in.local_error.empty() && in.offsite_error.empty();
+  bool ok = newest != nullptr && in.local_error.empty() && in.offsite_error.empty() && in.offsite_conflicts.empty();
   if (in.max_age) {
     j["max_age_seconds"] = in.max_age->count();
     const bool stale = !newest || (in.now - newest->created_at) > *in.max_age;
@@ -274,6 +283,11 @@ std::string status_text(const json& s) {
     std::string offsite = std::to_string((*r2)["count"].get<std::uint64_t>()) + " (" +
                           human_size((*r2)["bytes"].get<std::uint64_t>()) + ") in the offsite bucket";
     if (r2->contains("error")) offsite = "the offsite bucket cannot be listed: " + str(*r2, "error");
+    if (auto c = r2->find("conflicts"); c != r2->end() && c->is_array()) {
+      std::string names;
+      for (const auto& n : *c) names += (names.empty() ? "" : ", ") + (n.is_string() ? n.get<std::string>() : "?");
+      offsite += "; in conflict (other bytes under the name of a local backup, not offsite): " + names;
+    }
     line("Offsite:", offsite);
   }
   if (s["newest"].is_object()) {
@@ -323,6 +337,16 @@ std::string status_text(const json& s) {
     verdict = "STALE: the newest backup is older than " + std::to_string(s["max_age_seconds"].get<long long>()) + " s";
   else if (local.contains("error"))
     verdict = "FAILED: the backups cannot be listed";
+  // "OK" only when the document says ok: every other reason is named.
+  if (!s.value("ok", false) && verdict == "OK") {
+    const auto r2 = s["locations"].find("r2");
+    if (r2 != s["locations"].end() && r2->contains("error"))
+      verdict = "FAILED: the offsite bucket cannot be listed";
+    else if (r2 != s["locations"].end() && r2->contains("conflicts"))
+      verdict = "FAILED: the offsite bucket holds other bytes under the name of a local backup (conflict)";
+    else
+      verdict = "FAILED";
+  }
   line("Status:", verdict);
   return out;
 }

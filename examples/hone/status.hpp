@@ -60,6 +60,8 @@ struct status_inputs {
   bool offsite_configured = false;
   std::vector<hb::backup_info> offsite;
   std::string offsite_error;
+  /// Names of local backups whose object of the same name in the bucket holds other bytes.
+  std::vector<std::string> offsite_conflicts;
   std::optional<std::chrono::seconds> max_age;
   /// The "scheduler" object (see scheduler_json / the state file), or null when unknown.
   json scheduler;
@@ -68,8 +70,8 @@ struct status_inputs {
 };
 
 /// The status document (README "Monitoring"): ok, newest, count/bytes with the per-location
-/// breakdown ("local", and "r2" with a bucket; ok needs both listed), stale (when a max age is given), scheduler,
-/// last_failure, last_verify.
+/// breakdown ("local", and "r2" with a bucket; ok needs both listed and no conflict), stale
+/// (when a max age is given), scheduler, last_failure, last_verify.
 json status_json(const status_inputs& in);
 
 /// True when the status is fine: a newest backup exists and (with a max age) is not older.
@@ -79,7 +81,8 @@ bool status_ok(const json& status);
 void list_local(const std::filesystem::path& dir, status_inputs& in);
 
 /// When an offsite bucket is configured (HONE_R2_*), its backups into in.offsite (or
-/// in.offsite_error), and in.offsite_configured set.
+/// in.offsite_error), the names in conflict with in.local into in.offsite_conflicts, and
+/// in.offsite_configured set. Call after list_local.
 void list_offsite(const std::filesystem::path& dir, status_inputs& in);
 
 /// The human-readable status (`hone backup status` without --json).

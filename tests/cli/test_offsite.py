@@ -229,6 +229,37 @@ class OffsiteTest(unittest.TestCase):
         self.assertEqual(set(map(tuple, self.listing().values())), {("local", "r2")})
         self.assertIn("0 backups uploaded, 3 already in the bucket.", self.ok("backup", "sync").out)
 
+    def test_a_name_holding_other_bytes_is_a_conflict_never_overwritten(self):
+        env = {k: "" for k in R2_VARS}
+        name = self.ok("backup", "create", "--json", **env).json()["name"]  # local only
+        with open(os.path.join(self.dir, name), "rb") as f:
+            mine = f.read()
+        other = bytes(b ^ 0x5A for b in mine)  # the same size, other bytes
+        self.s3.put_object(Bucket=BUCKET, Key=self.prefix + "/" + name, Body=other)
+        r = self.hone("backup", "list", "--json")
+        self.assertEqual(r.rc, 1, r)
+        self.assertEqual([(b["name"], b["locations"], b["offsite_conflict"]) for b in r.json()],
+                         [(name, ["local"], True)])
+        self.assertIn("local, r2 (conflict)", self.hone("backup", "list").out)
+        r = self.hone("backup", "sync", "--json")
+        self.assertEqual(r.rc, 1, r)
+        self.assertEqual((r.json()["conflict_names"], r.json()["already_offsite"]), ([name], 0))
+        s = self.hone("backup", "status", "--json")
+        self.assertEqual(s.rc, 1, s)
+        self.assertEqual(s.json()["locations"]["r2"]["conflicts"], [name])
+        self.assertEqual(self.object_bytes(name), other, "nothing was overwritten")
+        # The same bytes put there by another tool (no record of their SHA-256): read, and offsite.
+        self.s3.put_object(Bucket=BUCKET, Key=self.prefix + "/" + name, Body=mine)
+        self.assertEqual(self.listing(), {name: ["local", "r2"]})
+        s = self.ok("backup", "sync", "--json").json()
+        self.assertEqual((s["already_offsite"], s["conflict_names"]), (1, []))
+        # A new backup whose name the bucket already holds with other bytes.
+        self.s3.put_object(Bucket=BUCKET, Key=self.prefix + "/planted.db.gz", Body=b"not a backup of this machine")
+        r = self.hone("backup", "create", "--name", "planted", "--json")
+        self.assertEqual(r.rc, 1, r)
+        self.assertEqual((r.json()["offsite"]["uploaded"], r.json()["offsite"]["conflict"]), (False, True))
+        self.assertEqual(self.object_bytes("planted.db.gz"), b"not a backup of this machine")
+
     def test_partial_configuration_names_the_missing_variables(self):
         for missing in (("HONE_R2_ENDPOINT",), ("HONE_R2_SECRET_ACCESS_KEY", "HONE_R2_ACCESS_KEY_ID"),
                         ("HONE_R2_BUCKET", "HONE_R2_ACCESS_KEY_ID", "HONE_R2_ENDPOINT")):

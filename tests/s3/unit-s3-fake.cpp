@@ -103,7 +103,8 @@ BOOST_AUTO_TEST_CASE(a_backup_below_the_threshold_is_one_put_and_an_empty_one_to
   const auto data = random_bytes(1000, 2);
   d.store("small.db.gz", producer(data));
   d.store("empty.db.gz", [](hb::writer&) {});
-  BOOST_TEST(server.count("PutObject") == 2);
+  BOOST_TEST(server.count_data("PutObject") == 2);
+  BOOST_TEST(server.count("PutObject") == 4);  // and a SHA-256 marker for each
   BOOST_TEST(server.count("CreateMultipartUpload") == 0);
   BOOST_TEST(object(server, "p/empty.db.gz") == "");
   BOOST_TEST(read_all(*d.open("empty.db.gz")).empty());
@@ -272,10 +273,10 @@ BOOST_AUTO_TEST_CASE(never_overwrites_with_or_without_conditional_writes) {
     server.conditional_writes = conditional;
     const std::string prefix = conditional ? "c/" : "n/";
     hb::s3_destination d(options(prefix));
-    const int puts = server.count("PutObject");
+    const int puts = server.count_data("PutObject");
     d.store("a.db.gz", producer(random_bytes(100, 1)));
     // Without conditional writes: one 501 NotImplemented (never retried), then the plain PUT.
-    BOOST_TEST(server.count("PutObject") - puts == (conditional ? 1 : 2));
+    BOOST_TEST(server.count_data("PutObject") - puts == (conditional ? 1 : 2));
     BOOST_CHECK_THROW(d.store("a.db.gz", producer(random_bytes(100, 2))), hb::already_exists_error);
     BOOST_TEST(object(server, prefix + "a.db.gz") == as_string(random_bytes(100, 1)));
   }
@@ -307,8 +308,12 @@ BOOST_AUTO_TEST_CASE(list_pages_and_keeps_to_the_prefix) {
   }
   auto all = d.list();
   BOOST_TEST(all.size() == 5u);
-  BOOST_TEST(server.count("ListObjectsV2") == 4);  // 7 keys under p/, 2 per page
-  for (const auto& e : all) BOOST_TEST(e.size == 10u);
+  // 12 keys under p/ (5 backups, their 5 SHA-256 markers and 2 others), 2 per page
+  BOOST_TEST(server.count("ListObjectsV2") == 6);
+  for (const auto& e : all) {
+    BOOST_TEST(e.size == 10u);
+    BOOST_TEST(e.sha256.size() == 64u);
+  }
 }
 
 BOOST_AUTO_TEST_CASE(remove_confirms_the_object_is_gone) {
@@ -371,14 +376,21 @@ BOOST_AUTO_TEST_CASE(the_next_range_downloads_while_the_current_one_is_read) {
   auto in = d.open("r.db.gz");
   std::vector<std::byte> buf(1000);
   BOOST_TEST(in->read(buf) == 1000u);
-  // Nothing more is read, yet the second range is on its way; the third waits for its turn.
-  for (int i = 0; i < 500 && server.count("GetObject") < 2; ++i) std::this_thread::sleep_for(10ms);
+  // A peek: one small range (64 KiB), nothing read ahead.
   std::this_thread::sleep_for(50ms);
-  BOOST_TEST(server.count("GetObject") == 2);
+  BOOST_TEST(server.count("GetObject") == 1);
+  std::vector<std::byte> head(buf);
+  std::vector<std::byte> more(70000);
+  for (std::size_t got = 0; got < more.size();) got += in->read(std::span(more).subspan(got));
+  head.insert(head.end(), more.begin(), more.end());
+  // Reading on: the second range (1 MiB) came, and the third is on its way; the fourth waits.
+  for (int i = 0; i < 500 && server.count("GetObject") < 3; ++i) std::this_thread::sleep_for(10ms);
+  std::this_thread::sleep_for(50ms);
+  BOOST_TEST(server.count("GetObject") == 3);
   auto rest = read_all(*in);
-  rest.insert(rest.begin(), buf.begin(), buf.end());
+  rest.insert(rest.begin(), head.begin(), head.end());
   BOOST_TEST(as_string(rest) == as_string(data));
-  BOOST_TEST(server.count("GetObject") == 3, "no range is asked for twice, none beyond the end");
+  BOOST_TEST(server.count("GetObject") == 4, "no range is asked for twice, none beyond the end");
 
   // A reader dropped while a range is on its way waits for it: nothing outlives the reader.
   server.inject = [](const fake_s3::request& r) -> std::optional<fake_s3::fault> {
@@ -461,6 +473,16 @@ BOOST_AUTO_TEST_CASE(works_as_the_runners_destination) {
   BOOST_TEST(server.count("GetObject") == 1);
   for (const auto& x : all)
     if (x.name == "planted.db.gz") BOOST_TEST(!x.problem.empty());
+  // What the first bytes showed was recorded: the next list reads nothing.
+  {
+    std::lock_guard lk(server.m());
+    server.log.clear();
+  }
+  all = r.list();
+  BOOST_REQUIRE(all.size() == 3u);
+  BOOST_TEST(server.count("GetObject") == 0);
+  for (const auto& x : all)
+    if (x.name == "planted.db.gz") BOOST_TEST(x.problem.find("not a backup") != std::string::npos, x.problem);
   BOOST_TEST(r.verify(b.name).valid);
   BOOST_TEST(r.prune(1).deleted_count == 1u);
   // The deleted backup's marker went with it.

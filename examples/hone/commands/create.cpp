@@ -55,6 +55,11 @@ int cmd_create(const backup_args& a) {
                  "warning: %s has none of Hone's tables (accounts, transactions, subscriptions); is --db "
                  "(or HONE_DB_PATH) the right database?\n",
                  db.string().c_str());
+  if (upload_failed && created.offsite->conflict) {
+    std::fprintf(stderr, "error: the backup %s is kept in %s, but %s\n", b.name.c_str(), dir.string().c_str(),
+                 created.offsite->error.c_str());
+    return exit_failure;
+  }
   if (upload_failed) {
     std::fprintf(stderr,
                  "error: the backup %s is kept in %s, but its upload to the offsite bucket failed: %s\n"

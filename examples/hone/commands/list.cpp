@@ -54,9 +54,14 @@ int cmd_list(const backup_args& a) {
                  listed.offsite_error.c_str());
     return static_cast<int>(exit_failure);
   };
+  const bool conflicts = std::any_of(all.begin(), all.end(), [](const auto& b) { return b.offsite_conflict; });
   if (a.json) {
     print_json(list_json(all, offsite));
-    return offsite_status();
+    for (const auto& b : all)
+      if (b.offsite_conflict)
+        std::fprintf(stderr, "warning: %s: the offsite bucket holds other bytes under this name (a conflict)\n",
+                     b.info.name.c_str());
+    return conflicts ? static_cast<int>(exit_failure) : offsite_status();
   }
   const std::size_t real = real_backups(all);
   if (all.empty()) {
@@ -66,7 +71,7 @@ int cmd_list(const backup_args& a) {
     std::vector<std::string> where;
     for (const auto& b : all) {
       infos.push_back(b.info);
-      if (offsite) where.push_back(places_text(b.locations));
+      if (offsite) where.push_back(places_text(b.locations) + (b.offsite_conflict ? ", r2 (conflict)" : ""));
     }
     print_backup_table(stdout, infos, where);
     if (stdout_is_terminal()) {
@@ -85,8 +90,15 @@ int cmd_list(const backup_args& a) {
       if (!b.info.problem.empty())
         std::fprintf(stderr, "warning: %s: %s\n", b.info.name.c_str(), b.info.problem.c_str());
   }
+  for (const auto& b : all)
+    if (b.offsite_conflict)
+      std::fprintf(stderr,
+                   "warning: %s: the offsite bucket holds other bytes under this name (a conflict): this backup is "
+                   "not offsite\n",
+                   b.info.name.c_str());
   print_pre_restore_copies(a.db);
-  return offsite_status();
+  const int rc = offsite_status();
+  return conflicts ? static_cast<int>(exit_failure) : rc;
 }
 
 }  // namespace hone_app

@@ -20,7 +20,9 @@ int cmd_show(const backup_args& a) {
   }
   std::printf("Backup %s\n", b.name.c_str());
   print_backup_details(b);
-  if (backups.has_offsite()) std::printf("  where:         %s\n", places_text(found.locations).c_str());
+  if (backups.has_offsite())
+    std::printf("  where:         %s%s\n", places_text(found.locations).c_str(),
+                found.offsite_conflict ? " (the offsite bucket holds other bytes under this name: a conflict)" : "");
   std::printf("  encrypted:     %s\n", b.problem.empty() ? yes_no(b.encrypted).c_str() : "?");
   std::printf("  compressed:    %s\n", b.problem.empty() ? compressed_text(b, true).c_str() : "?");
   if (!b.problem.empty()) std::fprintf(stderr, "warning: %s\n", b.problem.c_str());

@@ -24,7 +24,9 @@ int cmd_sync(const backup_args& a) {
     std::printf("%zu backup%s uploaded, %zu already in the bucket", s.uploaded.size(),
                 s.uploaded.size() == 1 ? "" : "s", s.already_offsite);
     if (!s.missing.empty()) std::printf(", %zu still missing", s.missing.size());
+    if (!s.conflicts.empty()) std::printf(", %zu in conflict (other bytes in the bucket)", s.conflicts.size());
     std::printf(".\n");
+    for (const auto& n : s.conflicts) std::printf("Conflict %s: not overwritten\n", n.c_str());
   }
   if (!s.error.empty()) {
     std::fprintf(stderr, "error: sync failed: %s\n", s.error.c_str());

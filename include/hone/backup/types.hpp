@@ -103,6 +103,10 @@ struct peek_result {
 struct content_info {
   bool encrypted = false;  ///< the database inside is encrypted
   bool deflated = false;   ///< the data actually shrank (see backup_info::deflated)
+  /// Non-empty: the content is not a backup, and why (the runner records it so that an object
+  /// that is not a backup is not read again on every list; encrypted and deflated are then
+  /// meaningless).
+  std::string problem{};
   friend bool operator==(const content_info&, const content_info&) = default;
 };
 

@@ -79,14 +79,18 @@ inline std::string amz_date(std::chrono::system_clock::time_point t) {
   return buf;
 }
 
-/// Parses "2024-01-31T12:34:56.000Z" (ListObjectsV2) or "Wed, 31 Jan 2024 12:34:56 GMT" (HTTP).
+/// Parses "2024-01-31T12:34:56.000Z" (ListObjectsV2) or "Wed, 31 Jan 2024 12:34:56 GMT" (HTTP);
+/// the epoch for anything else (a year outside 1970-2200 too).
 inline std::chrono::system_clock::time_point parse_time(std::string_view s) {
   std::tm tm{};
   const std::string str(s);
   const char* end = ::strptime(str.c_str(), "%Y-%m-%dT%H:%M:%S", &tm);
   if (!end) end = ::strptime(str.c_str(), "%a, %d %b %Y %H:%M:%S", &tm);
   if (!end) return {};
-  return std::chrono::system_clock::from_time_t(::timegm(&tm));
+  if (tm.tm_year < 70 || tm.tm_year > 300) return {};  // 1970 to 2200 (system_clock counts ns up to 2262)
+  const std::time_t t = ::timegm(&tm);
+  if (t < 0) return {};
+  return std::chrono::system_clock::from_time_t(t);
 }
 
 class client {
@@ -201,7 +205,7 @@ class client {
         break;
       }
       const auto u = static_cast<unsigned char>(ch);
-      out += u >= 0x20 && u < 0x7f && ch != '"' ? ch : (ch == '\n' || ch == '\r' || ch == '\t' ? ' ' : '?');
+      out += ch == '"' ? '\'' : u >= 0x20 && u < 0x7f ? ch : (ch == '\n' || ch == '\r' || ch == '\t' ? ' ' : '?');
     }
     return out;
   }
