@@ -278,6 +278,10 @@ struct peek_result {
 struct content_info {
   bool encrypted = false;  ///< the database inside is encrypted
   bool deflated = false;   ///< the data actually shrank (see backup_info::deflated)
+  /// Non-empty: the content is not a backup, and why (the runner records it so that an object
+  /// that is not a backup is not read again on every list; encrypted and deflated are then
+  /// meaningless).
+  std::string problem{};
   friend bool operator==(const content_info&, const content_info&) = default;
 };
 
@@ -4569,11 +4573,29 @@ class BackupRunner {
   /// All backups, newest first. Files the Destination holds that are not named like backups
   /// (no compressor suffix, or not a valid name) are not listed; files named like backups
   /// whose content is not one are listed with `problem` set.
+  ///
+  /// A Destination that keeps what it is told (a const `annotate`, e.g. s3_destination) is told
+  /// what the first bytes of a backup it gave without `content` showed, whether a backup or
+  /// not one (best effort), so that the next list() does not read them again.
   std::vector<backup_info> list() const {
     std::vector<backup_info> out;
     for (auto& e : destination_.list()) {
       if (!is_backup_name(e.name)) continue;
-      out.push_back(e.content ? described(e) : inspect(e));
+      if (e.content) {
+        out.push_back(described(e));
+        continue;
+      }
+      bool conclusive = false;
+      out.push_back(inspect(e, &conclusive));
+      if constexpr (requires(const D& d, const std::string& n, const content_info& i) { d.annotate(n, i); }) {
+        if (conclusive) {
+          const backup_info& b = out.back();
+          try {
+            destination_.annotate(e.name, content_info{b.encrypted, b.deflated, b.problem});
+          } catch (const error&) {
+          }
+        }
+      }
     }
     sort_newest_first(out);
     return out;
@@ -4757,6 +4779,10 @@ class BackupRunner {
   /// A backup as the content its Destination kept for it says (see Destination::annotate).
   backup_info described(const stored_entry& e) const {
     backup_info b = from_entry(e);
+    if (!e.content->problem.empty()) {
+      b.problem = e.content->problem;
+      return b;
+    }
     b.compressed = true;
     b.encrypted = e.content->encrypted;
     b.deflated = e.content->deflated;
@@ -4764,7 +4790,9 @@ class BackupRunner {
   }
 
   /// Reads the first bytes of the backup to tell whether it is one, encrypted and compressed.
-  backup_info inspect(const stored_entry& e) const {
+  /// `conclusive` (when given) is set when the answer is about the content (read, or found not
+  /// to be a backup), not a failure to read it.
+  backup_info inspect(const stored_entry& e, bool* conclusive = nullptr) const {
     backup_info b = from_entry(e);
     try {
       auto in = destination_.open(e.name);
@@ -4775,8 +4803,12 @@ class BackupRunner {
       const head_info h = inspect_head(std::span<const std::byte>(head.data(), p.bytes));
       b.encrypted = h.encrypted;
       if (!h.problem.empty()) b.problem = "not a backup: " + h.problem;
+      if (conclusive) *conclusive = true;
     } catch (const error& ex) {
       b.problem = std::string("not a backup: ") + ex.what();
+      // The content is not the Compressor's format (or is damaged): a fact about the bytes,
+      // unlike a failure to reach them.
+      if (conclusive) *conclusive = ex.code() == errc::corrupt_backup || ex.code() == errc::not_a_backup;
     }
     return b;
   }
