@@ -112,6 +112,7 @@ BOOST_AUTO_TEST_CASE(two_restores_of_one_database_from_two_destinations_take_the
   BOOST_TEST(r.restored);
   BOOST_TEST(dump(db, test_key()) == before);
   BOOST_TEST(restore_temp_files(db).empty());
+  BOOST_TEST(!fs::exists(db.parent_path() / ".hone.db.restore.lock"), "the lock file goes with the lock");
   // Once the first is done, the lock is free again.
   BOOST_TEST(second.restore(name, db, true).restored);
   BOOST_TEST(dump(db, test_key()) == before);

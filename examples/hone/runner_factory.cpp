@@ -383,9 +383,8 @@ std::string bucket_deadline::check() {
     // Another thread armed it meanwhile: `due` holds its value.
   }
   if (now < due) return {};
-  return "the bucket's part of this operation took longer than " + setting_ + " (" +
-         std::to_string(std::chrono::duration_cast<std::chrono::seconds>(limit_).count()) +
-         " s) allow, so it was abandoned";
+  return "the bucket's part of this operation was abandoned after " + setting_ + " (" +
+         std::to_string(std::chrono::duration_cast<std::chrono::seconds>(limit_).count()) + " s)";
 }
 
 bool bucket_deadline::expired() const noexcept {
