@@ -1,10 +1,14 @@
-// The backup lock serializes threads and processes, and a backup process killed with
-// SIGKILL at any moment leaves only complete backups behind.
+// The backup lock serializes threads and processes, a backup process killed with SIGKILL at
+// any moment leaves only complete backups behind, and two restores of one database (from two
+// destinations) never run at the same time.
 #include <boost/test/unit_test.hpp>
 
 #include "support/testdb.hpp"
 
+#include <condition_variable>
 #include <csignal>
+#include <future>
+#include <mutex>
 #include <set>
 #include <thread>
 
@@ -24,9 +28,95 @@ runner_t make_runner(const fs::path& db, const fs::path& backups, const fs::path
   ro.temp_directory = tmp;
   return runner_t(sqlcipher_exporter(db, o), gzip_compressor{}, local_directory(backups), clock, ro);
 }
+/// A local_directory whose open() waits until released: a restore from it stops while its
+/// temporary file beside the database exists.
+class gated_directory : public local_directory {
+ public:
+  struct gate {
+    std::mutex m;
+    std::condition_variable cv;
+    bool entered = false, released = false;
+  };
+  gated_directory(fs::path dir, std::shared_ptr<gate> g) : local_directory(std::move(dir)), gate_(std::move(g)) {}
+  std::unique_ptr<reader> open(const std::string& name) const {
+    std::unique_lock lk(gate_->m);
+    gate_->entered = true;
+    gate_->cv.notify_all();
+    gate_->cv.wait(lk, [&] { return gate_->released; });
+    return local_directory::open(name);
+  }
+
+ private:
+  std::shared_ptr<gate> gate_;
+};
+
+std::vector<fs::path> restore_temp_files(const fs::path& db) {
+  std::vector<fs::path> out;
+  const std::string stem = "." + db.filename().string() + ".restore-";
+  for (auto& e : fs::directory_iterator(db.parent_path()))
+    if (e.path().filename().string().rfind(stem, 0) == 0) out.push_back(e.path());
+  return out;
+}
 }  // namespace
 
 BOOST_AUTO_TEST_SUITE(locking)
+
+BOOST_AUTO_TEST_CASE(two_restores_of_one_database_from_two_destinations_take_the_same_lock) {
+  scratch_dir dir("restore-lock");
+  const fs::path db = dir / "live" / "hone.db";
+  fs::create_directories(db.parent_path());
+  make_hone_db(db, test_key(), {.transactions = 30});
+  const std::string before = dump(db, test_key());
+  // The same backup in two folders: the "local" one and a copy standing for the bucket.
+  const std::string name = make_runner(db, dir / "local", dir.path()).create().name;
+  fs::create_directories(dir / "offsite");
+  fs::copy_file(dir / "local" / name, dir / "offsite" / name);
+
+  auto g = std::make_shared<gated_directory::gate>();
+  sqlcipher_exporter::options o;
+  o.counts = hone_test::hone_count_queries();
+  o.key = test_key();
+  runner_options ro;
+  ro.temp_directory = dir.path();
+  BackupRunner<sqlcipher_exporter, gzip_compressor, gated_directory, fake_clock> first(
+      sqlcipher_exporter(db, o), gzip_compressor{}, gated_directory(dir / "offsite", g), fake_clock{}, ro);
+  auto running = std::async(std::launch::async, [&] { return first.restore(name, db, true); });
+  {
+    std::unique_lock lk(g->m);
+    BOOST_REQUIRE(g->cv.wait_for(lk, 60s, [&] { return g->entered; }));
+  }
+  const auto temp_of_first = restore_temp_files(db);
+  BOOST_REQUIRE(temp_of_first.size() == 1u);
+
+  // The second restore, from the other destination, is refused at once and says which restore
+  // is running; it removes nothing of the first's.
+  auto second = make_runner(db, dir / "local", dir.path());
+  std::string message;
+  try {
+    second.restore(name, db, true);
+    BOOST_ERROR("a second restore of the same database ran while the first was in progress");
+  } catch (const database_busy_error& e) {
+    message = e.what();
+  }
+  BOOST_TEST(message.find("Another restore of " + db.string() + " is in progress") != std::string::npos, message);
+  BOOST_TEST(message.find("restore of backup " + name) != std::string::npos, message);
+  BOOST_TEST(restore_temp_files(db) == temp_of_first);
+  BOOST_TEST(dump(db, test_key()) == before);  // not replaced by the refused one
+
+  {
+    std::lock_guard lk(g->m);
+    g->released = true;
+    g->cv.notify_all();
+  }
+  const restore_result r = running.get();
+  BOOST_TEST(r.restored);
+  BOOST_TEST(dump(db, test_key()) == before);
+  BOOST_TEST(restore_temp_files(db).empty());
+  BOOST_TEST(!fs::exists(db.parent_path() / ".hone.db.restore.lock"), "the lock file goes with the lock");
+  // Once the first is done, the lock is free again.
+  BOOST_TEST(second.restore(name, db, true).restored);
+  BOOST_TEST(dump(db, test_key()) == before);
+}
 
 BOOST_AUTO_TEST_CASE(concurrent_creates_in_the_same_second_lose_nothing) {
   scratch_dir dir("lock-threads");

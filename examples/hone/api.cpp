@@ -8,8 +8,10 @@
 #include "runner_factory.hpp"
 
 #include <algorithm>
+#include <atomic>
 #include <cctype>
 #include <climits>
+#include <memory>
 #include <optional>
 
 namespace hone_app {
@@ -104,6 +106,53 @@ bool optional_bool(const json& obj, const char* field, bool& out, api_response& 
   return true;
 }
 
+/// Requests of this process waiting on the bucket (bucket_slot).
+std::atomic<int> g_bucket_requests{0};
+
+/// A request's place among those that may wait on the offsite bucket (max_bucket_requests),
+/// held until the request ends.
+class bucket_slot {
+ public:
+  bucket_slot() = default;
+  bucket_slot(const bucket_slot&) = delete;
+  bucket_slot& operator=(const bucket_slot&) = delete;
+  ~bucket_slot() {
+    if (taken_) --g_bucket_requests;
+  }
+  /// False when max_bucket_requests requests wait on the bucket already.
+  bool take() {
+    int n = g_bucket_requests.load();
+    while (n < max_bucket_requests)
+      if (g_bucket_requests.compare_exchange_weak(n, n + 1)) return taken_ = true;
+    return false;
+  }
+
+ private:
+  bool taken_ = false;
+};
+
+/// 503 at once, the connection closed: the bucket keeps enough requests waiting already.
+api_response bucket_busy_response() {
+  api_response r = error_response(503, std::to_string(max_bucket_requests) +
+                                           " requests are waiting on the offsite bucket already; try again later");
+  r.headers.emplace_back("Retry-After", "5");
+  r.close = true;
+  r.log_note = "too many requests waiting on the offsite bucket";
+  return r;
+}
+
+/// With a bucket configured, takes a place for a request that waits on it; false when there is
+/// none (answer bucket_busy_response()).
+bool wait_on_bucket(bucket_slot& slot) { return !offsite_settings() || slot.take(); }
+
+/// Whether a verify or restore of the backup `name` (resolved) from `from` reads the bucket:
+/// from r2, or from anywhere when the local folder lacks it.
+bool reads_bucket(const std::filesystem::path& backup_dir, const std::string& name, source from) {
+  if (!offsite_settings() || from == source::local) return false;
+  std::error_code ec;
+  return from == source::offsite || !std::filesystem::exists(backup_dir / name, ec);
+}
+
 }  // namespace
 
 api_response error_response(int status, const std::string& message) {
@@ -153,8 +202,12 @@ backup_set api::backups(bool allow_foreign) const {
   };
   upload_observer uploads;
   if (cfg_.monitoring) uploads = cfg_.monitoring->upload_counter();
+  // The bucket's part of this request has a time limit of its own.
+  std::shared_ptr<bucket_deadline> deadline;
+  if (cfg_.bucket_limit.count() > 0)
+    deadline = std::make_shared<bucket_deadline>(cfg_.bucket_limit, "HONE_R2_API_TIMEOUT");
   return make_backups(cfg_.database, cfg_.key, cfg_.backup_dir, observers, std::move(uploads), hb::check_level::full,
-                      allow_foreign);
+                      allow_foreign, std::move(deadline));
 }
 
 api_response api::handle(const api_request& req) const {
@@ -214,6 +267,8 @@ api_response api::handle(const api_request& req) const {
 }
 
 api_response api::create(const std::string& body) const {
+  bucket_slot slot;
+  if (!wait_on_bucket(slot)) return bucket_busy_response();
   api_response err;
   auto obj = parse_object(body, err);
   if (!obj) return err;
@@ -251,6 +306,8 @@ api_response api::create(const std::string& body) const {
 }
 
 api_response api::list() const {
+  bucket_slot slot;
+  if (!wait_on_bucket(slot)) return bucket_busy_response();
   auto r = backups();
   const listed_backups listed = r.list();
   if (!listed.offsite_error.empty()) {
@@ -265,11 +322,15 @@ api_response api::list() const {
 }
 
 api_response api::get(const std::string& name) const {
+  bucket_slot slot;
+  if (!wait_on_bucket(slot)) return bucket_busy_response();
   auto r = backups();
   return json_response(200, backup_json(r.get(name), r.has_offsite()));
 }
 
 api_response api::remove(const std::string& name) const {
+  bucket_slot slot;
+  if (!wait_on_bucket(slot)) return bucket_busy_response();
   auto r = backups();
   const removed_backup removed = r.remove(name);
   api_response res = json_response(200, delete_json(removed, r.has_offsite()));
@@ -278,6 +339,8 @@ api_response api::remove(const std::string& name) const {
 }
 
 api_response api::sync() const {
+  bucket_slot slot;
+  if (!wait_on_bucket(slot)) return bucket_busy_response();
   const sync_result s = backups().sync();
   if (!s.error.empty()) {
     // Only conflicts (the bucket answered, and holds other bytes under some names): 409;
@@ -295,6 +358,8 @@ api_response api::sync() const {
 }
 
 api_response api::prune(const std::string& body) const {
+  bucket_slot slot;
+  if (!wait_on_bucket(slot)) return bucket_busy_response();
   api_response err;
   auto obj = parse_object(body, err);
   if (!obj) return err;
@@ -358,6 +423,9 @@ api_response api::verify(const std::string& body) const {
   auto r = backups(allow_foreign);
   source from = source::any;
   if (!optional_source(*obj, r.has_offsite(), from, err)) return err;
+  bucket_slot slot;
+  if (reads_bucket(cfg_.backup_dir, r.resolve_name(*name), from) && !wait_on_bucket(slot))
+    return bucket_busy_response();
   r.require(*name, from);  // 400 invalid name, 404 unknown backup
   require_temp_folder();
   hb::verify_result v = r.verify(*name, from);
@@ -378,7 +446,9 @@ api_response api::restore(const std::string& requested, const std::string& body)
   source from = source::any;
   if (!optional_source(*obj, r.has_offsite(), from, err)) return err;
   const std::string name = r.resolve_name(requested);  // 400 for an invalid name
-  r.require(name, from);                               // 404 before anything else
+  bucket_slot slot;
+  if (reads_bucket(cfg_.backup_dir, name, from) && !wait_on_bucket(slot)) return bucket_busy_response();
+  r.require(name, from);  // 404 before anything else
   if (!force)
     return error_response(409, "Restoring overwrites the current database; send {\"force\": true} to confirm");
   // A backup this server's key cannot use (another key, none, a plain backup while a key is

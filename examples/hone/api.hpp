@@ -5,6 +5,7 @@
 
 #include <hone/backup.hpp>
 
+#include <chrono>
 #include <filesystem>
 #include <string>
 #include <utility>
@@ -29,7 +30,12 @@ struct api_response {
   std::string body;  ///< JSON text
   std::vector<std::pair<std::string, std::string>> headers;
   std::string log_note;  ///< appended to the request's log line (never secrets or bodies)
+  bool close = false;    ///< close the connection after this response
 };
+
+/// Requests that may wait on the offsite bucket at once (of the server's 128 connections); more
+/// are answered 503 with Retry-After at once, so that the others keep connections to spare.
+inline constexpr int max_bucket_requests = 32;
 
 /// An error response {"error": message}.
 api_response error_response(int status, const std::string& message);
@@ -46,6 +52,9 @@ class api {
     std::string token;  ///< HONE_API_TOKEN; empty: no authentication
     /// GET /metrics, GET /api/backup/status and the operations' metrics (monitoring.hpp); may be null.
     monitor* monitoring = nullptr;
+    /// The time one request may spend on the bucket (HONE_R2_API_TIMEOUT), from its first
+    /// request there; zero: no limit of its own (only a stop of the server ends it).
+    std::chrono::milliseconds bucket_limit{0};
   };
 
   explicit api(config c) : cfg_(std::move(c)) {}

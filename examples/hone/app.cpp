@@ -301,7 +301,8 @@ std::string hint_for(const hb::error& e) {
     case hb::errc::database_not_found: return "set --db or HONE_DB_PATH, or create a demo database with 'hone demo-db'";
     case hb::errc::not_found: return "run 'hone backup list' to see the backups in this folder";
     case hb::errc::database_busy:
-      return "stop the Hone server (or whatever has the database open) and run the restore again";
+      return "wait for a restore in progress to finish, or stop the Hone server (or whatever has the database open), "
+             "and run the restore again";
     case hb::errc::unencrypted_backup:
       return "choose an encrypted backup ('hone backup list' shows which are), or unset HONE_DB_KEY on purpose";
     case hb::errc::key_required: return "export HONE_DB_KEY='the passphrase' (it is never taken from the command line)";

@@ -7,6 +7,7 @@
 #include <cstdlib>
 #include <optional>
 #include <system_error>
+#include <utility>
 
 namespace hone_app {
 
@@ -124,6 +125,29 @@ hb::schedule_config parse_schedule(const char* schedule, const char* retention, 
                (calendar ? c.policy.describe() : "keeping " + std::to_string(c.retention) + " backups");
   }
   return c;
+}
+
+bucket_time_limits parse_bucket_time_limits(const char* cycle, const char* api) {
+  bucket_time_limits l;
+  const std::pair<const char*, const char*> vars[] = {{"HONE_R2_CYCLE_TIMEOUT", cycle}, {"HONE_R2_API_TIMEOUT", api}};
+  std::chrono::seconds* out[] = {&l.cycle, &l.api};
+  for (std::size_t i = 0; i < std::size(vars); ++i) {
+    const auto [name, value] = vars[i];
+    if (!value || !*value) continue;
+    const auto n = positive_whole(value);
+    if (n && *n <= max_bucket_time_limit.count()) {
+      *out[i] = std::chrono::seconds(*n);
+      continue;
+    }
+    l.error += (l.error.empty() ? "" : "; ") + std::string(name) + "=" + quoted_env_value(value) +
+               " is not valid: give the time limit in seconds as a whole number from 1 to 86400 in plain digits, "
+               "e.g. 1800 for 30 minutes";
+  }
+  return l;
+}
+
+bucket_time_limits bucket_time_limits_from_environment() {
+  return parse_bucket_time_limits(std::getenv("HONE_R2_CYCLE_TIMEOUT"), std::getenv("HONE_R2_API_TIMEOUT"));
 }
 
 hb::schedule_config schedule_from_environment() {

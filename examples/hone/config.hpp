@@ -37,6 +37,27 @@ hone::backup::schedule_config parse_schedule(const char* schedule, const char* r
 /// parse_schedule of the process's environment.
 hone::backup::schedule_config schedule_from_environment();
 
+/// How long the bucket's part of one operation of `hone serve` may take (README "Offsite copy"),
+/// from its first request to the bucket.
+struct bucket_time_limits {
+  /// HONE_R2_CYCLE_TIMEOUT: the upload, sync and bucket prune of one scheduled cycle.
+  std::chrono::seconds cycle{30 * 60};
+  /// HONE_R2_API_TIMEOUT: what one API request does in the bucket (list, upload, download...).
+  std::chrono::seconds api{10 * 60};
+  std::string error;  ///< set when a variable is not valid (then the defaults are kept)
+};
+
+/// The longest limit bucket_time_limits accepts (one day).
+inline constexpr std::chrono::seconds max_bucket_time_limit = std::chrono::hours(24);
+
+/// Reads HONE_R2_CYCLE_TIMEOUT and HONE_R2_API_TIMEOUT (getenv's results; null or empty means
+/// the default): whole seconds in plain digits, from 1 to 86400. `error` names the variable, the
+/// value and the rule otherwise.
+bucket_time_limits parse_bucket_time_limits(const char* cycle, const char* api);
+
+/// parse_bucket_time_limits of the process's environment.
+bucket_time_limits bucket_time_limits_from_environment();
+
 /// A value from the environment as it may appear in a message: quoted, printable ASCII only
 /// (anything else as \xNN), cut after 40 characters.
 std::string quoted_env_value(std::string_view v);

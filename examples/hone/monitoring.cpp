@@ -2,7 +2,11 @@
 
 #include "app.hpp"
 #include "log.hpp"
+#include "offsite.hpp"
+#include "runner_factory.hpp"
 #include "status.hpp"
+
+#include <algorithm>
 
 #include <unistd.h>
 
@@ -165,14 +169,42 @@ json monitor::status(std::optional<std::chrono::seconds> max_age) const {
   in.now = now();
   in.max_age = max_age;
   list_local(dir_, in);
-  list_offsite(dir_, in);
+  // The server never waits on the bucket for its status: it reports the newest completed
+  // listing (shared with the API's), waiting a moment for a fresh one.
+  bucket_listing listing = latest_bucket_listing(status_listing_wait, status_listing_fresh_for);
+  if (listing.shared) {
+    in.offsite_configured = true;
+    if (listing.completed) {
+      in.offsite = std::move(listing.backups);
+      in.offsite_conflicts = std::move(listing.conflicts);
+      in.offsite_error = !listing.error.empty() || listing.conflicts_error.empty()
+                             ? listing.error
+                             : "cannot compare the bucket's backups with the local ones: " + listing.conflicts_error;
+    } else {
+      in.offsite_error = "the bucket has not been listed yet (its first listing is still in progress)";
+    }
+  } else {
+    list_offsite(dir_, in);
+  }
   {
     std::lock_guard lk(m_);
     in.scheduler = scheduler_json_locked();
     in.last_failure = last_failure_;
   }
   if (auto v = read_json_file(dir_ / last_verify_file)) in.last_verify = *v;
-  return status_json(in);
+  json j = status_json(in);
+  if (listing.shared) {
+    // When the listing is from: its age, and whether a newer one is still under way (stale).
+    json& r2 = j["locations"][std::string(offsite_place)];
+    r2["listed_at"] = listing.completed ? json(hb::iso8601(listing.finished_at)) : json(nullptr);
+    r2["listing_age_seconds"] =
+        listing.completed
+            ? json(std::max<long long>(
+                  0, std::chrono::duration_cast<std::chrono::seconds>(in.now - listing.finished_at).count()))
+            : json(nullptr);
+    r2["listing_stale"] = !listing.completed || listing.in_progress;
+  }
+  return j;
 }
 
 std::string monitor::metrics_text() const {

@@ -22,6 +22,11 @@
 
 namespace hone_app {
 
+/// How long GET /api/backup/status waits for a fresh listing of the bucket before it reports the
+/// last completed one (marked stale), and how long a completed listing counts as fresh.
+inline constexpr std::chrono::milliseconds status_listing_wait{300};
+inline constexpr std::chrono::milliseconds status_listing_fresh_for{5000};
+
 class monitor {
  public:
   /// `hook`: HONE_BACKUP_ON_FAILURE as hook_from_environment() read it (nullopt: none). Reads

@@ -590,7 +590,12 @@ hb::backup_info scheduled_backups::create() {
     return c.info;
   }
   if (log_) log_(hb::log_level::info, "backup " + c.info.name + " uploaded to " + c.offsite->location);
-  const sync_result s = set_.sync();
+  sync_result s;
+  try {
+    s = set_.sync();
+  } catch (const std::exception& e) {  // the backup was created: the bucket's failure is reported, not thrown
+    s.error = program_message(e.what());
+  }
   if (!s.uploaded.empty() && log_) {
     std::string names;
     for (const auto& n : s.uploaded) names += (names.empty() ? "" : ", ") + n;

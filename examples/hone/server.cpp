@@ -324,7 +324,7 @@ void serve_connection(tcp::socket& sock, connection_slot& slot, const api& handl
     ar.authorization = std::string(req[http::field::authorization]);
     ar.body = std::move(req.body());
     api_response r = handler.handle(ar);
-    const bool keep_alive = req.keep_alive() && !st.stopping;
+    const bool keep_alive = req.keep_alive() && !st.stopping && !r.close;
     slot.set(connection_slot::writing);
     write_simple(sock, req.version(), r, keep_alive, ec, head);
     log_request(std::string(req.method_string()), ar.target, r.status, t0, r.log_note);
@@ -485,26 +485,55 @@ void log_configuration(const server_options& opts, bool encrypted, const std::st
     log_info("offsite copy: every backup is also uploaded to the " + offsite->describe() + " (HONE_R2_*)");
 }
 
+/// What the scheduler runs: scheduled_backups, the bucket's time limit (HONE_R2_CYCLE_TIMEOUT)
+/// restarted at each cycle, so that it bounds the upload, sync and bucket prune of one cycle.
+class scheduled_cycle {
+ public:
+  scheduled_cycle(scheduled_backups& runs, bucket_deadline& deadline, std::atomic<bool>& deadline_reported)
+      : runs_(runs), deadline_(deadline), deadline_reported_(deadline_reported) {}
+  hb::backup_info create() {
+    deadline_.restart();
+    deadline_reported_ = false;
+    return runs_.create();
+  }
+  std::vector<hb::backup_info> list() { return runs_.list(); }
+  hb::prune_result prune(const hb::keep_calendar& policy) { return runs_.prune(policy); }
+  any_runner::clock_ref clock() { return runs_.clock(); }
+
+ private:
+  scheduled_backups& runs_;
+  bucket_deadline& deadline_;
+  std::atomic<bool>& deadline_reported_;
+};
+
 /// The built-in scheduler on its own backup set (the backup folder's lock serializes it with API
 /// and CLI backups; with a bucket, each cycle also uploads what the bucket lacks), in its own
 /// thread from start() to stop().
 class scheduler_service {
  public:
   scheduler_service(const hb::schedule_config& cfg, const server_options& opts, const hb::database_key& key,
-                    monitor& monitoring) {
+                    monitor& monitoring, std::chrono::seconds bucket_limit) {
     log_info(cfg.reason);
     if (!cfg.enabled) return;
     const hb::log_fn log_line = [](hb::log_level l, const std::string& m) { log(l, "scheduler: " + m); };
+    deadline_ = std::make_shared<bucket_deadline>(bucket_limit, "HONE_R2_CYCLE_TIMEOUT");
     backups_ = std::make_unique<backup_set>(make_backups(
         opts.database, key, opts.backup_dir,
         [&monitoring](std::string_view place) { return monitoring.observer({}, std::string(place)); },
-        monitoring.upload_counter()));
+        monitoring.upload_counter(), hb::check_level::full, false, deadline_));
     // The bucket's failures do not fail a cycle (the local backup is what the schedule
-    // guarantees), but they are failures the hook and the status report.
-    runner_ = std::make_unique<scheduled_backups>(
-        *backups_, log_line, [&monitoring](const std::string& op, const std::string& m) { monitoring.failed(op, m); });
-    scheduler_ =
-        std::make_unique<hb::backup_scheduler<scheduled_backups>>(*runner_, cfg.interval, cfg.policy, log_line);
+    // guarantees), but they are failures the hook and the status report: once per cycle for
+    // its time limit (the steps after it fail at once for the same reason), never for a
+    // bucket call abandoned because the server is stopping.
+    runner_ = std::make_unique<scheduled_backups>(*backups_, log_line,
+                                                  [this, &monitoring](const std::string& op, const std::string& m) {
+                                                    if (!bucket_stop_reason().empty()) return;
+                                                    if (deadline_->expired() && deadline_reported_.exchange(true))
+                                                      return;
+                                                    monitoring.failed(op, m);
+                                                  });
+    cycle_ = std::make_unique<scheduled_cycle>(*runner_, *deadline_, deadline_reported_);
+    scheduler_ = std::make_unique<hb::backup_scheduler<scheduled_cycle>>(*cycle_, cfg.interval, cfg.policy, log_line);
     scheduler_->on_cycle([&monitoring](const hb::cycle_outcome& o) { monitoring.cycle(o); });
     scheduler_->on_next_run([&monitoring](hb::time_point due) { monitoring.next_run(due); });
   }
@@ -524,9 +553,12 @@ class scheduler_service {
   }
 
  private:
+  std::shared_ptr<bucket_deadline> deadline_;
+  std::atomic<bool> deadline_reported_{false};
   std::unique_ptr<backup_set> backups_;
   std::unique_ptr<scheduled_backups> runner_;
-  std::unique_ptr<hb::backup_scheduler<scheduled_backups>> scheduler_;
+  std::unique_ptr<scheduled_cycle> cycle_;
+  std::unique_ptr<hb::backup_scheduler<scheduled_cycle>> scheduler_;
   std::jthread thread_;
 };
 
@@ -541,6 +573,8 @@ int run_server(const server_options& opts) {
   const auto sched_cfg = schedule_from_environment();
   if (sched_cfg.misconfigured()) throw usage_error(sched_cfg.error);
   const bool offsite = offsite_settings().has_value();
+  const bucket_time_limits bucket_limits = bucket_time_limits_from_environment();
+  if (!bucket_limits.error.empty()) throw usage_error(bucket_limits.error);
   monitor monitoring(opts.backup_dir, hook_from_environment());  // metrics, status, the hook
   if (offsite) monitoring.offsite_configured(offsite_place);
   monitoring.scheduler_configured(sched_cfg);
@@ -559,6 +593,7 @@ int run_server(const server_options& opts) {
   cfg.key = key;
   cfg.token = access.token;
   cfg.monitoring = &monitoring;
+  cfg.bucket_limit = bucket_limits.api;
   const bool encrypted = !cfg.key.empty();
   const api handler(std::move(cfg));
 
@@ -568,7 +603,24 @@ int run_server(const server_options& opts) {
   const request_guard guard = make_guard(opts.host, bound, access.token, std::move(access.proxy_hosts));
   log_configuration(opts, encrypted, access.token, guard, endpoints.front().address().is_loopback());
 
-  scheduler_service scheduler(sched_cfg, opts, key, monitoring);
+  // The listings of the bucket are shared by the API, the status and the scheduler: one at a
+  // time, each limited like an API request.
+  if (offsite) {
+    share_bucket_listings(opts.database, key, opts.backup_dir, {}, bucket_limits.api);
+    log_info("offsite time limits: " + std::to_string(bucket_limits.api.count()) +
+             " s for the bucket's part of an API request (HONE_R2_API_TIMEOUT), " +
+             std::to_string(bucket_limits.cycle.count()) +
+             " s for that of a scheduled cycle (HONE_R2_CYCLE_TIMEOUT); at most " +
+             std::to_string(max_bucket_requests) + " requests wait on the bucket at once");
+  }
+  // However run_server ends, no listing of the bucket outlives it.
+  struct end_listings {
+    ~end_listings() {
+      stop_bucket_requests("the server is stopping");
+      end_shared_bucket_listings();
+    }
+  } listings_ended_last;
+  scheduler_service scheduler(sched_cfg, opts, key, monitoring, bucket_limits.cycle);
   scheduler.start();
 
   server_state st;
@@ -615,6 +667,9 @@ int run_server(const server_options& opts) {
              ", shutting down: no new connections; waiting for " + std::to_string(running) + " open connection(s)" +
              (scheduler.enabled() ? " and the scheduler" : "") + " (send it again to exit at once)");
     st.stopping = true;
+    // Requests to the bucket in progress (a scheduled upload, an API request's listing) are
+    // abandoned within about a second instead of holding the shutdown up.
+    stop_bucket_requests(std::string("the server is stopping (") + (sig == SIGINT ? "SIGINT" : "SIGTERM") + ")");
     beast::error_code cec;
     acceptor.close(cec);
     st.wake_idle();
@@ -643,6 +698,7 @@ int run_server(const server_options& opts) {
   ioc.run();
   if (drainer.joinable()) drainer.join();
   st.join_all();  // every connection thread has ended; join them all
+  end_shared_bucket_listings();
   log_info("stopped");
   return exit_ok;
 }

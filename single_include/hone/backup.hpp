@@ -3487,6 +3487,8 @@ static_assert(Compressor<identity_compressor>);
 #include <string>
 #include <system_error>
 
+#include <fcntl.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -3520,6 +3522,63 @@ inline std::string hold_still(sqlite3* db, const std::string& path) {
     throw database_busy_error(busy);
   }
 }
+
+/// The lock of replacing one database file: an exclusive flock() on the hidden file
+/// .NAME.restore.lock beside the database NAME, held for the lifetime of the object and removed
+/// with it. Every restore of that database takes it, whatever destination its backup comes from
+/// (the local folder, a bucket), in this process or another, so two restores never share the
+/// folder's temporary files or replace the database at the same time. It is taken without
+/// waiting: a second restore fails at once with database_busy_error naming the one in progress
+/// (the holder writes what it is doing into the lock file).
+class replace_lock {
+ public:
+  /// `holder` says what takes the lock ("restore of backup NAME"), for the message of a
+  /// restore refused meanwhile; `since` when.
+  replace_lock(const std::filesystem::path& db, const std::string& holder, const std::string& since)
+      : path_((db.parent_path() / ("." + db.filename().string() + ".restore.lock")).string()) {
+    for (;;) {
+      fd_ = unique_fd(::open(path_.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600));
+      if (!fd_) throw io_error("Cannot open the restore lock " + path_ + ": " + errno_text(errno));
+      while (::flock(fd_.get(), LOCK_EX | LOCK_NB) != 0) {
+        if (errno == EINTR) continue;
+        if (errno != EWOULDBLOCK) throw lock_error("Cannot lock " + path_ + ": " + errno_text(errno));
+        const std::string running = held_by();
+        throw database_busy_error("Another restore of " + db.string() + " is in progress (" +
+                                  (running.empty() ? std::string("in another process or thread") : running) +
+                                  "); nothing was changed: wait for it to finish, then restore again");
+      }
+      // The holder before removes the file as it lets go: the lock counts only on the file that
+      // is still there.
+      struct stat held {
+      }, there{};
+      if (::fstat(fd_.get(), &held) == 0 && ::stat(path_.c_str(), &there) == 0 && held.st_dev == there.st_dev &&
+          held.st_ino == there.st_ino)
+        break;
+    }
+    const std::string text = holder + ", process " + std::to_string(::getpid()) + ", since " + since;
+    if (::ftruncate(fd_.get(), 0) == 0) (void)!::pwrite(fd_.get(), text.data(), text.size(), 0);
+  }
+  replace_lock(replace_lock&&) noexcept = default;
+  replace_lock& operator=(replace_lock&&) noexcept = default;
+  ~replace_lock() {
+    if (!fd_) return;
+    ::unlink(path_.c_str());  // while still held, see the constructor
+    ::flock(fd_.get(), LOCK_UN);
+  }
+
+ private:
+  /// What the holder wrote (printable characters only, at most 300).
+  std::string held_by() const {
+    char buf[300];
+    const ssize_t n = ::pread(fd_.get(), buf, sizeof buf, 0);
+    std::string out;
+    for (ssize_t i = 0; i < n; ++i)
+      if (buf[i] >= 0x20 && buf[i] < 0x7f) out += buf[i];
+    return out;
+  }
+  std::string path_;
+  unique_fd fd_;
+};
 
 /// Keeps `file` as `stem` (or stem-1, stem-2, ... when that exists): a hard link when the
 /// filesystem allows it (instant, no extra space), else an owner-only copy. Returns the name.
@@ -4663,6 +4722,9 @@ class BackupRunner {
   /// Restores a backup (the name as resolve_name takes it) over `database`. Refuses when the
   /// database exists and force is false. Steps, each of which leaves the current database
   /// complete and in place when it fails or the process dies:
+  ///  0. take the database's restore lock (detail::replace_lock): a restore of the same
+  ///     database already running, from any destination, makes this one fail at once with
+  ///     database_busy_error, nothing changed;
   ///  1. decompress into a temp file beside the target (same filesystem: the rename is atomic);
   ///  2. check it with the key; refuse a plain backup when a key is configured (restoring it
   ///     would silently drop the encryption);
@@ -4676,6 +4738,9 @@ class BackupRunner {
     const std::string name = resolve_name(requested);
     return observed(event::operation::restore, name, [&] {
       const restore_target target = restore_target_of(database, force);
+      // One restore of a database at a time, whichever destination each reads: another one
+      // would remove this one's temporary file as a stale one, or replace the database under it.
+      detail::replace_lock restoring(target.path, "restore of backup " + name, iso8601(clock_.now()));
       auto guard = destination_.lock();
       detail::temp_path copy = fetch_beside(name, target);  // 1. the backup, decompressed next to the database
       require_restorable(name, copy.path());                // 2. proven with the key before anything is touched

@@ -399,6 +399,9 @@ class BackupRunner {
   /// Restores a backup (the name as resolve_name takes it) over `database`. Refuses when the
   /// database exists and force is false. Steps, each of which leaves the current database
   /// complete and in place when it fails or the process dies:
+  ///  0. take the database's restore lock (detail::replace_lock): a restore of the same
+  ///     database already running, from any destination, makes this one fail at once with
+  ///     database_busy_error, nothing changed;
   ///  1. decompress into a temp file beside the target (same filesystem: the rename is atomic);
   ///  2. check it with the key; refuse a plain backup when a key is configured (restoring it
   ///     would silently drop the encryption);
@@ -412,6 +415,9 @@ class BackupRunner {
     const std::string name = resolve_name(requested);
     return observed(event::operation::restore, name, [&] {
       const restore_target target = restore_target_of(database, force);
+      // One restore of a database at a time, whichever destination each reads: another one
+      // would remove this one's temporary file as a stale one, or replace the database under it.
+      detail::replace_lock restoring(target.path, "restore of backup " + name, iso8601(clock_.now()));
       auto guard = destination_.lock();
       detail::temp_path copy = fetch_beside(name, target);  // 1. the backup, decompressed next to the database
       require_restorable(name, copy.path());                // 2. proven with the key before anything is touched
