@@ -2,7 +2,7 @@
 # Builds and runs the benchmarks (benchmarks/bench-backup.cpp): the original Hone's backup
 # pipeline against ours, on Hone-style databases (encrypted and plain) of about 20 and 250 MB,
 # side by side in one run, several repetitions each, medians reported. Prints a markdown table
-# and writes benchmarks/results/latest.json and latest.md (the table the README shows).
+# and writes benchmarks/results/latest.json and latest.md (see benchmarks/README.md).
 #
 # Usage: scripts/bench.sh [--size MB[,MB...]] [--reps N] [--build-dir DIR] [--no-build] [--out DIR]
 #                         [-- further hone-bench options]
