@@ -314,7 +314,7 @@ inline std::uint64_t zlib_gunzip_file(const fs::path& from, const fs::path& to) 
 }
 
 // ---------------------------------------------------------------------------------------------
-// Hone-style databases: the three tables of hone-compat.md section 2 with rows that look like
+// Hone-style databases: the original's three tables (accounts, transactions, subscriptions) with rows that look like
 // bank imports, in WAL mode, plain and encrypted with the key the original derives from
 // HONE_DB_KEY. Generated once per size and cached: the plain file first, then the encrypted
 // one as sqlcipher_export() of it, so that both hold exactly the same rows.
@@ -330,7 +330,7 @@ inline const hb::database_key& bench_key() {
 
 inline void set_pragma(sqlite3* db, const std::string& sql) { hb::detail::exec(db, sql); }
 
-/// The original's export step, as hone-compat.md describes it: ATTACH the target with the key,
+/// The original's export step, as the original does it: ATTACH the target with the key,
 /// `SELECT sqlcipher_export()`, DETACH, with SQLite's default durability (a rollback journal
 /// and fsyncs for the target). The key and the path are bound, not pasted into SQL (the
 /// original pastes them; the cost is the same). This is "export alone" in the sense.

@@ -1,7 +1,7 @@
 // A database made exactly the way the original Hone makes one (tests/support/hone_original.hpp,
-// written from hone-compat.md sections 1 and 2) is backed up, verified and restored with
+// written from its documented key derivation and tables, docs/Compatibility.md) is backed up, verified and restored with
 // hone_key(HONE_DB_KEY), including content still in its -wal file; the restored
-// file opens the original's way, and by hand with the key string the README gives.
+// file opens the original's way, and by hand with the key string docs/Compatibility.md gives.
 #include <boost/test/unit_test.hpp>
 
 #include "support/hone_original.hpp"
@@ -22,7 +22,7 @@ const std::string passphrase_argon2 = "5e4d79c98c33a312a3de50da37af4a0503afbb847
 
 using disk_runner = BackupRunner<sqlcipher_exporter, gzip_compressor, local_directory, fake_clock>;
 
-/// Debian's argon2 command with the parameters of hone-compat.md section 1. The passphrase is
+/// Debian's argon2 command with the parameters docs/Compatibility.md gives. The passphrase is
 /// written to its stdin, so it never appears on a command line.
 std::string argon2_command(const std::string& pass, const fs::path& scratch) {
   const fs::path out = scratch / ".argon2-out";
@@ -227,7 +227,7 @@ BOOST_AUTO_TEST_CASE(backup_read_by_the_original_and_by_hand, *needs_sqlcipher4(
   }
   BOOST_TEST(dump(f.dir / "by-original.db", original_key_as_passphrase(passphrase)) == source);
 
-  // By hand, as the README says: gunzip -k, then PRAGMA key = 'x"<hex>"'; typed as SQL.
+  // By hand, as docs/Compatibility.md says: gunzip -k, then PRAGMA key = 'x"<hex>"'; typed as SQL.
   BOOST_REQUIRE(std::system(("gunzip -k '" + (f.backups / info.name).string() + "'").c_str()) == 0);
   fs::path unpacked = f.backups / info.name;
   unpacked.replace_extension();  // drop .gz
@@ -250,7 +250,7 @@ BOOST_AUTO_TEST_CASE(original_database_needs_no_migration, *needs_sqlcipher4(nee
 }
 
 BOOST_AUTO_TEST_CASE(original_database_is_not_readable_by_sqlcipher3_shell, *needs_sqlcipher4(needs4)) {
-  // hone-compat.md section 6, checked: Debian's SQLCipher 3.4.1 cannot open the original's files.
+  // docs/Compatibility.md, checked: Debian's SQLCipher 3.4.1 cannot open the original's files.
   original_fixture f;
   const fs::path out = f.dir / ".shell-out";
   const std::string cmd = "sqlcipher -batch -bail '" + f.db.string() + "' > '" + out.string() + "' 2>&1";

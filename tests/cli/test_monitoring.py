@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Monitoring of the `hone` program (README "Monitoring"):
+"""Monitoring of the `hone` program (docs/hone/Monitoring.md):
 
 - GET /metrics is the Prometheus text format (checked by the strict parser of prometheus.py)
   before and after a create, a failed create, a prune, a verify, a delete and a failed prune,

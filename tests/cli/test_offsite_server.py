@@ -1,4 +1,4 @@
-"""`hone serve` while its offsite bucket misbehaves (README "Offsite copy", "REST API"), against the
+"""`hone serve` while its offsite bucket misbehaves (docs/hone/Offsite.md, docs/hone/REST-API.md), against the
 small S3 server of drip_s3.py:
 
 - SIGTERM ends the server in its documented time even while bucket calls hang (a scheduled

@@ -1,4 +1,4 @@
-// The original Hone, as far as the backup system meets it, re-made from hone-compat.md alone
+// The original Hone, as far as the backup system meets it, re-made from its documented key derivation and file format (docs/Compatibility.md)
 // (sections 1-3) and deliberately independent of the library under test:
 //  - original::derive_hex / key_string: HONE_DB_KEY -> Argon2id -> the SQLCipher key x"<hex>"
 //    (libargon2 called directly, version 0x13 spelled out, not hone_key()),
@@ -152,7 +152,7 @@ inline connection open(const std::filesystem::path& path, std::string_view passp
   return db;
 }
 
-/// The tables behind the counts (hone-compat.md section 2) with the columns the original has,
+/// The tables behind the counts (accounts, transactions, subscriptions) with the columns the original has,
 /// and the tables their foreign keys point at. Not the whole schema (about 30 tables).
 inline const char* schema() {
   return R"sql(

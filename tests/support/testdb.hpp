@@ -1,5 +1,5 @@
 // Helpers shared by the tests: scratch folders and real SQLCipher databases with the Hone
-// tables (hone-compat.md section 2).
+// tables (accounts, transactions, subscriptions).
 #pragma once
 
 #include <hone/backup.hpp>
