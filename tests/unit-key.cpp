@@ -20,7 +20,8 @@ std::string hex(std::span<const std::byte> b) {
   return s;
 }
 
-/// Runs Debian's argon2 command (the independent oracle of the original's key derivation, docs/Compatibility.md "Opening a backup by hand").
+/// Runs Debian's argon2 command (the independent oracle of the original's key derivation, docs/Compatibility.md
+/// "Opening a backup by hand").
 std::string argon2_cli(const std::string& pass) {
   std::string cmd = "printf %s '" + pass + "' | argon2 hone-salt-v1-fix -id -t 2 -k 19456 -p 1 -l 32 -r 2>/dev/null";
   std::unique_ptr<FILE, int (*)(FILE*)> p(::popen(cmd.c_str(), "r"), ::pclose);

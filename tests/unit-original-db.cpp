@@ -1,7 +1,7 @@
 // A database made exactly the way the original Hone makes one (tests/support/hone_original.hpp,
-// written from its documented key derivation and tables, docs/Compatibility.md) is backed up, verified and restored with
-// hone_key(HONE_DB_KEY), including content still in its -wal file; the restored
-// file opens the original's way, and by hand with the key string docs/Compatibility.md gives.
+// written from its documented key derivation and tables, docs/Compatibility.md) is backed up, verified and restored
+// with hone_key(HONE_DB_KEY), including content still in its -wal file; the restored file opens the original's way, and
+// by hand with the key string docs/Compatibility.md gives.
 #include <boost/test/unit_test.hpp>
 
 #include "support/hone_original.hpp"

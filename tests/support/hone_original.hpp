@@ -1,5 +1,5 @@
-// The original Hone, as far as the backup system meets it, re-made from its documented key derivation and file format (docs/Compatibility.md)
-// (sections 1-3) and deliberately independent of the library under test:
+// The original Hone, as far as the backup system meets it, re-made from its documented key derivation and file format
+// (docs/Compatibility.md) (sections 1-3) and deliberately independent of the library under test:
 //  - original::derive_hex / key_string: HONE_DB_KEY -> Argon2id -> the SQLCipher key x"<hex>"
 //    (libargon2 called directly, version 0x13 spelled out, not hone_key()),
 //  - original::create_database: a database made the way the original makes one (SQLCipher 4
