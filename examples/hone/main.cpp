@@ -2,11 +2,11 @@
 // over a REST API (`hone serve`) and on a schedule (HONE_BACKUP_SCHEDULE). See README.md,
 // sections "The `hone` program" onwards. The command line is in cli.cpp, each command in
 // commands/, the runner is made in runner_factory.cpp.
-#include "app.hpp"
-#include "cli.hpp"
-#include "log.hpp"
-#include "offsite.hpp"
-#include "output.hpp"
+#include "core/app.hpp"
+#include "cli/cli.hpp"
+#include "core/log.hpp"
+#include "offsite/offsite.hpp"
+#include "cli/output.hpp"
 
 #include <hone/backup.hpp>
 

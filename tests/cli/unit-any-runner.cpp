@@ -4,7 +4,7 @@
 
 #include "support/testdb.hpp"
 
-#include "any_runner.hpp"
+#include "core/any_runner.hpp"
 
 #include <stop_token>
 #include <thread>

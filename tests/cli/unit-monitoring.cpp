@@ -5,9 +5,9 @@
 
 #include "support/testdb.hpp"
 
-#include "app.hpp"
-#include "failure_hook.hpp"
-#include "metrics.hpp"
+#include "core/app.hpp"
+#include "monitoring/failure_hook.hpp"
+#include "monitoring/metrics.hpp"
 
 #include <cstdlib>
 #include <sstream>
