@@ -24,7 +24,9 @@ set(HONE_APP_SOURCES
   core/runner_factory.cpp
   # config: everything read from the environment
   config/config.cpp
+  config/environment.cpp
   config/hardening.cpp
+  config/offsite_settings.cpp
   # cli: the commands and what they print
   cli/cli.cpp
   cli/output.cpp
@@ -46,7 +48,8 @@ set(HONE_APP_SOURCES
   server/api.cpp
   server/request_guard.cpp
   server/server.cpp
-  # offsite: the copy in an S3 bucket
+  # offsite: the copy in an S3 bucket, and the limits and shared listings of its requests
+  offsite/bucket_listings.cpp
   offsite/offsite.cpp
   # monitoring: status, metrics and the failure hook
   monitoring/failure_hook.cpp

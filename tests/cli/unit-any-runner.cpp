@@ -1,4 +1,4 @@
-// The program's any_runner (examples/hone/any_runner.hpp): every call reaches the runner it
+// The program's any_runner (examples/hone/core/any_runner.hpp): every call reaches the runner it
 // holds, and backup_scheduler runs over it with the held runner's Clock (fake_clock: no sleeps).
 #include <boost/test/unit_test.hpp>
 

@@ -133,8 +133,9 @@ class parser {
 
   void add_prune(CLI::App* backup) {
     auto* prune = add(backup, "prune", "Delete old backups, keeping the newest ones", command::backup_prune);
-    keep_opt_ = prune->add_option("--keep", out_.backup.keep,
-                                  "Keep the N newest backups (default 7 when no --keep-* rule is given)");
+    keep_opt_ = prune->add_option(
+        "--keep", out_.backup.keep,
+        "Keep the N newest backups (default " + std::to_string(default_keep_last) + " when no --keep-* rule is given)");
     prune->add_option("--keep-hourly", out_.backup.keep_hourly, "Keep the newest backup of each of the last N hours")
         ->check(CLI::PositiveNumber);
     prune->add_option("--keep-daily", out_.backup.keep_daily, "Keep the newest backup of each of the last N days")

@@ -1,5 +1,7 @@
 #include "config/config.hpp"
 
+#include "config/environment.hpp"
+
 #include <algorithm>
 #include <charconv>
 #include <cmath>
@@ -72,6 +74,12 @@ std::string quoted_env_value(std::string_view v) {
   return out + "'";
 }
 
+long long keep_last_or_default(const hb::keep_calendar& rules, std::optional<long long> keep) {
+  if (keep) return *keep;
+  const bool calendar = rules.hourly + rules.daily + rules.weekly + rules.monthly + rules.yearly > 0;
+  return calendar ? 0 : default_keep_last;
+}
+
 hb::schedule_config parse_schedule(const char* schedule, const char* retention, std::array<const char*, 5> keep) {
   hb::schedule_config c;
   std::string errors;
@@ -111,7 +119,7 @@ hb::schedule_config parse_schedule(const char* schedule, const char* retention, 
              " is not valid: give a whole number of at least 1 in plain digits, e.g. 7");
     }
   }
-  c.policy.last = calendar && !(retention && *retention) ? 0 : c.retention;
+  c.policy.last = keep_last_or_default(c.policy, retention && *retention ? std::optional(c.retention) : std::nullopt);
 
   if (!errors.empty()) {
     c.error = std::move(errors);
@@ -147,14 +155,14 @@ bucket_time_limits parse_bucket_time_limits(const char* cycle, const char* api) 
 }
 
 bucket_time_limits bucket_time_limits_from_environment() {
-  return parse_bucket_time_limits(std::getenv("HONE_R2_CYCLE_TIMEOUT"), std::getenv("HONE_R2_API_TIMEOUT"));
+  return parse_bucket_time_limits(env_value("HONE_R2_CYCLE_TIMEOUT"), env_value("HONE_R2_API_TIMEOUT"));
 }
 
 hb::schedule_config schedule_from_environment() {
-  return parse_schedule(std::getenv("HONE_BACKUP_SCHEDULE"), std::getenv("HONE_BACKUP_RETENTION"),
-                        {std::getenv("HONE_BACKUP_KEEP_HOURLY"), std::getenv("HONE_BACKUP_KEEP_DAILY"),
-                         std::getenv("HONE_BACKUP_KEEP_WEEKLY"), std::getenv("HONE_BACKUP_KEEP_MONTHLY"),
-                         std::getenv("HONE_BACKUP_KEEP_YEARLY")});
+  return parse_schedule(
+      env_value("HONE_BACKUP_SCHEDULE"), env_value("HONE_BACKUP_RETENTION"),
+      {env_value("HONE_BACKUP_KEEP_HOURLY"), env_value("HONE_BACKUP_KEEP_DAILY"), env_value("HONE_BACKUP_KEEP_WEEKLY"),
+       env_value("HONE_BACKUP_KEEP_MONTHLY"), env_value("HONE_BACKUP_KEEP_YEARLY")});
 }
 
 }  // namespace hone_app

@@ -8,10 +8,20 @@
 
 #include <array>
 #include <chrono>
+#include <optional>
 #include <string>
 #include <string_view>
 
 namespace hone_app {
+
+/// How many backups keep-last keeps when neither a count (--keep, "keep",
+/// HONE_BACKUP_RETENTION) nor a calendar rule is given.
+inline constexpr long long default_keep_last = 7;
+
+/// keep-last of a retention policy whose calendar rules are `rules`: `keep` when given; else
+/// default_keep_last when no calendar rule is set, 0 (off) when one is. The one rule behind
+/// `hone backup prune`, POST /api/backup/prune and the built-in scheduler.
+long long keep_last_or_default(const hone::backup::keep_calendar& rules, std::optional<long long> keep);
 
 /// The shortest and longest intervals parse_schedule accepts.
 inline constexpr std::chrono::nanoseconds min_schedule_interval = std::chrono::minutes(1);

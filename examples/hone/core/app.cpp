@@ -1,5 +1,6 @@
 #include "core/app.hpp"
 
+#include "config/environment.hpp"
 #include "core/log.hpp"
 
 #include <hone/backup/hone_key.hpp>
@@ -30,11 +31,6 @@ namespace hone_app {
 namespace fs = std::filesystem;
 
 namespace {
-
-std::string env(const char* name) {
-  const char* v = std::getenv(name);
-  return v ? v : "";
-}
 
 /// Hone's data folder: $XDG_DATA_HOME/hone (when absolute), else ~/.local/share/hone.
 fs::path default_data_directory() {
@@ -74,7 +70,7 @@ fs::path resolve_backup_dir(const std::string& option) {
 bool key_configured() { return !env("HONE_DB_KEY").empty(); }
 
 hb::database_key load_key() {
-  const char* pass = std::getenv("HONE_DB_KEY");
+  const char* pass = env_value("HONE_DB_KEY");
   if (!pass || !*pass) {
     log_debug("HONE_DB_KEY is not set: the database is treated as unencrypted");
     return hb::database_key::none();

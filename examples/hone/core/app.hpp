@@ -10,11 +10,17 @@
 #include <initializer_list>
 #include <stdexcept>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace hone_app {
 
 namespace hb = hone::backup;
+
+/// The prefix of the names the program gives its backups (hone-2024-01-15-143022.db.gz, as the
+/// description names them): the runners' name_prefix, and the order of listings that merge
+/// two places (newest first: the sequence after the prefix breaks ties of created_at).
+inline constexpr std::string_view backup_name_prefix = "hone-";
 
 /// Exit codes of the program (documented in the README).
 enum exit_code : int {

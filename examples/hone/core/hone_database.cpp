@@ -159,7 +159,8 @@ std::uint64_t fnv1a(const std::string& s) {
   return h;
 }
 
-void fill(hb::database& db, const demo_spec& spec) {
+/// The tables and indexes of the original Hone database.
+void create_schema(hb::database& db) {
   db.exec(R"(CREATE TABLE accounts (
       id INTEGER PRIMARY KEY,
       name TEXT NOT NULL,
@@ -188,84 +189,92 @@ void fill(hb::database& db, const demo_spec& spec) {
       status TEXT DEFAULT 'active'))");
   db.exec("CREATE INDEX idx_transactions_account ON transactions(account_id)");
   db.exec("CREATE INDEX idx_transactions_date ON transactions(date)");
+}
 
+void insert_accounts(hb::database& db, const demo_spec& spec) {
+  insert_stmt ins(db, "INSERT INTO accounts(name, bank, account_type) VALUES (?1, ?2, ?3)");
+  for (int i = 0; i < spec.accounts; ++i) {
+    const auto& a = account_seeds[static_cast<std::size_t>(i) % account_seeds.size()];
+    std::string name = a.name;
+    if (i >= static_cast<int>(account_seeds.size())) name += " " + std::to_string(i / account_seeds.size() + 1);
+    ins.text(1, name).text(2, a.bank).text(3, a.type).run();
+  }
+}
+
+void insert_transactions(hb::database& db, const demo_spec& spec, std::mt19937& rng) {
+  int total_weight = 0;
+  for (const auto& m : merchant_seeds) total_weight += m.weight;
+  insert_stmt ins(
+      db,
+      "INSERT INTO transactions(account_id, date, description, amount, category, "
+      "merchant_normalized, import_hash) VALUES (?1, date('now', '-' || ?2 || ' days'), ?3, ?4, ?5, ?6, ?7)");
+  for (int i = 0; i < spec.transactions; ++i) {
+    int pick = static_cast<int>(rng() % static_cast<unsigned>(total_weight));
+    const merchant_seed* m = &merchant_seeds.front();
+    for (const auto& s : merchant_seeds) {
+      if (pick < s.weight) {
+        m = &s;
+        break;
+      }
+      pick -= s.weight;
+    }
+    const double u = std::uniform_real_distribution<double>(0.0, 1.0)(rng);
+    const double amount = std::round((m->low + (m->high - m->low) * u) * 100.0) / 100.0;
+    // Newest rows last, spread over the past year.
+    const std::int64_t days_ago =
+        spec.transactions <= 1
+            ? 0
+            : static_cast<std::int64_t>(365LL * (spec.transactions - 1 - i) / (spec.transactions - 1));
+    const std::string description = with_digits(m->description, rng);
+    if (spec.accounts > 0)
+      ins.integer(1, 1 + static_cast<std::int64_t>(rng() % static_cast<unsigned>(spec.accounts)));
+    else
+      ins.null(1);
+    ins.integer(2, days_ago)
+        .text(3, description)
+        .real(4, amount)
+        .text(5, m->category)
+        .text(6, m->merchant)
+        .text(7, hex64(fnv1a(description + "|" + std::to_string(amount) + "|" + std::to_string(i))) + "-" +
+                     std::to_string(i))
+        .run();
+  }
+}
+
+void insert_subscriptions(hb::database& db, const demo_spec& spec) {
+  insert_stmt ins(db,
+                  "INSERT INTO subscriptions(merchant, account_id, amount, frequency, first_seen, last_seen, status) "
+                  "VALUES (?1, ?2, ?3, ?4, date('now', '-' || ?5 || ' days'), date('now', '-' || ?6 || ' days'), ?7)");
+  auto add = [&](const std::string& merchant, double amount, const char* freq, const char* status, int i) {
+    if (spec.accounts > 0)
+      ins.integer(2, 1 + i % spec.accounts);
+    else
+      ins.null(2);
+    ins.text(1, merchant)
+        .real(3, amount)
+        .text(4, freq)
+        .integer(5, 300 + i % 60)
+        .integer(6, i % 28)
+        .text(7, status)
+        .run();
+  };
+  for (int i = 0; i < spec.subscriptions; ++i) {
+    const auto& s = subscription_seeds[static_cast<std::size_t>(i) % subscription_seeds.size()];
+    std::string merchant = s.merchant;
+    if (i >= static_cast<int>(subscription_seeds.size()))
+      merchant += " " + std::to_string(i / subscription_seeds.size() + 1);
+    add(merchant, s.amount, s.frequency, "active", i);
+  }
+  if (spec.subscriptions > 0) add("Peacock", 7.99, "monthly", "cancelled", spec.subscriptions);
+}
+
+void fill(hb::database& db, const demo_spec& spec) {
+  create_schema(db);
   std::mt19937 rng(20240115);  // the same demo data every time (dates are relative to today)
   hb::transaction tx(db);
-  {
-    insert_stmt ins(db, "INSERT INTO accounts(name, bank, account_type) VALUES (?1, ?2, ?3)");
-    for (int i = 0; i < spec.accounts; ++i) {
-      const auto& a = account_seeds[static_cast<std::size_t>(i) % account_seeds.size()];
-      std::string name = a.name;
-      if (i >= static_cast<int>(account_seeds.size())) name += " " + std::to_string(i / account_seeds.size() + 1);
-      ins.text(1, name).text(2, a.bank).text(3, a.type).run();
-    }
-  }
-  {
-    int total_weight = 0;
-    for (const auto& m : merchant_seeds) total_weight += m.weight;
-    insert_stmt ins(
-        db,
-        "INSERT INTO transactions(account_id, date, description, amount, category, "
-        "merchant_normalized, import_hash) VALUES (?1, date('now', '-' || ?2 || ' days'), ?3, ?4, ?5, ?6, ?7)");
-    for (int i = 0; i < spec.transactions; ++i) {
-      int pick = static_cast<int>(rng() % static_cast<unsigned>(total_weight));
-      const merchant_seed* m = &merchant_seeds.front();
-      for (const auto& s : merchant_seeds) {
-        if (pick < s.weight) {
-          m = &s;
-          break;
-        }
-        pick -= s.weight;
-      }
-      const double u = std::uniform_real_distribution<double>(0.0, 1.0)(rng);
-      const double amount = std::round((m->low + (m->high - m->low) * u) * 100.0) / 100.0;
-      // Newest rows last, spread over the past year.
-      const std::int64_t days_ago =
-          spec.transactions <= 1
-              ? 0
-              : static_cast<std::int64_t>(365LL * (spec.transactions - 1 - i) / (spec.transactions - 1));
-      const std::string description = with_digits(m->description, rng);
-      if (spec.accounts > 0)
-        ins.integer(1, 1 + static_cast<std::int64_t>(rng() % static_cast<unsigned>(spec.accounts)));
-      else
-        ins.null(1);
-      ins.integer(2, days_ago)
-          .text(3, description)
-          .real(4, amount)
-          .text(5, m->category)
-          .text(6, m->merchant)
-          .text(7, hex64(fnv1a(description + "|" + std::to_string(amount) + "|" + std::to_string(i))) + "-" +
-                       std::to_string(i))
-          .run();
-    }
-  }
-  {
-    insert_stmt ins(
-        db,
-        "INSERT INTO subscriptions(merchant, account_id, amount, frequency, first_seen, last_seen, status) "
-        "VALUES (?1, ?2, ?3, ?4, date('now', '-' || ?5 || ' days'), date('now', '-' || ?6 || ' days'), ?7)");
-    auto add = [&](const std::string& merchant, double amount, const char* freq, const char* status, int i) {
-      if (spec.accounts > 0)
-        ins.integer(2, 1 + i % spec.accounts);
-      else
-        ins.null(2);
-      ins.text(1, merchant)
-          .real(3, amount)
-          .text(4, freq)
-          .integer(5, 300 + i % 60)
-          .integer(6, i % 28)
-          .text(7, status)
-          .run();
-    };
-    for (int i = 0; i < spec.subscriptions; ++i) {
-      const auto& s = subscription_seeds[static_cast<std::size_t>(i) % subscription_seeds.size()];
-      std::string merchant = s.merchant;
-      if (i >= static_cast<int>(subscription_seeds.size()))
-        merchant += " " + std::to_string(i / subscription_seeds.size() + 1);
-      add(merchant, s.amount, s.frequency, "active", i);
-    }
-    if (spec.subscriptions > 0) add("Peacock", 7.99, "monthly", "cancelled", spec.subscriptions);
-  }
+  insert_accounts(db, spec);
+  insert_transactions(db, spec, rng);
+  insert_subscriptions(db, spec);
   tx.commit();
 }
 

@@ -1,7 +1,8 @@
 #include "monitoring/failure_hook.hpp"
 
-#include "core/app.hpp"
 #include "config/config.hpp"
+#include "config/environment.hpp"
+#include "core/app.hpp"
 #include "core/log.hpp"
 
 #include <algorithm>
@@ -112,11 +113,11 @@ bool is_secret_variable(std::string_view name) {
 }
 
 std::optional<hook_config> hook_from_environment() {
-  const char* cmd = std::getenv("HONE_BACKUP_ON_FAILURE");
+  const char* cmd = env_value("HONE_BACKUP_ON_FAILURE");
   if (!cmd) return std::nullopt;
   hook_config c;
   c.argv = split_command(cmd, "HONE_BACKUP_ON_FAILURE");
-  if (const char* t = std::getenv("HONE_BACKUP_ON_FAILURE_TIMEOUT"); t && *t) {
+  if (const char* t = env_value("HONE_BACKUP_ON_FAILURE_TIMEOUT"); t && *t) {
     const std::string_view s(t);
     long long n = 0;
     bool ok = s.size() <= 4 && std::all_of(s.begin(), s.end(), [](char ch) { return ch >= '0' && ch <= '9'; });

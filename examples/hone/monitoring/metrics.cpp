@@ -53,6 +53,43 @@ void histogram(std::string& out, const std::string& name, const std::string& lab
   sample(out, name + "_count", labels, static_cast<double>(s.count));
 }
 
+/// The offsite uploads' counter, histogram and last success.
+void render_uploads(std::string& out, const metrics_registry::op_stats& uploads) {
+  family(out, "hone_backup_uploads_total", "counter", "Uploads of local backups to the offsite bucket, by result.");
+  for (int ok : {1, 0})
+    sample(out, "hone_backup_uploads_total", std::string("result=\"") + (ok ? "success" : "failure") + "\"",
+           static_cast<double>(uploads.runs[static_cast<std::size_t>(ok)]));
+  family(out, "hone_backup_upload_duration_seconds", "histogram", "How long uploads to the offsite bucket took.");
+  histogram(out, "hone_backup_upload_duration_seconds", "", uploads);
+  family(out, "hone_backup_last_upload_success_timestamp_seconds", "gauge",
+         "When an upload to the offsite bucket last succeeded (Unix time).");
+  if (uploads.last_success)
+    sample(out, "hone_backup_last_upload_success_timestamp_seconds", "", unix_seconds(*uploads.last_success));
+}
+
+/// What each place stores (newest size, count, bytes) and the scheduler's next run.
+void render_stored(std::string& out, const std::vector<location_snapshot>& locations,
+                   const std::optional<hb::time_point>& next) {
+  family(out, "hone_backup_last_size_bytes", "gauge", "Size of the newest stored backup, by location.");
+  for (const auto& l : locations)
+    if (l.listed && l.newest_size)
+      sample(out, "hone_backup_last_size_bytes", "location=\"" + prometheus_label(l.location) + "\"",
+             static_cast<double>(*l.newest_size));
+  family(out, "hone_backup_stored_backups", "gauge", "Number of stored backups, by location.");
+  for (const auto& l : locations)
+    if (l.listed)
+      sample(out, "hone_backup_stored_backups", "location=\"" + prometheus_label(l.location) + "\"",
+             static_cast<double>(l.count));
+  family(out, "hone_backup_stored_bytes", "gauge", "Total size of the stored backups, by location.");
+  for (const auto& l : locations)
+    if (l.listed)
+      sample(out, "hone_backup_stored_bytes", "location=\"" + prometheus_label(l.location) + "\"",
+             static_cast<double>(l.bytes));
+  family(out, "hone_backup_next_run_timestamp_seconds", "gauge",
+         "When the built-in scheduler's next backup is due (Unix time); absent without a scheduler.");
+  if (next) sample(out, "hone_backup_next_run_timestamp_seconds", "", unix_seconds(*next));
+}
+
 }  // namespace
 
 std::string prometheus_number(double v) {
@@ -207,37 +244,8 @@ std::string metrics_registry::render(const std::vector<location_snapshot>& locat
       if (t) sample(out, "hone_backup_last_success_timestamp_seconds", labels(operations[i], p), unix_seconds(*t));
     }
 
-  if (uploads) {
-    family(out, "hone_backup_uploads_total", "counter", "Uploads of local backups to the offsite bucket, by result.");
-    for (int ok : {1, 0})
-      sample(out, "hone_backup_uploads_total", std::string("result=\"") + (ok ? "success" : "failure") + "\"",
-             static_cast<double>(uploads->runs[static_cast<std::size_t>(ok)]));
-    family(out, "hone_backup_upload_duration_seconds", "histogram", "How long uploads to the offsite bucket took.");
-    histogram(out, "hone_backup_upload_duration_seconds", "", *uploads);
-    family(out, "hone_backup_last_upload_success_timestamp_seconds", "gauge",
-           "When an upload to the offsite bucket last succeeded (Unix time).");
-    if (uploads->last_success)
-      sample(out, "hone_backup_last_upload_success_timestamp_seconds", "", unix_seconds(*uploads->last_success));
-  }
-
-  family(out, "hone_backup_last_size_bytes", "gauge", "Size of the newest stored backup, by location.");
-  for (const auto& l : locations)
-    if (l.listed && l.newest_size)
-      sample(out, "hone_backup_last_size_bytes", "location=\"" + prometheus_label(l.location) + "\"",
-             static_cast<double>(*l.newest_size));
-  family(out, "hone_backup_stored_backups", "gauge", "Number of stored backups, by location.");
-  for (const auto& l : locations)
-    if (l.listed)
-      sample(out, "hone_backup_stored_backups", "location=\"" + prometheus_label(l.location) + "\"",
-             static_cast<double>(l.count));
-  family(out, "hone_backup_stored_bytes", "gauge", "Total size of the stored backups, by location.");
-  for (const auto& l : locations)
-    if (l.listed)
-      sample(out, "hone_backup_stored_bytes", "location=\"" + prometheus_label(l.location) + "\"",
-             static_cast<double>(l.bytes));
-  family(out, "hone_backup_next_run_timestamp_seconds", "gauge",
-         "When the built-in scheduler's next backup is due (Unix time); absent without a scheduler.");
-  if (next) sample(out, "hone_backup_next_run_timestamp_seconds", "", unix_seconds(*next));
+  if (uploads) render_uploads(out, *uploads);
+  render_stored(out, locations, next);
   return out;
 }
 

@@ -2,9 +2,9 @@
 
 #include "core/app.hpp"
 #include "core/log.hpp"
-#include "offsite/offsite.hpp"
 #include "core/runner_factory.hpp"
 #include "monitoring/status_report.hpp"
+#include "offsite/offsite.hpp"
 
 #include <algorithm>
 

@@ -4,10 +4,10 @@
 // GET /api/backup/status. One monitor is shared, thread-safe, by the API and the scheduler.
 #pragma once
 
-#include "server/api.hpp"
-#include "monitoring/failure_hook.hpp"
 #include "core/json_output.hpp"
+#include "monitoring/failure_hook.hpp"
 #include "monitoring/metrics.hpp"
+#include "server/api.hpp"
 
 #include <hone/backup.hpp>
 
@@ -68,7 +68,7 @@ class monitor {
   /// nullopt for any other path.
   std::optional<api_response> handle(const api_request& req) const;
 
-  /// The status document (status.hpp) as this server sees it.
+  /// The status document (status_report.hpp) as this server sees it.
   json status(std::optional<std::chrono::seconds> max_age) const;
   /// The /metrics text.
   std::string metrics_text() const;

@@ -265,71 +265,56 @@ std::string str(const json& j, const char* field, const char* otherwise = "-") {
   return it != j.end() && it->is_string() ? it->get<std::string>() : otherwise;
 }
 
-}  // namespace
-
-std::string status_text(const json& s) {
+/// The lines of the text report: a label, padded to 20 columns, and its value.
+struct report_lines {
   std::string out;
-  auto line = [&](const std::string& label, const std::string& value) {
+  void line(const std::string& label, const std::string& value) {
     out += label;
     out.append(label.size() < 20 ? 20 - label.size() : 1, ' ');
     out += value + "\n";
-  };
-  const json& local = s["locations"]["local"];
-  std::string stored = std::to_string(s["count"].get<std::uint64_t>()) + " (" +
-                       human_size(s["bytes"].get<std::uint64_t>()) + ") in " + str(s, "backup_dir");
-  if (local.contains("error")) stored += " - cannot be listed: " + str(local, "error");
-  line("Backups:", stored);
-  if (auto r2 = s["locations"].find("r2"); r2 != s["locations"].end()) {
-    std::string offsite = std::to_string((*r2)["count"].get<std::uint64_t>()) + " (" +
-                          human_size((*r2)["bytes"].get<std::uint64_t>()) + ") in the offsite bucket";
-    if (r2->contains("error")) offsite = "the offsite bucket cannot be listed: " + str(*r2, "error");
-    if (auto c = r2->find("conflicts"); c != r2->end() && c->is_array()) {
-      std::string names;
-      for (const auto& n : *c) names += (names.empty() ? "" : ", ") + (n.is_string() ? n.get<std::string>() : "?");
-      offsite += "; in conflict (other bytes under the name of a local backup, not offsite): " + names;
-    }
-    line("Offsite:", offsite);
   }
-  if (s["newest"].is_object()) {
-    const json& n = s["newest"];
-    line("Newest:", str(n, "name") + ", " + human_size(n["size"].get<std::uint64_t>()) + ", created " +
-                        str(n, "created_at") + " (" + age_text(n["age_seconds"].get<long long>()) + ")" +
-                        (str(n, "location") == "r2" ? ", only in the offsite bucket" : ""));
-  } else {
-    line("Newest:", "none");
+};
+
+/// "N (SIZE) in the offsite bucket", or why it cannot be listed; then the names in conflict.
+std::string offsite_text(const json& r2) {
+  std::string offsite = std::to_string(r2["count"].get<std::uint64_t>()) + " (" +
+                        human_size(r2["bytes"].get<std::uint64_t>()) + ") in the offsite bucket";
+  if (r2.contains("error")) offsite = "the offsite bucket cannot be listed: " + str(r2, "error");
+  if (auto c = r2.find("conflicts"); c != r2.end() && c->is_array()) {
+    std::string names;
+    for (const auto& n : *c) names += (names.empty() ? "" : ", ") + (n.is_string() ? n.get<std::string>() : "?");
+    offsite += "; in conflict (other bytes under the name of a local backup, not offsite): " + names;
   }
-  const json& sched = s["scheduler"];
+  return offsite;
+}
+
+void scheduler_lines(report_lines& r, const json& sched) {
   if (!sched.is_object()) {
-    line("Scheduler:", "unknown (no state from `hone serve` in the backup folder)");
-  } else {
-    std::string what = sched.value("enabled", false) ? "every " + std::to_string(sched.value("interval_seconds", 0LL)) +
-                                                           " s, " + str(sched["policy"], "description")
-                                                     : "disabled";
-    if (!sched.value("server_running", false)) what += " (server not running)";
-    line("Scheduler:", what);
-    if (sched["last_run"].is_object()) {
-      const json& r = sched["last_run"];
-      std::string v = str(r, "started_at") + " " + str(r, "outcome");
-      if (str(r, "outcome") == "success")
-        v += " (" + str(r, "backup") + ")";
-      else
-        v += " (" + str(r, "failed_operation") + ": " + str(r, "error") + ")";
-      line("Last scheduled run:", v);
-    } else {
-      line("Last scheduled run:", "none");
-    }
-    line("Next scheduled run:", str(sched, "next_run", "unknown"));
+    r.line("Scheduler:", "unknown (no state from `hone serve` in the backup folder)");
+    return;
   }
-  if (s["last_failure"].is_object())
-    line("Last failure:", str(s["last_failure"], "at") + " " + str(s["last_failure"], "operation") + ": " +
-                              str(s["last_failure"], "message"));
-  if (s["last_verify"].is_object()) {
-    const json& v = s["last_verify"];
-    line("Last verify:", str(v, "name") + " at " + str(v, "verified_at") + ": " +
-                             (v.value("valid", false) ? std::string("valid") : "NOT valid: " + str(v, "message")));
+  std::string what = sched.value("enabled", false) ? "every " + std::to_string(sched.value("interval_seconds", 0LL)) +
+                                                         " s, " + str(sched["policy"], "description")
+                                                   : "disabled";
+  if (!sched.value("server_running", false)) what += " (server not running)";
+  r.line("Scheduler:", what);
+  if (sched["last_run"].is_object()) {
+    const json& run = sched["last_run"];
+    std::string v = str(run, "started_at") + " " + str(run, "outcome");
+    if (str(run, "outcome") == "success")
+      v += " (" + str(run, "backup") + ")";
+    else
+      v += " (" + str(run, "failed_operation") + ": " + str(run, "error") + ")";
+    r.line("Last scheduled run:", v);
   } else {
-    line("Last verify:", "none recorded");
+    r.line("Last scheduled run:", "none");
   }
+  r.line("Next scheduled run:", str(sched, "next_run", "unknown"));
+}
+
+/// The last line: OK only when the document says ok; every other reason is named.
+std::string verdict_text(const json& s) {
+  const json& local = s["locations"]["local"];
   std::string verdict = "OK";
   if (!s["newest"].is_object())
     verdict = local.contains("error") ? "FAILED: the backups cannot be listed" : "FAILED: no backup";
@@ -337,7 +322,6 @@ std::string status_text(const json& s) {
     verdict = "STALE: the newest backup is older than " + std::to_string(s["max_age_seconds"].get<long long>()) + " s";
   else if (local.contains("error"))
     verdict = "FAILED: the backups cannot be listed";
-  // "OK" only when the document says ok: every other reason is named.
   if (!s.value("ok", false) && verdict == "OK") {
     const auto r2 = s["locations"].find("r2");
     if (r2 != s["locations"].end() && r2->contains("error"))
@@ -347,8 +331,40 @@ std::string status_text(const json& s) {
     else
       verdict = "FAILED";
   }
-  line("Status:", verdict);
-  return out;
+  return verdict;
+}
+
+}  // namespace
+
+std::string status_text(const json& s) {
+  report_lines r;
+  const json& local = s["locations"]["local"];
+  std::string stored = std::to_string(s["count"].get<std::uint64_t>()) + " (" +
+                       human_size(s["bytes"].get<std::uint64_t>()) + ") in " + str(s, "backup_dir");
+  if (local.contains("error")) stored += " - cannot be listed: " + str(local, "error");
+  r.line("Backups:", stored);
+  if (auto r2 = s["locations"].find("r2"); r2 != s["locations"].end()) r.line("Offsite:", offsite_text(*r2));
+  if (s["newest"].is_object()) {
+    const json& n = s["newest"];
+    r.line("Newest:", str(n, "name") + ", " + human_size(n["size"].get<std::uint64_t>()) + ", created " +
+                          str(n, "created_at") + " (" + age_text(n["age_seconds"].get<long long>()) + ")" +
+                          (str(n, "location") == "r2" ? ", only in the offsite bucket" : ""));
+  } else {
+    r.line("Newest:", "none");
+  }
+  scheduler_lines(r, s["scheduler"]);
+  if (s["last_failure"].is_object())
+    r.line("Last failure:", str(s["last_failure"], "at") + " " + str(s["last_failure"], "operation") + ": " +
+                                str(s["last_failure"], "message"));
+  if (s["last_verify"].is_object()) {
+    const json& v = s["last_verify"];
+    r.line("Last verify:", str(v, "name") + " at " + str(v, "verified_at") + ": " +
+                               (v.value("valid", false) ? std::string("valid") : "NOT valid: " + str(v, "message")));
+  } else {
+    r.line("Last verify:", "none recorded");
+  }
+  r.line("Status:", verdict_text(s));
+  return r.out;
 }
 
 }  // namespace hone_app

@@ -1,8 +1,6 @@
 #include "offsite/offsite.hpp"
 
 #include "core/app.hpp"
-#include "config/config.hpp"
-#include "config/hardening.hpp"
 
 #include <algorithm>
 #include <cctype>
@@ -20,11 +18,6 @@
 namespace hone_app {
 
 namespace {
-
-std::string env(const char* name) {
-  const char* v = std::getenv(name);
-  return v ? v : "";
-}
 
 bool is_not_found(const hb::error& e) { return e.code() == hb::errc::not_found; }
 
@@ -69,60 +62,12 @@ std::string conflict_message(const std::string& name) {
          "the bucket's object, or use another HONE_R2_PREFIX";
 }
 
-std::optional<bucket_settings> read_offsite_settings() {
-  static constexpr const char* required[] = {"HONE_R2_BUCKET", "HONE_R2_ACCESS_KEY_ID", "HONE_R2_SECRET_ACCESS_KEY",
-                                             "HONE_R2_ENDPOINT"};
-  std::vector<std::string> missing;
-  for (const char* name : required)
-    if (env(name).empty()) missing.emplace_back(name);
-  if (missing.size() == std::size(required)) return std::nullopt;
-  bucket_settings s;
-  s.bucket = env("HONE_R2_BUCKET");
-  s.access_key_id = env("HONE_R2_ACCESS_KEY_ID");
-  s.secret_access_key = env("HONE_R2_SECRET_ACCESS_KEY");
-  s.endpoint = env("HONE_R2_ENDPOINT");
-  s.prefix = env("HONE_R2_PREFIX");
-  if (auto r = env("HONE_R2_REGION"); !r.empty()) s.region = r;
-  // Nothing else needs the secret in the environment, where /proc/PID/environ, a core dump or
-  // a child process would see it.
-  drop_from_environment("HONE_R2_SECRET_ACCESS_KEY");
-  if (!missing.empty()) {
-    std::string names;
-    for (std::size_t i = 0; i < missing.size(); ++i)
-      names += (i == 0 ? "" : i + 1 == missing.size() ? " and " : ", ") + missing[i];
-    throw usage_error("the offsite copy is partly configured: " + names + (missing.size() == 1 ? " is" : " are") +
-                      " not set (set all four of HONE_R2_BUCKET, HONE_R2_ACCESS_KEY_ID, HONE_R2_SECRET_ACCESS_KEY "
-                      "and HONE_R2_ENDPOINT to upload every backup to the bucket, or none of them)");
-  }
-  while (!s.endpoint.empty() && s.endpoint.back() == '/') s.endpoint.pop_back();
-  const bool http = s.endpoint.starts_with("http://") || s.endpoint.starts_with("https://");
-  if (!http || s.endpoint.find_first_of(" @?#", 0) != std::string::npos ||
-      s.endpoint.size() <= std::string_view(s.endpoint.starts_with("https://") ? "https://" : "http://").size())
-    throw usage_error("HONE_R2_ENDPOINT=" + quoted_env_value(s.endpoint) +
-                      " is not valid: give the S3 endpoint as an http(s) URL without a path, e.g. "
-                      "https://ACCOUNT_ID.r2.cloudflarestorage.com or https://s3.eu-west-1.amazonaws.com");
-  if (s.bucket.find('/') != std::string::npos)
-    throw usage_error("HONE_R2_BUCKET=" + quoted_env_value(s.bucket) +
-                      " is not valid: give the bucket's name only (the key prefix goes in HONE_R2_PREFIX)");
-  while (!s.prefix.empty() && s.prefix.front() == '/') s.prefix.erase(0, 1);
-  if (const std::string t = env("HONE_R2_TIMEOUT"); !t.empty()) {
-    long long seconds = 0;
-    const bool digits = std::all_of(t.begin(), t.end(), [](char ch) { return ch >= '0' && ch <= '9'; });
-    if (!digits || std::from_chars(t.data(), t.data() + t.size(), seconds).ec != std::errc{} || seconds < 1 ||
-        seconds > 86400)
-      throw usage_error("HONE_R2_TIMEOUT=" + quoted_env_value(t) +
-                        " is not valid: give the longest time one request to the bucket may take, in whole seconds "
-                        "from 1 to 86400 (default 120)");
-    s.request_timeout = std::chrono::seconds(seconds);
-  }
-  return s;
-}
-
 void sort_newest_first(std::vector<located_backup>& v) {
   std::sort(v.begin(), v.end(), [](const located_backup& x, const located_backup& y) {
     const auto &a = x.info, &b = y.info;
     if (a.created_at != b.created_at) return a.created_at > b.created_at;
-    const int sa = hb::sequence_from_name(a.name, "hone-"), sb = hb::sequence_from_name(b.name, "hone-");
+    const int sa = hb::sequence_from_name(a.name, backup_name_prefix);
+    const int sb = hb::sequence_from_name(b.name, backup_name_prefix);
     if (sa != sb) return sa > sb;
     return a.name > b.name;
   });
@@ -148,25 +93,6 @@ void merge_prune(hb::prune_result& into, const hb::prune_result& bucket) {
 }
 
 }  // namespace
-
-std::string bucket_settings::describe() const {
-  return "bucket " + bucket + " at " + endpoint + (prefix.empty() ? "" : " (prefix " + prefix + ")");
-}
-
-const std::optional<bucket_settings>& offsite_settings() {
-  static std::once_flag once;
-  static std::optional<bucket_settings> settings;
-  static std::string error;
-  std::call_once(once, [] {
-    try {
-      settings = read_offsite_settings();
-    } catch (const usage_error& e) {
-      error = e.what();
-    }
-  });
-  if (!error.empty()) throw usage_error(error);
-  return settings;
-}
 
 source parse_source(std::string_view text, bool offsite_configured) {
   if (text == local_place) return source::local;

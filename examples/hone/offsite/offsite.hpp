@@ -5,6 +5,7 @@
 // is. runner_factory.cpp makes it; nothing here names a policy.
 #pragma once
 
+#include "config/offsite_settings.hpp"
 #include "core/any_runner.hpp"
 
 #include <hone/backup.hpp>
@@ -21,29 +22,6 @@
 namespace hone_app {
 
 namespace hb = hone::backup;
-
-/// The bucket of the offsite copy, from HONE_R2_*.
-struct bucket_settings {
-  std::string endpoint;           ///< HONE_R2_ENDPOINT: https://<account_id>.r2.cloudflarestorage.com, ...
-  std::string bucket;             ///< HONE_R2_BUCKET
-  std::string region = "auto";    ///< HONE_R2_REGION (R2: auto; AWS: the bucket's region)
-  std::string access_key_id;      ///< HONE_R2_ACCESS_KEY_ID
-  std::string secret_access_key;  ///< HONE_R2_SECRET_ACCESS_KEY: signs requests, never printed
-  std::string prefix;             ///< HONE_R2_PREFIX: keys are PREFIX/NAME (empty: NAME)
-  /// HONE_R2_TIMEOUT: the whole deadline of one request to the bucket (default 120 s).
-  std::chrono::seconds request_timeout{120};
-
-  /// "bucket B at ENDPOINT (prefix P/)" for messages; never the keys.
-  std::string describe() const;
-};
-
-/// Reads HONE_R2_BUCKET, HONE_R2_ACCESS_KEY_ID, HONE_R2_SECRET_ACCESS_KEY, HONE_R2_ENDPOINT
-/// (and HONE_R2_PREFIX, HONE_R2_REGION) the first time it is called, and then removes the
-/// secret from the environment; later calls return the same result. Nullopt when none of the
-/// four is set. Throws usage_error naming the missing variables when only some are set, when
-/// the endpoint is not an http(s) URL, or when HONE_R2_TIMEOUT is not a whole number of seconds
-/// from 1 to 86400.
-const std::optional<bucket_settings>& offsite_settings();
 
 /// The name of each place in list output and in "from".
 inline constexpr std::string_view local_place = "local";

@@ -1,11 +1,12 @@
 #include "server/api.hpp"
 
+#include "config/config.hpp"
 #include "core/app.hpp"
 #include "core/json_output.hpp"
 #include "core/log.hpp"
+#include "core/runner_factory.hpp"
 #include "monitoring/monitoring.hpp"
 #include "server/request_guard.hpp"
-#include "core/runner_factory.hpp"
 
 #include <algorithm>
 #include <atomic>
@@ -23,6 +24,17 @@ api_response json_response(int status, const json& j) {
   r.status = status;
   r.body = to_text(j);
   return r;
+}
+
+/// `r` with `note` for the server's log line of the request.
+api_response noted(api_response r, std::string note) {
+  r.log_note = std::move(note);
+  return r;
+}
+
+/// An error response ({"error": MESSAGE}) whose message is logged too.
+api_response logged_error(int status, const std::string& message) {
+  return noted(error_response(status, message), message);
 }
 
 /// The HTTP status for a library error.
@@ -260,9 +272,7 @@ api_response api::handle(const api_request& req) const {
   } catch (const hb::error& e) {
     return from_error(e);
   } catch (const std::exception& e) {
-    api_response r = error_response(500, std::string("Internal error: ") + e.what());
-    r.log_note = e.what();
-    return r;
+    return noted(error_response(500, std::string("Internal error: ") + e.what()), e.what());
   }
 }
 
@@ -283,9 +293,7 @@ api_response api::create(const std::string& body) const {
   } catch (const hb::error& e) {
     // The server has no key for an encrypted database: its configuration, not the request.
     if (e.code() != hb::errc::key_required) throw;
-    api_response out = error_response(500, program_message(e));
-    out.log_note = program_message(e);
-    return out;
+    return logged_error(500, program_message(e));
   }
   const hb::backup_info& b = created.info;
   api_response res = json_response(201, create_json(b, created.offsite));
@@ -314,9 +322,7 @@ api_response api::list() const {
     // The local backups still serve (verify, restore) while the bucket is away: they come along.
     json body = error_json("Cannot list the offsite bucket: " + listed.offsite_error);
     body["local_backups"] = list_json(listed.backups, true);
-    api_response out = json_response(502, body);
-    out.log_note = listed.offsite_error;
-    return out;
+    return noted(json_response(502, body), listed.offsite_error);
   }
   return json_response(200, list_json(listed.backups, r.has_offsite()));
 }
@@ -333,9 +339,7 @@ api_response api::remove(const std::string& name) const {
   if (!wait_on_bucket(slot)) return bucket_busy_response();
   auto r = backups();
   const removed_backup removed = r.remove(name);
-  api_response res = json_response(200, delete_json(removed, r.has_offsite()));
-  res.log_note = "deleted " + printable(removed.name);
-  return res;
+  return noted(json_response(200, delete_json(removed, r.has_offsite())), "deleted " + printable(removed.name));
 }
 
 api_response api::sync() const {
@@ -348,13 +352,9 @@ api_response api::sync() const {
     const bool only_conflicts = !s.bucket_failed && !s.conflicts.empty();
     json body = sync_json(s);
     body["error"] = "Sync to the offsite bucket failed: " + s.error;
-    api_response out = json_response(only_conflicts ? 409 : 502, body);
-    out.log_note = s.error;
-    return out;
+    return noted(json_response(only_conflicts ? 409 : 502, body), s.error);
   }
-  api_response res = json_response(200, sync_json(s));
-  res.log_note = "synced: uploaded " + std::to_string(s.uploaded.size());
-  return res;
+  return noted(json_response(200, sync_json(s)), "synced: uploaded " + std::to_string(s.uploaded.size()));
 }
 
 api_response api::prune(const std::string& body) const {
@@ -364,10 +364,9 @@ api_response api::prune(const std::string& body) const {
   auto obj = parse_object(body, err);
   if (!obj) return err;
   // keep (keep-last), keep_hourly ... keep_yearly: whole numbers of at least 1, all optional;
-  // {"keep": 7} is the description's request. keep-last defaults to 7 when no calendar rule
-  // is given, and applies only when sent alongside calendar rules.
+  // {"keep": 7} is the description's request. keep-last without "keep": keep_last_or_default.
   hb::keep_calendar policy;
-  bool keep_given = false, calendar = false;
+  bool keep_given = false;
   const std::pair<const char*, long long*> fields[] = {
       {"keep", &policy.last},          {"keep_hourly", &policy.hourly},   {"keep_daily", &policy.daily},
       {"keep_weekly", &policy.weekly}, {"keep_monthly", &policy.monthly}, {"keep_yearly", &policy.yearly}};
@@ -387,9 +386,9 @@ api_response api::prune(const std::string& body) const {
     if (n < 1)
       return error_response(400, std::string("\"") + field + "\" must be at least 1 (got " + std::to_string(n) + ")");
     *out = n;
-    (out == &policy.last ? keep_given : calendar) = true;
+    if (out == &policy.last) keep_given = true;
   }
-  if (!keep_given) policy.last = calendar ? 0 : 7;
+  policy.last = keep_last_or_default(policy, keep_given ? std::optional(policy.last) : std::nullopt);
   bool dry_run = false;
   if (!optional_bool(*obj, "dry_run", dry_run, err)) return err;
   auto set = backups();
@@ -401,14 +400,11 @@ api_response api::prune(const std::string& body) const {
                            std::to_string(pruned.local.deleted_names.size()) + (names.empty() ? "" : ": " + names) +
                            "), but the offsite bucket could not be: " + pruned.offsite_error);
     body["local"] = prune_json(pruned.local);
-    api_response out = json_response(502, body);
-    out.log_note = pruned.offsite_error;
-    return out;
+    return noted(json_response(502, body), pruned.offsite_error);
   }
   const hb::prune_result& r = pruned.result;
-  api_response res = json_response(200, prune_json(pruned, set.has_offsite()));
-  res.log_note = "pruned " + std::to_string(r.deleted_count) + ", kept " + std::to_string(r.retained_count);
-  return res;
+  return noted(json_response(200, prune_json(pruned, set.has_offsite())),
+               "pruned " + std::to_string(r.deleted_count) + ", kept " + std::to_string(r.retained_count));
 }
 
 api_response api::verify(const std::string& body) const {
@@ -459,14 +455,12 @@ api_response api::restore(const std::string& requested, const std::string& body)
     res = r.restore(name, cfg_.database, true, from);
   } catch (const hb::error& e) {
     if (e.code() != hb::errc::encryption) throw;
-    api_response out = error_response(422, program_message(e));  // made with another key
-    out.log_note = program_message(e);
-    return out;
+    return logged_error(422, program_message(e));  // made with another key
   }
-  api_response out = json_response(200, restore_json(res));
-  out.log_note = "restored " + printable(res.backup_name) + " over " + cfg_.database.string() +
-                 (res.pre_restore_copy.empty() ? "" : "; previous database kept as " + res.pre_restore_copy.string());
-  return out;
+  return noted(
+      json_response(200, restore_json(res)),
+      "restored " + printable(res.backup_name) + " over " + cfg_.database.string() +
+          (res.pre_restore_copy.empty() ? "" : "; previous database kept as " + res.pre_restore_copy.string()));
 }
 
 }  // namespace hone_app

@@ -1,13 +1,14 @@
 #include "server/server.hpp"
 
-#include "server/api.hpp"
-#include "core/app.hpp"
 #include "config/config.hpp"
+#include "config/environment.hpp"
 #include "config/hardening.hpp"
+#include "core/app.hpp"
 #include "core/log.hpp"
-#include "monitoring/monitoring.hpp"
-#include "server/request_guard.hpp"
 #include "core/runner_factory.hpp"
+#include "monitoring/monitoring.hpp"
+#include "server/api.hpp"
+#include "server/request_guard.hpp"
 
 #include <boost/asio.hpp>
 #include <boost/beast/core.hpp>
@@ -408,8 +409,8 @@ struct access_settings {
 
 access_settings access_from_environment() {
   access_settings a;
-  if (const char* t = std::getenv("HONE_API_TOKEN")) a.token = t;
-  if (const char* list = std::getenv("HONE_ALLOWED_HOSTS")) {
+  if (const char* t = env_value("HONE_API_TOKEN")) a.token = t;
+  if (const char* list = env_value("HONE_ALLOWED_HOSTS")) {
     std::vector<std::string> bad;
     a.proxy_hosts = parse_allowed_hosts(list, bad);
     if (!bad.empty())
@@ -562,25 +563,142 @@ class scheduler_service {
   std::jthread thread_;
 };
 
+/// What `hone serve` reads from its environment before anything else. A misconfigured
+/// scheduler, offsite copy (HONE_R2_* partly set) or bucket time limit stops the start-up
+/// (exit 2) rather than leaving the server running without what it was asked to do.
+struct server_environment {
+  access_settings access;
+  hb::schedule_config schedule;
+  bool offsite = false;
+  bucket_time_limits bucket_limits;
+};
+
+server_environment read_server_environment() {
+  server_environment e;
+  e.access = access_from_environment();
+  e.schedule = schedule_from_environment();
+  if (e.schedule.misconfigured()) throw usage_error(e.schedule.error);
+  e.offsite = offsite_settings().has_value();
+  e.bucket_limits = bucket_time_limits_from_environment();
+  if (!e.bucket_limits.error.empty()) throw usage_error(e.bucket_limits.error);
+  return e;
+}
+
+/// The server's event loop: accepts connections (admit), enforces the connection timeouts once
+/// a second (the watchdog), and on SIGINT or SIGTERM stops accepting, lets the open connections
+/// and the scheduler finish, and returns from run(); a second signal exits at once.
+class event_loop {
+ public:
+  event_loop(net::io_context& ioc, tcp::acceptor& acceptor, const api& handler, const request_guard& guard,
+             scheduler_service& scheduler)
+      : ioc_(ioc),
+        acceptor_(acceptor),
+        handler_(handler),
+        guard_(guard),
+        scheduler_(scheduler),
+        signals_(ioc, SIGINT, SIGTERM),
+        watchdog_(ioc) {}
+
+  /// Runs until the shutdown has ended every connection; joins every connection thread.
+  void run() {
+    arm_watchdog();
+    accept_next();
+    signals_.async_wait([this](beast::error_code ec, int sig) {
+      if (!ec) shut_down(sig);
+    });
+    ioc_.run();
+    if (drainer_.joinable()) drainer_.join();
+    st_.join_all();  // every connection thread has ended; join them all
+  }
+
+ private:
+  void arm_watchdog() {
+    watchdog_.expires_after(std::chrono::seconds(1));
+    watchdog_.async_wait([this](beast::error_code ec) {
+      if (ec) return;
+      st_.enforce_timeouts();
+      st_.reap();
+      if (st_.stopping) st_.wake_idle();
+      arm_watchdog();
+    });
+  }
+
+  void accept_next() {
+    acceptor_.async_accept([this](beast::error_code ec, tcp::socket sock) {
+      if (ec) {
+        if (ec == net::error::operation_aborted || st_.stopping) return;
+        log_warn("accept failed: " + ec.message());
+        accept_next();
+        return;
+      }
+      if (st_.stopping) return;
+      admit(std::move(sock), st_, handler_, guard_);
+      st_.reap();
+      accept_next();
+    });
+  }
+
+  /// The first SIGINT or SIGTERM: no new connections; the idle ones are closed, the busy ones
+  /// finish their response; the loop stops once they and the scheduler have ended.
+  void shut_down(int sig) {
+    std::size_t running;
+    {
+      std::lock_guard lk(st_.m);
+      running = st_.open.size();
+    }
+    log_info(std::string("received ") + (sig == SIGINT ? "SIGINT" : "SIGTERM") +
+             ", shutting down: no new connections; waiting for " + std::to_string(running) + " open connection(s)" +
+             (scheduler_.enabled() ? " and the scheduler" : "") + " (send it again to exit at once)");
+    st_.stopping = true;
+    // Requests to the bucket in progress (a scheduled upload, an API request's listing) are
+    // abandoned within about a second instead of holding the shutdown up.
+    stop_bucket_requests(std::string("the server is stopping (") + (sig == SIGINT ? "SIGINT" : "SIGTERM") + ")");
+    beast::error_code cec;
+    acceptor_.close(cec);
+    st_.wake_idle();
+    // A second signal ends the process at once.
+    signals_.async_wait([](beast::error_code ec2, int) {
+      if (ec2) return;
+      log_warn("second signal: exiting now");
+      std::_Exit(130);
+    });
+    drainer_ = std::thread([this] {
+      scheduler_.stop();
+      std::unique_lock lk(st_.m);
+      st_.cv.wait(lk, [&] { return st_.open.empty() && st_.running.empty(); });
+      lk.unlock();
+      net::post(ioc_, [this] {
+        beast::error_code ignore;
+        watchdog_.cancel();
+        signals_.cancel(ignore);
+        ioc_.stop();
+      });
+    });
+  }
+
+  net::io_context& ioc_;
+  tcp::acceptor& acceptor_;
+  const api& handler_;
+  const request_guard& guard_;
+  scheduler_service& scheduler_;
+  server_state st_;
+  net::signal_set signals_;
+  net::steady_timer watchdog_;
+  std::thread drainer_;
+};
+
 }  // namespace
 
 int run_server(const server_options& opts) {
   std::signal(SIGPIPE, SIG_IGN);
   disable_core_dumps();  // before the key is derived: a crash dumps no passphrase or key
-  access_settings access = access_from_environment();
-  // A misconfigured scheduler, offsite copy (HONE_R2_* partly set) or failure hook stops the
-  // start-up (exit 2) rather than leaving the server running without what it was asked to do.
-  const auto sched_cfg = schedule_from_environment();
-  if (sched_cfg.misconfigured()) throw usage_error(sched_cfg.error);
-  const bool offsite = offsite_settings().has_value();
-  const bucket_time_limits bucket_limits = bucket_time_limits_from_environment();
-  if (!bucket_limits.error.empty()) throw usage_error(bucket_limits.error);
+  server_environment setup = read_server_environment();
   monitor monitoring(opts.backup_dir, hook_from_environment());  // metrics, status, the hook
-  if (offsite) monitoring.offsite_configured(offsite_place);
-  monitoring.scheduler_configured(sched_cfg);
+  if (setup.offsite) monitoring.offsite_configured(offsite_place);
+  monitoring.scheduler_configured(setup.schedule);
 
   net::io_context ioc;
-  const std::vector<tcp::endpoint> endpoints = endpoints_to_listen_on(ioc, opts, access.token);
+  const std::vector<tcp::endpoint> endpoints = endpoints_to_listen_on(ioc, opts, setup.access.token);
 
   api::config cfg;
   cfg.database = opts.database;
@@ -591,25 +709,25 @@ int run_server(const server_options& opts) {
   drop_from_environment("HONE_DB_KEY");
   drop_from_environment("HONE_API_TOKEN");
   cfg.key = key;
-  cfg.token = access.token;
+  cfg.token = setup.access.token;
   cfg.monitoring = &monitoring;
-  cfg.bucket_limit = bucket_limits.api;
+  cfg.bucket_limit = setup.bucket_limits.api;
   const bool encrypted = !cfg.key.empty();
   const api handler(std::move(cfg));
 
   tcp::acceptor acceptor(ioc);
   if (!start_listening(acceptor, endpoints.front(), opts)) return exit_failure;
   const tcp::endpoint bound = acceptor.local_endpoint();
-  const request_guard guard = make_guard(opts.host, bound, access.token, std::move(access.proxy_hosts));
-  log_configuration(opts, encrypted, access.token, guard, endpoints.front().address().is_loopback());
+  const request_guard guard = make_guard(opts.host, bound, setup.access.token, std::move(setup.access.proxy_hosts));
+  log_configuration(opts, encrypted, setup.access.token, guard, endpoints.front().address().is_loopback());
 
   // The listings of the bucket are shared by the API, the status and the scheduler: one at a
   // time, each limited like an API request.
-  if (offsite) {
-    share_bucket_listings(opts.database, key, opts.backup_dir, {}, bucket_limits.api);
-    log_info("offsite time limits: " + std::to_string(bucket_limits.api.count()) +
+  if (setup.offsite) {
+    share_bucket_listings(opts.database, key, opts.backup_dir, {}, setup.bucket_limits.api);
+    log_info("offsite time limits: " + std::to_string(setup.bucket_limits.api.count()) +
              " s for the bucket's part of an API request (HONE_R2_API_TIMEOUT), " +
-             std::to_string(bucket_limits.cycle.count()) +
+             std::to_string(setup.bucket_limits.cycle.count()) +
              " s for that of a scheduled cycle (HONE_R2_CYCLE_TIMEOUT); at most " +
              std::to_string(max_bucket_requests) + " requests wait on the bucket at once");
   }
@@ -620,84 +738,13 @@ int run_server(const server_options& opts) {
       end_shared_bucket_listings();
     }
   } listings_ended_last;
-  scheduler_service scheduler(sched_cfg, opts, key, monitoring, bucket_limits.cycle);
+  scheduler_service scheduler(setup.schedule, opts, key, monitoring, setup.bucket_limits.cycle);
   scheduler.start();
 
-  server_state st;
-  net::signal_set signals(ioc, SIGINT, SIGTERM);
-  net::steady_timer watchdog(ioc);
-  std::thread drainer;
-
-  std::function<void()> arm_watchdog = [&] {
-    watchdog.expires_after(std::chrono::seconds(1));
-    watchdog.async_wait([&](beast::error_code ec) {
-      if (ec) return;
-      st.enforce_timeouts();
-      st.reap();
-      if (st.stopping) st.wake_idle();
-      arm_watchdog();
-    });
-  };
-  arm_watchdog();
-
-  std::function<void()> accept_next = [&] {
-    acceptor.async_accept([&](beast::error_code ec, tcp::socket sock) {
-      if (ec) {
-        if (ec == net::error::operation_aborted || st.stopping) return;
-        log_warn("accept failed: " + ec.message());
-        accept_next();
-        return;
-      }
-      if (st.stopping) return;
-      admit(std::move(sock), st, handler, guard);
-      st.reap();
-      accept_next();
-    });
-  };
-  accept_next();
-
-  signals.async_wait([&](beast::error_code ec, int sig) {
-    if (ec) return;
-    std::size_t running;
-    {
-      std::lock_guard lk(st.m);
-      running = st.open.size();
-    }
-    log_info(std::string("received ") + (sig == SIGINT ? "SIGINT" : "SIGTERM") +
-             ", shutting down: no new connections; waiting for " + std::to_string(running) + " open connection(s)" +
-             (scheduler.enabled() ? " and the scheduler" : "") + " (send it again to exit at once)");
-    st.stopping = true;
-    // Requests to the bucket in progress (a scheduled upload, an API request's listing) are
-    // abandoned within about a second instead of holding the shutdown up.
-    stop_bucket_requests(std::string("the server is stopping (") + (sig == SIGINT ? "SIGINT" : "SIGTERM") + ")");
-    beast::error_code cec;
-    acceptor.close(cec);
-    st.wake_idle();
-    // A second signal ends the process at once.
-    signals.async_wait([](beast::error_code ec2, int) {
-      if (ec2) return;
-      log_warn("second signal: exiting now");
-      std::_Exit(130);
-    });
-    drainer = std::thread([&] {
-      scheduler.stop();
-      std::unique_lock lk(st.m);
-      st.cv.wait(lk, [&] { return st.open.empty() && st.running.empty(); });
-      lk.unlock();
-      net::post(ioc, [&] {
-        beast::error_code ignore;
-        watchdog.cancel();
-        signals.cancel(ignore);
-        ioc.stop();
-      });
-    });
-  });
-
+  event_loop loop(ioc, acceptor, handler, guard, scheduler);
   monitoring.started();
   log_info("listening on http://" + url_host(bound) + ":" + std::to_string(bound.port()));
-  ioc.run();
-  if (drainer.joinable()) drainer.join();
-  st.join_all();  // every connection thread has ended; join them all
+  loop.run();
   end_shared_bucket_listings();
   log_info("stopped");
   return exit_ok;

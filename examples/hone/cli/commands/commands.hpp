@@ -1,8 +1,10 @@
-// The commands of the `hone` program, one file each (commands/NAME.cpp), and what they share.
+// The commands of the `hone` program, one file each (cli/commands/NAME.cpp; `backup status` in
+// status_command.cpp), and what they share.
 // Each takes the options the command line gave it (cli.hpp fills them in), prints its result
 // and returns an exit code (app.hpp); failures are thrown and reported by main().
 #pragma once
 
+#include "config/config.hpp"
 #include "core/app.hpp"
 #include "core/hone_database.hpp"
 #include "core/json_output.hpp"
@@ -25,7 +27,7 @@ struct backup_args {
   bool json = false;
   bool force = false;
   bool yes = false;
-  long long keep = 7;
+  long long keep = default_keep_last;
   bool keep_given = false;  ///< --keep was on the command line
   long long keep_hourly = 0, keep_daily = 0, keep_weekly = 0, keep_monthly = 0, keep_yearly = 0;
   bool dry_run = false;

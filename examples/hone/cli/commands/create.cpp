@@ -1,8 +1,8 @@
 // `hone backup create`: back up the database.
 #include "cli/commands/commands.hpp"
 
-#include "core/log.hpp"
 #include "cli/output.hpp"
+#include "core/log.hpp"
 #include "core/runner_factory.hpp"
 
 #include <cstdio>

@@ -2,6 +2,7 @@
 #include "cli/commands/commands.hpp"
 
 #include "cli/output.hpp"
+#include "config/config.hpp"
 #include "core/runner_factory.hpp"
 
 #include <cstdio>
@@ -14,8 +15,8 @@ namespace fs = std::filesystem;
 
 namespace {
 
-/// The retention policy of prune's options: --keep N alone (default 7) is keep-last; with any
-/// --keep-hourly/daily/weekly/monthly/yearly, keep-last applies only when --keep is given too.
+/// The retention policy of prune's options: --keep N is keep-last; without it,
+/// keep_last_or_default (7 without --keep-hourly/daily/weekly/monthly/yearly, off with them).
 hb::keep_calendar prune_policy(const backup_args& a) {
   // The calendar options are checked by the parser (whole numbers of at least 1).
   if (a.keep < 1) throw usage_error("--keep must be at least 1 (got " + std::to_string(a.keep) + ")");
@@ -24,8 +25,7 @@ hb::keep_calendar prune_policy(const backup_args& a) {
                       .weekly = a.keep_weekly,
                       .monthly = a.keep_monthly,
                       .yearly = a.keep_yearly};
-  const bool calendar = p.hourly + p.daily + p.weekly + p.monthly + p.yearly > 0;
-  p.last = !calendar || a.keep_given ? a.keep : 0;
+  p.last = keep_last_or_default(p, a.keep_given ? std::optional(a.keep) : std::nullopt);
   return p;
 }
 

@@ -1,8 +1,8 @@
 // `hone backup restore NAME`: replace the database with a backup (the current one is kept).
 #include "cli/commands/commands.hpp"
 
-#include "core/log.hpp"
 #include "cli/output.hpp"
+#include "core/log.hpp"
 #include "core/runner_factory.hpp"
 
 #include <cstdio>

@@ -1,8 +1,8 @@
 // `hone backup verify NAME`: decompress a backup and check it with the key.
 #include "cli/commands/commands.hpp"
 
-#include "core/log.hpp"
 #include "cli/output.hpp"
+#include "core/log.hpp"
 #include "core/runner_factory.hpp"
 #include "monitoring/status_report.hpp"
 
