@@ -1,12 +1,15 @@
 // hone: encrypted, compressed, consistent backups of the Hone database from the command line,
 // over a REST API (`hone serve`) and on a schedule (HONE_BACKUP_SCHEDULE). See README.md,
-// sections "The `hone` program" onwards. The command line is in cli.cpp, each command in
-// commands/, the runner is made in runner_factory.cpp.
-#include "app.hpp"
-#include "cli.hpp"
-#include "log.hpp"
-#include "offsite.hpp"
-#include "output.hpp"
+// sections "The `hone` program" onwards. Everything else is in folders by concern: the command
+// line in cli/ (each command in cli/commands/), the REST server in server/, the offsite copy in
+// offsite/, status, metrics and the failure hook in monitoring/, what is read from the
+// environment in config/, and the database, the log and the runner (core/runner_factory.cpp)
+// in core/.
+#include "cli/cli.hpp"
+#include "cli/output.hpp"
+#include "core/app.hpp"
+#include "core/log.hpp"
+#include "offsite/offsite.hpp"
 
 #include <hone/backup.hpp>
 

@@ -1,10 +1,10 @@
-// The program's any_runner (examples/hone/any_runner.hpp): every call reaches the runner it
+// The program's any_runner (examples/hone/core/any_runner.hpp): every call reaches the runner it
 // holds, and backup_scheduler runs over it with the held runner's Clock (fake_clock: no sleeps).
 #include <boost/test/unit_test.hpp>
 
 #include "support/testdb.hpp"
 
-#include "any_runner.hpp"
+#include "core/any_runner.hpp"
 
 #include <stop_token>
 #include <thread>

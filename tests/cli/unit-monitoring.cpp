@@ -1,13 +1,13 @@
 // The program's monitoring pieces that need no server: HONE_BACKUP_ON_FAILURE's word splitting
-// and secret filter (examples/hone/failure_hook.cpp), and the metrics registry fed by a real
-// runner's observer events (examples/hone/metrics.cpp).
+// and secret filter (examples/hone/monitoring/failure_hook.cpp), and the metrics registry fed by a real
+// runner's observer events (examples/hone/monitoring/metrics.cpp).
 #include <boost/test/unit_test.hpp>
 
 #include "support/testdb.hpp"
 
-#include "app.hpp"
-#include "failure_hook.hpp"
-#include "metrics.hpp"
+#include "core/app.hpp"
+#include "monitoring/failure_hook.hpp"
+#include "monitoring/metrics.hpp"
 
 #include <cstdlib>
 #include <sstream>

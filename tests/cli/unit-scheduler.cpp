@@ -5,7 +5,7 @@
 
 #include "support/testdb.hpp"
 
-#include "config.hpp"  // examples/hone: the program's HONE_BACKUP_* parsing
+#include "config/config.hpp"  // examples/hone: the program's HONE_BACKUP_* parsing
 
 #include <condition_variable>
 #include <mutex>

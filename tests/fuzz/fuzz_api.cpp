@@ -1,4 +1,4 @@
-// libFuzzer target: the REST API's request handling (examples/hone/api.cpp), on a scratch
+// libFuzzer target: the REST API's request handling (examples/hone/server/api.cpp), on a scratch
 // database. The input is a request in a small text encoding:
 //
 //   METHOD TARGET\n
@@ -16,13 +16,13 @@
 // The scratch folder is made under $HONE_FUZZ_SCRATCH (else $TMPDIR, else /tmp) and removed at
 // exit. It holds a small unencrypted demo database (no key, so no Argon2 cost) and two backups
 // of it, one with an automatic name and one called nightly.db.gz.
-#include "api.hpp"
-#include "app.hpp"
-#include "database.hpp"
-#include "json.hpp"
-#include "log.hpp"
-#include "monitoring.hpp"
-#include "runner_factory.hpp"
+#include "core/app.hpp"
+#include "core/hone_database.hpp"
+#include "core/json_output.hpp"
+#include "core/log.hpp"
+#include "core/runner_factory.hpp"
+#include "monitoring/monitoring.hpp"
+#include "server/api.hpp"
 
 #include <hone/backup.hpp>
 
