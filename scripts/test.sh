@@ -11,7 +11,8 @@
 #                  the whole suite against the system SQLCipher and single_include/ together
 #   consumers      install to a temp prefix; build and run tests/cmake_*/ (find_package,
 #                  add_subdirectory, FetchContent) and a program built with hone-backup.pc
-#   format         scripts/format.sh --check: sources match .clang-format
+#   format         scripts/format.sh --check: sources match .clang-format; scripts/check-docs.py:
+#                  every relative link of the documentation resolves and every page is linked
 #   fuzz           clang 14: the libFuzzer targets of tests/fuzz/ (names, gzip reader, S3 answers,
 #                  REST API), each for ${HONE_FUZZ_SECONDS:-45} s on a copy of its corpus; a crash fails
 #   asan           clang 14: the unit tests (ctest -L unit) under AddressSanitizer (with
@@ -269,7 +270,8 @@ for leg in "${legs[@]}"; do
     consumers) run_consumers ;;
     fuzz) run_fuzz ;;
     asan) run_asan ;;
-    format) run_check format "$root/scripts/format.sh" --check include tests examples benchmarks ;;
+    format) run_check format bash -c '"$1/scripts/format.sh" --check include tests examples benchmarks &&
+      python3 "$1/scripts/check-docs.py" "$1"' format "$root" ;;
     *) echo "unknown leg: $leg" >&2; exit 2 ;;
   esac
 done
