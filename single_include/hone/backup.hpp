@@ -24,6 +24,11 @@ struct head_info;
 struct compress_result;
 struct peek_result;
 struct stored_entry;
+struct backup_info;
+struct retained_backup;
+struct prune_result;
+struct verify_result;
+struct restore_result;
 
 // io.hpp
 class reader;
@@ -36,10 +41,6 @@ class statement;
 class transaction;
 
 // runner.hpp
-struct backup_info;
-struct prune_result;
-struct verify_result;
-struct restore_result;
 struct runner_options;
 struct event;
 template <class Exporter, class Compressor, class Destination, class Clock>
@@ -58,8 +59,8 @@ class memory_destination;
 class system_clock;
 class fake_clock;
 
-/// The usual combination (defined in <hone/backup.hpp>): SQLCipher export, gzip, a local
-/// folder, the real clock.
+/// The usual combination: SQLCipher export, gzip, a local folder, the real clock (usable once
+/// <hone/backup.hpp> is included; declared here only).
 using local_runner = BackupRunner<sqlcipher_exporter, gzip_compressor, local_directory, system_clock>;
 
 }  // namespace hone::backup
@@ -81,7 +82,8 @@ enum class errc : int {
   not_found = 2,         ///< "Backup not found: NAME"
   already_exists = 3,    ///< a backup with that name exists already; nothing was overwritten
   directory_access = 4,  ///< "Failed to access backup directory: DIR: REASON"
-  export_failed = 5,     ///< "sqlcipher_export failed: REASON"
+  export_failed = 5,     ///< "sqlcipher_export failed: REASON", whichever way the copy was made
+                         ///< (sqlcipher_export() or the online backup API, "...: online backup: ...")
   encryption = 6,        ///< wrong key, or a key given for a plain file
   corrupt_backup = 7,    ///< truncated or damaged backup file
   database_exists = 8,   ///< restore target exists and force was not given
@@ -299,6 +301,68 @@ struct stored_entry {
   /// size and ETag of what was sent, and valid while the object's size and ETag are those);
   /// empty when unknown.
   std::string sha256{};
+};
+
+// ---- What BackupRunner returns ----------------------------------------------------------
+
+/// A backup as create/list/get report it.
+struct backup_info {
+  std::string name;
+  std::string path;         ///< where the Destination keeps it
+  std::uint64_t size = 0;   ///< stored (compressed) size in bytes
+  time_point created_at{};  ///< from the name's timestamp, else the file's modification time
+  bool encrypted = false;   ///< read from the file: it does not start with "SQLite format 3"
+  /// The backup is in the Compressor's format (for gzip_compressor: a gzip .db.gz file),
+  /// whether or not its data shrank. See `deflated` for that.
+  bool compressed = false;
+  /// The data inside is actually compressed; false when it is stored as-is (ciphertext does
+  /// not shrink, so the gzip compressor stores encrypted pages in stored blocks).
+  bool deflated = false;
+  row_counts counts;  ///< filled by create only
+  /// list/get: non-empty when the file is not a usable backup (not in the Compressor's format,
+  /// empty, or its content is not an SQLite/SQLCipher database). Such files never count as
+  /// backups: prune keeps them and does not count them, the scheduler ignores them.
+  std::string problem;
+  /// Hex SHA-256 of the stored bytes when the Destination keeps a checked record of it
+  /// (stored_entry::sha256); empty when unknown.
+  std::string sha256;
+};
+
+/// A backup prune kept, with the rules that kept it ("last", "daily", ..., or "time unknown").
+struct retained_backup {
+  std::string name;
+  std::vector<std::string> reasons;
+};
+
+struct prune_result {
+  bool dry_run = false;                   ///< nothing was deleted: deleted_* say what would have been
+  std::string policy;                     ///< the policy's describe()
+  std::vector<retained_backup> retained;  ///< newest first
+  std::size_t deleted_count = 0;
+  std::vector<std::string> deleted_names;
+  std::size_t retained_count = 0;
+  std::uint64_t bytes_freed = 0;
+  /// Files named like backups that are not backups (see backup_info::problem): never deleted,
+  /// never counted among the kept.
+  std::vector<std::string> skipped_names;
+};
+
+struct verify_result {
+  bool valid = false;
+  std::string name;
+  row_counts counts;
+  bool encrypted = false;
+  bool wrong_key = false;    ///< the key does not open the backup
+  bool key_missing = false;  ///< the backup is encrypted and no key was given
+  std::string message;
+};
+
+struct restore_result {
+  bool restored = false;
+  std::string backup_name;
+  std::string message;
+  std::filesystem::path database;
+  std::filesystem::path pre_restore_copy;  ///< empty when there was no database to keep
 };
 
 }  // namespace hone::backup
@@ -1177,8 +1241,7 @@ inline opened_database open_and_probe(const std::filesystem::path& path, int fla
   if (is_not_a_database(rc)) {
     if (key.empty())
       throw encryption_error("Cannot read " + path.string() + ": the file is encrypted or is not a database");
-    // SQLCipher 3 cannot read SQLCipher 4 files at all (hone-compat.md section 6): say so
-    // rather than only blaming the key.
+    // SQLCipher 3 cannot read SQLCipher 4 files at all: say so rather than only blaming the key.
     if (sqlcipher_major() == 3)
       throw encryption_error("Cannot open " + path.string() +
                              ": the key does not match, the file is not a database, or it was written by "
@@ -1234,9 +1297,14 @@ class transaction {
   transaction(transaction&& o) noexcept : db_(std::exchange(o.db_, nullptr)) {}
   transaction(const transaction&) = delete;
   transaction& operator=(const transaction&) = delete;
-  ~transaction() {
-    if (db_) sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
+  transaction& operator=(transaction&& o) noexcept {
+    if (this != &o) {
+      rollback();
+      db_ = std::exchange(o.db_, nullptr);
+    }
+    return *this;
   }
+  ~transaction() { rollback(); }
   void commit() {
     exec(db_, "COMMIT");
     db_ = nullptr;
@@ -1245,6 +1313,9 @@ class transaction {
  private:
   struct adopted {};
   transaction(sqlite3* db, adopted) noexcept : db_(db) {}
+  void rollback() noexcept {
+    if (db_) sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
+  }
   sqlite3* db_;
 };
 
@@ -1416,6 +1487,17 @@ template <class E>
 concept has_check = requires(const E& e, const std::filesystem::path& file) {
   { e.check(file) } -> std::same_as<check_result>;
 };
+/// One static_assert per member concept above, so that BackupRunner names what a type lacks;
+/// `value` is true once every one of them holds.
+template <class E>
+struct requirements {
+  static_assert(has_export_to<E>,
+                "Exporter requirements not met: missing `export_result export_to(const std::filesystem::path&, const "
+                "progress_fn&)`");
+  static_assert(has_check<E>,
+                "Exporter requirements not met: missing `check_result check(const std::filesystem::path&) const`");
+  static constexpr bool value = true;
+};
 }  // namespace concepts::exporter
 
 /// Writes a consistent single-file copy of the source database and checks database files
@@ -1440,6 +1522,21 @@ concept has_peek = requires(const C& c, reader& in, std::span<std::byte> buf) {
 template <class C>
 concept has_suffix = requires(const C& c) {
   { c.suffix() } -> std::same_as<std::string_view>;
+};
+/// One static_assert per member concept above, so that BackupRunner names what a type lacks;
+/// `value` is true once every one of them holds.
+template <class C>
+struct requirements {
+  static_assert(
+      has_compress<C>,
+      "Compressor requirements not met: missing `compress_result compress(reader&, writer&, const progress_fn&)`");
+  static_assert(
+      has_decompress<C>,
+      "Compressor requirements not met: missing `std::uint64_t decompress(reader&, writer&, const progress_fn&)`");
+  static_assert(has_peek<C>,
+                "Compressor requirements not met: missing `peek_result peek(reader&, std::span<std::byte>) const`");
+  static_assert(has_suffix<C>, "Compressor requirements not met: missing `std::string_view suffix() const`");
+  static constexpr bool value = true;
 };
 }  // namespace concepts::compressor
 
@@ -1483,6 +1580,23 @@ template <class D>
 concept has_annotate = requires(D& d, const std::string& name, const content_info& info) {
   { d.annotate(name, info) } -> std::same_as<void>;
 };
+/// One static_assert per member concept above, so that BackupRunner names what a type lacks;
+/// `value` is true once every one of them holds.
+template <class D>
+struct requirements {
+  static_assert(has_store<D>,
+                "Destination requirements not met: missing `stored_entry store(const std::string&, const "
+                "std::function<void(writer&)>&)`");
+  static_assert(has_list<D>, "Destination requirements not met: missing `std::vector<stored_entry> list() const`");
+  static_assert(
+      has_stat<D>,
+      "Destination requirements not met: missing `std::optional<stored_entry> stat(const std::string&) const`");
+  static_assert(has_open<D>,
+                "Destination requirements not met: missing `std::unique_ptr<reader> open(const std::string&) const`");
+  static_assert(has_remove<D>, "Destination requirements not met: missing `void remove(const std::string&)`");
+  static_assert(has_lock<D>, "Destination requirements not met: missing `lock()` returning a movable guard");
+  static constexpr bool value = true;
+};
 }  // namespace concepts::destination
 
 /// Stores named byte streams atomically. See docs/Destination.md.
@@ -1501,6 +1615,15 @@ template <class K>
 concept has_wait_until = requires(K& k, time_point t, std::stop_token st) {
   { k.wait_until(t, st) } -> std::same_as<bool>;
 };
+/// One static_assert per member concept above, so that BackupRunner names what a type lacks;
+/// `value` is true once every one of them holds.
+template <class K>
+struct requirements {
+  static_assert(has_now<K>, "Clock requirements not met: missing `time_point now() const`");
+  static_assert(has_wait_until<K>,
+                "Clock requirements not met: missing `bool wait_until(time_point, std::stop_token)`");
+  static constexpr bool value = true;
+};
 }  // namespace concepts::clock
 
 /// Tells the time and waits. See docs/Clock.md.
@@ -1510,9 +1633,9 @@ concept Clock = concepts::clock::has_now<K> && concepts::clock::has_wait_until<K
 }  // namespace hone::backup
 // ---- end of <hone/backup/concepts.hpp> ----
 // ---- begin of <hone/backup/names.hpp> ----
-// Backup names: validation of user-given names and the timestamped default name
-// hone-YYYY-MM-DD-HHMMSS.db.gz (UTC), with a -N suffix when a second backup lands in the
-// same second.
+// Backup names: validation of user-given names and the timestamped automatic name
+// PREFIX-YYYY-MM-DD-HHMMSS.db.gz (UTC; PREFIX is "backup" unless the caller gives another),
+// with a -N suffix when a second backup lands in the same second.
 
 
 #include <chrono>
@@ -1893,8 +2016,8 @@ static_assert(Clock<fake_clock>);
 }  // namespace hone::backup
 // ---- end of <hone/backup/clocks/fake_clock.hpp> ----
 // ---- begin of <hone/backup/destinations/local_directory.hpp> ----
-// Destination policy models: local_directory (a folder on disk, atomic and crash-safe) and
-// memory_destination (in-process, for tests and for programs that ship bytes elsewhere).
+// local_directory: the Destination that keeps backups as files of a folder on disk, each
+// written atomically and durably (temp file, fsync, rename, folder fsync), with a lock file.
 
 
 #include <cstdio>
@@ -3523,6 +3646,25 @@ namespace hone::backup::detail {
 /// The files SQLite keeps beside a database, by suffix of its path.
 inline constexpr const char* sqlite_sidecars[] = {"-wal", "-shm", "-journal"};
 
+/// Those of sqlite_sidecars that may hold committed transactions not yet in the database file.
+inline constexpr const char* sqlite_pending_sidecars[] = {"-wal", "-journal"};
+
+/// The first of sqlite_pending_sidecars of `db` that has data, or nullptr.
+inline const char* pending_sidecar(const std::filesystem::path& db) {
+  for (const char* sfx : sqlite_pending_sidecars) {
+    std::error_code ec;
+    if (std::filesystem::file_size(db.string() + sfx, ec) > 0 && !ec) return sfx;
+  }
+  return nullptr;
+}
+
+/// For a database nothing holds still (an Exporter without prepare_replace): it may be
+/// replaced only when its -wal and -journal hold nothing.
+inline void require_no_pending_sidecar(const std::filesystem::path& db) {
+  if (const char* sfx = pending_sidecar(db))
+    throw database_error("Cannot replace " + db.string() + ": its " + sfx + " file may hold committed transactions");
+}
+
 /// Makes the database of `db` safe to replace: leaves WAL mode (SQLite checkpoints the WAL into
 /// the file and deletes it; it can only do so as the only connection) and takes the write lock
 /// (BEGIN IMMEDIATE), which the caller holds until the replacement is installed. Then the file
@@ -3670,6 +3812,64 @@ inline std::string replace_database_file(const std::string& replacement, const s
   return name;
 }
 
+/// Where a restore goes: the absolute path, and the file there now (if any).
+struct restore_target {
+  std::filesystem::path path;
+  bool exists = false;
+  struct stat current {};
+};
+
+/// The target of a restore to `database`: refused when a database is there and `force` is
+/// false, or when its folder does not exist.
+inline restore_target restore_target_of(const std::filesystem::path& database, bool force) {
+  restore_target t;
+  std::error_code ec;
+  t.path = std::filesystem::absolute(database, ec);
+  t.exists = ::stat(t.path.c_str(), &t.current) == 0;
+  if (t.exists && !force)
+    throw database_exists_error("Database already exists at " + t.path.string() + "; restoring would overwrite it");
+  if (!std::filesystem::is_directory(t.path.parent_path(), ec))
+    throw io_error("Cannot restore: the folder " + t.path.parent_path().string() + " does not exist");
+  return t;
+}
+
+/// Removes the files named `prefix` and six more characters in `dir`: temp files of an
+/// earlier restore that was killed.
+inline void remove_stale_restore_files(const std::filesystem::path& dir, const std::string& prefix) {
+  std::error_code ec;
+  for (auto it = std::filesystem::directory_iterator(dir, ec); !ec && it != std::filesystem::directory_iterator();
+       it.increment(ec)) {
+    auto n = it->path().filename().string();
+    if (n.size() == prefix.size() + 6 && n.compare(0, prefix.size(), prefix) == 0) ::unlink(it->path().c_str());
+  }
+}
+
+/// An owner-only temp file .NAME.restore-XXXXXX in the target's folder (so that the final step
+/// is a rename), the stale ones of an earlier restore that was killed removed first. The caller
+/// holds the replace_lock. `hook` is told of the file (see temp_path).
+inline created_temp create_restore_file(const restore_target& target, temp_path::hook_fn hook) {
+  const auto dir = target.path.parent_path();
+  const std::string stem = "." + target.path.filename().string() + ".restore-";
+  remove_stale_restore_files(dir, stem);
+  return create_temp_file((dir / stem).string(), std::move(hook));
+}
+
+/// The last step of a restore: replace_database_file (the database there kept as
+/// `keep_stem`), then the folder synced. Returns the kept copy's name (empty when there was no
+/// database). The temp file is the database once this returns, or when only the sync failed.
+inline std::string install_restored(temp_path& restored, const restore_target& target, const std::string& keep_stem) {
+  std::string kept = replace_database_file(restored.path(), target.path.string(),
+                                           target.exists ? &target.current : nullptr, keep_stem);
+  restored.release();
+  try {
+    fsync_directory(target.path.parent_path());
+  } catch (const error& e) {
+    throw io_error("The database was restored, but " + std::string(e.what()) +
+                   ": the restore may not survive a power loss until the folder is synced");
+  }
+  return kept;
+}
+
 }  // namespace hone::backup::detail
 // ---- end of <hone/backup/detail/replace.hpp> ----
 
@@ -3746,16 +3946,19 @@ class database_hold {
  public:
   database_hold() = default;
   database_hold(database_hold&&) noexcept = default;
-  database_hold& operator=(database_hold&&) noexcept = default;
-  ~database_hold() {
-    if (db_) sqlite3_exec(db_.get(), "ROLLBACK", nullptr, nullptr, nullptr);
+  database_hold& operator=(database_hold&& o) noexcept {
+    tx_ = std::move(o.tx_);  // rolled back while its connection is still open
+    db_ = std::move(o.db_);
+    return *this;
   }
   explicit operator bool() const noexcept { return static_cast<bool>(db_); }
 
  private:
   friend class sqlcipher_exporter;
-  explicit database_hold(detail::db_ptr db) : db_(std::move(db)) {}
+  /// Takes over the transaction detail::hold_still began on `db`.
+  explicit database_hold(detail::db_ptr db) : db_(std::move(db)), tx_(detail::transaction::adopt(db_.get())) {}
   detail::db_ptr db_;
+  detail::transaction tx_ = detail::transaction::adopt(nullptr);  // destroyed first: ROLLBACK, then close
 };
 
 class sqlcipher_exporter {
@@ -3812,13 +4015,8 @@ class sqlcipher_exporter {
   /// throws database_busy_error and nothing has changed. A file that does not open with the key (or is not a database)
   /// is acceptable only when no -wal or -journal file beside it holds data.
   database_hold prepare_replace(const std::filesystem::path& path) const {
-    auto has_data = [&](const char* suffix) {
-      std::error_code ec;
-      const auto n = std::filesystem::file_size(path.string() + suffix, ec);
-      return !ec && n > 0;
-    };
     auto unopenable = [&](const std::string& why) {
-      if (has_data("-wal") || has_data("-journal"))
+      if (detail::pending_sidecar(path))
         throw database_error("Cannot replace " + path.string() + ": " + why +
                              ", and its -wal or -journal file may hold committed transactions; move the "
                              "database and those files elsewhere first");
@@ -4028,6 +4226,8 @@ static_assert(Exporter<sqlcipher_exporter>);
 #include <chrono>
 #include <cstdint>
 #include <filesystem>
+#include <iterator>
+#include <utility>
 #include <map>
 #include <optional>
 #include <string>
@@ -4219,7 +4419,9 @@ inline migrate_result migrate_to_v4(const std::filesystem::path& database, const
     detail::unique_fd fd(::mkostemp(tmpl.data(), O_CLOEXEC));
     if (!fd) throw io_error("Cannot create a temporary file in " + dir.string() + ": " + detail::errno_text(errno));
   }
-  detail::temp_path cleanup(tmpl, {}, {"-journal", "-wal", "-shm", "-migrated", "-migrated-journal"});
+  std::vector<std::string> side_files(std::begin(detail::sqlite_sidecars), std::end(detail::sqlite_sidecars));
+  side_files.insert(side_files.end(), {"-migrated", "-migrated-journal"});  // cipher_migrate's own
+  detail::temp_path cleanup(tmpl, {}, std::move(side_files));
   copy_in_old_format(r.database, tmpl, key, options.busy_timeout_ms, guard.compatibility);
 
   // 4. Upgrade the copy, then prove the result.
@@ -4362,83 +4564,18 @@ class private_temp_dir {
 
 #include <algorithm>
 #include <array>
-#include <cstring>
 #include <chrono>
-#include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <functional>
 #include <optional>
+#include <span>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
-#include <fcntl.h>
-#include <stdlib.h>
-#include <sys/file.h>
-#include <sys/stat.h>
-#include <unistd.h>
-
 namespace hone::backup {
-
-/// A backup as create/list/get report it.
-struct backup_info {
-  std::string name;
-  std::string path;         ///< where the Destination keeps it
-  std::uint64_t size = 0;   ///< stored (compressed) size in bytes
-  time_point created_at{};  ///< from the name's timestamp, else the file's modification time
-  bool encrypted = false;   ///< read from the file: it does not start with "SQLite format 3"
-  /// The backup is in the Compressor's format (for gzip_compressor: a gzip .db.gz file),
-  /// whether or not its data shrank. See `deflated` for that.
-  bool compressed = false;
-  /// The data inside is actually compressed; false when it is stored as-is (ciphertext does
-  /// not shrink, so the gzip compressor stores encrypted pages in stored blocks).
-  bool deflated = false;
-  row_counts counts;  ///< filled by create only
-  /// list/get: non-empty when the file is not a usable backup (not in the Compressor's format,
-  /// empty, or its content is not an SQLite/SQLCipher database). Such files never count as
-  /// backups: prune keeps them and does not count them, the scheduler ignores them.
-  std::string problem;
-  /// Hex SHA-256 of the stored bytes when the Destination keeps a checked record of it
-  /// (stored_entry::sha256); empty when unknown.
-  std::string sha256;
-};
-
-/// A backup prune kept, with the rules that kept it ("last", "daily", ..., or "time unknown").
-struct retained_backup {
-  std::string name;
-  std::vector<std::string> reasons;
-};
-
-struct prune_result {
-  bool dry_run = false;                   ///< nothing was deleted: deleted_* say what would have been
-  std::string policy;                     ///< the policy's describe()
-  std::vector<retained_backup> retained;  ///< newest first
-  std::size_t deleted_count = 0;
-  std::vector<std::string> deleted_names;
-  std::size_t retained_count = 0;
-  std::uint64_t bytes_freed = 0;
-  /// Files named like backups that are not backups (see backup_info::problem): never deleted,
-  /// never counted among the kept.
-  std::vector<std::string> skipped_names;
-};
-
-struct verify_result {
-  bool valid = false;
-  std::string name;
-  row_counts counts;
-  bool encrypted = false;
-  bool wrong_key = false;    ///< the key does not open the backup
-  bool key_missing = false;  ///< the backup is encrypted and no key was given
-  std::string message;
-};
-
-struct restore_result {
-  bool restored = false;
-  std::string backup_name;
-  std::string message;
-  std::filesystem::path database;
-  std::filesystem::path pre_restore_copy;  ///< empty when there was no database to keep
-};
 
 /// What an observer hears. For progress events `done`/`total` are bytes (total 0: unknown).
 struct event {
@@ -4486,59 +4623,33 @@ struct runner_options {
   std::string name_prefix = std::string(default_name_prefix);
 };
 
-template <class E, class C, class D, class K>
+template <class Exporter, class Compressor, class Destination, class Clock>
 class BackupRunner {
-  // One member at a time, so that the message names what a policy type lacks.
-  static_assert(concepts::exporter::has_export_to<E>,
-                "Exporter requirements not met: missing `export_result export_to(const std::filesystem::path&, "
-                "const progress_fn&)`");
-  static_assert(concepts::exporter::has_check<E>,
-                "Exporter requirements not met: missing `check_result check(const std::filesystem::path&) const`");
-  static_assert(concepts::compressor::has_compress<C>,
-                "Compressor requirements not met: missing `compress_result compress(reader&, writer&, const "
-                "progress_fn&)`");
-  static_assert(concepts::compressor::has_decompress<C>,
-                "Compressor requirements not met: missing `std::uint64_t decompress(reader&, writer&, const "
-                "progress_fn&)`");
-  static_assert(concepts::compressor::has_peek<C>,
-                "Compressor requirements not met: missing `peek_result peek(reader&, std::span<std::byte>) const`");
-  static_assert(concepts::compressor::has_suffix<C>,
-                "Compressor requirements not met: missing `std::string_view suffix() const`");
-  static_assert(concepts::destination::has_store<D>,
-                "Destination requirements not met: missing `stored_entry store(const std::string&, const "
-                "std::function<void(writer&)>&)`");
-  static_assert(concepts::destination::has_list<D>,
-                "Destination requirements not met: missing `std::vector<stored_entry> list() const`");
-  static_assert(
-      concepts::destination::has_stat<D>,
-      "Destination requirements not met: missing `std::optional<stored_entry> stat(const std::string&) const`");
-  static_assert(concepts::destination::has_open<D>,
-                "Destination requirements not met: missing `std::unique_ptr<reader> open(const std::string&) const`");
-  static_assert(concepts::destination::has_remove<D>,
-                "Destination requirements not met: missing `void remove(const std::string&)`");
-  static_assert(concepts::destination::has_lock<D>,
-                "Destination requirements not met: missing `lock()` returning a movable guard");
-  static_assert(concepts::clock::has_now<K>, "Clock requirements not met: missing `time_point now() const`");
-  static_assert(concepts::clock::has_wait_until<K>,
-                "Clock requirements not met: missing `bool wait_until(time_point, std::stop_token)`");
+  // One member at a time, so that the message names what a policy type lacks (the messages
+  // live beside the member concepts, in concepts.hpp).
+  static_assert(concepts::exporter::requirements<Exporter>::value);
+  static_assert(concepts::compressor::requirements<Compressor>::value);
+  static_assert(concepts::destination::requirements<Destination>::value);
+  static_assert(concepts::clock::requirements<Clock>::value);
 
  public:
-  using exporter_type = E;
-  using compressor_type = C;
-  using destination_type = D;
-  using clock_type = K;
+  using exporter_type = Exporter;
+  using compressor_type = Compressor;
+  using destination_type = Destination;
+  using clock_type = Clock;
 
-  BackupRunner(E exporter, C compressor, D destination, K clock = K{}, runner_options options = {})
+  BackupRunner(Exporter exporter, Compressor compressor, Destination destination, Clock clock = Clock{},
+               runner_options options = {})
       : exporter_(std::move(exporter)),
         compressor_(std::move(compressor)),
         destination_(std::move(destination)),
         clock_(std::move(clock)),
         options_(std::move(options)) {}
 
-  E& exporter() noexcept { return exporter_; }
-  C& compressor() noexcept { return compressor_; }
-  D& destination() noexcept { return destination_; }
-  K& clock() noexcept { return clock_; }
+  Exporter& exporter() noexcept { return exporter_; }
+  Compressor& compressor() noexcept { return compressor_; }
+  Destination& destination() noexcept { return destination_; }
+  Clock& clock() noexcept { return clock_; }
   runner_options& options() noexcept { return options_; }
 
   /// The name a custom name becomes: the Compressor's suffix (".db.gz") is appended unless the
@@ -4552,7 +4663,8 @@ class BackupRunner {
     return name;
   }
 
-  /// Creates a backup. Without a name: hone-YYYY-MM-DD-HHMMSS.db.gz (UTC, from the Clock); when
+  /// Creates a backup. Without a name: <name_prefix>YYYY-MM-DD-HHMMSS.db.gz (UTC, from the
+  /// Clock; backup-2024-01-15-143022.db.gz with the default prefix); when
   /// that exists (a second backup in the same second) -1, -2, ... is added, so none is lost.
   /// With a name: it must not exist ("Backup already exists"); nothing is ever overwritten.
   backup_info create(std::optional<std::string> requested = std::nullopt) {
@@ -4595,7 +4707,7 @@ class BackupRunner {
       info.compressed = true;
       info.deflated = packed.compressed;
       info.counts = exported.counts;
-      if constexpr (concepts::destination::has_annotate<D>) {
+      if constexpr (concepts::destination::has_annotate<Destination>) {
         // Only saves list() a read; the backup is complete and listed without it.
         try {
           destination_.annotate(name, content_info{info.encrypted, info.deflated});
@@ -4623,7 +4735,7 @@ class BackupRunner {
       }
       bool conclusive = false;
       out.push_back(inspect(e, &conclusive));
-      if constexpr (requires(const D& d, const std::string& n, const content_info& i) { d.annotate(n, i); }) {
+      if constexpr (requires(const Destination& d, const std::string& n, const content_info& i) { d.annotate(n, i); }) {
         if (conclusive) {
           const backup_info& b = out.back();
           try {
@@ -4763,7 +4875,7 @@ class BackupRunner {
   restore_result restore(const std::string& requested, const std::filesystem::path& database, bool force) {
     const std::string name = resolve_name(requested);
     return observed(event::operation::restore, name, [&] {
-      const restore_target target = restore_target_of(database, force);
+      const detail::restore_target target = detail::restore_target_of(database, force);
       // One restore of a database at a time, whichever destination each reads: another one
       // would remove this one's temporary file as a stale one, or replace the database under it.
       detail::replace_lock restoring(target.path, "restore of backup " + name, iso8601(clock_.now()));
@@ -4774,15 +4886,7 @@ class BackupRunner {
           target.exists ? hold_for_replace(target.path) : decltype(hold_for_replace(target.path)){};
       restore_result r;  // 3. the old database kept, the new one moved in
       r.pre_restore_copy =
-          detail::replace_database_file(copy.path(), target.path.string(), target.exists ? &target.current : nullptr,
-                                        target.path.string() + ".pre-restore-" + name_timestamp(clock_.now()));
-      copy.release();
-      try {
-        detail::fsync_directory(target.path.parent_path());
-      } catch (const error& e) {
-        throw io_error("The database was restored, but " + std::string(e.what()) +
-                       ": the restore may not survive a power loss until the folder is synced");
-      }
+          detail::install_restored(copy, target, target.path.string() + ".pre-restore-" + name_timestamp(clock_.now()));
       r.database = target.path;
       r.restored = true;
       r.backup_name = name;
@@ -4851,8 +4955,8 @@ class BackupRunner {
 
   /// How many leading bytes the Exporter's inspect_head wants (none when it has no such member).
   static constexpr std::size_t head_size = [] {
-    if constexpr (requires { E::head_bytes; })
-      return std::size_t{E::head_bytes};
+    if constexpr (requires { Exporter::head_bytes; })
+      return std::size_t{Exporter::head_bytes};
     else
       return std::size_t{0};
   }();
@@ -4949,37 +5053,11 @@ class BackupRunner {
     return exporter_.check(file);
   }
 
-  /// A file removed on destruction unless released; tells options.temp_files about it (so a
-  /// program can remove it when interrupted).
-  /// Where a restore goes: the absolute path, and the file there now (if any).
-  struct restore_target {
-    std::filesystem::path path;
-    bool exists = false;
-    struct stat current {};
-  };
-
-  static restore_target restore_target_of(const std::filesystem::path& database, bool force) {
-    restore_target t;
-    std::error_code ec;
-    t.path = std::filesystem::absolute(database, ec);
-    t.exists = ::stat(t.path.c_str(), &t.current) == 0;
-    if (t.exists && !force)
-      throw database_exists_error("Database already exists at " + t.path.string() + "; restoring would overwrite it");
-    if (!std::filesystem::is_directory(t.path.parent_path(), ec))
-      throw io_error("Cannot restore: the folder " + t.path.parent_path().string() + " does not exist");
-    return t;
-  }
-
-  /// Decompresses the backup into an owner-only temp file in the database's folder (so that
-  /// the final step is a rename); temp files of an earlier restore that was killed are removed
-  /// first (the caller holds the lock).
-  detail::temp_path fetch_beside(const std::string& name, const restore_target& target) {
-    const auto dir = target.path.parent_path();
-    const std::string stem = "." + target.path.filename().string() + ".restore-";
-    remove_stale_restore_files(dir, stem);
-    auto [fd, copy] = detail::create_temp_file((dir / stem).string(), options_.temp_files);
+  /// Decompresses the backup into a temp file beside the database (detail::create_restore_file).
+  detail::temp_path fetch_beside(const std::string& name, const detail::restore_target& target) {
+    auto [fd, copy] = detail::create_restore_file(target, options_.temp_files);
     auto in = destination_.open(name);
-    file_writer out(std::move(fd), "Failed to write the restored database in " + dir.string());
+    file_writer out(std::move(fd), "Failed to write the restored database in " + target.path.parent_path().string());
     decompress_into(*in, out, event::operation::restore, name, stored_size(name));
     out.finish();
     return std::move(copy);
@@ -5008,22 +5086,8 @@ class BackupRunner {
     if constexpr (requires { exporter_.prepare_replace(target); }) {
       return exporter_.prepare_replace(target);
     } else {
-      for (const char* sfx : {"-wal", "-journal"}) {  // what may hold SQLite's committed transactions
-        std::error_code ec;
-        if (std::filesystem::file_size(target.string() + sfx, ec) > 0 && !ec)
-          throw database_error("Cannot replace " + target.string() + ": its " + sfx +
-                               " file may hold committed transactions");
-      }
+      detail::require_no_pending_sidecar(target);
       return 0;
-    }
-  }
-
-  static void remove_stale_restore_files(const std::filesystem::path& dir, const std::string& prefix) {
-    std::error_code ec;
-    for (auto it = std::filesystem::directory_iterator(dir, ec); !ec && it != std::filesystem::directory_iterator();
-         it.increment(ec)) {
-      auto n = it->path().filename().string();
-      if (n.size() == prefix.size() + 6 && n.compare(0, prefix.size(), prefix) == 0) ::unlink(it->path().c_str());
     }
   }
 
@@ -5066,10 +5130,10 @@ class BackupRunner {
       return fallback;
   }
 
-  E exporter_;
-  C compressor_;
-  D destination_;
-  K clock_;
+  Exporter exporter_;
+  Compressor compressor_;
+  Destination destination_;
+  Clock clock_;
   runner_options options_;
 };
 
@@ -5322,9 +5386,4 @@ class backup_scheduler {
 }  // namespace hone::backup
 // ---- end of <hone/backup/scheduler.hpp> ----
 
-namespace hone::backup {
-
-/// The usual combination: SQLCipher export, gzip, a local folder, the real clock.
-using local_runner = BackupRunner<sqlcipher_exporter, gzip_compressor, local_directory, system_clock>;
-
-}  // namespace hone::backup
+// local_runner, the usual combination, is declared in <hone/backup/fwd.hpp>.
