@@ -30,7 +30,7 @@ if(TARGET hone_backup_argon2)
   install(TARGETS hone_backup_argon2 EXPORT hone_backup-argon2-targets)
   install(EXPORT hone_backup-argon2-targets NAMESPACE hone:: DESTINATION "${HONE_BACKUP_INSTALL_CMAKEDIR}")
 endif()
-# find_package(hone_backup COMPONENTS s3) gives hone::backup_s3 (needs libcurl and OpenSSL).
+# find_package(hone_backup COMPONENTS s3) gives hone::backup_s3 (needs libcurl, OpenSSL and expat).
 if(TARGET hone_backup_s3)
   install(TARGETS hone_backup_s3 EXPORT hone_backup-s3-targets)
   install(EXPORT hone_backup-s3-targets NAMESPACE hone:: DESTINATION "${HONE_BACKUP_INSTALL_CMAKEDIR}")

@@ -7,8 +7,8 @@ header are dropped. The `#pragma once` of inlined headers is dropped (the result
 the top); system includes are kept as written.
 
 The add-ons, which the umbrella header leaves out because they need libraries of their own
-(ADDONS: hone_key.hpp needs libargon2, the S3 destination libcurl), are generated at the same
-paths under single_include/: each is expanded the same way, except that an include of a header
+(ADDONS: hone_key.hpp needs libargon2, the S3 destination libcurl, OpenSSL and expat), are
+generated at the same paths under single_include/: each is expanded the same way, except that an include of a header
 the single header holds already becomes one `#include <hone/backup.hpp>`. The output depends only on the input files, so
 CI can regenerate it and compare (--check).
 

@@ -16,7 +16,7 @@ packages=(
   libargon2-dev argon2
   libsqlcipher-dev sqlcipher
   clang-format clang-14 libclang-rt-14-dev python3 nodejs npm strace
-  libcurl4-openssl-dev python3-botocore curl swift-proxy swift-object swift-container swift-account
+  libcurl4-openssl-dev libexpat1-dev python3-botocore curl swift-proxy swift-object swift-container swift-account
 )
 
 missing=()

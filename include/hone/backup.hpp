@@ -23,9 +23,4 @@
 #include <hone/backup/runner.hpp>
 #include <hone/backup/scheduler.hpp>
 
-namespace hone::backup {
-
-/// The usual combination: SQLCipher export, gzip, a local folder, the real clock.
-using local_runner = BackupRunner<sqlcipher_exporter, gzip_compressor, local_directory, system_clock>;
-
-}  // namespace hone::backup
+// local_runner, the usual combination, is declared in <hone/backup/fwd.hpp>.

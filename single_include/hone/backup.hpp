@@ -24,6 +24,11 @@ struct head_info;
 struct compress_result;
 struct peek_result;
 struct stored_entry;
+struct backup_info;
+struct retained_backup;
+struct prune_result;
+struct verify_result;
+struct restore_result;
 
 // io.hpp
 class reader;
@@ -36,10 +41,6 @@ class statement;
 class transaction;
 
 // runner.hpp
-struct backup_info;
-struct prune_result;
-struct verify_result;
-struct restore_result;
 struct runner_options;
 struct event;
 template <class Exporter, class Compressor, class Destination, class Clock>
@@ -58,8 +59,8 @@ class memory_destination;
 class system_clock;
 class fake_clock;
 
-/// The usual combination (defined in <hone/backup.hpp>): SQLCipher export, gzip, a local
-/// folder, the real clock.
+/// The usual combination: SQLCipher export, gzip, a local folder, the real clock (usable once
+/// <hone/backup.hpp> is included; declared here only).
 using local_runner = BackupRunner<sqlcipher_exporter, gzip_compressor, local_directory, system_clock>;
 
 }  // namespace hone::backup
@@ -81,7 +82,8 @@ enum class errc : int {
   not_found = 2,         ///< "Backup not found: NAME"
   already_exists = 3,    ///< a backup with that name exists already; nothing was overwritten
   directory_access = 4,  ///< "Failed to access backup directory: DIR: REASON"
-  export_failed = 5,     ///< "sqlcipher_export failed: REASON"
+  export_failed = 5,     ///< "sqlcipher_export failed: REASON", whichever way the copy was made
+                         ///< (sqlcipher_export() or the online backup API, "...: online backup: ...")
   encryption = 6,        ///< wrong key, or a key given for a plain file
   corrupt_backup = 7,    ///< truncated or damaged backup file
   database_exists = 8,   ///< restore target exists and force was not given
@@ -299,6 +301,68 @@ struct stored_entry {
   /// size and ETag of what was sent, and valid while the object's size and ETag are those);
   /// empty when unknown.
   std::string sha256{};
+};
+
+// ---- What BackupRunner returns ----------------------------------------------------------
+
+/// A backup as create/list/get report it.
+struct backup_info {
+  std::string name;
+  std::string path;         ///< where the Destination keeps it
+  std::uint64_t size = 0;   ///< stored (compressed) size in bytes
+  time_point created_at{};  ///< from the name's timestamp, else the file's modification time
+  bool encrypted = false;   ///< read from the file: it does not start with "SQLite format 3"
+  /// The backup is in the Compressor's format (for gzip_compressor: a gzip .db.gz file),
+  /// whether or not its data shrank. See `deflated` for that.
+  bool compressed = false;
+  /// The data inside is actually compressed; false when it is stored as-is (ciphertext does
+  /// not shrink, so the gzip compressor stores encrypted pages in stored blocks).
+  bool deflated = false;
+  row_counts counts;  ///< filled by create only
+  /// list/get: non-empty when the file is not a usable backup (not in the Compressor's format,
+  /// empty, or its content is not an SQLite/SQLCipher database). Such files never count as
+  /// backups: prune keeps them and does not count them, the scheduler ignores them.
+  std::string problem;
+  /// Hex SHA-256 of the stored bytes when the Destination keeps a checked record of it
+  /// (stored_entry::sha256); empty when unknown.
+  std::string sha256;
+};
+
+/// A backup prune kept, with the rules that kept it ("last", "daily", ..., or "time unknown").
+struct retained_backup {
+  std::string name;
+  std::vector<std::string> reasons;
+};
+
+struct prune_result {
+  bool dry_run = false;                   ///< nothing was deleted: deleted_* say what would have been
+  std::string policy;                     ///< the policy's describe()
+  std::vector<retained_backup> retained;  ///< newest first
+  std::size_t deleted_count = 0;
+  std::vector<std::string> deleted_names;
+  std::size_t retained_count = 0;
+  std::uint64_t bytes_freed = 0;
+  /// Files named like backups that are not backups (see backup_info::problem): never deleted,
+  /// never counted among the kept.
+  std::vector<std::string> skipped_names;
+};
+
+struct verify_result {
+  bool valid = false;
+  std::string name;
+  row_counts counts;
+  bool encrypted = false;
+  bool wrong_key = false;    ///< the key does not open the backup
+  bool key_missing = false;  ///< the backup is encrypted and no key was given
+  std::string message;
+};
+
+struct restore_result {
+  bool restored = false;
+  std::string backup_name;
+  std::string message;
+  std::filesystem::path database;
+  std::filesystem::path pre_restore_copy;  ///< empty when there was no database to keep
 };
 
 }  // namespace hone::backup
@@ -667,6 +731,17 @@ class buffer_writer final : public writer {
  private:
   Buffer& b_;
 };
+
+/// Fills buf as far as the reader allows; returns less than buf.size() only at end of input.
+inline std::size_t read_full(reader& in, std::span<std::byte> buf) {
+  std::size_t got = 0;
+  while (got < buf.size()) {
+    std::size_t n = in.read(buf.subspan(got));
+    if (n == 0) break;
+    got += n;
+  }
+  return got;
+}
 
 /// A reader over bytes held in memory; the bytes must outlive it.
 class span_reader final : public reader {
@@ -1166,8 +1241,7 @@ inline opened_database open_and_probe(const std::filesystem::path& path, int fla
   if (is_not_a_database(rc)) {
     if (key.empty())
       throw encryption_error("Cannot read " + path.string() + ": the file is encrypted or is not a database");
-    // SQLCipher 3 cannot read SQLCipher 4 files at all (hone-compat.md section 6): say so
-    // rather than only blaming the key.
+    // SQLCipher 3 cannot read SQLCipher 4 files at all: say so rather than only blaming the key.
     if (sqlcipher_major() == 3)
       throw encryption_error("Cannot open " + path.string() +
                              ": the key does not match, the file is not a database, or it was written by "
@@ -1223,9 +1297,14 @@ class transaction {
   transaction(transaction&& o) noexcept : db_(std::exchange(o.db_, nullptr)) {}
   transaction(const transaction&) = delete;
   transaction& operator=(const transaction&) = delete;
-  ~transaction() {
-    if (db_) sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
+  transaction& operator=(transaction&& o) noexcept {
+    if (this != &o) {
+      rollback();
+      db_ = std::exchange(o.db_, nullptr);
+    }
+    return *this;
   }
+  ~transaction() { rollback(); }
   void commit() {
     exec(db_, "COMMIT");
     db_ = nullptr;
@@ -1234,6 +1313,9 @@ class transaction {
  private:
   struct adopted {};
   transaction(sqlite3* db, adopted) noexcept : db_(db) {}
+  void rollback() noexcept {
+    if (db_) sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
+  }
   sqlite3* db_;
 };
 
@@ -1405,6 +1487,17 @@ template <class E>
 concept has_check = requires(const E& e, const std::filesystem::path& file) {
   { e.check(file) } -> std::same_as<check_result>;
 };
+/// One static_assert per member concept above, so that BackupRunner names what a type lacks;
+/// `value` is true once every one of them holds.
+template <class E>
+struct requirements {
+  static_assert(has_export_to<E>,
+                "Exporter requirements not met: missing `export_result export_to(const std::filesystem::path&, const "
+                "progress_fn&)`");
+  static_assert(has_check<E>,
+                "Exporter requirements not met: missing `check_result check(const std::filesystem::path&) const`");
+  static constexpr bool value = true;
+};
 }  // namespace concepts::exporter
 
 /// Writes a consistent single-file copy of the source database and checks database files
@@ -1429,6 +1522,21 @@ concept has_peek = requires(const C& c, reader& in, std::span<std::byte> buf) {
 template <class C>
 concept has_suffix = requires(const C& c) {
   { c.suffix() } -> std::same_as<std::string_view>;
+};
+/// One static_assert per member concept above, so that BackupRunner names what a type lacks;
+/// `value` is true once every one of them holds.
+template <class C>
+struct requirements {
+  static_assert(
+      has_compress<C>,
+      "Compressor requirements not met: missing `compress_result compress(reader&, writer&, const progress_fn&)`");
+  static_assert(
+      has_decompress<C>,
+      "Compressor requirements not met: missing `std::uint64_t decompress(reader&, writer&, const progress_fn&)`");
+  static_assert(has_peek<C>,
+                "Compressor requirements not met: missing `peek_result peek(reader&, std::span<std::byte>) const`");
+  static_assert(has_suffix<C>, "Compressor requirements not met: missing `std::string_view suffix() const`");
+  static constexpr bool value = true;
 };
 }  // namespace concepts::compressor
 
@@ -1472,6 +1580,23 @@ template <class D>
 concept has_annotate = requires(D& d, const std::string& name, const content_info& info) {
   { d.annotate(name, info) } -> std::same_as<void>;
 };
+/// One static_assert per member concept above, so that BackupRunner names what a type lacks;
+/// `value` is true once every one of them holds.
+template <class D>
+struct requirements {
+  static_assert(has_store<D>,
+                "Destination requirements not met: missing `stored_entry store(const std::string&, const "
+                "std::function<void(writer&)>&)`");
+  static_assert(has_list<D>, "Destination requirements not met: missing `std::vector<stored_entry> list() const`");
+  static_assert(
+      has_stat<D>,
+      "Destination requirements not met: missing `std::optional<stored_entry> stat(const std::string&) const`");
+  static_assert(has_open<D>,
+                "Destination requirements not met: missing `std::unique_ptr<reader> open(const std::string&) const`");
+  static_assert(has_remove<D>, "Destination requirements not met: missing `void remove(const std::string&)`");
+  static_assert(has_lock<D>, "Destination requirements not met: missing `lock()` returning a movable guard");
+  static constexpr bool value = true;
+};
 }  // namespace concepts::destination
 
 /// Stores named byte streams atomically. See docs/Destination.md.
@@ -1490,6 +1615,15 @@ template <class K>
 concept has_wait_until = requires(K& k, time_point t, std::stop_token st) {
   { k.wait_until(t, st) } -> std::same_as<bool>;
 };
+/// One static_assert per member concept above, so that BackupRunner names what a type lacks;
+/// `value` is true once every one of them holds.
+template <class K>
+struct requirements {
+  static_assert(has_now<K>, "Clock requirements not met: missing `time_point now() const`");
+  static_assert(has_wait_until<K>,
+                "Clock requirements not met: missing `bool wait_until(time_point, std::stop_token)`");
+  static constexpr bool value = true;
+};
 }  // namespace concepts::clock
 
 /// Tells the time and waits. See docs/Clock.md.
@@ -1499,9 +1633,9 @@ concept Clock = concepts::clock::has_now<K> && concepts::clock::has_wait_until<K
 }  // namespace hone::backup
 // ---- end of <hone/backup/concepts.hpp> ----
 // ---- begin of <hone/backup/names.hpp> ----
-// Backup names: validation of user-given names and the timestamped default name
-// hone-YYYY-MM-DD-HHMMSS.db.gz (UTC), with a -N suffix when a second backup lands in the
-// same second.
+// Backup names: validation of user-given names and the timestamped automatic name
+// PREFIX-YYYY-MM-DD-HHMMSS.db.gz (UTC; PREFIX is "backup" unless the caller gives another),
+// with a -N suffix when a second backup lands in the same second.
 
 
 #include <chrono>
@@ -1882,8 +2016,8 @@ static_assert(Clock<fake_clock>);
 }  // namespace hone::backup
 // ---- end of <hone/backup/clocks/fake_clock.hpp> ----
 // ---- begin of <hone/backup/destinations/local_directory.hpp> ----
-// Destination policy models: local_directory (a folder on disk, atomic and crash-safe) and
-// memory_destination (in-process, for tests and for programs that ship bytes elsewhere).
+// local_directory: the Destination that keeps backups as files of a folder on disk, each
+// written atomically and durably (temp file, fsync, rename, folder fsync), with a lock file.
 
 
 #include <cstdio>
@@ -2221,12 +2355,46 @@ static_assert(Destination<memory_destination>);
 // gzip_compressor: writes standard .gz files (one member, readable by gunzip) using every
 // core and skipping deflate for ciphertext, with bounded memory whatever the database size.
 
+// ---- begin of <hone/backup/compressors/gzip_options.hpp> ----
+// Settings of gzip_compressor: the deflate engine and gzip_options (also reachable as
+// gzip_compressor::options).
+
+#include <cstddef>
+
+namespace hone::backup {
+
+/// The deflate implementation gzip_compressor compresses blocks with (gzip_options::engine).
+/// Both write the same format, one gzip member that any gunzip reads, and take the same levels.
+enum class deflate_engine {
+  /// libdeflate: nearly twice as fast as zlib at the same level, and on database pages within
+  /// a fraction of a percent of its size (a few percent larger on some text at level 6).
+  /// Each block is compressed on its own: no match reaches into the block before.
+  libdeflate,
+  /// zlib: each block is primed with the previous 32 KiB, so matches cross block boundaries.
+  zlib,
+};
+
+/// Settings of gzip_compressor (also reachable as gzip_compressor::options). Declared outside
+/// the class because a nested struct's member initializers are unusable in the enclosing
+/// class's default arguments.
+struct gzip_options {
+  int level = 6;                                       ///< deflate level 0-9 (0 = store only; <0 = 6), either engine
+  unsigned threads = 0;                                ///< compression threads; 0 = hardware_concurrency
+  std::size_t block_size = 1024 * 1024;                ///< input per parallel block, clamped to 64 KiB-64 MiB
+  bool detect_incompressible = true;                   ///< store blocks that look like ciphertext
+  deflate_engine engine = deflate_engine::libdeflate;  ///< who deflates the blocks; see deflate_engine
+};
+
+}  // namespace hone::backup
+// ---- end of <hone/backup/compressors/gzip_options.hpp> ----
 // ---- begin of <hone/backup/detail/gzip.hpp> ----
 // gzip internals of gzip_compressor: block buffers, the parallel deflate workers' pieces,
 // deflate and inflate streams, the gunzip reader that checks CRC and length.
 
 // ---- begin of <hone/backup/detail/deflate_join.hpp> ----
 // Joining the output of a whole-buffer deflate library into one deflate stream.
+// Kept because no library does it: without it the parallel writer could not use libdeflate,
+// which deflates database pages nearly twice as fast as zlib.
 //
 // gzip_compressor writes a single gzip member whose deflate stream is the concatenation of
 // independently compressed blocks (pigz style). That works when every block but the last is
@@ -2581,17 +2749,6 @@ inline std::size_t make_joinable(std::byte* buf, std::size_t n, std::size_t cap)
 
 namespace hone::backup {
 
-/// The deflate implementation gzip_compressor compresses blocks with (gzip_options::engine).
-/// Both write the same format, one gzip member that any gunzip reads, and take the same levels.
-enum class deflate_engine {
-  /// libdeflate: nearly twice as fast as zlib at the same level, and on database pages within
-  /// a fraction of a percent of its size (a few percent larger on some text at level 6).
-  /// Each block is compressed on its own: no match reaches into the block before.
-  libdeflate,
-  /// zlib: each block is primed with the previous 32 KiB, so matches cross block boundaries.
-  zlib,
-};
-
 namespace detail::gzip_impl {
 
 inline constexpr std::size_t window_size = 32768;     // deflate's maximum back-reference distance
@@ -2619,17 +2776,6 @@ inline std::uint32_t crc32_combine(std::uint32_t crc1, std::uint32_t crc2, std::
 
 inline void put_le32(std::byte* p, std::uint32_t v) noexcept {
   for (int i = 0; i < 4; ++i) p[i] = static_cast<std::byte>((v >> (8 * i)) & 0xFFu);
-}
-
-/// Fills buf as far as the reader allows; returns less than buf.size() only at end of input.
-inline std::size_t read_full(reader& in, std::span<std::byte> buf) {
-  std::size_t got = 0;
-  while (got < buf.size()) {
-    std::size_t n = in.read(buf.subspan(got));
-    if (n == 0) break;
-    got += n;
-  }
-  return got;
 }
 
 inline constexpr std::size_t stored_size(std::size_t len) noexcept {
@@ -3063,6 +3209,253 @@ class gunzip {
 
 }  // namespace hone::backup
 // ---- end of <hone/backup/detail/gzip.hpp> ----
+// ---- begin of <hone/backup/detail/parallel_deflate.hpp> ----
+// The parallel deflate of gzip_compressor::compress: worker threads read and deflate (or
+// store) blocks, the calling thread writes them in order.
+
+
+#include <algorithm>
+#include <condition_variable>
+#include <cstddef>
+#include <cstdint>
+#include <exception>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <span>
+#include <thread>
+#include <vector>
+
+namespace hone::backup::detail::gzip_impl {
+
+struct block_job {
+  explicit block_job(std::size_t pieces)
+      : in(pieces), out(std::make_unique_for_overwrite<std::byte[]>(pieces * block_buffer::stride)) {}
+  block_buffer in;
+  std::unique_ptr<std::byte[]> out;  // deflate output (untouched, so not resident, for ciphertext)
+  std::span<const std::byte> encoded;
+  std::uint64_t seq = 0;  // position in the stream
+  std::uint32_t crc = 0;
+  bool deflated = false;
+  bool done = false;
+  std::exception_ptr error;  // from reading or deflating this block; rethrown in order
+};
+
+// One compress() call. Workers take turns reading the next block (one read at a time, so
+// the reader sees ordinary sequential calls, but from a worker thread) and then deflate or
+// store it in parallel; the calling thread only writes the finished blocks in order and
+// reports progress. Reading and writing thus overlap, which is what lets ciphertext, whose
+// per-block work is a CRC, go as fast as a plain copy.
+class parallel_deflate {
+ public:
+  parallel_deflate(const gzip_options& o, reader& in) : opts_(o), in_(in) {
+    std::size_t pieces = std::max<std::size_t>(1, (o.block_size + max_stored_len / 2) / max_stored_len);
+    // One block per worker (being read or deflated), one being written, and one spare so
+    // that a worker finishing early need not wait for the writer.
+    std::size_t n = o.threads + 2;
+    jobs_.reserve(n);
+    slots_.assign(n, nullptr);
+    for (std::size_t i = 0; i < n; ++i) {
+      jobs_.push_back(std::make_unique<block_job>(pieces));
+      free_.push_back(jobs_.back().get());
+    }
+    tail_ = std::make_unique_for_overwrite<std::byte[]>(window_size);
+  }
+  parallel_deflate(const parallel_deflate&) = delete;
+  parallel_deflate& operator=(const parallel_deflate&) = delete;
+  ~parallel_deflate() {
+    {
+      std::lock_guard lock(m_);
+      stop_ = true;
+    }
+    free_cv_.notify_all();
+    for (auto& t : threads_) t.join();
+  }
+
+  compress_result run(writer& out, const progress_fn& progress) {
+    compress_result res;
+    const unsigned char xfl = opts_.level == 9 ? 2 : opts_.level == 1 ? 4 : 0;
+    // MTIME 0: the backup's name carries the time, and equal input gives equal output.
+    const std::byte header[10] = {std::byte{0x1f}, std::byte{0x8b}, std::byte{8}, std::byte{0},   std::byte{0},
+                                  std::byte{0},    std::byte{0},    std::byte{0}, std::byte{xfl}, std::byte{3}};
+    out.write(header);
+    res.bytes_out = sizeof header;
+
+    std::uint32_t crc = 0;
+    auto retire = [&](block_job* j) {
+      if (j->error) std::rethrow_exception(j->error);
+      out.write(j->encoded);
+      res.bytes_out += j->encoded.size();
+      res.bytes_in += j->in.size();
+      res.compressed = res.compressed || j->deflated;
+      crc = crc32_combine(crc, j->crc, j->in.size());
+      if (progress) progress(res.bytes_in);
+    };
+
+    // The first block is read here: input that fits in it needs no threads at all.
+    block_job* first = free_.back();
+    free_.pop_back();
+    const bool more = read_next(*first);
+    if (more) start_workers();
+    if (first->error) std::rethrow_exception(first->error);
+    if (first->in.size() != 0) {
+      // The calling thread deflates no other block: its state goes right after this one.
+      std::optional<block_deflater> stream;
+      process(*first, stream);
+      retire(first);
+    }
+    if (more) {
+      {
+        std::lock_guard lock(m_);
+        free_.push_back(first);
+      }
+      free_cv_.notify_one();
+      for (std::uint64_t want = 1;; ++want) {
+        block_job* j = nullptr;
+        {
+          std::unique_lock lock(m_);
+          done_cv_.wait(lock, [&] {
+            if (want == total_) return true;
+            block_job* s = slots_[want % slots_.size()];
+            return s && s->done;
+          });
+          if (want == total_) break;
+          j = slots_[want % slots_.size()];
+        }
+        retire(j);
+        {
+          std::lock_guard lock(m_);
+          slots_[want % slots_.size()] = nullptr;
+          free_.push_back(j);
+        }
+        free_cv_.notify_one();
+      }
+    }
+
+    // An empty final stored block ends the deflate stream, so no block had to know that it
+    // was the last one, which would have meant reading ahead.
+    std::byte end[13] = {std::byte{1}, std::byte{0}, std::byte{0}, std::byte{0xFF}, std::byte{0xFF}};
+    put_le32(end + 5, crc);  // then the gzip trailer: CRC-32 and length mod 2^32
+    put_le32(end + 9, static_cast<std::uint32_t>(res.bytes_in & 0xFFFFFFFFu));
+    out.write(end);
+    res.bytes_out += sizeof end;
+    if (progress && res.bytes_in == 0) progress(0);
+    return res;
+  }
+
+ private:
+  // Reads the next block into j (the caller holds read_m_, or no worker runs yet). Returns
+  // whether more input may follow.
+  bool read_next(block_job& j) {
+    j.seq = next_seq_++;
+    j.error = nullptr;
+    j.done = false;
+    try {
+      j.in.fill(in_, {tail_.get(), tail_len_});
+    } catch (...) {
+      j.error = std::current_exception();
+      return false;
+    }
+    // Only full blocks are followed by more, and full blocks are longer than the window.
+    tail_len_ = std::min(window_size, j.in.size());
+    j.in.copy_tail(tail_.get(), tail_len_);
+    return j.in.full();
+  }
+
+  void start_workers() {
+    for (unsigned i = 0; i < opts_.threads; ++i) threads_.emplace_back([this] { work(); });
+  }
+
+  void work() {
+    std::optional<block_deflater> stream;
+    for (;;) {
+      block_job* j = nullptr;
+      {
+        std::unique_lock read_lock(read_m_);
+        if (input_done_) return;
+        {
+          std::unique_lock lock(m_);
+          free_cv_.wait(lock, [&] { return stop_ || !free_.empty(); });
+          if (stop_) return;
+          j = free_.back();
+          free_.pop_back();
+        }
+        bool more = read_next(*j);
+        std::lock_guard lock(m_);
+        if (!more) {
+          input_done_ = true;
+          bool is_block = j->in.size() != 0 || j->error;
+          total_ = is_block ? j->seq + 1 : j->seq;
+          if (!is_block) {
+            free_.push_back(j);
+            done_cv_.notify_one();
+            return;
+          }
+        }
+        slots_[j->seq % slots_.size()] = j;
+      }
+      if (!j->error) {
+        try {
+          process(*j, stream);
+        } catch (...) {
+          j->error = std::current_exception();
+        }
+      }
+      {
+        std::lock_guard lock(m_);
+        j->done = true;
+      }
+      done_cv_.notify_one();
+    }
+  }
+
+  void process(block_job& j, std::optional<block_deflater>& stream) const {
+    j.crc = 0;
+    for (std::size_t k = 0, n = j.in.piece_count(); k < n; ++k) {
+      auto p = j.in.piece(k);
+      j.crc = crc32(j.crc, p.data(), p.size());
+    }
+    j.deflated = false;
+    // Deflate has to save at least 1/64 of the block (and 16 bytes) to be kept: below that,
+    // storing costs next to nothing in size, restores at copy speed, and keeps a few bytes
+    // shaved off a random tail from reporting ciphertext as compressed.
+    std::size_t stored = stored_size(j.in.size());
+    std::size_t margin = std::max<std::size_t>(stored / 64, 16);
+    if (opts_.level > 0 && stored > margin && !(opts_.detect_incompressible && looks_incompressible(j.in))) {
+      if (!stream) stream.emplace(opts_.level, opts_.engine);
+      if (std::size_t n = stream->compress_block(j.in, j.out.get(), stored - margin); n != 0) {
+        j.encoded = {j.out.get(), n};
+        j.deflated = true;
+        return;
+      }
+    }
+    j.encoded = j.in.make_stored();
+  }
+
+  gzip_options opts_;
+  std::vector<std::unique_ptr<block_job>> jobs_;
+
+  // Reading side, guarded by read_m_ once workers run.
+  std::mutex read_m_;
+  reader& in_;
+  std::unique_ptr<std::byte[]> tail_;  // the last 32 KiB read: history of the next block
+  std::size_t tail_len_ = 0;
+  std::uint64_t next_seq_ = 0;
+  bool input_done_ = false;
+
+  // Hand-over between workers and the writing thread, guarded by m_.
+  std::mutex m_;
+  std::condition_variable free_cv_;  // a block buffer was freed, or stop_
+  std::condition_variable done_cv_;  // a block is done, or total_ is known
+  std::vector<block_job*> free_;
+  std::vector<block_job*> slots_;     // the finished or running job of block seq at seq % size
+  std::uint64_t total_ = UINT64_MAX;  // number of blocks, once the end of input was read
+  bool stop_ = false;
+  std::vector<std::thread> threads_;
+};
+
+}  // namespace hone::backup::detail::gzip_impl
+// ---- end of <hone/backup/detail/parallel_deflate.hpp> ----
 
 #include <algorithm>
 #include <array>
@@ -3088,17 +3481,6 @@ class gunzip {
 #include <zlib.h>
 
 namespace hone::backup {
-
-/// Settings of gzip_compressor (also reachable as gzip_compressor::options). Declared outside
-/// the class because a nested struct's member initializers are unusable in the enclosing
-/// class's default arguments.
-struct gzip_options {
-  int level = 6;                                       ///< deflate level 0-9 (0 = store only; <0 = 6), either engine
-  unsigned threads = 0;                                ///< compression threads; 0 = hardware_concurrency
-  std::size_t block_size = 1024 * 1024;                ///< input per parallel block, clamped to 64 KiB-64 MiB
-  bool detect_incompressible = true;                   ///< store blocks that look like ciphertext
-  deflate_engine engine = deflate_engine::libdeflate;  ///< who deflates the blocks; see deflate_engine
-};
 
 /// Compressor writing one gzip member (RFC 1952) per backup, pigz style: the input is cut
 /// into blocks that worker threads deflate in parallel, each ending byte aligned and not final
@@ -3141,7 +3523,7 @@ class gzip_compressor {
   /// Input that spans more than one block is read by the worker threads, one read() at a
   /// time and in order; out.write() and progress are called on the calling thread only.
   compress_result compress(reader& in, writer& out, const progress_fn& progress) const {
-    parallel_deflate job(opts_, in);
+    detail::gzip_impl::parallel_deflate job(opts_, in);
     return job.run(out, progress);
   }
 
@@ -3183,237 +3565,6 @@ class gzip_compressor {
   std::string_view suffix() const noexcept { return ".db.gz"; }
 
  private:
-  struct block_job {
-    explicit block_job(std::size_t pieces)
-        : in(pieces),
-          out(std::make_unique_for_overwrite<std::byte[]>(pieces * detail::gzip_impl::block_buffer::stride)) {}
-    detail::gzip_impl::block_buffer in;
-    std::unique_ptr<std::byte[]> out;  // deflate output (untouched, so not resident, for ciphertext)
-    std::span<const std::byte> encoded;
-    std::uint64_t seq = 0;  // position in the stream
-    std::uint32_t crc = 0;
-    bool deflated = false;
-    bool done = false;
-    std::exception_ptr error;  // from reading or deflating this block; rethrown in order
-  };
-
-  // One compress() call. Workers take turns reading the next block (one read at a time, so
-  // the reader sees ordinary sequential calls, but from a worker thread) and then deflate or
-  // store it in parallel; the calling thread only writes the finished blocks in order and
-  // reports progress. Reading and writing thus overlap, which is what lets ciphertext, whose
-  // per-block work is a CRC, go as fast as a plain copy.
-  class parallel_deflate {
-   public:
-    parallel_deflate(const options& o, reader& in) : opts_(o), in_(in) {
-      using namespace detail::gzip_impl;
-      std::size_t pieces = std::max<std::size_t>(1, (o.block_size + max_stored_len / 2) / max_stored_len);
-      // One block per worker (being read or deflated), one being written, and one spare so
-      // that a worker finishing early need not wait for the writer.
-      std::size_t n = o.threads + 2;
-      jobs_.reserve(n);
-      slots_.assign(n, nullptr);
-      for (std::size_t i = 0; i < n; ++i) {
-        jobs_.push_back(std::make_unique<block_job>(pieces));
-        free_.push_back(jobs_.back().get());
-      }
-      tail_ = std::make_unique_for_overwrite<std::byte[]>(window_size);
-    }
-    parallel_deflate(const parallel_deflate&) = delete;
-    parallel_deflate& operator=(const parallel_deflate&) = delete;
-    ~parallel_deflate() {
-      {
-        std::lock_guard lock(m_);
-        stop_ = true;
-      }
-      free_cv_.notify_all();
-      for (auto& t : threads_) t.join();
-    }
-
-    compress_result run(writer& out, const progress_fn& progress) {
-      using namespace detail::gzip_impl;
-      compress_result res;
-      const unsigned char xfl = opts_.level == 9 ? 2 : opts_.level == 1 ? 4 : 0;
-      // MTIME 0: the backup's name carries the time, and equal input gives equal output.
-      const std::byte header[10] = {std::byte{0x1f}, std::byte{0x8b}, std::byte{8}, std::byte{0},   std::byte{0},
-                                    std::byte{0},    std::byte{0},    std::byte{0}, std::byte{xfl}, std::byte{3}};
-      out.write(header);
-      res.bytes_out = sizeof header;
-
-      std::uint32_t crc = 0;
-      auto retire = [&](block_job* j) {
-        if (j->error) std::rethrow_exception(j->error);
-        out.write(j->encoded);
-        res.bytes_out += j->encoded.size();
-        res.bytes_in += j->in.size();
-        res.compressed = res.compressed || j->deflated;
-        crc = crc32_combine(crc, j->crc, j->in.size());
-        if (progress) progress(res.bytes_in);
-      };
-
-      // The first block is read here: input that fits in it needs no threads at all.
-      block_job* first = free_.back();
-      free_.pop_back();
-      const bool more = read_next(*first);
-      if (more) start_workers();
-      if (first->error) std::rethrow_exception(first->error);
-      if (first->in.size() != 0) {
-        // The calling thread deflates no other block: its state goes right after this one.
-        std::optional<block_deflater> stream;
-        process(*first, stream);
-        retire(first);
-      }
-      if (more) {
-        {
-          std::lock_guard lock(m_);
-          free_.push_back(first);
-        }
-        free_cv_.notify_one();
-        for (std::uint64_t want = 1;; ++want) {
-          block_job* j = nullptr;
-          {
-            std::unique_lock lock(m_);
-            done_cv_.wait(lock, [&] {
-              if (want == total_) return true;
-              block_job* s = slots_[want % slots_.size()];
-              return s && s->done;
-            });
-            if (want == total_) break;
-            j = slots_[want % slots_.size()];
-          }
-          retire(j);
-          {
-            std::lock_guard lock(m_);
-            slots_[want % slots_.size()] = nullptr;
-            free_.push_back(j);
-          }
-          free_cv_.notify_one();
-        }
-      }
-
-      // An empty final stored block ends the deflate stream, so no block had to know that it
-      // was the last one, which would have meant reading ahead.
-      std::byte end[13] = {std::byte{1}, std::byte{0}, std::byte{0}, std::byte{0xFF}, std::byte{0xFF}};
-      put_le32(end + 5, crc);  // then the gzip trailer: CRC-32 and length mod 2^32
-      put_le32(end + 9, static_cast<std::uint32_t>(res.bytes_in & 0xFFFFFFFFu));
-      out.write(end);
-      res.bytes_out += sizeof end;
-      if (progress && res.bytes_in == 0) progress(0);
-      return res;
-    }
-
-   private:
-    // Reads the next block into j (the caller holds read_m_, or no worker runs yet). Returns
-    // whether more input may follow.
-    bool read_next(block_job& j) {
-      using namespace detail::gzip_impl;
-      j.seq = next_seq_++;
-      j.error = nullptr;
-      j.done = false;
-      try {
-        j.in.fill(in_, {tail_.get(), tail_len_});
-      } catch (...) {
-        j.error = std::current_exception();
-        return false;
-      }
-      // Only full blocks are followed by more, and full blocks are longer than the window.
-      tail_len_ = std::min(window_size, j.in.size());
-      j.in.copy_tail(tail_.get(), tail_len_);
-      return j.in.full();
-    }
-
-    void start_workers() {
-      for (unsigned i = 0; i < opts_.threads; ++i) threads_.emplace_back([this] { work(); });
-    }
-
-    void work() {
-      std::optional<detail::gzip_impl::block_deflater> stream;
-      for (;;) {
-        block_job* j = nullptr;
-        {
-          std::unique_lock read_lock(read_m_);
-          if (input_done_) return;
-          {
-            std::unique_lock lock(m_);
-            free_cv_.wait(lock, [&] { return stop_ || !free_.empty(); });
-            if (stop_) return;
-            j = free_.back();
-            free_.pop_back();
-          }
-          bool more = read_next(*j);
-          std::lock_guard lock(m_);
-          if (!more) {
-            input_done_ = true;
-            bool is_block = j->in.size() != 0 || j->error;
-            total_ = is_block ? j->seq + 1 : j->seq;
-            if (!is_block) {
-              free_.push_back(j);
-              done_cv_.notify_one();
-              return;
-            }
-          }
-          slots_[j->seq % slots_.size()] = j;
-        }
-        if (!j->error) {
-          try {
-            process(*j, stream);
-          } catch (...) {
-            j->error = std::current_exception();
-          }
-        }
-        {
-          std::lock_guard lock(m_);
-          j->done = true;
-        }
-        done_cv_.notify_one();
-      }
-    }
-
-    void process(block_job& j, std::optional<detail::gzip_impl::block_deflater>& stream) const {
-      using namespace detail::gzip_impl;
-      j.crc = 0;
-      for (std::size_t k = 0, n = j.in.piece_count(); k < n; ++k) {
-        auto p = j.in.piece(k);
-        j.crc = crc32(j.crc, p.data(), p.size());
-      }
-      j.deflated = false;
-      // Deflate has to save at least 1/64 of the block (and 16 bytes) to be kept: below that,
-      // storing costs next to nothing in size, restores at copy speed, and keeps a few bytes
-      // shaved off a random tail from reporting ciphertext as compressed.
-      std::size_t stored = stored_size(j.in.size());
-      std::size_t margin = std::max<std::size_t>(stored / 64, 16);
-      if (opts_.level > 0 && stored > margin && !(opts_.detect_incompressible && looks_incompressible(j.in))) {
-        if (!stream) stream.emplace(opts_.level, opts_.engine);
-        if (std::size_t n = stream->compress_block(j.in, j.out.get(), stored - margin); n != 0) {
-          j.encoded = {j.out.get(), n};
-          j.deflated = true;
-          return;
-        }
-      }
-      j.encoded = j.in.make_stored();
-    }
-
-    options opts_;
-    std::vector<std::unique_ptr<block_job>> jobs_;
-
-    // Reading side, guarded by read_m_ once workers run.
-    std::mutex read_m_;
-    reader& in_;
-    std::unique_ptr<std::byte[]> tail_;  // the last 32 KiB read: history of the next block
-    std::size_t tail_len_ = 0;
-    std::uint64_t next_seq_ = 0;
-    bool input_done_ = false;
-
-    // Hand-over between workers and the writing thread, guarded by m_.
-    std::mutex m_;
-    std::condition_variable free_cv_;  // a block buffer was freed, or stop_
-    std::condition_variable done_cv_;  // a block is done, or total_ is known
-    std::vector<block_job*> free_;
-    std::vector<block_job*> slots_;     // the finished or running job of block seq at seq % size
-    std::uint64_t total_ = UINT64_MAX;  // number of blocks, once the end of input was read
-    bool stop_ = false;
-    std::vector<std::thread> threads_;
-  };
-
   options opts_;
 };
 
@@ -3446,9 +3597,7 @@ class identity_compressor {
     return copy(in, out, progress);
   }
 
-  peek_result peek(reader& in, std::span<std::byte> buf) const {
-    return {detail::gzip_impl::read_full(in, buf), false};
-  }
+  peek_result peek(reader& in, std::span<std::byte> buf) const { return {read_full(in, buf), false}; }
 
   std::string_view suffix() const noexcept { return ".db"; }
 
@@ -3496,6 +3645,25 @@ namespace hone::backup::detail {
 
 /// The files SQLite keeps beside a database, by suffix of its path.
 inline constexpr const char* sqlite_sidecars[] = {"-wal", "-shm", "-journal"};
+
+/// Those of sqlite_sidecars that may hold committed transactions not yet in the database file.
+inline constexpr const char* sqlite_pending_sidecars[] = {"-wal", "-journal"};
+
+/// The first of sqlite_pending_sidecars of `db` that has data, or nullptr.
+inline const char* pending_sidecar(const std::filesystem::path& db) {
+  for (const char* sfx : sqlite_pending_sidecars) {
+    std::error_code ec;
+    if (std::filesystem::file_size(db.string() + sfx, ec) > 0 && !ec) return sfx;
+  }
+  return nullptr;
+}
+
+/// For a database nothing holds still (an Exporter without prepare_replace): it may be
+/// replaced only when its -wal and -journal hold nothing.
+inline void require_no_pending_sidecar(const std::filesystem::path& db) {
+  if (const char* sfx = pending_sidecar(db))
+    throw database_error("Cannot replace " + db.string() + ": its " + sfx + " file may hold committed transactions");
+}
 
 /// Makes the database of `db` safe to replace: leaves WAL mode (SQLite checkpoints the WAL into
 /// the file and deletes it; it can only do so as the only connection) and takes the write lock
@@ -3644,6 +3812,64 @@ inline std::string replace_database_file(const std::string& replacement, const s
   return name;
 }
 
+/// Where a restore goes: the absolute path, and the file there now (if any).
+struct restore_target {
+  std::filesystem::path path;
+  bool exists = false;
+  struct stat current {};
+};
+
+/// The target of a restore to `database`: refused when a database is there and `force` is
+/// false, or when its folder does not exist.
+inline restore_target restore_target_of(const std::filesystem::path& database, bool force) {
+  restore_target t;
+  std::error_code ec;
+  t.path = std::filesystem::absolute(database, ec);
+  t.exists = ::stat(t.path.c_str(), &t.current) == 0;
+  if (t.exists && !force)
+    throw database_exists_error("Database already exists at " + t.path.string() + "; restoring would overwrite it");
+  if (!std::filesystem::is_directory(t.path.parent_path(), ec))
+    throw io_error("Cannot restore: the folder " + t.path.parent_path().string() + " does not exist");
+  return t;
+}
+
+/// Removes the files named `prefix` and six more characters in `dir`: temp files of an
+/// earlier restore that was killed.
+inline void remove_stale_restore_files(const std::filesystem::path& dir, const std::string& prefix) {
+  std::error_code ec;
+  for (auto it = std::filesystem::directory_iterator(dir, ec); !ec && it != std::filesystem::directory_iterator();
+       it.increment(ec)) {
+    auto n = it->path().filename().string();
+    if (n.size() == prefix.size() + 6 && n.compare(0, prefix.size(), prefix) == 0) ::unlink(it->path().c_str());
+  }
+}
+
+/// An owner-only temp file .NAME.restore-XXXXXX in the target's folder (so that the final step
+/// is a rename), the stale ones of an earlier restore that was killed removed first. The caller
+/// holds the replace_lock. `hook` is told of the file (see temp_path).
+inline created_temp create_restore_file(const restore_target& target, temp_path::hook_fn hook) {
+  const auto dir = target.path.parent_path();
+  const std::string stem = "." + target.path.filename().string() + ".restore-";
+  remove_stale_restore_files(dir, stem);
+  return create_temp_file((dir / stem).string(), std::move(hook));
+}
+
+/// The last step of a restore: replace_database_file (the database there kept as
+/// `keep_stem`), then the folder synced. Returns the kept copy's name (empty when there was no
+/// database). The temp file is the database once this returns, or when only the sync failed.
+inline std::string install_restored(temp_path& restored, const restore_target& target, const std::string& keep_stem) {
+  std::string kept = replace_database_file(restored.path(), target.path.string(),
+                                           target.exists ? &target.current : nullptr, keep_stem);
+  restored.release();
+  try {
+    fsync_directory(target.path.parent_path());
+  } catch (const error& e) {
+    throw io_error("The database was restored, but " + std::string(e.what()) +
+                   ": the restore may not survive a power loss until the folder is synced");
+  }
+  return kept;
+}
+
 }  // namespace hone::backup::detail
 // ---- end of <hone/backup/detail/replace.hpp> ----
 
@@ -3720,16 +3946,19 @@ class database_hold {
  public:
   database_hold() = default;
   database_hold(database_hold&&) noexcept = default;
-  database_hold& operator=(database_hold&&) noexcept = default;
-  ~database_hold() {
-    if (db_) sqlite3_exec(db_.get(), "ROLLBACK", nullptr, nullptr, nullptr);
+  database_hold& operator=(database_hold&& o) noexcept {
+    tx_ = std::move(o.tx_);  // rolled back while its connection is still open
+    db_ = std::move(o.db_);
+    return *this;
   }
   explicit operator bool() const noexcept { return static_cast<bool>(db_); }
 
  private:
   friend class sqlcipher_exporter;
-  explicit database_hold(detail::db_ptr db) : db_(std::move(db)) {}
+  /// Takes over the transaction detail::hold_still began on `db`.
+  explicit database_hold(detail::db_ptr db) : db_(std::move(db)), tx_(detail::transaction::adopt(db_.get())) {}
   detail::db_ptr db_;
+  detail::transaction tx_ = detail::transaction::adopt(nullptr);  // destroyed first: ROLLBACK, then close
 };
 
 class sqlcipher_exporter {
@@ -3786,13 +4015,8 @@ class sqlcipher_exporter {
   /// throws database_busy_error and nothing has changed. A file that does not open with the key (or is not a database)
   /// is acceptable only when no -wal or -journal file beside it holds data.
   database_hold prepare_replace(const std::filesystem::path& path) const {
-    auto has_data = [&](const char* suffix) {
-      std::error_code ec;
-      const auto n = std::filesystem::file_size(path.string() + suffix, ec);
-      return !ec && n > 0;
-    };
     auto unopenable = [&](const std::string& why) {
-      if (has_data("-wal") || has_data("-journal"))
+      if (detail::pending_sidecar(path))
         throw database_error("Cannot replace " + path.string() + ": " + why +
                              ", and its -wal or -journal file may hold committed transactions; move the "
                              "database and those files elsewhere first");
@@ -4002,6 +4226,8 @@ static_assert(Exporter<sqlcipher_exporter>);
 #include <chrono>
 #include <cstdint>
 #include <filesystem>
+#include <iterator>
+#include <utility>
 #include <map>
 #include <optional>
 #include <string>
@@ -4193,7 +4419,9 @@ inline migrate_result migrate_to_v4(const std::filesystem::path& database, const
     detail::unique_fd fd(::mkostemp(tmpl.data(), O_CLOEXEC));
     if (!fd) throw io_error("Cannot create a temporary file in " + dir.string() + ": " + detail::errno_text(errno));
   }
-  detail::temp_path cleanup(tmpl, {}, {"-journal", "-wal", "-shm", "-migrated", "-migrated-journal"});
+  std::vector<std::string> side_files(std::begin(detail::sqlite_sidecars), std::end(detail::sqlite_sidecars));
+  side_files.insert(side_files.end(), {"-migrated", "-migrated-journal"});  // cipher_migrate's own
+  detail::temp_path cleanup(tmpl, {}, std::move(side_files));
   copy_in_old_format(r.database, tmpl, key, options.busy_timeout_ms, guard.compatibility);
 
   // 4. Upgrade the copy, then prove the result.
@@ -4336,83 +4564,18 @@ class private_temp_dir {
 
 #include <algorithm>
 #include <array>
-#include <cstring>
 #include <chrono>
-#include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <functional>
 #include <optional>
+#include <span>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
-#include <fcntl.h>
-#include <stdlib.h>
-#include <sys/file.h>
-#include <sys/stat.h>
-#include <unistd.h>
-
 namespace hone::backup {
-
-/// A backup as create/list/get report it.
-struct backup_info {
-  std::string name;
-  std::string path;         ///< where the Destination keeps it
-  std::uint64_t size = 0;   ///< stored (compressed) size in bytes
-  time_point created_at{};  ///< from the name's timestamp, else the file's modification time
-  bool encrypted = false;   ///< read from the file: it does not start with "SQLite format 3"
-  /// The backup is in the Compressor's format (for gzip_compressor: a gzip .db.gz file),
-  /// whether or not its data shrank. See `deflated` for that.
-  bool compressed = false;
-  /// The data inside is actually compressed; false when it is stored as-is (ciphertext does
-  /// not shrink, so the gzip compressor stores encrypted pages in stored blocks).
-  bool deflated = false;
-  row_counts counts;  ///< filled by create only
-  /// list/get: non-empty when the file is not a usable backup (not in the Compressor's format,
-  /// empty, or its content is not an SQLite/SQLCipher database). Such files never count as
-  /// backups: prune keeps them and does not count them, the scheduler ignores them.
-  std::string problem;
-  /// Hex SHA-256 of the stored bytes when the Destination keeps a checked record of it
-  /// (stored_entry::sha256); empty when unknown.
-  std::string sha256;
-};
-
-/// A backup prune kept, with the rules that kept it ("last", "daily", ..., or "time unknown").
-struct retained_backup {
-  std::string name;
-  std::vector<std::string> reasons;
-};
-
-struct prune_result {
-  bool dry_run = false;                   ///< nothing was deleted: deleted_* say what would have been
-  std::string policy;                     ///< the policy's describe()
-  std::vector<retained_backup> retained;  ///< newest first
-  std::size_t deleted_count = 0;
-  std::vector<std::string> deleted_names;
-  std::size_t retained_count = 0;
-  std::uint64_t bytes_freed = 0;
-  /// Files named like backups that are not backups (see backup_info::problem): never deleted,
-  /// never counted among the kept.
-  std::vector<std::string> skipped_names;
-};
-
-struct verify_result {
-  bool valid = false;
-  std::string name;
-  row_counts counts;
-  bool encrypted = false;
-  bool wrong_key = false;    ///< the key does not open the backup
-  bool key_missing = false;  ///< the backup is encrypted and no key was given
-  std::string message;
-};
-
-struct restore_result {
-  bool restored = false;
-  std::string backup_name;
-  std::string message;
-  std::filesystem::path database;
-  std::filesystem::path pre_restore_copy;  ///< empty when there was no database to keep
-};
 
 /// What an observer hears. For progress events `done`/`total` are bytes (total 0: unknown).
 struct event {
@@ -4460,59 +4623,33 @@ struct runner_options {
   std::string name_prefix = std::string(default_name_prefix);
 };
 
-template <class E, class C, class D, class K>
+template <class Exporter, class Compressor, class Destination, class Clock>
 class BackupRunner {
-  // One member at a time, so that the message names what a policy type lacks.
-  static_assert(concepts::exporter::has_export_to<E>,
-                "Exporter requirements not met: missing `export_result export_to(const std::filesystem::path&, "
-                "const progress_fn&)`");
-  static_assert(concepts::exporter::has_check<E>,
-                "Exporter requirements not met: missing `check_result check(const std::filesystem::path&) const`");
-  static_assert(concepts::compressor::has_compress<C>,
-                "Compressor requirements not met: missing `compress_result compress(reader&, writer&, const "
-                "progress_fn&)`");
-  static_assert(concepts::compressor::has_decompress<C>,
-                "Compressor requirements not met: missing `std::uint64_t decompress(reader&, writer&, const "
-                "progress_fn&)`");
-  static_assert(concepts::compressor::has_peek<C>,
-                "Compressor requirements not met: missing `peek_result peek(reader&, std::span<std::byte>) const`");
-  static_assert(concepts::compressor::has_suffix<C>,
-                "Compressor requirements not met: missing `std::string_view suffix() const`");
-  static_assert(concepts::destination::has_store<D>,
-                "Destination requirements not met: missing `stored_entry store(const std::string&, const "
-                "std::function<void(writer&)>&)`");
-  static_assert(concepts::destination::has_list<D>,
-                "Destination requirements not met: missing `std::vector<stored_entry> list() const`");
-  static_assert(
-      concepts::destination::has_stat<D>,
-      "Destination requirements not met: missing `std::optional<stored_entry> stat(const std::string&) const`");
-  static_assert(concepts::destination::has_open<D>,
-                "Destination requirements not met: missing `std::unique_ptr<reader> open(const std::string&) const`");
-  static_assert(concepts::destination::has_remove<D>,
-                "Destination requirements not met: missing `void remove(const std::string&)`");
-  static_assert(concepts::destination::has_lock<D>,
-                "Destination requirements not met: missing `lock()` returning a movable guard");
-  static_assert(concepts::clock::has_now<K>, "Clock requirements not met: missing `time_point now() const`");
-  static_assert(concepts::clock::has_wait_until<K>,
-                "Clock requirements not met: missing `bool wait_until(time_point, std::stop_token)`");
+  // One member at a time, so that the message names what a policy type lacks (the messages
+  // live beside the member concepts, in concepts.hpp).
+  static_assert(concepts::exporter::requirements<Exporter>::value);
+  static_assert(concepts::compressor::requirements<Compressor>::value);
+  static_assert(concepts::destination::requirements<Destination>::value);
+  static_assert(concepts::clock::requirements<Clock>::value);
 
  public:
-  using exporter_type = E;
-  using compressor_type = C;
-  using destination_type = D;
-  using clock_type = K;
+  using exporter_type = Exporter;
+  using compressor_type = Compressor;
+  using destination_type = Destination;
+  using clock_type = Clock;
 
-  BackupRunner(E exporter, C compressor, D destination, K clock = K{}, runner_options options = {})
+  BackupRunner(Exporter exporter, Compressor compressor, Destination destination, Clock clock = Clock{},
+               runner_options options = {})
       : exporter_(std::move(exporter)),
         compressor_(std::move(compressor)),
         destination_(std::move(destination)),
         clock_(std::move(clock)),
         options_(std::move(options)) {}
 
-  E& exporter() noexcept { return exporter_; }
-  C& compressor() noexcept { return compressor_; }
-  D& destination() noexcept { return destination_; }
-  K& clock() noexcept { return clock_; }
+  Exporter& exporter() noexcept { return exporter_; }
+  Compressor& compressor() noexcept { return compressor_; }
+  Destination& destination() noexcept { return destination_; }
+  Clock& clock() noexcept { return clock_; }
   runner_options& options() noexcept { return options_; }
 
   /// The name a custom name becomes: the Compressor's suffix (".db.gz") is appended unless the
@@ -4526,7 +4663,8 @@ class BackupRunner {
     return name;
   }
 
-  /// Creates a backup. Without a name: hone-YYYY-MM-DD-HHMMSS.db.gz (UTC, from the Clock); when
+  /// Creates a backup. Without a name: <name_prefix>YYYY-MM-DD-HHMMSS.db.gz (UTC, from the
+  /// Clock; backup-2024-01-15-143022.db.gz with the default prefix); when
   /// that exists (a second backup in the same second) -1, -2, ... is added, so none is lost.
   /// With a name: it must not exist ("Backup already exists"); nothing is ever overwritten.
   backup_info create(std::optional<std::string> requested = std::nullopt) {
@@ -4569,7 +4707,7 @@ class BackupRunner {
       info.compressed = true;
       info.deflated = packed.compressed;
       info.counts = exported.counts;
-      if constexpr (concepts::destination::has_annotate<D>) {
+      if constexpr (concepts::destination::has_annotate<Destination>) {
         // Only saves list() a read; the backup is complete and listed without it.
         try {
           destination_.annotate(name, content_info{info.encrypted, info.deflated});
@@ -4597,7 +4735,7 @@ class BackupRunner {
       }
       bool conclusive = false;
       out.push_back(inspect(e, &conclusive));
-      if constexpr (requires(const D& d, const std::string& n, const content_info& i) { d.annotate(n, i); }) {
+      if constexpr (requires(const Destination& d, const std::string& n, const content_info& i) { d.annotate(n, i); }) {
         if (conclusive) {
           const backup_info& b = out.back();
           try {
@@ -4737,7 +4875,7 @@ class BackupRunner {
   restore_result restore(const std::string& requested, const std::filesystem::path& database, bool force) {
     const std::string name = resolve_name(requested);
     return observed(event::operation::restore, name, [&] {
-      const restore_target target = restore_target_of(database, force);
+      const detail::restore_target target = detail::restore_target_of(database, force);
       // One restore of a database at a time, whichever destination each reads: another one
       // would remove this one's temporary file as a stale one, or replace the database under it.
       detail::replace_lock restoring(target.path, "restore of backup " + name, iso8601(clock_.now()));
@@ -4748,15 +4886,7 @@ class BackupRunner {
           target.exists ? hold_for_replace(target.path) : decltype(hold_for_replace(target.path)){};
       restore_result r;  // 3. the old database kept, the new one moved in
       r.pre_restore_copy =
-          detail::replace_database_file(copy.path(), target.path.string(), target.exists ? &target.current : nullptr,
-                                        target.path.string() + ".pre-restore-" + name_timestamp(clock_.now()));
-      copy.release();
-      try {
-        detail::fsync_directory(target.path.parent_path());
-      } catch (const error& e) {
-        throw io_error("The database was restored, but " + std::string(e.what()) +
-                       ": the restore may not survive a power loss until the folder is synced");
-      }
+          detail::install_restored(copy, target, target.path.string() + ".pre-restore-" + name_timestamp(clock_.now()));
       r.database = target.path;
       r.restored = true;
       r.backup_name = name;
@@ -4825,8 +4955,8 @@ class BackupRunner {
 
   /// How many leading bytes the Exporter's inspect_head wants (none when it has no such member).
   static constexpr std::size_t head_size = [] {
-    if constexpr (requires { E::head_bytes; })
-      return std::size_t{E::head_bytes};
+    if constexpr (requires { Exporter::head_bytes; })
+      return std::size_t{Exporter::head_bytes};
     else
       return std::size_t{0};
   }();
@@ -4923,37 +5053,11 @@ class BackupRunner {
     return exporter_.check(file);
   }
 
-  /// A file removed on destruction unless released; tells options.temp_files about it (so a
-  /// program can remove it when interrupted).
-  /// Where a restore goes: the absolute path, and the file there now (if any).
-  struct restore_target {
-    std::filesystem::path path;
-    bool exists = false;
-    struct stat current {};
-  };
-
-  static restore_target restore_target_of(const std::filesystem::path& database, bool force) {
-    restore_target t;
-    std::error_code ec;
-    t.path = std::filesystem::absolute(database, ec);
-    t.exists = ::stat(t.path.c_str(), &t.current) == 0;
-    if (t.exists && !force)
-      throw database_exists_error("Database already exists at " + t.path.string() + "; restoring would overwrite it");
-    if (!std::filesystem::is_directory(t.path.parent_path(), ec))
-      throw io_error("Cannot restore: the folder " + t.path.parent_path().string() + " does not exist");
-    return t;
-  }
-
-  /// Decompresses the backup into an owner-only temp file in the database's folder (so that
-  /// the final step is a rename); temp files of an earlier restore that was killed are removed
-  /// first (the caller holds the lock).
-  detail::temp_path fetch_beside(const std::string& name, const restore_target& target) {
-    const auto dir = target.path.parent_path();
-    const std::string stem = "." + target.path.filename().string() + ".restore-";
-    remove_stale_restore_files(dir, stem);
-    auto [fd, copy] = detail::create_temp_file((dir / stem).string(), options_.temp_files);
+  /// Decompresses the backup into a temp file beside the database (detail::create_restore_file).
+  detail::temp_path fetch_beside(const std::string& name, const detail::restore_target& target) {
+    auto [fd, copy] = detail::create_restore_file(target, options_.temp_files);
     auto in = destination_.open(name);
-    file_writer out(std::move(fd), "Failed to write the restored database in " + dir.string());
+    file_writer out(std::move(fd), "Failed to write the restored database in " + target.path.parent_path().string());
     decompress_into(*in, out, event::operation::restore, name, stored_size(name));
     out.finish();
     return std::move(copy);
@@ -4982,22 +5086,8 @@ class BackupRunner {
     if constexpr (requires { exporter_.prepare_replace(target); }) {
       return exporter_.prepare_replace(target);
     } else {
-      for (const char* sfx : {"-wal", "-journal"}) {  // what may hold SQLite's committed transactions
-        std::error_code ec;
-        if (std::filesystem::file_size(target.string() + sfx, ec) > 0 && !ec)
-          throw database_error("Cannot replace " + target.string() + ": its " + sfx +
-                               " file may hold committed transactions");
-      }
+      detail::require_no_pending_sidecar(target);
       return 0;
-    }
-  }
-
-  static void remove_stale_restore_files(const std::filesystem::path& dir, const std::string& prefix) {
-    std::error_code ec;
-    for (auto it = std::filesystem::directory_iterator(dir, ec); !ec && it != std::filesystem::directory_iterator();
-         it.increment(ec)) {
-      auto n = it->path().filename().string();
-      if (n.size() == prefix.size() + 6 && n.compare(0, prefix.size(), prefix) == 0) ::unlink(it->path().c_str());
     }
   }
 
@@ -5040,10 +5130,10 @@ class BackupRunner {
       return fallback;
   }
 
-  E exporter_;
-  C compressor_;
-  D destination_;
-  K clock_;
+  Exporter exporter_;
+  Compressor compressor_;
+  Destination destination_;
+  Clock clock_;
   runner_options options_;
 };
 
@@ -5296,9 +5386,4 @@ class backup_scheduler {
 }  // namespace hone::backup
 // ---- end of <hone/backup/scheduler.hpp> ----
 
-namespace hone::backup {
-
-/// The usual combination: SQLCipher export, gzip, a local folder, the real clock.
-using local_runner = BackupRunner<sqlcipher_exporter, gzip_compressor, local_directory, system_clock>;
-
-}  // namespace hone::backup
+// local_runner, the usual combination, is declared in <hone/backup/fwd.hpp>.

@@ -106,8 +106,8 @@ void check(std::uint8_t mode, std::string_view text) {
       }
       const hb::remote_error e = cl.failure(c, r);
       if (std::string_view(e.what()).find("fuzz-secret") != std::string_view::npos) fail("the secret in a message");
-      (void)s3::client::root_element(r.body);
-      (void)s3::xml_unescape(r.body);
+      (void)s3::root_element(r.body);
+      (void)s3::xml_elements(r.body, "Error");
       break;
     }
     case 4: {

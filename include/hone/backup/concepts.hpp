@@ -29,6 +29,17 @@ template <class E>
 concept has_check = requires(const E& e, const std::filesystem::path& file) {
   { e.check(file) } -> std::same_as<check_result>;
 };
+/// One static_assert per member concept above, so that BackupRunner names what a type lacks;
+/// `value` is true once every one of them holds.
+template <class E>
+struct requirements {
+  static_assert(has_export_to<E>,
+                "Exporter requirements not met: missing `export_result export_to(const std::filesystem::path&, const "
+                "progress_fn&)`");
+  static_assert(has_check<E>,
+                "Exporter requirements not met: missing `check_result check(const std::filesystem::path&) const`");
+  static constexpr bool value = true;
+};
 }  // namespace concepts::exporter
 
 /// Writes a consistent single-file copy of the source database and checks database files
@@ -53,6 +64,21 @@ concept has_peek = requires(const C& c, reader& in, std::span<std::byte> buf) {
 template <class C>
 concept has_suffix = requires(const C& c) {
   { c.suffix() } -> std::same_as<std::string_view>;
+};
+/// One static_assert per member concept above, so that BackupRunner names what a type lacks;
+/// `value` is true once every one of them holds.
+template <class C>
+struct requirements {
+  static_assert(
+      has_compress<C>,
+      "Compressor requirements not met: missing `compress_result compress(reader&, writer&, const progress_fn&)`");
+  static_assert(
+      has_decompress<C>,
+      "Compressor requirements not met: missing `std::uint64_t decompress(reader&, writer&, const progress_fn&)`");
+  static_assert(has_peek<C>,
+                "Compressor requirements not met: missing `peek_result peek(reader&, std::span<std::byte>) const`");
+  static_assert(has_suffix<C>, "Compressor requirements not met: missing `std::string_view suffix() const`");
+  static constexpr bool value = true;
 };
 }  // namespace concepts::compressor
 
@@ -96,6 +122,23 @@ template <class D>
 concept has_annotate = requires(D& d, const std::string& name, const content_info& info) {
   { d.annotate(name, info) } -> std::same_as<void>;
 };
+/// One static_assert per member concept above, so that BackupRunner names what a type lacks;
+/// `value` is true once every one of them holds.
+template <class D>
+struct requirements {
+  static_assert(has_store<D>,
+                "Destination requirements not met: missing `stored_entry store(const std::string&, const "
+                "std::function<void(writer&)>&)`");
+  static_assert(has_list<D>, "Destination requirements not met: missing `std::vector<stored_entry> list() const`");
+  static_assert(
+      has_stat<D>,
+      "Destination requirements not met: missing `std::optional<stored_entry> stat(const std::string&) const`");
+  static_assert(has_open<D>,
+                "Destination requirements not met: missing `std::unique_ptr<reader> open(const std::string&) const`");
+  static_assert(has_remove<D>, "Destination requirements not met: missing `void remove(const std::string&)`");
+  static_assert(has_lock<D>, "Destination requirements not met: missing `lock()` returning a movable guard");
+  static constexpr bool value = true;
+};
 }  // namespace concepts::destination
 
 /// Stores named byte streams atomically. See docs/Destination.md.
@@ -113,6 +156,15 @@ concept has_now = requires(const K& k) {
 template <class K>
 concept has_wait_until = requires(K& k, time_point t, std::stop_token st) {
   { k.wait_until(t, st) } -> std::same_as<bool>;
+};
+/// One static_assert per member concept above, so that BackupRunner names what a type lacks;
+/// `value` is true once every one of them holds.
+template <class K>
+struct requirements {
+  static_assert(has_now<K>, "Clock requirements not met: missing `time_point now() const`");
+  static_assert(has_wait_until<K>,
+                "Clock requirements not met: missing `bool wait_until(time_point, std::stop_token)`");
+  static constexpr bool value = true;
 };
 }  // namespace concepts::clock
 

@@ -15,7 +15,8 @@ enum class errc : int {
   not_found = 2,         ///< "Backup not found: NAME"
   already_exists = 3,    ///< a backup with that name exists already; nothing was overwritten
   directory_access = 4,  ///< "Failed to access backup directory: DIR: REASON"
-  export_failed = 5,     ///< "sqlcipher_export failed: REASON"
+  export_failed = 5,     ///< "sqlcipher_export failed: REASON", whichever way the copy was made
+                         ///< (sqlcipher_export() or the online backup API, "...: online backup: ...")
   encryption = 6,        ///< wrong key, or a key given for a plain file
   corrupt_backup = 7,    ///< truncated or damaged backup file
   database_exists = 8,   ///< restore target exists and force was not given

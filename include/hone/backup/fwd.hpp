@@ -18,6 +18,11 @@ struct head_info;
 struct compress_result;
 struct peek_result;
 struct stored_entry;
+struct backup_info;
+struct retained_backup;
+struct prune_result;
+struct verify_result;
+struct restore_result;
 
 // io.hpp
 class reader;
@@ -30,10 +35,6 @@ class statement;
 class transaction;
 
 // runner.hpp
-struct backup_info;
-struct prune_result;
-struct verify_result;
-struct restore_result;
 struct runner_options;
 struct event;
 template <class Exporter, class Compressor, class Destination, class Clock>
@@ -52,8 +53,8 @@ class memory_destination;
 class system_clock;
 class fake_clock;
 
-/// The usual combination (defined in <hone/backup.hpp>): SQLCipher export, gzip, a local
-/// folder, the real clock.
+/// The usual combination: SQLCipher export, gzip, a local folder, the real clock (usable once
+/// <hone/backup.hpp> is included; declared here only).
 using local_runner = BackupRunner<sqlcipher_exporter, gzip_compressor, local_directory, system_clock>;
 
 }  // namespace hone::backup

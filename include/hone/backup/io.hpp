@@ -123,6 +123,17 @@ class buffer_writer final : public writer {
   Buffer& b_;
 };
 
+/// Fills buf as far as the reader allows; returns less than buf.size() only at end of input.
+inline std::size_t read_full(reader& in, std::span<std::byte> buf) {
+  std::size_t got = 0;
+  while (got < buf.size()) {
+    std::size_t n = in.read(buf.subspan(got));
+    if (n == 0) break;
+    got += n;
+  }
+  return got;
+}
+
 /// A reader over bytes held in memory; the bytes must outlive it.
 class span_reader final : public reader {
  public:

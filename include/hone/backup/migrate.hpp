@@ -15,6 +15,8 @@
 #include <chrono>
 #include <cstdint>
 #include <filesystem>
+#include <iterator>
+#include <utility>
 #include <map>
 #include <optional>
 #include <string>
@@ -206,7 +208,9 @@ inline migrate_result migrate_to_v4(const std::filesystem::path& database, const
     detail::unique_fd fd(::mkostemp(tmpl.data(), O_CLOEXEC));
     if (!fd) throw io_error("Cannot create a temporary file in " + dir.string() + ": " + detail::errno_text(errno));
   }
-  detail::temp_path cleanup(tmpl, {}, {"-journal", "-wal", "-shm", "-migrated", "-migrated-journal"});
+  std::vector<std::string> side_files(std::begin(detail::sqlite_sidecars), std::end(detail::sqlite_sidecars));
+  side_files.insert(side_files.end(), {"-migrated", "-migrated-journal"});  // cipher_migrate's own
+  detail::temp_path cleanup(tmpl, {}, std::move(side_files));
   copy_in_old_format(r.database, tmpl, key, options.busy_timeout_ms, guard.compatibility);
 
   // 4. Upgrade the copy, then prove the result.

@@ -1,6 +1,6 @@
-// Backup names: validation of user-given names and the timestamped default name
-// hone-YYYY-MM-DD-HHMMSS.db.gz (UTC), with a -N suffix when a second backup lands in the
-// same second.
+// Backup names: validation of user-given names and the timestamped automatic name
+// PREFIX-YYYY-MM-DD-HHMMSS.db.gz (UTC; PREFIX is "backup" unless the caller gives another),
+// with a -N suffix when a second backup lands in the same second.
 #pragma once
 
 #include <hone/backup/error.hpp>

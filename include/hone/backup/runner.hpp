@@ -13,83 +13,18 @@
 
 #include <algorithm>
 #include <array>
-#include <cstring>
 #include <chrono>
-#include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <functional>
 #include <optional>
+#include <span>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
-#include <fcntl.h>
-#include <stdlib.h>
-#include <sys/file.h>
-#include <sys/stat.h>
-#include <unistd.h>
-
 namespace hone::backup {
-
-/// A backup as create/list/get report it.
-struct backup_info {
-  std::string name;
-  std::string path;         ///< where the Destination keeps it
-  std::uint64_t size = 0;   ///< stored (compressed) size in bytes
-  time_point created_at{};  ///< from the name's timestamp, else the file's modification time
-  bool encrypted = false;   ///< read from the file: it does not start with "SQLite format 3"
-  /// The backup is in the Compressor's format (for gzip_compressor: a gzip .db.gz file),
-  /// whether or not its data shrank. See `deflated` for that.
-  bool compressed = false;
-  /// The data inside is actually compressed; false when it is stored as-is (ciphertext does
-  /// not shrink, so the gzip compressor stores encrypted pages in stored blocks).
-  bool deflated = false;
-  row_counts counts;  ///< filled by create only
-  /// list/get: non-empty when the file is not a usable backup (not in the Compressor's format,
-  /// empty, or its content is not an SQLite/SQLCipher database). Such files never count as
-  /// backups: prune keeps them and does not count them, the scheduler ignores them.
-  std::string problem;
-  /// Hex SHA-256 of the stored bytes when the Destination keeps a checked record of it
-  /// (stored_entry::sha256); empty when unknown.
-  std::string sha256;
-};
-
-/// A backup prune kept, with the rules that kept it ("last", "daily", ..., or "time unknown").
-struct retained_backup {
-  std::string name;
-  std::vector<std::string> reasons;
-};
-
-struct prune_result {
-  bool dry_run = false;                   ///< nothing was deleted: deleted_* say what would have been
-  std::string policy;                     ///< the policy's describe()
-  std::vector<retained_backup> retained;  ///< newest first
-  std::size_t deleted_count = 0;
-  std::vector<std::string> deleted_names;
-  std::size_t retained_count = 0;
-  std::uint64_t bytes_freed = 0;
-  /// Files named like backups that are not backups (see backup_info::problem): never deleted,
-  /// never counted among the kept.
-  std::vector<std::string> skipped_names;
-};
-
-struct verify_result {
-  bool valid = false;
-  std::string name;
-  row_counts counts;
-  bool encrypted = false;
-  bool wrong_key = false;    ///< the key does not open the backup
-  bool key_missing = false;  ///< the backup is encrypted and no key was given
-  std::string message;
-};
-
-struct restore_result {
-  bool restored = false;
-  std::string backup_name;
-  std::string message;
-  std::filesystem::path database;
-  std::filesystem::path pre_restore_copy;  ///< empty when there was no database to keep
-};
 
 /// What an observer hears. For progress events `done`/`total` are bytes (total 0: unknown).
 struct event {
@@ -137,59 +72,33 @@ struct runner_options {
   std::string name_prefix = std::string(default_name_prefix);
 };
 
-template <class E, class C, class D, class K>
+template <class Exporter, class Compressor, class Destination, class Clock>
 class BackupRunner {
-  // One member at a time, so that the message names what a policy type lacks.
-  static_assert(concepts::exporter::has_export_to<E>,
-                "Exporter requirements not met: missing `export_result export_to(const std::filesystem::path&, "
-                "const progress_fn&)`");
-  static_assert(concepts::exporter::has_check<E>,
-                "Exporter requirements not met: missing `check_result check(const std::filesystem::path&) const`");
-  static_assert(concepts::compressor::has_compress<C>,
-                "Compressor requirements not met: missing `compress_result compress(reader&, writer&, const "
-                "progress_fn&)`");
-  static_assert(concepts::compressor::has_decompress<C>,
-                "Compressor requirements not met: missing `std::uint64_t decompress(reader&, writer&, const "
-                "progress_fn&)`");
-  static_assert(concepts::compressor::has_peek<C>,
-                "Compressor requirements not met: missing `peek_result peek(reader&, std::span<std::byte>) const`");
-  static_assert(concepts::compressor::has_suffix<C>,
-                "Compressor requirements not met: missing `std::string_view suffix() const`");
-  static_assert(concepts::destination::has_store<D>,
-                "Destination requirements not met: missing `stored_entry store(const std::string&, const "
-                "std::function<void(writer&)>&)`");
-  static_assert(concepts::destination::has_list<D>,
-                "Destination requirements not met: missing `std::vector<stored_entry> list() const`");
-  static_assert(
-      concepts::destination::has_stat<D>,
-      "Destination requirements not met: missing `std::optional<stored_entry> stat(const std::string&) const`");
-  static_assert(concepts::destination::has_open<D>,
-                "Destination requirements not met: missing `std::unique_ptr<reader> open(const std::string&) const`");
-  static_assert(concepts::destination::has_remove<D>,
-                "Destination requirements not met: missing `void remove(const std::string&)`");
-  static_assert(concepts::destination::has_lock<D>,
-                "Destination requirements not met: missing `lock()` returning a movable guard");
-  static_assert(concepts::clock::has_now<K>, "Clock requirements not met: missing `time_point now() const`");
-  static_assert(concepts::clock::has_wait_until<K>,
-                "Clock requirements not met: missing `bool wait_until(time_point, std::stop_token)`");
+  // One member at a time, so that the message names what a policy type lacks (the messages
+  // live beside the member concepts, in concepts.hpp).
+  static_assert(concepts::exporter::requirements<Exporter>::value);
+  static_assert(concepts::compressor::requirements<Compressor>::value);
+  static_assert(concepts::destination::requirements<Destination>::value);
+  static_assert(concepts::clock::requirements<Clock>::value);
 
  public:
-  using exporter_type = E;
-  using compressor_type = C;
-  using destination_type = D;
-  using clock_type = K;
+  using exporter_type = Exporter;
+  using compressor_type = Compressor;
+  using destination_type = Destination;
+  using clock_type = Clock;
 
-  BackupRunner(E exporter, C compressor, D destination, K clock = K{}, runner_options options = {})
+  BackupRunner(Exporter exporter, Compressor compressor, Destination destination, Clock clock = Clock{},
+               runner_options options = {})
       : exporter_(std::move(exporter)),
         compressor_(std::move(compressor)),
         destination_(std::move(destination)),
         clock_(std::move(clock)),
         options_(std::move(options)) {}
 
-  E& exporter() noexcept { return exporter_; }
-  C& compressor() noexcept { return compressor_; }
-  D& destination() noexcept { return destination_; }
-  K& clock() noexcept { return clock_; }
+  Exporter& exporter() noexcept { return exporter_; }
+  Compressor& compressor() noexcept { return compressor_; }
+  Destination& destination() noexcept { return destination_; }
+  Clock& clock() noexcept { return clock_; }
   runner_options& options() noexcept { return options_; }
 
   /// The name a custom name becomes: the Compressor's suffix (".db.gz") is appended unless the
@@ -203,7 +112,8 @@ class BackupRunner {
     return name;
   }
 
-  /// Creates a backup. Without a name: hone-YYYY-MM-DD-HHMMSS.db.gz (UTC, from the Clock); when
+  /// Creates a backup. Without a name: <name_prefix>YYYY-MM-DD-HHMMSS.db.gz (UTC, from the
+  /// Clock; backup-2024-01-15-143022.db.gz with the default prefix); when
   /// that exists (a second backup in the same second) -1, -2, ... is added, so none is lost.
   /// With a name: it must not exist ("Backup already exists"); nothing is ever overwritten.
   backup_info create(std::optional<std::string> requested = std::nullopt) {
@@ -246,7 +156,7 @@ class BackupRunner {
       info.compressed = true;
       info.deflated = packed.compressed;
       info.counts = exported.counts;
-      if constexpr (concepts::destination::has_annotate<D>) {
+      if constexpr (concepts::destination::has_annotate<Destination>) {
         // Only saves list() a read; the backup is complete and listed without it.
         try {
           destination_.annotate(name, content_info{info.encrypted, info.deflated});
@@ -274,7 +184,7 @@ class BackupRunner {
       }
       bool conclusive = false;
       out.push_back(inspect(e, &conclusive));
-      if constexpr (requires(const D& d, const std::string& n, const content_info& i) { d.annotate(n, i); }) {
+      if constexpr (requires(const Destination& d, const std::string& n, const content_info& i) { d.annotate(n, i); }) {
         if (conclusive) {
           const backup_info& b = out.back();
           try {
@@ -414,7 +324,7 @@ class BackupRunner {
   restore_result restore(const std::string& requested, const std::filesystem::path& database, bool force) {
     const std::string name = resolve_name(requested);
     return observed(event::operation::restore, name, [&] {
-      const restore_target target = restore_target_of(database, force);
+      const detail::restore_target target = detail::restore_target_of(database, force);
       // One restore of a database at a time, whichever destination each reads: another one
       // would remove this one's temporary file as a stale one, or replace the database under it.
       detail::replace_lock restoring(target.path, "restore of backup " + name, iso8601(clock_.now()));
@@ -425,15 +335,7 @@ class BackupRunner {
           target.exists ? hold_for_replace(target.path) : decltype(hold_for_replace(target.path)){};
       restore_result r;  // 3. the old database kept, the new one moved in
       r.pre_restore_copy =
-          detail::replace_database_file(copy.path(), target.path.string(), target.exists ? &target.current : nullptr,
-                                        target.path.string() + ".pre-restore-" + name_timestamp(clock_.now()));
-      copy.release();
-      try {
-        detail::fsync_directory(target.path.parent_path());
-      } catch (const error& e) {
-        throw io_error("The database was restored, but " + std::string(e.what()) +
-                       ": the restore may not survive a power loss until the folder is synced");
-      }
+          detail::install_restored(copy, target, target.path.string() + ".pre-restore-" + name_timestamp(clock_.now()));
       r.database = target.path;
       r.restored = true;
       r.backup_name = name;
@@ -502,8 +404,8 @@ class BackupRunner {
 
   /// How many leading bytes the Exporter's inspect_head wants (none when it has no such member).
   static constexpr std::size_t head_size = [] {
-    if constexpr (requires { E::head_bytes; })
-      return std::size_t{E::head_bytes};
+    if constexpr (requires { Exporter::head_bytes; })
+      return std::size_t{Exporter::head_bytes};
     else
       return std::size_t{0};
   }();
@@ -600,37 +502,11 @@ class BackupRunner {
     return exporter_.check(file);
   }
 
-  /// A file removed on destruction unless released; tells options.temp_files about it (so a
-  /// program can remove it when interrupted).
-  /// Where a restore goes: the absolute path, and the file there now (if any).
-  struct restore_target {
-    std::filesystem::path path;
-    bool exists = false;
-    struct stat current {};
-  };
-
-  static restore_target restore_target_of(const std::filesystem::path& database, bool force) {
-    restore_target t;
-    std::error_code ec;
-    t.path = std::filesystem::absolute(database, ec);
-    t.exists = ::stat(t.path.c_str(), &t.current) == 0;
-    if (t.exists && !force)
-      throw database_exists_error("Database already exists at " + t.path.string() + "; restoring would overwrite it");
-    if (!std::filesystem::is_directory(t.path.parent_path(), ec))
-      throw io_error("Cannot restore: the folder " + t.path.parent_path().string() + " does not exist");
-    return t;
-  }
-
-  /// Decompresses the backup into an owner-only temp file in the database's folder (so that
-  /// the final step is a rename); temp files of an earlier restore that was killed are removed
-  /// first (the caller holds the lock).
-  detail::temp_path fetch_beside(const std::string& name, const restore_target& target) {
-    const auto dir = target.path.parent_path();
-    const std::string stem = "." + target.path.filename().string() + ".restore-";
-    remove_stale_restore_files(dir, stem);
-    auto [fd, copy] = detail::create_temp_file((dir / stem).string(), options_.temp_files);
+  /// Decompresses the backup into a temp file beside the database (detail::create_restore_file).
+  detail::temp_path fetch_beside(const std::string& name, const detail::restore_target& target) {
+    auto [fd, copy] = detail::create_restore_file(target, options_.temp_files);
     auto in = destination_.open(name);
-    file_writer out(std::move(fd), "Failed to write the restored database in " + dir.string());
+    file_writer out(std::move(fd), "Failed to write the restored database in " + target.path.parent_path().string());
     decompress_into(*in, out, event::operation::restore, name, stored_size(name));
     out.finish();
     return std::move(copy);
@@ -659,22 +535,8 @@ class BackupRunner {
     if constexpr (requires { exporter_.prepare_replace(target); }) {
       return exporter_.prepare_replace(target);
     } else {
-      for (const char* sfx : {"-wal", "-journal"}) {  // what may hold SQLite's committed transactions
-        std::error_code ec;
-        if (std::filesystem::file_size(target.string() + sfx, ec) > 0 && !ec)
-          throw database_error("Cannot replace " + target.string() + ": its " + sfx +
-                               " file may hold committed transactions");
-      }
+      detail::require_no_pending_sidecar(target);
       return 0;
-    }
-  }
-
-  static void remove_stale_restore_files(const std::filesystem::path& dir, const std::string& prefix) {
-    std::error_code ec;
-    for (auto it = std::filesystem::directory_iterator(dir, ec); !ec && it != std::filesystem::directory_iterator();
-         it.increment(ec)) {
-      auto n = it->path().filename().string();
-      if (n.size() == prefix.size() + 6 && n.compare(0, prefix.size(), prefix) == 0) ::unlink(it->path().c_str());
     }
   }
 
@@ -717,10 +579,10 @@ class BackupRunner {
       return fallback;
   }
 
-  E exporter_;
-  C compressor_;
-  D destination_;
-  K clock_;
+  Exporter exporter_;
+  Compressor compressor_;
+  Destination destination_;
+  Clock clock_;
   runner_options options_;
 };
 

@@ -126,4 +126,66 @@ struct stored_entry {
   std::string sha256{};
 };
 
+// ---- What BackupRunner returns ----------------------------------------------------------
+
+/// A backup as create/list/get report it.
+struct backup_info {
+  std::string name;
+  std::string path;         ///< where the Destination keeps it
+  std::uint64_t size = 0;   ///< stored (compressed) size in bytes
+  time_point created_at{};  ///< from the name's timestamp, else the file's modification time
+  bool encrypted = false;   ///< read from the file: it does not start with "SQLite format 3"
+  /// The backup is in the Compressor's format (for gzip_compressor: a gzip .db.gz file),
+  /// whether or not its data shrank. See `deflated` for that.
+  bool compressed = false;
+  /// The data inside is actually compressed; false when it is stored as-is (ciphertext does
+  /// not shrink, so the gzip compressor stores encrypted pages in stored blocks).
+  bool deflated = false;
+  row_counts counts;  ///< filled by create only
+  /// list/get: non-empty when the file is not a usable backup (not in the Compressor's format,
+  /// empty, or its content is not an SQLite/SQLCipher database). Such files never count as
+  /// backups: prune keeps them and does not count them, the scheduler ignores them.
+  std::string problem;
+  /// Hex SHA-256 of the stored bytes when the Destination keeps a checked record of it
+  /// (stored_entry::sha256); empty when unknown.
+  std::string sha256;
+};
+
+/// A backup prune kept, with the rules that kept it ("last", "daily", ..., or "time unknown").
+struct retained_backup {
+  std::string name;
+  std::vector<std::string> reasons;
+};
+
+struct prune_result {
+  bool dry_run = false;                   ///< nothing was deleted: deleted_* say what would have been
+  std::string policy;                     ///< the policy's describe()
+  std::vector<retained_backup> retained;  ///< newest first
+  std::size_t deleted_count = 0;
+  std::vector<std::string> deleted_names;
+  std::size_t retained_count = 0;
+  std::uint64_t bytes_freed = 0;
+  /// Files named like backups that are not backups (see backup_info::problem): never deleted,
+  /// never counted among the kept.
+  std::vector<std::string> skipped_names;
+};
+
+struct verify_result {
+  bool valid = false;
+  std::string name;
+  row_counts counts;
+  bool encrypted = false;
+  bool wrong_key = false;    ///< the key does not open the backup
+  bool key_missing = false;  ///< the backup is encrypted and no key was given
+  std::string message;
+};
+
+struct restore_result {
+  bool restored = false;
+  std::string backup_name;
+  std::string message;
+  std::filesystem::path database;
+  std::filesystem::path pre_restore_copy;  ///< empty when there was no database to keep
+};
+
 }  // namespace hone::backup

@@ -2,7 +2,6 @@
 #pragma once
 
 #include <hone/backup/concepts.hpp>
-#include <hone/backup/detail/gzip.hpp>
 #include <hone/backup/io.hpp>
 #include <hone/backup/types.hpp>
 
@@ -27,9 +26,7 @@ class identity_compressor {
     return copy(in, out, progress);
   }
 
-  peek_result peek(reader& in, std::span<std::byte> buf) const {
-    return {detail::gzip_impl::read_full(in, buf), false};
-  }
+  peek_result peek(reader& in, std::span<std::byte> buf) const { return {read_full(in, buf), false}; }
 
   std::string_view suffix() const noexcept { return ".db"; }
 

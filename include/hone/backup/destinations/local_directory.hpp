@@ -1,5 +1,5 @@
-// Destination policy models: local_directory (a folder on disk, atomic and crash-safe) and
-// memory_destination (in-process, for tests and for programs that ship bytes elsewhere).
+// local_directory: the Destination that keeps backups as files of a folder on disk, each
+// written atomically and durably (temp file, fsync, rename, folder fsync), with a lock file.
 #pragma once
 
 #include <hone/backup/concepts.hpp>

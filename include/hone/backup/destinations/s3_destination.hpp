@@ -1,6 +1,6 @@
 // s3_destination: backups as objects of an S3-compatible bucket (Cloudflare R2, AWS S3, MinIO,
-// OpenStack Swift's s3api, ...). Not part of <hone/backup.hpp>: it needs libcurl and OpenSSL,
-// which the CMake target hone::backup_s3 brings. See docs/Destination.md.
+// OpenStack Swift's s3api, ...). Not part of <hone/backup.hpp>: it needs libcurl, OpenSSL and
+// expat, which the CMake target hone::backup_s3 brings. See docs/Destination.md.
 #pragma once
 
 #include <hone/backup/concepts.hpp>

@@ -2,6 +2,7 @@
 // deflate and inflate streams, the gunzip reader that checks CRC and length.
 #pragma once
 
+#include <hone/backup/compressors/gzip_options.hpp>
 #include <hone/backup/detail/deflate_join.hpp>
 #include <hone/backup/error.hpp>
 #include <hone/backup/io.hpp>
@@ -32,17 +33,6 @@
 
 namespace hone::backup {
 
-/// The deflate implementation gzip_compressor compresses blocks with (gzip_options::engine).
-/// Both write the same format, one gzip member that any gunzip reads, and take the same levels.
-enum class deflate_engine {
-  /// libdeflate: nearly twice as fast as zlib at the same level, and on database pages within
-  /// a fraction of a percent of its size (a few percent larger on some text at level 6).
-  /// Each block is compressed on its own: no match reaches into the block before.
-  libdeflate,
-  /// zlib: each block is primed with the previous 32 KiB, so matches cross block boundaries.
-  zlib,
-};
-
 namespace detail::gzip_impl {
 
 inline constexpr std::size_t window_size = 32768;     // deflate's maximum back-reference distance
@@ -70,17 +60,6 @@ inline std::uint32_t crc32_combine(std::uint32_t crc1, std::uint32_t crc2, std::
 
 inline void put_le32(std::byte* p, std::uint32_t v) noexcept {
   for (int i = 0; i < 4; ++i) p[i] = static_cast<std::byte>((v >> (8 * i)) & 0xFFu);
-}
-
-/// Fills buf as far as the reader allows; returns less than buf.size() only at end of input.
-inline std::size_t read_full(reader& in, std::span<std::byte> buf) {
-  std::size_t got = 0;
-  while (got < buf.size()) {
-    std::size_t n = in.read(buf.subspan(got));
-    if (n == 0) break;
-    got += n;
-  }
-  return got;
 }
 
 inline constexpr std::size_t stored_size(std::size_t len) noexcept {

@@ -20,6 +20,25 @@ namespace hone::backup::detail {
 /// The files SQLite keeps beside a database, by suffix of its path.
 inline constexpr const char* sqlite_sidecars[] = {"-wal", "-shm", "-journal"};
 
+/// Those of sqlite_sidecars that may hold committed transactions not yet in the database file.
+inline constexpr const char* sqlite_pending_sidecars[] = {"-wal", "-journal"};
+
+/// The first of sqlite_pending_sidecars of `db` that has data, or nullptr.
+inline const char* pending_sidecar(const std::filesystem::path& db) {
+  for (const char* sfx : sqlite_pending_sidecars) {
+    std::error_code ec;
+    if (std::filesystem::file_size(db.string() + sfx, ec) > 0 && !ec) return sfx;
+  }
+  return nullptr;
+}
+
+/// For a database nothing holds still (an Exporter without prepare_replace): it may be
+/// replaced only when its -wal and -journal hold nothing.
+inline void require_no_pending_sidecar(const std::filesystem::path& db) {
+  if (const char* sfx = pending_sidecar(db))
+    throw database_error("Cannot replace " + db.string() + ": its " + sfx + " file may hold committed transactions");
+}
+
 /// Makes the database of `db` safe to replace: leaves WAL mode (SQLite checkpoints the WAL into
 /// the file and deletes it; it can only do so as the only connection) and takes the write lock
 /// (BEGIN IMMEDIATE), which the caller holds until the replacement is installed. Then the file
@@ -165,6 +184,64 @@ inline std::string replace_database_file(const std::string& replacement, const s
   std::string name = kept.path();
   kept.release();
   return name;
+}
+
+/// Where a restore goes: the absolute path, and the file there now (if any).
+struct restore_target {
+  std::filesystem::path path;
+  bool exists = false;
+  struct stat current {};
+};
+
+/// The target of a restore to `database`: refused when a database is there and `force` is
+/// false, or when its folder does not exist.
+inline restore_target restore_target_of(const std::filesystem::path& database, bool force) {
+  restore_target t;
+  std::error_code ec;
+  t.path = std::filesystem::absolute(database, ec);
+  t.exists = ::stat(t.path.c_str(), &t.current) == 0;
+  if (t.exists && !force)
+    throw database_exists_error("Database already exists at " + t.path.string() + "; restoring would overwrite it");
+  if (!std::filesystem::is_directory(t.path.parent_path(), ec))
+    throw io_error("Cannot restore: the folder " + t.path.parent_path().string() + " does not exist");
+  return t;
+}
+
+/// Removes the files named `prefix` and six more characters in `dir`: temp files of an
+/// earlier restore that was killed.
+inline void remove_stale_restore_files(const std::filesystem::path& dir, const std::string& prefix) {
+  std::error_code ec;
+  for (auto it = std::filesystem::directory_iterator(dir, ec); !ec && it != std::filesystem::directory_iterator();
+       it.increment(ec)) {
+    auto n = it->path().filename().string();
+    if (n.size() == prefix.size() + 6 && n.compare(0, prefix.size(), prefix) == 0) ::unlink(it->path().c_str());
+  }
+}
+
+/// An owner-only temp file .NAME.restore-XXXXXX in the target's folder (so that the final step
+/// is a rename), the stale ones of an earlier restore that was killed removed first. The caller
+/// holds the replace_lock. `hook` is told of the file (see temp_path).
+inline created_temp create_restore_file(const restore_target& target, temp_path::hook_fn hook) {
+  const auto dir = target.path.parent_path();
+  const std::string stem = "." + target.path.filename().string() + ".restore-";
+  remove_stale_restore_files(dir, stem);
+  return create_temp_file((dir / stem).string(), std::move(hook));
+}
+
+/// The last step of a restore: replace_database_file (the database there kept as
+/// `keep_stem`), then the folder synced. Returns the kept copy's name (empty when there was no
+/// database). The temp file is the database once this returns, or when only the sync failed.
+inline std::string install_restored(temp_path& restored, const restore_target& target, const std::string& keep_stem) {
+  std::string kept = replace_database_file(restored.path(), target.path.string(),
+                                           target.exists ? &target.current : nullptr, keep_stem);
+  restored.release();
+  try {
+    fsync_directory(target.path.parent_path());
+  } catch (const error& e) {
+    throw io_error("The database was restored, but " + std::string(e.what()) +
+                   ": the restore may not survive a power loss until the folder is synced");
+  }
+  return kept;
 }
 
 }  // namespace hone::backup::detail

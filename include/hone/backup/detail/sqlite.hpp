@@ -226,8 +226,7 @@ inline opened_database open_and_probe(const std::filesystem::path& path, int fla
   if (is_not_a_database(rc)) {
     if (key.empty())
       throw encryption_error("Cannot read " + path.string() + ": the file is encrypted or is not a database");
-    // SQLCipher 3 cannot read SQLCipher 4 files at all (hone-compat.md section 6): say so
-    // rather than only blaming the key.
+    // SQLCipher 3 cannot read SQLCipher 4 files at all: say so rather than only blaming the key.
     if (sqlcipher_major() == 3)
       throw encryption_error("Cannot open " + path.string() +
                              ": the key does not match, the file is not a database, or it was written by "
@@ -283,9 +282,14 @@ class transaction {
   transaction(transaction&& o) noexcept : db_(std::exchange(o.db_, nullptr)) {}
   transaction(const transaction&) = delete;
   transaction& operator=(const transaction&) = delete;
-  ~transaction() {
-    if (db_) sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
+  transaction& operator=(transaction&& o) noexcept {
+    if (this != &o) {
+      rollback();
+      db_ = std::exchange(o.db_, nullptr);
+    }
+    return *this;
   }
+  ~transaction() { rollback(); }
   void commit() {
     exec(db_, "COMMIT");
     db_ = nullptr;
@@ -294,6 +298,9 @@ class transaction {
  private:
   struct adopted {};
   transaction(sqlite3* db, adopted) noexcept : db_(db) {}
+  void rollback() noexcept {
+    if (db_) sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
+  }
   sqlite3* db_;
 };
 

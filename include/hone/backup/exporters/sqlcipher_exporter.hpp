@@ -85,16 +85,19 @@ class database_hold {
  public:
   database_hold() = default;
   database_hold(database_hold&&) noexcept = default;
-  database_hold& operator=(database_hold&&) noexcept = default;
-  ~database_hold() {
-    if (db_) sqlite3_exec(db_.get(), "ROLLBACK", nullptr, nullptr, nullptr);
+  database_hold& operator=(database_hold&& o) noexcept {
+    tx_ = std::move(o.tx_);  // rolled back while its connection is still open
+    db_ = std::move(o.db_);
+    return *this;
   }
   explicit operator bool() const noexcept { return static_cast<bool>(db_); }
 
  private:
   friend class sqlcipher_exporter;
-  explicit database_hold(detail::db_ptr db) : db_(std::move(db)) {}
+  /// Takes over the transaction detail::hold_still began on `db`.
+  explicit database_hold(detail::db_ptr db) : db_(std::move(db)), tx_(detail::transaction::adopt(db_.get())) {}
   detail::db_ptr db_;
+  detail::transaction tx_ = detail::transaction::adopt(nullptr);  // destroyed first: ROLLBACK, then close
 };
 
 class sqlcipher_exporter {
@@ -151,13 +154,8 @@ class sqlcipher_exporter {
   /// throws database_busy_error and nothing has changed. A file that does not open with the key (or is not a database)
   /// is acceptable only when no -wal or -journal file beside it holds data.
   database_hold prepare_replace(const std::filesystem::path& path) const {
-    auto has_data = [&](const char* suffix) {
-      std::error_code ec;
-      const auto n = std::filesystem::file_size(path.string() + suffix, ec);
-      return !ec && n > 0;
-    };
     auto unopenable = [&](const std::string& why) {
-      if (has_data("-wal") || has_data("-journal"))
+      if (detail::pending_sidecar(path))
         throw database_error("Cannot replace " + path.string() + ": " + why +
                              ", and its -wal or -journal file may hold committed transactions; move the "
                              "database and those files elsewhere first");

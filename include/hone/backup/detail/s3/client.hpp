@@ -214,38 +214,11 @@ class client {
   }
 
   /// Whether the body is an S3 error document (<Error> its root element).
-  static bool is_error_document(std::string_view body) { return root_element(body) == "Error"; }
-
-  /// The name of the document's root element ("" when the body is not an XML document).
-  static std::string root_element(std::string_view body) {
-    std::size_t at = 0;
-    for (;;) {
-      while (at < body.size() &&
-             (body[at] == ' ' || body[at] == '\n' || body[at] == '\r' || body[at] == '\t' ||
-              static_cast<unsigned char>(body[at]) == 0xEF || static_cast<unsigned char>(body[at]) == 0xBB ||
-              static_cast<unsigned char>(body[at]) == 0xBF))
-        ++at;
-      if (at >= body.size() || body[at] != '<') return {};
-      if (body.compare(at, 2, "<?") == 0 || body.compare(at, 2, "<!") == 0) {  // declaration, comment
-        const auto end = body.find('>', at);
-        if (end == std::string_view::npos) return {};
-        at = end + 1;
-        continue;
-      }
-      std::size_t e = at + 1;
-      while (e < body.size() && body[e] != '>' && body[e] != ' ' && body[e] != '/' && body[e] != '\t' &&
-             body[e] != '\n' && body[e] != '\r')
-        ++e;
-      if (e >= body.size()) return {};
-      std::string name(body.substr(at + 1, e - at - 1));
-      if (const auto colon = name.find(':'); colon != std::string::npos) name.erase(0, colon + 1);
-      return name;
-    }
-  }
+  static bool is_error_document(std::string_view body) { return s3::root_element(body) == "Error"; }
 
   /// Throws not_s3() unless the (successful) answer is a document whose root is `root`.
   void expect_document(const call& c, const reply& r, std::string_view root) const {
-    const std::string got = root_element(r.body);
+    const std::string got = s3::root_element(r.body);
     if (got == root) return;
     throw not_s3(c, r,
                  got.empty()

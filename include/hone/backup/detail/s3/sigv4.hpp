@@ -1,6 +1,8 @@
 // AWS Signature Version 4 for S3 requests, with OpenSSL's SHA-256, HMAC and MD5: the canonical
 // request, the string to sign and the Authorization header. Only the secret's derived signing
 // key touches HMAC; nothing here keeps or prints the secret.
+// Kept rather than libcurl's CURLOPT_AWS_SIGV4 (libcurl 7.75 and later only): the signature
+// does not depend on the installed libcurl, and unit-s3-sigv4 checks it against botocore's.
 #pragma once
 
 #include <algorithm>
