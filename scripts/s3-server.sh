@@ -132,10 +132,10 @@ launch() {
   local n
   mkdir -p "$dir/run"
   for n in account container object; do
-    "swift-$n-server" "$dir/$n-server.conf" >>"$dir/run/$n.log" 2>&1 &
+    "swift-$n-server" "$dir/$n-server.conf" >>"$dir/run/$n.log" 2>&1 9>&- &
     echo $! >"$dir/run/$n.pid"
   done
-  swift-proxy-server "$dir/proxy-server.conf" >>"$dir/run/proxy.log" 2>&1 &
+  swift-proxy-server "$dir/proxy-server.conf" >>"$dir/run/proxy.log" 2>&1 9>&- &
   echo $! >"$dir/run/proxy.pid"
   for _ in $(seq 1 400); do
     if ready; then return 0; fi
@@ -145,6 +145,15 @@ launch() {
   tail -5 "$dir"/run/*.log >&2 || true
   return 1
 }
+
+# start, stop and restart take a lock beside DIR, so that two of them at once (two test runs
+# starting the server together) cannot remove each other's files or start it twice.
+case "$cmd" in
+  start | stop | restart)
+    exec 9>"$dir.lock"
+    flock 9
+    ;;
+esac
 
 case "$cmd" in
   start)

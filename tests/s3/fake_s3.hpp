@@ -10,10 +10,12 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <cstring>
 #include <functional>
 #include <map>
 #include <mutex>
 #include <optional>
+#include <random>
 #include <string>
 #include <thread>
 #include <vector>
@@ -605,5 +607,44 @@ class server {
   std::map<std::string, std::string> etags_;
   int next_id_ = 0;
 };
+
+/// Options of an s3_destination that talks to `s`: the test credentials, 5 MiB parts, one PUT
+/// up to 1 MiB, short waits between retries. Each test file adds what it needs.
+inline hone::backup::s3_options client_options(const server& s, const std::string& prefix) {
+  using namespace std::chrono_literals;
+  hone::backup::s3_options o;
+  o.endpoint = s.endpoint();
+  o.bucket = "bucket";
+  o.access_key_id = "AKIDTEST";
+  o.secret_access_key = "fake-secret-value";
+  o.prefix = prefix;
+  o.part_size = 5u << 20;
+  o.single_put_threshold = 1u << 20;
+  o.retry_base_delay = 10ms;
+  o.retry_max_delay = 50ms;
+  return o;
+}
+
+/// n bytes of a seeded generator.
+inline std::vector<std::byte> random_bytes(std::size_t n, unsigned seed) {
+  std::vector<std::byte> v(n);
+  std::mt19937_64 rng(seed);
+  for (std::size_t i = 0; i < n; i += 8) {
+    const auto x = rng();
+    std::memcpy(v.data() + i, &x, std::min<std::size_t>(8, n - i));
+  }
+  return v;
+}
+
+/// Everything a reader gives until its end.
+inline std::vector<std::byte> read_all(hone::backup::reader& r) {
+  std::vector<std::byte> out, buf(50000);
+  for (std::size_t n; (n = r.read(buf)) > 0;) out.insert(out.end(), buf.begin(), buf.begin() + static_cast<long>(n));
+  return out;
+}
+
+inline std::string as_string(const std::vector<std::byte>& v) {
+  return {reinterpret_cast<const char*>(v.data()), v.size()};
+}
 
 }  // namespace fake_s3

@@ -20,16 +20,7 @@ struct fixture {
   std::mutex retries_m;
 
   hb::s3_options options(const std::string& prefix = "p/") {
-    hb::s3_options o;
-    o.endpoint = server.endpoint();
-    o.bucket = "bucket";
-    o.access_key_id = "AKIDTEST";
-    o.secret_access_key = "fake-secret-value";
-    o.prefix = prefix;
-    o.part_size = 5u << 20;
-    o.single_put_threshold = 1u << 20;
-    o.retry_base_delay = 10ms;
-    o.retry_max_delay = 50ms;
+    hb::s3_options o = fake_s3::client_options(server, prefix);
     o.log = [this](std::string_view m) {
       std::lock_guard lk(retries_m);
       retries.emplace_back(m);
@@ -43,16 +34,6 @@ struct fixture {
   }
 };
 
-std::vector<std::byte> random_bytes(std::size_t n, unsigned seed) {
-  std::vector<std::byte> v(n);
-  std::mt19937_64 rng(seed);
-  for (std::size_t i = 0; i < n; i += 8) {
-    const auto x = rng();
-    std::memcpy(v.data() + i, &x, std::min<std::size_t>(8, n - i));
-  }
-  return v;
-}
-
 /// Writes `data` in pieces of odd sizes, as a compressor does.
 std::function<void(hb::writer&)> producer(const std::vector<std::byte>& data, std::size_t piece = 77777) {
   return [&data, piece](hb::writer& w) {
@@ -61,18 +42,14 @@ std::function<void(hb::writer&)> producer(const std::vector<std::byte>& data, st
   };
 }
 
-std::vector<std::byte> read_all(hb::reader& r) {
-  std::vector<std::byte> out, buf(50000);
-  for (std::size_t n; (n = r.read(buf)) > 0;) out.insert(out.end(), buf.begin(), buf.begin() + static_cast<long>(n));
-  return out;
-}
-
 std::string object(fake_s3::server& s, const std::string& key) {
   std::lock_guard lk(s.m());
   return s.objects.count(key) ? s.objects[key] : std::string("<none>");
 }
 
-std::string as_string(const std::vector<std::byte>& v) { return {reinterpret_cast<const char*>(v.data()), v.size()}; }
+using fake_s3::as_string;
+using fake_s3::random_bytes;
+using fake_s3::read_all;
 
 }  // namespace
 

@@ -23,16 +23,7 @@ struct fixture {
   fake_s3::server server;
 
   hb::s3_options options(const std::string& prefix = "p/") {
-    hb::s3_options o;
-    o.endpoint = server.endpoint();
-    o.bucket = "bucket";
-    o.access_key_id = "AKIDTEST";
-    o.secret_access_key = "fake-secret-value";
-    o.prefix = prefix;
-    o.part_size = 5u << 20;
-    o.single_put_threshold = 1u << 20;
-    o.retry_base_delay = 10ms;
-    o.retry_max_delay = 50ms;
+    hb::s3_options o = fake_s3::client_options(server, prefix);
     o.max_attempts = 2;
     o.request_timeout = 5s;
     o.abort_stale_uploads = false;
@@ -44,21 +35,6 @@ struct fixture {
                "rules broken: " << (server.violations.empty() ? "" : server.violations.front()));
   }
 };
-
-std::vector<std::byte> random_bytes(std::size_t n, unsigned seed) {
-  std::vector<std::byte> v(n);
-  std::mt19937_64 rng(seed);
-  for (auto& b : v) b = static_cast<std::byte>(rng());
-  return v;
-}
-
-std::string as_string(const std::vector<std::byte>& v) { return {reinterpret_cast<const char*>(v.data()), v.size()}; }
-
-std::vector<std::byte> read_all(hb::reader& r) {
-  std::vector<std::byte> out, buf(50000);
-  for (std::size_t n; (n = r.read(buf)) > 0;) out.insert(out.end(), buf.begin(), buf.begin() + static_cast<long>(n));
-  return out;
-}
 
 std::string sha256_hex(const std::string& s) {
   return hb::detail::s3::sha256_hex(std::as_bytes(std::span(s.data(), s.size())));
@@ -141,6 +117,18 @@ std::size_t peak_heap_growth_mib(F f) {
   return (std::max(peak.load(), heap_in_use()) - start) >> 20;
 }
 
+using fake_s3::as_string;
+using fake_s3::random_bytes;
+using fake_s3::read_all;
+
+/// Sets `flag` after `after` on a thread of its own (joined when the result is dropped).
+std::jthread set_after(std::atomic<bool>& flag, std::chrono::milliseconds after) {
+  return std::jthread([&flag, after] {
+    std::this_thread::sleep_for(after);
+    flag = true;
+  });
+}
+
 }  // namespace
 
 BOOST_FIXTURE_TEST_SUITE(s3_hostile, fixture)
@@ -157,10 +145,7 @@ BOOST_AUTO_TEST_CASE(interrupt_abandons_a_hanging_request_within_a_second) {
   std::atomic<bool> stop{false};
   o.interrupt = [&stop]() -> std::string { return stop ? "the program is stopping" : ""; };
   hb::s3_destination d(o);
-  std::thread t([&stop] {
-    std::this_thread::sleep_for(300ms);
-    stop = true;
-  });
+  auto t = set_after(stop, 300ms);
   auto r = run([&] { (void)d.list(); });
   t.join();
   BOOST_TEST(r.error.find("the program is stopping") != std::string::npos, r.error);
@@ -180,10 +165,7 @@ BOOST_AUTO_TEST_CASE(interrupt_ends_the_wait_between_retries) {
   std::atomic<bool> stop{false};
   o.interrupt = [&stop]() -> std::string { return stop ? "deadline of the cycle passed" : ""; };
   hb::s3_destination d(o);
-  std::thread t([&stop] {
-    std::this_thread::sleep_for(300ms);
-    stop = true;
-  });
+  auto t = set_after(stop, 300ms);
   auto r = run([&] { (void)d.list(); });
   t.join();
   BOOST_TEST(r.error.find("deadline of the cycle passed") != std::string::npos, r.error);
@@ -201,10 +183,7 @@ BOOST_AUTO_TEST_CASE(interrupt_reaches_the_parts_in_flight) {
   o.interrupt = [&stop]() -> std::string { return stop ? "stopping" : ""; };
   hb::s3_destination d(o);
   const auto data = random_bytes(12u << 20, 1);
-  std::thread t([&stop] {
-    std::this_thread::sleep_for(500ms);
-    stop = true;
-  });
+  auto t = set_after(stop, 500ms);
   auto r = run([&] { (void)d.store("b.db.gz", producer(data)); });
   t.join();
   BOOST_TEST(r.error.find("stopping") != std::string::npos, r.error);
