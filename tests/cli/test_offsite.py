@@ -504,4 +504,4 @@ class OutageTest(unittest.TestCase):
 
 if __name__ == "__main__":
     honetest.hone_exe()
-    unittest.main(argv=honetest.unittest_argv(), verbosity=2)
+    honetest.main()
