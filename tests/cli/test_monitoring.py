@@ -342,9 +342,10 @@ class ScheduledRunsTest(MonitoringCase):
                               "HONE_BACKUP_ON_FAILURE": hook})
         self.assertTrue(srv.wait_for("scheduler: scheduled prune:", timeout=120), srv.log())
         deadline = time.time() + 30
-        while True:  # the next run is recorded right after the cycle
+        while True:  # the cycle's record and the next run come right after the prune's log line
             s = self.status(srv)
-            if s["scheduler"]["next_run"] or time.time() > deadline:
+            done = s["scheduler"]["last_run"] is not None and s["scheduler"]["next_run"]
+            if done or time.time() > deadline:
                 break
             time.sleep(0.1)
         sched = s["scheduler"]
