@@ -20,8 +20,9 @@ import unittest
 
 sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 
+import honetest  # noqa: E402
 from honetest import (OTHER_PASSPHRASE, PASSPHRASE, Sandbox, Server, ServersTestCase, assert_no_key_material,
-                      hone_exe, unittest_argv)
+                      hone_exe)
 
 BACKUP_FIELDS = ["name", "path", "size", "created_at", "encrypted", "compressed", "deflated"]
 CREATE_FIELDS = ["name", "path", "size", "created_at", "accounts", "transactions", "subscriptions", "encrypted",
@@ -592,4 +593,4 @@ class WrongKeyTest(unittest.TestCase):
 
 if __name__ == "__main__":
     hone_exe()
-    unittest.main(argv=unittest_argv(), verbosity=2)
+    honetest.main()
