@@ -954,4 +954,4 @@ class SystemdUnitsTest(unittest.TestCase):
 
 if __name__ == "__main__":
     hone_exe()
-    unittest.main(argv=unittest_argv(), verbosity=2)
+    honetest.main()

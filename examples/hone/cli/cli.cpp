@@ -14,9 +14,11 @@ namespace hone_app {
 
 namespace {
 
+/// `hone --version`: the program, the library and the SQLCipher (and SQLite) it runs on.
 std::string version_text() {
-  std::string v = hb::sqlcipher_version();
-  return std::string("hone ") + HONE_VERSION + " (hone-backup; " + (v.empty() ? "SQLite" : "SQLCipher " + v) + ")";
+  const std::string v = hb::sqlcipher_version();
+  return std::string("hone ") + HONE_VERSION + " (hone-backup " + std::string(hb::version) + "; " +
+         (v.empty() ? std::string("no SQLCipher") : "SQLCipher " + v) + "; SQLite " + sqlite3_libversion() + ")";
 }
 
 /// The CLI11 description of the program, filling in a command_line.
