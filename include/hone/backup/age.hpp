@@ -294,7 +294,10 @@ class encrypting_writer final : public writer {
 /// corrupt_backup_error for a damaged header), then read() returns the plaintext chunk by
 /// chunk, each verified before any of it is returned. read() returns 0 only after the last
 /// chunk was verified and nothing follows it; truncation, a damaged chunk or trailing bytes
-/// throw corrupt_backup_error naming the chunk.
+/// throw corrupt_backup_error naming the reason. As in the age tool, a chunk that
+/// authenticates is returned even when what follows it is wrong (missing last chunk, data
+/// after the last chunk): the error comes with the next read. All output stays provisional
+/// until read() returns 0.
 class decrypting_reader final : public reader {
  public:
   decrypting_reader(reader& in, std::span<const identity> with) : in_(in), buf_(full_chunk + 1) {
@@ -309,7 +312,7 @@ class decrypting_reader final : public reader {
     std::memcpy(nonce.data(), rest.data(), from_rest);
     if (from_rest < nonce.size() &&
         read_full(in_, std::as_writable_bytes(std::span(nonce)).subspan(from_rest)) != nonce.size() - from_rest)
-      throw corrupt_backup_error("age file ends inside its payload nonce");
+      detail::age::bad_header("the file ends before the 16-byte payload nonce that follows the header");
     have_ = rest.size() - from_rest;
     std::memcpy(buf_.data(), rest.data() + from_rest, have_);
     const auto payload_key = detail_age::hkdf_sha256(key.span(), nonce, "payload");
@@ -321,6 +324,7 @@ class decrypting_reader final : public reader {
 
   std::size_t read(std::span<std::byte> out) override {
     while (pos_ == end_) {
+      if (!deferred_.empty()) throw corrupt_backup_error(deferred_);
       if (done_ || out.empty()) return 0;
       next_chunk();
     }
@@ -365,14 +369,14 @@ class decrypting_reader final : public reader {
     if (n > full_chunk) {
       carry_ = true;
       if (!open(full_chunk, false)) {
-        if (open(full_chunk, true)) throw corrupt_backup_error("age file has data after its last chunk");
-        fail("authentication failed");
+        if (!open(full_chunk, true)) fail("authentication failed");
+        deferred_ = "age file has data after its last chunk";
       }
     } else if (open(n, true)) {
       done_ = true;
     } else {
-      if (n == full_chunk && open(n, false)) throw corrupt_backup_error("age file ends before its last chunk");
-      fail("authentication failed");
+      if (n != full_chunk || !open(n, false)) fail("authentication failed");
+      deferred_ = "age file ends before its last chunk";
     }
     pos_ = 0;
     end_ = std::min(n, full_chunk) - tag_size;
@@ -386,6 +390,7 @@ class decrypting_reader final : public reader {
   std::uint64_t counter_ = 0;
   bool done_ = false;
   bool carry_ = false;
+  std::string deferred_;  ///< what is wrong after the chunk in buf_, which authenticated
   int log2_work_ = 0;
   std::optional<detail_age::chacha20_poly1305> aead_;
 };
