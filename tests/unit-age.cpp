@@ -378,6 +378,9 @@ BOOST_AUTO_TEST_CASE(bad_recipients_and_identities_are_refused_without_echoing_k
   const outcome o = try_decrypt(encrypt(pattern(1), age::x25519_recipient{pub}), age::x25519_identity{bad_secret});
   BOOST_TEST(o.code == hb::errc::invalid_argument);
   BOOST_TEST(!contains(o.message, bad_secret));
+  // refused as such even when the file has no X25519 stanza to try it on
+  BOOST_TEST(try_decrypt(encrypt(pattern(1), fast), age::x25519_identity{bad_secret}).code ==
+             hb::errc::invalid_argument);
 }
 
 BOOST_AUTO_TEST_CASE(lowercase_identities_and_recipients_are_accepted) {
