@@ -17,8 +17,8 @@
 #                  add_subdirectory, FetchContent) and a program built with hone-backup.pc
 #   format         scripts/format.sh --check: sources match .clang-format; scripts/check-docs.py:
 #                  every relative link of the documentation resolves and every page is linked
-#   fuzz           clang 14: the libFuzzer targets of tests/fuzz/ (names, gzip reader, S3 answers,
-#                  REST API), each for ${HONE_FUZZ_SECONDS:-45} s on a copy of its corpus; a crash fails
+#   fuzz           clang 14: the libFuzzer targets of tests/fuzz/ (names, gzip reader, age reader,
+#                  S3 answers, REST API), each for ${HONE_FUZZ_SECONDS:-45} s on a copy of its corpus; a crash fails
 #   asan           clang 14: the unit tests (ctest -L unit) under AddressSanitizer (with
 #                  LeakSanitizer) and UndefinedBehaviorSanitizer
 set -euo pipefail
@@ -242,14 +242,14 @@ run_fuzz() {
   echo
   echo "=== test leg: fuzz ==="
   local t0=$SECONDS secs=${HONE_FUZZ_SECONDS:-45} out="$sanitize_dir/fuzz" failed=0 passed=0 target
-  sanitize_build "$sanitize_dir.build-fuzz.log" fuzz_names fuzz_gzip fuzz_s3 fuzz_api || return 1
+  sanitize_build "$sanitize_dir.build-fuzz.log" fuzz_names fuzz_gzip fuzz_age fuzz_s3 fuzz_api || return 1
   rm -rf "$out"
   mkdir -p "$out/scratch"
   # fuzz_api's database and backups: on a tmpfs when there is one (every create and restore
   # fsyncs), else in the build folder.
   local scratch="$out/scratch"
   [ -d /dev/shm ] && [ -w /dev/shm ] && scratch=/dev/shm
-  for target in names gzip s3 api; do
+  for target in names gzip age s3 api; do
     local corpus="$out/$target-corpus" crashes="$out/$target-crashes" log="$out/$target.log" rc=0 t1=$SECONDS
     cp -r "$root/tests/fuzz/corpus/$target" "$corpus"
     mkdir -p "$crashes"
