@@ -272,7 +272,7 @@ class LogTest(OperatorCase):
         self.assertNotIn("INFO", srv.log())
         os.rename(self.sb.db + ".away", self.sb.db)
         # --log-level over HONE_LOG_LEVEL; a wrong value is a usage error (exit 2).
-        r = self.sb.run("--log-level", "debug", "backup", "list", env={"HONE_LOG_LEVEL": "error"})
+        r = self.sb.run("--log-level", "debug", "backup", "create", env={"HONE_LOG_LEVEL": "error"})
         self.assertEqual(r.rc, 0, r)
         self.assertIn("DEBUG", r.err)
         for args, env, shown in ((("backup", "list"), {"HONE_LOG_LEVEL": "loud"}, "HONE_LOG_LEVEL"),
@@ -299,6 +299,7 @@ class LogTest(OperatorCase):
         os.rename(self.sb.db, self.sb.db + ".away")
         self.assertEqual(srv.request("POST", "/api/backup", {}, headers=auth)[0], 500)
         self.assertTrue(srv.wait_for("http: POST /api/backup 500"), srv.log())
+        os.rename(self.sb.db + ".away", self.sb.db)
         srv.stop()
         lines = self.journal_lines(srv)
         by = lambda needle: [p for p, t in lines if needle in t]
