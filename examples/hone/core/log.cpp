@@ -58,7 +58,7 @@ bool stderr_is_journal() {
 std::string format_line(log_level level, std::string_view message, const nlohmann::json& fields) {
   const log_format f = g_format;
   if (f == log_format::json) {
-    nlohmann::json j = nlohmann::json::object();
+    nlohmann::ordered_json j = nlohmann::ordered_json::object();  // time, level, message first
     j["time"] = timestamp();
     j["level"] = log_level_name(level);
     j["message"] = std::string(message);
@@ -66,7 +66,7 @@ std::string format_line(log_level level, std::string_view message, const nlohman
       for (const auto& [k, v] : fields.items())
         if (!j.contains(k)) j[k] = v;
     // Invalid UTF-8 (a request path) is replaced, never a reason to lose the line.
-    return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
+    return j.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace) + "\n";
   }
   std::string level_text(hone::backup::to_string(level));
   level_text.resize(5, ' ');
