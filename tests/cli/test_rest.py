@@ -374,7 +374,7 @@ class RestTest(unittest.TestCase):
             gr = conn.getresponse()
             self.assertEqual(len(gr.read()), length)
             marker = "BODY-MARKER-6f1e2d"
-            st, _, _ = self.req("POST", "/api/backup/verify", {"name": "nope.db.gz", "note": marker}, conn=conn)
+            st, _, _ = self.req("POST", "/api/backup/verify", {"name": "nope-%s.db.gz" % marker}, conn=conn)
             self.assertEqual(st, 404)
         finally:
             conn.close()
