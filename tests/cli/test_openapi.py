@@ -149,6 +149,10 @@ class OpenApiTest(ServersTestCase):
         prometheus.parse(text)
         self.covered.add(("/metrics", "get"))
 
+        # The health check needs no token.
+        code, health, _ = self.call(srv, "GET", "/healthz", headers={})
+        self.assertEqual((code, health), (200, {"status": "ok"}))
+
         # The answers of the checks before any endpoint.
         self.assertEqual(self.call(srv, "GET", "/api/backup", headers={})[0], 401)
         self.assertEqual(self.call(srv, "GET", "/metrics", headers={})[0], 401)

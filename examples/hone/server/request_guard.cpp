@@ -205,8 +205,9 @@ std::optional<api_response> request_guard::check(const request_head& r) const {
     if (origin_host.empty() || !(same || contains(cfg_.proxy_hosts, origin_host))) return cross_origin();
   }
 
+  // GET /healthz needs no token (and tells nothing beyond ok or a reason word).
   const access granted = access_of(r.authorization, cfg_.token, cfg_.metrics_token);
-  if (granted == access::none) return unauthorized_response();
+  if (granted == access::none && !is_health_check(r.method, r.target)) return unauthorized_response();
   // The read-only token never sends a body: refused before one is read.
   if (granted == access::read_only && r.method != "GET" && r.method != "HEAD") return read_only_token_response();
 
