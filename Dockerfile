@@ -8,7 +8,8 @@
 #
 # Build stage: the project's own set-up (scripts/setup.sh --program) on Debian 12. A .cache/
 # holding the SQLCipher amalgamation (after scripts/setup.sh) is used as it is; without one the
-# set-up fetches it, checked against its published integrity value.
+# set-up fetches it, checked against its published integrity value. The release flags of the
+# tests, without debug information (the program is stripped): a faster build.
 FROM debian:bookworm AS build
 ARG JOBS=2
 ENV DEBIAN_FRONTEND=noninteractive
@@ -20,7 +21,8 @@ COPY . .
 RUN if [ -L .cache ]; then rm .cache; fi \
  && scripts/setup.sh --program \
  && cmake -S . -B /build -DCMAKE_BUILD_TYPE=RelWithDebInfo -DHONE_BACKUP_BUILD_TESTS=OFF \
-      -DHONE_BACKUP_BUILD_BENCHMARKS=OFF \
+      -DHONE_BACKUP_BUILD_BENCHMARKS=OFF "-DCMAKE_CXX_FLAGS_RELWITHDEBINFO=-O2 -DNDEBUG" \
+      "-DCMAKE_C_FLAGS_RELWITHDEBINFO=-O2 -DNDEBUG" \
  && cmake --build /build --target hone -j"$JOBS" \
  && cmake --install /build --component hone --prefix /out --strip
 

@@ -177,8 +177,9 @@ check "compose up" compose up -d --no-build
 t_started=$SECONDS
 # The same image without a database, checked every 2 s: its health check must say unhealthy.
 docker volume create "$run_id-empty" >/dev/null
-docker run -d --name "$run_id-nodb" -v "$run_id-empty:/data" --health-interval 2s --health-retries 2 \
-  --health-start-period 0s "$image" >/dev/null
+docker run -d --name "$run_id-nodb" -v "$run_id-empty:/data" -v "$secrets/hone_db_key:/run/secrets/hone_db_key:ro" \
+  -e HONE_DB_KEY_FILE=/run/secrets/hone_db_key --health-interval 2s --health-retries 2 --health-start-period 0s \
+  "$image" >/dev/null
 
 health_is() { # health_is CONTAINER STATUS SECONDS: wait until the health status is STATUS
   local s
