@@ -6,19 +6,24 @@
 #     -e HONE_DB_KEY_FILE=/run/secrets/hone_db_key ... hone-backup
 #   docker exec hone /app/hone backup create --dir /backups
 #
-# Build stage: the project's own set-up (scripts/setup.sh --program) on Debian 12. A .cache/
-# holding the SQLCipher amalgamation (after scripts/setup.sh) is used as it is; without one the
-# set-up fetches it, checked against its published integrity value. The release flags of the
-# tests, without debug information (the program is stripped): a faster build.
+# Build stage: the project's own set-up (scripts/setup.sh --program) on Debian 12, then only
+# the `hone` target. The SQLCipher amalgamation in .cache/ (after scripts/setup.sh) is used as it
+# is; without one the set-up fetches it, checked against its published integrity value. Only what
+# the build reads is copied, so a change elsewhere (docs, tests) reuses the built layer. The
+# release flags of the tests, without debug information (the program is stripped).
 FROM debian:bookworm AS build
 ARG JOBS=2
 ENV DEBIAN_FRONTEND=noninteractive
 WORKDIR /src
 COPY scripts/setup.sh scripts/setup.sh
 RUN scripts/setup.sh --program --packages-only
-COPY . .
-# A .cache that is a symbolic link (to a folder outside the build context) arrives dangling.
-RUN if [ -L .cache ]; then rm .cache; fi \
+# .cach[e] may match nothing; setup.sh goes along so that the instruction always has a source.
+COPY scripts/setup.sh .cach[e] .cache/
+COPY CMakeLists.txt ./
+COPY cmake cmake
+COPY include include
+COPY examples examples
+RUN rm .cache/setup.sh \
  && scripts/setup.sh --program \
  && cmake -S . -B /build -DCMAKE_BUILD_TYPE=RelWithDebInfo -DHONE_BACKUP_BUILD_TESTS=OFF \
       -DHONE_BACKUP_BUILD_BENCHMARKS=OFF "-DCMAKE_CXX_FLAGS_RELWITHDEBINFO=-O2 -DNDEBUG" \
@@ -31,8 +36,8 @@ RUN if [ -L .cache ]; then rm .cache; fi \
 FROM debian:bookworm-slim
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
-      libargon2-1 libdeflate0 libcurl4 ca-certificates curl \
- && rm -rf /var/lib/apt/lists/* /var/cache/apt/archives/*.deb \
+      libargon2-1 libdeflate0 libcurl4 libexpat1 ca-certificates curl \
+ && rm -rf /var/lib/apt/lists/* /var/cache/apt/*.bin /var/cache/apt/archives/*.deb /var/log/apt /var/log/dpkg.log \
  && groupadd --system --gid 10001 hone \
  && useradd --system --uid 10001 --gid hone --home-dir /data --no-create-home --shell /usr/sbin/nologin hone \
  && install -d -o hone -g hone -m 0700 /data /backups
