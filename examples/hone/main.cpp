@@ -36,6 +36,7 @@ int run(const command_line& c) {
     case command::backup_prune: return cmd_prune(c.backup);
     case command::backup_sync: return cmd_sync(c.backup);
     case command::backup_status: return cmd_status(c.backup);
+    case command::backup_run: return cmd_run(c.backup);
     case command::dashboard: return cmd_dashboard(c.dashboard);
     case command::demo_db: return cmd_demo_db(c.demo_db);
     case command::db_migrate: return cmd_migrate(c.migrate);

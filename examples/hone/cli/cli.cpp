@@ -125,6 +125,14 @@ class parser {
     add_dir(del);
     add_json(del);
 
+    auto* run = add(backup, "run",
+                    "Run one scheduled cycle now: create (with the upload), sync, prune both places by "
+                    "HONE_BACKUP_RETENTION / HONE_BACKUP_KEEP_*, record it for `backup status`, run "
+                    "HONE_BACKUP_ON_FAILURE on a failure; exit code 1 when any step failed",
+                    command::backup_run);
+    add_dir(run);
+    add_db(run);
+
     auto* sync =
         add(backup, "sync", "Upload the local backups the offsite bucket (HONE_R2_*) lacks", command::backup_sync);
     add_dir(sync);

@@ -18,6 +18,7 @@ enum class command {
   backup_prune,
   backup_sync,
   backup_status,
+  backup_run,
   dashboard,
   demo_db,
   db_migrate,

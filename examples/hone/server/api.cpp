@@ -5,6 +5,7 @@
 #include "core/json_output.hpp"
 #include "core/log.hpp"
 #include "core/runner_factory.hpp"
+#include "core/hone_database.hpp"
 #include "monitoring/monitoring.hpp"
 #include "server/request_guard.hpp"
 
@@ -222,7 +223,20 @@ backup_set api::backups(bool allow_foreign) const {
                       allow_foreign, std::move(deadline));
 }
 
+bool is_health_check(std::string_view method, std::string_view target) {
+  return (method == "GET" || method == "HEAD") && target.substr(0, target.find_first_of("?#")) == "/healthz";
+}
+
+api_response api::health() const {
+  std::string reason = check_database(cfg_.database, cfg_.key).reason;
+  if (reason.empty() && cfg_.monitoring) reason = cfg_.monitoring->health_problem();
+  if (reason.empty()) return json_response(200, json{{"status", "ok"}});
+  return noted(json_response(503, json{{"status", "unavailable"}, {"reason", reason}}), reason);
+}
+
 api_response api::handle(const api_request& req) const {
+  // GET /healthz needs no token and tells only ok / not ok with a reason word.
+  if (is_health_check(req.method, req.target)) return health();
   // `hone serve` checks the token (and Host, Origin, Content-Type) before reading the body,
   // see request_guard; the check here keeps handle() safe on its own.
   if (!authorized(req.authorization)) return unauthorized_response();

@@ -74,9 +74,16 @@ class api {
   api_response verify(const std::string& body) const;
   api_response restore(const std::string& name, const std::string& body) const;
   api_response sync() const;
+  api_response health() const;
 
   config cfg_;
 };
+
+/// GET (or HEAD) /healthz, with or without a query: answered without a token (api::handle;
+/// request_guard skips the token check for it), 200 {"status":"ok"} when the database opens with
+/// the key and the last scheduled cycle of this server (if any) succeeded, else 503
+/// {"status":"unavailable","reason":WORD}: "database", "key", "last_cycle" or "offsite".
+bool is_health_check(std::string_view method, std::string_view target);
 
 /// Decodes %XX escapes of one path segment; false on a malformed escape.
 bool percent_decode(std::string_view in, std::string& out);

@@ -192,7 +192,8 @@ std::optional<api_response> request_guard::check(const request_head& r) const {
     if (origin_host.empty() || !(same || contains(cfg_.proxy_hosts, origin_host))) return cross_origin();
   }
 
-  if (!bearer_token_matches(r.authorization, cfg_.token)) return unauthorized_response();
+  if (!bearer_token_matches(r.authorization, cfg_.token) && !is_health_check(r.method, r.target))
+    return unauthorized_response();
 
   // A body must be JSON. A page can send text/plain or a form cross-site without a preflight;
   // a Content-Type is never needed on a request without a body, so only JSON is accepted there

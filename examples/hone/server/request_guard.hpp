@@ -17,6 +17,7 @@ namespace hone_app {
 /// What the checks need of a request's header (every field as often as it was sent).
 struct request_head {
   std::string method;  ///< as sent ("POST", "HEAD", ...)
+  std::string target;  ///< as sent: path, maybe with a query
   unsigned version = 11;
   std::vector<std::string> host;
   std::vector<std::string> origin;
