@@ -52,7 +52,7 @@ command -v debootstrap >/dev/null 2>&1 || need+=(debootstrap)
 # plugin (`docker compose`) when there is one, else Debian's docker-compose.
 docker_bin=/usr/bin/docker
 [ -x "$docker_bin" ] || docker_bin=$(command -v docker)
-docker() { "$docker_bin" "$@"; }
+docker() { timeout 600 "$docker_bin" "$@"; } # every call ends in bounded time (the build: below)
 if docker compose version >/dev/null 2>&1; then
   compose_cmd=("$docker_bin" compose)
 else
@@ -78,6 +78,7 @@ cleanup() {
   exit $rc
 }
 trap cleanup EXIT
+trap 'exit 143' TERM INT
 if ! docker info >/dev/null 2>&1; then
   dockerd >"$work/dockerd.log" 2>&1 &
   dockerd_pid=$!
@@ -99,7 +100,7 @@ make_rootfs_tar() { # make_rootfs_tar TAR: a minimal Debian 12, trimmed as the s
   [ -n "$mirror" ] || { say "no Debian mirror found in apt's sources (set HONE_DEBIAN_MIRROR)"; return 1; }
   rm -rf "$rootfs"
   say "debootstrap --variant=minbase bookworm from $mirror"
-  debootstrap --variant=minbase bookworm "$rootfs" "$mirror" >"$work/debootstrap.log" 2>&1 ||
+  timeout 1800 debootstrap --variant=minbase bookworm "$rootfs" "$mirror" >"$work/debootstrap.log" 2>&1 ||
     { tail -20 "$work/debootstrap.log"; return 1; }
   printf '%s\n' 'path-exclude /usr/share/doc/*' 'path-include /usr/share/doc/*/copyright' \
     'path-exclude /usr/share/man/*' 'path-exclude /usr/share/info/*' 'path-exclude /usr/share/locale/*' \
@@ -142,7 +143,7 @@ context_files() {
 }
 context_files >"$work/context.txt"
 if ! tar -C "$root" --dereference -cf - -T "$work/context.txt" |
-  docker build -t "$image" --build-arg JOBS="$jobs" -f Dockerfile - >"$work/build.log" 2>&1; then
+  timeout 3600 "$docker_bin" build -t "$image" --build-arg JOBS="$jobs" -f Dockerfile - >"$work/build.log" 2>&1; then
   tail -40 "$work/build.log"
   say "image build failed (log: $work/build.log)"
   exit 1
@@ -169,7 +170,7 @@ chown "$uid:$uid" "$secrets/hone_db_key" "$secrets/hone_api_token"
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 export HONE_IMAGE="$image" HONE_CONTAINER_NAME="$run_id" HONE_PORT="$port" HONE_NAS_DIR="$backups" \
   HONE_SECRETS_DIR="$secrets" HONE_BACKUP_SCHEDULE=0.0167 HONE_BACKUP_RETENTION=5
-compose() { "${compose_cmd[@]}" -p "$run_id" -f "$root/docker-compose.yml" "$@"; }
+compose() { timeout 600 "${compose_cmd[@]}" -p "$run_id" -f "$root/docker-compose.yml" "$@"; }
 compose_used=1
 
 check "compose run ... demo-db makes an encrypted database in /data" \
