@@ -1,7 +1,19 @@
 #!/usr/bin/env bash
 # Installs what hone-backup needs to build and test, and fetches the SQLCipher 4.14.0
 # amalgamation into .cache/. Safe to run any number of times: it only does what is missing.
+# Usage: scripts/setup.sh [--program] [--packages-only]
+#   --program        only what building the `hone` program needs (the image's build stage)
+#   --packages-only  the Debian packages only, not the amalgamation
 set -euo pipefail
+program_only=0
+packages_only=0
+for arg in "$@"; do
+  case "$arg" in
+    --program) program_only=1 ;;
+    --packages-only) packages_only=1 ;;
+    *) echo "setup: unknown option: $arg" >&2; exit 2 ;;
+  esac
+done
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cache="$root/.cache"
@@ -16,9 +28,18 @@ packages=(
   libargon2-dev argon2
   libsqlcipher-dev sqlcipher
   clang-format clang-14 libclang-rt-14-dev python3 nodejs npm strace
-  libcurl4-openssl-dev libexpat1-dev python3-botocore curl swift-proxy swift-object swift-container swift-account
+  libcurl4-openssl-dev libexpat1-dev python3-botocore curl systemd swift-proxy swift-object swift-container swift-account
   age prometheus python3-yaml
 )
+if ((program_only)); then
+  packages=(
+    build-essential cmake pkg-config ca-certificates openssl
+    libssl-dev zlib1g-dev libdeflate-dev
+    nlohmann-json3-dev libboost-dev libcli11-dev libargon2-dev libcurl4-openssl-dev libexpat1-dev
+  )
+  # npm only to fetch the amalgamation when it is not there yet.
+  if ((!packages_only)) && [ ! -f "$amalgamation/sqlite3.c" ]; then packages+=(nodejs npm); fi
+fi
 
 missing=()
 for p in "${packages[@]}"; do
@@ -38,8 +59,10 @@ if ((${#missing[@]})); then
   sudo_cmd=()
   if [ "$(id -u)" -ne 0 ]; then sudo_cmd=(sudo); fi
   "${sudo_cmd[@]}" apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get -o DPkg::Lock::Timeout=600 install -y -qq \
+    --no-install-recommends "${missing[@]}" >/dev/null
 fi
+((packages_only)) && { echo "setup: packages ready"; exit 0; }
 
 if [ ! -f "$amalgamation/sqlite3.c" ] || [ ! -f "$amalgamation/sqlite3.h" ]; then
   echo "setup: fetching the SQLCipher 4.14.0 amalgamation ($sqlcipher_pkg)"

@@ -21,6 +21,9 @@
 #                  S3 answers, REST API), each for ${HONE_FUZZ_SECONDS:-45} s on a copy of its corpus; a crash fails
 #   asan           clang 14: the unit tests (ctest -L unit) under AddressSanitizer (with
 #                  LeakSanitizer) and UndefinedBehaviorSanitizer
+#   container      scripts/container-test.sh: Debian's docker.io builds the image of Dockerfile
+#                  and runs docker-compose.yml (exec backup create, a scheduled backup, health,
+#                  the API's token, restore, docker stop, volume owners); needs root (or sudo)
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root"
@@ -289,13 +292,23 @@ run_asan() {
   return $rc
 }
 
+# The container leg: its checks are counted as tests.
+run_container() {
+  local sudo_cmd=()
+  [ "$(id -u)" -eq 0 ] || sudo_cmd=(sudo --preserve-env=HONE_CONTAINER_WORK)
+  rm -f "$build_root/container/passed"
+  HONE_CONTAINER_WORK="$build_root/container" run_check container "${sudo_cmd[@]}" "$root/scripts/container-test.sh" ||
+    return 1
+  total_tests=$((total_tests + $(cat "$build_root/container/passed")))
+}
+
 mkdir -p "$build_root"
 total_passed=0 total_failed=0 total_skipped=0 total_cases_skipped=0
 failed_legs=()
 legs=("$@")
 # The second full run combines two requirements to keep CI short: Debian's SQLCipher 3.4.1
 # (instead of the bundled 4.14.0) and the generated single header (instead of include/).
-[ ${#legs[@]} -gt 0 ] || legs=(amalgamation format default sqlcipher3-single-header consumers asan fuzz)
+[ ${#legs[@]} -gt 0 ] || legs=(amalgamation format default sqlcipher3-single-header consumers container asan fuzz)
 trap stop_s3_server EXIT
 # run_named_leg LEG: one leg by name; every leg runs even when an earlier one failed.
 run_named_leg() {
@@ -316,6 +329,7 @@ run_named_leg() {
     consumers) run_consumers ;;
     fuzz) run_fuzz ;;
     asan) run_asan ;;
+    container) run_container ;;
     format) run_check format bash -c '"$1/scripts/format.sh" --check include tests examples benchmarks &&
       python3 "$1/scripts/check-docs.py" "$1"' format "$root" ;;
     *) echo "unknown leg: $1" >&2; exit 2 ;;
