@@ -18,6 +18,8 @@ enum class command {
   backup_prune,
   backup_sync,
   backup_status,
+  backup_pin,
+  backup_unpin,
   dashboard,
   demo_db,
   db_migrate,
@@ -28,6 +30,7 @@ enum class command {
 struct command_line {
   command cmd = command::backup_list;
   bool verbose = false;  ///< -v, --verbose
+  bool quiet = false;    ///< -q, --quiet
   backup_args backup;
   dashboard_args dashboard;
   demo_db_args demo_db;

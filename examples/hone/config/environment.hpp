@@ -1,4 +1,4 @@
-// The one reader of the program's environment (HONE_*, HOME, XDG_DATA_HOME, TMPDIR): every
+// The one reader of the program's environment (HONE_*, HOME, XDG_DATA_HOME, TMPDIR, TERM, NO_COLOR): every
 // variable the program reads goes through env_value or env. What each variable means, and the
 // checks of its value, are with the setting it configures (config.hpp, offsite_settings.hpp,
 // failure_hook.hpp, server.cpp, app.cpp).
