@@ -26,7 +26,7 @@ from honetest import (OTHER_PASSPHRASE, PASSPHRASE, Sandbox, assert_no_key_mater
                       hone_exe)
 
 AUTO_NAME = re.compile(r"^hone-\d{4}-\d{2}-\d{2}-\d{6}(-\d+)?\.db\.gz$")
-BACKUP_FIELDS = {"name", "path", "size", "created_at", "encrypted", "compressed", "deflated"}
+BACKUP_FIELDS = {"name", "path", "size", "created_at", "encrypted", "compressed", "deflated", "pinned"}
 
 
 def sha256(path):

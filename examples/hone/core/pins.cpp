@@ -16,8 +16,10 @@ namespace fs = std::filesystem;
 
 std::set<std::string> read_pins(const fs::path& dir) {
   const fs::path path = dir / pins_file;
+  // No file: nothing is pinned. A folder that cannot be searched (or is not one) holds no pin
+  // one can read, and no backup one could delete either: the listing reports the folder.
   std::error_code ec;
-  if (!fs::exists(path, ec) && !ec) return {};
+  if (!fs::exists(path, ec)) return {};
   std::ifstream in(path, std::ios::binary);
   if (!in) {
     throw hb::io_error("Cannot read the pinned backups in " + path.string() + ": " + std::strerror(errno) +

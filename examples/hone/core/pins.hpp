@@ -19,8 +19,9 @@ namespace hone_app {
 
 inline constexpr const char* pins_file = ".hone-pins.json";
 
-/// The pinned names of the backup folder `dir`: none when the file does not exist. A file that
-/// cannot be read or is not the pins document throws io_error (so nothing is pruned as if
+/// The pinned names of the backup folder `dir`: none when the file does not exist (or the folder
+/// cannot be searched: nothing in it can be deleted then). A file that cannot be read or is not
+/// the pins document throws io_error (so nothing is pruned as if
 /// nothing were pinned).
 std::set<std::string> read_pins(const std::filesystem::path& dir);
 

@@ -400,9 +400,9 @@ any_retention plan_for(const std::vector<hb::backup_info>& place,
 }  // namespace
 
 std::map<std::string, std::vector<std::string>> backup_set::decide(const hb::keep_calendar& policy,
+                                                                   const std::set<std::string>& pins,
                                                                    const std::vector<hb::backup_info>& local,
                                                                    const std::vector<hb::backup_info>& offsite) {
-  const std::set<std::string> pins = read_pins(dir_);  // unreadable: throws before anything is deleted
   std::map<std::string, std::vector<std::string>> decision;
   // The union, each name once, newest first: the policy decides once what is kept. Pinned
   // backups are kept and not counted (a pin never pushes another backup out).
@@ -429,6 +429,12 @@ std::map<std::string, std::vector<std::string>> backup_set::decide(const hb::kee
 
 pruned_backups backup_set::prune(const hb::keep_calendar& policy, bool dry_run) {
   pruned_backups out;
+  const std::set<std::string> pins = read_pins(dir_);  // unreadable: throws before anything is deleted
+  if (!bucket_ && pins.empty()) {
+    out.local = local_.prune(policy, dry_run);
+    out.result = out.local;
+    return out;
+  }
   policy.validate();
   std::vector<hb::backup_info> offsite;
   bool with_bucket = bucket_.has_value();
@@ -441,7 +447,7 @@ pruned_backups backup_set::prune(const hb::keep_calendar& policy, bool dry_run) 
     }
   }
   const std::vector<hb::backup_info> local = local_.list();
-  const auto decision = decide(policy, local, offsite);
+  const auto decision = decide(policy, pins, local, offsite);
   const std::string description = policy.describe();
   out.local = local_.prune(plan_for(local, decision, description), dry_run);
   out.result = out.local;

@@ -15,6 +15,7 @@
 #include <filesystem>
 #include <functional>
 #include <map>
+#include <set>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -173,6 +174,7 @@ class backup_set {
   std::string offsite_copy_hint(const std::string& name);
   /// What the policy keeps of `local` and `offsite` together, with the reasons, by name.
   std::map<std::string, std::vector<std::string>> decide(const hb::keep_calendar& policy,
+                                                         const std::set<std::string>& pins,
                                                          const std::vector<hb::backup_info>& local,
                                                          const std::vector<hb::backup_info>& offsite);
 
