@@ -202,6 +202,20 @@ class OffsiteTest(unittest.TestCase):
         self.assertEqual(r.rc, 10, r)
         self.assertIn("Backup not found", r.err)
 
+    def test_a_pinned_backup_is_kept_in_both_places(self):
+        names = [self.ok("backup", "create", "--json").json()["name"] for _ in range(3)]
+        self.assertIn("Pinned " + names[0], self.ok("backup", "pin", names[0]).out)
+        # Only in the bucket: the pin still keeps it there.
+        os.remove(os.path.join(self.dir, names[0]))
+        self.assertEqual(self.listing()[names[0]], ["r2"])
+        p = self.ok("backup", "prune", "--keep", "1", "-y", "--json").json()
+        self.assertEqual(p["deleted_names"], [names[1]], p)
+        self.assertEqual(self.local_names(), [names[2]])
+        self.assertEqual(self.bucket_names(), sorted([names[0], names[2]]))
+        self.ok("backup", "unpin", names[0])
+        self.ok("backup", "prune", "--keep", "1", "-y")
+        self.assertEqual(self.bucket_names(), [names[2]])
+
     def test_sync_uploads_what_an_outage_left_local(self):
         first = self.ok("backup", "create", "--json").json()["name"]
         offline = self.offline()
@@ -294,7 +308,7 @@ class OffsiteTest(unittest.TestCase):
         self.assertNotIn("offsite", c)
         listed = self.ok("backup", "list", "--json", **env).json()
         self.assertEqual([sorted(b) for b in listed],
-                         [["compressed", "created_at", "deflated", "encrypted", "name", "path", "size"]])
+                         [["compressed", "created_at", "deflated", "encrypted", "name", "path", "pinned", "size"]])
         self.assertNotIn("WHERE", self.ok("backup", "list", **env).out)
         for args in (("backup", "sync"), ("backup", "verify", c["name"], "--from", "r2")):
             r = self.hone(*args, **env)
