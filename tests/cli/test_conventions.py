@@ -325,7 +325,7 @@ class Completions(unittest.TestCase):
         self.assertNotIn("--pin", self.complete_bash("hone backup list --"))
         self.assertEqual(self.complete_bash("hone ba"), ["backup"])
 
-    def test_zsh_script_parses(self):
+    def test_zsh_script_parses_and_completes(self):
         zsh = shutil.which("zsh")
         if not zsh:
             self.skipTest("zsh is not installed")
@@ -334,6 +334,20 @@ class Completions(unittest.TestCase):
         try:
             r = subprocess.run([zsh, "-n", f.name], capture_output=True, timeout=60)
             self.assertEqual(r.returncode, 0, r)
+
+            def candidates(*typed):
+                """What the script offers after `typed` (compadd stubbed to print its words)."""
+                prog = ('compadd() { shift; print -l -- "$@" }; _files() { print FILES }; words=(%s ""); '
+                        'CURRENT=%d; source "$1"' % (" ".join(typed), len(typed) + 1))
+                r = subprocess.run([zsh, "-f", "-c", prog, "zsh", f.name], capture_output=True, timeout=60)
+                self.assertEqual(r.returncode, 0, r)
+                return r.stdout.decode().split()
+
+            self.assertIn("backup", candidates("hone"))
+            self.assertIn("pin", candidates("hone", "backup"))
+            self.assertIn("--pin", candidates("hone", "backup", "create"))
+            self.assertNotIn("--pin", candidates("hone", "backup", "list"))
+            self.assertEqual(candidates("hone", "backup", "list", "--dir"), ["FILES"])
         finally:
             os.unlink(f.name)
 
