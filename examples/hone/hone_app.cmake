@@ -21,6 +21,7 @@ set(HONE_APP_SOURCES
   core/hone_database.cpp
   core/json_output.cpp
   core/log.cpp
+  core/pins.cpp
   core/runner_factory.cpp
   # config: everything read from the environment
   config/config.cpp
@@ -29,6 +30,7 @@ set(HONE_APP_SOURCES
   config/offsite_settings.cpp
   # cli: the commands and what they print
   cli/cli.cpp
+  cli/completion.cpp
   cli/output.cpp
   cli/commands/common.cpp
   cli/commands/create.cpp
@@ -45,6 +47,7 @@ set(HONE_APP_SOURCES
   cli/commands/run.cpp
   cli/commands/sync.cpp
   cli/commands/status_command.cpp
+  cli/commands/pin.cpp
   # server: the REST API, its request guard and the HTTP server
   server/api.cpp
   server/request_guard.cpp

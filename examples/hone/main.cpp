@@ -6,6 +6,7 @@
 // environment in config/, and the database, the log and the runner (core/runner_factory.cpp)
 // in core/.
 #include "cli/cli.hpp"
+#include "cli/commands/commands.hpp"
 #include "cli/output.hpp"
 #include "core/app.hpp"
 #include "core/log.hpp"
@@ -17,6 +18,8 @@
 #include <cstdio>
 #include <cstring>
 #include <optional>
+#include <string>
+#include <string_view>
 
 using namespace hone_app;
 
@@ -37,12 +40,26 @@ int run(const command_line& c) {
     case command::backup_sync: return cmd_sync(c.backup);
     case command::backup_status: return cmd_status(c.backup);
     case command::backup_run: return cmd_run(c.backup);
+    case command::backup_pin: return cmd_pin(c.backup, true);
+    case command::backup_unpin: return cmd_pin(c.backup, false);
     case command::dashboard: return cmd_dashboard(c.dashboard);
     case command::demo_db: return cmd_demo_db(c.demo_db);
     case command::db_migrate: return cmd_migrate(c.migrate);
     case command::serve: return cmd_serve(c.serve);
   }
   return exit_usage;
+}
+
+/// Whether the command's output is JSON (--json): its failures are a JSON object on stdout too.
+bool json_output(const command_line& c) { return c.cmd == command::dashboard ? c.dashboard.json : c.backup.json; }
+
+/// Reports a failure that ends the program: "error: MESSAGE" on stderr (and `hint` on a
+/// terminal) and, with --json, {"error": {"code", "message"}} on stdout. Returns its exit code.
+int failed(const command_line& c, std::string_view code, const std::string& message, const std::string& hint = {}) {
+  std::fprintf(stderr, "error: %s\n", message.c_str());
+  if (!hint.empty() && stderr_is_terminal()) std::fprintf(stderr, "hint: %s\n", hint.c_str());
+  if (json_output(c)) print_json(cli_error_json(code, message));
+  return exit_code_for(code);
 }
 
 /// A result that could not be written (disk full, closed pipe) is an error.
@@ -59,10 +76,14 @@ int finish(int rc) {
 int main(int argc, char** argv) {
   command_line c;
   if (auto rc = parse_command_line(argc, argv, c)) return *rc;
-  if (const std::string bad = configure_logging(c.log_level, c.verbose); !bad.empty()) {
+  // --quiet: errors and warnings only (unless a level is asked for); JSON asked for is still printed.
+  const std::string level = c.quiet && c.log_level.empty() && !c.verbose ? std::string("warn") : c.log_level;
+  if (const std::string bad = configure_logging(level, c.verbose); !bad.empty()) {
     std::fprintf(stderr, "error: %s\n", bad.c_str());
     return exit_usage;
   }
+  set_quiet(c.quiet);
+  if (c.quiet && !json_output(c) && !std::freopen("/dev/null", "w", stdout)) return exit_failure;
   // One-shot commands clean up their temporary files when interrupted; `serve` shuts down
   // gracefully on its own.
   std::optional<interrupt_cleanup> cleanup;
@@ -71,15 +92,10 @@ int main(int argc, char** argv) {
     const int rc = run(c);
     return c.cmd == command::serve ? rc : finish(rc);
   } catch (const usage_error& e) {
-    std::fprintf(stderr, "error: %s\n", e.what());
-    return exit_usage;
+    return finish(failed(c, "usage", e.what()));
   } catch (const hb::error& e) {
-    std::fprintf(stderr, "error: %s\n", program_message(e).c_str());
-    if (stderr_is_terminal())
-      if (auto hint = hint_for(e); !hint.empty()) std::fprintf(stderr, "hint: %s\n", hint.c_str());
-    return exit_code_for(e);
+    return finish(failed(c, error_code(e), program_message(e), hint_for(e)));
   } catch (const std::exception& e) {
-    std::fprintf(stderr, "error: %s\n", e.what());
-    return exit_failure;
+    return finish(failed(c, "failed", e.what()));
   }
 }

@@ -26,7 +26,7 @@ from honetest import (OTHER_PASSPHRASE, PASSPHRASE, Sandbox, assert_no_key_mater
                       hone_exe)
 
 AUTO_NAME = re.compile(r"^hone-\d{4}-\d{2}-\d{2}-\d{6}(-\d+)?\.db\.gz$")
-BACKUP_FIELDS = {"name", "path", "size", "created_at", "encrypted", "compressed", "deflated"}
+BACKUP_FIELDS = {"name", "path", "size", "created_at", "encrypted", "compressed", "deflated", "pinned"}
 
 
 def sha256(path):
@@ -84,7 +84,7 @@ class CliTest(unittest.TestCase):
         self.assertIn("already exists", r.err)
         self.assertEqual(os.stat(self.sb.db).st_mtime_ns, before.st_mtime_ns)
         # The wrong key cannot read it.
-        r = self.fails(1, "dashboard", env={"HONE_DB_KEY": OTHER_PASSPHRASE})
+        r = self.fails(12, "dashboard", env={"HONE_DB_KEY": OTHER_PASSPHRASE})
         self.assertIn("HONE_DB_KEY", r.err)
 
     def test_demo_db_unencrypted_is_like_the_original(self):
@@ -198,7 +198,7 @@ class CliTest(unittest.TestCase):
         r = self.ok("backup", "delete", name)
         self.assertIn("Deleted " + name, r.out)
         self.assertEqual(self.sb.backups(), ["before-upgrade.db.gz"])
-        r = self.fails(1, "backup", "delete", name)
+        r = self.fails(10, "backup", "delete", name)
         self.assertIn("error: Backup not found: " + name, r.err)
         r = self.ok("backup", "delete", "before-upgrade.db.gz", "--json")
         self.assertEqual(r.json(), {"deleted": True, "name": "before-upgrade.db.gz"})
@@ -236,7 +236,7 @@ class CliTest(unittest.TestCase):
         self.demo(1, 5, 1)
         for cmd in (["verify"], ["restore", "--force"], ["delete"], ["show"]):
             with self.subTest(cmd=cmd[0]):
-                r = self.fails(1, "backup", cmd[0], "nope.db.gz", *cmd[1:])
+                r = self.fails(10, "backup", cmd[0], "nope.db.gz", *cmd[1:])
                 self.assertIn("error: Backup not found: nope.db.gz", r.err)
                 self.assertEqual(len(r.err.strip().splitlines()), 1, "one clear line: " + r.err)
         self.assertEqual(self.dashboard()["transactions"], 5)
@@ -245,14 +245,14 @@ class CliTest(unittest.TestCase):
         self.demo(2, 40, 2)
         self.ok("backup", "create", "--name", "good")
         other = {"HONE_DB_KEY": OTHER_PASSPHRASE}
-        r = self.fails(1, "backup", "verify", "good.db.gz", env=other)
+        r = self.fails(12, "backup", "verify", "good.db.gz", env=other)
         self.assertIn("Restore fails with encryption error", r.err)
         v = self.sb.run("backup", "verify", "good.db.gz", "--json", env=other)
-        self.assertEqual(v.rc, 1)
+        self.assertEqual(v.rc, 12)
         self.assertFalse(v.json()["valid"])
-        r = self.fails(1, "backup", "restore", "good.db.gz", "--force", env=other)
+        r = self.fails(12, "backup", "restore", "good.db.gz", "--force", env=other)
         self.assertIn("Restore fails with encryption error", r.err)
-        r = self.fails(1, "backup", "verify", "good.db.gz", unset=["HONE_DB_KEY"])
+        r = self.fails(12, "backup", "verify", "good.db.gz", unset=["HONE_DB_KEY"])
         self.assertIn("encrypt", r.err)
         # nothing was touched
         self.assertEqual(self.dashboard()["transactions"], 40)
@@ -296,7 +296,7 @@ class CliTest(unittest.TestCase):
         self.assertEqual([x["name"] for x in self.ok("backup", "list", "--json", env=env).json()], [n1])
         self.assertEqual([x["name"] for x in self.ok("backup", "list", "--json", "--dir", b, env=env).json()], [n2])
         self.ok("backup", "verify", n1, env=env)
-        self.fails(1, "backup", "verify", n1, "--dir", b, env=env)
+        self.fails(10, "backup", "verify", n1, "--dir", b, env=env)
         self.ok("backup", "delete", n2, "--dir", b, env=env)
         self.assertEqual(self.sb.backups(b), [])
         # a folder that cannot be created
@@ -448,9 +448,9 @@ class CliTest(unittest.TestCase):
         self.assertEqual([n for n in os.listdir(self.sb.root) if "big.db" in n], [])
 
     def test_missing_database(self):
-        r = self.fails(1, "backup", "create")
+        r = self.fails(10, "backup", "create")
         self.assertIn("Database not found: " + self.sb.db, r.err)
-        r = self.fails(1, "dashboard")
+        r = self.fails(10, "dashboard")
         self.assertIn("Database not found", r.err)
         self.assertEqual(self.sb.backups(), [])
 
@@ -589,13 +589,13 @@ class CliTest(unittest.TestCase):
         self.ok("backup", "create", "--name", "secret")
         for args in (["create"], ["verify", "secret"], ["restore", "secret", "--force"]):
             with self.subTest(command=args[0]):
-                r = self.fails(1, "backup", *args, unset=["HONE_DB_KEY"])
+                r = self.fails(12, "backup", *args, unset=["HONE_DB_KEY"])
                 self.assertIn("HONE_DB_KEY is not set", r.err)
                 self.assertNotIn("encryption error", r.err)
                 self.assertNotIn("does not match", r.err)
                 self.assertNotIn("no key was given", r.err)
         v = self.sb.run("backup", "verify", "secret", "--json", unset=["HONE_DB_KEY"])
-        self.assertEqual(v.rc, 1)
+        self.assertEqual(v.rc, 12)
         self.assertFalse(v.json()["valid"])
         self.assertIn("HONE_DB_KEY is not set", v.json()["message"])
         self.assertEqual(sha256(self.sb.db), before)
@@ -609,7 +609,7 @@ class CliTest(unittest.TestCase):
         try:
             self.assertEqual(con.execute("PRAGMA journal_mode").fetchone()[0], "wal")
             con.execute("SELECT COUNT(*) FROM accounts").fetchone()
-            r = self.fails(1, "backup", "restore", "b.db.gz", "--force", unset=["HONE_DB_KEY"])
+            r = self.fails(11, "backup", "restore", "b.db.gz", "--force", unset=["HONE_DB_KEY"])
             self.assertIn("in use by another connection", r.err)
             self.assertEqual(len(r.err.strip().splitlines()), 1, r.err)
         finally:
@@ -814,7 +814,7 @@ class CliTest(unittest.TestCase):
         self.assertIn("Restored before-upgrade.db.gz", r.out)
         r = self.ok("backup", "restore", "before-upgrade", "--db", self.sb.path("n.db"), "--json")
         self.assertEqual(r.json()["backup_name"], "before-upgrade.db.gz")
-        r = self.fails(1, "backup", "verify", "nope")
+        r = self.fails(10, "backup", "verify", "nope")
         self.assertIn("Backup not found: nope", r.err)
         r = self.ok("backup", "delete", "before-upgrade")
         self.assertEqual(r.out.strip(), "Deleted before-upgrade.db.gz")

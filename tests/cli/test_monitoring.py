@@ -214,14 +214,14 @@ class MetricsTest(MonitoringCase):
 class StatusTest(MonitoringCase):
     def test_status_and_max_age(self):
         self.assertEqual(self.sb.run("demo-db", "--transactions", "20").rc, 0)
-        # No backup: exit 1, with --max-age or without.
+        # No backup: exit 14 (no_backup), with --max-age or without.
         for args in ((), ("--max-age", "26h")):
             rc, s, r = self.cli_status(*args)
-            self.assertEqual(rc, 1, r)
+            self.assertEqual(rc, 14, r)
             self.assertIsNone(s["newest"])
             self.assertFalse(s["ok"])
         r = self.sb.run("backup", "status")
-        self.assertEqual(r.rc, 1, r)
+        self.assertEqual(r.rc, 14, r)
         self.assertIn("FAILED: no backup", r.out)
         # Usage errors: exit 2.
         for bad in ("", "26", "h", "-1h", "26x", "0h", "1.5h", "26 h", "99999999999d"):
@@ -248,11 +248,11 @@ class StatusTest(MonitoringCase):
                                ("3d1h", False)):
             with self.subTest(max_age=max_age):
                 rc, s, r = self.cli_status("--max-age", max_age)
-                self.assertEqual(rc, 1 if stale else 0, r)
+                self.assertEqual(rc, 14 if stale else 0, r)
                 self.assertEqual(s["stale"], stale)
                 self.assertEqual(s["ok"], not stale)
         r = self.sb.run("backup", "status", "--max-age", "2d")
-        self.assertEqual(r.rc, 1, r)
+        self.assertEqual(r.rc, 14, r)
         self.assertIn("STALE", r.out)
 
         # A fresh backup, verified by the CLI; then one verify that fails (another key).
@@ -274,7 +274,7 @@ class StatusTest(MonitoringCase):
         state = os.path.join(self.sb.backup_dir, ".hone-last-verify.json")
         self.assertEqual(file_mode(state), 0o600)
         r = self.sb.run("backup", "verify", fresh["name"], env={"HONE_DB_KEY": OTHER_PASSPHRASE})
-        self.assertEqual(r.rc, 1, r)
+        self.assertEqual(r.rc, 12, r)
         s = self.cli_status()[1]
         self.assertIs(s["last_verify"]["valid"], False)
         self.assertTrue(s["last_verify"]["message"])

@@ -145,9 +145,9 @@ class OffsiteTest(unittest.TestCase):
         self.assertEqual(s["locations"]["r2"]["bytes"], len(self.object_bytes(first)))
         self.assertNotIn("error", s["locations"]["r2"])
         self.assertIn("Offsite:", self.ok("backup", "status").out)
-        # A bucket that cannot be listed makes the status not ok (exit 1) and says why.
+        # A bucket that cannot be listed makes the status not ok (exit 13) and says why.
         r = self.hone("backup", "status", "--json", **self.offline())
-        self.assertEqual(r.rc, 1, r)
+        self.assertEqual(r.rc, 13, r)
         s = r.json()
         self.assertFalse(s["ok"])
         self.assertIn("127.0.0.1", s["locations"]["r2"]["error"])
@@ -174,7 +174,7 @@ class OffsiteTest(unittest.TestCase):
         os.remove(os.path.join(self.dir, name))
         self.assertEqual(self.listing(), {name: ["r2"]})
         r = self.hone("backup", "verify", name, "--from", "local")
-        self.assertEqual(r.rc, 1, r)
+        self.assertEqual(r.rc, 10, r)
         self.assertIn("not found", r.err)
         self.assertTrue(self.ok("backup", "verify", name, "--json").json()["valid"])
         target = self.sb.path("restored-" + self.prefix, "hone.db")
@@ -199,20 +199,34 @@ class OffsiteTest(unittest.TestCase):
         self.assertIn("(from: r2)", self.ok("backup", "delete", names[1]).out)
         self.assertEqual(self.bucket_names(), [])
         r = self.hone("backup", "delete", names[1])
-        self.assertEqual(r.rc, 1, r)
+        self.assertEqual(r.rc, 10, r)
         self.assertIn("Backup not found", r.err)
+
+    def test_a_pinned_backup_is_kept_in_both_places(self):
+        names = [self.ok("backup", "create", "--json").json()["name"] for _ in range(3)]
+        self.assertIn("Pinned " + names[0], self.ok("backup", "pin", names[0]).out)
+        # Only in the bucket: the pin still keeps it there.
+        os.remove(os.path.join(self.dir, names[0]))
+        self.assertEqual(self.listing()[names[0]], ["r2"])
+        p = self.ok("backup", "prune", "--keep", "1", "-y", "--json").json()
+        self.assertEqual(p["deleted_names"], [names[1]], p)
+        self.assertEqual(self.local_names(), [names[2]])
+        self.assertEqual(self.bucket_names(), sorted([names[0], names[2]]))
+        self.ok("backup", "unpin", names[0])
+        self.ok("backup", "prune", "--keep", "1", "-y")
+        self.assertEqual(self.bucket_names(), [names[2]])
 
     def test_sync_uploads_what_an_outage_left_local(self):
         first = self.ok("backup", "create", "--json").json()["name"]
         offline = self.offline()
         r = self.hone("backup", "create", "--json", **offline)
-        self.assertEqual(r.rc, 1, r)
+        self.assertEqual(r.rc, 13, r)
         c = r.json()
         self.assertEqual(c["offsite"]["uploaded"], False, c)
         self.assertIn(offline["HONE_R2_ENDPOINT"], c["offsite"]["error"])
         self.assertIn("hone backup sync", r.err)
         r = self.hone("backup", "create", **offline)
-        self.assertEqual(r.rc, 1, r)
+        self.assertEqual(r.rc, 13, r)
         self.assertIn("upload to the offsite bucket failed", r.err)
         later = [n for n in self.local_names() if n != first]
         self.assertEqual(len(later), 2, "a failed upload keeps the local backup")
@@ -237,15 +251,16 @@ class OffsiteTest(unittest.TestCase):
         other = bytes(b ^ 0x5A for b in mine)  # the same size, other bytes
         self.s3.put_object(Bucket=BUCKET, Key=self.prefix + "/" + name, Body=other)
         r = self.hone("backup", "list", "--json")
-        self.assertEqual(r.rc, 1, r)
-        self.assertEqual([(b["name"], b["locations"], b["offsite_conflict"]) for b in r.json()],
+        self.assertEqual(r.rc, 13, r)
+        self.assertEqual(r.json()["error"]["code"], "offsite_failed")  # the listing, with the error beside it
+        self.assertEqual([(b["name"], b["locations"], b["offsite_conflict"]) for b in r.json()["backups"]],
                          [(name, ["local"], True)])
         self.assertIn("local, r2 (conflict)", self.hone("backup", "list").out)
         r = self.hone("backup", "sync", "--json")
         self.assertEqual(r.rc, 1, r)
         self.assertEqual((r.json()["conflict_names"], r.json()["already_offsite"]), ([name], 0))
         s = self.hone("backup", "status", "--json")
-        self.assertEqual(s.rc, 1, s)
+        self.assertEqual(s.rc, 13, s)
         self.assertEqual(s.json()["locations"]["r2"]["conflicts"], [name])
         self.assertEqual(self.object_bytes(name), other, "nothing was overwritten")
         # The same bytes put there by another tool (no record of their SHA-256): read, and offsite.
@@ -256,7 +271,7 @@ class OffsiteTest(unittest.TestCase):
         # A new backup whose name the bucket already holds with other bytes.
         self.s3.put_object(Bucket=BUCKET, Key=self.prefix + "/planted.db.gz", Body=b"not a backup of this machine")
         r = self.hone("backup", "create", "--name", "planted", "--json")
-        self.assertEqual(r.rc, 1, r)
+        self.assertEqual(r.rc, 13, r)
         self.assertEqual((r.json()["offsite"]["uploaded"], r.json()["offsite"]["conflict"]), (False, True))
         self.assertEqual(self.object_bytes("planted.db.gz"), b"not a backup of this machine")
 
@@ -277,12 +292,12 @@ class OffsiteTest(unittest.TestCase):
     def test_wrong_secret_is_a_clear_error_without_the_secret(self):
         wrong = "wrong-secret-" + uuid.uuid4().hex
         r = self.hone("--verbose", "backup", "create", HONE_R2_SECRET_ACCESS_KEY=wrong)
-        self.assertEqual(r.rc, 1, r)
+        self.assertEqual(r.rc, 13, r)
         self.assertIn("SignatureDoesNotMatch", r.err)
         self.assertIn("secret access key", r.err)
         self.assertEqual(len(self.local_names()), 1, "the local backup is kept")
         r2 = self.hone("backup", "list", HONE_R2_SECRET_ACCESS_KEY=wrong)
-        self.assertEqual(r2.rc, 1, r2)
+        self.assertEqual(r2.rc, 13, r2)
         self.assertIn("SignatureDoesNotMatch", r2.err)
         for text in (r.out, r.err, r2.out, r2.err):
             self.assertNotIn(wrong, text)
@@ -293,7 +308,7 @@ class OffsiteTest(unittest.TestCase):
         self.assertNotIn("offsite", c)
         listed = self.ok("backup", "list", "--json", **env).json()
         self.assertEqual([sorted(b) for b in listed],
-                         [["compressed", "created_at", "deflated", "encrypted", "name", "path", "size"]])
+                         [["compressed", "created_at", "deflated", "encrypted", "name", "path", "pinned", "size"]])
         self.assertNotIn("WHERE", self.ok("backup", "list", **env).out)
         for args in (("backup", "sync"), ("backup", "verify", c["name"], "--from", "r2")):
             r = self.hone(*args, **env)
@@ -366,7 +381,7 @@ class OffsiteTest(unittest.TestCase):
         # A backup left local by an outage, dated two minutes ago: the scheduler's first cycle is
         # due at once; it backs up, uploads, and syncs the older one.
         r = self.hone("backup", "create", "--name", "before-outage", **self.offline())
-        self.assertEqual(r.rc, 1, r)
+        self.assertEqual(r.rc, 13, r)
         old = os.path.join(self.dir, "before-outage.db.gz")
         t = os.path.getmtime(old) - 120
         os.utime(old, (t, t))
@@ -456,7 +471,7 @@ class OutageTest(unittest.TestCase):
             self.assertEqual((status, body["offsite"]["uploaded"]), (201, False), body)
             self.assertIn(self.endpoint, body["offsite"]["error"])
             r = self.sb.run("backup", "create", "--name", "during-cli", env=env)
-            self.assertEqual(r.rc, 1, r)
+            self.assertEqual(r.rc, 13, r)
             self.assertIn("hone backup sync", r.err)
             status, body, _ = srv.request("POST", "/api/backup/sync")
             self.assertEqual(status, 502, body)
@@ -472,7 +487,7 @@ class OutageTest(unittest.TestCase):
                              {"before.db.gz": ["local"], "during.db.gz": ["local"], "during-cli.db.gz": ["local"]},
                              body)
             r = self.sb.run("backup", "list", env=env)
-            self.assertEqual(r.rc, 1, r)
+            self.assertEqual(r.rc, 13, r)
             self.assertIn("only the local backups are shown", r.err)
             self.assertEqual(sorted(re.findall(r"^(\S+\.db\.gz) .* local$", r.out, re.M)),
                              ["before.db.gz", "during-cli.db.gz", "during.db.gz"], r)

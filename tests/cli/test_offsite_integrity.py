@@ -92,7 +92,9 @@ class HostileCase(unittest.TestCase):
         return s
 
     def listing(self, r):
-        return {b["name"]: (b["locations"], b["offsite_conflict"]) for b in r.json()}
+        """The names of a `list --json` (the listing, or, on a failure, its "backups" beside the error)."""
+        doc = r.json()
+        return {b["name"]: (b["locations"], b["offsite_conflict"]) for b in (doc["backups"] if "error" in doc else doc)}
 
 
 class ConflictTest(HostileCase):
@@ -102,7 +104,7 @@ class ConflictTest(HostileCase):
         planted = b"another machine's object, not this backup"
         self.s3.plant("planted.db.gz", planted)
         r = self.hone("backup", "create", "--name", "planted", "--json")
-        self.assertEqual(r.rc, 1, r)
+        self.assertEqual(r.rc, 13, r)
         off = r.json()["offsite"]
         self.assertEqual((off["uploaded"], off["conflict"]), (False, True), off)
         self.assertIn("other bytes", off["error"])
@@ -110,17 +112,17 @@ class ConflictTest(HostileCase):
         self.assertEqual(self.s3.get("planted.db.gz"), planted, "nothing was overwritten")
         self.assertEqual(self.local_names(), ["planted.db.gz"], "the local backup is kept")
         r = self.hone("backup", "list", "--json")
-        self.assertEqual(r.rc, 1, r)
+        self.assertEqual(r.rc, 13, r)
         self.assertEqual(self.listing(r), {"planted.db.gz": (["local"], True)})
 
     def test_list_show_and_status_mark_a_conflict_of_the_same_size(self):
         name = self.local_backup()
         self.s3.plant(name, altered(self.local_bytes(name)))  # same size, other bytes
         r = self.hone("backup", "list", "--json")
-        self.assertEqual(r.rc, 1, r)
+        self.assertEqual(r.rc, 13, r)
         self.assertEqual(self.listing(r), {name: (["local"], True)})
         r = self.hone("backup", "list")
-        self.assertEqual(r.rc, 1, r)
+        self.assertEqual(r.rc, 13, r)
         line = [l for l in r.out.splitlines() if l.startswith(name)][0]
         self.assertTrue(line.endswith("local, r2 (conflict)"), line)
         self.assertIn("conflict", r.err)
@@ -128,12 +130,12 @@ class ConflictTest(HostileCase):
         self.assertEqual(shown.rc, 0, shown)
         self.assertEqual((shown.json()["locations"], shown.json()["offsite_conflict"]), (["local"], True))
         r = self.hone("backup", "status", "--json")
-        self.assertEqual(r.rc, 1, r)
+        self.assertEqual(r.rc, 13, r)
         s = r.json()
         self.assertFalse(s["ok"], s)
         self.assertEqual(s["locations"]["r2"]["conflicts"], [name], s)
         r = self.hone("backup", "status")
-        self.assertEqual(r.rc, 1, r)
+        self.assertEqual(r.rc, 13, r)
         self.assertRegex(r.out, r"Status:\s+FAILED.*conflict")
         self.assertEqual(self.s3.get(name), altered(self.local_bytes(name)))
 
@@ -199,7 +201,7 @@ class AlteredUploadTest(HostileCase):
 
     def test_an_upload_stored_with_other_bytes_fails_and_is_removed(self):
         r = self.hone("backup", "create", "--json")
-        self.assertEqual(r.rc, 1, r)
+        self.assertEqual(r.rc, 13, r)
         c = r.json()
         self.assertFalse(c["offsite"]["uploaded"], c)
         self.assertEqual(self.bucket_names(), [], "the altered object was deleted")
@@ -226,7 +228,7 @@ class MessagesTest(HostileCase):
         for what, (mode, env) in cases.items():
             self.s3.mode = mode
             r = self.hone("backup", "list", **env)
-            self.assertEqual(r.rc, 1, (what, r))
+            self.assertEqual(r.rc, 13, (what, r))
             self.assertIn(name, r.out, (what, r))
             self.assertIn("only the local backups are shown", r.err, (what, r))
             self.assertNotIn("Internal error", r.err)
@@ -256,14 +258,14 @@ class NumbersTest(HostileCase):
         self.s3.plant(older, self.local_bytes(older))
         self.s3.mode = "bad-numbers"
         r = self.hone("backup", "list")
-        self.assertEqual(r.rc, 1, r)
+        self.assertEqual(r.rc, 13, r)
         self.assertIn(older, r.out)
         self.assertIn(newer, r.out)
         self.assertIn("cannot list the offsite bucket", r.err)
         for bad in ("stoull", "stod", "Internal error"):
             self.assertNotIn(bad, r.err)
         r = self.hone("backup", "status", "--json")
-        self.assertEqual(r.rc, 1, r)
+        self.assertEqual(r.rc, 13, r)
         self.assertFalse(r.json()["ok"])
         self.assertIn("error", r.json()["locations"]["r2"])
         target = self.sb.path("restored-%d" % time.monotonic_ns(), "hone.db")
@@ -275,7 +277,7 @@ class NumbersTest(HostileCase):
                 self.assertNotIn(bad, r.err)
         self.assertFalse(os.path.exists(target))
         r = self.hone("backup", "prune", "--keep", "1", "-y", "--json")
-        self.assertEqual(r.rc, 1, r)
+        self.assertEqual(r.rc, 13, r)
         self.assertIn("could not be pruned", r.err)
         self.assertEqual(self.local_names(), [newer], "the local folder was pruned")
         self.assertNotIn("stoull", r.err)
@@ -285,7 +287,7 @@ class NumbersTest(HostileCase):
         self.s3.plant(name, self.local_bytes(name))
         self.s3.mode = "bad-size-text"
         r = self.hone("backup", "list")
-        self.assertEqual(r.rc, 1, r)
+        self.assertEqual(r.rc, 13, r)
         self.assertIn(name, r.out)
         self.assertIn("cannot list the offsite bucket", r.err)
         self.assertNotIn("Internal error", r.err)
@@ -319,10 +321,10 @@ class TruthTest(HostileCase):
         self.local_backup()
         self.s3.mode = "deny"
         r = self.hone("backup", "status", "--json")
-        self.assertEqual(r.rc, 1, r)
+        self.assertEqual(r.rc, 13, r)
         self.assertFalse(r.json()["ok"])
         r = self.hone("backup", "status")
-        self.assertEqual(r.rc, 1, r)
+        self.assertEqual(r.rc, 13, r)
         verdict = re.search(r"^Status:\s+(.*)$", r.out, re.M).group(1)
         self.assertNotEqual(verdict, "OK", r)
         self.assertIn("offsite bucket cannot be listed", verdict)
@@ -400,7 +402,7 @@ class SettingsTest(HostileCase):
         t0 = time.monotonic()
         r = self.hone("backup", "list", HONE_R2_TIMEOUT="1", timeout=90)
         took = time.monotonic() - t0
-        self.assertEqual(r.rc, 1, r)
+        self.assertEqual(r.rc, 13, r)
         self.assertLess(took, 30, "4 attempts of at most 1 s each, and the waits between them")
 
 

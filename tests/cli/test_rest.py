@@ -25,6 +25,7 @@ from honetest import (OTHER_PASSPHRASE, PASSPHRASE, Sandbox, Server, ServersTest
                       hone_exe)
 
 BACKUP_FIELDS = ["name", "path", "size", "created_at", "encrypted", "compressed", "deflated"]
+LISTED_FIELDS = BACKUP_FIELDS + ["pinned"]  # a backup of GET /api/backup and GET /api/backup/NAME
 CREATE_FIELDS = ["name", "path", "size", "created_at", "accounts", "transactions", "subscriptions", "encrypted",
                  "compressed", "deflated"]
 PRUNE_FIELDS = ["deleted_count", "deleted_names", "retained_count", "bytes_freed", "skipped_names", "retained_names",
@@ -75,7 +76,7 @@ class RestTest(unittest.TestCase):
         st, j, h = self.req(method, path, body, **kw)
         self.assertEqual(st, status, (method, path, j))
         self.assertIsInstance(j, dict, (method, path))
-        self.assertEqual(list(j), ["error"], j)
+        self.assertEqual(list(j), ["error", "code"], j)  # the code: as in the CLI's --json errors
         self.assertIsInstance(j["error"], str)
         self.assertTrue(j["error"])
         self.assertEqual(h.get("content-type"), "application/json")
@@ -122,12 +123,12 @@ class RestTest(unittest.TestCase):
         mine = [b for b in arr if b["name"] == "rest-list.db.gz"]
         self.assertEqual(len(mine), 1)
         b = mine[0]
-        self.assertEqual(list(b), BACKUP_FIELDS)
+        self.assertEqual(list(b), LISTED_FIELDS)
         self.assertEqual({k: b[k] for k in ("name", "path", "size", "encrypted", "compressed", "deflated")},
                          {k: c[k] for k in ("name", "path", "size", "encrypted", "compressed", "deflated")})
         self.assertRegex(b["created_at"], ISO)
         for x in arr:
-            self.assertEqual(list(x), BACKUP_FIELDS)
+            self.assertEqual(list(x), LISTED_FIELDS)
         # newest first
         stamps = [x["created_at"] for x in arr]
         self.assertEqual(stamps, sorted(stamps, reverse=True))
@@ -207,14 +208,14 @@ class RestTest(unittest.TestCase):
             st, arr, _ = srv.request("GET", "/api/backup")
             self.assertEqual(st, 200)
             self.assertEqual(arr[0]["name"], "hone-2099-01-01-000000.db.gz")
-            self.assertEqual(list(arr[0]), BACKUP_FIELDS + ["problem"])
+            self.assertEqual(list(arr[0]), BACKUP_FIELDS + ["problem", "pinned"])
             self.assertRegex(arr[0]["problem"], r"^not a backup: ")
             for b in arr[1:]:
-                self.assertEqual(list(b), BACKUP_FIELDS)
+                self.assertEqual(list(b), LISTED_FIELDS)
             for bad in ({"keep": "x"}, {"keep": 1.5}, {"keep": True}, {"keep": [3]}, [1], "7"):
                 st, j, _ = srv.request("POST", "/api/backup/prune", bad)
                 self.assertEqual(st, 400, (bad, j))
-                self.assertEqual(list(j), ["error"])
+                self.assertEqual(list(j), ["error", "code"])
             for bad in ({"keep": 0}, {"keep": -1}):
                 st, j, _ = srv.request("POST", "/api/backup/prune", bad)
                 self.assertEqual(st, 400, (bad, j))
@@ -398,7 +399,7 @@ class ServerSetupTest(ServersTestCase):
             with self.subTest(headers=headers):
                 st, j, h = s.request("GET", "/api/backup", headers=headers)
                 self.assertEqual(st, 401)
-                self.assertEqual(list(j), ["error"])
+                self.assertEqual(list(j), ["error", "code"])
                 self.assertIn("Bearer", h.get("www-authenticate", ""))
                 st, _, _ = s.request("POST", "/api/backup", {"name": "denied"}, headers=headers)
                 self.assertEqual(st, 401)

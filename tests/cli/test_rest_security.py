@@ -82,7 +82,7 @@ class SecurityTestCase(ServersTestCase):
     def assertRefused(self, status, result, contains=None):
         st, j, h = result
         self.assertEqual(st, status, j)
-        self.assertEqual(list(j), ["error"], j)
+        self.assertEqual(list(j), ["error", "code"], j)
         self.assertEqual(h.get("content-type"), JSON)
         if contains:
             self.assertIn(contains, j["error"])
@@ -260,7 +260,7 @@ class EarlyAnswerTest(SecurityTestCase):
                 st, j, elapsed, closed = self.early(s, headers)
                 print("  %-32s -> %d in %.1f ms" % (label, st, elapsed * 1000), file=sys.stderr)
                 self.assertEqual(st, status, j)
-                self.assertEqual(list(j), ["error"])
+                self.assertEqual(list(j), ["error", "code"])
                 self.assertLess(elapsed, 2.0)
                 self.assertTrue(closed, "the connection is closed after a refusal")
         # A chunked body over the limit is refused as it arrives.

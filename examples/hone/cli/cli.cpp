@@ -1,12 +1,16 @@
 #include "cli/cli.hpp"
 
+#include "cli/completion.hpp"
+
 #include <CLI/CLI.hpp>
 
 #include <hone/backup.hpp>
 
+#include <algorithm>
 #include <cstdio>
 #include <map>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -21,6 +25,36 @@ std::string version_text() {
          (v.empty() ? std::string("no SQLCipher") : "SQLCipher " + v) + "; SQLite " + sqlite3_libversion() + ")";
 }
 
+constexpr const char* latest_help = "Backup name, or latest (the newest backup)";
+
+/// Edit distance (insertions, deletions, substitutions) between two short words.
+std::size_t distance(std::string_view a, std::string_view b) {
+  std::vector<std::size_t> row(b.size() + 1);
+  for (std::size_t j = 0; j <= b.size(); ++j) row[j] = j;
+  for (std::size_t i = 1; i <= a.size(); ++i) {
+    std::size_t diag = row[0];
+    row[0] = i;
+    for (std::size_t j = 1; j <= b.size(); ++j) {
+      const std::size_t up = row[j];
+      row[j] = std::min({row[j] + 1, row[j - 1] + 1, diag + (a[i - 1] == b[j - 1] ? 0 : 1)});
+      diag = up;
+    }
+  }
+  return row[b.size()];
+}
+
+/// The subcommand of `c` nearest to `typed` (at most 2 edits away, or a name it begins), or "".
+std::string nearest_subcommand(CLI::App* c, std::string_view typed) {
+  std::string best;
+  std::size_t best_d = 3;
+  for (CLI::App* sub : c->get_subcommands([](CLI::App*) { return true; })) {
+    const std::string& n = sub->get_name();
+    const std::size_t d = typed.size() >= 2 && n.starts_with(typed) ? 1 : distance(typed, n);
+    if (d < best_d) best = n, best_d = d;
+  }
+  return best;
+}
+
 /// The CLI11 description of the program, filling in a command_line.
 class parser {
  public:
@@ -29,6 +63,8 @@ class parser {
     app_.set_help_all_flag("--help-all", "Show help for every command");
     app_.add_flag("-v,--verbose", out_.verbose, "Debug logging to stderr (--log-level debug)");
     app_.add_option("--log-level", out_.log_level, "Lowest level logged: debug, info (default), warn or error");
+    app_.add_flag("-q,--quiet", out_.quiet,
+                  "Print nothing but errors and warnings (the JSON of --json is still printed)");
     app_.require_subcommand(1);
     app_.fallthrough();  // --verbose after a subcommand works too
     app_.footer(
@@ -36,7 +72,10 @@ class parser {
         "HONE_METRICS_TOKEN, HONE_LOG_LEVEL, HONE_LOG_FORMAT (text, json, journal),\n"
         "HONE_BACKUP_SCHEDULE, HONE_BACKUP_RETENTION; offsite copy: HONE_R2_BUCKET, HONE_R2_ACCESS_KEY_ID,\n"
         "HONE_R2_SECRET_ACCESS_KEY, HONE_R2_ENDPOINT (HONE_R2_PREFIX, HONE_R2_REGION).\n"
-        "Exit codes: 0 ok, 1 failed, 2 usage error.");
+        "Exit codes: 0 ok, 1 failed, 2 usage error, 10 backup/database/folder not found, 11 locked by\n"
+        "another run, 12 wrong or missing key, 13 the local step worked but the offsite one failed,\n"
+        "14 no backup or older than --max-age (backup status). With --json a failure is\n"
+        "{\"error\": {\"code\": ..., \"message\": ...}} on stdout. 'latest' names the newest backup.");
     auto* backup = app_.add_subcommand("backup", "Create, list, verify, restore, delete and prune backups");
     backup->require_subcommand(1);
     add_backup_commands(backup);
@@ -91,6 +130,7 @@ class parser {
     add_dir(create);
     add_db(create);
     add_json(create);
+    create->add_flag("--pin", out_.backup.pin, "Pin the new backup: no prune deletes it (hone backup unpin)");
 
     auto* list = add(backup, "list", "List backups, newest first", command::backup_list);
     add_dir(list);
@@ -100,13 +140,13 @@ class parser {
     add_json(list);
 
     auto* show = add(backup, "show", "Show one backup", command::backup_show);
-    show->add_option("name", out_.backup.name, "Backup name")->required();
+    show->add_option("name", out_.backup.name, latest_help)->required();
     add_dir(show);
     add_json(show);
 
     auto* verify =
         add(backup, "verify", "Check that a backup is complete and opens with HONE_DB_KEY", command::backup_verify);
-    verify->add_option("name", out_.backup.name, "Backup name")->required();
+    verify->add_option("name", out_.backup.name, latest_help)->required();
     add_dir(verify);
     add_json(verify);
     add_check(verify);
@@ -114,7 +154,7 @@ class parser {
     add_from(verify);
 
     auto* restore = add(backup, "restore", "Restore a backup over the database", command::backup_restore);
-    restore->add_option("name", out_.backup.name, "Backup name")->required();
+    restore->add_option("name", out_.backup.name, latest_help)->required();
     restore->add_flag("--force", out_.backup.force,
                       "Overwrite the existing database (it is kept as DB.pre-restore-TIME)");
     add_dir(restore);
@@ -141,6 +181,16 @@ class parser {
         add(backup, "sync", "Upload the local backups the offsite bucket (HONE_R2_*) lacks", command::backup_sync);
     add_dir(sync);
     add_json(sync);
+
+    for (bool pin : {true, false}) {
+      auto* c = add(backup, pin ? "pin" : "unpin",
+                    pin ? "Keep a backup: no prune (CLI, API, scheduler, offsite bucket) deletes it"
+                        : "Let prune delete a pinned backup again",
+                    pin ? command::backup_pin : command::backup_unpin);
+      c->add_option("name", out_.backup.name, "Backup name")->required();
+      add_dir(c);
+      add_json(c);
+    }
   }
 
   void add_prune(CLI::App* backup) {
@@ -169,11 +219,11 @@ class parser {
   void add_status(CLI::App* backup) {
     auto* status = add(backup, "status",
                        "Is the last backup good? The newest backup, the counts, the scheduler's last and next run "
-                       "(as `hone serve` recorded them) and the last verify; exit code 1 when there is no backup or "
-                       "it is older than --max-age",
+                       "(as `hone serve` recorded them) and the last verify; exit code 14 when there is no backup or "
+                       "it is older than --max-age, 13 when the offsite bucket cannot be listed",
                        command::backup_status);
     status->add_option("--max-age", out_.backup.max_age,
-                       "Exit with 1 when the newest backup is older than this (e.g. 26h, 90m, 2d)");
+                       "Exit with 14 when the newest backup is older than this (e.g. 26h, 90m, 2d)");
     add_dir(status);
     add_json(status);
   }
@@ -208,6 +258,21 @@ class parser {
         ->check(CLI::Range(0, 10000));
   }
 
+  /// The help of `c` and of every command under it (`path`: the commands above it).
+  static std::string every_help(CLI::App* c, const std::string& path) {
+    std::string out = c->help(path);
+    const std::string here = path.empty() ? c->get_name() : path + " " + c->get_name();
+    for (CLI::App* sub : c->get_subcommands([](CLI::App*) { return true; })) out += "\n" + every_help(sub, here);
+    return out;
+  }
+
+  /// The deepest command the user typed (app_ when none).
+  CLI::App* innermost() {
+    CLI::App* c = &app_;
+    for (auto subs = c->get_subcommands(); !subs.empty(); subs = c->get_subcommands()) c = subs.front();
+    return c;
+  }
+
   /// "hone backup create": the command the user was typing, for "see '... --help'".
   std::string command_path() {
     std::string where = "hone";
@@ -218,6 +283,27 @@ class parser {
       where += " " + c->get_name();
     }
     return where;
+  }
+
+  /// Prints a usage error (and, with --json, its JSON object on stdout); returns exit_usage.
+  int usage(const std::string& message) {
+    std::fprintf(stderr, "error: %s (see '%s --help')\n", message.c_str(), command_path().c_str());
+    if (json_) print_json(cli_error_json("usage", message));
+    return exit_usage;
+  }
+
+  /// "unknown command (did you mean 'create'?)" when the first unexpected word is near a
+  /// subcommand of the command typed; "" otherwise. The word itself is not echoed (see
+  /// unexpected_arguments).
+  std::string suggestion() {
+    CLI::App* c = innermost();
+    if (c->get_subcommands([](CLI::App*) { return true; }).empty()) return {};
+    for (const auto& a : app_.remaining(true)) {
+      if (a.empty() || a[0] == '-') continue;
+      const std::string near = nearest_subcommand(c, a);
+      return "unknown command" + (near.empty() ? std::string() : " (did you mean '" + near + "'?)");
+    }
+    return {};
   }
 
   int unexpected_arguments() {
@@ -235,8 +321,7 @@ class parser {
     if (hidden > 0)
       msg += (shown.empty() ? "" : " and ") + std::to_string(hidden) + " value" + (hidden == 1 ? "" : "s") +
              " (values are not shown; the database key is read from HONE_DB_KEY only)";
-    std::fprintf(stderr, "error: unexpected argument: %s (see '%s --help')\n", msg.c_str(), command_path().c_str());
-    return exit_usage;
+    return usage("unexpected argument: " + msg);
   }
 
   CLI::App app_{
@@ -247,12 +332,26 @@ class parser {
   std::vector<std::pair<CLI::App*, command>> commands_;
   CLI::Option* name_opt_ = nullptr;  ///< backup create --name
   CLI::Option* keep_opt_ = nullptr;  ///< backup prune --keep
+  bool json_ = false;                ///< --json is on the command line: usage errors in JSON too
 };
 
 std::optional<int> parser::parse(int argc, char** argv) {
   if (argc <= 1) {
     std::fputs(app_.help().c_str(), stderr);
     return exit_usage;
+  }
+  for (int i = 1; i < argc; ++i) json_ = json_ || std::string_view(argv[i]) == "--json";
+  // `hone --help-man`: the help of every command, one after the other (help2man reads it).
+  if (argc == 2 && std::string_view(argv[1]) == "--help-man") {
+    std::fputs(every_help(&app_, "").c_str(), stdout);
+    return exit_ok;
+  }
+  // `hone --completion bash|zsh`: the completion script (not in --help: the build installs it).
+  if (argc == 3 && std::string_view(argv[1]) == "--completion") {
+    const std::string script = completion_script(app_, argv[2]);
+    if (script.empty()) return usage("--completion takes bash or zsh");
+    std::fputs(script.c_str(), stdout);
+    return exit_ok;
   }
   try {
     app_.parse(argc, argv);
@@ -262,11 +361,10 @@ std::optional<int> parser::parse(int argc, char** argv) {
     return app_.exit(e);
   } catch (const CLI::CallForVersion& e) {
     return app_.exit(e);
-  } catch (const CLI::ExtrasError&) {
-    return unexpected_arguments();
   } catch (const CLI::ParseError& e) {
-    std::fprintf(stderr, "error: %s (see '%s --help')\n", e.what(), command_path().c_str());
-    return exit_usage;
+    if (auto s = suggestion(); !s.empty()) return usage(s);
+    if (dynamic_cast<const CLI::ExtrasError*>(&e)) return unexpected_arguments();
+    return usage(e.what());
   }
   out_.backup.name_given = name_opt_->count() > 0;
   out_.backup.keep_given = keep_opt_->count() > 0;

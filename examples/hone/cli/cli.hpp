@@ -19,6 +19,8 @@ enum class command {
   backup_sync,
   backup_status,
   backup_run,
+  backup_pin,
+  backup_unpin,
   dashboard,
   demo_db,
   db_migrate,
@@ -30,6 +32,7 @@ struct command_line {
   command cmd = command::backup_list;
   bool verbose = false;   ///< -v, --verbose
   std::string log_level;  ///< --log-level; empty when not given
+  bool quiet = false;     ///< -q, --quiet
   backup_args backup;
   dashboard_args dashboard;
   demo_db_args demo_db;

@@ -21,18 +21,21 @@ std::string compressed_text(const hb::backup_info& b, bool detail) {
   return b.encrypted ? "yes (stored: ciphertext does not shrink)" : "yes (stored: the data did not shrink)";
 }
 
-void print_backup_table(std::FILE* out, const std::vector<hb::backup_info>& all,
-                        const std::vector<std::string>& where) {
+void print_backup_table(std::FILE* out, const std::vector<hb::backup_info>& all, const std::vector<std::string>& where,
+                        const std::vector<bool>& pinned) {
   const bool with_where = !where.empty();
+  const bool with_pins = std::find(pinned.begin(), pinned.end(), true) != pinned.end();
   std::vector<std::vector<std::string>> rows;
   rows.push_back({"NAME", "SIZE", "CREATED (UTC)", "ENCRYPTED", "COMPRESSED"});
   if (with_where) rows.back().push_back("WHERE");
+  if (with_pins) rows.back().push_back("PINNED");
   for (std::size_t i = 0; i < all.size(); ++i) {
     const auto& b = all[i];
     const bool readable = b.problem.empty();
     rows.push_back({b.name, human_size(b.size), human_time(b.created_at), readable ? (b.encrypted ? "yes" : "no") : "?",
                     readable ? compressed_text(b, false) : "?"});
     if (with_where) rows.back().push_back(i < where.size() ? where[i] : "");
+    if (with_pins) rows.back().push_back(i < pinned.size() && pinned[i] ? "yes" : "no");
   }
   std::vector<std::size_t> width(rows.front().size());
   for (const auto& r : rows)
@@ -52,7 +55,8 @@ void print_backup_table(std::FILE* out, const std::vector<hb::backup_info>& all,
   }
 }
 
-progress_display::progress_display(bool enabled, hb::observer_fn log) : enabled_(enabled), log_(std::move(log)) {
+progress_display::progress_display(bool enabled, hb::observer_fn log)
+    : enabled_(enabled && escape_codes_allowed()), log_(std::move(log)) {
   if (enabled_) thread_ = std::thread([this] { loop(); });
 }
 

@@ -25,13 +25,15 @@ bool stdin_is_terminal();
 std::string compressed_text(const hb::backup_info& b, bool detail);
 
 /// NAME, SIZE, CREATED (UTC), ENCRYPTED, COMPRESSED; one row per backup, newest first. With
-/// `where` (one entry per backup, e.g. "local, r2"), a WHERE column too.
+/// `where` (one entry per backup, e.g. "local, r2"), a WHERE column too; when one of `pinned`
+/// (one entry per backup) is true, a PINNED column last.
 void print_backup_table(std::FILE* out, const std::vector<hb::backup_info>& all,
-                        const std::vector<std::string>& where = {});
+                        const std::vector<std::string>& where = {}, const std::vector<bool>& pinned = {});
 
 /// Shows what a runner is doing on stderr while it takes more than a moment: a single line
 /// redrawn in place ("creating backup: compressing [#####-----] 48% 12.0 MiB / 25.0 MiB 3.1 s").
-/// Draws only when `enabled` (stderr is a terminal and --verbose is off); every event is also
+/// Draws only when `enabled` (stderr is a terminal and --verbose is off) and escape codes are
+/// allowed (app.hpp escape_codes_allowed: not TERM=dumb, NO_COLOR or --quiet); every event is also
 /// passed to `log` (step_logger, which logs them with --verbose). The line is erased when the
 /// operation ends.
 class progress_display {

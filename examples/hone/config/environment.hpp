@@ -1,6 +1,6 @@
-// The one reader of the program's environment (HONE_*, HOME, XDG_DATA_HOME, TMPDIR): every
-// variable the program reads goes through env_value, env or secret. What each variable means,
-// and the checks of its value, are with the setting it configures (config.hpp,
+// The one reader of the program's environment (HONE_*, HOME, XDG_DATA_HOME, TMPDIR, TERM,
+// NO_COLOR): every variable the program reads goes through env_value, env or secret. What each
+// variable means, and the checks of its value, are with the setting it configures (config.hpp,
 // offsite_settings.hpp, failure_hook.hpp, server.cpp, app.cpp).
 #pragma once
 #include <optional>

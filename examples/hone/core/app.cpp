@@ -6,6 +6,7 @@
 #include <hone/backup/hone_key.hpp>
 
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <chrono>
 #include <csignal>
@@ -53,7 +54,16 @@ fs::path absolute(const fs::path& p) {
   return ec ? p : a.lexically_normal();
 }
 
+std::atomic<bool> g_quiet{false};
+
 }  // namespace
+
+void set_quiet(bool on) { g_quiet = on; }
+bool quiet() { return g_quiet; }
+
+bool escape_codes_allowed() {
+  return !quiet() && ::isatty(STDERR_FILENO) == 1 && env("TERM") != "dumb" && env("NO_COLOR").empty();
+}
 
 fs::path resolve_database(const std::string& option) {
   if (!option.empty()) return absolute(option);
@@ -216,7 +226,7 @@ interrupt_cleanup::interrupt_cleanup() {
       std::lock_guard lk(g_cleanup_mutex);
       remove_temporaries_locked();
     }
-    if (::isatty(STDERR_FILENO) == 1) {
+    if (escape_codes_allowed()) {
       const char erase[] = "\r\033[K";
       (void)!::write(STDERR_FILENO, erase, sizeof erase - 1);
     }
@@ -280,13 +290,33 @@ std::string program_message(const hb::error& e) {
   }
 }
 
-int exit_code_for(const hb::error& e) {
-  switch (e.code()) {
-    case hb::errc::invalid_name:
-    case hb::errc::invalid_argument: return exit_usage;
-    default: return exit_failure;
-  }
+std::string_view error_code(const hb::error& e) {
+  if (e.code() == hb::errc::encryption) return "wrong_key";
+  // A backup folder that does not exist is "not found"; one that cannot be used (permissions,
+  // owner) is a failure of its own.
+  if (e.code() == hb::errc::directory_access && std::string_view(e.what()).ends_with(std::strerror(ENOENT)))
+    return "directory_not_found";
+  return hb::to_string(e.code());
 }
+
+int exit_code_for(std::string_view code) {
+  struct entry {
+    std::string_view code;
+    exit_code exit;
+  };
+  static constexpr entry table[] = {
+      {"usage", exit_usage},         {"invalid_name", exit_usage},           {"invalid_argument", exit_usage},
+      {"not_found", exit_not_found}, {"database_not_found", exit_not_found}, {"directory_not_found", exit_not_found},
+      {"locked", exit_locked},       {"database_busy", exit_locked},         {"wrong_key", exit_key},
+      {"key_required", exit_key},    {"offsite_failed", exit_offsite},       {"stale_backup", exit_stale},
+      {"no_backup", exit_stale},
+  };
+  for (const auto& e : table)
+    if (e.code == code) return e.exit;
+  return exit_failure;
+}
+
+int exit_code_for(const hb::error& e) { return exit_code_for(error_code(e)); }
 
 std::string hint_for(const hb::error& e) {
   switch (e.code()) {

@@ -22,17 +22,42 @@ namespace hb = hone::backup;
 /// two places (newest first: the sequence after the prefix breaks ties of created_at).
 inline constexpr std::string_view backup_name_prefix = "hone-";
 
-/// Exit codes of the program (documented in the README).
+/// Exit codes of the program, by class of failure (README "Exit codes", docs/hone/Commands.md).
+/// 10-12 follow restic's (repository missing, lock failed, wrong password).
 enum exit_code : int {
-  exit_ok = 0,       ///< success
-  exit_failure = 1,  ///< the operation failed (not found, exists, I/O, wrong key, invalid backup...)
-  exit_usage = 2,    ///< the program was called wrongly (unknown option, bad value, invalid name...)
+  exit_ok = 0,          ///< success
+  exit_failure = 1,     ///< the operation failed (exists, I/O, damaged backup...): any other failure
+  exit_usage = 2,       ///< the program was called wrongly (unknown option, bad value, invalid name...)
+  exit_not_found = 10,  ///< the backup, the database or the backup folder was not found
+  exit_locked = 11,     ///< a lock or the database is held by another run (or cannot be taken)
+  exit_key = 12,        ///< a wrong key, or none for an encrypted database or backup
+  exit_offsite = 13,    ///< the local step worked, the offsite bucket's failed (upload, listing, prune)
+  exit_stale = 14,      ///< backup status: no backup, or the newest is older than --max-age
 };
+
+/// The stable code of a failure: "code" in the JSON errors of the CLI
+/// ({"error": {"code", "message"}}) and beside "error" in the API's error bodies. A library
+/// error's is its errc name (hone::backup::to_string), but "wrong_key" for errc::encryption; the
+/// program adds "usage", "failed", "offsite_failed", "stale_backup", "no_backup",
+/// "invalid_backup" and "cancelled".
+std::string_view error_code(const hb::error& e);
+
+/// The exit code of a failure's code: the one table of exit codes (README "Exit codes").
+int exit_code_for(std::string_view code);
 
 /// An error in how the program was called: printed as "error: MESSAGE", exit code 2.
 struct usage_error : std::runtime_error {
   using std::runtime_error::runtime_error;
 };
+
+/// --quiet: nothing but errors and warnings (stdout is dropped unless --json is given, and
+/// nothing is drawn on the terminal). Off by default.
+void set_quiet(bool on);
+bool quiet();
+
+/// Whether terminal escape codes (the progress line, erasing it) may be written to stderr: it is
+/// a terminal, TERM is not "dumb", NO_COLOR is not set, and --quiet is off.
+bool escape_codes_allowed();
 
 /// The live database: --db, else $HONE_DB_PATH, else $XDG_DATA_HOME/hone/hone.db (~/.local/share/hone/hone.db).
 /// Absolute.
@@ -107,7 +132,7 @@ hb::observer_fn step_logger(const std::filesystem::path& backup_dir);
 std::string program_message(const hb::error& e);
 std::string program_message(std::string message);
 
-/// Exit code for a library error: 2 for invalid names/arguments, 1 otherwise.
+/// Exit code for a library error: exit_code_for(error_code(e)).
 int exit_code_for(const hb::error& e);
 
 /// A short hint for the user after an error message, or empty (see README "Troubleshooting").

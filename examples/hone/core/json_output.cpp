@@ -24,6 +24,7 @@ json list_json(const std::vector<hb::backup_info>& all) {
 
 json backup_json(const located_backup& b, bool with_locations) {
   json j = backup_json(b.info);
+  j["pinned"] = b.pinned;
   if (with_locations) {
     j["locations"] = b.locations;
     j["offsite_conflict"] = b.offsite_conflict;
@@ -112,7 +113,11 @@ json delete_json(const removed_backup& r, bool with_locations) {
   return j;
 }
 
-json error_json(const std::string& message) { return json{{"error", message}}; }
+json error_json(const std::string& message, std::string_view code) { return json{{"error", message}, {"code", code}}; }
+
+json cli_error_json(std::string_view code, const std::string& message) {
+  return json{{"error", json{{"code", code}, {"message", message}}}};
+}
 
 std::string to_text(const json& j) { return j.dump(2, ' ', false, json::error_handler_t::replace) + "\n"; }
 

@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace hone_app {
@@ -28,8 +29,8 @@ json backup_json(const hb::backup_info& b);
 /// GET /api/backup: an array of backup_json, newest first.
 json list_json(const std::vector<hb::backup_info>& all);
 
-/// backup_json plus "locations" (["local", "r2"]: where it is) and "offsite_conflict" (the
-/// bucket holds other bytes under the name: "r2" is then not a location) when `with_locations`
+/// backup_json plus "pinned" (kept by every prune: hone backup pin), and "locations" (["local", "r2"]: where it is) and
+/// "offsite_conflict" (the bucket holds other bytes under the name: "r2" is then not a location) when `with_locations`
 /// (a bucket is configured).
 json backup_json(const located_backup& b, bool with_locations);
 json list_json(const std::vector<located_backup>& all, bool with_locations);
@@ -65,8 +66,12 @@ json delete_json(const std::string& name);
 /// ... plus "locations" (where it was deleted) when `with_locations`.
 json delete_json(const removed_backup& r, bool with_locations);
 
-/// Every error: {"error": MESSAGE}.
-json error_json(const std::string& message);
+/// Every error of the API: {"error": MESSAGE, "code": CODE} (CODE: app.hpp error_code, the
+/// same strings as the CLI's).
+json error_json(const std::string& message, std::string_view code);
+
+/// A failure of the CLI with --json: {"error": {"code": CODE, "message": MESSAGE}}.
+json cli_error_json(std::string_view code, const std::string& message);
 
 /// Pretty-printed (2 spaces) with a final newline; invalid UTF-8 in file names is replaced, not
 /// thrown on.

@@ -262,7 +262,7 @@ backup_set make_backups(const fs::path& database, const hb::database_key& key, c
                   .check = check,
                   .allow_foreign = allow_foreign};
   const auto& offsite = offsite_settings();
-  if (!offsite) return backup_set(make_runner(c));
+  if (!offsite) return backup_set(make_runner(c), backup_dir);
   hb::local_directory local = backup_folder(backup_dir, key);
   hb::s3_destination bucket(s3_options_of(*offsite, offsite_lock_file(backup_dir), deadline));
   any_runner local_runner = make_runner(c);
@@ -280,7 +280,7 @@ backup_set make_backups(const fs::path& database, const hb::database_key& key, c
     return local_sha256(info.path, [&] { return local.open(info.name); });
   };
   io.offsite_sha256 = [bucket](const std::string& name) { return bucket.content_sha256(name); };
-  return backup_set(std::move(local_runner), std::move(bucket_runner), std::move(io));
+  return backup_set(std::move(local_runner), backup_dir, std::move(bucket_runner), std::move(io));
 }
 
 backup_set make_backups(const fs::path& database, const hb::database_key& key, const fs::path& backup_dir,

@@ -1,6 +1,7 @@
 #include "offsite/offsite.hpp"
 
 #include "core/app.hpp"
+#include "core/pins.hpp"
 
 #include <algorithm>
 #include <cctype>
@@ -106,10 +107,32 @@ source parse_source(std::string_view text, bool offsite_configured) {
   throw usage_error("'" + std::string(text.substr(0, 40)) + "' is not a place backups are kept: use local or r2");
 }
 
-backup_set::backup_set(any_runner local) : local_(std::move(local)) {}
+backup_set::backup_set(any_runner local, std::filesystem::path dir) : local_(std::move(local)), dir_(std::move(dir)) {}
 
-backup_set::backup_set(any_runner local, any_runner bucket, offsite_io io)
-    : local_(std::move(local)), bucket_(std::move(bucket)), io_(std::move(io)) {}
+backup_set::backup_set(any_runner local, std::filesystem::path dir, any_runner bucket, offsite_io io)
+    : local_(std::move(local)), dir_(std::move(dir)), bucket_(std::move(bucket)), io_(std::move(io)) {}
+
+std::string backup_set::backup_name(std::string_view requested) const {
+  std::string name = local_.backup_name(requested);
+  if (name.substr(0, name.find('.')) == latest_name)
+    throw hb::invalid_name_error("The name 'latest' is reserved: it names the newest backup (choose another --name)");
+  return name;
+}
+
+std::string backup_set::named(const std::string& requested) {
+  if (requested != latest_name) return requested;
+  const listed_backups listed = list();
+  for (const auto& b : listed.backups)
+    if (b.info.problem.empty()) return b.info.name;
+  throw hb::not_found_error("Backup not found: there is no backup, so 'latest' names none");
+}
+
+bool backup_set::pin(const std::string& requested, bool pinned) {
+  const std::string name = resolve_name(requested);
+  const bool was = read_pins(dir_).contains(name);
+  if (pinned || !was) get(requested);  // not_found_error for a backup that is not there
+  return set_pin(dir_, name, pinned);
+}
 
 bool backup_set::same_bytes(const hb::backup_info& local, const hb::backup_info& offsite) {
   if (local.size != offsite.size) return false;
@@ -163,6 +186,7 @@ std::vector<std::string> backup_set::conflicts(const std::vector<hb::backup_info
 
 created_backup backup_set::create(std::optional<std::string> requested) {
   created_backup c;
+  if (requested) backup_name(*requested);  // "latest" is reserved
   c.info = local_.create(std::move(requested));
   if (!bucket_) return c;
   offsite_upload u;
@@ -192,8 +216,15 @@ created_backup backup_set::create(std::optional<std::string> requested) {
 
 listed_backups backup_set::list() {
   listed_backups out;
+  const std::set<std::string> pins = read_pins(dir_);
+  auto mark_pins = [&] {
+    for (auto& b : out.backups) b.pinned = pins.contains(b.info.name);
+  };
   for (auto& b : local_.list()) out.backups.push_back({std::move(b), {std::string(local_place)}});
-  if (!bucket_) return out;
+  if (!bucket_) {
+    mark_pins();
+    return out;
+  }
   try {
     std::vector<located_backup> all = out.backups;             // kept as it is when the bucket fails
     std::unordered_map<std::string, std::size_t> local_index;  // thousands of backups: no search per object
@@ -214,6 +245,7 @@ listed_backups backup_set::list() {
     out.offsite_error = bucket_text(e);
   }
   sort_newest_first(out.backups);
+  mark_pins();
   return out;
 }
 
@@ -240,6 +272,7 @@ located_backup backup_set::get(const std::string& requested) {
     }
   }
   if (!found) throw hb::not_found_error("Backup not found: " + requested);
+  found->pinned = read_pins(dir_).contains(found->info.name);
   return std::move(*found);
 }
 
@@ -297,6 +330,12 @@ removed_backup backup_set::remove(const std::string& requested) {
     }
   }
   if (r.locations.empty()) throw hb::not_found_error("Backup not found: " + requested);
+  // A pin is for the backup deleted, not for a later one of its name. A pins file that cannot
+  // be read is left as it is: every prune reports it.
+  try {
+    if (read_pins(dir_).contains(r.name)) set_pin(dir_, r.name, false);
+  } catch (const hb::error&) {
+  }
   return r;
 }
 
@@ -360,41 +399,59 @@ any_retention plan_for(const std::vector<hb::backup_info>& place,
 
 }  // namespace
 
-pruned_backups backup_set::prune(const hb::keep_calendar& policy, bool dry_run) {
-  pruned_backups out;
-  auto local_only = [&] {
-    out.local = local_.prune(policy, dry_run);
-    out.result = out.local;
-    return out;
-  };
-  if (!bucket_) return local_only();
-  policy.validate();
-  std::vector<hb::backup_info> offsite;
-  try {
-    offsite = on_bucket([&] { return bucket_->list(); });
-  } catch (const std::exception& e) {
-    out.offsite_error = bucket_text(e);
-    return local_only();  // the local folder is pruned whatever the bucket does
-  }
-  const std::vector<hb::backup_info> local = local_.list();
-  // The union, each name once, newest first: the policy decides once what is kept.
+std::map<std::string, std::vector<std::string>> backup_set::decide(const hb::keep_calendar& policy,
+                                                                   const std::set<std::string>& pins,
+                                                                   const std::vector<hb::backup_info>& local,
+                                                                   const std::vector<hb::backup_info>& offsite) {
+  std::map<std::string, std::vector<std::string>> decision;
+  // The union, each name once, newest first: the policy decides once what is kept. Pinned
+  // backups are kept and not counted (a pin never pushes another backup out).
   std::vector<located_backup> all;
   std::set<std::string> seen;
   const std::vector<hb::backup_info>* places[] = {&local, &offsite};
   for (const auto* place : places)
-    for (const auto& b : *place)
-      if (b.problem.empty() && seen.insert(b.name).second) all.push_back(located_backup{b, {}, false});
+    for (const auto& b : *place) {
+      if (!b.problem.empty() || !seen.insert(b.name).second) continue;
+      if (pins.contains(b.name))
+        decision[b.name] = {"pinned"};
+      else
+        all.push_back(located_backup{b, {}, false});
+    }
   sort_newest_first(all);
   std::vector<hb::time_point> times;
   for (const auto& b : all) times.push_back(b.info.created_at);
   const hb::keep_reasons reasons = policy.apply(times);
-  std::map<std::string, std::vector<std::string>> decision;
   for (std::size_t i = 0; i < all.size(); ++i)
     decision[all[i].info.name] =
         all[i].info.created_at == hb::time_point{} ? std::vector<std::string>{"time unknown"} : reasons[i];
+  return decision;
+}
+
+pruned_backups backup_set::prune(const hb::keep_calendar& policy, bool dry_run) {
+  pruned_backups out;
+  const std::set<std::string> pins = read_pins(dir_);  // unreadable: throws before anything is deleted
+  if (!bucket_ && pins.empty()) {
+    out.local = local_.prune(policy, dry_run);
+    out.result = out.local;
+    return out;
+  }
+  policy.validate();
+  std::vector<hb::backup_info> offsite;
+  bool with_bucket = bucket_.has_value();
+  if (bucket_) {
+    try {
+      offsite = on_bucket([&] { return bucket_->list(); });
+    } catch (const std::exception& e) {
+      out.offsite_error = bucket_text(e);
+      with_bucket = false;  // the local folder is pruned whatever the bucket does
+    }
+  }
+  const std::vector<hb::backup_info> local = local_.list();
+  const auto decision = decide(policy, pins, local, offsite);
   const std::string description = policy.describe();
   out.local = local_.prune(plan_for(local, decision, description), dry_run);
   out.result = out.local;
+  if (!with_bucket) return out;
   try {
     out.offsite = on_bucket([&] { return bucket_->prune(plan_for(offsite, decision, description), dry_run); });
     merge_prune(out.result, *out.offsite);

@@ -14,6 +14,8 @@
 #include <cstddef>
 #include <filesystem>
 #include <functional>
+#include <map>
+#include <set>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -26,6 +28,9 @@ namespace hb = hone::backup;
 /// The name of each place in list output and in "from".
 inline constexpr std::string_view local_place = "local";
 inline constexpr std::string_view offsite_place = "r2";
+
+/// The name that stands for the newest backup (show, verify, restore); reserved.
+inline constexpr std::string_view latest_name = "latest";
 
 /// Where verify and restore read a backup: the local copy when there is one, else the
 /// bucket's (any), or only one of them.
@@ -43,6 +48,7 @@ struct located_backup {
   hb::backup_info info;
   std::vector<std::string> locations;
   bool offsite_conflict = false;
+  bool pinned = false;  ///< hone backup pin: kept by every prune (pins.hpp)
 };
 
 /// What became of a new backup's upload.
@@ -102,15 +108,23 @@ struct offsite_io {
 
 class backup_set {
  public:
-  /// Backups in the local folder only.
-  explicit backup_set(any_runner local);
+  /// Backups in the local folder `dir` only (`local` is its runner).
+  backup_set(any_runner local, std::filesystem::path dir);
   /// Backups in the local folder and in the bucket.
-  backup_set(any_runner local, any_runner bucket, offsite_io io);
+  backup_set(any_runner local, std::filesystem::path dir, any_runner bucket, offsite_io io);
 
   bool has_offsite() const noexcept { return bucket_.has_value(); }
 
-  std::string backup_name(std::string_view requested) const { return local_.backup_name(requested); }
+  /// The name a new backup called `requested` gets; invalid_name_error for "latest" (reserved,
+  /// see named) and for what the runner refuses.
+  std::string backup_name(std::string_view requested) const;
   std::string resolve_name(std::string_view requested) const { return local_.resolve_name(requested); }
+  /// `requested`, or for "latest" the name of the newest backup anywhere (not_found_error when
+  /// there is none).
+  std::string named(const std::string& requested);
+  /// Pins (or unpins) a backup (pins.hpp): pinning needs the backup (not_found_error); unpinning
+  /// a name that is neither pinned nor a backup is not_found_error too. False when it already was so.
+  bool pin(const std::string& requested, bool pinned);
 
   /// Creates the backup in the local folder, then uploads it. A failed upload keeps the local
   /// backup and is reported in `offsite` (not thrown).
@@ -125,8 +139,9 @@ class backup_set {
   /// Deletes the backup from every place that holds it; not_found_error when in none.
   removed_backup remove(const std::string& requested);
   /// Applies the policy to the union of the backups of the local folder and of the bucket, and
-  /// deletes what it does not keep from each place. When the bucket cannot be listed, the local
-  /// folder is pruned on its own (and offsite_error says why the bucket was not).
+  /// deletes what it does not keep from each place. Pinned backups are kept ("pinned") and not
+  /// counted by the policy; a pins file that cannot be read stops the prune before any deletion. When the bucket cannot
+  /// be listed, the local folder is pruned on its own (and offsite_error says why the bucket was not).
   pruned_backups prune(const hb::keep_calendar& policy, bool dry_run = false);
   /// A damaged local copy's result names the bucket's copy (--from r2) when there is one.
   hb::verify_result verify(const std::string& requested, source from = source::any);
@@ -157,8 +172,14 @@ class backup_set {
   std::optional<hb::backup_info> offsite_entry(const std::string& name);
   /// " (the offsite bucket holds a copy: ... --from r2)" when it holds NAME, else "".
   std::string offsite_copy_hint(const std::string& name);
+  /// What the policy keeps of `local` and `offsite` together, with the reasons, by name.
+  std::map<std::string, std::vector<std::string>> decide(const hb::keep_calendar& policy,
+                                                         const std::set<std::string>& pins,
+                                                         const std::vector<hb::backup_info>& local,
+                                                         const std::vector<hb::backup_info>& offsite);
 
   any_runner local_;
+  std::filesystem::path dir_;
   std::optional<any_runner> bucket_;
   offsite_io io_;
 };

@@ -33,9 +33,9 @@ api_response noted(api_response r, std::string note) {
   return r;
 }
 
-/// An error response ({"error": MESSAGE}) whose message is logged too.
-api_response logged_error(int status, const std::string& message) {
-  return noted(error_response(status, message), message);
+/// An error response ({"error": MESSAGE, "code": CODE}) whose message is logged too.
+api_response logged_error(int status, const std::string& message, std::string_view code = {}) {
+  return noted(error_response(status, message, code), message);
 }
 
 /// The HTTP status for a library error.
@@ -59,7 +59,7 @@ int status_for(const hb::error& e) {
 
 api_response from_error(const hb::error& e) {
   const std::string message = program_message(e);
-  api_response r = error_response(status_for(e), message);
+  api_response r = error_response(status_for(e), message, error_code(e));
   if (r.status >= 500 || r.status == 422 || e.code() == hb::errc::database_busy) r.log_note = message;
   return r;
 }
@@ -196,8 +196,32 @@ bool reads_bucket(const std::filesystem::path& backup_dir, const std::string& na
 
 }  // namespace
 
-api_response error_response(int status, const std::string& message) {
-  return json_response(status, error_json(message));
+namespace {
+
+/// The code of an error response that names none: the CLI's code of the same failure.
+std::string_view code_for_status(int status) {
+  switch (status) {
+    case 400: return "invalid_argument";
+    case 401: return "unauthorized";
+    case 403: return "forbidden";
+    case 404: return "not_found";
+    case 405: return "method_not_allowed";
+    case 409: return "conflict";
+    case 413:
+    case 431: return "too_large";
+    case 415: return "unsupported_media_type";
+    case 421: return "misdirected";
+    case 422: return "invalid_backup";
+    case 502: return "offsite_failed";
+    case 503: return "busy";
+    default: return "failed";
+  }
+}
+
+}  // namespace
+
+api_response error_response(int status, const std::string& message, std::string_view code) {
+  return json_response(status, error_json(message, code.empty() ? code_for_status(status) : code));
 }
 
 bool percent_decode(std::string_view in, std::string& out) {
@@ -344,7 +368,7 @@ api_response api::create(const std::string& body) const {
   } catch (const hb::error& e) {
     // The server has no key for an encrypted database: its configuration, not the request.
     if (e.code() != hb::errc::key_required) throw;
-    return logged_error(500, program_message(e));
+    return logged_error(500, program_message(e), error_code(e));
   }
   const hb::backup_info& b = created.info;
   api_response res = json_response(201, create_json(b, created.offsite));
@@ -372,7 +396,7 @@ api_response api::list() const {
   const listed_backups listed = r.list();
   if (!listed.offsite_error.empty()) {
     // The local backups still serve (verify, restore) while the bucket is away: they come along.
-    json body = error_json("Cannot list the offsite bucket: " + listed.offsite_error);
+    json body = error_json("Cannot list the offsite bucket: " + listed.offsite_error, "offsite_failed");
     body["local_backups"] = list_json(listed.backups, true);
     return noted(json_response(502, body), listed.offsite_error);
   }
@@ -450,8 +474,9 @@ api_response api::prune(const std::string& body) const {
     std::string names;
     for (const auto& n : pruned.local.deleted_names) names += (names.empty() ? "" : ", ") + n;
     json body = error_json("The local folder was pruned (" + std::string(dry_run ? "would delete " : "deleted ") +
-                           std::to_string(pruned.local.deleted_names.size()) + (names.empty() ? "" : ": " + names) +
-                           "), but the offsite bucket could not be: " + pruned.offsite_error);
+                               std::to_string(pruned.local.deleted_names.size()) + (names.empty() ? "" : ": " + names) +
+                               "), but the offsite bucket could not be: " + pruned.offsite_error,
+                           "offsite_failed");
     body["local"] = prune_json(pruned.local);
     return noted(json_response(502, body), pruned.offsite_error);
   }
@@ -508,7 +533,7 @@ api_response api::restore(const std::string& requested, const std::string& body)
     res = r.restore(name, cfg_.database, true, from);
   } catch (const hb::error& e) {
     if (e.code() != hb::errc::encryption) throw;
-    return logged_error(422, program_message(e));  // made with another key
+    return logged_error(422, program_message(e), error_code(e));  // made with another key
   }
   return noted(
       json_response(200, restore_json(res)),

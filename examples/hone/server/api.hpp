@@ -8,6 +8,7 @@
 #include <chrono>
 #include <filesystem>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -38,8 +39,9 @@ struct api_response {
 /// are answered 503 with Retry-After at once, so that the others keep connections to spare.
 inline constexpr int max_bucket_requests = 32;
 
-/// An error response {"error": message}.
-api_response error_response(int status, const std::string& message);
+/// An error response {"error": message, "code": code}; without a code, the one of the status
+/// (404 "not_found", 502 "offsite_failed"...: the CLI's codes, app.hpp error_code).
+api_response error_response(int status, const std::string& message, std::string_view code = {});
 
 class backup_set;
 class monitor;

@@ -25,6 +25,7 @@ struct backup_args {
   std::string name;
   bool name_given = false;  ///< --name was on the command line (an empty one is an error)
   bool json = false;
+  bool pin = false;  ///< create --pin
   bool force = false;
   bool yes = false;
   long long keep = default_keep_last;
@@ -58,16 +59,17 @@ struct serve_args {
   std::string dir;
 };
 
-int cmd_run(const backup_args& a);      // backup run: one scheduled cycle (run.cpp)
-int cmd_create(const backup_args& a);   // backup create
-int cmd_list(const backup_args& a);     // backup list
-int cmd_show(const backup_args& a);     // backup show
-int cmd_verify(const backup_args& a);   // backup verify
-int cmd_restore(const backup_args& a);  // backup restore
-int cmd_delete(const backup_args& a);   // backup delete
-int cmd_prune(const backup_args& a);    // backup prune
-int cmd_sync(const backup_args& a);     // backup sync
-int cmd_status(const backup_args& a);   // backup status (status_command.cpp)
+int cmd_run(const backup_args& a);            // backup run: one scheduled cycle (run.cpp)
+int cmd_create(const backup_args& a);         // backup create
+int cmd_list(const backup_args& a);           // backup list
+int cmd_show(const backup_args& a);           // backup show
+int cmd_verify(const backup_args& a);         // backup verify
+int cmd_restore(const backup_args& a);        // backup restore
+int cmd_delete(const backup_args& a);         // backup delete
+int cmd_prune(const backup_args& a);          // backup prune
+int cmd_sync(const backup_args& a);           // backup sync
+int cmd_status(const backup_args& a);         // backup status (status_command.cpp)
+int cmd_pin(const backup_args& a, bool pin);  // backup pin, backup unpin (pin.cpp)
 int cmd_dashboard(const dashboard_args& a);
 int cmd_demo_db(const demo_db_args& a);
 int cmd_migrate(const migrate_args& a);  // db migrate
@@ -77,6 +79,11 @@ int cmd_serve(const serve_args& a);      // serve: the REST API and the schedule
 
 /// Prints the JSON document on stdout (the REST API's text).
 void print_json(const json& j);
+
+/// Ends a command that failed after its result was made: "error: MESSAGE" on stderr and, with
+/// --json, `doc` (the result) printed with "error": {"code", "message"} added, so that stdout
+/// holds one JSON object. Returns the exit code of `code` (app.hpp exit_code_for).
+int failed_with(const backup_args& a, json doc, std::string_view code, const std::string& message);
 
 std::string yes_no(bool b);
 

@@ -6,6 +6,15 @@ namespace hone_app {
 
 void print_json(const json& j) { std::fputs(to_text(j).c_str(), stdout); }
 
+int failed_with(const backup_args& a, json doc, std::string_view code, const std::string& message) {
+  std::fprintf(stderr, "error: %s\n", message.c_str());
+  if (a.json) {
+    doc["error"] = cli_error_json(code, message)["error"];
+    print_json(doc);
+  }
+  return exit_code_for(code);
+}
+
 std::string yes_no(bool b) { return b ? "yes" : "no"; }
 
 std::string count_text(const std::optional<std::int64_t>& c, const char* table) {

@@ -24,6 +24,7 @@ int cmd_create(const backup_args& a) {
   if (a.name_given) name = backups.backup_name(a.name);  // an invalid name before any work
   require_temp_folder();
   const created_backup created = backups.create(name);
+  if (a.pin) backups.pin(created.info.name, true);
   const hb::backup_info& b = created.info;
   progress.finish();
   const bool upload_failed = created.offsite && !created.offsite->uploaded;
@@ -33,7 +34,7 @@ int cmd_create(const backup_args& a) {
   const std::string plain_warning = "warning: the database " + db.string() +
                                     " is not encrypted, but HONE_DB_KEY is set: this backup is not encrypted either";
   if (a.json) {
-    print_json(create_json(b, created.offsite));
+    if (!upload_failed) print_json(create_json(b, created.offsite));
     if (plain_with_key) std::fprintf(stderr, "%s\n", plain_warning.c_str());
   } else {
     std::printf("Created backup %s\n", b.name.c_str());
@@ -48,6 +49,7 @@ int cmd_create(const backup_args& a) {
     std::printf("  compressed:    %s\n", compressed_text(b, true).c_str());
     if (created.offsite && created.offsite->uploaded)
       std::printf("  offsite:       uploaded to %s\n", created.offsite->location.c_str());
+    if (a.pin) std::printf("  pinned:        yes (no prune deletes it)\n");
     if (plain_with_key) std::printf("%s\n", plain_warning.c_str());
   }
   if (!b.counts["accounts"] && !b.counts["transactions"] && !b.counts["subscriptions"])
@@ -55,19 +57,14 @@ int cmd_create(const backup_args& a) {
                  "warning: %s has none of Hone's tables (accounts, transactions, subscriptions); is --db "
                  "(or HONE_DB_PATH) the right database?\n",
                  db.string().c_str());
-  if (upload_failed && created.offsite->conflict) {
-    std::fprintf(stderr, "error: the backup %s is kept in %s, but %s\n", b.name.c_str(), dir.string().c_str(),
-                 created.offsite->error.c_str());
-    return exit_failure;
-  }
-  if (upload_failed) {
-    std::fprintf(stderr,
-                 "error: the backup %s is kept in %s, but its upload to the offsite bucket failed: %s\n"
-                 "(run 'hone backup sync' to upload it once the bucket can be reached)\n",
-                 b.name.c_str(), dir.string().c_str(), created.offsite->error.c_str());
-    return exit_failure;
-  }
-  return exit_ok;
+  if (!upload_failed) return exit_ok;
+  const std::string kept = "the backup " + b.name + " is kept in " + dir.string() + ", but ";
+  return failed_with(a, create_json(b, created.offsite), "offsite_failed",
+                     created.offsite->conflict
+                         ? kept + created.offsite->error
+                         : kept + "its upload to the offsite bucket failed: " + created.offsite->error +
+                               "\n(run 'hone backup sync' to upload it once the bucket "
+                               "can be reached)");
 }
 
 }  // namespace hone_app

@@ -48,20 +48,23 @@ int cmd_list(const backup_args& a) {
   const bool offsite = backups.has_offsite();
   // The bucket could not be listed: the local backups are shown, and the exit code says the
   // list is incomplete.
-  auto offsite_status = [&] {
-    if (listed.offsite_error.empty()) return static_cast<int>(exit_ok);
-    std::fprintf(stderr, "error: cannot list the offsite bucket (only the local backups are shown): %s\n",
-                 listed.offsite_error.c_str());
-    return static_cast<int>(exit_failure);
-  };
   const bool conflicts = std::any_of(all.begin(), all.end(), [](const auto& b) { return b.offsite_conflict; });
+  // A listing without the bucket's part, or with a conflict in it: one JSON object then.
+  auto offsite_status = [&] {
+    if (listed.offsite_error.empty() && !conflicts) return static_cast<int>(exit_ok);
+    return failed_with(
+        a, json{{"backups", list_json(all, offsite)}}, "offsite_failed",
+        listed.offsite_error.empty()
+            ? "the offsite bucket holds other bytes under a backup's name (a conflict)"
+            : "cannot list the offsite bucket (only the local backups are shown): " + listed.offsite_error);
+  };
   if (a.json) {
-    print_json(list_json(all, offsite));
+    if (listed.offsite_error.empty() && !conflicts) print_json(list_json(all, offsite));
     for (const auto& b : all)
       if (b.offsite_conflict)
         std::fprintf(stderr, "warning: %s: the offsite bucket holds other bytes under this name (a conflict)\n",
                      b.info.name.c_str());
-    return conflicts ? static_cast<int>(exit_failure) : offsite_status();
+    return offsite_status();
   }
   const std::size_t real = real_backups(all);
   if (all.empty()) {
@@ -69,11 +72,13 @@ int cmd_list(const backup_args& a) {
   } else {
     std::vector<hb::backup_info> infos;
     std::vector<std::string> where;
+    std::vector<bool> pinned;
     for (const auto& b : all) {
       infos.push_back(b.info);
+      pinned.push_back(b.pinned);
       if (offsite) where.push_back(places_text(b.locations) + (b.offsite_conflict ? ", r2 (conflict)" : ""));
     }
-    print_backup_table(stdout, infos, where);
+    print_backup_table(stdout, infos, where, pinned);
     if (stdout_is_terminal()) {
       std::uint64_t total = 0;
       for (const auto& b : all)
@@ -99,8 +104,7 @@ int cmd_list(const backup_args& a) {
                    "not offsite\n",
                    b.info.name.c_str());
   print_pre_restore_copies(a.db);
-  const int rc = offsite_status();
-  return conflicts ? static_cast<int>(exit_failure) : rc;
+  return offsite_status();
 }
 
 }  // namespace hone_app

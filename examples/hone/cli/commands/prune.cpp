@@ -64,11 +64,13 @@ int cmd_prune(const backup_args& a) {
   const fs::path dir = resolve_backup_dir(a.dir);
   auto backups = make_backups(fs::path(), hb::database_key::none(), dir);
   // The bucket could not be pruned: the local folder was, and the exit code says the rest.
-  auto offsite_status = [](const pruned_backups& p) {
+  auto offsite_status = [&](const pruned_backups& p) {
+    if (a.json && p.offsite_error.empty()) print_json(prune_json(p, backups.has_offsite()));
     if (p.offsite_error.empty()) return static_cast<int>(exit_ok);
-    std::fprintf(stderr, "error: the offsite bucket could not be pruned (the local folder was: %s %zu): %s\n",
-                 p.local.dry_run ? "would delete" : "deleted", p.local.deleted_names.size(), p.offsite_error.c_str());
-    return static_cast<int>(exit_failure);
+    return failed_with(a, prune_json(p, backups.has_offsite()), "offsite_failed",
+                       std::string("the offsite bucket could not be pruned (the local folder was: ") +
+                           (p.local.dry_run ? "would delete " : "deleted ") +
+                           std::to_string(p.local.deleted_names.size()) + "): " + p.offsite_error);
   };
   const std::string where = dir.string() + (backups.has_offsite() ? " and the offsite bucket" : "");
   if (!a.yes && !a.dry_run) {
@@ -103,15 +105,12 @@ int cmd_prune(const backup_args& a) {
     while (!answer.empty() && (answer.back() == '\r' || answer.back() == ' ')) answer.pop_back();
     if (answer != "y" && answer != "Y" && answer != "yes" && answer != "YES" && answer != "Yes") {
       std::fprintf(stderr, "Cancelled; nothing was deleted.\n");
-      return exit_failure;
+      return exit_code_for("cancelled");
     }
   }
   const pruned_backups pruned = backups.prune(policy, a.dry_run);
   const hb::prune_result& r = pruned.result;
-  if (a.json) {
-    print_json(prune_json(pruned, backups.has_offsite()));
-    return offsite_status(pruned);
-  }
+  if (a.json) return offsite_status(pruned);
   std::printf("%s %zu backup%s (%s freed), kept %zu (%s).\n", r.dry_run ? "Would delete" : "Deleted", r.deleted_count,
               r.deleted_count == 1 ? "" : "s", human_size(r.bytes_freed).c_str(), r.retained_count, r.policy.c_str());
   for (const auto& n : r.deleted_names) std::printf("  %s %s\n", r.dry_run ? "would delete" : "deleted", n.c_str());

@@ -19,7 +19,7 @@ int cmd_restore(const backup_args& a) {
   progress_display progress(stderr_is_terminal() && !verbose(), step_logger(dir));
   auto backups = make_backups(db, key, dir, progress.observer(), a.check, a.allow_foreign);
   const source from = a.from.empty() ? source::any : parse_source(a.from, backups.has_offsite());
-  const std::string name = backups.resolve_name(a.name);
+  const std::string name = backups.resolve_name(backups.named(a.name));
   backups.require(name, from);
   const auto made = make_private_folders(db.parent_path());  // every folder the program creates is owner-only
   hb::restore_result r;

@@ -37,7 +37,7 @@ int cmd_run(const backup_args& a) {
   if (const int failures = job.bucket_failures(); failures > 0) {
     std::fprintf(stderr, "error: %d step(s) of the offsite copy failed (see the lines above)%s\n", failures,
                  ok ? "; the local backup was made and pruned" : "");
-    return exit_failure;
+    return ok ? exit_offsite : exit_failure;  // 13: the local cycle worked, the bucket's part did not
   }
   return ok ? exit_ok : exit_failure;
 }

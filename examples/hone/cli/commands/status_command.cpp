@@ -1,7 +1,8 @@
 // `hone backup status`: is the last backup good? The newest backup and its age, the count and
 // size of the backups, and what `hone serve` recorded in the backup folder (its scheduler's last
-// and next run, the last failure) and the last verify. Exit code 0 when fine, 1 when there is
-// no backup (or they cannot be listed) or the newest is older than --max-age.
+// and next run, the last failure) and the last verify. Exit code 0 when fine; 1 when the folder
+// cannot be listed, 14 when there is no backup or the newest is older than --max-age, 13 when
+// only the offsite bucket is amiss.
 #include "cli/commands/commands.hpp"
 
 #include "core/log.hpp"
@@ -66,11 +67,21 @@ int cmd_status(const backup_args& a) {
   }
   if (auto v = read_json_file(in.backup_dir / last_verify_file)) in.last_verify = *v;
   const json s = status_json(in);
-  if (a.json)
-    print_json(s);
-  else
-    std::fputs(status_text(s).c_str(), stdout);
-  return status_ok(s) ? exit_ok : exit_failure;
+  if (!a.json) std::fputs(status_text(s).c_str(), stdout);
+  if (status_ok(s)) {
+    if (a.json) print_json(s);
+    return exit_ok;
+  }
+  // Why it is not OK, by class (the text report says the details).
+  const bool unlisted = !in.local_error.empty(), none = s["newest"].is_null(), stale = s.value("stale", false);
+  const std::string message = unlisted ? "cannot list the backup folder: " + in.local_error
+                              : none   ? "there is no backup in " + in.backup_dir.string()
+                              : stale  ? "the newest backup is older than --max-age " + *a.max_age
+                                       : "the offsite bucket cannot be listed, or holds other bytes under a backup's "
+                                         "name";
+  const char* code = unlisted ? "failed" : none ? "no_backup" : stale ? "stale_backup" : "offsite_failed";
+  if (a.json) return failed_with(a, s, code, message);
+  return exit_code_for(code);
 }
 
 }  // namespace hone_app

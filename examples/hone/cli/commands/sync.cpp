@@ -18,7 +18,7 @@ int cmd_sync(const backup_args& a) {
         "HONE_R2_SECRET_ACCESS_KEY and HONE_R2_ENDPOINT");
   const sync_result s = backups.sync();
   if (a.json) {
-    print_json(sync_json(s));
+    if (s.error.empty()) print_json(sync_json(s));
   } else {
     for (const auto& n : s.uploaded) std::printf("Uploaded %s\n", n.c_str());
     std::printf("%zu backup%s uploaded, %zu already in the bucket", s.uploaded.size(),
@@ -28,10 +28,8 @@ int cmd_sync(const backup_args& a) {
     std::printf(".\n");
     for (const auto& n : s.conflicts) std::printf("Conflict %s: not overwritten\n", n.c_str());
   }
-  if (!s.error.empty()) {
-    std::fprintf(stderr, "error: sync failed: %s\n", s.error.c_str());
-    return exit_failure;
-  }
+  if (!s.error.empty())
+    return failed_with(a, sync_json(s), s.bucket_failed ? "remote" : "offsite_conflict", "sync failed: " + s.error);
   return exit_ok;
 }
 

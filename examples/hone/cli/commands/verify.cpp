@@ -19,23 +19,21 @@ int cmd_verify(const backup_args& a) {
   progress_display progress(stderr_is_terminal() && !verbose(), step_logger(dir));
   auto backups = make_backups(fs::path(), key, dir, progress.observer(), a.check, a.allow_foreign);
   const source from = a.from.empty() ? source::any : parse_source(a.from, backups.has_offsite());
-  const std::string name = backups.resolve_name(a.name);
+  const std::string name = backups.resolve_name(backups.named(a.name));
   backups.require(name, from);  // "Backup not found" before any key work is reported
   require_temp_folder();
   hb::verify_result v = backups.verify(name, from);
   progress.finish();
   record_verify(dir, v, std::chrono::system_clock::now());  // for `hone backup status`
+  if (!v.valid)
+    return failed_with(a, verify_json(v),
+                       v.key_missing ? "key_required"
+                       : v.wrong_key ? "wrong_key"
+                                     : "invalid_backup",
+                       v.key_missing ? "Backup " + v.name +
+                                           " is encrypted, but HONE_DB_KEY is not set; it cannot be verified without it"
+                                     : "Backup " + v.name + " failed verification: " + program_message(v.message));
   if (a.json) print_json(verify_json(v));
-  if (!v.valid) {
-    if (v.key_missing)
-      std::fprintf(stderr,
-                   "error: Backup %s is encrypted, but HONE_DB_KEY is not set; it cannot be verified without it\n",
-                   v.name.c_str());
-    else
-      std::fprintf(stderr, "error: Backup %s failed verification: %s\n", v.name.c_str(),
-                   program_message(v.message).c_str());
-    return exit_failure;
-  }
   if (!a.json) {
     const char* what = a.check == hb::check_level::full    ? "integrity checks passed"
                        : a.check == hb::check_level::quick ? "quick check passed"
