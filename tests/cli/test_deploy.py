@@ -281,7 +281,7 @@ class SecretFilesTest(ServersTestCase):
         # Only one newline is stripped: a second one is part of the passphrase.
         other = self.secret_file("key2", honetest.PASSPHRASE + "\n\n")
         r = self.sb.run("backup", "verify", "from-file", env={"HONE_DB_KEY_FILE": other}, unset=("HONE_DB_KEY",))
-        self.assertEqual(r.rc, 1, r)
+        self.assertEqual(r.rc, 12, r)  # a wrong key
 
     def test_both_forms_missing_files_and_loose_modes(self):
         self.assertEqual(self.sb.run("demo-db", "--transactions", "20").rc, 0)

@@ -358,7 +358,7 @@ api_response api::create(const std::string& body) const {
     std::error_code ec;
     if (std::filesystem::exists(std::filesystem::symlink_status(cfg_.backup_dir / full, ec))) {
       if (cfg_.monitoring) cfg_.monitoring->refused(hb::event::operation::create);
-      return error_response(409, "Backup already exists: " + full);
+      return error_response(409, "Backup already exists: " + full, hb::to_string(hb::errc::already_exists));
     }
   }
   require_temp_folder();
