@@ -17,6 +17,7 @@ packages=(
   libsqlcipher-dev sqlcipher
   clang-format clang-14 libclang-rt-14-dev python3 nodejs npm strace
   libcurl4-openssl-dev libexpat1-dev python3-botocore curl swift-proxy swift-object swift-container swift-account
+  age prometheus python3-yaml
 )
 
 missing=()

@@ -417,15 +417,63 @@ BOOST_AUTO_TEST_CASE(a_folder_others_can_write_to_is_refused) {
   BOOST_REQUIRE(::chmod(f.backups.c_str(), 0700) == 0);
   BOOST_TEST(r.list().size() == 1u);
   if (::geteuid() == 0) {
-    // Owned by someone else: neither the folder nor a file in it is trusted.
+    // Owned by someone else: neither the folder nor a file in it is trusted. The file is not
+    // hidden: it is listed with its owner and a problem, and refused by name.
     BOOST_REQUIRE(::chown((f.backups / info.name).c_str(), 65534, 65534) == 0);
-    BOOST_TEST(r.list().empty());
-    BOOST_CHECK_THROW(r.restore(info.name, f.db, true), not_found_error);
+    const auto listed = r.list();
+    BOOST_REQUIRE(listed.size() == 1u);
+    BOOST_TEST(listed.front().owner.find("user id 65534") == 0u, listed.front().owner);
+    BOOST_TEST(listed.front().problem.find("it belongs to user id 65534") == 0u, listed.front().problem);
+    BOOST_CHECK_THROW(r.restore(info.name, f.db, true), directory_error);
+    BOOST_TEST(r.prune(1).skipped_names.size() == 1u);  // never deleted by a prune
+    BOOST_TEST(fs::exists(f.backups / info.name));
     BOOST_REQUIRE(::chown(f.backups.c_str(), 65534, 65534) == 0);
     BOOST_CHECK_THROW(r.list(), directory_error);
   } else {
     BOOST_TEST_MESSAGE("not root: files and folders of other users are checked when run as root");
   }
+}
+
+BOOST_AUTO_TEST_CASE(a_shared_folder_accepts_other_users_folders_and_files) {
+  // A NAS share: mode 0777, and (as root) owned by another user, its files too.
+  fixture f;
+  make_hone_db(f.db, test_key(), {.transactions = 5});
+  sqlcipher_exporter::options o;
+  o.counts = hone_test::hone_count_queries();
+  o.key = test_key();
+  runner_options ro;
+  ro.temp_directory = f.dir.path();
+  disk_runner r(sqlcipher_exporter(f.db, o), gzip_compressor{}, local_directory(f.backups, {.shared = true}), f.clock,
+                ro);
+  const auto first = r.create();
+  BOOST_REQUIRE(::chmod(f.backups.c_str(), 0777) == 0);
+  local_directory plain(f.backups);
+  BOOST_TEST(plain.sharing() == "it is writable by others (mode 0777)");
+  BOOST_CHECK_THROW(plain.check_writable(), directory_error);
+  local_directory shared(f.backups, {.shared = true});
+  shared.check_writable();
+  f.clock.advance(1h);
+  const auto second = r.create();
+  BOOST_TEST(r.list().size() == 2u);
+  BOOST_TEST(r.verify(first.name).valid);
+  if (::geteuid() == 0) {
+    BOOST_REQUIRE(::chown(f.backups.c_str(), 1234, 1234) == 0);
+    BOOST_REQUIRE(::chown((f.backups / first.name).c_str(), 65534, 65534) == 0);
+    BOOST_TEST(shared.sharing().find("it is owned by user id 1234") == 0u, shared.sharing());
+    const auto listed = r.list();
+    BOOST_REQUIRE(listed.size() == 2u);
+    BOOST_TEST(listed.back().name == first.name);
+    BOOST_TEST(listed.back().owner.find("user id 65534") == 0u);
+    BOOST_TEST(listed.back().problem.empty(), listed.back().problem);
+    BOOST_TEST(r.verify(first.name).valid);
+    auto res = r.restore(first.name, f.db, true);
+    BOOST_TEST(res.restored);
+    BOOST_TEST(r.prune(1).deleted_count == 1u);
+    BOOST_TEST(!fs::exists(f.backups / first.name));
+  } else {
+    BOOST_TEST_MESSAGE("not root: folders and files of other users are checked when run as root");
+  }
+  BOOST_TEST(r.get(second.name).owner.empty());
 }
 
 BOOST_AUTO_TEST_CASE(a_gzip_bomb_is_refused_before_it_is_written_out) {
@@ -462,6 +510,45 @@ BOOST_AUTO_TEST_CASE(a_gzip_bomb_is_refused_before_it_is_written_out) {
   BOOST_TEST(dump(f.db, database_key::none()) == before);
   for (auto& e : fs::directory_iterator(f.dir.path()))
     BOOST_TEST(e.path().filename().string().find(".restore-") == std::string::npos, e.path());
+}
+
+BOOST_AUTO_TEST_CASE(restore_through_a_symlink_replaces_the_file_it_points_to) {
+  // A volume mounted elsewhere: app/hone.db -> ../data/real.db.
+  fixture f;
+  const fs::path data = f.dir / "data", app = f.dir / "app";
+  fs::create_directories(data);
+  fs::create_directories(app);
+  const fs::path real = data / "real.db", link = app / "hone.db";
+  make_hone_db(real, test_key(), {.transactions = 20});
+  fs::create_symlink("../data/real.db", link);
+  auto r = f.make(test_key(), link);
+  auto info = r.create();
+  const std::string before = dump(real, test_key());
+  commit_and_die(real, test_key(), "INSERT INTO accounts(name, bank) VALUES ('after the backup', 'x')");
+  const std::string changed = dump(real, test_key());
+  BOOST_REQUIRE(changed != before);
+
+  auto res = r.restore(info.name, link, true);
+  // The link is still a link to the same file, which now holds the backup.
+  BOOST_TEST(fs::is_symlink(link));
+  BOOST_TEST(fs::read_symlink(link) == fs::path("../data/real.db"));
+  BOOST_TEST(fs::is_regular_file(fs::symlink_status(real)));
+  BOOST_TEST(dump(real, test_key()) == before);
+  BOOST_TEST(res.database == fs::weakly_canonical(real));
+  // The previous database is a real file beside the real one, not a link.
+  BOOST_TEST(res.pre_restore_copy.parent_path() == fs::weakly_canonical(data));
+  BOOST_TEST(fs::is_regular_file(fs::symlink_status(res.pre_restore_copy)));
+  BOOST_TEST(dump(res.pre_restore_copy, test_key()) == changed);
+  for (auto& e : fs::directory_iterator(app)) BOOST_TEST(e.path() == link, e.path());
+  BOOST_TEST(restored_file_path(link) == fs::weakly_canonical(real));
+  BOOST_TEST(restored_file_path(real) == fs::absolute(real));
+
+  // A link to a file that does not exist yet: the restore creates that file.
+  const fs::path dangling = app / "new.db";
+  fs::create_symlink("../data/new-real.db", dangling);
+  r.restore(info.name, dangling, false);
+  BOOST_TEST(fs::is_symlink(dangling));
+  BOOST_TEST(dump(data / "new-real.db", test_key()) == before);
 }
 
 BOOST_AUTO_TEST_SUITE_END()

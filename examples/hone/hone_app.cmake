@@ -42,6 +42,7 @@ set(HONE_APP_SOURCES
   cli/commands/demo_db.cpp
   cli/commands/migrate.cpp
   cli/commands/serve.cpp
+  cli/commands/run.cpp
   cli/commands/sync.cpp
   cli/commands/status_command.cpp
   # server: the REST API, its request guard and the HTTP server
@@ -55,6 +56,8 @@ set(HONE_APP_SOURCES
   monitoring/failure_hook.cpp
   monitoring/metrics.cpp
   monitoring/monitoring.cpp
+  monitoring/process_metrics.cpp
+  monitoring/scheduled_job.cpp
   monitoring/status_report.cpp)
 list(TRANSFORM HONE_APP_SOURCES PREPEND "${HONE_APP_DIR}/")
 add_library(hone_app STATIC ${HONE_APP_SOURCES})

@@ -36,6 +36,7 @@ int run(const command_line& c) {
     case command::backup_prune: return cmd_prune(c.backup);
     case command::backup_sync: return cmd_sync(c.backup);
     case command::backup_status: return cmd_status(c.backup);
+    case command::backup_run: return cmd_run(c.backup);
     case command::dashboard: return cmd_dashboard(c.dashboard);
     case command::demo_db: return cmd_demo_db(c.demo_db);
     case command::db_migrate: return cmd_migrate(c.migrate);
@@ -58,7 +59,10 @@ int finish(int rc) {
 int main(int argc, char** argv) {
   command_line c;
   if (auto rc = parse_command_line(argc, argv, c)) return *rc;
-  set_verbose(c.verbose);
+  if (const std::string bad = configure_logging(c.log_level, c.verbose); !bad.empty()) {
+    std::fprintf(stderr, "error: %s\n", bad.c_str());
+    return exit_usage;
+  }
   // One-shot commands clean up their temporary files when interrupted; `serve` shuts down
   // gracefully on its own.
   std::optional<interrupt_cleanup> cleanup;

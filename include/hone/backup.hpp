@@ -2,10 +2,12 @@
 // application that owns them keeps running; restore, verify and prune. Include this header.
 #pragma once
 
+#include <hone/backup/version.hpp>
 #include <hone/backup/fwd.hpp>
 #include <hone/backup/error.hpp>
 #include <hone/backup/types.hpp>
 #include <hone/backup/io.hpp>
+#include <hone/backup/age.hpp>
 #include <hone/backup/key.hpp>
 #include <hone/backup/statement.hpp>
 #include <hone/backup/database.hpp>

@@ -4,6 +4,32 @@
 // application that owns them keeps running; restore, verify and prune. Include this header.
 #pragma once
 
+// ---- begin of <hone/backup/version.hpp> ----
+// The library's version. CMakeLists.txt reads it from here, so the CMake package, the
+// pkg-config files and the code always agree.
+
+#include <string_view>
+
+#define HONE_BACKUP_VERSION_MAJOR 0
+#define HONE_BACKUP_VERSION_MINOR 1
+#define HONE_BACKUP_VERSION_PATCH 0
+
+#define HONE_BACKUP_DETAIL_STRINGIZE2(x) #x
+#define HONE_BACKUP_DETAIL_STRINGIZE(x) HONE_BACKUP_DETAIL_STRINGIZE2(x)
+/// "MAJOR.MINOR.PATCH", e.g. "0.1.0".
+#define HONE_BACKUP_VERSION_STRING                                                              \
+  HONE_BACKUP_DETAIL_STRINGIZE(HONE_BACKUP_VERSION_MAJOR)                                       \
+  "." HONE_BACKUP_DETAIL_STRINGIZE(HONE_BACKUP_VERSION_MINOR) "." HONE_BACKUP_DETAIL_STRINGIZE( \
+      HONE_BACKUP_VERSION_PATCH)
+
+namespace hone::backup {
+
+/// The version of the headers in use. While the major version is 0, only the same major.minor
+/// is API-compatible, and the CMake package accepts exactly that.
+inline constexpr std::string_view version = HONE_BACKUP_VERSION_STRING;
+
+}  // namespace hone::backup
+// ---- end of <hone/backup/version.hpp> ----
 // ---- begin of <hone/backup/fwd.hpp> ----
 // Forward declarations of hone-backup's public types, for headers that only name them (in a
 // signature, a pointer or a reference) and want to leave the full headers to their .cpp files.
@@ -293,6 +319,9 @@ struct stored_entry {
   std::uint64_t size = 0;
   time_point modified{};
   std::string location;  ///< a path or URL a person can use to find the object
+  /// A local file's owner when it is not the user running this ("nobody (uid 65534)"); empty
+  /// when it is, and for destinations without owners.
+  std::string owner{};
   /// Set by destinations that keep what annotate() was told (empty: the runner reads the
   /// object's first bytes to find out).
   std::optional<content_info> content{};
@@ -309,6 +338,7 @@ struct stored_entry {
 struct backup_info {
   std::string name;
   std::string path;         ///< where the Destination keeps it
+  std::string owner;        ///< stored_entry::owner: another user's file ("nobody (uid 65534)"), else empty
   std::uint64_t size = 0;   ///< stored (compressed) size in bytes
   time_point created_at{};  ///< from the name's timestamp, else the file's modification time
   bool encrypted = false;   ///< read from the file: it does not start with "SQLite format 3"
@@ -389,6 +419,7 @@ struct restore_result {
 #include <vector>
 
 #include <fcntl.h>
+#include <pwd.h>
 #include <sys/random.h>
 #include <sys/file.h>
 #include <sys/stat.h>
@@ -399,6 +430,17 @@ struct restore_result {
 namespace hone::backup::detail {
 
 inline std::string errno_text(int e) { return std::strerror(e); }
+
+/// "user id 65534 (nobody)", or "user id 1234" when the id has no name here.
+inline std::string user_text(uid_t uid) {
+  std::string out = "user id " + std::to_string(uid);
+  passwd pw{};
+  passwd* found = nullptr;
+  std::vector<char> buf(16384);
+  if (::getpwuid_r(uid, &pw, buf.data(), buf.size(), &found) == 0 && found && found->pw_name)
+    out += std::string(" (") + found->pw_name + ")";
+  return out;
+}
 
 /// `message` with every occurrence of `path` replaced by `replacement`: private temp paths
 /// are no business of the person reading an error.
@@ -760,6 +802,207 @@ class span_reader final : public reader {
 
 }  // namespace hone::backup
 // ---- end of <hone/backup/io.hpp> ----
+// ---- begin of <hone/backup/age.hpp> ----
+// age v1 encryption (the C2SP "age" specification) as a writer and a reader: a passphrase
+// (scrypt) or X25519 recipients, ChaCha20-Poly1305 STREAM in 64 KiB chunks. Files it writes
+// open with the age tool, and it reads what the age tool writes. One chunk is held in memory.
+
+// ---- begin of <hone/backup/detail/age_crypto.hpp> ----
+// The primitives of the age format, from OpenSSL 3's libcrypto: HKDF-SHA-256, HMAC-SHA-256,
+// scrypt, X25519 and ChaCha20-Poly1305. Secrets live in wiped arrays (secret<N>).
+
+
+#include <algorithm>
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string>
+#include <string_view>
+
+#include <openssl/core_names.h>
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+#include <openssl/kdf.h>
+#include <openssl/params.h>
+#include <openssl/rand.h>
+
+namespace hone::backup::detail::age {
+
+[[noreturn]] inline void crypto_failed(std::string_view what) {
+  throw encryption_error("age: OpenSSL's " + std::string(what) + " failed");
+}
+
+/// N bytes of key material, wiped when it goes.
+template <std::size_t N>
+struct secret {
+  std::array<unsigned char, N> bytes{};
+  secret() = default;
+  secret(const secret&) = default;
+  secret& operator=(const secret&) = default;
+  ~secret() { OPENSSL_cleanse(bytes.data(), N); }
+  unsigned char* data() noexcept { return bytes.data(); }
+  const unsigned char* data() const noexcept { return bytes.data(); }
+  static constexpr std::size_t size() noexcept { return N; }
+  std::span<unsigned char, N> span() noexcept { return bytes; }
+  std::span<const unsigned char, N> span() const noexcept { return bytes; }
+};
+
+using file_key = secret<16>;
+using key32 = secret<32>;
+
+/// Fills out from the CSPRNG (RAND_priv_bytes: the output is a secret).
+inline void random_secret(std::span<unsigned char> out) {
+  if (RAND_priv_bytes(out.data(), static_cast<int>(out.size())) != 1) crypto_failed("random generator");
+}
+/// Fills out from the CSPRNG (salts, nonces).
+inline void random_public(std::span<unsigned char> out) {
+  if (RAND_bytes(out.data(), static_cast<int>(out.size())) != 1) crypto_failed("random generator");
+}
+
+/// HKDF-SHA-256 (extract then expand) to 32 bytes.
+inline key32 hkdf_sha256(std::span<const unsigned char> ikm, std::span<const unsigned char> salt,
+                         std::string_view info) {
+  std::unique_ptr<EVP_KDF, decltype(&EVP_KDF_free)> kdf(EVP_KDF_fetch(nullptr, "HKDF", nullptr), EVP_KDF_free);
+  std::unique_ptr<EVP_KDF_CTX, decltype(&EVP_KDF_CTX_free)> ctx(kdf ? EVP_KDF_CTX_new(kdf.get()) : nullptr,
+                                                                EVP_KDF_CTX_free);
+  char digest[] = "SHA256";
+  std::array<OSSL_PARAM, 5> params{};
+  std::size_t i = 0;
+  params[i++] = OSSL_PARAM_construct_utf8_string(OSSL_KDF_PARAM_DIGEST, digest, 0);
+  params[i++] =
+      OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_KEY, const_cast<unsigned char*>(ikm.data()), ikm.size());
+  if (!salt.empty())
+    params[i++] =
+        OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_SALT, const_cast<unsigned char*>(salt.data()), salt.size());
+  params[i++] = OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_INFO, const_cast<char*>(info.data()), info.size());
+  params[i] = OSSL_PARAM_construct_end();
+  key32 out;
+  if (!ctx || EVP_KDF_derive(ctx.get(), out.data(), out.size(), params.data()) != 1) crypto_failed("HKDF");
+  return out;
+}
+
+/// HMAC-SHA-256 of data.
+inline std::array<unsigned char, 32> hmac_sha256(std::span<const unsigned char, 32> key,
+                                                 std::span<const unsigned char> data) {
+  std::array<unsigned char, 32> out{};
+  unsigned int len = 0;
+  if (!HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()), data.data(), data.size(), out.data(), &len) ||
+      len != out.size())
+    crypto_failed("HMAC");
+  return out;
+}
+
+/// scrypt(N = 2^log2_n, r = 8, p = 1, dkLen = 32). Needs 128 * r * N bytes (2^15: 32 MiB).
+inline key32 scrypt(std::string_view passphrase, std::span<const unsigned char> salt, int log2_n) {
+  const std::uint64_t n = std::uint64_t{1} << log2_n;
+  const std::uint64_t maxmem = 128 * 8 * (n + 2) + (1u << 20);
+  key32 out;
+  if (EVP_PBE_scrypt(passphrase.data(), passphrase.size(), salt.data(), salt.size(), n, 8, 1, maxmem, out.data(),
+                     out.size()) != 1)
+    crypto_failed("scrypt");
+  return out;
+}
+
+/// The X25519 public key (share) of a 32-byte secret.
+inline std::array<unsigned char, 32> x25519_public(std::span<const unsigned char, 32> secret_key) {
+  std::unique_ptr<EVP_PKEY, decltype(&EVP_PKEY_free)> key(
+      EVP_PKEY_new_raw_private_key(EVP_PKEY_X25519, nullptr, secret_key.data(), secret_key.size()), EVP_PKEY_free);
+  std::array<unsigned char, 32> out{};
+  std::size_t len = out.size();
+  if (!key || EVP_PKEY_get_raw_public_key(key.get(), out.data(), &len) != 1 || len != out.size())
+    crypto_failed("X25519");
+  return out;
+}
+
+/// X25519(secret, peer). False when the result is all zeros (a low-order peer share), which
+/// OpenSSL reports as a failure of the derivation.
+inline bool x25519_shared(std::span<const unsigned char, 32> secret_key, std::span<const unsigned char, 32> peer,
+                          key32& out) {
+  using pkey = std::unique_ptr<EVP_PKEY, decltype(&EVP_PKEY_free)>;
+  pkey mine(EVP_PKEY_new_raw_private_key(EVP_PKEY_X25519, nullptr, secret_key.data(), secret_key.size()),
+            EVP_PKEY_free);
+  pkey theirs(EVP_PKEY_new_raw_public_key(EVP_PKEY_X25519, nullptr, peer.data(), peer.size()), EVP_PKEY_free);
+  std::unique_ptr<EVP_PKEY_CTX, decltype(&EVP_PKEY_CTX_free)> ctx(
+      mine ? EVP_PKEY_CTX_new(mine.get(), nullptr) : nullptr, EVP_PKEY_CTX_free);
+  if (!ctx || !theirs || EVP_PKEY_derive_init(ctx.get()) != 1) crypto_failed("X25519");
+  std::size_t len = out.size();
+  if (EVP_PKEY_derive_set_peer_ex(ctx.get(), theirs.get(), 0) != 1 ||
+      EVP_PKEY_derive(ctx.get(), out.data(), &len) != 1 || len != out.size())
+    return false;
+  unsigned char any = 0;
+  for (unsigned char b : out.bytes) any |= b;
+  return any != 0;
+}
+
+/// ChaCha20-Poly1305 under one key, one direction; each seal/open takes its own 12-byte nonce.
+class chacha20_poly1305 {
+ public:
+  static constexpr std::size_t tag_size = 16;
+  static constexpr std::size_t nonce_size = 12;
+
+  chacha20_poly1305(std::span<const unsigned char, 32> key, bool encrypt)
+      : ctx_(EVP_CIPHER_CTX_new(), EVP_CIPHER_CTX_free) {
+    if (!ctx_ ||
+        EVP_CipherInit_ex2(ctx_.get(), EVP_chacha20_poly1305(), key.data(), nullptr, encrypt ? 1 : 0, nullptr) != 1)
+      crypto_failed("ChaCha20-Poly1305");
+  }
+
+  /// Encrypts data in place and writes the tag to data.data() + data.size() (room for it needed).
+  void seal(std::span<const unsigned char, nonce_size> nonce, std::span<unsigned char> data, unsigned char* tag) {
+    int len = 0, fin = 0;
+    if (EVP_CipherInit_ex2(ctx_.get(), nullptr, nullptr, nonce.data(), -1, nullptr) != 1 ||
+        EVP_CipherUpdate(ctx_.get(), data.data(), &len, data.data(), static_cast<int>(data.size())) != 1 ||
+        EVP_CipherFinal_ex(ctx_.get(), data.data() + len, &fin) != 1 ||
+        EVP_CIPHER_CTX_ctrl(ctx_.get(), EVP_CTRL_AEAD_GET_TAG, tag_size, tag) != 1)
+      crypto_failed("ChaCha20-Poly1305");
+  }
+
+  /// Decrypts data in place, checking tag; false (data then holds garbage) when it does not match.
+  bool open(std::span<const unsigned char, nonce_size> nonce, std::span<unsigned char> data, const unsigned char* tag) {
+    int len = 0, fin = 0;
+    if (EVP_CipherInit_ex2(ctx_.get(), nullptr, nullptr, nonce.data(), -1, nullptr) != 1 ||
+        EVP_CIPHER_CTX_ctrl(ctx_.get(), EVP_CTRL_AEAD_SET_TAG, tag_size, const_cast<unsigned char*>(tag)) != 1 ||
+        EVP_CipherUpdate(ctx_.get(), data.data(), &len, data.data(), static_cast<int>(data.size())) != 1)
+      crypto_failed("ChaCha20-Poly1305");
+    return EVP_CipherFinal_ex(ctx_.get(), data.data() + len, &fin) == 1;
+  }
+
+ private:
+  std::unique_ptr<EVP_CIPHER_CTX, decltype(&EVP_CIPHER_CTX_free)> ctx_;
+};
+
+/// The stanza body: the file key sealed under a wrap key with the all-zero nonce (32 bytes).
+inline std::array<unsigned char, 32> wrap_file_key(const key32& wrap_key, const file_key& key) {
+  std::array<unsigned char, 32> body{};
+  std::copy(key.bytes.begin(), key.bytes.end(), body.begin());
+  chacha20_poly1305 aead(wrap_key.span(), true);
+  aead.seal(std::array<unsigned char, 12>{}, std::span(body).first(16), body.data() + 16);
+  return body;
+}
+
+/// Opens a 32-byte stanza body; false when the wrap key is not the one it was sealed with.
+inline bool unwrap_file_key(const key32& wrap_key, std::span<const unsigned char> body, file_key& out) {
+  secret<32> copy;
+  std::copy(body.begin(), body.end(), copy.bytes.begin());
+  chacha20_poly1305 aead(wrap_key.span(), false);
+  if (!aead.open(std::array<unsigned char, 12>{}, copy.span().first(16), copy.data() + 16)) return false;
+  std::copy(copy.bytes.begin(), copy.bytes.begin() + 16, out.bytes.begin());
+  return true;
+}
+
+}  // namespace hone::backup::detail::age
+// ---- end of <hone/backup/detail/age_crypto.hpp> ----
+// ---- begin of <hone/backup/detail/age_header.hpp> ----
+// The text header of an age v1 file: reading it from a stream, parsing it strictly (every
+// rule of the C2SP grammar, canonical base64) and writing stanzas and the MAC line.
+
+// ---- begin of <hone/backup/detail/age_text.hpp> ----
+// The two text encodings of the age format: unpadded canonical base64 (RFC 4648, header lines)
+// and Bech32 (BIP 173 without its length limit, for "age1..." and "AGE-SECRET-KEY-1..." keys).
+
 // ---- begin of <hone/backup/key.hpp> ----
 // Database keys: a passphrase or raw key bytes (hone_key.hpp adds the Hone program's Argon2id key).
 // Key material is wiped on destruction, never printed, and reaches SQLCipher only through
@@ -860,6 +1103,728 @@ class database_key {
 
 }  // namespace hone::backup
 // ---- end of <hone/backup/key.hpp> ----
+
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace hone::backup::detail::age {
+
+inline constexpr char base64_alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+/// The value of one base64 character, or -1.
+constexpr int base64_value(char c) noexcept {
+  if (c >= 'A' && c <= 'Z') return c - 'A';
+  if (c >= 'a' && c <= 'z') return c - 'a' + 26;
+  if (c >= '0' && c <= '9') return c - '0' + 52;
+  if (c == '+') return 62;
+  if (c == '/') return 63;
+  return -1;
+}
+
+/// Standard base64 without '=' padding.
+inline std::string base64_encode(std::span<const unsigned char> in) {
+  std::string out;
+  out.reserve((in.size() * 4 + 2) / 3);
+  std::uint32_t acc = 0;
+  int bits = 0;
+  for (unsigned char b : in) {
+    acc = (acc << 8) | b;
+    bits += 8;
+    while (bits >= 6) {
+      bits -= 6;
+      out += base64_alphabet[(acc >> bits) & 63];
+    }
+  }
+  if (bits > 0) out += base64_alphabet[(acc << (6 - bits)) & 63];
+  return out;
+}
+
+/// Decodes unpadded base64, refusing anything a canonical encoder would not have written:
+/// other characters (padding included), an impossible length, non-zero unused bits.
+inline std::optional<std::vector<unsigned char>> base64_decode(std::string_view in) {
+  if (in.size() % 4 == 1) return std::nullopt;
+  std::vector<unsigned char> out;
+  out.reserve(in.size() * 3 / 4);
+  std::uint32_t acc = 0;
+  int bits = 0;
+  for (char c : in) {
+    const int v = base64_value(c);
+    if (v < 0) return std::nullopt;
+    acc = (acc << 6) | static_cast<std::uint32_t>(v);
+    bits += 6;
+    if (bits >= 8) {
+      bits -= 8;
+      out.push_back(static_cast<unsigned char>(acc >> bits));
+    }
+  }
+  if ((acc & ((1u << bits) - 1)) != 0) return std::nullopt;
+  return out;
+}
+
+inline constexpr char bech32_alphabet[] = "qpzry9x8gf2tvdw0s3jn54khce6mua7l";
+
+inline std::uint32_t bech32_polymod(std::span<const unsigned char> values) {
+  static constexpr std::uint32_t gen[] = {0x3b6a57b2, 0x26508e6d, 0x1ea119fa, 0x3d4233dd, 0x2a1462b3};
+  std::uint32_t chk = 1;
+  for (unsigned char v : values) {
+    const std::uint32_t top = chk >> 25;
+    chk = ((chk & 0x1ffffff) << 5) ^ v;
+    for (int i = 0; i < 5; ++i)
+      if ((top >> i) & 1) chk ^= gen[i];
+  }
+  return chk;
+}
+
+/// The checksum input: the expanded human-readable part followed by the 5-bit data values.
+inline std::vector<unsigned char> bech32_expand(std::string_view hrp, std::span<const unsigned char> data5) {
+  std::vector<unsigned char> v;
+  v.reserve(hrp.size() * 2 + 1 + data5.size() + 6);
+  for (char c : hrp) v.push_back(static_cast<unsigned char>(static_cast<unsigned char>(c) >> 5));
+  v.push_back(0);
+  for (char c : hrp) v.push_back(static_cast<unsigned char>(c & 31));
+  v.insert(v.end(), data5.begin(), data5.end());
+  return v;
+}
+
+/// Regroups bits (8 to 5 with padding, or 5 to 8 refusing non-zero or excess padding).
+inline std::optional<std::vector<unsigned char>> regroup(std::span<const unsigned char> in, int from, int to,
+                                                         bool pad) {
+  std::vector<unsigned char> out;
+  std::uint32_t acc = 0;
+  int bits = 0;
+  const std::uint32_t mask = (1u << to) - 1;
+  for (unsigned char v : in) {
+    acc = (acc << from) | v;
+    bits += from;
+    while (bits >= to) {
+      bits -= to;
+      out.push_back(static_cast<unsigned char>((acc >> bits) & mask));
+    }
+  }
+  if (pad && bits > 0) out.push_back(static_cast<unsigned char>((acc << (to - bits)) & mask));
+  if (!pad && (bits >= from || ((acc << (to - bits)) & mask) != 0)) return std::nullopt;
+  return out;
+}
+
+/// Bech32 of data under a lowercase human-readable part; the result is lowercase.
+inline std::string bech32_encode(std::string_view hrp, std::span<const unsigned char> data) {
+  auto data5 = *regroup(data, 8, 5, true);
+  auto values = bech32_expand(hrp, data5);
+  values.insert(values.end(), 6, 0);
+  const std::uint32_t mod = bech32_polymod(values) ^ 1;
+  std::string out(hrp);
+  out += '1';
+  for (unsigned char v : data5) out += bech32_alphabet[v];
+  for (int i = 0; i < 6; ++i) out += bech32_alphabet[(mod >> (5 * (5 - i))) & 31];
+  secure_wipe(data5.data(), data5.size());  // the data may be a secret key
+  secure_wipe(values.data(), values.size());
+  return out;
+}
+
+struct bech32_value {
+  std::string hrp;  ///< lowercase
+  std::vector<unsigned char> data;
+};
+
+/// Decodes a Bech32 string (all lowercase or all uppercase); nullopt when it is not one.
+inline std::optional<bech32_value> bech32_decode(std::string_view s) {
+  bool lower = false, upper = false;
+  std::string low(s);
+  for (char& c : low) {
+    if (c < 33 || c > 126) return std::nullopt;
+    if (c >= 'a' && c <= 'z') lower = true;
+    if (c >= 'A' && c <= 'Z') {
+      upper = true;
+      c = static_cast<char>(c - 'A' + 'a');
+    }
+  }
+  const auto sep = low.rfind('1');
+  if ((lower && upper) || sep == std::string::npos || sep == 0 || low.size() - sep < 7) return std::nullopt;
+  std::vector<unsigned char> data5;
+  for (char c : std::string_view(low).substr(sep + 1)) {
+    const std::string_view alphabet(bech32_alphabet);
+    const auto v = alphabet.find(c);
+    if (v == std::string_view::npos) return std::nullopt;
+    data5.push_back(static_cast<unsigned char>(v));
+  }
+  bech32_value out{low.substr(0, sep), {}};
+  if (bech32_polymod(bech32_expand(out.hrp, data5)) != 1) return std::nullopt;
+  auto data = regroup(std::span(data5).first(data5.size() - 6), 5, 8, false);
+  if (!data) return std::nullopt;
+  out.data = std::move(*data);
+  secure_wipe(low.data(), low.size());
+  secure_wipe(data5.data(), data5.size());
+  return out;
+}
+
+}  // namespace hone::backup::detail::age
+// ---- end of <hone/backup/detail/age_text.hpp> ----
+
+#include <algorithm>
+#include <array>
+#include <cstddef>
+#include <cstring>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace hone::backup::detail::age {
+
+inline constexpr std::string_view version_line = "age-encryption.org/v1\n";
+inline constexpr std::size_t max_header_size = 64 * 1024;
+inline constexpr std::size_t body_columns = 64;
+
+[[noreturn]] inline void bad_header(const std::string& why) { throw corrupt_backup_error("age header: " + why); }
+
+struct stanza {
+  std::vector<std::string> args;  ///< args[0] is the type ("scrypt", "X25519", ...)
+  std::vector<unsigned char> body;
+};
+
+struct parsed_header {
+  std::vector<stanza> stanzas;
+  std::array<unsigned char, 32> mac{};
+  std::size_t mac_input_size = 0;  ///< the MAC covers text[0, mac_input_size): up to "---"
+};
+
+/// Reads an age header from a stream: the lines up to and including the "---" line (at most
+/// max_header_size bytes), keeping the bytes read past it (the start of the payload).
+class header_input {
+  static constexpr std::string_view prefix = "age-encryption.org/";
+
+ public:
+  explicit header_input(reader& in) : in_(in) {}
+
+  /// The header text, ending with the LF of its "---" line.
+  std::string read() {
+    std::size_t line_start = 0;
+    for (;;) {
+      const std::size_t n = std::min(prefix.size(), pending_.size());
+      if (std::string_view(pending_).substr(0, n) != prefix.substr(0, n)) bad_header("not an age file");
+      const auto lf = pending_.find('\n', line_start);
+      if (lf == std::string::npos) {
+        if (pending_.size() >= max_header_size) bad_header("longer than 64 KiB");
+        if (!fill()) bad_header(pending_.empty() ? "the file is empty" : "the file ends inside the header");
+        continue;
+      }
+      if (lf + 1 > max_header_size) bad_header("longer than 64 KiB");
+      if (pending_.compare(line_start, 3, "---") == 0) {
+        rest_ = pending_.substr(lf + 1);
+        pending_.resize(lf + 1);
+        return std::move(pending_);
+      }
+      line_start = lf + 1;
+    }
+  }
+
+  /// Bytes read past the header (less than 4 KiB).
+  const std::string& rest() const noexcept { return rest_; }
+
+ private:
+  bool fill() {
+    char block[4096];
+    const std::size_t n = in_.read(std::as_writable_bytes(std::span(block)));
+    pending_.append(block, n);
+    return n > 0;
+  }
+
+  reader& in_;
+  std::string pending_;
+  std::string rest_;
+};
+
+/// True when every character is a visible ASCII character (VCHAR).
+inline bool visible(std::string_view s) {
+  for (char c : s)
+    if (c < 0x21 || c > 0x7e) return false;
+  return true;
+}
+
+/// Parses "-> ARG ARG..." and the body lines that follow from text[pos]; advances pos.
+inline stanza parse_stanza(std::string_view text, std::size_t& pos, std::size_t index) {
+  const std::string where = "stanza " + std::to_string(index + 1) + ": ";
+  std::size_t lf = text.find('\n', pos);
+  std::string_view args = text.substr(pos + 3, lf - pos - 3);
+  pos = lf + 1;
+  stanza s;
+  for (;;) {
+    const auto sp = args.find(' ');
+    const auto arg = args.substr(0, sp);
+    if (arg.empty() || !visible(arg)) bad_header(where + "an empty or invalid argument");
+    s.args.emplace_back(arg);
+    if (sp == std::string_view::npos) break;
+    args.remove_prefix(sp + 1);
+  }
+  std::string body;
+  for (;;) {
+    if (pos >= text.size()) bad_header(where + "no final short body line");
+    lf = text.find('\n', pos);
+    const auto line = text.substr(pos, lf - pos);
+    if (line.size() > body_columns) bad_header(where + "a body line is longer than 64 columns");
+    for (char c : line)
+      if (base64_value(c) < 0) bad_header(where + "the body is not base64 or its final short line is missing");
+    body += line;
+    pos = lf + 1;
+    if (line.size() < body_columns) break;
+  }
+  auto decoded = base64_decode(body);
+  if (!decoded) bad_header(where + "the body is not canonical base64");
+  s.body = std::move(*decoded);
+  return s;
+}
+
+/// Parses a header as header_input::read() returns it. Throws corrupt_backup_error naming the
+/// broken rule.
+inline parsed_header parse_header(std::string_view text) {
+  if (!text.starts_with("age-encryption.org/")) bad_header("not an age file");
+  if (!text.starts_with(version_line)) bad_header("not age version v1");
+  parsed_header h;
+  std::size_t pos = version_line.size();
+  while (text.substr(pos, 3) == "-> ") h.stanzas.push_back(parse_stanza(text, pos, h.stanzas.size()));
+  const auto line = text.substr(pos, text.size() - 1 - pos);
+  if (!line.starts_with("---"))
+    bad_header("line after stanza " + std::to_string(h.stanzas.size()) + " is neither a stanza nor the MAC");
+  if (h.stanzas.empty()) bad_header("no recipient stanza");
+  const auto mac = line.starts_with("--- ") ? base64_decode(line.substr(4)) : std::nullopt;
+  if (line.size() != 4 + 43 || !mac || mac->size() != 32) bad_header("the MAC line is malformed");
+  std::memcpy(h.mac.data(), mac->data(), 32);
+  h.mac_input_size = pos + 3;
+  return h;
+}
+
+/// One stanza as header text: the argument line, then the body wrapped at 64 columns, ending
+/// with a line shorter than 64 (empty if need be).
+inline std::string format_stanza(std::span<const std::string> args, std::span<const unsigned char> body) {
+  std::string out = "->";
+  for (const auto& a : args) out += ' ' + a;
+  out += '\n';
+  const std::string b64 = base64_encode(body);
+  std::size_t at = 0;
+  for (; b64.size() - at >= body_columns; at += body_columns) out += b64.substr(at, body_columns) + '\n';
+  out += b64.substr(at) + '\n';
+  return out;
+}
+
+}  // namespace hone::backup::detail::age
+// ---- end of <hone/backup/detail/age_header.hpp> ----
+
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <variant>
+#include <vector>
+
+namespace hone::backup::age {
+
+/// Encrypts to a passphrase: the "scrypt" stanza, which must be a file's only recipient.
+/// scrypt needs 2^log2_work KiB of memory (15: 32 MiB; the age tool's default, 18: 256 MiB).
+struct scrypt_recipient {
+  std::string passphrase;
+  int log2_work = 15;
+};
+/// Encrypts to the holder of an X25519 identity, given its public key "age1...".
+struct x25519_recipient {
+  std::string public_key;
+};
+using recipient = std::variant<scrypt_recipient, x25519_recipient>;
+
+/// Opens files encrypted to a passphrase; refuses work factors above max_log2_work (memory).
+struct passphrase_identity {
+  std::string passphrase;
+  int max_log2_work = 22;
+};
+/// Opens files encrypted to the X25519 recipient of this secret key "AGE-SECRET-KEY-1...".
+struct x25519_identity {
+  std::string secret_key;
+};
+using identity = std::variant<passphrase_identity, x25519_identity>;
+
+/// Plaintext bytes per STREAM chunk.
+inline constexpr std::size_t chunk_size = 64 * 1024;
+
+/// True when head starts with the version line of an age v1 file.
+inline bool looks_like_age(std::span<const std::byte> head) {
+  const auto v = detail::age::version_line;
+  return head.size() >= v.size() && std::memcmp(head.data(), v.data(), v.size()) == 0;
+}
+
+namespace detail_age {
+using namespace hone::backup::detail::age;
+
+inline constexpr std::string_view secret_key_hrp = "age-secret-key-";
+inline constexpr std::string_view public_key_hrp = "age";
+
+/// The 32-byte X25519 secret of an identity; throws invalid_argument_error (without the key).
+inline key32 secret_of(const x25519_identity& id) {
+  auto v = bech32_decode(id.secret_key);
+  const bool ok = v && v->hrp == secret_key_hrp && v->data.size() == 32;
+  key32 out;
+  if (ok) std::memcpy(out.data(), v->data.data(), 32);
+  if (v) OPENSSL_cleanse(v->data.data(), v->data.size());
+  if (!ok) throw invalid_argument_error("age: an X25519 identity is not a valid AGE-SECRET-KEY-1... key");
+  return out;
+}
+
+/// The 32-byte X25519 public key of a recipient "age1..."; throws invalid_argument_error.
+inline std::array<unsigned char, 32> public_of(const x25519_recipient& r) {
+  const auto v = bech32_decode(r.public_key);
+  if (!v || v->hrp != public_key_hrp || v->data.size() != 32)
+    throw invalid_argument_error("age: an X25519 recipient is not a valid age1... public key");
+  std::array<unsigned char, 32> out{};
+  std::memcpy(out.data(), v->data.data(), 32);
+  return out;
+}
+
+inline std::span<const unsigned char> bytes_of(std::string_view s) {
+  return {reinterpret_cast<const unsigned char*>(s.data()), s.size()};
+}
+
+inline constexpr std::string_view x25519_info = "age-encryption.org/v1/X25519";
+inline constexpr std::string_view scrypt_label = "age-encryption.org/v1/scrypt";
+
+/// HKDF salt of an X25519 stanza: ephemeral share || recipient.
+inline std::array<unsigned char, 64> x25519_salt(std::span<const unsigned char, 32> share,
+                                                 std::span<const unsigned char, 32> recipient_key) {
+  std::array<unsigned char, 64> salt{};
+  std::memcpy(salt.data(), share.data(), 32);
+  std::memcpy(salt.data() + 32, recipient_key.data(), 32);
+  return salt;
+}
+
+/// scrypt's salt: the label followed by the stanza's 16 random bytes.
+inline std::vector<unsigned char> scrypt_salt(std::span<const unsigned char> salt) {
+  std::vector<unsigned char> s(scrypt_label.begin(), scrypt_label.end());
+  s.insert(s.end(), salt.begin(), salt.end());
+  return s;
+}
+
+inline std::string stanza_for(const scrypt_recipient& r, const file_key& key) {
+  if (r.passphrase.empty()) throw invalid_argument_error("age: the passphrase is empty");
+  if (r.log2_work < 1 || r.log2_work > 30)
+    throw invalid_argument_error("age: the scrypt work factor must be between 2^1 and 2^30");
+  std::array<unsigned char, 16> salt{};
+  random_public(salt);
+  const auto wrap_key = scrypt(r.passphrase, scrypt_salt(salt), r.log2_work);
+  const std::string args[] = {"scrypt", base64_encode(salt), std::to_string(r.log2_work)};
+  return format_stanza(args, wrap_file_key(wrap_key, key));
+}
+
+inline std::string stanza_for(const x25519_recipient& r, const file_key& key) {
+  const auto recipient_key = public_of(r);
+  key32 ephemeral, shared;
+  random_secret(ephemeral.span());
+  const auto share = x25519_public(ephemeral.span());
+  if (!x25519_shared(ephemeral.span(), recipient_key, shared))
+    throw invalid_argument_error("age: an X25519 recipient is a low-order point");
+  const auto wrap_key = hkdf_sha256(shared.span(), x25519_salt(share, recipient_key), x25519_info);
+  const std::string args[] = {"X25519", base64_encode(share)};
+  return format_stanza(args, wrap_file_key(wrap_key, key));
+}
+
+/// The whole header for these recipients, MAC line included.
+inline std::string make_header(std::span<const recipient> to, const file_key& key) {
+  if (to.empty()) throw invalid_argument_error("age: no recipient to encrypt to");
+  for (const auto& r : to)
+    if (std::holds_alternative<scrypt_recipient>(r) && to.size() != 1)
+      throw invalid_argument_error("age: a passphrase (scrypt) recipient must be a file's only recipient");
+  std::string header(version_line);
+  for (const auto& r : to) header += std::visit([&](const auto& x) { return stanza_for(x, key); }, r);
+  header += "---";
+  const auto mac_key = hkdf_sha256(key.span(), {}, "header");
+  const auto mac = hmac_sha256(mac_key.span(), bytes_of(header));
+  header += ' ' + base64_encode(mac) + '\n';
+  return header;
+}
+
+/// The work factor of a scrypt stanza, after checking its shape; throws corrupt_backup_error.
+inline int checked_scrypt_stanza(const stanza& s) {
+  if (s.args.size() != 3) bad_header("the scrypt stanza must have 2 arguments");
+  const auto salt = base64_decode(s.args[1]);
+  if (!salt || salt->size() != 16) bad_header("the scrypt salt is not 16 bytes of canonical base64");
+  const std::string& w = s.args[2];
+  bool digits = !w.empty() && w.size() <= 2 && w[0] != '0';
+  for (char c : w) digits = digits && c >= '0' && c <= '9';
+  if (!digits) bad_header("the scrypt work factor is not a decimal number from 1 to 99");
+  if (s.body.size() != 32) bad_header("the scrypt stanza's body is not 32 bytes");
+  return std::stoi(w);
+}
+
+/// The ephemeral share of an X25519 stanza, after checking its shape.
+inline std::array<unsigned char, 32> checked_x25519_stanza(const stanza& s) {
+  if (s.args.size() != 2) bad_header("the X25519 stanza must have 1 argument");
+  const auto share = base64_decode(s.args[1]);
+  if (!share || share->size() != 32) bad_header("the X25519 share is not 32 bytes of canonical base64");
+  if (s.body.size() != 32) bad_header("the X25519 stanza's body is not 32 bytes");
+  std::array<unsigned char, 32> out{};
+  std::memcpy(out.data(), share->data(), 32);
+  return out;
+}
+
+/// "8 GiB" or "32 MiB": the memory scrypt needs for a work factor.
+inline std::string scrypt_memory(int log2_work) {
+  return log2_work >= 20 ? std::to_string(std::uint64_t{1} << (log2_work - 20)) + " GiB"
+                         : std::to_string(std::uint64_t{1} << std::max(log2_work - 10, 0)) + " MiB";
+}
+
+inline bool try_unwrap(const passphrase_identity& id, const stanza& s, file_key& key, int& log2_work) {
+  if (s.args[0] != "scrypt") return false;
+  const int w = checked_scrypt_stanza(s);
+  if (w > id.max_log2_work)
+    throw corrupt_backup_error("age: the scrypt work factor 2^" + std::to_string(w) + " (" + scrypt_memory(w) +
+                               " of memory) is above the limit 2^" + std::to_string(id.max_log2_work) + "; refused");
+  const auto wrap_key = scrypt(id.passphrase, scrypt_salt(*base64_decode(s.args[1])), w);
+  if (!unwrap_file_key(wrap_key, s.body, key)) return false;
+  log2_work = w;
+  return true;
+}
+
+inline bool try_unwrap(const x25519_identity& id, const stanza& s, file_key& key, int& log2_work) {
+  if (s.args[0] != "X25519") return false;
+  const auto share = checked_x25519_stanza(s);
+  const auto secret_key = secret_of(id);
+  const auto own = x25519_public(secret_key.span());
+  key32 shared;
+  if (!x25519_shared(secret_key.span(), share, shared)) bad_header("the X25519 share is a low-order point");
+  if (!unwrap_file_key(hkdf_sha256(shared.span(), x25519_salt(share, own), x25519_info), s.body, key)) return false;
+  log2_work = 0;
+  return true;
+}
+
+/// The file key, unwrapped by the first identity that opens a stanza meant for its kind.
+/// Malformed stanzas of the kinds it knows are damage; stanzas of other kinds are ignored.
+inline file_key unwrap(const parsed_header& h, std::span<const identity> with, int& log2_work) {
+  bool passphrase_tried = false;
+  for (const auto& id : with)
+    if (const auto* x = std::get_if<x25519_identity>(&id)) secret_of(*x);  // a malformed key is refused now
+  for (const auto& s : h.stanzas) {
+    if (s.args[0] == "scrypt" && h.stanzas.size() != 1) bad_header("a scrypt stanza must be the only stanza");
+    if (s.args[0] == "scrypt") checked_scrypt_stanza(s);
+    if (s.args[0] == "X25519") checked_x25519_stanza(s);
+  }
+  file_key key;
+  for (const auto& id : with)
+    for (const auto& s : h.stanzas) {
+      passphrase_tried |= std::holds_alternative<passphrase_identity>(id) && s.args[0] == "scrypt";
+      if (std::visit([&](const auto& i) { return try_unwrap(i, s, key, log2_work); }, id)) return key;
+    }
+  throw encryption_error(std::string(wrong_key_message) +
+                         (passphrase_tried ? " (wrong key: the passphrase does not open the age file)"
+                                           : " (wrong key: no identity given matches a recipient of the age file)"));
+}
+
+/// Checks the header MAC with the file key.
+inline void check_mac(std::string_view text, const parsed_header& h, const file_key& key) {
+  const auto mac_key = hkdf_sha256(key.span(), {}, "header");
+  const auto mac = hmac_sha256(mac_key.span(), bytes_of(text.substr(0, h.mac_input_size)));
+  if (CRYPTO_memcmp(mac.data(), h.mac.data(), mac.size()) != 0)
+    throw corrupt_backup_error("age header MAC does not match");
+}
+
+/// The 12-byte STREAM nonce of a chunk: 11-byte big-endian counter, then the last-chunk flag.
+inline std::array<unsigned char, 12> chunk_nonce(std::uint64_t counter, bool last) {
+  std::array<unsigned char, 12> n{};
+  for (int i = 0; i < 8; ++i) n[10 - i] = static_cast<unsigned char>(counter >> (8 * i));
+  n[11] = last ? 1 : 0;
+  return n;
+}
+
+}  // namespace detail_age
+
+/// Writes an age v1 file to `out`: the header at construction, then the payload in 64 KiB
+/// chunks. finish() writes the last chunk; without it the file is incomplete (and readers
+/// refuse it as truncated). Does not finish `out`.
+class encrypting_writer final : public writer {
+ public:
+  encrypting_writer(writer& out, std::span<const recipient> to) : out_(out), buf_(chunk_size + tag_size) {
+    detail_age::file_key key;
+    detail_age::random_secret(key.span());
+    const std::string header = detail_age::make_header(to, key);
+    std::array<unsigned char, 16> nonce{};
+    detail_age::random_public(nonce);
+    const auto payload_key = detail_age::hkdf_sha256(key.span(), nonce, "payload");
+    aead_.emplace(payload_key.span(), true);
+    out_.write(std::as_bytes(std::span(header)));
+    out_.write(std::as_bytes(std::span(nonce)));
+  }
+  encrypting_writer(const encrypting_writer&) = delete;
+  encrypting_writer& operator=(const encrypting_writer&) = delete;
+  ~encrypting_writer() override { OPENSSL_cleanse(buf_.data(), buf_.size()); }
+
+  void write(std::span<const std::byte> data) override {
+    if (finished_) throw invalid_argument_error("age: write() after finish()");
+    while (!data.empty()) {
+      if (fill_ == chunk_size) seal(false);  // only now is it known not to be the last chunk
+      const std::size_t n = std::min(chunk_size - fill_, data.size());
+      std::memcpy(buf_.data() + fill_, data.data(), n);
+      fill_ += n;
+      data = data.subspan(n);
+    }
+  }
+
+  /// Writes the last chunk (possibly full; empty only when nothing was written).
+  void finish() {
+    if (finished_) throw invalid_argument_error("age: finish() called twice");
+    seal(true);
+    finished_ = true;
+  }
+
+ private:
+  static constexpr std::size_t tag_size = detail_age::chacha20_poly1305::tag_size;
+
+  void seal(bool last) {
+    aead_->seal(detail_age::chunk_nonce(counter_++, last), std::span(buf_).first(fill_), buf_.data() + fill_);
+    out_.write(std::as_bytes(std::span(buf_).first(fill_ + tag_size)));
+    fill_ = 0;
+  }
+
+  writer& out_;
+  std::vector<unsigned char> buf_;
+  std::size_t fill_ = 0;
+  std::uint64_t counter_ = 0;
+  bool finished_ = false;
+  std::optional<detail_age::chacha20_poly1305> aead_;
+};
+
+/// Reads an age v1 file from `in`: the constructor reads the header and unwraps the file key
+/// with the first identity that opens it (encryption_error "wrong key" when none does,
+/// corrupt_backup_error for a damaged header), then read() returns the plaintext chunk by
+/// chunk, each verified before any of it is returned. read() returns 0 only after the last
+/// chunk was verified and nothing follows it; truncation, a damaged chunk or trailing bytes
+/// throw corrupt_backup_error naming the reason. As in the age tool, a chunk that
+/// authenticates is returned even when what follows it is wrong (missing last chunk, data
+/// after the last chunk): the error comes with the next read. All output stays provisional
+/// until read() returns 0.
+class decrypting_reader final : public reader {
+ public:
+  decrypting_reader(reader& in, std::span<const identity> with) : in_(in), buf_(full_chunk + 1) {
+    detail::age::header_input header(in);
+    const std::string text = header.read();
+    const auto h = detail::age::parse_header(text);
+    const auto key = detail_age::unwrap(h, with, log2_work_);
+    detail_age::check_mac(text, h, key);
+    std::array<unsigned char, 16> nonce{};
+    const std::string& rest = header.rest();
+    const std::size_t from_rest = std::min(rest.size(), nonce.size());
+    std::memcpy(nonce.data(), rest.data(), from_rest);
+    if (from_rest < nonce.size() &&
+        read_full(in_, std::as_writable_bytes(std::span(nonce)).subspan(from_rest)) != nonce.size() - from_rest)
+      detail::age::bad_header("the file ends before the 16-byte payload nonce that follows the header");
+    have_ = rest.size() - from_rest;
+    std::memcpy(buf_.data(), rest.data() + from_rest, have_);
+    const auto payload_key = detail_age::hkdf_sha256(key.span(), nonce, "payload");
+    aead_.emplace(payload_key.span(), false);
+  }
+  decrypting_reader(const decrypting_reader&) = delete;
+  decrypting_reader& operator=(const decrypting_reader&) = delete;
+  ~decrypting_reader() override { OPENSSL_cleanse(buf_.data(), buf_.size()); }
+
+  std::size_t read(std::span<std::byte> out) override {
+    while (pos_ == end_) {
+      if (!deferred_.empty()) throw corrupt_backup_error(deferred_);
+      if (done_ || out.empty()) return 0;
+      next_chunk();
+    }
+    const std::size_t n = std::min(out.size(), end_ - pos_);
+    std::memcpy(out.data(), buf_.data() + pos_, n);
+    pos_ += n;
+    return n;
+  }
+
+  /// The scrypt work factor (log2) of the stanza that opened the file; 0 for X25519.
+  int log2_work() const noexcept { return log2_work_; }
+
+ private:
+  static constexpr std::size_t tag_size = detail_age::chacha20_poly1305::tag_size;
+  static constexpr std::size_t full_chunk = chunk_size + tag_size;
+
+  [[noreturn]] void fail(const std::string& why) const {
+    throw corrupt_backup_error("age chunk " + std::to_string(counter_) + ": " + why);
+  }
+
+  /// Opens buf_[0, n) as chunk counter_ with the given last-chunk flag. On failure buf_ is
+  /// put back as it was (the keystream applied twice cancels), so the other flag can be tried.
+  bool open(std::size_t n, bool last) {
+    const auto nonce = detail_age::chunk_nonce(counter_, last);
+    const auto data = std::span(buf_).first(n - tag_size);
+    if (aead_->open(nonce, data, buf_.data() + data.size())) return true;
+    aead_->open(nonce, data, buf_.data() + data.size());
+    return false;
+  }
+
+  /// Reads and verifies the next chunk into buf_[0, end_). A full chunk is the last one when
+  /// nothing follows it: one byte more is read, and carried to the next chunk.
+  void next_chunk() {
+    if (carry_) buf_[0] = buf_[full_chunk];
+    const std::size_t from = carry_ ? 1 : have_;
+    const std::size_t n = from + read_full(in_, std::as_writable_bytes(std::span(buf_)).subspan(from));
+    carry_ = false;
+    have_ = 0;
+    if (n == 0) throw corrupt_backup_error("age file ends before its last chunk");
+    if (n < tag_size) fail("shorter than its 16-byte tag (the file is truncated)");
+    if (n == tag_size && counter_ > 0) fail("the last chunk is empty");
+    if (n > full_chunk) {
+      carry_ = true;
+      if (!open(full_chunk, false)) {
+        if (!open(full_chunk, true)) fail("authentication failed");
+        deferred_ = "age file has data after its last chunk";
+      }
+    } else if (open(n, true)) {
+      done_ = true;
+    } else {
+      if (n != full_chunk || !open(n, false)) fail("authentication failed");
+      deferred_ = "age file ends before its last chunk";
+    }
+    pos_ = 0;
+    end_ = std::min(n, full_chunk) - tag_size;
+    ++counter_;
+  }
+
+  reader& in_;
+  std::vector<unsigned char> buf_;
+  std::size_t have_ = 0;  ///< payload bytes read with the header, at buf_[0, have_)
+  std::size_t pos_ = 0, end_ = 0;
+  std::uint64_t counter_ = 0;
+  bool done_ = false;
+  bool carry_ = false;
+  std::string deferred_;  ///< what is wrong after the chunk in buf_, which authenticated
+  int log2_work_ = 0;
+  std::optional<detail_age::chacha20_poly1305> aead_;
+};
+
+}  // namespace hone::backup::age
+
+namespace hone::backup::age {
+
+/// The recipient "age1..." of an X25519 identity.
+inline std::string x25519_public_key(const x25519_identity& id) {
+  const auto secret_key = detail_age::secret_of(id);
+  return detail_age::bech32_encode(detail_age::public_key_hrp, detail_age::x25519_public(secret_key.span()));
+}
+
+/// A new X25519 identity "AGE-SECRET-KEY-1..." from the CSPRNG.
+inline x25519_identity generate_x25519_identity() {
+  detail_age::key32 secret_key;
+  detail_age::random_secret(secret_key.span());
+  x25519_identity id{detail_age::bech32_encode(detail_age::secret_key_hrp, secret_key.span())};
+  for (char& c : id.secret_key)
+    if (c >= 'a' && c <= 'z') c = static_cast<char>(c - 'a' + 'A');
+  return id;
+}
+
+}  // namespace hone::backup::age
+// ---- end of <hone/backup/age.hpp> ----
 // ---- begin of <hone/backup/statement.hpp> ----
 // hone::backup::statement: a prepared SQLite statement that owns its handle.
 
@@ -1019,6 +1984,10 @@ inline std::string_view database_kind_problem(database_kind k) noexcept {
 
 }  // namespace hone::backup::detail
 // ---- end of <hone/backup/detail/database_head.hpp> ----
+// ---- begin of <hone/backup/detail/replace.hpp> ----
+// Replacing a live database file by another one (restore, migrate) so that at every instant
+// the path names the complete old database or the complete new one, and the old one is kept.
+
 // ---- begin of <hone/backup/detail/sqlite.hpp> ----
 // Thin RAII over the SQLite/SQLCipher C API: connections, statements, keyed opening, and
 // silencing SQLCipher's own stderr log so that users see our messages, not its noise.
@@ -1368,6 +2337,269 @@ inline void copy_pages(sqlite3* dst, sqlite3* src) {
 }  // namespace hone::backup::detail
 // ---- end of <hone/backup/detail/sqlite.hpp> ----
 
+#include <filesystem>
+#include <string>
+#include <system_error>
+
+#include <fcntl.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+namespace hone::backup::detail {
+
+/// The files SQLite keeps beside a database, by suffix of its path.
+inline constexpr const char* sqlite_sidecars[] = {"-wal", "-shm", "-journal"};
+
+/// Those of sqlite_sidecars that may hold committed transactions not yet in the database file.
+inline constexpr const char* sqlite_pending_sidecars[] = {"-wal", "-journal"};
+
+/// The first of sqlite_pending_sidecars of `db` that has data, or nullptr.
+inline const char* pending_sidecar(const std::filesystem::path& db) {
+  for (const char* sfx : sqlite_pending_sidecars) {
+    std::error_code ec;
+    if (std::filesystem::file_size(db.string() + sfx, ec) > 0 && !ec) return sfx;
+  }
+  return nullptr;
+}
+
+/// For a database nothing holds still (an Exporter without prepare_replace): it may be
+/// replaced only when its -wal and -journal hold nothing.
+inline void require_no_pending_sidecar(const std::filesystem::path& db) {
+  if (const char* sfx = pending_sidecar(db))
+    throw database_error("Cannot replace " + db.string() + ": its " + sfx + " file may hold committed transactions");
+}
+
+/// Makes the database of `db` safe to replace: leaves WAL mode (SQLite checkpoints the WAL into
+/// the file and deletes it; it can only do so as the only connection) and takes the write lock
+/// (BEGIN IMMEDIATE), which the caller holds until the replacement is installed. Then the file
+/// alone holds every committed transaction, and nobody commits until the transaction ends.
+/// Returns the journal mode the database had ("wal", "delete", ...). Throws
+/// database_busy_error, with nothing changed, while another connection is in the way.
+inline std::string hold_still(sqlite3* db, const std::string& path) {
+  const std::string busy = "The database " + path +
+                           " is in use by another connection (it has it open in WAL mode or is writing to it), "
+                           "so it cannot be replaced safely; stop the application that uses it and retry";
+  auto single = [&](const char* sql) {
+    statement s(db, sql);
+    return s.step() ? s.column_text(0) : std::string();
+  };
+  try {
+    const std::string mode = single("PRAGMA journal_mode");
+    if (single("PRAGMA journal_mode = DELETE") != "delete") throw database_busy_error(busy);
+    exec(db, "BEGIN IMMEDIATE");
+    return mode;
+  } catch (const database_busy_error&) {
+    throw;
+  } catch (const error&) {
+    throw database_busy_error(busy);
+  }
+}
+
+/// The lock of replacing one database file: an exclusive flock() on the hidden file
+/// .NAME.restore.lock beside the database NAME, held for the lifetime of the object and removed
+/// with it. Every restore of that database takes it, whatever destination its backup comes from
+/// (the local folder, a bucket), in this process or another, so two restores never share the
+/// folder's temporary files or replace the database at the same time. It is taken without
+/// waiting: a second restore fails at once with database_busy_error naming the one in progress
+/// (the holder writes what it is doing into the lock file).
+class replace_lock {
+ public:
+  /// `holder` says what takes the lock ("restore of backup NAME"), for the message of a
+  /// restore refused meanwhile; `since` when.
+  replace_lock(const std::filesystem::path& db, const std::string& holder, const std::string& since)
+      : path_((db.parent_path() / ("." + db.filename().string() + ".restore.lock")).string()) {
+    for (;;) {
+      fd_ = unique_fd(::open(path_.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600));
+      if (!fd_) throw io_error("Cannot open the restore lock " + path_ + ": " + errno_text(errno));
+      while (::flock(fd_.get(), LOCK_EX | LOCK_NB) != 0) {
+        if (errno == EINTR) continue;
+        if (errno != EWOULDBLOCK) throw lock_error("Cannot lock " + path_ + ": " + errno_text(errno));
+        const std::string running = held_by();
+        throw database_busy_error("Another restore of " + db.string() + " is in progress (" +
+                                  (running.empty() ? std::string("in another process or thread") : running) +
+                                  "); nothing was changed: wait for it to finish, then restore again");
+      }
+      // The holder before removes the file as it lets go: the lock counts only on the file that
+      // is still there.
+      struct stat held {
+      }, there{};
+      if (::fstat(fd_.get(), &held) == 0 && ::stat(path_.c_str(), &there) == 0 && held.st_dev == there.st_dev &&
+          held.st_ino == there.st_ino)
+        break;
+    }
+    const std::string text = holder + ", process " + std::to_string(::getpid()) + ", since " + since;
+    if (::ftruncate(fd_.get(), 0) == 0) (void)!::pwrite(fd_.get(), text.data(), text.size(), 0);
+  }
+  replace_lock(replace_lock&&) noexcept = default;
+  replace_lock& operator=(replace_lock&&) noexcept = default;
+  ~replace_lock() {
+    if (!fd_) return;
+    ::unlink(path_.c_str());  // while still held, see the constructor
+    ::flock(fd_.get(), LOCK_UN);
+  }
+
+ private:
+  /// What the holder wrote (printable characters only, at most 300).
+  std::string held_by() const {
+    char buf[300];
+    const ssize_t n = ::pread(fd_.get(), buf, sizeof buf, 0);
+    std::string out;
+    for (ssize_t i = 0; i < n; ++i)
+      if (buf[i] >= 0x20 && buf[i] < 0x7f) out += buf[i];
+    return out;
+  }
+  std::string path_;
+  unique_fd fd_;
+};
+
+/// Keeps `file` as `stem` (or stem-1, stem-2, ... when that exists): a hard link when the
+/// filesystem allows it (instant, no extra space), else an owner-only copy. Returns the name.
+inline std::string keep_copy(const std::string& file, const std::string& stem) {
+  std::error_code ec;
+  std::string kept = stem;
+  for (int n = 1; std::filesystem::exists(kept, ec); ++n) kept = stem + "-" + std::to_string(n);
+  if (::link(file.c_str(), kept.c_str()) == 0) return kept;
+  std::filesystem::copy_file(file, kept, ec);
+  if (ec) {
+    std::filesystem::remove(kept, ec);
+    throw io_error("Cannot keep a copy of " + file + " at " + kept + ": " + ec.message());
+  }
+  std::filesystem::permissions(kept, std::filesystem::perms::owner_read | std::filesystem::perms::owner_write, ec);
+  unique_fd fd(::open(kept.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!fd) throw io_error("Cannot open " + kept + ": " + errno_text(errno));
+  fsync_checked(fd.get(), "Cannot sync " + kept);
+  return kept;
+}
+
+/// Gives `file` the owner, group and permission bits of `like`. Changing the owner needs
+/// privileges: without them the file stays the caller's.
+inline void copy_ownership(const std::string& file, const struct stat& like) {
+  if (::chown(file.c_str(), like.st_uid, like.st_gid) != 0 && errno != EPERM)
+    throw io_error("Cannot set the owner of " + file + ": " + errno_text(errno));
+  if (::chmod(file.c_str(), like.st_mode & 07777) != 0)
+    throw io_error("Cannot set the mode of " + file + ": " + errno_text(errno));
+}
+
+/// Moves the complete, synced file `replacement` (in the same folder) over `db`: removes the
+/// old database's -wal, -shm and -journal first (the caller made sure they hold nothing that
+/// is not in the file, see hold_still), every failure stopping before the rename; then
+/// renames. The caller then syncs the folder (fsync_directory): a failure there comes after
+/// the new database is in place.
+inline void install_replacement(const std::string& replacement, const std::string& db) {
+  for (const char* sfx : sqlite_sidecars)
+    if (::unlink((db + sfx).c_str()) != 0 && errno != ENOENT)
+      throw io_error("Cannot remove " + db + sfx + " (" + errno_text(errno) + "); the database was not replaced");
+  if (::rename(replacement.c_str(), db.c_str()) != 0)
+    throw io_error("Cannot move the new database into place at " + db + ": " + errno_text(errno) +
+                   "; the current database was not changed");
+}
+
+/// Replaces the database file `db` by the complete, synced `replacement` (in the same folder),
+/// the step restore and migrate share. When a database is there (`current` is its stat) it is
+/// first kept as `keep_stem` (keep_copy; the folder is synced so the copy survives a crash) and
+/// the replacement gets its owner, group and mode; then install_replacement. Returns the kept
+/// copy's name (empty when there was no database). Fails before the rename, with the database
+/// and its side files as they were and no copy left behind, or not at all. The caller then
+/// syncs the folder.
+inline std::string replace_database_file(const std::string& replacement, const std::string& db,
+                                         const struct stat* current, const std::string& keep_stem) {
+  if (!current) {
+    install_replacement(replacement, db);
+    return {};
+  }
+  temp_path kept(keep_copy(db, keep_stem));
+  fsync_directory(std::filesystem::path(db).parent_path());
+  copy_ownership(replacement, *current);
+  install_replacement(replacement, db);
+  std::string name = kept.path();
+  kept.release();
+  return name;
+}
+
+/// The file a restore of `database` replaces: its absolute path, or, when it is a symbolic link
+/// (a volume mounted elsewhere: app/hone.db -> ../data/real.db), the file the link points to,
+/// links followed (relative ones from the link's folder), even when that file does not exist
+/// yet. The link itself is never replaced.
+inline std::filesystem::path link_target_file(const std::filesystem::path& database) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  fs::path p = fs::absolute(database, ec);
+  if (ec) return database;
+  for (int hops = 0; hops < 40 && fs::is_symlink(fs::symlink_status(p, ec)); ++hops) {
+    const fs::path to = fs::read_symlink(p, ec);
+    if (ec) break;
+    p = to.is_absolute() ? to : p.parent_path() / to;
+    // Its folder resolved as the system does (a ".." after a linked folder is not lexical).
+    const fs::path folder = fs::weakly_canonical(p.parent_path(), ec);
+    if (ec) break;
+    p = folder / p.filename();
+  }
+  return p;
+}
+
+/// Where a restore goes: the absolute path, and the file there now (if any).
+struct restore_target {
+  std::filesystem::path path;
+  bool exists = false;
+  struct stat current {};
+};
+
+/// The target of a restore to `database` (link_target_file: through a symbolic link, the file
+/// it points to): refused when a database is there and `force` is false, or when its folder
+/// does not exist.
+inline restore_target restore_target_of(const std::filesystem::path& database, bool force) {
+  restore_target t;
+  std::error_code ec;
+  t.path = link_target_file(database);
+  t.exists = ::stat(t.path.c_str(), &t.current) == 0;
+  if (t.exists && !force)
+    throw database_exists_error("Database already exists at " + t.path.string() + "; restoring would overwrite it");
+  if (!std::filesystem::is_directory(t.path.parent_path(), ec))
+    throw io_error("Cannot restore: the folder " + t.path.parent_path().string() + " does not exist");
+  return t;
+}
+
+/// Removes the files named `prefix` and six more characters in `dir`: temp files of an
+/// earlier restore that was killed.
+inline void remove_stale_restore_files(const std::filesystem::path& dir, const std::string& prefix) {
+  std::error_code ec;
+  for (auto it = std::filesystem::directory_iterator(dir, ec); !ec && it != std::filesystem::directory_iterator();
+       it.increment(ec)) {
+    auto n = it->path().filename().string();
+    if (n.size() == prefix.size() + 6 && n.compare(0, prefix.size(), prefix) == 0) ::unlink(it->path().c_str());
+  }
+}
+
+/// An owner-only temp file .NAME.restore-XXXXXX in the target's folder (so that the final step
+/// is a rename), the stale ones of an earlier restore that was killed removed first. The caller
+/// holds the replace_lock. `hook` is told of the file (see temp_path).
+inline created_temp create_restore_file(const restore_target& target, temp_path::hook_fn hook) {
+  const auto dir = target.path.parent_path();
+  const std::string stem = "." + target.path.filename().string() + ".restore-";
+  remove_stale_restore_files(dir, stem);
+  return create_temp_file((dir / stem).string(), std::move(hook));
+}
+
+/// The last step of a restore: replace_database_file (the database there kept as
+/// `keep_stem`), then the folder synced. Returns the kept copy's name (empty when there was no
+/// database). The temp file is the database once this returns, or when only the sync failed.
+inline std::string install_restored(temp_path& restored, const restore_target& target, const std::string& keep_stem) {
+  std::string kept = replace_database_file(restored.path(), target.path.string(),
+                                           target.exists ? &target.current : nullptr, keep_stem);
+  restored.release();
+  try {
+    fsync_directory(target.path.parent_path());
+  } catch (const error& e) {
+    throw io_error("The database was restored, but " + std::string(e.what()) +
+                   ": the restore may not survive a power loss until the folder is synced");
+  }
+  return kept;
+}
+
+}  // namespace hone::backup::detail
+// ---- end of <hone/backup/detail/replace.hpp> ----
+
 #include <sqlite3.h>
 
 #include <cstdint>
@@ -1379,6 +2611,13 @@ inline void copy_pages(sqlite3* dst, sqlite3* src) {
 #include <vector>
 
 namespace hone::backup {
+
+/// The file a restore of `database` replaces, and beside which it keeps the previous database
+/// (DATABASE.pre-restore-TIMESTAMP): `database` made absolute, or, when it is a symbolic link,
+/// the file the link points to. A restore never replaces the link itself.
+inline std::filesystem::path restored_file_path(const std::filesystem::path& database) {
+  return detail::link_target_file(database);
+}
 
 /// How database::open opens a file.
 enum class open_mode {
@@ -2082,6 +3321,17 @@ class directory_lock {
   detail::unique_fd fd_;
 };
 
+/// What a local_directory accepts besides a private folder and the caller's own files.
+struct local_directory_options {
+  /// Accept a folder owned by another user or writable by its group or others (an NFS or SMB
+  /// share, a NAS mount, whose owner and mode the user cannot change), and other users' files
+  /// in it as backups. Safe when backups are authenticated (encrypted with a key, which whoever
+  /// plants a file does not have); otherwise anyone who can write there can plant a backup.
+  /// Without it such a folder is refused, and another user's file is listed with a `problem`
+  /// and cannot be opened (it is never hidden).
+  bool shared = false;
+};
+
 /// Backups as files in one folder. Files are written to a hidden temp name in the same folder,
 /// fsynced, and renamed into place without replacing an existing name; the folder is fsynced.
 /// A crash leaves at most a ".hone-tmp-*" file, which list() ignores and the next store()
@@ -2091,9 +3341,31 @@ class local_directory {
   static constexpr std::string_view temp_prefix = ".hone-tmp-";
   static constexpr std::string_view lock_name = ".hone-backup.lock";
 
-  explicit local_directory(std::filesystem::path dir) : dir_(std::move(dir)) {}
+  explicit local_directory(std::filesystem::path dir, local_directory_options options = {})
+      : dir_(std::move(dir)), options_(options) {}
 
   const std::filesystem::path& directory() const noexcept { return dir_; }
+  const local_directory_options& options() const noexcept { return options_; }
+
+  /// Why others could plant backups in the folder ("it is owned by user id 1234, not by you or
+  /// root", "it is writable by others (mode 0777)"), or empty when they cannot or the folder
+  /// does not exist. The folder is refused for that reason unless options().shared.
+  std::string sharing() const {
+    struct stat st {};
+    if (::stat(dir_.c_str(), &st) != 0) return {};
+    return sharing_of(st);
+  }
+
+  /// Creates the folder when missing and proves that a file can be written in it (a temporary
+  /// file, removed at once); directory_error naming the folder and the reason otherwise. For a
+  /// program that writes backups later (a scheduler) and should not start when it cannot.
+  void check_writable() {
+    ensure_directory();
+    std::string tmpl = (dir_ / (std::string(temp_prefix) + "XXXXXX")).string();
+    detail::unique_fd fd(::mkostemp(tmpl.data(), O_CLOEXEC));
+    if (!fd) throw directory_error(access_error(errno));
+    ::unlink(tmpl.c_str());
+  }
 
   /// Told of each step of store() ("write", "fsync", "rename", "fsync folder") with the path
   /// it concerns, e.g. for a verbose log. May be empty.
@@ -2153,12 +3425,19 @@ class local_directory {
     return out;
   }
 
-  /// A regular file of the caller's: a file someone else could have planted is no backup.
+  /// A regular file (not a link). Another user's file has its `owner` set; unless the folder is
+  /// shared it also has a `content` problem (someone else could have planted it), so that it is
+  /// listed, never read.
   std::optional<stored_entry> stat(const std::string& name) const {
     struct stat st {};
     auto p = dir_ / name;
-    if (::lstat(p.c_str(), &st) != 0 || !S_ISREG(st.st_mode) || st.st_uid != ::geteuid()) return std::nullopt;
-    return stored_entry{name, static_cast<std::uint64_t>(st.st_size), detail::to_time_point(st.st_mtim), p.string()};
+    if (::lstat(p.c_str(), &st) != 0 || !S_ISREG(st.st_mode)) return std::nullopt;
+    stored_entry e{name, static_cast<std::uint64_t>(st.st_size), detail::to_time_point(st.st_mtim), p.string()};
+    if (st.st_uid != ::geteuid()) {
+      e.owner = detail::user_text(st.st_uid);
+      if (!options_.shared) e.content = content_info{.problem = foreign_file_problem(e.owner)};
+    }
+    return e;
   }
 
   std::unique_ptr<reader> open(const std::string& name) const {
@@ -2175,8 +3454,9 @@ class local_directory {
       throw io_error("Failed to read backup " + p.string() + ": " + detail::errno_text(errno));
     }
     struct stat st {};
-    if (::fstat(fd.get(), &st) != 0 || !S_ISREG(st.st_mode) || st.st_uid != ::geteuid())
-      throw not_found_error("Backup not found: " + name);
+    if (::fstat(fd.get(), &st) != 0 || !S_ISREG(st.st_mode)) throw not_found_error("Backup not found: " + name);
+    if (st.st_uid != ::geteuid() && !options_.shared)
+      throw directory_error("Backup " + name + " is refused: " + foreign_file_problem(detail::user_text(st.st_uid)));
     return std::make_unique<file_reader>(std::move(fd), "Failed to read backup " + p.string());
   }
 
@@ -2219,27 +3499,38 @@ class local_directory {
     check_folder();
   }
 
-  /// Refuses a folder others could plant backups in: one writable by group or others, or owned
-  /// by someone other than the caller or root.
+  /// Refuses a folder others could plant backups in (see sharing()), unless it is shared.
   void check_folder() const {
     struct stat st {};
     if (::stat(dir_.c_str(), &st) != 0) throw directory_error(access_error(errno));
     check_ownership(st);
   }
   void check_ownership(const struct stat& st) const {
+    if (options_.shared) return;
+    const std::string why = sharing_of(st);
+    if (why.empty()) return;
+    const std::string advice =
+        st.st_uid != ::geteuid() && st.st_uid != 0
+            ? ", so its owner could plant backups in it; use a folder of your own"
+            : ", so anyone with that access could plant a backup in it; run chmod go-w " + dir_.string();
+    throw directory_error("Failed to access backup directory: " + dir_.string() + ": " + why + advice);
+  }
+  /// sharing() of the folder whose stat is `st`.
+  std::string sharing_of(const struct stat& st) const {
     if (st.st_uid != ::geteuid() && st.st_uid != 0)
-      throw directory_error("Failed to access backup directory: " + dir_.string() + ": it is owned by user id " +
-                            std::to_string(st.st_uid) +
-                            ", not by you or root, so its owner could plant backups in it; use a folder of "
-                            "your own");
+      return "it is owned by " + detail::user_text(st.st_uid) + ", not by you or root";
     if (st.st_mode & (S_IWGRP | S_IWOTH)) {
       char mode[8];
       std::snprintf(mode, sizeof mode, "%04o", static_cast<unsigned>(st.st_mode & 07777));
-      throw directory_error("Failed to access backup directory: " + dir_.string() + ": it is writable by " +
-                            ((st.st_mode & S_IWOTH) ? std::string("others") : std::string("its group")) + " (mode " +
-                            mode + "), so anyone with that access could plant a backup in it; run " + "chmod go-w " +
-                            dir_.string());
+      return "it is writable by " + ((st.st_mode & S_IWOTH) ? std::string("others") : std::string("its group")) +
+             " (mode " + mode + ")";
     }
+    return {};
+  }
+  static std::string foreign_file_problem(const std::string& owner) {
+    return "it belongs to " + owner +
+           ", not to the user running this, so it could have been planted; files of other users are accepted "
+           "only in a folder accepted as shared";
   }
 
   void step(std::string_view what, const std::filesystem::path& p) const {
@@ -2256,6 +3547,7 @@ class local_directory {
   }
 
   std::filesystem::path dir_;
+  local_directory_options options_;
 };
 
 static_assert(Destination<local_directory>);
@@ -3646,251 +4938,6 @@ static_assert(Compressor<identity_compressor>);
 // SQLCipher (or plain SQLite) database, keyed like the source, and reads the row counts from
 // the very snapshot it copies.
 
-// ---- begin of <hone/backup/detail/replace.hpp> ----
-// Replacing a live database file by another one (restore, migrate) so that at every instant
-// the path names the complete old database or the complete new one, and the old one is kept.
-
-
-#include <filesystem>
-#include <string>
-#include <system_error>
-
-#include <fcntl.h>
-#include <sys/file.h>
-#include <sys/stat.h>
-#include <unistd.h>
-
-namespace hone::backup::detail {
-
-/// The files SQLite keeps beside a database, by suffix of its path.
-inline constexpr const char* sqlite_sidecars[] = {"-wal", "-shm", "-journal"};
-
-/// Those of sqlite_sidecars that may hold committed transactions not yet in the database file.
-inline constexpr const char* sqlite_pending_sidecars[] = {"-wal", "-journal"};
-
-/// The first of sqlite_pending_sidecars of `db` that has data, or nullptr.
-inline const char* pending_sidecar(const std::filesystem::path& db) {
-  for (const char* sfx : sqlite_pending_sidecars) {
-    std::error_code ec;
-    if (std::filesystem::file_size(db.string() + sfx, ec) > 0 && !ec) return sfx;
-  }
-  return nullptr;
-}
-
-/// For a database nothing holds still (an Exporter without prepare_replace): it may be
-/// replaced only when its -wal and -journal hold nothing.
-inline void require_no_pending_sidecar(const std::filesystem::path& db) {
-  if (const char* sfx = pending_sidecar(db))
-    throw database_error("Cannot replace " + db.string() + ": its " + sfx + " file may hold committed transactions");
-}
-
-/// Makes the database of `db` safe to replace: leaves WAL mode (SQLite checkpoints the WAL into
-/// the file and deletes it; it can only do so as the only connection) and takes the write lock
-/// (BEGIN IMMEDIATE), which the caller holds until the replacement is installed. Then the file
-/// alone holds every committed transaction, and nobody commits until the transaction ends.
-/// Returns the journal mode the database had ("wal", "delete", ...). Throws
-/// database_busy_error, with nothing changed, while another connection is in the way.
-inline std::string hold_still(sqlite3* db, const std::string& path) {
-  const std::string busy = "The database " + path +
-                           " is in use by another connection (it has it open in WAL mode or is writing to it), "
-                           "so it cannot be replaced safely; stop the application that uses it and retry";
-  auto single = [&](const char* sql) {
-    statement s(db, sql);
-    return s.step() ? s.column_text(0) : std::string();
-  };
-  try {
-    const std::string mode = single("PRAGMA journal_mode");
-    if (single("PRAGMA journal_mode = DELETE") != "delete") throw database_busy_error(busy);
-    exec(db, "BEGIN IMMEDIATE");
-    return mode;
-  } catch (const database_busy_error&) {
-    throw;
-  } catch (const error&) {
-    throw database_busy_error(busy);
-  }
-}
-
-/// The lock of replacing one database file: an exclusive flock() on the hidden file
-/// .NAME.restore.lock beside the database NAME, held for the lifetime of the object and removed
-/// with it. Every restore of that database takes it, whatever destination its backup comes from
-/// (the local folder, a bucket), in this process or another, so two restores never share the
-/// folder's temporary files or replace the database at the same time. It is taken without
-/// waiting: a second restore fails at once with database_busy_error naming the one in progress
-/// (the holder writes what it is doing into the lock file).
-class replace_lock {
- public:
-  /// `holder` says what takes the lock ("restore of backup NAME"), for the message of a
-  /// restore refused meanwhile; `since` when.
-  replace_lock(const std::filesystem::path& db, const std::string& holder, const std::string& since)
-      : path_((db.parent_path() / ("." + db.filename().string() + ".restore.lock")).string()) {
-    for (;;) {
-      fd_ = unique_fd(::open(path_.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600));
-      if (!fd_) throw io_error("Cannot open the restore lock " + path_ + ": " + errno_text(errno));
-      while (::flock(fd_.get(), LOCK_EX | LOCK_NB) != 0) {
-        if (errno == EINTR) continue;
-        if (errno != EWOULDBLOCK) throw lock_error("Cannot lock " + path_ + ": " + errno_text(errno));
-        const std::string running = held_by();
-        throw database_busy_error("Another restore of " + db.string() + " is in progress (" +
-                                  (running.empty() ? std::string("in another process or thread") : running) +
-                                  "); nothing was changed: wait for it to finish, then restore again");
-      }
-      // The holder before removes the file as it lets go: the lock counts only on the file that
-      // is still there.
-      struct stat held {
-      }, there{};
-      if (::fstat(fd_.get(), &held) == 0 && ::stat(path_.c_str(), &there) == 0 && held.st_dev == there.st_dev &&
-          held.st_ino == there.st_ino)
-        break;
-    }
-    const std::string text = holder + ", process " + std::to_string(::getpid()) + ", since " + since;
-    if (::ftruncate(fd_.get(), 0) == 0) (void)!::pwrite(fd_.get(), text.data(), text.size(), 0);
-  }
-  replace_lock(replace_lock&&) noexcept = default;
-  replace_lock& operator=(replace_lock&&) noexcept = default;
-  ~replace_lock() {
-    if (!fd_) return;
-    ::unlink(path_.c_str());  // while still held, see the constructor
-    ::flock(fd_.get(), LOCK_UN);
-  }
-
- private:
-  /// What the holder wrote (printable characters only, at most 300).
-  std::string held_by() const {
-    char buf[300];
-    const ssize_t n = ::pread(fd_.get(), buf, sizeof buf, 0);
-    std::string out;
-    for (ssize_t i = 0; i < n; ++i)
-      if (buf[i] >= 0x20 && buf[i] < 0x7f) out += buf[i];
-    return out;
-  }
-  std::string path_;
-  unique_fd fd_;
-};
-
-/// Keeps `file` as `stem` (or stem-1, stem-2, ... when that exists): a hard link when the
-/// filesystem allows it (instant, no extra space), else an owner-only copy. Returns the name.
-inline std::string keep_copy(const std::string& file, const std::string& stem) {
-  std::error_code ec;
-  std::string kept = stem;
-  for (int n = 1; std::filesystem::exists(kept, ec); ++n) kept = stem + "-" + std::to_string(n);
-  if (::link(file.c_str(), kept.c_str()) == 0) return kept;
-  std::filesystem::copy_file(file, kept, ec);
-  if (ec) {
-    std::filesystem::remove(kept, ec);
-    throw io_error("Cannot keep a copy of " + file + " at " + kept + ": " + ec.message());
-  }
-  std::filesystem::permissions(kept, std::filesystem::perms::owner_read | std::filesystem::perms::owner_write, ec);
-  unique_fd fd(::open(kept.c_str(), O_RDONLY | O_CLOEXEC));
-  if (!fd) throw io_error("Cannot open " + kept + ": " + errno_text(errno));
-  fsync_checked(fd.get(), "Cannot sync " + kept);
-  return kept;
-}
-
-/// Gives `file` the owner, group and permission bits of `like`. Changing the owner needs
-/// privileges: without them the file stays the caller's.
-inline void copy_ownership(const std::string& file, const struct stat& like) {
-  if (::chown(file.c_str(), like.st_uid, like.st_gid) != 0 && errno != EPERM)
-    throw io_error("Cannot set the owner of " + file + ": " + errno_text(errno));
-  if (::chmod(file.c_str(), like.st_mode & 07777) != 0)
-    throw io_error("Cannot set the mode of " + file + ": " + errno_text(errno));
-}
-
-/// Moves the complete, synced file `replacement` (in the same folder) over `db`: removes the
-/// old database's -wal, -shm and -journal first (the caller made sure they hold nothing that
-/// is not in the file, see hold_still), every failure stopping before the rename; then
-/// renames. The caller then syncs the folder (fsync_directory): a failure there comes after
-/// the new database is in place.
-inline void install_replacement(const std::string& replacement, const std::string& db) {
-  for (const char* sfx : sqlite_sidecars)
-    if (::unlink((db + sfx).c_str()) != 0 && errno != ENOENT)
-      throw io_error("Cannot remove " + db + sfx + " (" + errno_text(errno) + "); the database was not replaced");
-  if (::rename(replacement.c_str(), db.c_str()) != 0)
-    throw io_error("Cannot move the new database into place at " + db + ": " + errno_text(errno) +
-                   "; the current database was not changed");
-}
-
-/// Replaces the database file `db` by the complete, synced `replacement` (in the same folder),
-/// the step restore and migrate share. When a database is there (`current` is its stat) it is
-/// first kept as `keep_stem` (keep_copy; the folder is synced so the copy survives a crash) and
-/// the replacement gets its owner, group and mode; then install_replacement. Returns the kept
-/// copy's name (empty when there was no database). Fails before the rename, with the database
-/// and its side files as they were and no copy left behind, or not at all. The caller then
-/// syncs the folder.
-inline std::string replace_database_file(const std::string& replacement, const std::string& db,
-                                         const struct stat* current, const std::string& keep_stem) {
-  if (!current) {
-    install_replacement(replacement, db);
-    return {};
-  }
-  temp_path kept(keep_copy(db, keep_stem));
-  fsync_directory(std::filesystem::path(db).parent_path());
-  copy_ownership(replacement, *current);
-  install_replacement(replacement, db);
-  std::string name = kept.path();
-  kept.release();
-  return name;
-}
-
-/// Where a restore goes: the absolute path, and the file there now (if any).
-struct restore_target {
-  std::filesystem::path path;
-  bool exists = false;
-  struct stat current {};
-};
-
-/// The target of a restore to `database`: refused when a database is there and `force` is
-/// false, or when its folder does not exist.
-inline restore_target restore_target_of(const std::filesystem::path& database, bool force) {
-  restore_target t;
-  std::error_code ec;
-  t.path = std::filesystem::absolute(database, ec);
-  t.exists = ::stat(t.path.c_str(), &t.current) == 0;
-  if (t.exists && !force)
-    throw database_exists_error("Database already exists at " + t.path.string() + "; restoring would overwrite it");
-  if (!std::filesystem::is_directory(t.path.parent_path(), ec))
-    throw io_error("Cannot restore: the folder " + t.path.parent_path().string() + " does not exist");
-  return t;
-}
-
-/// Removes the files named `prefix` and six more characters in `dir`: temp files of an
-/// earlier restore that was killed.
-inline void remove_stale_restore_files(const std::filesystem::path& dir, const std::string& prefix) {
-  std::error_code ec;
-  for (auto it = std::filesystem::directory_iterator(dir, ec); !ec && it != std::filesystem::directory_iterator();
-       it.increment(ec)) {
-    auto n = it->path().filename().string();
-    if (n.size() == prefix.size() + 6 && n.compare(0, prefix.size(), prefix) == 0) ::unlink(it->path().c_str());
-  }
-}
-
-/// An owner-only temp file .NAME.restore-XXXXXX in the target's folder (so that the final step
-/// is a rename), the stale ones of an earlier restore that was killed removed first. The caller
-/// holds the replace_lock. `hook` is told of the file (see temp_path).
-inline created_temp create_restore_file(const restore_target& target, temp_path::hook_fn hook) {
-  const auto dir = target.path.parent_path();
-  const std::string stem = "." + target.path.filename().string() + ".restore-";
-  remove_stale_restore_files(dir, stem);
-  return create_temp_file((dir / stem).string(), std::move(hook));
-}
-
-/// The last step of a restore: replace_database_file (the database there kept as
-/// `keep_stem`), then the folder synced. Returns the kept copy's name (empty when there was no
-/// database). The temp file is the database once this returns, or when only the sync failed.
-inline std::string install_restored(temp_path& restored, const restore_target& target, const std::string& keep_stem) {
-  std::string kept = replace_database_file(restored.path(), target.path.string(),
-                                           target.exists ? &target.current : nullptr, keep_stem);
-  restored.release();
-  try {
-    fsync_directory(target.path.parent_path());
-  } catch (const error& e) {
-    throw io_error("The database was restored, but " + std::string(e.what()) +
-                   ": the restore may not survive a power loss until the folder is synced");
-  }
-  return kept;
-}
-
-}  // namespace hone::backup::detail
-// ---- end of <hone/backup/detail/replace.hpp> ----
 
 #include <filesystem>
 #include <optional>
@@ -4929,6 +5976,7 @@ class BackupRunner {
     backup_info b;
     b.name = e.name;
     b.path = e.location;
+    b.owner = e.owner;
     b.size = e.size;
     b.sha256 = e.sha256;
     b.created_at = timestamp_from_name(e.name, options_.name_prefix).value_or(e.modified);

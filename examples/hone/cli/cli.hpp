@@ -18,6 +18,7 @@ enum class command {
   backup_prune,
   backup_sync,
   backup_status,
+  backup_run,
   dashboard,
   demo_db,
   db_migrate,
@@ -27,7 +28,8 @@ enum class command {
 /// What the command line asks for: the command and its options.
 struct command_line {
   command cmd = command::backup_list;
-  bool verbose = false;  ///< -v, --verbose
+  bool verbose = false;   ///< -v, --verbose
+  std::string log_level;  ///< --log-level; empty when not given
   backup_args backup;
   dashboard_args dashboard;
   demo_db_args demo_db;

@@ -1,6 +1,7 @@
 #include "config/config.hpp"
 
 #include "config/environment.hpp"
+#include "core/app.hpp"
 
 #include <algorithm>
 #include <charconv>
@@ -163,6 +164,15 @@ hb::schedule_config schedule_from_environment() {
       env_value("HONE_BACKUP_SCHEDULE"), env_value("HONE_BACKUP_RETENTION"),
       {env_value("HONE_BACKUP_KEEP_HOURLY"), env_value("HONE_BACKUP_KEEP_DAILY"), env_value("HONE_BACKUP_KEEP_WEEKLY"),
        env_value("HONE_BACKUP_KEEP_MONTHLY"), env_value("HONE_BACKUP_KEEP_YEARLY")});
+}
+
+bool backup_dir_shared_from_environment() {
+  const std::string v = env("HONE_BACKUP_DIR_SHARED");
+  if (v.empty() || v == "0") return false;
+  if (v == "1") return true;
+  throw usage_error("HONE_BACKUP_DIR_SHARED=" + quoted_env_value(v) +
+                    " is not valid: set it to 1 to accept a backup folder that others may write to (a NAS share) "
+                    "with an unencrypted database, or to 0 (or leave it unset)");
 }
 
 }  // namespace hone_app

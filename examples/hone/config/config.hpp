@@ -68,6 +68,12 @@ bucket_time_limits parse_bucket_time_limits(const char* cycle, const char* api);
 /// parse_bucket_time_limits of the process's environment.
 bucket_time_limits bucket_time_limits_from_environment();
 
+/// HONE_BACKUP_DIR_SHARED: "1" accepts a backup folder owned by another user or writable by
+/// others (a NAS share), and other users' files in it, with an unencrypted database (with an
+/// encrypted one they are accepted anyway: the key authenticates every backup). Unset, empty or
+/// "0": false; any other value throws usage_error naming it.
+bool backup_dir_shared_from_environment();
+
 /// A value from the environment as it may appear in a message: quoted, printable ASCII only
 /// (anything else as \xNN), cut after 40 characters.
 std::string quoted_env_value(std::string_view v);

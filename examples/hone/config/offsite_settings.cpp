@@ -21,13 +21,15 @@ std::optional<bucket_settings> read_offsite_settings() {
   static constexpr const char* required[] = {"HONE_R2_BUCKET", "HONE_R2_ACCESS_KEY_ID", "HONE_R2_SECRET_ACCESS_KEY",
                                              "HONE_R2_ENDPOINT"};
   std::vector<std::string> missing;
+  std::optional<std::string> secret_key = secret("HONE_R2_SECRET_ACCESS_KEY");  // or HONE_R2_SECRET_ACCESS_KEY_FILE
   for (const char* name : required)
-    if (env(name).empty()) missing.emplace_back(name);
+    if (name == std::string_view("HONE_R2_SECRET_ACCESS_KEY") ? !secret_key : env(name).empty())
+      missing.emplace_back(name);
   if (missing.size() == std::size(required)) return std::nullopt;
   bucket_settings s;
   s.bucket = env("HONE_R2_BUCKET");
   s.access_key_id = env("HONE_R2_ACCESS_KEY_ID");
-  s.secret_access_key = env("HONE_R2_SECRET_ACCESS_KEY");
+  s.secret_access_key = secret_key.value_or("");
   s.endpoint = env("HONE_R2_ENDPOINT");
   s.prefix = env("HONE_R2_PREFIX");
   if (auto r = env("HONE_R2_REGION"); !r.empty()) s.region = r;

@@ -67,16 +67,17 @@ fs::path resolve_backup_dir(const std::string& option) {
   return default_data_dir_checked() / "backups";
 }
 
-bool key_configured() { return !env("HONE_DB_KEY").empty(); }
+bool key_configured() { return secret("HONE_DB_KEY").has_value(); }
 
 hb::database_key load_key() {
-  const char* pass = env_value("HONE_DB_KEY");
-  if (!pass || !*pass) {
+  std::optional<std::string> pass = secret("HONE_DB_KEY");
+  if (!pass) {
     log_debug("HONE_DB_KEY is not set: the database is treated as unencrypted");
     return hb::database_key::none();
   }
   const auto t0 = std::chrono::steady_clock::now();
-  hb::database_key key = hb::hone_key(pass);
+  hb::database_key key = hb::hone_key(*pass);
+  ::explicit_bzero(pass->data(), pass->size());
   const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0);
   log_debug("key derived from HONE_DB_KEY with Argon2id in " + std::to_string(ms.count()) + " ms");
   return key;
@@ -141,7 +142,8 @@ void remove_empty_folders(const std::vector<fs::path>& folders) {
   for (auto it = folders.rbegin(); it != folders.rend(); ++it) ::rmdir(it->c_str());
 }
 
-pre_restore_copies find_pre_restore_copies(const fs::path& database) {
+pre_restore_copies find_pre_restore_copies(const fs::path& link_or_database) {
+  const fs::path database = hb::restored_file_path(link_or_database);  // restore keeps them there
   pre_restore_copies out;
   const std::string prefix = database.filename().string() + ".pre-restore-";
   std::error_code ec;

@@ -88,8 +88,9 @@ std::vector<std::filesystem::path> make_private_folders(const std::filesystem::p
 /// Removes `folders` (as make_private_folders returned them) innermost first, each only if empty.
 void remove_empty_folders(const std::vector<std::filesystem::path>& folders);
 
-/// The DATABASE.pre-restore-* copies restore left beside `database` (never deleted
-/// automatically): their names (without -wal/-shm/-journal files) and the bytes of all of them.
+/// The DATABASE.pre-restore-* copies restore left beside `database` (beside the file it points
+/// to when it is a symbolic link, hb::restored_file_path; never deleted automatically): their
+/// names (without -wal/-shm/-journal files) and the bytes of all of them.
 struct pre_restore_copies {
   std::vector<std::string> names;
   std::uint64_t bytes = 0;

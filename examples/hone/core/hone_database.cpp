@@ -286,16 +286,28 @@ std::vector<hb::count_query> hone_count_queries() {
           {"subscriptions", "SELECT COUNT(*) FROM subscriptions WHERE status = 'active'"}};
 }
 
+hb::database open_live_database(const fs::path& database, const hb::database_key& key) {
+  try {
+    return hb::database::open(database, key);
+  } catch (const hb::error& e) {
+    if (e.code() != hb::errc::encryption) throw;
+    throw hb::encryption_error("Cannot open " + database.string() +
+                               ": HONE_DB_KEY does not match the database's key (or the file is not a database)");
+  }
+}
+
+database_check check_database(const fs::path& database, const hb::database_key& key) {
+  try {
+    open_live_database(database, key);
+    return {};
+  } catch (const hb::error& e) {
+    const bool key_problem = e.code() == hb::errc::encryption || e.code() == hb::errc::key_required;
+    return {key_problem ? "key" : "database", program_message(e), e.code()};
+  }
+}
+
 dashboard read_dashboard(const fs::path& database, const hb::database_key& key) {
-  auto db = [&] {
-    try {
-      return hb::database::open(database, key);
-    } catch (const hb::error& e) {
-      if (e.code() != hb::errc::encryption) throw;
-      throw hb::encryption_error("Cannot open " + database.string() +
-                                 ": HONE_DB_KEY does not match the database's key (or the file is not a database)");
-    }
-  }();
+  auto db = open_live_database(database, key);
   dashboard d;
   d.encrypted = db.encrypted();
   std::error_code ec;

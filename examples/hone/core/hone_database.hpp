@@ -5,6 +5,7 @@
 #include <hone/backup.hpp>
 
 #include <filesystem>
+#include <string>
 #include <vector>
 
 namespace hone_app {
@@ -20,6 +21,19 @@ struct dashboard {
   bool encrypted = false;
   std::uint64_t size = 0;  ///< bytes of the database file (without -wal)
 };
+
+/// Opens the live database with the key (database::open); a key that does not open it is an
+/// encryption_error naming HONE_DB_KEY.
+hb::database open_live_database(const std::filesystem::path& database, const hb::database_key& key);
+
+/// Whether the live database opens with the key (`hone serve` at start-up, GET /healthz).
+struct database_check {
+  std::string reason;   ///< empty: it opens; "key": the key is missing or wrong; "database": any other failure
+  std::string message;  ///< the error in the program's words (never the key)
+  hb::errc code = hb::errc::io;
+  bool ok() const noexcept { return reason.empty(); }
+};
+database_check check_database(const std::filesystem::path& database, const hb::database_key& key);
 
 /// Reads the counts of the live database (opened per call, read-only work, no lock taken).
 dashboard read_dashboard(const std::filesystem::path& database, const hb::database_key& key);

@@ -11,6 +11,7 @@ json backup_json(const hb::backup_info& b) {
          {"size", b.size},           {"created_at", hb::iso8601(b.created_at)},
          {"encrypted", b.encrypted}, {"compressed", b.compressed},
          {"deflated", b.deflated}};
+  if (!b.owner.empty()) j["owner"] = b.owner;  // another user's file (a NAS share)
   if (!b.problem.empty()) j["problem"] = b.problem;
   return j;
 }

@@ -1,5 +1,6 @@
 #include "core/runner_factory.hpp"
 
+#include "config/config.hpp"
 #include "core/app.hpp"
 #include "core/hone_database.hpp"
 #include "core/log.hpp"
@@ -204,11 +205,30 @@ class shared_listing_runner : public Runner {
 
 }  // namespace
 
+hb::local_directory backup_folder(const fs::path& dir, const hb::database_key& key) {
+  const bool shared_setting = backup_dir_shared_from_environment();
+  // Commands that read no database (list, show) have no key, but HONE_DB_KEY tells the same.
+  const bool encrypted = !key.empty() || key_configured();
+  hb::local_directory folder(dir, {.shared = encrypted || shared_setting});
+  if (!folder.options().shared) return folder;
+  if (const std::string why = folder.sharing(); !why.empty()) {
+    static std::once_flag warned;
+    std::call_once(warned, [&] {
+      log_warn("backup folder " + dir.string() + ": " + why + "; accepted, " +
+               (!encrypted ? std::string("as HONE_BACKUP_DIR_SHARED=1 says (anyone who can write there can plant "
+                                         "a backup)")
+                           : std::string("as the backups are encrypted (a file planted there does not open with "
+                                         "HONE_DB_KEY)")));
+    });
+  }
+  return folder;
+}
+
 any_runner make_runner(const runner_config& config) {
   // One branch per kind of destination.
   struct make {
     const runner_config& c;
-    any_runner operator()(const local_folder& f) const { return runner_with(c, hb::local_directory(f.path)); }
+    any_runner operator()(const local_folder& f) const { return runner_with(c, backup_folder(f.path, c.key)); }
     any_runner operator()(const bucket_settings& b) const {
       return runner_with(c, hb::s3_destination(s3_options_of(b, fs::path())));
     }
@@ -243,7 +263,7 @@ backup_set make_backups(const fs::path& database, const hb::database_key& key, c
                   .allow_foreign = allow_foreign};
   const auto& offsite = offsite_settings();
   if (!offsite) return backup_set(make_runner(c));
-  hb::local_directory local(backup_dir);
+  hb::local_directory local = backup_folder(backup_dir, key);
   hb::s3_destination bucket(s3_options_of(*offsite, offsite_lock_file(backup_dir), deadline));
   any_runner local_runner = make_runner(c);
   c.observer = observers ? observers(offsite_place) : hb::observer_fn();

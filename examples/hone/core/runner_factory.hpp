@@ -47,6 +47,13 @@ struct runner_config {
   bool allow_foreign = false;
 };
 
+/// The local backup folder `dir`. A folder others may write to (a NAS share), and other users'
+/// files in it, are accepted when the database is encrypted (`key` set: the key authenticates
+/// every backup, a planted file does not open with it) or HONE_BACKUP_DIR_SHARED=1 (a warning
+/// says so, once per process); otherwise such a folder is refused and such files are listed
+/// with a problem. Throws usage_error for an invalid HONE_BACKUP_DIR_SHARED.
+hb::local_directory backup_folder(const std::filesystem::path& dir, const hb::database_key& key);
+
 /// sqlcipher_exporter + gzip_compressor + the configured destination + system_clock.
 /// Temporary copies go to private folders in temp_base(), registered with register_temp_file
 /// while they exist; so is restore's temporary file beside the database, so an interrupted

@@ -75,7 +75,24 @@ hb::observer_fn monitor::observer(hb::observer_fn next, std::string location) {
   return metrics_.observer(std::move(next), std::move(location));
 }
 
-std::function<void(bool, double)> monitor::upload_counter() { return metrics_.upload_counter(); }
+std::function<void(bool, double)> monitor::upload_counter() {
+  return [this, count = metrics_.upload_counter()](bool ok, double seconds) {
+    if (ok) offsite_unreachable_ = false;
+    count(ok, seconds);
+  };
+}
+
+void monitor::offsite_unreachable(const std::string& message) {
+  offsite_unreachable_ = true;
+  log_error("offsite copy: the bucket cannot be used: " + message +
+            " (the server keeps running and tries again every minute; GET /healthz answers 503 until it answers)");
+}
+
+std::string monitor::health_problem() const {
+  if (last_cycle_failed_) return "last_cycle";
+  if (offsite_unreachable_) return "offsite";
+  return {};
+}
 
 void monitor::started() {
   std::lock_guard lk(m_);
@@ -99,6 +116,7 @@ void monitor::next_run(hb::time_point due) {
 }
 
 void monitor::cycle(const hb::cycle_outcome& o) {
+  last_cycle_failed_ = !o.success;
   {
     std::lock_guard lk(m_);
     json r = json::object();
@@ -248,7 +266,11 @@ std::optional<api_response> monitor::handle(const api_request& req) const {
     r.headers.emplace_back("Allow", "GET");
     return r;
   }
-  if (is_metrics) return text_response(200, metrics_text(), "text/plain; version=0.0.4; charset=utf-8");
+  if (is_metrics) {
+    api_response r = text_response(200, metrics_text(), "text/plain; version=0.0.4; charset=utf-8");
+    r.routine = true;  // a scrape every few seconds: logged at debug
+    return r;
+  }
   std::optional<std::chrono::seconds> max_age;
   if (auto v = query_value(query, "max_age")) {
     max_age = parse_age(*v);
@@ -260,6 +282,7 @@ std::optional<api_response> monitor::handle(const api_request& req) const {
   api_response r;
   r.status = 200;
   r.body = to_text(status(max_age));
+  r.routine = true;
   return r;
 }
 

@@ -11,6 +11,7 @@
 
 #include <hone/backup.hpp>
 
+#include <atomic>
 #include <chrono>
 #include <filesystem>
 #include <functional>
@@ -40,6 +41,9 @@ class monitor {
   /// An observer for the runner of `location` ("local", "r2"): counts and times each operation,
   /// then passes the events on.
   hb::observer_fn observer(hb::observer_fn next = {}, std::string location = "local");
+  /// An operation the API refused for its request before the runner started it (a name that
+  /// exists already): counted as refused, not as a failure.
+  void refused(hb::event::operation op, std::string_view location = "local") { metrics_.record_refused(op, location); }
   /// What counts the uploads to the offsite bucket (make_backups' upload_observer).
   std::function<void(bool ok, double seconds)> upload_counter();
   /// An offsite copy is configured (its place is `location`): its series and the upload
@@ -63,6 +67,14 @@ class monitor {
   void failed(const std::string& operation, const std::string& message);
   /// A verify's outcome (the API's): the backup folder's last verify.
   void verified(const hb::verify_result& v);
+  /// The offsite bucket did not answer the start-up check: an ERROR line, and GET /healthz not
+  /// ok ("offsite") until offsite_reachable() or an upload to the bucket succeeds.
+  void offsite_unreachable(const std::string& message);
+  void offsite_reachable() { offsite_unreachable_ = false; }
+
+  /// Why GET /healthz is not ok as far as the monitor knows ("last_cycle": the last cycle this
+  /// server's scheduler ran failed; "offsite": see offsite_unreachable), or empty.
+  std::string health_problem() const;
 
   /// GET /metrics and GET /api/backup/status (the caller has authenticated the request);
   /// nullopt for any other path.
@@ -90,6 +102,8 @@ class monitor {
   std::optional<hb::time_point> next_run_;
   json last_run_;      ///< null or {started_at, finished_at, outcome, failed_operation, error, backup}
   json last_failure_;  ///< null or {operation, message, at}
+  std::atomic<bool> last_cycle_failed_{false};  ///< of a cycle this process ran
+  std::atomic<bool> offsite_unreachable_{false};
   std::string last_save_error_;
   mutable std::string last_list_error_;  ///< guarded by m_: logged once, not at every scrape
 };

@@ -5,6 +5,7 @@
 #include "core/json_output.hpp"
 #include "core/log.hpp"
 #include "core/runner_factory.hpp"
+#include "core/hone_database.hpp"
 #include "monitoring/monitoring.hpp"
 #include "server/request_guard.hpp"
 
@@ -63,9 +64,11 @@ api_response from_error(const hb::error& e) {
   return r;
 }
 
-/// The body as a JSON object: nullopt with `err` set when it is not one. An empty (or blank)
-/// body is an empty object.
-std::optional<json> parse_object(const std::string& body, api_response& err) {
+/// The body as a JSON object with no fields but `known`: nullopt with `err` set when it is not
+/// one, or names another field (a misspelt field is never taken for an absent one). An empty
+/// (or blank) body is an empty object.
+std::optional<json> parse_object(const std::string& body, std::initializer_list<std::string_view> known,
+                                 api_response& err) {
   if (body.find_first_not_of(" \t\r\n") == std::string::npos) return json::object();
   json j = json::parse(body, nullptr, /*allow_exceptions=*/false);
   if (j.is_discarded()) {
@@ -74,6 +77,14 @@ std::optional<json> parse_object(const std::string& body, api_response& err) {
   }
   if (!j.is_object()) {
     err = error_response(400, "The request body must be a JSON object");
+    return std::nullopt;
+  }
+  for (const auto& [field, value] : j.items()) {
+    if (std::find(known.begin(), known.end(), field) != known.end()) continue;
+    std::string names;
+    for (std::string_view k : known) names += (names.empty() ? "\"" : ", \"") + std::string(k) + "\"";
+    err = error_response(400, "Unknown field \"" + printable(field, 100) + "\" in the request body (" +
+                                  (names.empty() ? std::string("this request takes none") : "known: " + names) + ")");
     return std::nullopt;
   }
   return j;
@@ -116,6 +127,24 @@ bool optional_bool(const json& obj, const char* field, bool& out, api_response& 
   }
   out = it->get<bool>();
   return true;
+}
+
+/// The API's URL of the backup `name`: /api/backup/NAME, NAME percent-encoded (RFC 3986
+/// unreserved characters kept).
+std::string backup_url(std::string_view name) {
+  static constexpr char hex[] = "0123456789ABCDEF";
+  std::string out = "/api/backup/";
+  for (char ch : name) {
+    const auto c = static_cast<unsigned char>(ch);
+    if (std::isalnum(c) || c == '-' || c == '.' || c == '_' || c == '~') {
+      out += ch;
+    } else {
+      out += '%';
+      out += hex[c >> 4];
+      out += hex[c & 15];
+    }
+  }
+  return out;
 }
 
 /// Requests of this process waiting on the bucket (bucket_slot).
@@ -204,8 +233,6 @@ bool constant_time_equal(std::string_view a, std::string_view b) {
   return diff == 0;
 }
 
-bool api::authorized(const std::string& header) const { return bearer_token_matches(header, cfg_.token); }
-
 backup_set api::backups(bool allow_foreign) const {
   auto observers = [this](std::string_view place) {
     hb::observer_fn observer = step_logger(cfg_.backup_dir);
@@ -222,12 +249,27 @@ backup_set api::backups(bool allow_foreign) const {
                       allow_foreign, std::move(deadline));
 }
 
+bool is_health_check(std::string_view method, std::string_view target) {
+  return (method == "GET" || method == "HEAD") && target.substr(0, target.find_first_of("?#")) == "/healthz";
+}
+
+api_response api::health() const {
+  std::string reason = check_database(cfg_.database, cfg_.key).reason;
+  if (reason.empty() && cfg_.monitoring) reason = cfg_.monitoring->health_problem();
+  if (reason.empty()) return json_response(200, json{{"status", "ok"}});
+  return noted(json_response(503, json{{"status", "unavailable"}, {"reason", reason}}), reason);
+}
+
 api_response api::handle(const api_request& req) const {
+  // GET /healthz needs no token and tells only ok / not ok with a reason word.
+  if (is_health_check(req.method, req.target)) return health();
   // `hone serve` checks the token (and Host, Origin, Content-Type) before reading the body,
   // see request_guard; the check here keeps handle() safe on its own.
-  if (!authorized(req.authorization)) return unauthorized_response();
+  const access granted = access_of(req.authorization, cfg_.token, cfg_.metrics_token);
+  if (granted == access::none) return unauthorized_response();
   if (cfg_.monitoring)
     if (auto r = cfg_.monitoring->handle(req)) return *r;
+  if (granted == access::read_only) return read_only_token_response();
   std::string_view path = req.target;
   if (auto q = path.find_first_of("?#"); q != std::string_view::npos) path = path.substr(0, q);
   if (path.size() > 1 && path.back() == '/') path.remove_suffix(1);
@@ -280,12 +322,21 @@ api_response api::create(const std::string& body) const {
   bucket_slot slot;
   if (!wait_on_bucket(slot)) return bucket_busy_response();
   api_response err;
-  auto obj = parse_object(body, err);
+  auto obj = parse_object(body, {"name"}, err);
   if (!obj) return err;
   std::optional<std::string> name;
   if (!optional_string(*obj, "name", name, err)) return err;
   auto r = backups();
-  if (name) r.backup_name(*name);  // 400 for an invalid name before any work
+  if (name) {
+    // 400 for an invalid name, 409 for one the folder holds, before any work (the runner
+    // still refuses a name taken meanwhile).
+    const std::string full = r.backup_name(*name);
+    std::error_code ec;
+    if (std::filesystem::exists(std::filesystem::symlink_status(cfg_.backup_dir / full, ec))) {
+      if (cfg_.monitoring) cfg_.monitoring->refused(hb::event::operation::create);
+      return error_response(409, "Backup already exists: " + full);
+    }
+  }
   require_temp_folder();
   created_backup created;
   try {
@@ -297,6 +348,7 @@ api_response api::create(const std::string& body) const {
   }
   const hb::backup_info& b = created.info;
   api_response res = json_response(201, create_json(b, created.offsite));
+  res.headers.emplace_back("Location", backup_url(b.name));
   res.log_note = "created " + printable(b.name) + " (" + std::to_string(b.size) + " bytes)";
   if (created.offsite) {
     if (created.offsite->uploaded)
@@ -361,7 +413,8 @@ api_response api::prune(const std::string& body) const {
   bucket_slot slot;
   if (!wait_on_bucket(slot)) return bucket_busy_response();
   api_response err;
-  auto obj = parse_object(body, err);
+  auto obj = parse_object(
+      body, {"keep", "keep_hourly", "keep_daily", "keep_weekly", "keep_monthly", "keep_yearly", "dry_run"}, err);
   if (!obj) return err;
   // keep (keep-last), keep_hourly ... keep_yearly: whole numbers of at least 1, all optional;
   // {"keep": 7} is the description's request. keep-last without "keep": keep_last_or_default.
@@ -409,7 +462,7 @@ api_response api::prune(const std::string& body) const {
 
 api_response api::verify(const std::string& body) const {
   api_response err;
-  auto obj = parse_object(body, err);
+  auto obj = parse_object(body, {"name", "from", "allow_foreign"}, err);
   if (!obj) return err;
   std::optional<std::string> name;
   if (!optional_string(*obj, "name", name, err)) return err;
@@ -433,7 +486,7 @@ api_response api::verify(const std::string& body) const {
 
 api_response api::restore(const std::string& requested, const std::string& body) const {
   api_response err;
-  auto obj = parse_object(body, err);
+  auto obj = parse_object(body, {"force", "from", "allow_foreign"}, err);
   if (!obj) return err;
   bool force = false, allow_foreign = false;
   if (!optional_bool(*obj, "force", force, err) || !optional_bool(*obj, "allow_foreign", allow_foreign, err))

@@ -4,9 +4,11 @@
 #include "config/environment.hpp"
 #include "config/hardening.hpp"
 #include "core/app.hpp"
+#include "core/hone_database.hpp"
 #include "core/log.hpp"
 #include "core/runner_factory.hpp"
 #include "monitoring/monitoring.hpp"
+#include "monitoring/scheduled_job.hpp"
 #include "server/api.hpp"
 #include "server/request_guard.hpp"
 
@@ -17,12 +19,14 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <csignal>
 #include <cstdlib>
 #include <functional>
 #include <limits>
 #include <list>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <stop_token>
 #include <thread>
@@ -53,22 +57,11 @@ constexpr auto drain_timeout = std::chrono::seconds(1);
 constexpr std::size_t drain_bytes = 1u << 20;
 constexpr auto drain_pause = std::chrono::milliseconds(200);
 
-std::string format_ms(steady::time_point t0) {
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "%.1f ms", std::chrono::duration<double, std::milli>(steady::now() - t0).count());
-  return buf;
-}
-
 void log_request(const std::string& method, const std::string& target, int status, steady::time_point t0,
-                 const std::string& note) {
-  std::string path = target.substr(0, target.find('?'));
-  std::string line = "http: " + printable(method, 16) + " " + printable(path, 300) + " " + std::to_string(status) +
-                     " " + format_ms(t0);
-  if (!note.empty()) line += " - " + note;
-  if (status >= 500)
-    log_error(line);
-  else
-    log_info(line);
+                 const std::string& note, bool routine = false) {
+  // Health checks are polled every few seconds by container runtimes: logged as routine (debug).
+  log_http_request(method, target, status, std::chrono::duration<double, std::milli>(steady::now() - t0).count(), note,
+                   routine || is_health_check(method, target));
 }
 
 template <class Body>
@@ -114,6 +107,7 @@ request_head head_of(const http::request_parser<http::string_body>& parser) {
   const auto& h = parser.get();
   request_head r;
   r.method = std::string(h.method_string());
+  r.target = std::string(h.target());
   r.version = h.version();
   auto all = [&](http::field f) {
     std::vector<std::string> v;
@@ -302,17 +296,17 @@ void session::respond(const api_response& r) {
   phase_ = phase::writing;
   since_ = steady::now();
   stream_.expires_after(write_timeout);
-  async_send_response(
-      stream_, request_.version, r, keep_alive, request_.head,
-      [self = shared_from_this(), keep_alive, status = r.status, note = r.log_note](beast::error_code ec) {
-        log_request(self->request_.method, self->request_.target, status, self->t0_, note);
-        if (ec || !keep_alive || self->phase_ == phase::closed) {
-          beast::error_code sec;
-          self->stream_.socket().shutdown(tcp::socket::shutdown_send, sec);
-          return self->close();
-        }
-        self->read_header();
-      });
+  async_send_response(stream_, request_.version, r, keep_alive, request_.head,
+                      [self = shared_from_this(), keep_alive, status = r.status, note = r.log_note,
+                       routine = r.routine](beast::error_code ec) {
+                        log_request(self->request_.method, self->request_.target, status, self->t0_, note, routine);
+                        if (ec || !keep_alive || self->phase_ == phase::closed) {
+                          beast::error_code sec;
+                          self->stream_.socket().shutdown(tcp::socket::shutdown_send, sec);
+                          return self->close();
+                        }
+                        self->read_header();
+                      });
 }
 
 /// Answers `r` and closes the connection, after draining what the client still sends.
@@ -385,9 +379,10 @@ std::string url_host(const tcp::endpoint& ep) {
 /// The request checks of this server: loopback names and addresses, the --host value and the
 /// bound address (any IP literal when bound to every address), and `proxy_hosts`.
 request_guard make_guard(const std::string& host_opt, const tcp::endpoint& bound, const std::string& token,
-                         std::vector<std::string> proxy_hosts) {
+                         const std::string& metrics_token, std::vector<std::string> proxy_hosts) {
   request_guard::config g;
   g.token = token;
+  g.metrics_token = metrics_token;
   g.any_address = bound.address().is_unspecified();
   g.proxy_hosts = std::move(proxy_hosts);
   for (const std::string& h : {normalize_host(host_opt), normalize_host(url_host(bound))})
@@ -400,12 +395,20 @@ request_guard make_guard(const std::string& host_opt, const tcp::endpoint& bound
 /// HONE_API_TOKEN and HONE_ALLOWED_HOSTS, read before anything else.
 struct access_settings {
   std::string token;
+  std::string metrics_token;
   std::vector<std::string> proxy_hosts;
 };
 
 access_settings access_from_environment() {
   access_settings a;
-  if (const char* t = env_value("HONE_API_TOKEN")) a.token = t;
+  if (auto t = secret("HONE_API_TOKEN")) a.token = std::move(*t);
+  if (auto t = secret("HONE_METRICS_TOKEN")) a.metrics_token = std::move(*t);
+  if (!a.metrics_token.empty() && a.token.empty())
+    throw usage_error(
+        "HONE_METRICS_TOKEN is set but HONE_API_TOKEN is not: without HONE_API_TOKEN every request is "
+        "served without a token, so a read-only token would restrict nothing");
+  if (!a.metrics_token.empty() && a.metrics_token == a.token)
+    throw usage_error("HONE_METRICS_TOKEN must differ from HONE_API_TOKEN");
   if (const char* list = env_value("HONE_ALLOWED_HOSTS")) {
     std::vector<std::string> bad;
     a.proxy_hosts = parse_allowed_hosts(list, bad);
@@ -464,8 +467,10 @@ void log_configuration(const server_options& opts, bool encrypted, const std::st
   log_info("hone " HONE_VERSION ": database " + opts.database.string() +
            (encrypted ? " (key from HONE_DB_KEY)" : " (no HONE_DB_KEY: unencrypted)") + ", backups in " +
            opts.backup_dir.string());
-  log_info(std::string("authentication: ") +
-           (token.empty() ? "none (loopback only)" : "bearer token (HONE_API_TOKEN)"));
+  log_info(
+      std::string("authentication: ") + (token.empty() ? "none (loopback only)" : "bearer token (HONE_API_TOKEN)") +
+      (guard.settings().metrics_token.empty() ? ""
+                                              : "; read-only token for /metrics and the status (HONE_METRICS_TOKEN)"));
   std::string served = "loopback names and addresses";
   for (const auto& h : guard.settings().allowed_hosts) served += ", " + h;
   if (guard.settings().any_address) served += ", any IP address of this machine";
@@ -482,65 +487,22 @@ void log_configuration(const server_options& opts, bool encrypted, const std::st
     log_info("offsite copy: every backup is also uploaded to the " + offsite->describe() + " (HONE_R2_*)");
 }
 
-/// What the scheduler runs: scheduled_backups, the bucket's time limit (HONE_R2_CYCLE_TIMEOUT)
-/// restarted at each cycle, so that it bounds the upload, sync and bucket prune of one cycle.
-class scheduled_cycle {
- public:
-  scheduled_cycle(scheduled_backups& runs, bucket_deadline& deadline, std::atomic<bool>& deadline_reported)
-      : runs_(runs), deadline_(deadline), deadline_reported_(deadline_reported) {}
-  hb::backup_info create() {
-    deadline_.restart();
-    deadline_reported_ = false;
-    return runs_.create();
-  }
-  std::vector<hb::backup_info> list() { return runs_.list(); }
-  hb::prune_result prune(const hb::keep_calendar& policy) { return runs_.prune(policy); }
-  any_runner::clock_ref clock() { return runs_.clock(); }
-
- private:
-  scheduled_backups& runs_;
-  bucket_deadline& deadline_;
-  std::atomic<bool>& deadline_reported_;
-};
-
-/// The built-in scheduler on its own backup set (the backup folder's lock serializes it with API
-/// and CLI backups; with a bucket, each cycle also uploads what the bucket lacks), in its own
-/// thread from start() to stop().
+/// The built-in scheduler (scheduled_job), in its own thread from start() to stop().
 class scheduler_service {
  public:
   scheduler_service(const hb::schedule_config& cfg, const server_options& opts, const hb::database_key& key,
                     monitor& monitoring, std::chrono::seconds bucket_limit) {
     log_info(cfg.reason);
-    if (!cfg.enabled) return;
-    const hb::log_fn log_line = [](hb::log_level l, const std::string& m) { log(l, "scheduler: " + m); };
-    deadline_ = std::make_shared<bucket_deadline>(bucket_limit, "HONE_R2_CYCLE_TIMEOUT");
-    backups_ = std::make_unique<backup_set>(make_backups(
-        opts.database, key, opts.backup_dir,
-        [&monitoring](std::string_view place) { return monitoring.observer({}, std::string(place)); },
-        monitoring.upload_counter(), hb::check_level::full, false, deadline_));
-    // The bucket's failures do not fail a cycle (the local backup is what the schedule
-    // guarantees), but they are failures the hook and the status report: once per cycle for
-    // its time limit (the steps after it fail at once for the same reason), never for a
-    // bucket call abandoned because the server is stopping.
-    runner_ = std::make_unique<scheduled_backups>(*backups_, log_line,
-                                                  [this, &monitoring](const std::string& op, const std::string& m) {
-                                                    if (!bucket_stop_reason().empty()) return;
-                                                    if (deadline_->expired() && deadline_reported_.exchange(true))
-                                                      return;
-                                                    monitoring.failed(op, m);
-                                                  });
-    cycle_ = std::make_unique<scheduled_cycle>(*runner_, *deadline_, deadline_reported_);
-    scheduler_ = std::make_unique<hb::backup_scheduler<scheduled_cycle>>(*cycle_, cfg.interval, cfg.policy, log_line);
-    scheduler_->on_cycle([&monitoring](const hb::cycle_outcome& o) { monitoring.cycle(o); });
-    scheduler_->on_next_run([&monitoring](hb::time_point due) { monitoring.next_run(due); });
+    if (cfg.enabled)
+      job_ = std::make_unique<scheduled_job>(cfg, opts.database, key, opts.backup_dir, monitoring, bucket_limit);
   }
   ~scheduler_service() { stop(); }
   scheduler_service(const scheduler_service&) = delete;
   scheduler_service& operator=(const scheduler_service&) = delete;
 
-  bool enabled() const noexcept { return scheduler_ != nullptr; }
+  bool enabled() const noexcept { return job_ != nullptr; }
   void start() {
-    if (scheduler_) thread_ = std::jthread([this](std::stop_token stop) { scheduler_->run(stop); });
+    if (job_) thread_ = std::jthread([this](std::stop_token stop) { job_->scheduler().run(stop); });
   }
   /// Asks the scheduler to stop and waits for a cycle in progress to end.
   void stop() {
@@ -550,12 +512,7 @@ class scheduler_service {
   }
 
  private:
-  std::shared_ptr<bucket_deadline> deadline_;
-  std::atomic<bool> deadline_reported_{false};
-  std::unique_ptr<backup_set> backups_;
-  std::unique_ptr<scheduled_backups> runner_;
-  std::unique_ptr<scheduled_cycle> cycle_;
-  std::unique_ptr<hb::backup_scheduler<scheduled_cycle>> scheduler_;
+  std::unique_ptr<scheduled_job> job_;
   std::jthread thread_;
 };
 
@@ -575,6 +532,7 @@ server_environment read_server_environment() {
   e.schedule = schedule_from_environment();
   if (e.schedule.misconfigured()) throw usage_error(e.schedule.error);
   e.offsite = offsite_settings().has_value();
+  backup_dir_shared_from_environment();  // an invalid value stops the start-up
   e.bucket_limits = bucket_time_limits_from_environment();
   if (!e.bucket_limits.error.empty()) throw usage_error(e.bucket_limits.error);
   return e;
@@ -693,6 +651,75 @@ class event_loop {
   std::thread drainer_;
 };
 
+/// The database opened with the key at start-up: a missing or wrong key stops the server (exit
+/// 2); a database that does not exist yet (log_configuration warns) or cannot be opened for
+/// another reason is a warning, and GET /healthz answers 503 until it opens.
+void check_database_at_start(const std::filesystem::path& database, const hb::database_key& key) {
+  const database_check c = check_database(database, key);
+  if (c.reason == "key") throw usage_error(c.message);
+  if (!c.ok() && c.code != hb::errc::database_not_found)
+    log_warn("the database cannot be opened: " + c.message + " (GET /healthz answers 503 until it can)");
+}
+
+/// A scheduler whose backup folder cannot be written to (missing and not creatable, read-only,
+/// refused as shared) stops the start-up (exit 2) rather than failing every cycle.
+void check_scheduler_folder(const hb::schedule_config& schedule, const server_options& opts,
+                            const hb::database_key& key) {
+  if (!schedule.enabled) return;
+  try {
+    backup_folder(opts.backup_dir, key).check_writable();
+  } catch (const hb::error& e) {
+    throw usage_error("the built-in scheduler (HONE_BACKUP_SCHEDULE) cannot write to its backup folder: " +
+                      std::string(e.what()));
+  }
+}
+
+/// Lists the bucket until it answers: the first failure is an ERROR line and makes GET /healthz
+/// answer 503 ("offsite"); it is tried again every minute (the network may come up later).
+void check_bucket(std::stop_token stop, const server_options& opts, hb::database_key key, std::chrono::seconds limit,
+                  monitor& monitoring) {
+  constexpr auto retry_after = std::chrono::minutes(1);
+  bool failed = false;
+  std::mutex m;
+  std::condition_variable_any cv;
+  while (!stop.stop_requested() && bucket_stop_reason().empty()) {
+    try {
+      auto deadline = std::make_shared<bucket_deadline>(limit, "HONE_R2_API_TIMEOUT");
+      auto set = make_backups(
+          opts.database, key, opts.backup_dir, [](std::string_view) { return hb::observer_fn{}; }, {},
+          hb::check_level::full, false, deadline);
+      const std::size_t n = set.list_offsite().size();
+      monitoring.offsite_reachable();
+      log_info(std::string("offsite copy: the bucket answers") + (failed ? " now" : "") + " (" + std::to_string(n) +
+               " backup(s) in it)");
+      return;
+    } catch (const std::exception& e) {
+      if (!bucket_stop_reason().empty()) return;
+      if (!failed) monitoring.offsite_unreachable(program_message(e.what()));
+      failed = true;
+    }
+    std::unique_lock lk(m);
+    cv.wait_for(lk, stop, retry_after, [] { return false; });
+  }
+}
+
+/// With an offsite copy: the listings of the bucket shared by the API, the status and the
+/// scheduler (one at a time, each limited like an API request), and the start-up check of the
+/// bucket on a thread of its own (check_bucket).
+std::jthread start_offsite(const server_environment& setup, const server_options& opts, const hb::database_key& key,
+                           monitor& monitoring) {
+  if (!setup.offsite) return {};
+  share_bucket_listings(opts.database, key, opts.backup_dir, {}, setup.bucket_limits.api);
+  log_info("offsite time limits: " + std::to_string(setup.bucket_limits.api.count()) +
+           " s for the bucket's part of an API request (HONE_R2_API_TIMEOUT), " +
+           std::to_string(setup.bucket_limits.cycle.count()) +
+           " s for that of a scheduled cycle (HONE_R2_CYCLE_TIMEOUT); at most " + std::to_string(max_bucket_requests) +
+           " requests wait on the bucket at once");
+  return std::jthread([&opts, key, limit = setup.bucket_limits.api, &monitoring](std::stop_token stop) {
+    check_bucket(stop, opts, key, limit, monitoring);
+  });
+}
+
 }  // namespace
 
 int run_server(const server_options& opts) {
@@ -710,12 +737,16 @@ int run_server(const server_options& opts) {
   cfg.database = opts.database;
   cfg.backup_dir = opts.backup_dir;
   const hone::backup::database_key key = load_key();
+  check_database_at_start(opts.database, key);
+  check_scheduler_folder(setup.schedule, opts, key);
   // The passphrase and the token are copied: nothing needs them in the environment any more,
   // where /proc/PID/environ or a core dump would show them.
   drop_from_environment("HONE_DB_KEY");
   drop_from_environment("HONE_API_TOKEN");
+  drop_from_environment("HONE_METRICS_TOKEN");
   cfg.key = key;
   cfg.token = setup.access.token;
+  cfg.metrics_token = setup.access.metrics_token;
   cfg.monitoring = &monitoring;
   cfg.bucket_limit = setup.bucket_limits.api;
   const bool encrypted = !cfg.key.empty();
@@ -724,19 +755,12 @@ int run_server(const server_options& opts) {
   tcp::acceptor acceptor(ioc);
   if (!start_listening(acceptor, endpoints.front(), opts)) return exit_failure;
   const tcp::endpoint bound = acceptor.local_endpoint();
-  const request_guard guard = make_guard(opts.host, bound, setup.access.token, std::move(setup.access.proxy_hosts));
+  const request_guard guard =
+      make_guard(opts.host, bound, setup.access.token, setup.access.metrics_token, std::move(setup.access.proxy_hosts));
   log_configuration(opts, encrypted, setup.access.token, guard, endpoints.front().address().is_loopback());
 
-  // The listings of the bucket are shared by the API, the status and the scheduler: one at a
-  // time, each limited like an API request.
-  if (setup.offsite) {
-    share_bucket_listings(opts.database, key, opts.backup_dir, {}, setup.bucket_limits.api);
-    log_info("offsite time limits: " + std::to_string(setup.bucket_limits.api.count()) +
-             " s for the bucket's part of an API request (HONE_R2_API_TIMEOUT), " +
-             std::to_string(setup.bucket_limits.cycle.count()) +
-             " s for that of a scheduled cycle (HONE_R2_CYCLE_TIMEOUT); at most " +
-             std::to_string(max_bucket_requests) + " requests wait on the bucket at once");
-  }
+  // Ends (joined) after the listings below: a check in progress is abandoned first.
+  std::jthread bucket_check = start_offsite(setup, opts, key, monitoring);
   // However run_server ends, no listing of the bucket outlives it.
   struct end_listings {
     ~end_listings() {

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <hone/backup/detail/database_head.hpp>
+#include <hone/backup/detail/replace.hpp>
 #include <hone/backup/detail/sqlite.hpp>
 #include <hone/backup/error.hpp>
 #include <hone/backup/key.hpp>
@@ -22,6 +23,13 @@
 #include <vector>
 
 namespace hone::backup {
+
+/// The file a restore of `database` replaces, and beside which it keeps the previous database
+/// (DATABASE.pre-restore-TIMESTAMP): `database` made absolute, or, when it is a symbolic link,
+/// the file the link points to. A restore never replaces the link itself.
+inline std::filesystem::path restored_file_path(const std::filesystem::path& database) {
+  return detail::link_target_file(database);
+}
 
 /// How database::open opens a file.
 enum class open_mode {

@@ -359,6 +359,7 @@ class BackupRunner {
     backup_info b;
     b.name = e.name;
     b.path = e.location;
+    b.owner = e.owner;
     b.size = e.size;
     b.sha256 = e.sha256;
     b.created_at = timestamp_from_name(e.name, options_.name_prefix).value_or(e.modified);

@@ -116,6 +116,9 @@ struct stored_entry {
   std::uint64_t size = 0;
   time_point modified{};
   std::string location;  ///< a path or URL a person can use to find the object
+  /// A local file's owner when it is not the user running this ("nobody (uid 65534)"); empty
+  /// when it is, and for destinations without owners.
+  std::string owner{};
   /// Set by destinations that keep what annotate() was told (empty: the runner reads the
   /// object's first bytes to find out).
   std::optional<content_info> content{};
@@ -132,6 +135,7 @@ struct stored_entry {
 struct backup_info {
   std::string name;
   std::string path;         ///< where the Destination keeps it
+  std::string owner;        ///< stored_entry::owner: another user's file ("nobody (uid 65534)"), else empty
   std::uint64_t size = 0;   ///< stored (compressed) size in bytes
   time_point created_at{};  ///< from the name's timestamp, else the file's modification time
   bool encrypted = false;   ///< read from the file: it does not start with "SQLite format 3"

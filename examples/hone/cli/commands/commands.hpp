@@ -58,6 +58,7 @@ struct serve_args {
   std::string dir;
 };
 
+int cmd_run(const backup_args& a);      // backup run: one scheduled cycle (run.cpp)
 int cmd_create(const backup_args& a);   // backup create
 int cmd_list(const backup_args& a);     // backup list
 int cmd_show(const backup_args& a);     // backup show

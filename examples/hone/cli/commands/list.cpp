@@ -89,6 +89,8 @@ int cmd_list(const backup_args& a) {
     for (const auto& b : all)
       if (!b.info.problem.empty())
         std::fprintf(stderr, "warning: %s: %s\n", b.info.name.c_str(), b.info.problem.c_str());
+      else if (!b.info.owner.empty())
+        std::fprintf(stderr, "note: %s belongs to %s\n", b.info.name.c_str(), b.info.owner.c_str());
   }
   for (const auto& b : all)
     if (b.offsite_conflict)

@@ -51,6 +51,17 @@ class directory_lock {
   detail::unique_fd fd_;
 };
 
+/// What a local_directory accepts besides a private folder and the caller's own files.
+struct local_directory_options {
+  /// Accept a folder owned by another user or writable by its group or others (an NFS or SMB
+  /// share, a NAS mount, whose owner and mode the user cannot change), and other users' files
+  /// in it as backups. Safe when backups are authenticated (encrypted with a key, which whoever
+  /// plants a file does not have); otherwise anyone who can write there can plant a backup.
+  /// Without it such a folder is refused, and another user's file is listed with a `problem`
+  /// and cannot be opened (it is never hidden).
+  bool shared = false;
+};
+
 /// Backups as files in one folder. Files are written to a hidden temp name in the same folder,
 /// fsynced, and renamed into place without replacing an existing name; the folder is fsynced.
 /// A crash leaves at most a ".hone-tmp-*" file, which list() ignores and the next store()
@@ -60,9 +71,31 @@ class local_directory {
   static constexpr std::string_view temp_prefix = ".hone-tmp-";
   static constexpr std::string_view lock_name = ".hone-backup.lock";
 
-  explicit local_directory(std::filesystem::path dir) : dir_(std::move(dir)) {}
+  explicit local_directory(std::filesystem::path dir, local_directory_options options = {})
+      : dir_(std::move(dir)), options_(options) {}
 
   const std::filesystem::path& directory() const noexcept { return dir_; }
+  const local_directory_options& options() const noexcept { return options_; }
+
+  /// Why others could plant backups in the folder ("it is owned by user id 1234, not by you or
+  /// root", "it is writable by others (mode 0777)"), or empty when they cannot or the folder
+  /// does not exist. The folder is refused for that reason unless options().shared.
+  std::string sharing() const {
+    struct stat st {};
+    if (::stat(dir_.c_str(), &st) != 0) return {};
+    return sharing_of(st);
+  }
+
+  /// Creates the folder when missing and proves that a file can be written in it (a temporary
+  /// file, removed at once); directory_error naming the folder and the reason otherwise. For a
+  /// program that writes backups later (a scheduler) and should not start when it cannot.
+  void check_writable() {
+    ensure_directory();
+    std::string tmpl = (dir_ / (std::string(temp_prefix) + "XXXXXX")).string();
+    detail::unique_fd fd(::mkostemp(tmpl.data(), O_CLOEXEC));
+    if (!fd) throw directory_error(access_error(errno));
+    ::unlink(tmpl.c_str());
+  }
 
   /// Told of each step of store() ("write", "fsync", "rename", "fsync folder") with the path
   /// it concerns, e.g. for a verbose log. May be empty.
@@ -122,12 +155,19 @@ class local_directory {
     return out;
   }
 
-  /// A regular file of the caller's: a file someone else could have planted is no backup.
+  /// A regular file (not a link). Another user's file has its `owner` set; unless the folder is
+  /// shared it also has a `content` problem (someone else could have planted it), so that it is
+  /// listed, never read.
   std::optional<stored_entry> stat(const std::string& name) const {
     struct stat st {};
     auto p = dir_ / name;
-    if (::lstat(p.c_str(), &st) != 0 || !S_ISREG(st.st_mode) || st.st_uid != ::geteuid()) return std::nullopt;
-    return stored_entry{name, static_cast<std::uint64_t>(st.st_size), detail::to_time_point(st.st_mtim), p.string()};
+    if (::lstat(p.c_str(), &st) != 0 || !S_ISREG(st.st_mode)) return std::nullopt;
+    stored_entry e{name, static_cast<std::uint64_t>(st.st_size), detail::to_time_point(st.st_mtim), p.string()};
+    if (st.st_uid != ::geteuid()) {
+      e.owner = detail::user_text(st.st_uid);
+      if (!options_.shared) e.content = content_info{.problem = foreign_file_problem(e.owner)};
+    }
+    return e;
   }
 
   std::unique_ptr<reader> open(const std::string& name) const {
@@ -144,8 +184,9 @@ class local_directory {
       throw io_error("Failed to read backup " + p.string() + ": " + detail::errno_text(errno));
     }
     struct stat st {};
-    if (::fstat(fd.get(), &st) != 0 || !S_ISREG(st.st_mode) || st.st_uid != ::geteuid())
-      throw not_found_error("Backup not found: " + name);
+    if (::fstat(fd.get(), &st) != 0 || !S_ISREG(st.st_mode)) throw not_found_error("Backup not found: " + name);
+    if (st.st_uid != ::geteuid() && !options_.shared)
+      throw directory_error("Backup " + name + " is refused: " + foreign_file_problem(detail::user_text(st.st_uid)));
     return std::make_unique<file_reader>(std::move(fd), "Failed to read backup " + p.string());
   }
 
@@ -188,27 +229,38 @@ class local_directory {
     check_folder();
   }
 
-  /// Refuses a folder others could plant backups in: one writable by group or others, or owned
-  /// by someone other than the caller or root.
+  /// Refuses a folder others could plant backups in (see sharing()), unless it is shared.
   void check_folder() const {
     struct stat st {};
     if (::stat(dir_.c_str(), &st) != 0) throw directory_error(access_error(errno));
     check_ownership(st);
   }
   void check_ownership(const struct stat& st) const {
+    if (options_.shared) return;
+    const std::string why = sharing_of(st);
+    if (why.empty()) return;
+    const std::string advice =
+        st.st_uid != ::geteuid() && st.st_uid != 0
+            ? ", so its owner could plant backups in it; use a folder of your own"
+            : ", so anyone with that access could plant a backup in it; run chmod go-w " + dir_.string();
+    throw directory_error("Failed to access backup directory: " + dir_.string() + ": " + why + advice);
+  }
+  /// sharing() of the folder whose stat is `st`.
+  std::string sharing_of(const struct stat& st) const {
     if (st.st_uid != ::geteuid() && st.st_uid != 0)
-      throw directory_error("Failed to access backup directory: " + dir_.string() + ": it is owned by user id " +
-                            std::to_string(st.st_uid) +
-                            ", not by you or root, so its owner could plant backups in it; use a folder of "
-                            "your own");
+      return "it is owned by " + detail::user_text(st.st_uid) + ", not by you or root";
     if (st.st_mode & (S_IWGRP | S_IWOTH)) {
       char mode[8];
       std::snprintf(mode, sizeof mode, "%04o", static_cast<unsigned>(st.st_mode & 07777));
-      throw directory_error("Failed to access backup directory: " + dir_.string() + ": it is writable by " +
-                            ((st.st_mode & S_IWOTH) ? std::string("others") : std::string("its group")) + " (mode " +
-                            mode + "), so anyone with that access could plant a backup in it; run " + "chmod go-w " +
-                            dir_.string());
+      return "it is writable by " + ((st.st_mode & S_IWOTH) ? std::string("others") : std::string("its group")) +
+             " (mode " + mode + ")";
     }
+    return {};
+  }
+  static std::string foreign_file_problem(const std::string& owner) {
+    return "it belongs to " + owner +
+           ", not to the user running this, so it could have been planted; files of other users are accepted "
+           "only in a folder accepted as shared";
   }
 
   void step(std::string_view what, const std::filesystem::path& p) const {
@@ -225,6 +277,7 @@ class local_directory {
   }
 
   std::filesystem::path dir_;
+  local_directory_options options_;
 };
 
 static_assert(Destination<local_directory>);

@@ -18,6 +18,7 @@
 #include <vector>
 
 #include <fcntl.h>
+#include <pwd.h>
 #include <sys/random.h>
 #include <sys/file.h>
 #include <sys/stat.h>
@@ -28,6 +29,17 @@
 namespace hone::backup::detail {
 
 inline std::string errno_text(int e) { return std::strerror(e); }
+
+/// "user id 65534 (nobody)", or "user id 1234" when the id has no name here.
+inline std::string user_text(uid_t uid) {
+  std::string out = "user id " + std::to_string(uid);
+  passwd pw{};
+  passwd* found = nullptr;
+  std::vector<char> buf(16384);
+  if (::getpwuid_r(uid, &pw, buf.data(), buf.size(), &found) == 0 && found && found->pw_name)
+    out += std::string(" (") + found->pw_name + ")";
+  return out;
+}
 
 /// `message` with every occurrence of `path` replaced by `replacement`: private temp paths
 /// are no business of the person reading an error.

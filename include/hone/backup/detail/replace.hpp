@@ -186,6 +186,27 @@ inline std::string replace_database_file(const std::string& replacement, const s
   return name;
 }
 
+/// The file a restore of `database` replaces: its absolute path, or, when it is a symbolic link
+/// (a volume mounted elsewhere: app/hone.db -> ../data/real.db), the file the link points to,
+/// links followed (relative ones from the link's folder), even when that file does not exist
+/// yet. The link itself is never replaced.
+inline std::filesystem::path link_target_file(const std::filesystem::path& database) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  fs::path p = fs::absolute(database, ec);
+  if (ec) return database;
+  for (int hops = 0; hops < 40 && fs::is_symlink(fs::symlink_status(p, ec)); ++hops) {
+    const fs::path to = fs::read_symlink(p, ec);
+    if (ec) break;
+    p = to.is_absolute() ? to : p.parent_path() / to;
+    // Its folder resolved as the system does (a ".." after a linked folder is not lexical).
+    const fs::path folder = fs::weakly_canonical(p.parent_path(), ec);
+    if (ec) break;
+    p = folder / p.filename();
+  }
+  return p;
+}
+
 /// Where a restore goes: the absolute path, and the file there now (if any).
 struct restore_target {
   std::filesystem::path path;
@@ -193,12 +214,13 @@ struct restore_target {
   struct stat current {};
 };
 
-/// The target of a restore to `database`: refused when a database is there and `force` is
-/// false, or when its folder does not exist.
+/// The target of a restore to `database` (link_target_file: through a symbolic link, the file
+/// it points to): refused when a database is there and `force` is false, or when its folder
+/// does not exist.
 inline restore_target restore_target_of(const std::filesystem::path& database, bool force) {
   restore_target t;
   std::error_code ec;
-  t.path = std::filesystem::absolute(database, ec);
+  t.path = link_target_file(database);
   t.exists = ::stat(t.path.c_str(), &t.current) == 0;
   if (t.exists && !force)
     throw database_exists_error("Database already exists at " + t.path.string() + "; restoring would overwrite it");
