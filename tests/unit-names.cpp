@@ -4,10 +4,12 @@
 
 #include <boost/test/unit_test.hpp>
 
+#include <algorithm>
 #include <chrono>
 #include <string>
 #include <string_view>
 #include <type_traits>
+#include <vector>
 
 namespace hb = hone::backup;
 using namespace std::chrono;
@@ -83,6 +85,44 @@ BOOST_AUTO_TEST_CASE(times_outside_a_time_point_are_not_automatic_names) {
     BOOST_TEST(hb::default_name(earliest, "") == "backup-1677-09-21-001244");
     BOOST_TEST(!hb::timestamp_from_name("backup-2262-04-11-234717.db.gz"));
     BOOST_TEST(!hb::timestamp_from_name("backup-1677-09-21-001243.db.gz"));
+  }
+}
+
+BOOST_AUTO_TEST_CASE(newest_first_orders_by_time_then_sequence_of_its_prefix_then_name) {
+  const hb::time_point t = sys_days{2024y / 1 / 15} + 14h + 30min + 22s;
+  auto info = [](std::string name, hb::time_point at) {
+    hb::backup_info b;
+    b.name = std::move(name);
+    b.created_at = at;
+    return b;
+  };
+  auto order = [](std::vector<hb::backup_info> v, const hb::newest_first& by) {
+    std::sort(v.begin(), v.end(), by);
+    std::vector<std::string> names;
+    for (const auto& b : v) names.push_back(b.name);
+    return names;
+  };
+  // Three backups of the same second (-2 and -10: a sequence, not text, orders them), one a
+  // second later and one given a name of its own.
+  const std::vector<hb::backup_info> backups = {
+      info("hone-2024-01-15-143022-2.db.gz", t), info("hone-2024-01-15-143022.db.gz", t),
+      info("hone-2024-01-15-143022-10.db.gz", t), info("hone-2024-01-15-143023.db.gz", t + 1s),
+      info("nightly.db.gz", t - 1h)};
+  const std::vector<std::string> with_prefix = {"hone-2024-01-15-143023.db.gz", "hone-2024-01-15-143022-10.db.gz",
+                                                "hone-2024-01-15-143022-2.db.gz", "hone-2024-01-15-143022.db.gz",
+                                                "nightly.db.gz"};
+  BOOST_TEST(order(backups, hb::newest_first("hone-")) == with_prefix, boost::test_tools::per_element());
+  // With another prefix the suffixes are no sequence: the same second is ordered by name.
+  const std::vector<std::string> by_name = {"hone-2024-01-15-143023.db.gz", "hone-2024-01-15-143022.db.gz",
+                                            "hone-2024-01-15-143022-2.db.gz", "hone-2024-01-15-143022-10.db.gz",
+                                            "nightly.db.gz"};
+  BOOST_TEST(order(backups, hb::newest_first{}) == by_name, boost::test_tools::per_element());
+  // Irreflexive, and a total order on distinct names.
+  const hb::newest_first by("hone-");
+  for (const auto& a : backups) {
+    BOOST_TEST(!by(a, a));
+    for (const auto& b : backups)
+      if (a.name != b.name) BOOST_TEST(by(a, b) != by(b, a));
   }
 }
 

@@ -3003,6 +3003,25 @@ inline int sequence_from_name(std::string_view name, std::string_view prefix = d
   return n;
 }
 
+/// The order of backup listings, newest first: by creation time; within one second by the -n
+/// suffix of automatic names with `prefix` (backups taken in the same second, the later one with
+/// the larger n); then by name, descending, so that the order is total. A strict weak ordering
+/// of backup_info for std::sort.
+class newest_first {
+ public:
+  explicit newest_first(std::string_view prefix = default_name_prefix) : prefix_(prefix) {}
+
+  bool operator()(const backup_info& a, const backup_info& b) const {
+    if (a.created_at != b.created_at) return a.created_at > b.created_at;
+    const int sa = sequence_from_name(a.name, prefix_), sb = sequence_from_name(b.name, prefix_);
+    if (sa != sb) return sa > sb;
+    return a.name > b.name;
+  }
+
+ private:
+  std::string prefix_;
+};
+
 }  // namespace hone::backup
 // ---- end of <hone/backup/names.hpp> ----
 // ---- begin of <hone/backup/retention.hpp> ----
@@ -5792,7 +5811,7 @@ class BackupRunner {
         }
       }
     }
-    sort_newest_first(out);
+    std::sort(out.begin(), out.end(), newest_first(options_.name_prefix));
     return out;
   }
 
@@ -6016,15 +6035,6 @@ class BackupRunner {
       return exporter_.inspect_head(head);
     else
       return {};
-  }
-
-  void sort_newest_first(std::vector<backup_info>& v) const {
-    std::sort(v.begin(), v.end(), [this](const backup_info& a, const backup_info& b) {
-      if (a.created_at != b.created_at) return a.created_at > b.created_at;
-      int sa = sequence_from_name(a.name, options_.name_prefix), sb = sequence_from_name(b.name, options_.name_prefix);
-      if (sa != sb) return sa > sb;
-      return a.name > b.name;
-    });
   }
 
   /// Passes bytes on, and refuses content the Exporter does not recognise (inspect_head) as

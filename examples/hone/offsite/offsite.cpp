@@ -64,16 +64,11 @@ std::string conflict_message(const std::string& name) {
 }
 
 void sort_newest_first(std::vector<located_backup>& v) {
-  std::sort(v.begin(), v.end(), [](const located_backup& x, const located_backup& y) {
-    const auto &a = x.info, &b = y.info;
-    if (a.created_at != b.created_at) return a.created_at > b.created_at;
-    const int sa = hb::sequence_from_name(a.name, backup_name_prefix);
-    const int sb = hb::sequence_from_name(b.name, backup_name_prefix);
-    if (sa != sb) return sa > sb;
-    return a.name > b.name;
-  });
+  std::sort(v.begin(), v.end(),
+            [by = hb::newest_first(backup_name_prefix)](const located_backup& x, const located_backup& y) {
+              return by(x.info, y.info);
+            });
 }
-
 bool contains(const std::vector<std::string>& v, const std::string& s) {
   return std::find(v.begin(), v.end(), s) != v.end();
 }

@@ -22,16 +22,15 @@
 #include <condition_variable>
 #include <csignal>
 #include <cstdlib>
+#include <functional>
 #include <limits>
 #include <list>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <stop_token>
 #include <thread>
 #include <vector>
-
-#include <poll.h>
-#include <sys/socket.h>
 
 namespace hone_app {
 
@@ -52,154 +51,17 @@ constexpr std::size_t max_header_bytes = 16 * 1024;
 constexpr auto header_timeout = std::chrono::seconds(10);
 constexpr auto read_timeout = std::chrono::seconds(30);   // a request body that stalls
 constexpr auto write_timeout = std::chrono::seconds(60);  // a client that does not read
-
-std::int64_t now_ms() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(steady::now().time_since_epoch()).count();
-}
-
-/// What the watchdog and the shutdown need to know about one open connection.
-struct connection_slot {
-  enum phase : int { waiting, reading, busy, writing };  ///< waiting: for a request header
-  int fd = -1;           ///< guarded by server_state::m; -1 once the socket is about to be closed
-  bool evicted = false;  ///< guarded by server_state::m; closed to make room for a new connection
-  std::atomic<int> state{waiting};
-  std::atomic<std::int64_t> since{0};
-  std::list<std::thread>::iterator thread;  ///< guarded by server_state::m: in server_state::running
-  void set(phase p) {
-    since = now_ms();
-    state = p;
-  }
-};
-
-/// The open connections and the threads that serve them. Every thread is owned here: a thread
-/// that has served its connection hands its std::thread to `finished`, where reap() joins it;
-/// join_all() (also run by the destructor) waits for every connection to end and joins every
-/// thread, so none outlives the server.
-struct server_state {
-  std::mutex m;
-  std::condition_variable cv;
-  std::list<std::shared_ptr<connection_slot>> open;
-  std::list<std::thread> running;     ///< guarded by m: threads serving a connection
-  std::vector<std::thread> finished;  ///< guarded by m: threads that are ending, to be joined
-  std::atomic<bool> stopping{false};
-
-  server_state() = default;
-  server_state(const server_state&) = delete;
-  server_state& operator=(const server_state&) = delete;
-  ~server_state() { join_all(); }
-
-  /// Starts the thread serving `slot` (already in `open`); false when no thread can be made,
-  /// in which case `serve` is dropped (closing its socket) and the slot removed.
-  template <class F>
-  bool start(const std::shared_ptr<connection_slot>& slot, F serve) {
-    std::lock_guard lk(m);  // the thread cannot finish (it takes `m`) before it is recorded
-    try {
-      running.emplace_front(std::move(serve));
-      slot->thread = running.begin();
-      return true;
-    } catch (const std::system_error& e) {
-      log_error(std::string("cannot start a connection thread: ") + e.what());
-      open.remove(slot);
-      return false;
-    }
-  }
-  /// The last step of a connection thread: its connection leaves `open` and its std::thread
-  /// moves to `finished`.
-  void done(const std::shared_ptr<connection_slot>& slot) {
-    std::lock_guard lk(m);
-    finished.push_back(std::move(*slot->thread));
-    running.erase(slot->thread);
-    open.remove(slot);
-    cv.notify_all();
-  }
-  /// Joins the threads that have finished serving (they are at their very end).
-  void reap() {
-    std::vector<std::thread> ending;
-    {
-      std::lock_guard lk(m);
-      ending.swap(finished);
-    }
-    for (auto& t : ending) t.join();
-  }
-  /// Waits until every connection has ended and joins every thread.
-  void join_all() {
-    {
-      std::unique_lock lk(m);
-      cv.wait(lk, [&] { return open.empty() && running.empty(); });
-    }
-    reap();
-  }
-
-  /// Unblocks every connection waiting for a request (keep-alive idle); busy ones finish
-  /// their response and then close because `stopping` is set.
-  void wake_idle() {
-    std::lock_guard lk(m);
-    for (auto& s : open)
-      if (s->fd >= 0 && s->state == connection_slot::waiting) ::shutdown(s->fd, SHUT_RD);
-  }
-  void enforce_timeouts() {
-    const auto t = now_ms();
-    std::lock_guard lk(m);
-    for (auto& s : open) {
-      if (s->fd < 0) continue;
-      const auto age = std::chrono::milliseconds(t - s->since);
-      if ((s->state == connection_slot::waiting && age > header_timeout) ||
-          (s->state == connection_slot::reading && age > read_timeout) ||
-          (s->state == connection_slot::writing && age > write_timeout))
-        ::shutdown(s->fd, SHUT_RDWR);
-    }
-  }
-  /// Called with `m` held before a new connection is added: true when it may be. With
-  /// max_connections open, the one that has waited longest for a request header is shut down
-  /// (its thread then ends); false when every open connection is serving a request.
-  bool make_room_locked() {
-    std::size_t live = 0;
-    connection_slot* oldest = nullptr;
-    for (auto& s : open) {
-      if (s->evicted) continue;
-      ++live;
-      if (s->fd >= 0 && s->state == connection_slot::waiting && (!oldest || s->since < oldest->since)) oldest = s.get();
-    }
-    if (live < max_connections) return true;
-    if (!oldest || open.size() >= 2 * max_connections) return false;  // evicted threads still ending
-    oldest->evicted = true;
-    ::shutdown(oldest->fd, SHUT_RDWR);
-    return true;
-  }
-  /// A complete request header arrived: the connection leaves `waiting` (and can no longer be
-  /// evicted). False when it was evicted meanwhile.
-  bool begin_request(connection_slot& slot) {
-    std::lock_guard lk(m);
-    if (slot.evicted) return false;
-    slot.set(connection_slot::reading);
-    return true;
-  }
-};
+/// After an early answer, what the client still sends is read and dropped (see session::drain)
+/// for at most this long and this much, and until it pauses this long.
+constexpr auto drain_timeout = std::chrono::seconds(1);
+constexpr std::size_t drain_bytes = 1u << 20;
+constexpr auto drain_pause = std::chrono::milliseconds(200);
 
 void log_request(const std::string& method, const std::string& target, int status, steady::time_point t0,
                  const std::string& note, bool routine = false) {
   // Health checks are polled every few seconds by container runtimes: logged as routine (debug).
   log_http_request(method, target, status, std::chrono::duration<double, std::milli>(steady::now() - t0).count(), note,
                    routine || is_health_check(method, target));
-}
-
-/// Reads and drops what the client still sends (for at most ~1 s / 1 MiB) so that closing
-/// the socket after an early response does not reset the connection before the client has
-/// read that response. The caller closes the socket.
-void drain(tcp::socket& sock) {
-  beast::error_code ec;
-  sock.shutdown(tcp::socket::shutdown_send, ec);
-  const int fd = sock.native_handle();
-  char buf[16384];
-  std::size_t total = 0;
-  const auto deadline = steady::now() + std::chrono::seconds(1);
-  while (total < (1u << 20) && steady::now() < deadline) {
-    pollfd p{fd, POLLIN, 0};
-    if (::poll(&p, 1, 200) <= 0) break;
-    ssize_t n = ::recv(fd, buf, sizeof buf, MSG_DONTWAIT);
-    if (n <= 0) break;
-    total += static_cast<std::size_t>(n);
-  }
 }
 
 template <class Body>
@@ -211,22 +73,33 @@ void set_common(http::response<Body>& res, const api_response& r, bool keep_aliv
   res.keep_alive(keep_alive);
 }
 
+/// Writes `msg` on `stream`, which stays open (with `msg`) until `then` has run. The deadline is
+/// the caller's (tcp_stream::expires_after).
+template <class Message, class Then>
+void async_send(beast::tcp_stream& stream, std::shared_ptr<Message> msg, Then then) {
+  auto& m = *msg;
+  http::async_write(
+      stream, m,
+      [msg = std::move(msg), then = std::move(then)](beast::error_code ec, std::size_t) mutable { then(ec); });
+}
+
 /// Writes `r` in one gather write; for a HEAD request only its header (with the Content-Length
 /// of the body).
-void write_simple(tcp::socket& sock, unsigned version, const api_response& r, bool keep_alive, beast::error_code& ec,
-                  bool head = false) {
+template <class Then>
+void async_send_response(beast::tcp_stream& stream, unsigned version, const api_response& r, bool keep_alive, bool head,
+                         Then then) {
   if (head) {
-    http::response<http::empty_body> res{static_cast<http::status>(r.status), version};
-    set_common(res, r, keep_alive);
-    res.content_length(r.body.size());
-    http::write(sock, res, ec);
+    auto res = std::make_shared<http::response<http::empty_body>>(static_cast<http::status>(r.status), version);
+    set_common(*res, r, keep_alive);
+    res->content_length(r.body.size());
+    async_send(stream, std::move(res), std::move(then));
     return;
   }
-  http::response<http::string_body> res{static_cast<http::status>(r.status), version};
-  set_common(res, r, keep_alive);
-  res.body() = r.body;
-  res.prepare_payload();
-  http::write(sock, res, ec);
+  auto res = std::make_shared<http::response<http::string_body>>(static_cast<http::status>(r.status), version);
+  set_common(*res, r, keep_alive);
+  res->body() = r.body;
+  res->prepare_payload();
+  async_send(stream, std::move(res), std::move(then));
 }
 
 /// The parts of a request header that request_guard checks.
@@ -250,83 +123,252 @@ request_head head_of(const http::request_parser<http::string_body>& parser) {
   return r;
 }
 
-/// Answers `r` and closes the connection (after draining what the client still sends).
-void refuse_and_close(tcp::socket& sock, const http::request_header<>& h, const api_response& r,
-                      steady::time_point t0) {
-  beast::error_code wec;
-  write_simple(sock, 11, r, false, wec);
-  log_request(std::string(h.method_string()), std::string(h.target()), r.status, t0, r.log_note);
-  drain(sock);
+class session;
+
+/// The open connections. Like every session, touched only on the io_context's thread, so
+/// nothing here needs a lock.
+struct connection_registry {
+  std::list<std::shared_ptr<session>> open;
+  bool stopping = false;
+  std::function<void()> on_last_closed;  ///< run when the last connection closes while stopping
+
+  /// True when a new connection may be added. With max_connections open, closes the one that
+  /// has waited longest for a request header; false when every open one is serving a request.
+  bool make_room();
+  /// The shutdown: closes every connection waiting for a request (keep-alive idle ones too).
+  void close_waiting();
+};
+
+/// What every connection uses: the API, the request checks and the workers that run the API.
+struct session_context {
+  const api& handler;
+  const request_guard& guard;
+  net::thread_pool& workers;
+  connection_registry& registry;
+};
+
+/// One connection (HTTP/1.1 keep-alive), served by asynchronous operations on the io_context's
+/// thread. Every read and write is bounded by the stream's own timer (tcp_stream::expires_after):
+/// a timeout cancels the operation and the connection is closed. The API's handler blocks (a
+/// create takes seconds), so it runs on a worker and its response is posted back to this thread.
+/// A session stays alive as long as the registry or one of its pending operations holds it.
+class session : public std::enable_shared_from_this<session> {
+ public:
+  enum class phase { waiting, reading, busy, writing, closed };  ///< waiting: for a request header
+
+  session(tcp::socket sock, session_context& ctx) : stream_(std::move(sock)), ctx_(ctx) {}
+
+  /// `pos`: this session's place in the registry, left by close().
+  void start(std::list<std::shared_ptr<session>>::iterator pos) {
+    pos_ = pos;
+    read_header();
+  }
+  phase state() const noexcept { return phase_; }
+  steady::time_point waiting_since() const noexcept { return since_; }
+  /// Closes the socket (a pending operation ends with operation_aborted) and leaves the
+  /// registry; does nothing the second time.
+  void close();
+
+ private:
+  /// What the response needs of its request once the parser has handed its body to the API.
+  struct request_line {
+    std::string method, target;
+    unsigned version = 11;
+    bool head = false, keep_alive = false;
+  };
+
+  void read_header();
+  void on_header(beast::error_code ec);
+  void read_body();
+  void read_failed(beast::error_code ec);
+  void call_api();
+  void respond(const api_response& r);
+  void refuse(const api_response& r);
+  void drain(std::size_t total, steady::time_point deadline);
+
+  beast::tcp_stream stream_;
+  session_context& ctx_;
+  beast::flat_buffer buffer_;
+  std::optional<http::request_parser<http::string_body>> parser_;
+  phase phase_ = phase::waiting;
+  steady::time_point since_ = steady::now();  ///< of the current phase
+  steady::time_point t0_;                     ///< the request's, for its log line
+  request_line request_;
+  std::list<std::shared_ptr<session>>::iterator pos_;
+};
+
+void session::close() {
+  if (phase_ == phase::closed) return;
+  const auto self = shared_from_this();  // leaving the registry may drop the last other reference
+  phase_ = phase::closed;
+  stream_.close();
+  connection_registry& reg = ctx_.registry;
+  reg.open.erase(pos_);
+  if (reg.stopping && reg.open.empty() && reg.on_last_closed) reg.on_last_closed();
 }
 
-/// Serves one connection (HTTP/1.1 keep-alive) on the calling thread.
-void serve_connection(tcp::socket& sock, connection_slot& slot, const api& handler, const request_guard& guard,
-                      server_state& st) {
-  beast::flat_buffer buffer;
-  for (;;) {
-    slot.set(connection_slot::waiting);
-    if (st.stopping) break;  // checked after `waiting` is published, see server_state::wake_idle
-    http::request_parser<http::string_body> parser;
-    parser.header_limit(max_header_bytes);
-    // No limit yet (boost::none would mean 0 to some Beast versions): an announced length is
-    // checked with the rest of the header (request_guard), so that a 401 comes before a 413.
-    parser.body_limit(std::numeric_limits<std::uint64_t>::max());
-    beast::error_code ec;
-    http::read_header(sock, buffer, parser, ec);
-    auto t0 = steady::now();
-    if (!ec) {
-      if (!st.begin_request(slot)) return;
-      // Host, Origin, token and Content-Type are checked before any of the body is read (or a
-      // 100 Continue invites it); a refused request closes the connection.
-      if (auto refusal = guard.check(head_of(parser))) {
-        slot.set(connection_slot::writing);
-        refuse_and_close(sock, parser.get(), *refusal, t0);
-        return;
-      }
-      parser.body_limit(max_body_bytes);  // a chunked body is counted as it arrives
-      const auto& h = parser.get();
-      if (beast::iequals(h[http::field::expect], "100-continue")) {
-        http::response<http::empty_body> cont{http::status::continue_, h.version()};
-        http::write(sock, cont, ec);
-      }
-      if (!ec) http::read(sock, buffer, parser, ec);
+void session::read_header() {
+  if (ctx_.registry.stopping) return close();
+  phase_ = phase::waiting;
+  since_ = steady::now();
+  parser_.emplace();
+  parser_->header_limit(max_header_bytes);
+  // No limit yet (boost::none would mean 0 to some Beast versions): an announced length is
+  // checked with the rest of the header (request_guard), so that a 401 comes before a 413.
+  parser_->body_limit(std::numeric_limits<std::uint64_t>::max());
+  stream_.expires_after(header_timeout);  // for the whole header, however slowly it comes
+  http::async_read_header(stream_, buffer_, *parser_,
+                          [self = shared_from_this()](beast::error_code ec, std::size_t) { self->on_header(ec); });
+}
+
+void session::on_header(beast::error_code ec) {
+  if (phase_ == phase::closed) return;  // evicted, or closed by the shutdown
+  t0_ = steady::now();
+  if (ec) return read_failed(ec);
+  phase_ = phase::reading;
+  since_ = t0_;
+  // Host, Origin, token and Content-Type are checked before any of the body is read (or a
+  // 100 Continue invites it); a refused request closes the connection.
+  if (auto refusal = ctx_.guard.check(head_of(*parser_))) return refuse(*refusal);
+  parser_->body_limit(max_body_bytes);  // a chunked body is counted as it arrives
+  stream_.expires_after(read_timeout);  // for the 100 Continue and the whole body
+  const auto& h = parser_->get();
+  if (!beast::iequals(h[http::field::expect], "100-continue")) return read_body();
+  async_send(stream_, std::make_shared<http::response<http::empty_body>>(http::status::continue_, h.version()),
+             [self = shared_from_this()](beast::error_code wec) {
+               if (wec || self->phase_ == phase::closed) return self->close();
+               self->read_body();
+             });
+}
+
+void session::read_body() {
+  http::async_read(stream_, buffer_, *parser_, [self = shared_from_this()](beast::error_code ec, std::size_t) {
+    if (self->phase_ == phase::closed) return;
+    if (ec) return self->read_failed(ec);
+    self->call_api();
+  });
+}
+
+/// Only malformed or oversized requests get an answer; a client that went away, or a
+/// connection whose deadline passed (beast::error::timeout), is simply closed.
+void session::read_failed(beast::error_code ec) {
+  if (ec.category() != beast::error_code(http::error::end_of_stream).category() || ec == http::error::end_of_stream ||
+      ec == http::error::partial_message)
+    return close();
+  if (ec == http::error::body_limit) return refuse(body_too_large_response());
+  if (ec == http::error::header_limit) return refuse(error_response(431, "Request header fields too large"));
+  refuse(error_response(400, "Malformed HTTP request"));
+}
+
+/// Runs the API on a worker; its response comes back to the io_context's thread (respond).
+void session::call_api() {
+  phase_ = phase::busy;
+  stream_.expires_never();  // nothing is read or written while the API works
+  auto& req = parser_->get();
+  request_.head = req.method() == http::verb::head;
+  request_.method = std::string(req.method_string());
+  request_.target = std::string(req.target());
+  request_.version = req.version();
+  request_.keep_alive = req.keep_alive();
+  api_request ar;
+  ar.method = request_.head ? std::string("GET") : request_.method;  // HEAD: GET without the body
+  ar.target = request_.target;
+  ar.authorization = std::string(req[http::field::authorization]);
+  ar.body = std::move(req.body());
+  net::post(ctx_.workers, [self = shared_from_this(), ex = stream_.get_executor(), ar = std::move(ar)]() mutable {
+    std::optional<api_response> r;
+    try {
+      r = self->ctx_.handler.handle(ar);
+    } catch (const std::exception& e) {
+      log_error(std::string("connection failed: ") + e.what());
     }
-    if (ec) {
-      // Only malformed or oversized requests get an answer; a client that went away (or a
-      // socket shut down by the watchdog or the shutdown) is simply closed.
-      if (ec.category() != beast::error_code(http::error::end_of_stream).category() ||
-          ec == http::error::end_of_stream || ec == http::error::partial_message)
-        return;
-      slot.set(connection_slot::writing);
-      api_response r;
-      if (ec == http::error::body_limit)
-        r = body_too_large_response();
-      else if (ec == http::error::header_limit)
-        r = error_response(431, "Request header fields too large");
+    net::post(ex, [self = std::move(self), r = std::move(r)] {
+      if (r)
+        self->respond(*r);
       else
-        r = error_response(400, "Malformed HTTP request");
-      refuse_and_close(sock, parser.get(), r, t0);
-      return;
-    }
-    slot.set(connection_slot::busy);
-    auto& req = parser.get();
-    api_request ar;
-    const bool head = req.method() == http::verb::head;
-    ar.method = head ? std::string("GET") : std::string(req.method_string());  // HEAD: GET without the body
-    ar.target = std::string(req.target());
-    ar.authorization = std::string(req[http::field::authorization]);
-    ar.body = std::move(req.body());
-    api_response r = handler.handle(ar);
-    const bool keep_alive = req.keep_alive() && !st.stopping && !r.close;
-    slot.set(connection_slot::writing);
-    write_simple(sock, req.version(), r, keep_alive, ec, head);
-    log_request(std::string(req.method_string()), ar.target, r.status, t0, r.log_note, r.routine);
-    if (ec) return;
-    if (!keep_alive) {
-      sock.shutdown(tcp::socket::shutdown_send, ec);
-      return;
-    }
-  }
+        self->close();
+    });
+  });
+}
+
+void session::respond(const api_response& r) {
+  const bool keep_alive = request_.keep_alive && !ctx_.registry.stopping && !r.close;
+  phase_ = phase::writing;
+  since_ = steady::now();
+  stream_.expires_after(write_timeout);
+  async_send_response(stream_, request_.version, r, keep_alive, request_.head,
+                      [self = shared_from_this(), keep_alive, status = r.status, note = r.log_note,
+                       routine = r.routine](beast::error_code ec) {
+                        log_request(self->request_.method, self->request_.target, status, self->t0_, note, routine);
+                        if (ec || !keep_alive || self->phase_ == phase::closed) {
+                          beast::error_code sec;
+                          self->stream_.socket().shutdown(tcp::socket::shutdown_send, sec);
+                          return self->close();
+                        }
+                        self->read_header();
+                      });
+}
+
+/// Answers `r` and closes the connection, after draining what the client still sends.
+void session::refuse(const api_response& r) {
+  phase_ = phase::writing;
+  since_ = steady::now();
+  stream_.expires_after(write_timeout);
+  const auto& h = parser_->get();
+  async_send_response(stream_, 11, r, false, false,
+                      [self = shared_from_this(), method = std::string(h.method_string()),
+                       target = std::string(h.target()), status = r.status, note = r.log_note](beast::error_code ec) {
+                        log_request(method, target, status, self->t0_, note);
+                        if (ec || self->phase_ == phase::closed) return self->close();
+                        beast::error_code sec;
+                        self->stream_.socket().shutdown(tcp::socket::shutdown_send, sec);
+                        self->drain(0, steady::now() + drain_timeout);
+                      });
+}
+
+/// Reads and drops what the client still sends (until `deadline`, drain_bytes in all, or a
+/// pause of drain_pause), so that closing the socket after an early response does not reset the
+/// connection before the client has read that response; then closes it.
+void session::drain(std::size_t total, steady::time_point deadline) {
+  const auto left = deadline - steady::now();
+  if (total >= drain_bytes || left <= steady::duration::zero()) return close();
+  stream_.expires_after(std::min<steady::duration>(drain_pause, left));
+  stream_.async_read_some(buffer_.prepare(16384),
+                          [self = shared_from_this(), total, deadline](beast::error_code ec, std::size_t n) {
+                            if (ec || self->phase_ == phase::closed) return self->close();
+                            self->drain(total + n, deadline);
+                          });
+}
+
+bool connection_registry::make_room() {
+  if (open.size() < max_connections) return true;
+  session* oldest = nullptr;
+  for (auto& s : open)
+    if (s->state() == session::phase::waiting && (!oldest || s->waiting_since() < oldest->waiting_since()))
+      oldest = s.get();
+  if (!oldest) return false;
+  oldest->close();
+  return true;
+}
+
+void connection_registry::close_waiting() {
+  std::vector<std::shared_ptr<session>> idle;
+  for (auto& s : open)
+    if (s->state() == session::phase::waiting) idle.push_back(s);
+  for (auto& s : idle) s->close();
+}
+
+/// A connection beyond max_connections while every open one is serving a request: answered 503
+/// and closed, without a session.
+void refuse_connection(tcp::socket sock) {
+  auto stream = std::make_shared<beast::tcp_stream>(std::move(sock));
+  stream->expires_after(drain_timeout);
+  async_send_response(*stream, 11, error_response(503, "Too many requests in progress; try again"), false, false,
+                      [stream](beast::error_code) {
+                        beast::error_code ec;
+                        stream->socket().shutdown(tcp::socket::shutdown_send, ec);
+                        stream->close();
+                      });
 }
 
 std::string url_host(const tcp::endpoint& ep) {
@@ -350,51 +392,7 @@ request_guard make_guard(const std::string& host_opt, const tcp::endpoint& bound
   return request_guard(std::move(g));
 }
 
-/// A new connection: served on its own thread when there is room (see server_state), else
-/// answered 503 at once.
-void admit(tcp::socket sock, server_state& st, const api& handler, const request_guard& guard) {
-  beast::error_code opt_ec;
-  sock.set_option(tcp::no_delay(true), opt_ec);  // small responses go out at once
-  auto slot = std::make_shared<connection_slot>();
-  slot->fd = sock.native_handle();
-  slot->set(connection_slot::waiting);
-  {
-    std::lock_guard lk(st.m);
-    if (st.make_room_locked())
-      st.open.push_back(slot);
-    else
-      slot.reset();
-  }
-  if (!slot) {
-    beast::error_code wec;
-    sock.non_blocking(true, wec);
-    write_simple(sock, 11, error_response(503, "Too many requests in progress; try again"), false, wec);
-    log_warn("connection refused: " + std::to_string(max_connections) + " requests are in progress");
-    sock.close(wec);
-  } else {
-    st.start(slot, [&st, &handler, &guard, slot, s = std::move(sock)]() mutable {
-      {
-        tcp::socket conn = std::move(s);
-        try {
-          serve_connection(conn, *slot, handler, guard, st);
-        } catch (const std::exception& e) {
-          log_error(std::string("connection failed: ") + e.what());
-        }
-        {
-          // The descriptor number may be reused as soon as it is closed: the watchdog and
-          // the shutdown must not shut down whatever gets it next.
-          std::lock_guard lk(st.m);
-          slot->fd = -1;
-        }
-        beast::error_code cec;
-        conn.close(cec);
-      }
-      st.done(slot);
-    });
-  }
-}
-
-/// HONE_API_TOKEN, HONE_METRICS_TOKEN and HONE_ALLOWED_HOSTS, read before anything else.
+/// HONE_API_TOKEN and HONE_ALLOWED_HOSTS, read before anything else.
 struct access_settings {
   std::string token;
   std::string metrics_token;
@@ -540,106 +538,116 @@ server_environment read_server_environment() {
   return e;
 }
 
-/// The server's event loop: accepts connections (admit), enforces the connection timeouts once
-/// a second (the watchdog), and on SIGINT or SIGTERM stops accepting, lets the open connections
-/// and the scheduler finish, and returns from run(); a second signal exits at once.
+/// The server's event loop, on the calling thread: accepts connections (admit) and serves them
+/// (session); on SIGINT or SIGTERM stops accepting, closes the connections waiting for a
+/// request, lets the others and the scheduler finish, and returns from run(); a second signal
+/// exits at once.
+///
+/// Why a worker per possible connection: the API's handler blocks (a create takes seconds, a
+/// request may wait on the bucket up to HONE_R2_API_TIMEOUT), and the API's own limits (at most
+/// max_bucket_requests waiting on the bucket, the others answered at once) count on every
+/// connection's request being served at once, as they were with a thread per connection. With
+/// max_connections workers a request never waits for one; idle connections (a keep-alive
+/// between requests, a slow header) hold no thread, and the sockets, their deadlines and the
+/// shutdown live on one thread without locks.
 class event_loop {
  public:
   event_loop(net::io_context& ioc, tcp::acceptor& acceptor, const api& handler, const request_guard& guard,
              scheduler_service& scheduler)
       : ioc_(ioc),
         acceptor_(acceptor),
-        handler_(handler),
-        guard_(guard),
         scheduler_(scheduler),
-        signals_(ioc, SIGINT, SIGTERM),
-        watchdog_(ioc) {}
+        workers_(max_connections),
+        context_{handler, guard, workers_, registry_},
+        signals_(ioc, SIGINT, SIGTERM) {}
 
-  /// Runs until the shutdown has ended every connection; joins every connection thread.
+  /// Runs until the shutdown has ended every connection and the scheduler; joins the workers.
   void run() {
-    arm_watchdog();
     accept_next();
+    // Pending until the shutdown has ended: it keeps run() going while requests are on workers.
     signals_.async_wait([this](beast::error_code ec, int sig) {
       if (!ec) shut_down(sig);
     });
     ioc_.run();
     if (drainer_.joinable()) drainer_.join();
-    st_.join_all();  // every connection thread has ended; join them all
+    workers_.join();
   }
 
  private:
-  void arm_watchdog() {
-    watchdog_.expires_after(std::chrono::seconds(1));
-    watchdog_.async_wait([this](beast::error_code ec) {
-      if (ec) return;
-      st_.enforce_timeouts();
-      st_.reap();
-      if (st_.stopping) st_.wake_idle();
-      arm_watchdog();
-    });
-  }
-
   void accept_next() {
     acceptor_.async_accept([this](beast::error_code ec, tcp::socket sock) {
+      if (registry_.stopping) return;
       if (ec) {
-        if (ec == net::error::operation_aborted || st_.stopping) return;
+        if (ec == net::error::operation_aborted) return;
         log_warn("accept failed: " + ec.message());
-        accept_next();
-        return;
+      } else {
+        admit(std::move(sock));
       }
-      if (st_.stopping) return;
-      admit(std::move(sock), st_, handler_, guard_);
-      st_.reap();
       accept_next();
     });
   }
 
-  /// The first SIGINT or SIGTERM: no new connections; the idle ones are closed, the busy ones
-  /// finish their response; the loop stops once they and the scheduler have ended.
-  void shut_down(int sig) {
-    std::size_t running;
-    {
-      std::lock_guard lk(st_.m);
-      running = st_.open.size();
+  /// A new connection: served when there is room (connection_registry::make_room), else
+  /// answered 503 at once.
+  void admit(tcp::socket sock) {
+    beast::error_code opt_ec;
+    sock.set_option(tcp::no_delay(true), opt_ec);  // small responses go out at once
+    if (!registry_.make_room()) {
+      refuse_connection(std::move(sock));
+      log_warn("connection refused: " + std::to_string(max_connections) + " requests are in progress");
+      return;
     }
-    log_info(std::string("received ") + (sig == SIGINT ? "SIGINT" : "SIGTERM") +
-             ", shutting down: no new connections; waiting for " + std::to_string(running) + " open connection(s)" +
+    registry_.open.push_back(std::make_shared<session>(std::move(sock), context_));
+    registry_.open.back()->start(std::prev(registry_.open.end()));
+  }
+
+  /// The first SIGINT or SIGTERM: no new connections; the idle ones are closed, the busy ones
+  /// finish their response; the loop ends once they and the scheduler have ended.
+  void shut_down(int sig) {
+    const char* name = sig == SIGINT ? "SIGINT" : "SIGTERM";
+    log_info(std::string("received ") + name + ", shutting down: no new connections; waiting for " +
+             std::to_string(registry_.open.size()) + " open connection(s)" +
              (scheduler_.enabled() ? " and the scheduler" : "") + " (send it again to exit at once)");
-    st_.stopping = true;
+    registry_.stopping = true;
+    registry_.on_last_closed = [this] { finish_if_done(); };
     // Requests to the bucket in progress (a scheduled upload, an API request's listing) are
     // abandoned within about a second instead of holding the shutdown up.
-    stop_bucket_requests(std::string("the server is stopping (") + (sig == SIGINT ? "SIGINT" : "SIGTERM") + ")");
+    stop_bucket_requests(std::string("the server is stopping (") + name + ")");
     beast::error_code cec;
     acceptor_.close(cec);
-    st_.wake_idle();
+    registry_.close_waiting();
     // A second signal ends the process at once.
     signals_.async_wait([](beast::error_code ec2, int) {
       if (ec2) return;
       log_warn("second signal: exiting now");
       std::_Exit(130);
     });
+    // The scheduler's stop waits for a cycle in progress: on a thread of its own.
     drainer_ = std::thread([this] {
       scheduler_.stop();
-      std::unique_lock lk(st_.m);
-      st_.cv.wait(lk, [&] { return st_.open.empty() && st_.running.empty(); });
-      lk.unlock();
       net::post(ioc_, [this] {
-        beast::error_code ignore;
-        watchdog_.cancel();
-        signals_.cancel(ignore);
-        ioc_.stop();
+        scheduler_stopped_ = true;
+        finish_if_done();
       });
     });
   }
 
+  /// Once the connections and the scheduler have ended, nothing is left pending but the wait
+  /// for a second signal: cancelling it lets run() return.
+  void finish_if_done() {
+    if (!scheduler_stopped_ || !registry_.open.empty()) return;
+    beast::error_code ignore;
+    signals_.cancel(ignore);
+  }
+
   net::io_context& ioc_;
   tcp::acceptor& acceptor_;
-  const api& handler_;
-  const request_guard& guard_;
   scheduler_service& scheduler_;
-  server_state st_;
+  net::thread_pool workers_;
+  connection_registry registry_;
+  session_context context_;
   net::signal_set signals_;
-  net::steady_timer watchdog_;
+  bool scheduler_stopped_ = false;
   std::thread drainer_;
 };
 

@@ -1,5 +1,6 @@
-// `hone serve`: the REST API over HTTP/1.1 (Boost.Beast, one thread per connection up to a
-// cap, each owned and joined by the server) and the built-in backup scheduler, until SIGINT/SIGTERM.
+// `hone serve`: the REST API over HTTP/1.1 (Boost.Beast: asynchronous connections on one thread,
+// each read and write bounded by the stream's own timer; the API's handlers on a pool of
+// workers) and the built-in backup scheduler, until SIGINT/SIGTERM.
 #pragma once
 
 #include <filesystem>
@@ -15,9 +16,8 @@ struct server_options {
 };
 
 /// Runs until SIGINT/SIGTERM (graceful: running requests and a running scheduled backup
-/// finish, idle connections are closed, and every connection thread is joined before it
-/// returns; a second signal exits at once). Returns the exit code. Throws usage_error when a
-/// non-loopback address is requested without HONE_API_TOKEN.
+/// finish, idle connections are closed, and every worker is joined before it returns; a second signal exits at once).
+/// Returns the exit code. Throws usage_error when a non-loopback address is requested without HONE_API_TOKEN.
 int run_server(const server_options& opts);
 
 }  // namespace hone_app

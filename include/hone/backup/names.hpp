@@ -132,4 +132,23 @@ inline int sequence_from_name(std::string_view name, std::string_view prefix = d
   return n;
 }
 
+/// The order of backup listings, newest first: by creation time; within one second by the -n
+/// suffix of automatic names with `prefix` (backups taken in the same second, the later one with
+/// the larger n); then by name, descending, so that the order is total. A strict weak ordering
+/// of backup_info for std::sort.
+class newest_first {
+ public:
+  explicit newest_first(std::string_view prefix = default_name_prefix) : prefix_(prefix) {}
+
+  bool operator()(const backup_info& a, const backup_info& b) const {
+    if (a.created_at != b.created_at) return a.created_at > b.created_at;
+    const int sa = sequence_from_name(a.name, prefix_), sb = sequence_from_name(b.name, prefix_);
+    if (sa != sb) return sa > sb;
+    return a.name > b.name;
+  }
+
+ private:
+  std::string prefix_;
+};
+
 }  // namespace hone::backup

@@ -194,7 +194,7 @@ class BackupRunner {
         }
       }
     }
-    sort_newest_first(out);
+    std::sort(out.begin(), out.end(), newest_first(options_.name_prefix));
     return out;
   }
 
@@ -418,15 +418,6 @@ class BackupRunner {
       return exporter_.inspect_head(head);
     else
       return {};
-  }
-
-  void sort_newest_first(std::vector<backup_info>& v) const {
-    std::sort(v.begin(), v.end(), [this](const backup_info& a, const backup_info& b) {
-      if (a.created_at != b.created_at) return a.created_at > b.created_at;
-      int sa = sequence_from_name(a.name, options_.name_prefix), sb = sequence_from_name(b.name, options_.name_prefix);
-      if (sa != sb) return sa > sb;
-      return a.name > b.name;
-    });
   }
 
   /// Passes bytes on, and refuses content the Exporter does not recognise (inspect_head) as
