@@ -113,16 +113,7 @@ class sqlcipher_exporter {
   /// Writes the copy to `target` (which must not exist; it is created owner-only).
   export_result export_to(const std::filesystem::path& target, const progress_fn& progress) {
     std::error_code ec;
-    if (!std::filesystem::exists(db_path_, ec))
-      throw database_not_found_error("Database not found: " + db_path_.string());
-    const auto kind = detail::classify_database_file(db_path_);
-    if (kind == detail::database_kind::empty || kind == detail::database_kind::not_database)
-      throw export_error("sqlcipher_export failed: " + db_path_.string() +
-                         " is not a database: " + std::string(detail::database_kind_problem(kind)));
-    const bool plain = kind == detail::database_kind::plain;
-    if (!plain && opts_.key.empty())
-      throw key_required_error("The database " + db_path_.string() + " is encrypted and no key was given");
-    const database_key& key = plain ? no_key() : opts_.key;
+    const database_key& key = source_key();
     auto opened = open_checked(db_path_, SQLITE_OPEN_READWRITE, key);
     sqlite3* db = opened.db.get();
 
@@ -257,8 +248,24 @@ class sqlcipher_exporter {
     return r;
   }
 
- private:
+ protected:
   using opened_db = detail::opened_database;
+
+  /// The key that opens the source database: none for a plain file. Throws when the database
+  /// is missing, is no database, or is encrypted and no key was given.
+  const database_key& source_key() const {
+    std::error_code ec;
+    if (!std::filesystem::exists(db_path_, ec))
+      throw database_not_found_error("Database not found: " + db_path_.string());
+    const auto kind = detail::classify_database_file(db_path_);
+    if (kind == detail::database_kind::empty || kind == detail::database_kind::not_database)
+      throw export_error("sqlcipher_export failed: " + db_path_.string() +
+                         " is not a database: " + std::string(detail::database_kind_problem(kind)));
+    const bool plain = kind == detail::database_kind::plain;
+    if (!plain && opts_.key.empty())
+      throw key_required_error("The database " + db_path_.string() + " is encrypted and no key was given");
+    return plain ? no_key() : opts_.key;
+  }
 
   /// The rows of a check PRAGMA joined with "; ".
   static std::string pragma_rows(sqlite3* db, const std::string& sql) {
@@ -303,6 +310,7 @@ class sqlcipher_exporter {
     return c;
   }
 
+ private:
   row_counts copy_with_export(sqlite3* db, const std::filesystem::path& target, const database_key& key,
                               int compatibility) const {
     std::optional<detail::attached_database> copy;
