@@ -110,14 +110,20 @@ class page_reader final : public reader {
 /// Writes a plain SQLite image (as page_reader makes it) into a new database file through a
 /// connection keyed with `key` (none: a plain database), page by page with
 /// `INSERT INTO sqlite_dbpage`, in one transaction. With a key, SQLCipher encrypts every page as
-/// the pager writes it: the file is ciphertext from its first byte. The image must have the
-/// reserved bytes per page the key's cipher settings need (an image a keyed database gave has
-/// them); finish() commits, and for a durable file fsyncs it.
+/// the pager writes it: the file is ciphertext from its first byte. That needs the image to
+/// keep the reserved bytes per page the key's cipher settings need, as an image a database
+/// with that key gave does. Any other image (one made by plain sqlite3 has none) is gathered in
+/// memory instead and copied with sqlcipher_export() into the keyed file: still nothing
+/// decrypted on disk, but memory as large as the image. finish() commits, and for a durable
+/// file fsyncs it.
 class page_loader final : public writer {
  public:
   page_loader(std::filesystem::path file, const database_key& key, int compatibility, durability d)
       : file_(std::move(file)), key_(key), compatibility_(compatibility), durability_(d) {}
-  ~page_loader() override { secure_wipe(page_.data(), page_.size()); }
+  ~page_loader() override {
+    secure_wipe(page_.data(), page_.size());
+    secure_wipe(image_.data(), image_.size());
+  }
 
   void write(std::span<const std::byte> data) override {
     while (!data.empty()) {
@@ -135,10 +141,14 @@ class page_loader final : public writer {
     if (pgno_ == 1 || !page_.empty())
       throw corrupt_backup_error("The backup's database image is " +
                                  std::string(pgno_ == 1 ? "empty or shorter than one page" : "cut inside a page"));
-    insert_.reset();
-    tx_->commit();
-    tx_.reset();
-    db_.reset();  // closes the file: every page is in it
+    if (converting_) {
+      convert_image();
+    } else {
+      insert_.reset();
+      tx_->commit();
+      tx_.reset();
+      db_.reset();  // closes the file: every page is in it
+    }
     if (durability_ == durability::durable) {
       unique_fd fd(::open(file_.c_str(), O_RDONLY | O_CLOEXEC));
       if (!fd) throw io_error("Failed to sync " + file_.string() + ": " + errno_text(errno));
@@ -172,16 +182,23 @@ class page_loader final : public writer {
     exec(db, "PRAGMA synchronous = OFF");   // finish() syncs once
     int needed = -1;
     sqlite3_file_control(db, "main", SQLITE_FCNTL_RESERVE_BYTES, &needed);
-    if (needed != reserved)
-      throw corrupt_backup_error(
-          "The backup's database image keeps " + std::to_string(reserved) + " reserved bytes per page, but " +
-          (key_.empty() ? std::string("a plain database") : std::string("the key's cipher")) + " needs " +
-          std::to_string(needed) + "; restore it with sqlite3 and sqlcipher_export (see the README)");
+    if (needed != reserved) {
+      converting_ = true;  // see convert_image()
+      db_.reset();
+      return;
+    }
     tx_.emplace(db);
     insert_.emplace(db, "INSERT INTO sqlite_dbpage(schema, pgno, data) VALUES('main', ?1, ?2)");
   }
 
   void store_page() {
+    if (converting_) {
+      image_.insert(image_.end(), page_.begin(), page_.end());
+      secure_wipe(page_.data(), page_.size());
+      page_.clear();
+      ++pgno_;
+      return;
+    }
     insert_->bind(1, pgno_);
     insert_->bind_blob(2, page_.data(), page_.size());
     try {
@@ -196,6 +213,34 @@ class page_loader final : public writer {
     ++pgno_;
   }
 
+  /// An image whose reserved bytes differ from what the target needs: opened in memory
+  /// (sqlite3_deserialize) and copied with sqlcipher_export() into the target, keyed.
+  void convert_image() {
+    sqlite3* raw = nullptr;
+    sqlite3_open_v2(":memory:", &raw, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nullptr);
+    db_ptr mem(raw);
+    if (!raw) throw database_error("out of memory");
+    const auto size = static_cast<sqlite3_int64>(image_.size());
+    auto* copy = static_cast<unsigned char*>(sqlite3_malloc64(static_cast<sqlite3_uint64>(size)));
+    if (!copy) throw database_error("out of memory for the backup's database image");
+    std::memcpy(copy, image_.data(), image_.size());
+    secure_wipe(image_.data(), image_.size());
+    image_ = {};
+    if (sqlite3_deserialize(raw, "main", copy, size, size, SQLITE_DESERIALIZE_FREEONCLOSE) != SQLITE_OK)
+      throw corrupt_backup_error("The backup's database image cannot be opened: " + errmsg(raw));
+    try {
+      attached_database target(raw, file_, "hone_restore_target", key_);
+      if (compatibility_ != 0 && !key_.empty())
+        exec(raw, "PRAGMA hone_restore_target.cipher_compatibility = " + std::to_string(compatibility_));
+      exec(raw, "PRAGMA hone_restore_target.journal_mode = OFF");
+      exec(raw, "PRAGMA hone_restore_target.synchronous = OFF");
+      exec(raw, "SELECT sqlcipher_export('hone_restore_target')");
+      copy_header_values(raw, "main", "hone_restore_target");
+    } catch (const database_error& e) {
+      throw corrupt_backup_error(std::string("The backup's database image cannot be copied: ") + e.what());
+    }
+  }
+
   std::filesystem::path file_;
   const database_key& key_;
   int compatibility_;
@@ -204,6 +249,8 @@ class page_loader final : public writer {
   std::optional<transaction> tx_;  // destroyed before db_: rolled back while it is open
   std::optional<statement> insert_;
   std::vector<std::byte> page_;
+  std::vector<std::byte> image_;  // convert_image()'s pages
+  bool converting_ = false;
   std::size_t page_size_ = 0;
   std::int64_t pgno_ = 1;
 };
