@@ -15,7 +15,8 @@ packages=(
   nlohmann-json3-dev libboost-dev libboost-test-dev libcli11-dev
   libargon2-dev argon2
   libsqlcipher-dev sqlcipher
-  clang-format clang-14 libclang-rt-14-dev python3 nodejs npm strace
+  clang-format clang-14 libclang-rt-14-dev python3 nodejs npm strace time
+  age sqlite3
   libcurl4-openssl-dev libexpat1-dev python3-botocore curl swift-proxy swift-object swift-container swift-account
 )
 

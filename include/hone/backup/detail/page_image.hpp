@@ -40,13 +40,22 @@ inline std::size_t header_page_size(std::span<const std::byte> head) {
   return size >= 512 && (size & (size - 1)) == 0 ? size : 0;
 }
 
+/// Makes an SQLite header say rollback-journal mode (file format versions 1, bytes 18-19) where it
+/// says WAL (2), as `PRAGMA journal_mode = DELETE` does: the image is then a self-contained file
+/// that opens without a -wal beside it (and that sqlite3_deserialize accepts).
+inline void header_without_wal(std::span<std::byte> head) {
+  for (std::size_t i : {std::size_t{18}, std::size_t{19}})
+    if (head.size() > i && head[i] == std::byte{2}) head[i] = std::byte{1};
+}
+
 /// True when SQLite was built with the sqlite_dbpage table the page formats need.
 inline bool has_dbpage_table() { return sqlite3_compileoption_used("ENABLE_DBPAGE_VTAB") != 0; }
 
 /// Reads the pages of `db`'s main database, decrypted, in order, as one plain SQLite image:
 /// the reserved bytes at the end of every page (SQLCipher's IV and HMAC of the encrypted page,
 /// meaningless once it is decrypted) are zeroed, so that the image compresses well and reveals
-/// nothing of the encrypted file. The caller holds the read transaction. One page in memory.
+/// nothing of the encrypted file; the header says rollback-journal mode (header_without_wal),
+/// like the default format's copy. The caller holds the read transaction. One page in memory.
 class page_reader final : public reader {
  public:
   page_reader(sqlite3* db, progress_fn progress)
@@ -87,6 +96,7 @@ class page_reader final : public reader {
       if (header_page_size(page_) != size) throw export_error("page 1 of the database is not a plain SQLite header");
       page_size_ = size;
       reserved_ = std::to_integer<std::size_t>(page_[header_reserved_offset]);
+      header_without_wal(page_);
     }
     std::fill(page_.end() - static_cast<std::ptrdiff_t>(reserved_), page_.end(), std::byte{0});
     ++expected_;
@@ -164,6 +174,7 @@ class page_loader final : public writer {
     data = data.subspan(n);
     if (page_.size() < 100) return false;
     page_size_ = header_page_size(page_);
+    header_without_wal(page_);
     if (page_size_ == 0) throw corrupt_backup_error("The backup does not hold a plain SQLite database image");
     open_target(std::to_integer<int>(page_[header_reserved_offset]));
     return true;
