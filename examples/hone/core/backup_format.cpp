@@ -16,6 +16,18 @@ namespace hone_app {
 namespace {
 thread_local std::optional<backup_format> t_chosen;
 
+/// The variables of the compact format, read once: `hone serve` removes HONE_DB_KEY from its
+/// environment after start-up (read_backup_format_environment() comes first).
+struct age_environment {
+  std::string passphrase = env("HONE_DB_KEY");
+  std::string recipients = env("HONE_BACKUP_AGE_RECIPIENTS");
+  std::string identity_file = env("HONE_BACKUP_AGE_IDENTITY");
+};
+const age_environment& age_env() {
+  static const age_environment e;
+  return e;
+}
+
 bool ends_with(std::string_view s, std::string_view tail) {
   return s.size() >= tail.size() && s.substr(s.size() - tail.size()) == tail;
 }
@@ -37,11 +49,11 @@ std::vector<std::string> words(const std::string& text) {
 
 /// The X25519 identities (AGE-SECRET-KEY-1...) of an age identity file: one a line, blank
 /// lines and # comments skipped, as age-keygen writes them.
-std::vector<hb::identity> identity_file(const std::string& path) {
+std::vector<hb::age::identity> identity_file(const std::string& path) {
   std::ifstream in(path);
   if (!in)
     throw usage_error("HONE_BACKUP_AGE_IDENTITY: cannot read the identity file " + path + ": " + std::strerror(errno));
-  std::vector<hb::identity> ids;
+  std::vector<hb::age::identity> ids;
   std::string line;
   for (int n = 1; std::getline(in, line); ++n) {
     while (!line.empty() && (line.back() == '\r' || line.back() == ' ')) line.pop_back();
@@ -84,8 +96,8 @@ scoped_backup_format::~scoped_backup_format() { t_chosen = previous_; }
 hb::age_compressor_options age_settings(backup_format format) {
   hb::age_compressor_options o;
   o.seal = format == backup_format::compact;
-  const std::string passphrase = env("HONE_DB_KEY");
-  for (const auto& r : words(env("HONE_BACKUP_AGE_RECIPIENTS"))) {
+  const std::string& passphrase = age_env().passphrase;
+  for (const auto& r : words(age_env().recipients)) {
     if (r.rfind("age1", 0) != 0)
       throw usage_error("HONE_BACKUP_AGE_RECIPIENTS: " + quoted_env_value(r) +
                         " is not an age X25519 recipient (age1...)");
@@ -94,13 +106,18 @@ hb::age_compressor_options age_settings(backup_format format) {
   if (o.recipients.empty() && !passphrase.empty())
     o.recipients.push_back(hb::age::scrypt_recipient{passphrase, compact_log2_work});
   if (!passphrase.empty()) o.identities.push_back(hb::age::passphrase_identity{passphrase});
-  if (const std::string file = env("HONE_BACKUP_AGE_IDENTITY"); !file.empty())
+  if (const std::string& file = age_env().identity_file; !file.empty())
     for (auto& id : identity_file(file)) o.identities.push_back(std::move(id));
   return o;
 }
 
+void read_backup_format_environment() {
+  age_settings(current_backup_format());
+  require_compact_recipient(current_backup_format());
+}
+
 void require_compact_recipient(backup_format format) {
-  if (format == backup_format::compact && env("HONE_DB_KEY").empty() && env("HONE_BACKUP_AGE_RECIPIENTS").empty())
+  if (format == backup_format::compact && age_env().passphrase.empty() && age_env().recipients.empty())
     throw usage_error(
         "the compact format encrypts each backup with HONE_DB_KEY (or for the keys of HONE_BACKUP_AGE_RECIPIENTS); "
         "neither is set");

@@ -54,6 +54,10 @@ class scoped_backup_format {
 /// file. Throws usage_error when a variable is not valid.
 hb::age_compressor_options age_settings(backup_format format);
 
+/// Reads and checks the variables of this file once, before HONE_DB_KEY leaves the environment
+/// (`hone serve`); throws usage_error for a value that is not valid.
+void read_backup_format_environment();
+
 /// Throws usage_error when `format` is compact and there is nothing to encrypt to (neither
 /// HONE_DB_KEY nor HONE_BACKUP_AGE_RECIPIENTS).
 void require_compact_recipient(backup_format format);

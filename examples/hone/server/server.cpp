@@ -4,6 +4,7 @@
 #include "config/environment.hpp"
 #include "config/hardening.hpp"
 #include "core/app.hpp"
+#include "core/backup_format.hpp"
 #include "core/log.hpp"
 #include "core/runner_factory.hpp"
 #include "monitoring/monitoring.hpp"
@@ -704,6 +705,7 @@ int run_server(const server_options& opts) {
   cfg.database = opts.database;
   cfg.backup_dir = opts.backup_dir;
   const hone::backup::database_key key = load_key();
+  read_backup_format_environment();  // keeps HONE_DB_KEY as the compact format's passphrase
   // The passphrase and the token are copied: nothing needs them in the environment any more,
   // where /proc/PID/environ or a core dump would show them.
   drop_from_environment("HONE_DB_KEY");
