@@ -1541,6 +1541,12 @@ template <class E>
 concept has_export_pages = requires(E& e, const std::function<void(reader&)>& consume, const progress_fn& p) {
   { e.export_pages(consume, p) } -> std::same_as<export_result>;
 };
+/// Optional: check() of a file load_pages wrote, which may leave out what the encrypting
+/// Compressor's authentication already proved.
+template <class E>
+concept has_check_loaded = requires(const E& e, const std::filesystem::path& file) {
+  { e.check_loaded(file) } -> std::same_as<check_result>;
+};
 template <class E>
 concept has_load_pages = requires(const E& e, const std::filesystem::path& target) {
   e.load_pages(target, durability::scratch)->write(std::span<const std::byte>{});
@@ -4127,7 +4133,11 @@ class sqlcipher_exporter {
   }
 
   /// Opens `file` with the key, runs the checks of opts.check and the counts.
-  check_result check(const std::filesystem::path& file) const {
+  check_result check(const std::filesystem::path& file) const { return check_file(file, true); }
+
+  /// check(), with SQLCipher's check of every page's HMAC (`PRAGMA cipher_integrity_check`)
+  /// left out unless `page_hmacs`: for a file whose every byte was proven otherwise.
+  check_result check_file(const std::filesystem::path& file, bool page_hmacs) const {
     check_result r;
     const auto kind = detail::classify_database_file(file);
     if (kind == detail::database_kind::empty || kind == detail::database_kind::not_database) {
@@ -4150,7 +4160,7 @@ class sqlcipher_exporter {
       // b-trees: the two are independent and each takes about as long as the other.
       std::string cipher_problem;
       std::jthread cipher_check;
-      if (!plain && opts_.check != check_level::readable && detail::sqlcipher_major() >= 4)
+      if (page_hmacs && !plain && opts_.check != check_level::readable && detail::sqlcipher_major() >= 4)
         cipher_check = std::jthread([&, compatibility = opened.compatibility] {
           try {
             auto second = detail::open_and_probe(file, SQLITE_OPEN_READONLY, key, opts_.busy_timeout_ms, compatibility);
@@ -4633,6 +4643,11 @@ class sqlcipher_page_exporter : public sqlcipher_exporter {
     require_supported();
     return std::make_unique<detail::page_loader>(target, settings().key, settings().cipher_compatibility, d);
   }
+
+  /// check() of a file load_pages wrote, without SQLCipher's check of every page's HMAC: the
+  /// encrypting Compressor authenticated every byte of the image, and the pages' HMACs are
+  /// the ones the load itself has just computed. The b-tree checks and the counts still run.
+  check_result check_loaded(const std::filesystem::path& file) const { return check_file(file, false); }
 
  private:
   static void require_supported() {
@@ -5266,8 +5281,9 @@ class BackupRunner {
       r.name = name;
       detail::private_temp_dir tmp(temp_directory(), "verify", options_.temp_files);
       const auto copy = tmp.path() / "verify.db";
+      bool loaded = false;
       try {
-        unpack(*in, copy, op, name, stored_size(name));
+        loaded = unpack(*in, copy, op, name, stored_size(name));
       } catch (const corrupt_backup_error& e) {
         r.message = e.what();
         return r;
@@ -5276,7 +5292,7 @@ class BackupRunner {
         r.message = e.what();
         return r;
       }
-      check_result c = accepted(checked(copy, op, name));
+      check_result c = accepted(checked(copy, op, name, loaded));
       r.encrypted = c.encrypted;
       r.counts = c.counts;
       r.valid = c.valid;
@@ -5313,8 +5329,9 @@ class BackupRunner {
       // would remove this one's temporary file as a stale one, or replace the database under it.
       detail::replace_lock restoring(target.path, "restore of backup " + name, iso8601(clock_.now()));
       auto guard = destination_.lock();
-      detail::temp_path copy = fetch_beside(name, target);  // 1. the backup, decompressed next to the database
-      require_restorable(name, copy.path());                // 2. proven with the key before anything is touched
+      bool loaded = false;
+      detail::temp_path copy = fetch_beside(name, target, loaded);  // 1. the backup, decompressed next to the database
+      require_restorable(name, copy.path(), loaded);                // 2. proven with the key before anything is touched
       [[maybe_unused]] auto hold =
           target.exists ? hold_for_replace(target.path) : decltype(hold_for_replace(target.path)){};
       restore_result r;  // 3. the old database kept, the new one moved in
@@ -5512,16 +5529,18 @@ class BackupRunner {
     checked_out.finish();
   }
 
-  void unpack(reader& in, const std::filesystem::path& file, event::operation op, const std::string& name,
+  /// Returns whether the Exporter's load_pages wrote `file` (see unpack_into).
+  bool unpack(reader& in, const std::filesystem::path& file, event::operation op, const std::string& name,
               std::uint64_t total) {
     file_writer out(file, 0600, durability::scratch);  // read back at once and deleted: no fsync
-    unpack_into(in, out, file, durability::scratch, op, name, total);
+    return unpack_into(in, out, file, durability::scratch, op, name, total);
   }
 
   /// Decompresses `in` into `file`, created empty and open as `out`, and finishes it. A stream
   /// the Compressor encrypted (sealed) may hold plaintext pages: they go through the
-  /// Exporter's load_pages, which writes them encrypted with the key, never through `out`.
-  void unpack_into(reader& in, file_writer& out, const std::filesystem::path& file, durability d, event::operation op,
+  /// Exporter's load_pages, which writes them encrypted with the key, never through `out`;
+  /// returns true then.
+  bool unpack_into(reader& in, file_writer& out, const std::filesystem::path& file, durability d, event::operation op,
                    const std::string& name, std::uint64_t total) {
     if constexpr (concepts::compressor::encrypting<Compressor> && concepts::exporter::has_load_pages<Exporter>) {
       lookahead_reader<Compressor::sealed_head_bytes> ahead(in);
@@ -5534,13 +5553,14 @@ class BackupRunner {
           throw encryption_error(std::string(wrong_key_message) + " (" + e.what() + ")");
         }
         loader->finish();
-        return;
+        return true;
       }
       decompress_into(ahead, out, op, name, total);
     } else {
       decompress_into(in, out, op, name, total);
     }
     out.finish();
+    return false;
   }
 
   std::filesystem::path temp_directory() const {
@@ -5565,24 +5585,29 @@ class BackupRunner {
     return c;
   }
 
-  check_result checked(const std::filesystem::path& file, event::operation op, const std::string& name) {
+  /// The Exporter's check of `file`; its check_loaded when it has one and load_pages wrote
+  /// the file (`loaded`).
+  check_result checked(const std::filesystem::path& file, event::operation op, const std::string& name, bool loaded) {
     emit(event::kind::started, op, name, "check");
+    if constexpr (concepts::exporter::has_check_loaded<Exporter>)
+      if (loaded) return exporter_.check_loaded(file);
     return exporter_.check(file);
   }
 
   /// Decompresses the backup into a temp file beside the database (detail::create_restore_file).
-  detail::temp_path fetch_beside(const std::string& name, const detail::restore_target& target) {
+  detail::temp_path fetch_beside(const std::string& name, const detail::restore_target& target, bool& loaded) {
     auto [fd, copy] = detail::create_restore_file(target, options_.temp_files);
     auto in = destination_.open(name);
     file_writer out(std::move(fd), "Failed to write the restored database in " + target.path.parent_path().string());
-    unpack_into(*in, out, copy.path(), durability::durable, event::operation::restore, name, stored_size(name));
+    loaded =
+        unpack_into(*in, out, copy.path(), durability::durable, event::operation::restore, name, stored_size(name));
     return std::move(copy);
   }
 
   /// Throws unless the decompressed backup at `file` passes the Exporter's check with the key
   /// and the program's own acceptance, and is encrypted whenever a key is configured.
-  void require_restorable(const std::string& name, const std::string& file) {
-    check_result c = checked(file, event::operation::restore, name);
+  void require_restorable(const std::string& name, const std::string& file, bool loaded) {
+    check_result c = checked(file, event::operation::restore, name, loaded);
     if (!c.valid) {
       if (c.key_missing) throw key_required_error("Backup " + name + " is encrypted and no key was given");
       if (c.wrong_key) throw encryption_error(std::string(wrong_key_message));

@@ -55,6 +55,12 @@ template <class E>
 concept has_export_pages = requires(E& e, const std::function<void(reader&)>& consume, const progress_fn& p) {
   { e.export_pages(consume, p) } -> std::same_as<export_result>;
 };
+/// Optional: check() of a file load_pages wrote, which may leave out what the encrypting
+/// Compressor's authentication already proved.
+template <class E>
+concept has_check_loaded = requires(const E& e, const std::filesystem::path& file) {
+  { e.check_loaded(file) } -> std::same_as<check_result>;
+};
 template <class E>
 concept has_load_pages = requires(const E& e, const std::filesystem::path& target) {
   e.load_pages(target, durability::scratch)->write(std::span<const std::byte>{});

@@ -181,7 +181,11 @@ class sqlcipher_exporter {
   }
 
   /// Opens `file` with the key, runs the checks of opts.check and the counts.
-  check_result check(const std::filesystem::path& file) const {
+  check_result check(const std::filesystem::path& file) const { return check_file(file, true); }
+
+  /// check(), with SQLCipher's check of every page's HMAC (`PRAGMA cipher_integrity_check`)
+  /// left out unless `page_hmacs`: for a file whose every byte was proven otherwise.
+  check_result check_file(const std::filesystem::path& file, bool page_hmacs) const {
     check_result r;
     const auto kind = detail::classify_database_file(file);
     if (kind == detail::database_kind::empty || kind == detail::database_kind::not_database) {
@@ -204,7 +208,7 @@ class sqlcipher_exporter {
       // b-trees: the two are independent and each takes about as long as the other.
       std::string cipher_problem;
       std::jthread cipher_check;
-      if (!plain && opts_.check != check_level::readable && detail::sqlcipher_major() >= 4)
+      if (page_hmacs && !plain && opts_.check != check_level::readable && detail::sqlcipher_major() >= 4)
         cipher_check = std::jthread([&, compatibility = opened.compatibility] {
           try {
             auto second = detail::open_and_probe(file, SQLITE_OPEN_READONLY, key, opts_.busy_timeout_ms, compatibility);
