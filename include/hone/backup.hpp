@@ -6,6 +6,7 @@
 #include <hone/backup/error.hpp>
 #include <hone/backup/types.hpp>
 #include <hone/backup/io.hpp>
+#include <hone/backup/age.hpp>
 #include <hone/backup/key.hpp>
 #include <hone/backup/statement.hpp>
 #include <hone/backup/database.hpp>

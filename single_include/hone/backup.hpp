@@ -788,6 +788,207 @@ class span_reader final : public reader {
 
 }  // namespace hone::backup
 // ---- end of <hone/backup/io.hpp> ----
+// ---- begin of <hone/backup/age.hpp> ----
+// age v1 encryption (the C2SP "age" specification) as a writer and a reader: a passphrase
+// (scrypt) or X25519 recipients, ChaCha20-Poly1305 STREAM in 64 KiB chunks. Files it writes
+// open with the age tool, and it reads what the age tool writes. One chunk is held in memory.
+
+// ---- begin of <hone/backup/detail/age_crypto.hpp> ----
+// The primitives of the age format, from OpenSSL 3's libcrypto: HKDF-SHA-256, HMAC-SHA-256,
+// scrypt, X25519 and ChaCha20-Poly1305. Secrets live in wiped arrays (secret<N>).
+
+
+#include <algorithm>
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string>
+#include <string_view>
+
+#include <openssl/core_names.h>
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+#include <openssl/kdf.h>
+#include <openssl/params.h>
+#include <openssl/rand.h>
+
+namespace hone::backup::detail::age {
+
+[[noreturn]] inline void crypto_failed(std::string_view what) {
+  throw encryption_error("age: OpenSSL's " + std::string(what) + " failed");
+}
+
+/// N bytes of key material, wiped when it goes.
+template <std::size_t N>
+struct secret {
+  std::array<unsigned char, N> bytes{};
+  secret() = default;
+  secret(const secret&) = default;
+  secret& operator=(const secret&) = default;
+  ~secret() { OPENSSL_cleanse(bytes.data(), N); }
+  unsigned char* data() noexcept { return bytes.data(); }
+  const unsigned char* data() const noexcept { return bytes.data(); }
+  static constexpr std::size_t size() noexcept { return N; }
+  std::span<unsigned char, N> span() noexcept { return bytes; }
+  std::span<const unsigned char, N> span() const noexcept { return bytes; }
+};
+
+using file_key = secret<16>;
+using key32 = secret<32>;
+
+/// Fills out from the CSPRNG (RAND_priv_bytes: the output is a secret).
+inline void random_secret(std::span<unsigned char> out) {
+  if (RAND_priv_bytes(out.data(), static_cast<int>(out.size())) != 1) crypto_failed("random generator");
+}
+/// Fills out from the CSPRNG (salts, nonces).
+inline void random_public(std::span<unsigned char> out) {
+  if (RAND_bytes(out.data(), static_cast<int>(out.size())) != 1) crypto_failed("random generator");
+}
+
+/// HKDF-SHA-256 (extract then expand) to 32 bytes.
+inline key32 hkdf_sha256(std::span<const unsigned char> ikm, std::span<const unsigned char> salt,
+                         std::string_view info) {
+  std::unique_ptr<EVP_KDF, decltype(&EVP_KDF_free)> kdf(EVP_KDF_fetch(nullptr, "HKDF", nullptr), EVP_KDF_free);
+  std::unique_ptr<EVP_KDF_CTX, decltype(&EVP_KDF_CTX_free)> ctx(kdf ? EVP_KDF_CTX_new(kdf.get()) : nullptr,
+                                                                EVP_KDF_CTX_free);
+  char digest[] = "SHA256";
+  std::array<OSSL_PARAM, 5> params{};
+  std::size_t i = 0;
+  params[i++] = OSSL_PARAM_construct_utf8_string(OSSL_KDF_PARAM_DIGEST, digest, 0);
+  params[i++] =
+      OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_KEY, const_cast<unsigned char*>(ikm.data()), ikm.size());
+  if (!salt.empty())
+    params[i++] =
+        OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_SALT, const_cast<unsigned char*>(salt.data()), salt.size());
+  params[i++] = OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_INFO, const_cast<char*>(info.data()), info.size());
+  params[i] = OSSL_PARAM_construct_end();
+  key32 out;
+  if (!ctx || EVP_KDF_derive(ctx.get(), out.data(), out.size(), params.data()) != 1) crypto_failed("HKDF");
+  return out;
+}
+
+/// HMAC-SHA-256 of data.
+inline std::array<unsigned char, 32> hmac_sha256(std::span<const unsigned char, 32> key,
+                                                 std::span<const unsigned char> data) {
+  std::array<unsigned char, 32> out{};
+  unsigned int len = 0;
+  if (!HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()), data.data(), data.size(), out.data(), &len) ||
+      len != out.size())
+    crypto_failed("HMAC");
+  return out;
+}
+
+/// scrypt(N = 2^log2_n, r = 8, p = 1, dkLen = 32). Needs 128 * r * N bytes (2^15: 32 MiB).
+inline key32 scrypt(std::string_view passphrase, std::span<const unsigned char> salt, int log2_n) {
+  const std::uint64_t n = std::uint64_t{1} << log2_n;
+  const std::uint64_t maxmem = 128 * 8 * (n + 2) + (1u << 20);
+  key32 out;
+  if (EVP_PBE_scrypt(passphrase.data(), passphrase.size(), salt.data(), salt.size(), n, 8, 1, maxmem, out.data(),
+                     out.size()) != 1)
+    crypto_failed("scrypt");
+  return out;
+}
+
+/// The X25519 public key (share) of a 32-byte secret.
+inline std::array<unsigned char, 32> x25519_public(std::span<const unsigned char, 32> secret_key) {
+  std::unique_ptr<EVP_PKEY, decltype(&EVP_PKEY_free)> key(
+      EVP_PKEY_new_raw_private_key(EVP_PKEY_X25519, nullptr, secret_key.data(), secret_key.size()), EVP_PKEY_free);
+  std::array<unsigned char, 32> out{};
+  std::size_t len = out.size();
+  if (!key || EVP_PKEY_get_raw_public_key(key.get(), out.data(), &len) != 1 || len != out.size())
+    crypto_failed("X25519");
+  return out;
+}
+
+/// X25519(secret, peer). False when the result is all zeros (a low-order peer share), which
+/// OpenSSL reports as a failure of the derivation.
+inline bool x25519_shared(std::span<const unsigned char, 32> secret_key, std::span<const unsigned char, 32> peer,
+                          key32& out) {
+  using pkey = std::unique_ptr<EVP_PKEY, decltype(&EVP_PKEY_free)>;
+  pkey mine(EVP_PKEY_new_raw_private_key(EVP_PKEY_X25519, nullptr, secret_key.data(), secret_key.size()),
+            EVP_PKEY_free);
+  pkey theirs(EVP_PKEY_new_raw_public_key(EVP_PKEY_X25519, nullptr, peer.data(), peer.size()), EVP_PKEY_free);
+  std::unique_ptr<EVP_PKEY_CTX, decltype(&EVP_PKEY_CTX_free)> ctx(
+      mine ? EVP_PKEY_CTX_new(mine.get(), nullptr) : nullptr, EVP_PKEY_CTX_free);
+  if (!ctx || !theirs || EVP_PKEY_derive_init(ctx.get()) != 1) crypto_failed("X25519");
+  std::size_t len = out.size();
+  if (EVP_PKEY_derive_set_peer_ex(ctx.get(), theirs.get(), 0) != 1 ||
+      EVP_PKEY_derive(ctx.get(), out.data(), &len) != 1 || len != out.size())
+    return false;
+  unsigned char any = 0;
+  for (unsigned char b : out.bytes) any |= b;
+  return any != 0;
+}
+
+/// ChaCha20-Poly1305 under one key, one direction; each seal/open takes its own 12-byte nonce.
+class chacha20_poly1305 {
+ public:
+  static constexpr std::size_t tag_size = 16;
+  static constexpr std::size_t nonce_size = 12;
+
+  chacha20_poly1305(std::span<const unsigned char, 32> key, bool encrypt)
+      : ctx_(EVP_CIPHER_CTX_new(), EVP_CIPHER_CTX_free) {
+    if (!ctx_ ||
+        EVP_CipherInit_ex2(ctx_.get(), EVP_chacha20_poly1305(), key.data(), nullptr, encrypt ? 1 : 0, nullptr) != 1)
+      crypto_failed("ChaCha20-Poly1305");
+  }
+
+  /// Encrypts data in place and writes the tag to data.data() + data.size() (room for it needed).
+  void seal(std::span<const unsigned char, nonce_size> nonce, std::span<unsigned char> data, unsigned char* tag) {
+    int len = 0, fin = 0;
+    if (EVP_CipherInit_ex2(ctx_.get(), nullptr, nullptr, nonce.data(), -1, nullptr) != 1 ||
+        EVP_CipherUpdate(ctx_.get(), data.data(), &len, data.data(), static_cast<int>(data.size())) != 1 ||
+        EVP_CipherFinal_ex(ctx_.get(), data.data() + len, &fin) != 1 ||
+        EVP_CIPHER_CTX_ctrl(ctx_.get(), EVP_CTRL_AEAD_GET_TAG, tag_size, tag) != 1)
+      crypto_failed("ChaCha20-Poly1305");
+  }
+
+  /// Decrypts data in place, checking tag; false (data then holds garbage) when it does not match.
+  bool open(std::span<const unsigned char, nonce_size> nonce, std::span<unsigned char> data, const unsigned char* tag) {
+    int len = 0, fin = 0;
+    if (EVP_CipherInit_ex2(ctx_.get(), nullptr, nullptr, nonce.data(), -1, nullptr) != 1 ||
+        EVP_CIPHER_CTX_ctrl(ctx_.get(), EVP_CTRL_AEAD_SET_TAG, tag_size, const_cast<unsigned char*>(tag)) != 1 ||
+        EVP_CipherUpdate(ctx_.get(), data.data(), &len, data.data(), static_cast<int>(data.size())) != 1)
+      crypto_failed("ChaCha20-Poly1305");
+    return EVP_CipherFinal_ex(ctx_.get(), data.data() + len, &fin) == 1;
+  }
+
+ private:
+  std::unique_ptr<EVP_CIPHER_CTX, decltype(&EVP_CIPHER_CTX_free)> ctx_;
+};
+
+/// The stanza body: the file key sealed under a wrap key with the all-zero nonce (32 bytes).
+inline std::array<unsigned char, 32> wrap_file_key(const key32& wrap_key, const file_key& key) {
+  std::array<unsigned char, 32> body{};
+  std::copy(key.bytes.begin(), key.bytes.end(), body.begin());
+  chacha20_poly1305 aead(wrap_key.span(), true);
+  aead.seal(std::array<unsigned char, 12>{}, std::span(body).first(16), body.data() + 16);
+  return body;
+}
+
+/// Opens a 32-byte stanza body; false when the wrap key is not the one it was sealed with.
+inline bool unwrap_file_key(const key32& wrap_key, std::span<const unsigned char> body, file_key& out) {
+  secret<32> copy;
+  std::copy(body.begin(), body.end(), copy.bytes.begin());
+  chacha20_poly1305 aead(wrap_key.span(), false);
+  if (!aead.open(std::array<unsigned char, 12>{}, copy.span().first(16), copy.data() + 16)) return false;
+  std::copy(copy.bytes.begin(), copy.bytes.begin() + 16, out.bytes.begin());
+  return true;
+}
+
+}  // namespace hone::backup::detail::age
+// ---- end of <hone/backup/detail/age_crypto.hpp> ----
+// ---- begin of <hone/backup/detail/age_header.hpp> ----
+// The text header of an age v1 file: reading it from a stream, parsing it strictly (every
+// rule of the C2SP grammar, canonical base64) and writing stanzas and the MAC line.
+
+// ---- begin of <hone/backup/detail/age_text.hpp> ----
+// The two text encodings of the age format: unpadded canonical base64 (RFC 4648, header lines)
+// and Bech32 (BIP 173 without its length limit, for "age1..." and "AGE-SECRET-KEY-1..." keys).
+
 // ---- begin of <hone/backup/key.hpp> ----
 // Database keys: a passphrase or raw key bytes (hone_key.hpp adds the Hone program's Argon2id key).
 // Key material is wiped on destruction, never printed, and reaches SQLCipher only through
@@ -888,6 +1089,726 @@ class database_key {
 
 }  // namespace hone::backup
 // ---- end of <hone/backup/key.hpp> ----
+
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace hone::backup::detail::age {
+
+inline constexpr char base64_alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+/// The value of one base64 character, or -1.
+constexpr int base64_value(char c) noexcept {
+  if (c >= 'A' && c <= 'Z') return c - 'A';
+  if (c >= 'a' && c <= 'z') return c - 'a' + 26;
+  if (c >= '0' && c <= '9') return c - '0' + 52;
+  if (c == '+') return 62;
+  if (c == '/') return 63;
+  return -1;
+}
+
+/// Standard base64 without '=' padding.
+inline std::string base64_encode(std::span<const unsigned char> in) {
+  std::string out;
+  out.reserve((in.size() * 4 + 2) / 3);
+  std::uint32_t acc = 0;
+  int bits = 0;
+  for (unsigned char b : in) {
+    acc = (acc << 8) | b;
+    bits += 8;
+    while (bits >= 6) {
+      bits -= 6;
+      out += base64_alphabet[(acc >> bits) & 63];
+    }
+  }
+  if (bits > 0) out += base64_alphabet[(acc << (6 - bits)) & 63];
+  return out;
+}
+
+/// Decodes unpadded base64, refusing anything a canonical encoder would not have written:
+/// other characters (padding included), an impossible length, non-zero unused bits.
+inline std::optional<std::vector<unsigned char>> base64_decode(std::string_view in) {
+  if (in.size() % 4 == 1) return std::nullopt;
+  std::vector<unsigned char> out;
+  out.reserve(in.size() * 3 / 4);
+  std::uint32_t acc = 0;
+  int bits = 0;
+  for (char c : in) {
+    const int v = base64_value(c);
+    if (v < 0) return std::nullopt;
+    acc = (acc << 6) | static_cast<std::uint32_t>(v);
+    bits += 6;
+    if (bits >= 8) {
+      bits -= 8;
+      out.push_back(static_cast<unsigned char>(acc >> bits));
+    }
+  }
+  if ((acc & ((1u << bits) - 1)) != 0) return std::nullopt;
+  return out;
+}
+
+inline constexpr char bech32_alphabet[] = "qpzry9x8gf2tvdw0s3jn54khce6mua7l";
+
+inline std::uint32_t bech32_polymod(std::span<const unsigned char> values) {
+  static constexpr std::uint32_t gen[] = {0x3b6a57b2, 0x26508e6d, 0x1ea119fa, 0x3d4233dd, 0x2a1462b3};
+  std::uint32_t chk = 1;
+  for (unsigned char v : values) {
+    const std::uint32_t top = chk >> 25;
+    chk = ((chk & 0x1ffffff) << 5) ^ v;
+    for (int i = 0; i < 5; ++i)
+      if ((top >> i) & 1) chk ^= gen[i];
+  }
+  return chk;
+}
+
+/// The checksum input: the expanded human-readable part followed by the 5-bit data values.
+inline std::vector<unsigned char> bech32_expand(std::string_view hrp, std::span<const unsigned char> data5) {
+  std::vector<unsigned char> v;
+  v.reserve(hrp.size() * 2 + 1 + data5.size() + 6);
+  for (char c : hrp) v.push_back(static_cast<unsigned char>(static_cast<unsigned char>(c) >> 5));
+  v.push_back(0);
+  for (char c : hrp) v.push_back(static_cast<unsigned char>(c & 31));
+  v.insert(v.end(), data5.begin(), data5.end());
+  return v;
+}
+
+/// Regroups bits (8 to 5 with padding, or 5 to 8 refusing non-zero or excess padding).
+inline std::optional<std::vector<unsigned char>> regroup(std::span<const unsigned char> in, int from, int to,
+                                                         bool pad) {
+  std::vector<unsigned char> out;
+  std::uint32_t acc = 0;
+  int bits = 0;
+  const std::uint32_t mask = (1u << to) - 1;
+  for (unsigned char v : in) {
+    acc = (acc << from) | v;
+    bits += from;
+    while (bits >= to) {
+      bits -= to;
+      out.push_back(static_cast<unsigned char>((acc >> bits) & mask));
+    }
+  }
+  if (pad && bits > 0) out.push_back(static_cast<unsigned char>((acc << (to - bits)) & mask));
+  if (!pad && (bits >= from || ((acc << (to - bits)) & mask) != 0)) return std::nullopt;
+  return out;
+}
+
+/// Bech32 of data under a lowercase human-readable part; the result is lowercase.
+inline std::string bech32_encode(std::string_view hrp, std::span<const unsigned char> data) {
+  auto data5 = *regroup(data, 8, 5, true);
+  auto values = bech32_expand(hrp, data5);
+  values.insert(values.end(), 6, 0);
+  const std::uint32_t mod = bech32_polymod(values) ^ 1;
+  std::string out(hrp);
+  out += '1';
+  for (unsigned char v : data5) out += bech32_alphabet[v];
+  for (int i = 0; i < 6; ++i) out += bech32_alphabet[(mod >> (5 * (5 - i))) & 31];
+  secure_wipe(data5.data(), data5.size());  // the data may be a secret key
+  secure_wipe(values.data(), values.size());
+  return out;
+}
+
+struct bech32_value {
+  std::string hrp;  ///< lowercase
+  std::vector<unsigned char> data;
+};
+
+/// Decodes a Bech32 string (all lowercase or all uppercase); nullopt when it is not one.
+inline std::optional<bech32_value> bech32_decode(std::string_view s) {
+  bool lower = false, upper = false;
+  std::string low(s);
+  for (char& c : low) {
+    if (c < 33 || c > 126) return std::nullopt;
+    if (c >= 'a' && c <= 'z') lower = true;
+    if (c >= 'A' && c <= 'Z') {
+      upper = true;
+      c = static_cast<char>(c - 'A' + 'a');
+    }
+  }
+  const auto sep = low.rfind('1');
+  if ((lower && upper) || sep == std::string::npos || sep == 0 || low.size() - sep < 7) return std::nullopt;
+  std::vector<unsigned char> data5;
+  for (char c : std::string_view(low).substr(sep + 1)) {
+    const std::string_view alphabet(bech32_alphabet);
+    const auto v = alphabet.find(c);
+    if (v == std::string_view::npos) return std::nullopt;
+    data5.push_back(static_cast<unsigned char>(v));
+  }
+  bech32_value out{low.substr(0, sep), {}};
+  if (bech32_polymod(bech32_expand(out.hrp, data5)) != 1) return std::nullopt;
+  auto data = regroup(std::span(data5).first(data5.size() - 6), 5, 8, false);
+  if (!data) return std::nullopt;
+  out.data = std::move(*data);
+  secure_wipe(low.data(), low.size());
+  secure_wipe(data5.data(), data5.size());
+  return out;
+}
+
+}  // namespace hone::backup::detail::age
+// ---- end of <hone/backup/detail/age_text.hpp> ----
+
+#include <algorithm>
+#include <array>
+#include <cstddef>
+#include <cstring>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace hone::backup::detail::age {
+
+inline constexpr std::string_view version_line = "age-encryption.org/v1\n";
+inline constexpr std::size_t max_header_size = 64 * 1024;
+inline constexpr std::size_t body_columns = 64;
+
+[[noreturn]] inline void bad_header(const std::string& why) { throw corrupt_backup_error("age header: " + why); }
+
+struct stanza {
+  std::vector<std::string> args;  ///< args[0] is the type ("scrypt", "X25519", ...)
+  std::vector<unsigned char> body;
+};
+
+struct parsed_header {
+  std::vector<stanza> stanzas;
+  std::array<unsigned char, 32> mac{};
+  std::size_t mac_input_size = 0;  ///< the MAC covers text[0, mac_input_size): up to "---"
+};
+
+/// Reads an age header from a stream: the lines up to and including the "---" line (at most
+/// max_header_size bytes), keeping the bytes read past it (the start of the payload).
+class header_input {
+  static constexpr std::string_view prefix = "age-encryption.org/";
+
+ public:
+  explicit header_input(reader& in) : in_(in) {}
+
+  /// The header text, ending with the LF of its "---" line.
+  std::string read() {
+    std::size_t line_start = 0;
+    for (;;) {
+      const std::size_t n = std::min(prefix.size(), pending_.size());
+      if (std::string_view(pending_).substr(0, n) != prefix.substr(0, n)) bad_header("not an age file");
+      const auto lf = pending_.find('\n', line_start);
+      if (lf == std::string::npos) {
+        if (pending_.size() >= max_header_size) bad_header("longer than 64 KiB");
+        if (!fill()) bad_header(pending_.empty() ? "the file is empty" : "the file ends inside the header");
+        continue;
+      }
+      if (lf + 1 > max_header_size) bad_header("longer than 64 KiB");
+      if (pending_.compare(line_start, 3, "---") == 0) {
+        rest_ = pending_.substr(lf + 1);
+        pending_.resize(lf + 1);
+        return std::move(pending_);
+      }
+      line_start = lf + 1;
+    }
+  }
+
+  /// Bytes read past the header (less than 4 KiB).
+  const std::string& rest() const noexcept { return rest_; }
+
+ private:
+  bool fill() {
+    char block[4096];
+    const std::size_t n = in_.read(std::as_writable_bytes(std::span(block)));
+    pending_.append(block, n);
+    return n > 0;
+  }
+
+  reader& in_;
+  std::string pending_;
+  std::string rest_;
+};
+
+/// True when every character is a visible ASCII character (VCHAR).
+inline bool visible(std::string_view s) {
+  for (char c : s)
+    if (c < 0x21 || c > 0x7e) return false;
+  return true;
+}
+
+/// Parses "-> ARG ARG..." and the body lines that follow from text[pos]; advances pos.
+inline stanza parse_stanza(std::string_view text, std::size_t& pos, std::size_t index) {
+  const std::string where = "stanza " + std::to_string(index + 1) + ": ";
+  std::size_t lf = text.find('\n', pos);
+  std::string_view args = text.substr(pos + 3, lf - pos - 3);
+  pos = lf + 1;
+  stanza s;
+  for (;;) {
+    const auto sp = args.find(' ');
+    const auto arg = args.substr(0, sp);
+    if (arg.empty() || !visible(arg)) bad_header(where + "an empty or invalid argument");
+    s.args.emplace_back(arg);
+    if (sp == std::string_view::npos) break;
+    args.remove_prefix(sp + 1);
+  }
+  std::string body;
+  for (;;) {
+    if (pos >= text.size()) bad_header(where + "no final short body line");
+    lf = text.find('\n', pos);
+    const auto line = text.substr(pos, lf - pos);
+    if (line.size() > body_columns) bad_header(where + "a body line is longer than 64 columns");
+    for (char c : line)
+      if (base64_value(c) < 0) bad_header(where + "the body is not base64 or its final short line is missing");
+    body += line;
+    pos = lf + 1;
+    if (line.size() < body_columns) break;
+  }
+  auto decoded = base64_decode(body);
+  if (!decoded) bad_header(where + "the body is not canonical base64");
+  s.body = std::move(*decoded);
+  return s;
+}
+
+/// Parses a header as header_input::read() returns it. Throws corrupt_backup_error naming the
+/// broken rule.
+inline parsed_header parse_header(std::string_view text) {
+  if (!text.starts_with("age-encryption.org/")) bad_header("not an age file");
+  if (!text.starts_with(version_line)) bad_header("not age version v1");
+  parsed_header h;
+  std::size_t pos = version_line.size();
+  while (text.substr(pos, 3) == "-> ") h.stanzas.push_back(parse_stanza(text, pos, h.stanzas.size()));
+  const auto line = text.substr(pos, text.size() - 1 - pos);
+  if (!line.starts_with("---"))
+    bad_header("line after stanza " + std::to_string(h.stanzas.size()) + " is neither a stanza nor the MAC");
+  if (h.stanzas.empty()) bad_header("no recipient stanza");
+  const auto mac = line.starts_with("--- ") ? base64_decode(line.substr(4)) : std::nullopt;
+  if (line.size() != 4 + 43 || !mac || mac->size() != 32) bad_header("the MAC line is malformed");
+  std::memcpy(h.mac.data(), mac->data(), 32);
+  h.mac_input_size = pos + 3;
+  return h;
+}
+
+/// One stanza as header text: the argument line, then the body wrapped at 64 columns, ending
+/// with a line shorter than 64 (empty if need be).
+inline std::string format_stanza(std::span<const std::string> args, std::span<const unsigned char> body) {
+  std::string out = "->";
+  for (const auto& a : args) out += ' ' + a;
+  out += '\n';
+  const std::string b64 = base64_encode(body);
+  std::size_t at = 0;
+  for (; b64.size() - at >= body_columns; at += body_columns) out += b64.substr(at, body_columns) + '\n';
+  out += b64.substr(at) + '\n';
+  return out;
+}
+
+}  // namespace hone::backup::detail::age
+// ---- end of <hone/backup/detail/age_header.hpp> ----
+
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <variant>
+#include <vector>
+
+namespace hone::backup::age {
+
+/// Encrypts to a passphrase: the "scrypt" stanza, which must be a file's only recipient.
+/// scrypt needs 2^log2_work KiB of memory (15: 32 MiB; the age tool's default, 18: 256 MiB).
+struct scrypt_recipient {
+  std::string passphrase;
+  int log2_work = 15;
+};
+/// Encrypts to the holder of an X25519 identity, given its public key "age1...".
+struct x25519_recipient {
+  std::string public_key;
+};
+using recipient = std::variant<scrypt_recipient, x25519_recipient>;
+
+/// Opens files encrypted to a passphrase; refuses work factors above max_log2_work (memory).
+struct passphrase_identity {
+  std::string passphrase;
+  int max_log2_work = 22;
+};
+/// Opens files encrypted to the X25519 recipient of this secret key "AGE-SECRET-KEY-1...".
+struct x25519_identity {
+  std::string secret_key;
+};
+using identity = std::variant<passphrase_identity, x25519_identity>;
+
+/// Plaintext bytes per STREAM chunk.
+inline constexpr std::size_t chunk_size = 64 * 1024;
+
+/// True when head starts with the version line of an age v1 file.
+inline bool looks_like_age(std::span<const std::byte> head) {
+  const auto v = detail::age::version_line;
+  return head.size() >= v.size() && std::memcmp(head.data(), v.data(), v.size()) == 0;
+}
+
+namespace detail_age {
+using namespace hone::backup::detail::age;
+
+inline constexpr std::string_view secret_key_hrp = "age-secret-key-";
+inline constexpr std::string_view public_key_hrp = "age";
+
+/// The 32-byte X25519 secret of an identity; throws invalid_argument_error (without the key).
+inline key32 secret_of(const x25519_identity& id) {
+  auto v = bech32_decode(id.secret_key);
+  const bool ok = v && v->hrp == secret_key_hrp && v->data.size() == 32;
+  key32 out;
+  if (ok) std::memcpy(out.data(), v->data.data(), 32);
+  if (v) OPENSSL_cleanse(v->data.data(), v->data.size());
+  if (!ok) throw invalid_argument_error("age: an X25519 identity is not a valid AGE-SECRET-KEY-1... key");
+  return out;
+}
+
+/// The 32-byte X25519 public key of a recipient "age1..."; throws invalid_argument_error.
+inline std::array<unsigned char, 32> public_of(const x25519_recipient& r) {
+  const auto v = bech32_decode(r.public_key);
+  if (!v || v->hrp != public_key_hrp || v->data.size() != 32)
+    throw invalid_argument_error("age: an X25519 recipient is not a valid age1... public key");
+  std::array<unsigned char, 32> out{};
+  std::memcpy(out.data(), v->data.data(), 32);
+  return out;
+}
+
+inline std::span<const unsigned char> bytes_of(std::string_view s) {
+  return {reinterpret_cast<const unsigned char*>(s.data()), s.size()};
+}
+
+inline constexpr std::string_view x25519_info = "age-encryption.org/v1/X25519";
+inline constexpr std::string_view scrypt_label = "age-encryption.org/v1/scrypt";
+
+/// HKDF salt of an X25519 stanza: ephemeral share || recipient.
+inline std::array<unsigned char, 64> x25519_salt(std::span<const unsigned char, 32> share,
+                                                 std::span<const unsigned char, 32> recipient_key) {
+  std::array<unsigned char, 64> salt{};
+  std::memcpy(salt.data(), share.data(), 32);
+  std::memcpy(salt.data() + 32, recipient_key.data(), 32);
+  return salt;
+}
+
+/// scrypt's salt: the label followed by the stanza's 16 random bytes.
+inline std::vector<unsigned char> scrypt_salt(std::span<const unsigned char> salt) {
+  std::vector<unsigned char> s(scrypt_label.begin(), scrypt_label.end());
+  s.insert(s.end(), salt.begin(), salt.end());
+  return s;
+}
+
+inline std::string stanza_for(const scrypt_recipient& r, const file_key& key) {
+  if (r.passphrase.empty()) throw invalid_argument_error("age: the passphrase is empty");
+  if (r.log2_work < 1 || r.log2_work > 30)
+    throw invalid_argument_error("age: the scrypt work factor must be between 2^1 and 2^30");
+  std::array<unsigned char, 16> salt{};
+  random_public(salt);
+  const auto wrap_key = scrypt(r.passphrase, scrypt_salt(salt), r.log2_work);
+  const std::string args[] = {"scrypt", base64_encode(salt), std::to_string(r.log2_work)};
+  return format_stanza(args, wrap_file_key(wrap_key, key));
+}
+
+inline std::string stanza_for(const x25519_recipient& r, const file_key& key) {
+  const auto recipient_key = public_of(r);
+  key32 ephemeral, shared;
+  random_secret(ephemeral.span());
+  const auto share = x25519_public(ephemeral.span());
+  if (!x25519_shared(ephemeral.span(), recipient_key, shared))
+    throw invalid_argument_error("age: an X25519 recipient is a low-order point");
+  const auto wrap_key = hkdf_sha256(shared.span(), x25519_salt(share, recipient_key), x25519_info);
+  const std::string args[] = {"X25519", base64_encode(share)};
+  return format_stanza(args, wrap_file_key(wrap_key, key));
+}
+
+/// The whole header for these recipients, MAC line included.
+inline std::string make_header(std::span<const recipient> to, const file_key& key) {
+  if (to.empty()) throw invalid_argument_error("age: no recipient to encrypt to");
+  for (const auto& r : to)
+    if (std::holds_alternative<scrypt_recipient>(r) && to.size() != 1)
+      throw invalid_argument_error("age: a passphrase (scrypt) recipient must be a file's only recipient");
+  std::string header(version_line);
+  for (const auto& r : to) header += std::visit([&](const auto& x) { return stanza_for(x, key); }, r);
+  header += "---";
+  const auto mac_key = hkdf_sha256(key.span(), {}, "header");
+  const auto mac = hmac_sha256(mac_key.span(), bytes_of(header));
+  header += ' ' + base64_encode(mac) + '\n';
+  return header;
+}
+
+/// The work factor of a scrypt stanza, after checking its shape; throws corrupt_backup_error.
+inline int checked_scrypt_stanza(const stanza& s) {
+  if (s.args.size() != 3) bad_header("the scrypt stanza must have 2 arguments");
+  const auto salt = base64_decode(s.args[1]);
+  if (!salt || salt->size() != 16) bad_header("the scrypt salt is not 16 bytes of canonical base64");
+  const std::string& w = s.args[2];
+  bool digits = !w.empty() && w.size() <= 2 && w[0] != '0';
+  for (char c : w) digits = digits && c >= '0' && c <= '9';
+  if (!digits) bad_header("the scrypt work factor is not a decimal number from 1 to 99");
+  if (s.body.size() != 32) bad_header("the scrypt stanza's body is not 32 bytes");
+  return std::stoi(w);
+}
+
+/// The ephemeral share of an X25519 stanza, after checking its shape.
+inline std::array<unsigned char, 32> checked_x25519_stanza(const stanza& s) {
+  if (s.args.size() != 2) bad_header("the X25519 stanza must have 1 argument");
+  const auto share = base64_decode(s.args[1]);
+  if (!share || share->size() != 32) bad_header("the X25519 share is not 32 bytes of canonical base64");
+  if (s.body.size() != 32) bad_header("the X25519 stanza's body is not 32 bytes");
+  std::array<unsigned char, 32> out{};
+  std::memcpy(out.data(), share->data(), 32);
+  return out;
+}
+
+/// "8 GiB" or "32 MiB": the memory scrypt needs for a work factor.
+inline std::string scrypt_memory(int log2_work) {
+  return log2_work >= 20 ? std::to_string(std::uint64_t{1} << (log2_work - 20)) + " GiB"
+                         : std::to_string(std::uint64_t{1} << std::max(log2_work - 10, 0)) + " MiB";
+}
+
+inline bool try_unwrap(const passphrase_identity& id, const stanza& s, file_key& key, int& log2_work) {
+  if (s.args[0] != "scrypt") return false;
+  const int w = checked_scrypt_stanza(s);
+  if (w > id.max_log2_work)
+    throw corrupt_backup_error("age: the scrypt work factor 2^" + std::to_string(w) + " (" + scrypt_memory(w) +
+                               " of memory) is above the limit 2^" + std::to_string(id.max_log2_work) + "; refused");
+  const auto wrap_key = scrypt(id.passphrase, scrypt_salt(*base64_decode(s.args[1])), w);
+  if (!unwrap_file_key(wrap_key, s.body, key)) return false;
+  log2_work = w;
+  return true;
+}
+
+inline bool try_unwrap(const x25519_identity& id, const stanza& s, file_key& key, int& log2_work) {
+  if (s.args[0] != "X25519") return false;
+  const auto share = checked_x25519_stanza(s);
+  const auto secret_key = secret_of(id);
+  const auto own = x25519_public(secret_key.span());
+  key32 shared;
+  if (!x25519_shared(secret_key.span(), share, shared)) bad_header("the X25519 share is a low-order point");
+  if (!unwrap_file_key(hkdf_sha256(shared.span(), x25519_salt(share, own), x25519_info), s.body, key)) return false;
+  log2_work = 0;
+  return true;
+}
+
+/// The file key, unwrapped by the first identity that opens a stanza meant for its kind.
+/// Malformed stanzas of the kinds it knows are damage; stanzas of other kinds are ignored.
+inline file_key unwrap(const parsed_header& h, std::span<const identity> with, int& log2_work) {
+  bool passphrase_tried = false;
+  for (const auto& s : h.stanzas) {
+    if (s.args[0] == "scrypt" && h.stanzas.size() != 1) bad_header("a scrypt stanza must be the only stanza");
+    if (s.args[0] == "scrypt") checked_scrypt_stanza(s);
+    if (s.args[0] == "X25519") checked_x25519_stanza(s);
+  }
+  file_key key;
+  for (const auto& id : with)
+    for (const auto& s : h.stanzas) {
+      passphrase_tried |= std::holds_alternative<passphrase_identity>(id) && s.args[0] == "scrypt";
+      if (std::visit([&](const auto& i) { return try_unwrap(i, s, key, log2_work); }, id)) return key;
+    }
+  throw encryption_error(std::string(wrong_key_message) +
+                         (passphrase_tried ? " (wrong key: the passphrase does not open the age file)"
+                                           : " (wrong key: no identity given matches a recipient of the age file)"));
+}
+
+/// Checks the header MAC with the file key.
+inline void check_mac(std::string_view text, const parsed_header& h, const file_key& key) {
+  const auto mac_key = hkdf_sha256(key.span(), {}, "header");
+  const auto mac = hmac_sha256(mac_key.span(), bytes_of(text.substr(0, h.mac_input_size)));
+  if (CRYPTO_memcmp(mac.data(), h.mac.data(), mac.size()) != 0)
+    throw corrupt_backup_error("age header MAC does not match");
+}
+
+/// The 12-byte STREAM nonce of a chunk: 11-byte big-endian counter, then the last-chunk flag.
+inline std::array<unsigned char, 12> chunk_nonce(std::uint64_t counter, bool last) {
+  std::array<unsigned char, 12> n{};
+  for (int i = 0; i < 8; ++i) n[10 - i] = static_cast<unsigned char>(counter >> (8 * i));
+  n[11] = last ? 1 : 0;
+  return n;
+}
+
+}  // namespace detail_age
+
+/// Writes an age v1 file to `out`: the header at construction, then the payload in 64 KiB
+/// chunks. finish() writes the last chunk; without it the file is incomplete (and readers
+/// refuse it as truncated). Does not finish `out`.
+class encrypting_writer final : public writer {
+ public:
+  encrypting_writer(writer& out, std::span<const recipient> to) : out_(out), buf_(chunk_size + tag_size) {
+    detail_age::file_key key;
+    detail_age::random_secret(key.span());
+    const std::string header = detail_age::make_header(to, key);
+    std::array<unsigned char, 16> nonce{};
+    detail_age::random_public(nonce);
+    const auto payload_key = detail_age::hkdf_sha256(key.span(), nonce, "payload");
+    aead_.emplace(payload_key.span(), true);
+    out_.write(std::as_bytes(std::span(header)));
+    out_.write(std::as_bytes(std::span(nonce)));
+  }
+  encrypting_writer(const encrypting_writer&) = delete;
+  encrypting_writer& operator=(const encrypting_writer&) = delete;
+  ~encrypting_writer() override { OPENSSL_cleanse(buf_.data(), buf_.size()); }
+
+  void write(std::span<const std::byte> data) override {
+    if (finished_) throw invalid_argument_error("age: write() after finish()");
+    while (!data.empty()) {
+      if (fill_ == chunk_size) seal(false);  // only now is it known not to be the last chunk
+      const std::size_t n = std::min(chunk_size - fill_, data.size());
+      std::memcpy(buf_.data() + fill_, data.data(), n);
+      fill_ += n;
+      data = data.subspan(n);
+    }
+  }
+
+  /// Writes the last chunk (possibly full; empty only when nothing was written).
+  void finish() {
+    if (finished_) throw invalid_argument_error("age: finish() called twice");
+    seal(true);
+    finished_ = true;
+  }
+
+ private:
+  static constexpr std::size_t tag_size = detail_age::chacha20_poly1305::tag_size;
+
+  void seal(bool last) {
+    aead_->seal(detail_age::chunk_nonce(counter_++, last), std::span(buf_).first(fill_), buf_.data() + fill_);
+    out_.write(std::as_bytes(std::span(buf_).first(fill_ + tag_size)));
+    fill_ = 0;
+  }
+
+  writer& out_;
+  std::vector<unsigned char> buf_;
+  std::size_t fill_ = 0;
+  std::uint64_t counter_ = 0;
+  bool finished_ = false;
+  std::optional<detail_age::chacha20_poly1305> aead_;
+};
+
+/// Reads an age v1 file from `in`: the constructor reads the header and unwraps the file key
+/// with the first identity that opens it (encryption_error "wrong key" when none does,
+/// corrupt_backup_error for a damaged header), then read() returns the plaintext chunk by
+/// chunk, each verified before any of it is returned. read() returns 0 only after the last
+/// chunk was verified and nothing follows it; truncation, a damaged chunk or trailing bytes
+/// throw corrupt_backup_error naming the reason. As in the age tool, a chunk that
+/// authenticates is returned even when what follows it is wrong (missing last chunk, data
+/// after the last chunk): the error comes with the next read. All output stays provisional
+/// until read() returns 0.
+class decrypting_reader final : public reader {
+ public:
+  decrypting_reader(reader& in, std::span<const identity> with) : in_(in), buf_(full_chunk + 1) {
+    detail::age::header_input header(in);
+    const std::string text = header.read();
+    const auto h = detail::age::parse_header(text);
+    const auto key = detail_age::unwrap(h, with, log2_work_);
+    detail_age::check_mac(text, h, key);
+    std::array<unsigned char, 16> nonce{};
+    const std::string& rest = header.rest();
+    const std::size_t from_rest = std::min(rest.size(), nonce.size());
+    std::memcpy(nonce.data(), rest.data(), from_rest);
+    if (from_rest < nonce.size() &&
+        read_full(in_, std::as_writable_bytes(std::span(nonce)).subspan(from_rest)) != nonce.size() - from_rest)
+      detail::age::bad_header("the file ends before the 16-byte payload nonce that follows the header");
+    have_ = rest.size() - from_rest;
+    std::memcpy(buf_.data(), rest.data() + from_rest, have_);
+    const auto payload_key = detail_age::hkdf_sha256(key.span(), nonce, "payload");
+    aead_.emplace(payload_key.span(), false);
+  }
+  decrypting_reader(const decrypting_reader&) = delete;
+  decrypting_reader& operator=(const decrypting_reader&) = delete;
+  ~decrypting_reader() override { OPENSSL_cleanse(buf_.data(), buf_.size()); }
+
+  std::size_t read(std::span<std::byte> out) override {
+    while (pos_ == end_) {
+      if (!deferred_.empty()) throw corrupt_backup_error(deferred_);
+      if (done_ || out.empty()) return 0;
+      next_chunk();
+    }
+    const std::size_t n = std::min(out.size(), end_ - pos_);
+    std::memcpy(out.data(), buf_.data() + pos_, n);
+    pos_ += n;
+    return n;
+  }
+
+  /// The scrypt work factor (log2) of the stanza that opened the file; 0 for X25519.
+  int log2_work() const noexcept { return log2_work_; }
+
+ private:
+  static constexpr std::size_t tag_size = detail_age::chacha20_poly1305::tag_size;
+  static constexpr std::size_t full_chunk = chunk_size + tag_size;
+
+  [[noreturn]] void fail(const std::string& why) const {
+    throw corrupt_backup_error("age chunk " + std::to_string(counter_) + ": " + why);
+  }
+
+  /// Opens buf_[0, n) as chunk counter_ with the given last-chunk flag. On failure buf_ is
+  /// put back as it was (the keystream applied twice cancels), so the other flag can be tried.
+  bool open(std::size_t n, bool last) {
+    const auto nonce = detail_age::chunk_nonce(counter_, last);
+    const auto data = std::span(buf_).first(n - tag_size);
+    if (aead_->open(nonce, data, buf_.data() + data.size())) return true;
+    aead_->open(nonce, data, buf_.data() + data.size());
+    return false;
+  }
+
+  /// Reads and verifies the next chunk into buf_[0, end_). A full chunk is the last one when
+  /// nothing follows it: one byte more is read, and carried to the next chunk.
+  void next_chunk() {
+    if (carry_) buf_[0] = buf_[full_chunk];
+    const std::size_t from = carry_ ? 1 : have_;
+    const std::size_t n = from + read_full(in_, std::as_writable_bytes(std::span(buf_)).subspan(from));
+    carry_ = false;
+    have_ = 0;
+    if (n == 0) throw corrupt_backup_error("age file ends before its last chunk");
+    if (n < tag_size) fail("shorter than its 16-byte tag (the file is truncated)");
+    if (n == tag_size && counter_ > 0) fail("the last chunk is empty");
+    if (n > full_chunk) {
+      carry_ = true;
+      if (!open(full_chunk, false)) {
+        if (!open(full_chunk, true)) fail("authentication failed");
+        deferred_ = "age file has data after its last chunk";
+      }
+    } else if (open(n, true)) {
+      done_ = true;
+    } else {
+      if (n != full_chunk || !open(n, false)) fail("authentication failed");
+      deferred_ = "age file ends before its last chunk";
+    }
+    pos_ = 0;
+    end_ = std::min(n, full_chunk) - tag_size;
+    ++counter_;
+  }
+
+  reader& in_;
+  std::vector<unsigned char> buf_;
+  std::size_t have_ = 0;  ///< payload bytes read with the header, at buf_[0, have_)
+  std::size_t pos_ = 0, end_ = 0;
+  std::uint64_t counter_ = 0;
+  bool done_ = false;
+  bool carry_ = false;
+  std::string deferred_;  ///< what is wrong after the chunk in buf_, which authenticated
+  int log2_work_ = 0;
+  std::optional<detail_age::chacha20_poly1305> aead_;
+};
+
+}  // namespace hone::backup::age
+
+namespace hone::backup::age {
+
+/// The recipient "age1..." of an X25519 identity.
+inline std::string x25519_public_key(const x25519_identity& id) {
+  const auto secret_key = detail_age::secret_of(id);
+  return detail_age::bech32_encode(detail_age::public_key_hrp, detail_age::x25519_public(secret_key.span()));
+}
+
+/// A new X25519 identity "AGE-SECRET-KEY-1..." from the CSPRNG.
+inline x25519_identity generate_x25519_identity() {
+  detail_age::key32 secret_key;
+  detail_age::random_secret(secret_key.span());
+  x25519_identity id{detail_age::bech32_encode(detail_age::secret_key_hrp, secret_key.span())};
+  for (char& c : id.secret_key)
+    if (c >= 'a' && c <= 'z') c = static_cast<char>(c - 'a' + 'A');
+  return id;
+}
+
+}  // namespace hone::backup::age
+// ---- end of <hone/backup/age.hpp> ----
 // ---- begin of <hone/backup/statement.hpp> ----
 // hone::backup::statement: a prepared SQLite statement that owns its handle.
 
