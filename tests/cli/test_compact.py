@@ -43,16 +43,17 @@ def age_on_terminal(args, passphrase, timeout=120):
             os.execvp("age", ["age"] + list(args))
         finally:
             os._exit(127)
-    seen, answered, deadline = b"", 0, time.monotonic() + timeout
+    seen, answered, deadline, open_ = b"", 0, time.monotonic() + timeout, True
     while time.monotonic() < deadline:
-        ready, _, _ = select.select([fd], [], [], 0.2)
+        ready, _, _ = select.select([fd], [], [], 0.2) if open_ else ([], [], time.sleep(0.05))
         if ready:
             try:
                 chunk = os.read(fd, 4096)
             except OSError:
                 chunk = b""
             if not chunk:
-                break
+                open_ = False  # age closed the terminal; it goes on until it exits
+                continue
             seen += chunk
             if len(re.findall(rb"(?i)passphrase", seen)) > answered:
                 answered += 1
@@ -189,7 +190,7 @@ class CompactTest(unittest.TestCase):
         shown = self.ok("backup", "show", compact["name"], "--json").json()
         self.assertEqual(shown["format"], "compact")
         for name in (gz["name"], compact["name"]):
-            self.assertRegex(self.ok("backup", "verify", name).out, "verified successfully")
+            self.assertRegex(self.ok("backup", "verify", name).out, r"is valid \(integrity checks passed\)")
 
         for sfx in ("", "-wal", "-shm"):
             if os.path.exists(self.sb.db + sfx):
@@ -255,7 +256,7 @@ class CompactTest(unittest.TestCase):
         key, public = self.keygen()
         by_key = os.path.join(self.sb.backup_dir, "by-key.db.gz.age")
         self.seal_by_hand(plain, by_key, recipient=public)
-        self.assertRegex(self.ok("backup", "verify", "by-passphrase.db.gz.age").out, "verified successfully")
+        self.assertRegex(self.ok("backup", "verify", "by-passphrase.db.gz.age").out, r"is valid \(integrity checks passed\)")
         self.ok("backup", "restore", "by-passphrase.db.gz.age")
         d = self.ok("dashboard", "--json").out
         self.assertIn("300", d)
