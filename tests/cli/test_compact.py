@@ -15,7 +15,7 @@ import sys
 import time
 import unittest
 
-from honetest import PASSPHRASE, OTHER_PASSPHRASE, Sandbox, assert_no_key_material, main
+from honetest import PASSPHRASE, OTHER_PASSPHRASE, Sandbox, Server, assert_no_key_material, main
 
 MARKER = "ZQX-compact-marker-5e1b7d"
 MIB = 1024 * 1024
@@ -221,6 +221,32 @@ class CompactTest(unittest.TestCase):
         r = self.sb.run("backup", "create", "--format", "compact", unset=("HONE_DB_KEY",))
         self.assertNotEqual(r.rc, 0)
         self.assertIn("HONE_DB_KEY", r.err)
+
+    def test_api_format_in_create_and_listings(self):
+        # HONE_DB_KEY leaves the server's environment after start-up: compact still works.
+        self.demo(300)
+        srv = Server(self.sb)
+        try:
+            st, body, _ = srv.request("POST", "/api/backup", {"format": "compact"})
+            self.assertEqual(st, 201, body)
+            self.assertTrue(body["name"].endswith(".db.gz.age"), body)
+            self.assertEqual(body["format"], "compact")
+            st, gz, _ = srv.request("POST", "/api/backup", {"name": "plain-gzip"})
+            self.assertEqual(st, 201, gz)
+            self.assertEqual(gz["format"], "gzip")
+            st, body2, _ = srv.request("POST", "/api/backup", {"format": "zstd"})
+            self.assertEqual(st, 400, body2)
+            st, listed, _ = srv.request("GET", "/api/backup")
+            self.assertEqual(st, 200)
+            self.assertEqual(sorted(b["format"] for b in listed), ["compact", "gzip"])
+            st, one, _ = srv.request("GET", "/api/backup/" + body["name"])
+            self.assertEqual(st, 200)
+            self.assertEqual(one["format"], "compact")
+            st, verified, _ = srv.request("POST", "/api/backup/verify", {"name": body["name"]})
+            self.assertEqual(st, 200, verified)
+            self.assertTrue(verified["valid"], verified)
+        finally:
+            srv.stop()
 
     def test_debian_age_gunzip_sqlite3_read_a_compact_backup(self):
         self.demo(1500)
