@@ -144,6 +144,24 @@ BOOST_AUTO_TEST_CASE(both_formats_in_one_folder_are_one_series) {
   BOOST_TEST(fs::exists(f.backups / d.name));
 }
 
+BOOST_AUTO_TEST_CASE(a_name_without_suffix_finds_either_format) {
+  REQUIRE_DBPAGE();
+  fixture f;
+  auto compact = f.make(true);
+  auto gz = f.make(false);
+  compact.create("before-upgrade");
+  gz.create("nightly");
+  // Each runner finds both, whichever format it writes.
+  for (auto* r : {&compact, &gz}) {
+    BOOST_TEST(r->resolve_name("before-upgrade") == "before-upgrade.db.gz.age");
+    BOOST_TEST(r->resolve_name("nightly") == "nightly.db.gz");
+    BOOST_TEST(r->verify("before-upgrade").valid);
+    BOOST_TEST(r->get("nightly").name == "nightly.db.gz");
+  }
+  BOOST_TEST(gz.resolve_name("new") == "new.db.gz");
+  BOOST_TEST(compact.resolve_name("new") == "new.db.gz.age");
+}
+
 BOOST_AUTO_TEST_CASE(wrong_passphrase_says_wrong_key_and_changes_nothing) {
   REQUIRE_DBPAGE();
   fixture f;

@@ -198,11 +198,21 @@ class BackupRunner {
   /// The stored name `requested` refers to: the name itself when it is a backup name, else
   /// the name create() would have made of it (backup_name: the suffix appended), so that a
   /// backup is found by the name it was created with ("before-upgrade" finds
-  /// "before-upgrade.db.gz"). Throws invalid_name_error for names that are not plain file names.
+  /// "before-upgrade.db.gz"); with a Compressor of several suffixes (suffixes()), the first
+  /// stored one of them, else create's. Throws invalid_name_error for names that are not plain
+  /// file names.
   std::string resolve_name(std::string_view requested) const {
     validate_name(requested);
     std::string name(requested);
-    return is_backup_name(name) ? name : backup_name(name);
+    if (is_backup_name(name)) return name;
+    // A Compressor that reads several formats: the name with whichever suffix is stored.
+    if constexpr (requires { compressor_.suffixes(); }) {
+      for (std::string_view sfx : compressor_.suffixes()) {
+        const std::string candidate = name + std::string(sfx);
+        if (name_problem(candidate).empty() && destination_.stat(candidate)) return candidate;
+      }
+    }
+    return backup_name(name);
   }
 
   /// One backup (the name as resolve_name takes it); throws not_found_error
