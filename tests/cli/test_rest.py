@@ -23,9 +23,9 @@ sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 from honetest import (OTHER_PASSPHRASE, PASSPHRASE, Sandbox, Server, ServersTestCase, assert_no_key_material,
                       hone_exe, unittest_argv)
 
-BACKUP_FIELDS = ["name", "path", "size", "created_at", "encrypted", "compressed", "deflated"]
+BACKUP_FIELDS = ["name", "path", "size", "created_at", "encrypted", "compressed", "deflated", "format"]
 CREATE_FIELDS = ["name", "path", "size", "created_at", "accounts", "transactions", "subscriptions", "encrypted",
-                 "compressed", "deflated"]
+                 "compressed", "deflated", "format"]
 PRUNE_FIELDS = ["deleted_count", "deleted_names", "retained_count", "bytes_freed", "skipped_names", "retained_names",
                 "dry_run"]
 ISO = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$")
