@@ -77,3 +77,12 @@ else()
 endif()
 configure_file("${CMAKE_CURRENT_LIST_DIR}/hone-backup.pc.in" "${PROJECT_BINARY_DIR}/hone-backup.pc" @ONLY)
 install(FILES "${PROJECT_BINARY_DIR}/hone-backup.pc" DESTINATION "${HONE_BACKUP_INSTALL_PKGCONFIGDIR}")
+# The optional components, as the CMake package has them: hone-backup-argon2 (hone_key.hpp) and
+# hone-backup-s3 (s3_destination.hpp), each requiring hone-backup of the same version.
+foreach(_component argon2 s3)
+  if(TARGET hone_backup_${_component})
+    configure_file("${CMAKE_CURRENT_LIST_DIR}/hone-backup-${_component}.pc.in"
+      "${PROJECT_BINARY_DIR}/hone-backup-${_component}.pc" @ONLY)
+    install(FILES "${PROJECT_BINARY_DIR}/hone-backup-${_component}.pc" DESTINATION "${HONE_BACKUP_INSTALL_PKGCONFIGDIR}")
+  endif()
+endforeach()

@@ -11,12 +11,43 @@
 #   restart stop them and start them again with the data in DIR (an outage of the S3 server)
 #   status  exit 0 when the proxy answers
 #   env     print the HONE_TEST_S3_* variables the tests read (eval "$(scripts/s3-server.sh env)")
-# Port: $HONE_S3_PORT (default 18080) for S3, the next three for the object, container and
-# account servers. Credentials (tempauth): access key id "test:tester", secret "testing".
+# Ports: $HONE_S3_PORT for S3 and the next three for the object, container and account servers;
+# when it is not set, start takes four free consecutive ports and records them in DIR/port, which
+# the other commands read (so two runs, each with its own DIR, share a machine).
+# Credentials (tempauth): access key id "test:tester", secret "testing".
 set -euo pipefail
 cmd=${1:-start}
 dir=${2:-${HONE_S3_DIR:-/tmp/hone-s3-server}}
-port=${HONE_S3_PORT:-18080}
+
+# free_ports: the first of four consecutive free loopback ports.
+free_ports() {
+  python3 - <<'EOP'
+import random, socket
+for _ in range(200):
+    base = random.randrange(20000, 60000)
+    socks = []
+    try:
+        for p in range(base, base + 4):
+            s = socket.socket()
+            s.bind(("127.0.0.1", p))
+            socks.append(s)
+        print(base)
+        break
+    except OSError:
+        pass
+    finally:
+        for s in socks:
+            s.close()
+EOP
+}
+
+if [ -n "${HONE_S3_PORT:-}" ]; then
+  port=$HONE_S3_PORT
+elif [ -s "$dir/port" ]; then
+  port=$(cat "$dir/port")
+else
+  port=18080
+fi
 endpoint="http://127.0.0.1:$port"
 
 healthy() { curl -fs --max-time 2 "$endpoint/healthcheck" 2>/dev/null | grep -q OK; }
@@ -48,12 +79,20 @@ stop() {
 }
 
 start() {
-  if healthy; then return 0; fi
+  # Running already: this DIR's proxy answers on its port (not another folder's server that took
+  # the port since).
+  if healthy && [ -s "$dir/run/proxy.pid" ] && kill -0 "$(cat "$dir/run/proxy.pid")" 2>/dev/null; then return 0; fi
   command -v swift-proxy-server >/dev/null ||
     { echo "s3-server: swift-proxy-server not found (scripts/setup.sh installs Swift)" >&2; return 1; }
   stop
   rm -rf "$dir"
   mkdir -p "$dir/node/d1" "$dir/run"
+  if [ -z "${HONE_S3_PORT:-}" ]; then
+    port=$(free_ports)
+    [ -n "$port" ] || { echo "s3-server: no four free consecutive ports found" >&2; return 1; }
+    endpoint="http://127.0.0.1:$port"
+  fi
+  echo "$port" >"$dir/port"
   local user n p
   user=$(id -un)
   local -A ports=([object]=$((port + 1)) [container]=$((port + 2)) [account]=$((port + 3)))

@@ -18,7 +18,7 @@ packages=(
   clang-format clang-14 libclang-rt-14-dev python3 nodejs npm strace time
   age sqlite3
   libcurl4-openssl-dev libexpat1-dev python3-botocore curl swift-proxy swift-object swift-container swift-account
-  age
+  age prometheus python3-yaml
 )
 
 missing=()

@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
 # Sets up, builds and runs every test suite; this is the README's test command and what CI runs.
 # Usage: scripts/test.sh [LEG...]   (default: every leg)
+# Every leg runs even when an earlier one failed; the end says how many tests passed, failed and
+# were skipped (a skipped test is printed with its reason and never counted as passed), and the
+# exit status is 0 only when every leg passed.
 #   default        bundled SQLCipher 4.14.0, headers from include/; a local S3 server
 #                  (scripts/s3-server.sh: Swift's s3api) runs meanwhile for the S3 tests
 #   sqlcipher3     the system's SQLCipher through pkg-config (Debian 12: 3.4.1, SQLite 3.15.2);
@@ -8,13 +11,14 @@
 #   amalgamation   single_include/hone/backup.hpp is what scripts/amalgamate.py makes of include/
 #   single-header  the unit, header and compile-failure tests against single_include/ alone
 #   sqlcipher3-single-header
-#                  the whole suite against the system SQLCipher and single_include/ together
+#                  the whole suite against the system SQLCipher and single_include/ together,
+#                  with an S3 server of its own as in the default leg
 #   consumers      install to a temp prefix; build and run tests/cmake_*/ (find_package,
 #                  add_subdirectory, FetchContent) and a program built with hone-backup.pc
 #   format         scripts/format.sh --check: sources match .clang-format; scripts/check-docs.py:
 #                  every relative link of the documentation resolves and every page is linked
-#   fuzz           clang 14: the libFuzzer targets of tests/fuzz/ (names, gzip reader, S3 answers,
-#                  REST API), each for ${HONE_FUZZ_SECONDS:-45} s on a copy of its corpus; a crash fails
+#   fuzz           clang 14: the libFuzzer targets of tests/fuzz/ (names, gzip reader, age reader,
+#                  S3 answers, REST API), each for ${HONE_FUZZ_SECONDS:-45} s on a copy of its corpus; a crash fails
 #   asan           clang 14: the unit tests (ctest -L unit) under AddressSanitizer (with
 #                  LeakSanitizer) and UndefinedBehaviorSanitizer
 set -euo pipefail
@@ -24,6 +28,8 @@ cd "$root"
 
 jobs=$(nproc 2>/dev/null || echo 2)
 build_root="${HONE_BUILD_ROOT:-$root/build-test}"
+# The S3 server of this run: its own folder and free ports, so two runs can share a machine.
+export HONE_S3_DIR="$build_root/s3-server"
 
 # The local S3 server of the S3 integration tests: started in the background while the default
 # leg builds (it takes about 5 s), stopped when the script ends.
@@ -45,9 +51,28 @@ use_s3_server() {
   s3_server_pid=
 }
 stop_s3_server() {
-  [ -n "$s3_server_pid" ] && wait "$s3_server_pid" 2>/dev/null
+  [ -z "$s3_server_pid" ] || wait "$s3_server_pid" 2>/dev/null || true
+  s3_server_pid=
   "$root/scripts/s3-server.sh" stop >/dev/null 2>&1 || true
   unset HONE_TEST_S3_ENDPOINT
+}
+
+# count_ctest CONSOLE_LOG LAST_TEST_LOG: prints the skipped tests with their reasons and adds the
+# leg's tests to the totals (scripts/ctest-summary.py: a skipped test is never counted as passed).
+count_ctest() {
+  local summary counts
+  summary=$(python3 "$root/scripts/ctest-summary.py" "$1" "$2") || return 0
+  grep -v '^counts: ' <<<"$summary" || true
+  read -r -a counts <<<"$(sed -n 's/^counts: //p' <<<"$summary")"
+  add_counts "${counts[0]:-0}" "${counts[1]:-0}" "${counts[2]:-0}" "${counts[3]:-0}"
+}
+
+# add_counts PASSED FAILED SKIPPED [CASES_SKIPPED]
+add_counts() {
+  total_passed=$((total_passed + $1))
+  total_failed=$((total_failed + $2))
+  total_skipped=$((total_skipped + $3))
+  total_cases_skipped=$((total_cases_skipped + ${4:-0}))
 }
 
 # run_leg NAME [cmake options...]: configure, build and ctest in its own build folder.
@@ -66,15 +91,13 @@ run_leg() {
     return 1
   fi
   echo "build: $(grep -c 'warning:' "$dir.build.log" || true) compiler warnings"
-  [ "$name" = default ] && use_s3_server
+  use_s3_server
   local rc=0
   ctest --test-dir "$dir" --output-on-failure -LE benchmark -j"$jobs" 2>&1 | tee "$dir.ctest.log" || rc=$?
   # The figures of the reliability tests (trials, failures, seed, corpus counts, times), which
   # ctest shows only for a failing test.
   grep -h '^reliability: ' "$dir"/Testing/Temporary/LastTest.log 2>/dev/null || true
-  local total
-  total=$(sed -n 's/.*tests failed out of \([0-9]*\).*/\1/p' "$dir.ctest.log" | tail -1)
-  total_tests=$((total_tests + ${total:-0}))
+  count_ctest "$dir.ctest.log" "$dir/Testing/Temporary/LastTest.log"
   echo "=== leg $name took $((SECONDS - t0)) s ==="
   return $rc
 }
@@ -96,6 +119,39 @@ consumer() {
   fi
   echo "$status" >"$dir/$name.status"
   echo "consumer $name: $status in $((SECONDS - t0)) s, $(grep -c 'warning:' "$log" || true) compiler warnings (log: $log)"
+}
+
+# pc_consumer NAME PACKAGE SOURCE: a program built with nothing but `pkg-config --cflags --libs
+# PACKAGE` of the installed tree (in $dir/prefix), then run; its outcome goes to $dir/NAME.status.
+pc_consumer() {
+  local name=$1 package=$2 src=$3 dir="$build_root/consumers" t1=$SECONDS status=failed cxx=${CXX:-c++} pc flags
+  local log="$dir/$name.log"
+  pc=$(find "$dir/prefix" -name "$package.pc" | head -1)
+  mkdir -p "$dir/$name"
+  # flags is a list of words, split on purpose.
+  if [ -n "$pc" ] && flags=$(PKG_CONFIG_PATH="$(dirname "$pc")" pkg-config --cflags --libs "$package" 2>"$log") &&
+    echo "$cxx -std=c++20 -Wall -Wextra $src $flags" >>"$log" &&
+    $cxx -std=c++20 -Wall -Wextra "$src" -o "$dir/$name/consumer" $flags >>"$log" 2>&1 &&
+    "$dir/$name/consumer" >>"$log" 2>&1; then
+    status=passed
+  fi
+  echo "$status" >"$dir/$name.status"
+  echo "consumer $name: $status in $((SECONDS - t1)) s, $(grep -c 'warning:' "$log" || true)" \
+    "compiler warnings (log: $log)"
+}
+
+# version_check LIBRARY_BUILD_DIR: the installed CMake package accepts exactly the versions the README says.
+version_check() {
+  local lib=$1
+  local dir="$build_root/consumers" status=failed
+  if cmake -S "$root/tests/cmake_version" -B "$dir/version" -DCMAKE_PREFIX_PATH="$dir/prefix" \
+    -DHONE_INSTALLED_VERSION="$(sed -n 's/^CMAKE_PROJECT_VERSION:STATIC=//p' "$lib/CMakeCache.txt")" \
+    >"$dir/version.log" 2>&1; then
+    status=passed
+  fi
+  echo "$status" >"$dir/version.status"
+  echo "consumer version: $status ($(grep -c 'as it should be' "$dir/version.log") version requests checked;" \
+    "log: $dir/version.log)"
 }
 
 # The library as other projects use it. find_package reuses the SQLCipher compiled by the
@@ -124,24 +180,13 @@ run_consumers() {
   consumer add_subdirectory "$root/tests/cmake_add_subdirectory" &
   consumer fetchcontent "$root/tests/cmake_fetchcontent" &
   consumer find_package "$root/tests/cmake_find_package" -DCMAKE_PREFIX_PATH="$dir/prefix"
-  # The pkg-config file: the same program, built with nothing but `pkg-config --cflags --libs`.
-  # flags is a list of words, split on purpose.
-  local pc flags t1=$SECONDS status=failed cxx=${CXX:-c++}
-  pc=$(find "$dir/prefix" -name hone-backup.pc | head -1)
-  mkdir -p "$dir/pkg-config"
-  if [ -n "$pc" ] && flags=$(PKG_CONFIG_PATH="$(dirname "$pc")" pkg-config --cflags --libs hone-backup) &&
-    echo "$cxx -std=c++20 -Wall -Wextra tests/consumer/main.cpp $flags" >"$dir/pkg-config.log" &&
-    $cxx -std=c++20 -Wall -Wextra "$root/tests/consumer/main.cpp" -o "$dir/pkg-config/consumer" $flags \
-      >>"$dir/pkg-config.log" 2>&1 && "$dir/pkg-config/consumer" >>"$dir/pkg-config.log" 2>&1; then
-    status=passed
-  fi
-  echo "$status" >"$dir/pkg-config.status"
-  echo "consumer pkg-config: $status in $((SECONDS - t1)) s, $(grep -c 'warning:' "$dir/pkg-config.log" || true)" \
-    "compiler warnings (log: $dir/pkg-config.log)"
+  pc_consumer pkg-config hone-backup "$root/tests/consumer/main.cpp"
+  pc_consumer pkg-config-argon2 hone-backup-argon2 "$root/tests/consumer/key_main.cpp"
+  version_check "$lib"
   wait
 
   local passed=0 failed=0 name
-  for name in find_package pkg-config add_subdirectory fetchcontent; do
+  for name in find_package pkg-config pkg-config-argon2 version add_subdirectory fetchcontent; do
     if [ "$(cat "$dir/$name.status" 2>/dev/null)" = passed ]; then
       passed=$((passed + 1))
     else
@@ -151,7 +196,7 @@ run_consumers() {
     fi
   done
   echo "consumers: $passed passed, $failed failed"
-  total_tests=$((total_tests + passed))
+  add_counts "$passed" "$failed" 0
   echo "=== leg consumers took $((SECONDS - t0)) s ==="
   [ "$failed" -eq 0 ]
 }
@@ -197,14 +242,14 @@ run_fuzz() {
   echo
   echo "=== test leg: fuzz ==="
   local t0=$SECONDS secs=${HONE_FUZZ_SECONDS:-45} out="$sanitize_dir/fuzz" failed=0 passed=0 target
-  sanitize_build "$sanitize_dir.build-fuzz.log" fuzz_names fuzz_gzip fuzz_s3 fuzz_api || return 1
+  sanitize_build "$sanitize_dir.build-fuzz.log" fuzz_names fuzz_gzip fuzz_age fuzz_s3 fuzz_api || return 1
   rm -rf "$out"
   mkdir -p "$out/scratch"
   # fuzz_api's database and backups: on a tmpfs when there is one (every create and restore
   # fsyncs), else in the build folder.
   local scratch="$out/scratch"
   [ -d /dev/shm ] && [ -w /dev/shm ] && scratch=/dev/shm
-  for target in names gzip s3 api; do
+  for target in names gzip age s3 api; do
     local corpus="$out/$target-corpus" crashes="$out/$target-crashes" log="$out/$target.log" rc=0 t1=$SECONDS
     cp -r "$root/tests/fuzz/corpus/$target" "$corpus"
     mkdir -p "$crashes"
@@ -224,7 +269,7 @@ run_fuzz() {
       ls -l "$crashes"
     fi
   done
-  total_tests=$((total_tests + passed))
+  add_counts "$passed" "$failed" 0
   echo "fuzz: $passed passed, $failed failed"
   echo "=== leg fuzz took $((SECONDS - t0)) s ==="
   [ "$failed" -eq 0 ]
@@ -235,29 +280,29 @@ run_fuzz() {
 run_asan() {
   echo
   echo "=== test leg: asan ==="
-  local t0=$SECONDS rc=0 total targets
+  local t0=$SECONDS rc=0 targets
   mapfile -t targets < <(find "$root/tests" -name 'unit-*.cpp' -printf '%f\n' | sed 's/\.cpp$//' | sort)
   sanitize_build "$sanitize_dir.build-asan.log" "${targets[@]}" || return 1
   ctest --test-dir "$sanitize_dir" -L unit --output-on-failure -j"$jobs" 2>&1 | tee "$sanitize_dir.ctest.log" || rc=$?
-  total=$(sed -n 's/.*tests failed out of \([0-9]*\).*/\1/p' "$sanitize_dir.ctest.log" | tail -1)
-  total_tests=$((total_tests + ${total:-0}))
+  count_ctest "$sanitize_dir.ctest.log" "$sanitize_dir/Testing/Temporary/LastTest.log"
   echo "=== leg asan took $((SECONDS - t0)) s ==="
   return $rc
 }
 
 mkdir -p "$build_root"
-total_tests=0
+total_passed=0 total_failed=0 total_skipped=0 total_cases_skipped=0
+failed_legs=()
 legs=("$@")
 # The second full run combines two requirements to keep CI short: Debian's SQLCipher 3.4.1
 # (instead of the bundled 4.14.0) and the generated single header (instead of include/).
 [ ${#legs[@]} -gt 0 ] || legs=(amalgamation format default sqlcipher3-single-header consumers asan fuzz)
 trap stop_s3_server EXIT
-for leg in "${legs[@]}"; do
-  case "$leg" in
+# run_named_leg LEG: one leg by name; every leg runs even when an earlier one failed.
+run_named_leg() {
+  case "$1" in
     default)
       start_s3_server
       run_leg default
-      stop_s3_server
       ;;
     sqlcipher3) run_leg sqlcipher3 -DHONE_BACKUP_SYSTEM_SQLCIPHER=ON ;;
     amalgamation) run_check amalgamation python3 "$root/scripts/amalgamate.py" --check ;;
@@ -265,6 +310,7 @@ for leg in "${legs[@]}"; do
       run_leg single-header -DHONE_BACKUP_SINGLE_HEADER=ON -DHONE_BACKUP_BUILD_EXAMPLES=OFF \
         -DHONE_BACKUP_BUILD_BENCHMARKS=OFF ;;
     sqlcipher3-single-header)
+      start_s3_server
       run_leg sqlcipher3-single-header -DHONE_BACKUP_SYSTEM_SQLCIPHER=ON -DHONE_BACKUP_SINGLE_HEADER=ON \
         -DHONE_BACKUP_BUILD_BENCHMARKS=OFF ;;
     consumers) run_consumers ;;
@@ -272,9 +318,23 @@ for leg in "${legs[@]}"; do
     asan) run_asan ;;
     format) run_check format bash -c '"$1/scripts/format.sh" --check include tests examples benchmarks &&
       python3 "$1/scripts/check-docs.py" "$1"' format "$root" ;;
-    *) echo "unknown leg: $leg" >&2; exit 2 ;;
+    *) echo "unknown leg: $1" >&2; exit 2 ;;
   esac
+}
+for leg in "${legs[@]}"; do
+  rc=0
+  run_named_leg "$leg" || rc=$?
+  stop_s3_server
+  if [ "$rc" -ne 0 ]; then
+    failed_legs+=("$leg")
+    case "$leg" in amalgamation | format) total_failed=$((total_failed + 1)) ;; esac
+  else
+    case "$leg" in amalgamation | format) total_passed=$((total_passed + 1)) ;; esac
+  fi
 done
 echo
 echo "legs: ${legs[*]}"
-echo "all legs: ${total_tests} passed, 0 failed"
+[ ${#failed_legs[@]} -eq 0 ] || echo "failed legs: ${failed_legs[*]}"
+echo "all legs: ${total_passed} passed, ${total_failed} failed, ${total_skipped} skipped" \
+  "(and ${total_cases_skipped} test cases skipped inside tests that passed)"
+[ ${#failed_legs[@]} -eq 0 ]

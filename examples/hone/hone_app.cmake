@@ -56,6 +56,7 @@ set(HONE_APP_SOURCES
   monitoring/failure_hook.cpp
   monitoring/metrics.cpp
   monitoring/monitoring.cpp
+  monitoring/process_metrics.cpp
   monitoring/status_report.cpp)
 list(TRANSFORM HONE_APP_SOURCES PREPEND "${HONE_APP_DIR}/")
 add_library(hone_app STATIC ${HONE_APP_SOURCES})

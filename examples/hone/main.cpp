@@ -58,7 +58,10 @@ int finish(int rc) {
 int main(int argc, char** argv) {
   command_line c;
   if (auto rc = parse_command_line(argc, argv, c)) return *rc;
-  set_verbose(c.verbose);
+  if (const std::string bad = configure_logging(c.log_level, c.verbose); !bad.empty()) {
+    std::fprintf(stderr, "error: %s\n", bad.c_str());
+    return exit_usage;
+  }
   // One-shot commands clean up their temporary files when interrupted; `serve` shuts down
   // gracefully on its own.
   std::optional<interrupt_cleanup> cleanup;

@@ -2,6 +2,7 @@
 // application that owns them keeps running; restore, verify and prune. Include this header.
 #pragma once
 
+#include <hone/backup/version.hpp>
 #include <hone/backup/fwd.hpp>
 #include <hone/backup/error.hpp>
 #include <hone/backup/types.hpp>

@@ -4,6 +4,32 @@
 // application that owns them keeps running; restore, verify and prune. Include this header.
 #pragma once
 
+// ---- begin of <hone/backup/version.hpp> ----
+// The library's version. CMakeLists.txt reads it from here, so the CMake package, the
+// pkg-config files and the code always agree.
+
+#include <string_view>
+
+#define HONE_BACKUP_VERSION_MAJOR 0
+#define HONE_BACKUP_VERSION_MINOR 1
+#define HONE_BACKUP_VERSION_PATCH 0
+
+#define HONE_BACKUP_DETAIL_STRINGIZE2(x) #x
+#define HONE_BACKUP_DETAIL_STRINGIZE(x) HONE_BACKUP_DETAIL_STRINGIZE2(x)
+/// "MAJOR.MINOR.PATCH", e.g. "0.1.0".
+#define HONE_BACKUP_VERSION_STRING                                                              \
+  HONE_BACKUP_DETAIL_STRINGIZE(HONE_BACKUP_VERSION_MAJOR)                                       \
+  "." HONE_BACKUP_DETAIL_STRINGIZE(HONE_BACKUP_VERSION_MINOR) "." HONE_BACKUP_DETAIL_STRINGIZE( \
+      HONE_BACKUP_VERSION_PATCH)
+
+namespace hone::backup {
+
+/// The version of the headers in use. While the major version is 0, only the same major.minor
+/// is API-compatible, and the CMake package accepts exactly that.
+inline constexpr std::string_view version = HONE_BACKUP_VERSION_STRING;
+
+}  // namespace hone::backup
+// ---- end of <hone/backup/version.hpp> ----
 // ---- begin of <hone/backup/fwd.hpp> ----
 // Forward declarations of hone-backup's public types, for headers that only name them (in a
 // signature, a pointer or a reference) and want to leave the full headers to their .cpp files.
@@ -1592,6 +1618,8 @@ inline bool try_unwrap(const x25519_identity& id, const stanza& s, file_key& key
 /// Malformed stanzas of the kinds it knows are damage; stanzas of other kinds are ignored.
 inline file_key unwrap(const parsed_header& h, std::span<const identity> with, int& log2_work) {
   bool passphrase_tried = false;
+  for (const auto& id : with)
+    if (const auto* x = std::get_if<x25519_identity>(&id)) secret_of(*x);  // a malformed key is refused now
   for (const auto& s : h.stanzas) {
     if (s.args[0] == "scrypt" && h.stanzas.size() != 1) bad_header("a scrypt stanza must be the only stanza");
     if (s.args[0] == "scrypt") checked_scrypt_stanza(s);

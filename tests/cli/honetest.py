@@ -47,14 +47,20 @@ def unittest_argv():
 SKIPPED_EXIT_CODE = 77  # ctest's SKIP_RETURN_CODE for the cli tests (tests/cli/CMakeLists.txt)
 
 
-def main():
-    """unittest.main() whose exit code tells ctest when every test was skipped (77), so that a
-    file skipped for a missing server is counted as skipped, not as passed."""
-    result = unittest.main(argv=unittest_argv(), verbosity=2, exit=False).result
+def main(argv=None):
+    """unittest.main() that prints the case counts (`hone-test: cases: ...`, which
+    scripts/test.sh adds up) and the reason of each skip, and whose exit code tells ctest when
+    every test was skipped (77), so that a file skipped for a missing server is counted as
+    skipped, not as passed."""
+    result = unittest.main(argv=argv or unittest_argv(), verbosity=2, exit=False).result
+    failed = len(result.failures) + len(result.errors) + len(result.unexpectedSuccesses)
+    skipped = len(result.skipped)
+    print("hone-test: cases: %d passed, %d failed, %d skipped" % (result.testsRun - failed - skipped, failed, skipped))
+    for reason in sorted({why for _, why in result.skipped}):
+        print("skipped: " + reason)
     if not result.wasSuccessful():
         sys.exit(1)
-    if result.testsRun > 0 and len(result.skipped) == result.testsRun:
-        print("all %d tests skipped: %s" % (result.testsRun, result.skipped[0][1]))
+    if result.testsRun > 0 and skipped == result.testsRun:
         sys.exit(SKIPPED_EXIT_CODE)
     sys.exit(0)
 

@@ -21,8 +21,9 @@ import unittest
 
 sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 
+import honetest  # noqa: E402
 from honetest import (OTHER_PASSPHRASE, PASSPHRASE, Sandbox, assert_no_key_material, derived_hex, file_mode,
-                      hone_exe, unittest_argv)
+                      hone_exe)
 
 AUTO_NAME = re.compile(r"^hone-\d{4}-\d{2}-\d{2}-\d{6}(-\d+)?\.db\.gz$")
 BACKUP_FIELDS = {"name", "path", "size", "created_at", "encrypted", "compressed", "deflated", "format"}
@@ -503,7 +504,15 @@ class CliTest(unittest.TestCase):
             self.assertIn(cmd, r.out)
         r = self.ok("backup", "prune", "--help")
         self.assertIn("--keep", r.out)
-        self.assertIn("hone", self.ok("--version").out)
+        # --version names the program, the library (the version of include/hone/backup/version.hpp),
+        # SQLCipher and SQLite.
+        header = open(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "include", "hone",
+                                   "backup", "version.hpp")).read()
+        lib = ".".join(re.search(r"#define HONE_BACKUP_VERSION_%s (\d+)" % part, header).group(1)
+                       for part in ("MAJOR", "MINOR", "PATCH"))
+        v = self.ok("--version").out.strip()
+        self.assertRegex(v, r"^hone \S+ \(hone-backup (\d+\.\d+\.\d+); (SQLCipher \S+.*|no SQLCipher); SQLite 3\.\d+\.\d+\)$")
+        self.assertIn("(hone-backup %s;" % lib, v)
         # A result that cannot be written is an error, not a silent success.
         if os.path.exists("/dev/full"):
             with open("/dev/full", "w") as full:
@@ -945,4 +954,4 @@ class SystemdUnitsTest(unittest.TestCase):
 
 if __name__ == "__main__":
     hone_exe()
-    unittest.main(argv=unittest_argv(), verbosity=2)
+    honetest.main()

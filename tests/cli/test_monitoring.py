@@ -29,8 +29,8 @@ import unittest
 sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 
 import prometheus
-from honetest import (OTHER_PASSPHRASE, PASSPHRASE, Sandbox, Server, assert_no_key_material, file_mode, hone_exe,
-                      unittest_argv)
+import honetest  # noqa: E402
+from honetest import (OTHER_PASSPHRASE, PASSPHRASE, Sandbox, Server, assert_no_key_material, file_mode, hone_exe)
 
 TOKEN = "monitoring-token-0123456789abcdef"
 R2_SECRET = "r2-secret-access-key-value-5521"
@@ -543,4 +543,4 @@ class ScheduledRunsTest(MonitoringCase):
 
 if __name__ == "__main__":
     hone_exe()
-    unittest.main(argv=unittest_argv(), verbosity=2)
+    honetest.main()

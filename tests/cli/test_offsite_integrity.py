@@ -487,4 +487,4 @@ class BoundsTest(HostileCase):
 
 if __name__ == "__main__":
     honetest.hone_exe()
-    unittest.main(argv=honetest.unittest_argv(), verbosity=2)
+    honetest.main()

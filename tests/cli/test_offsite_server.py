@@ -25,7 +25,8 @@ import unittest
 
 import prometheus
 from drip_s3 import DripS3
-from honetest import PASSPHRASE, Sandbox, ServersTestCase, hone_exe, unittest_argv
+import honetest  # noqa: E402
+from honetest import PASSPHRASE, Sandbox, ServersTestCase, hone_exe
 
 SECRET = "drip-secret-access-key-5521"
 INTERVAL = 60  # HONE_BACKUP_SCHEDULE=0.0167
@@ -364,4 +365,4 @@ class RestoreLockTest(OffsiteServerCase):
 
 if __name__ == "__main__":
     hone_exe()
-    unittest.main(argv=unittest_argv(), verbosity=2)
+    honetest.main()

@@ -11,6 +11,7 @@ import unittest
 
 sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 
+import honetest  # noqa: E402
 from prometheus import FormatError, parse, value
 
 GOOD = """# HELP jobs_total Jobs run.
@@ -126,4 +127,4 @@ class ParserRejectsTest(unittest.TestCase):
 
 if __name__ == "__main__":
     argv = [sys.argv[0]] + [a for a in sys.argv[1:] if not (os.path.isabs(a) and os.access(a, os.X_OK))]
-    unittest.main(argv=argv, verbosity=2)
+    honetest.main(argv)

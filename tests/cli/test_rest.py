@@ -20,8 +20,9 @@ import unittest
 
 sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 
+import honetest  # noqa: E402
 from honetest import (OTHER_PASSPHRASE, PASSPHRASE, Sandbox, Server, ServersTestCase, assert_no_key_material,
-                      hone_exe, unittest_argv)
+                      hone_exe)
 
 BACKUP_FIELDS = ["name", "path", "size", "created_at", "encrypted", "compressed", "deflated", "format"]
 CREATE_FIELDS = ["name", "path", "size", "created_at", "accounts", "transactions", "subscriptions", "encrypted",
@@ -373,7 +374,7 @@ class RestTest(unittest.TestCase):
             gr = conn.getresponse()
             self.assertEqual(len(gr.read()), length)
             marker = "BODY-MARKER-6f1e2d"
-            st, _, _ = self.req("POST", "/api/backup/verify", {"name": "nope.db.gz", "note": marker}, conn=conn)
+            st, _, _ = self.req("POST", "/api/backup/verify", {"name": "nope-%s.db.gz" % marker}, conn=conn)
             self.assertEqual(st, 404)
         finally:
             conn.close()
@@ -592,4 +593,4 @@ class WrongKeyTest(unittest.TestCase):
 
 if __name__ == "__main__":
     hone_exe()
-    unittest.main(argv=unittest_argv(), verbosity=2)
+    honetest.main()

@@ -14,7 +14,8 @@ import unittest
 
 sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 
-from honetest import ServersTestCase, hone_exe, percentile, unittest_argv
+import honetest  # noqa: E402
+from honetest import ServersTestCase, hone_exe, percentile
 
 CLIENTS = 8
 REQUESTS = 50
@@ -155,4 +156,4 @@ class ConcurrencyTest(ServersTestCase):
 
 if __name__ == "__main__":
     hone_exe()
-    unittest.main(argv=unittest_argv(), verbosity=2)
+    honetest.main()

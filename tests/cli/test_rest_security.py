@@ -16,7 +16,8 @@ import unittest
 
 sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 
-from honetest import PASSPHRASE, ServersTestCase, unittest_argv
+import honetest  # noqa: E402
+from honetest import PASSPHRASE, ServersTestCase
 
 JSON = "application/json"
 TOKEN = "tok-9c41e0a7-security-test"
@@ -369,4 +370,4 @@ class ProcessTest(SecurityTestCase):
 
 
 if __name__ == "__main__":
-    unittest.main(argv=unittest_argv(), verbosity=2)
+    honetest.main()

@@ -20,7 +20,8 @@ import unittest
 
 sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 
-from honetest import Sandbox, Server, assert_no_key_material, hone_exe, unittest_argv
+import honetest  # noqa: E402
+from honetest import Sandbox, Server, assert_no_key_material, hone_exe
 
 CREATED = re.compile(r"scheduler: scheduled backup created: (\S+) \(\d+ bytes\) in (\d+\.\d+) s")
 PRUNED = re.compile(r"scheduler: scheduled prune: deleted (\d+), kept (\d+)")
@@ -173,4 +174,4 @@ class SchedulerRealtimeTest(unittest.TestCase):
 
 if __name__ == "__main__":
     hone_exe()
-    unittest.main(argv=unittest_argv(), verbosity=2)
+    honetest.main()

@@ -10,7 +10,8 @@ import socket
 import time
 import unittest
 
-from honetest import ServersTestCase, hone_exe, unittest_argv
+import honetest  # noqa: E402
+from honetest import ServersTestCase, hone_exe
 
 
 def read_response(sock):
@@ -126,4 +127,4 @@ class ShutdownWithOpenConnections(ServersTestCase):
 
 if __name__ == "__main__":
     hone_exe()
-    unittest.main(argv=unittest_argv(), verbosity=2)
+    honetest.main()

@@ -99,7 +99,7 @@ BOOST_AUTO_TEST_CASE(the_registry_counts_and_times_a_runners_operations) {
   const auto before = std::chrono::system_clock::now();
   auto b = r.create();
   BOOST_TEST(passed_on > 0, "every event reaches the next observer");
-  BOOST_CHECK_THROW(r.create(b.name), error);  // exists: a failed create
+  BOOST_CHECK_THROW(r.create(b.name), error);  // exists: a refused create, not a failed one
   BOOST_TEST(r.verify(b.name).valid);
   r.prune(keep_calendar{.last = 1});
 
@@ -110,13 +110,15 @@ BOOST_AUTO_TEST_CASE(the_registry_counts_and_times_a_runners_operations) {
                                         .newest_size = b.size,
                                         .newest_time = std::nullopt}});
   BOOST_TEST(sample(text, R"(hone_backup_runs_total{operation="create",location="local",result="success"})") == 1);
-  BOOST_TEST(sample(text, R"(hone_backup_runs_total{operation="create",location="local",result="failure"})") == 1);
+  BOOST_TEST(sample(text, R"(hone_backup_runs_total{operation="create",location="local",result="failure"})") == 0);
+  BOOST_TEST(sample(text, R"(hone_backup_runs_total{operation="create",location="local",result="refused"})") == 1);
   BOOST_TEST(sample(text, R"(hone_backup_runs_total{operation="verify",location="local",result="success"})") == 1);
   BOOST_TEST(sample(text, R"(hone_backup_runs_total{operation="prune",location="local",result="success"})") == 1);
   BOOST_TEST(sample(text, R"(hone_backup_runs_total{operation="restore",location="local",result="success"})") == 0);
-  BOOST_TEST(sample(text, R"(hone_backup_duration_seconds_count{operation="create",location="local"})") == 2);
+  BOOST_TEST(sample(text, R"(hone_backup_duration_seconds_count{operation="create",location="local"})") == 1,
+             "a refusal is not timed");
   BOOST_TEST(sample(text, R"(hone_backup_duration_seconds_bucket{operation="create",location="local",le="+Inf"})") ==
-             2);
+             1);
   BOOST_TEST(sample(text, R"(hone_backup_duration_seconds_sum{operation="create",location="local"})") > 0);
   // Cumulative buckets: never decreasing, ending at the count.
   double prev = 0;
@@ -126,7 +128,7 @@ BOOST_AUTO_TEST_CASE(the_registry_counts_and_times_a_runners_operations) {
     BOOST_TEST(c >= prev);
     prev = c;
   }
-  BOOST_TEST(prev <= 2);
+  BOOST_TEST(prev <= 1);
   const double last =
       sample(text, R"(hone_backup_last_success_timestamp_seconds{operation="create",location="local"})");
   BOOST_TEST(last >= std::chrono::duration<double>(before.time_since_epoch()).count() - 1);

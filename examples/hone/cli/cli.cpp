@@ -14,9 +14,11 @@ namespace hone_app {
 
 namespace {
 
+/// `hone --version`: the program, the library and the SQLCipher (and SQLite) it runs on.
 std::string version_text() {
-  std::string v = hb::sqlcipher_version();
-  return std::string("hone ") + HONE_VERSION + " (hone-backup; " + (v.empty() ? "SQLite" : "SQLCipher " + v) + ")";
+  const std::string v = hb::sqlcipher_version();
+  return std::string("hone ") + HONE_VERSION + " (hone-backup " + std::string(hb::version) + "; " +
+         (v.empty() ? std::string("no SQLCipher") : "SQLCipher " + v) + "; SQLite " + sqlite3_libversion() + ")";
 }
 
 /// The CLI11 description of the program, filling in a command_line.
@@ -25,11 +27,13 @@ class parser {
   explicit parser(command_line& out) : out_(out) {
     app_.set_version_flag("--version", version_text());
     app_.set_help_all_flag("--help-all", "Show help for every command");
-    app_.add_flag("-v,--verbose", out_.verbose, "Debug logging to stderr");
+    app_.add_flag("-v,--verbose", out_.verbose, "Debug logging to stderr (--log-level debug)");
+    app_.add_option("--log-level", out_.log_level, "Lowest level logged: debug, info (default), warn or error");
     app_.require_subcommand(1);
     app_.fallthrough();  // --verbose after a subcommand works too
     app_.footer(
         "Environment: HONE_DB_KEY (passphrase), HONE_DB_PATH, HONE_BACKUP_DIR, HONE_API_TOKEN,\n"
+        "HONE_METRICS_TOKEN, HONE_LOG_LEVEL, HONE_LOG_FORMAT (text, json, journal),\n"
         "HONE_BACKUP_SCHEDULE, HONE_BACKUP_RETENTION; offsite copy: HONE_R2_BUCKET, HONE_R2_ACCESS_KEY_ID,\n"
         "HONE_R2_SECRET_ACCESS_KEY, HONE_R2_ENDPOINT (HONE_R2_PREFIX, HONE_R2_REGION).\n"
         "Exit codes: 0 ok, 1 failed, 2 usage error.");

@@ -27,7 +27,8 @@ enum class command {
 /// What the command line asks for: the command and its options.
 struct command_line {
   command cmd = command::backup_list;
-  bool verbose = false;  ///< -v, --verbose
+  bool verbose = false;   ///< -v, --verbose
+  std::string log_level;  ///< --log-level; empty when not given
   backup_args backup;
   dashboard_args dashboard;
   demo_db_args demo_db;

@@ -1,7 +1,10 @@
 #include "monitoring/metrics.hpp"
 
+#include "monitoring/process_metrics.hpp"
+
 #include <charconv>
 #include <cmath>
+#include <exception>
 #include <memory>
 
 namespace hone_app {
@@ -92,6 +95,35 @@ void render_stored(std::string& out, const std::vector<location_snapshot>& locat
 
 }  // namespace
 
+bool is_refusal(hb::errc code) {
+  switch (code) {
+    case hb::errc::invalid_name:
+    case hb::errc::invalid_argument:
+    case hb::errc::not_found:
+    case hb::errc::already_exists:
+    case hb::errc::database_exists: return true;
+    default: return false;
+  }
+}
+
+namespace {
+
+/// The runner tells of a failed operation from the handler of its exception: a refusal when
+/// that exception is one (is_refusal).
+bool failure_is_refusal() {
+  const std::exception_ptr current = std::current_exception();
+  if (!current) return false;
+  try {
+    std::rethrow_exception(current);
+  } catch (const hb::error& e) {
+    return is_refusal(e.code());
+  } catch (...) {
+    return false;
+  }
+}
+
+}  // namespace
+
 std::string prometheus_number(double v) {
   if (std::isnan(v)) return "NaN";
   if (std::isinf(v)) return v > 0 ? "+Inf" : "-Inf";
@@ -125,6 +157,11 @@ void metrics_registry::record(hb::event::operation op, bool success, double seco
                               std::string_view location) {
   std::lock_guard lk(m_);
   place(location).ops[index_of(op)].add(success, seconds, at);
+}
+
+void metrics_registry::record_refused(hb::event::operation op, std::string_view location) {
+  std::lock_guard lk(m_);
+  ++place(location).ops[index_of(op)].refused;
 }
 
 void metrics_registry::op_stats::add(bool success, double seconds, hb::time_point at) {
@@ -184,7 +221,10 @@ hb::observer_fn metrics_registry::observer(hb::observer_fn next, std::string loc
             t->started.erase(it);
           }
         }
-        record(e.op, e.what == hb::event::kind::finished, seconds, std::chrono::system_clock::now(), location);
+        if (e.what == hb::event::kind::failed && failure_is_refusal())
+          record_refused(e.op, location);
+        else
+          record(e.op, e.what == hb::event::kind::finished, seconds, std::chrono::system_clock::now(), location);
       }
     }
     if (next) next(e);
@@ -214,14 +254,17 @@ std::string metrics_registry::render(const std::vector<location_snapshot>& locat
     return op_label(op) + ",location=\"" + prometheus_label(p.location) + "\"";
   };
   family(out, "hone_backup_runs_total", "counter",
-         "Backup operations (create, verify, restore, prune, remove) run by this server, by result and by the "
-         "place they ran in.");
+         "Backup operations (create, verify, restore, prune, remove) run by this server, by result (success, "
+         "failure, or refused: a name invalid, not found or taken) and by the place they ran in.");
   for (const auto& p : places)
-    for (std::size_t i = 0; i < operations.size(); ++i)
+    for (std::size_t i = 0; i < operations.size(); ++i) {
       for (int ok : {1, 0})
         sample(out, "hone_backup_runs_total",
                labels(operations[i], p) + ",result=\"" + (ok ? "success" : "failure") + "\"",
                static_cast<double>(p.ops[i].runs[static_cast<std::size_t>(ok)]));
+      sample(out, "hone_backup_runs_total", labels(operations[i], p) + ",result=\"refused\"",
+             static_cast<double>(p.ops[i].refused));
+    }
 
   family(out, "hone_backup_duration_seconds", "histogram",
          "How long backup operations took, by operation and by the place they ran in.");
@@ -246,6 +289,7 @@ std::string metrics_registry::render(const std::vector<location_snapshot>& locat
 
   if (uploads) render_uploads(out, *uploads);
   render_stored(out, locations, next);
+  render_process_metrics(out);
   return out;
 }
 

@@ -44,10 +44,14 @@ class metrics_registry {
   /// `at`.
   void record(hb::event::operation op, bool success, double seconds, hb::time_point at,
               std::string_view location = "local");
+  /// Records an operation refused for its request (a name that is invalid, not found or taken):
+  /// result="refused", apart from the failures an alert watches, and out of the durations.
+  void record_refused(hb::event::operation op, std::string_view location = "local");
 
   /// An observer that times each operation (started -> finished/failed) of the runner it is
-  /// given to, the runner of `location`, and records it here; then passes every event on to
-  /// `next` (may be empty). The series of a location are reported from its first observer on.
+  /// given to, the runner of `location`, and records it here (a failure that is a refusal, see
+  /// is_refusal, as refused); then passes every event on to `next` (may be empty). The series of a location are
+  /// reported from its first observer on.
   hb::observer_fn observer(hb::observer_fn next = {}, std::string location = "local");
 
   /// Records one upload to the offsite bucket.
@@ -68,6 +72,7 @@ class metrics_registry {
   /// The counts and durations of one kind of operation.
   struct op_stats {
     std::array<std::uint64_t, 2> runs{};                        ///< [0] failure, [1] success
+    std::uint64_t refused = 0;                                  ///< see record_refused
     std::array<std::uint64_t, buckets.size()> bucket_counts{};  ///< not cumulative
     std::uint64_t count = 0;
     double sum = 0;
@@ -88,6 +93,10 @@ class metrics_registry {
   std::optional<op_stats> uploads_;  ///< set once uploads are counted
   std::optional<hb::time_point> next_run_;
 };
+
+/// Whether an error refuses a request rather than reports a failed operation: an invalid name
+/// or argument, a backup not found, a name or database that exists already (400, 404, 409).
+bool is_refusal(hb::errc code);
 
 /// A number as Prometheus writes it: shortest form that reads back exactly, "+Inf", "NaN".
 std::string prometheus_number(double v);

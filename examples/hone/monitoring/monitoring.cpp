@@ -248,7 +248,11 @@ std::optional<api_response> monitor::handle(const api_request& req) const {
     r.headers.emplace_back("Allow", "GET");
     return r;
   }
-  if (is_metrics) return text_response(200, metrics_text(), "text/plain; version=0.0.4; charset=utf-8");
+  if (is_metrics) {
+    api_response r = text_response(200, metrics_text(), "text/plain; version=0.0.4; charset=utf-8");
+    r.routine = true;  // a scrape every few seconds: logged at debug
+    return r;
+  }
   std::optional<std::chrono::seconds> max_age;
   if (auto v = query_value(query, "max_age")) {
     max_age = parse_age(*v);
@@ -260,6 +264,7 @@ std::optional<api_response> monitor::handle(const api_request& req) const {
   api_response r;
   r.status = 200;
   r.body = to_text(status(max_age));
+  r.routine = true;
   return r;
 }
 

@@ -40,6 +40,9 @@ class monitor {
   /// An observer for the runner of `location` ("local", "r2"): counts and times each operation,
   /// then passes the events on.
   hb::observer_fn observer(hb::observer_fn next = {}, std::string location = "local");
+  /// An operation the API refused for its request before the runner started it (a name that
+  /// exists already): counted as refused, not as a failure.
+  void refused(hb::event::operation op, std::string_view location = "local") { metrics_.record_refused(op, location); }
   /// What counts the uploads to the offsite bucket (make_backups' upload_observer).
   std::function<void(bool ok, double seconds)> upload_counter();
   /// An offsite copy is configured (its place is `location`): its series and the upload

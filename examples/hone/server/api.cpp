@@ -64,9 +64,11 @@ api_response from_error(const hb::error& e) {
   return r;
 }
 
-/// The body as a JSON object: nullopt with `err` set when it is not one. An empty (or blank)
-/// body is an empty object.
-std::optional<json> parse_object(const std::string& body, api_response& err) {
+/// The body as a JSON object with no fields but `known`: nullopt with `err` set when it is not
+/// one, or names another field (a misspelt field is never taken for an absent one). An empty
+/// (or blank) body is an empty object.
+std::optional<json> parse_object(const std::string& body, std::initializer_list<std::string_view> known,
+                                 api_response& err) {
   if (body.find_first_not_of(" \t\r\n") == std::string::npos) return json::object();
   json j = json::parse(body, nullptr, /*allow_exceptions=*/false);
   if (j.is_discarded()) {
@@ -75,6 +77,14 @@ std::optional<json> parse_object(const std::string& body, api_response& err) {
   }
   if (!j.is_object()) {
     err = error_response(400, "The request body must be a JSON object");
+    return std::nullopt;
+  }
+  for (const auto& [field, value] : j.items()) {
+    if (std::find(known.begin(), known.end(), field) != known.end()) continue;
+    std::string names;
+    for (std::string_view k : known) names += (names.empty() ? "\"" : ", \"") + std::string(k) + "\"";
+    err = error_response(400, "Unknown field \"" + printable(field, 100) + "\" in the request body (" +
+                                  (names.empty() ? std::string("this request takes none") : "known: " + names) + ")");
     return std::nullopt;
   }
   return j;
@@ -117,6 +127,24 @@ bool optional_bool(const json& obj, const char* field, bool& out, api_response& 
   }
   out = it->get<bool>();
   return true;
+}
+
+/// The API's URL of the backup `name`: /api/backup/NAME, NAME percent-encoded (RFC 3986
+/// unreserved characters kept).
+std::string backup_url(std::string_view name) {
+  static constexpr char hex[] = "0123456789ABCDEF";
+  std::string out = "/api/backup/";
+  for (char ch : name) {
+    const auto c = static_cast<unsigned char>(ch);
+    if (std::isalnum(c) || c == '-' || c == '.' || c == '_' || c == '~') {
+      out += ch;
+    } else {
+      out += '%';
+      out += hex[c >> 4];
+      out += hex[c & 15];
+    }
+  }
+  return out;
 }
 
 /// Requests of this process waiting on the bucket (bucket_slot).
@@ -205,8 +233,6 @@ bool constant_time_equal(std::string_view a, std::string_view b) {
   return diff == 0;
 }
 
-bool api::authorized(const std::string& header) const { return bearer_token_matches(header, cfg_.token); }
-
 backup_set api::backups(bool allow_foreign) const {
   auto observers = [this](std::string_view place) {
     hb::observer_fn observer = step_logger(cfg_.backup_dir);
@@ -226,9 +252,11 @@ backup_set api::backups(bool allow_foreign) const {
 api_response api::handle(const api_request& req) const {
   // `hone serve` checks the token (and Host, Origin, Content-Type) before reading the body,
   // see request_guard; the check here keeps handle() safe on its own.
-  if (!authorized(req.authorization)) return unauthorized_response();
+  const access granted = access_of(req.authorization, cfg_.token, cfg_.metrics_token);
+  if (granted == access::none) return unauthorized_response();
   if (cfg_.monitoring)
     if (auto r = cfg_.monitoring->handle(req)) return *r;
+  if (granted == access::read_only) return read_only_token_response();
   std::string_view path = req.target;
   if (auto q = path.find_first_of("?#"); q != std::string_view::npos) path = path.substr(0, q);
   if (path.size() > 1 && path.back() == '/') path.remove_suffix(1);
@@ -281,7 +309,7 @@ api_response api::create(const std::string& body) const {
   bucket_slot slot;
   if (!wait_on_bucket(slot)) return bucket_busy_response();
   api_response err;
-  auto obj = parse_object(body, err);
+  auto obj = parse_object(body, {"name", "format"}, err);
   if (!obj) return err;
   std::optional<std::string> name;
   if (!optional_string(*obj, "name", name, err)) return err;
@@ -292,7 +320,16 @@ api_response api::create(const std::string& body) const {
   require_compact_recipient(*format);
   scoped_backup_format chosen(*format);
   auto r = backups();
-  if (name) r.backup_name(*name);  // 400 for an invalid name before any work
+  if (name) {
+    // 400 for an invalid name, 409 for one the folder holds, before any work (the runner
+    // still refuses a name taken meanwhile).
+    const std::string full = r.backup_name(*name);
+    std::error_code ec;
+    if (std::filesystem::exists(std::filesystem::symlink_status(cfg_.backup_dir / full, ec))) {
+      if (cfg_.monitoring) cfg_.monitoring->refused(hb::event::operation::create);
+      return error_response(409, "Backup already exists: " + full);
+    }
+  }
   require_temp_folder();
   created_backup created;
   try {
@@ -304,6 +341,7 @@ api_response api::create(const std::string& body) const {
   }
   const hb::backup_info& b = created.info;
   api_response res = json_response(201, create_json(b, created.offsite));
+  res.headers.emplace_back("Location", backup_url(b.name));
   res.log_note = "created " + printable(b.name) + " (" + std::to_string(b.size) + " bytes)";
   if (created.offsite) {
     if (created.offsite->uploaded)
@@ -368,7 +406,8 @@ api_response api::prune(const std::string& body) const {
   bucket_slot slot;
   if (!wait_on_bucket(slot)) return bucket_busy_response();
   api_response err;
-  auto obj = parse_object(body, err);
+  auto obj = parse_object(
+      body, {"keep", "keep_hourly", "keep_daily", "keep_weekly", "keep_monthly", "keep_yearly", "dry_run"}, err);
   if (!obj) return err;
   // keep (keep-last), keep_hourly ... keep_yearly: whole numbers of at least 1, all optional;
   // {"keep": 7} is the description's request. keep-last without "keep": keep_last_or_default.
@@ -416,7 +455,7 @@ api_response api::prune(const std::string& body) const {
 
 api_response api::verify(const std::string& body) const {
   api_response err;
-  auto obj = parse_object(body, err);
+  auto obj = parse_object(body, {"name", "from", "allow_foreign"}, err);
   if (!obj) return err;
   std::optional<std::string> name;
   if (!optional_string(*obj, "name", name, err)) return err;
@@ -440,7 +479,7 @@ api_response api::verify(const std::string& body) const {
 
 api_response api::restore(const std::string& requested, const std::string& body) const {
   api_response err;
-  auto obj = parse_object(body, err);
+  auto obj = parse_object(body, {"force", "from", "allow_foreign"}, err);
   if (!obj) return err;
   bool force = false, allow_foreign = false;
   if (!optional_bool(*obj, "force", force, err) || !optional_bool(*obj, "allow_foreign", allow_foreign, err))

@@ -31,6 +31,7 @@ struct api_response {
   std::vector<std::pair<std::string, std::string>> headers;
   std::string log_note;  ///< appended to the request's log line (never secrets or bodies)
   bool close = false;    ///< close the connection after this response
+  bool routine = false;  ///< a scrape, status poll or health check: logged at debug, not info
 };
 
 /// Requests that may wait on the offsite bucket at once (of the server's 128 connections); more
@@ -50,6 +51,9 @@ class api {
     std::filesystem::path backup_dir;
     hb::database_key key;
     std::string token;  ///< HONE_API_TOKEN; empty: no authentication
+    /// HONE_METRICS_TOKEN: opens GET /metrics and GET /api/backup/status only (403 elsewhere);
+    /// empty: none. Only with `token` set.
+    std::string metrics_token;
     /// GET /metrics, GET /api/backup/status and the operations' metrics (monitoring.hpp); may be null.
     monitor* monitoring = nullptr;
     /// The time one request may spend on the bucket (HONE_R2_API_TIMEOUT), from its first
@@ -64,7 +68,6 @@ class api {
   api_response handle(const api_request& req) const;
 
  private:
-  bool authorized(const std::string& header) const;
   backup_set backups(bool allow_foreign = false) const;
   api_response create(const std::string& body) const;
   api_response list() const;

@@ -131,6 +131,19 @@ bool bearer_token_matches(std::string_view h, std::string_view token) {
   return constant_time_equal(h, token);
 }
 
+access access_of(std::string_view header, std::string_view token, std::string_view metrics_token) {
+  // Both are compared, so the time taken does not tell which one matched.
+  const bool full = bearer_token_matches(header, token);
+  const bool read_only = !metrics_token.empty() && bearer_token_matches(header, metrics_token);
+  return full ? access::full : read_only ? access::read_only : access::none;
+}
+
+api_response read_only_token_response() {
+  return error_response(403,
+                        "Forbidden: HONE_METRICS_TOKEN reads GET /metrics and GET /api/backup/status only; everything "
+                        "else needs HONE_API_TOKEN");
+}
+
 api_response unauthorized_response() {
   api_response r = error_response(401, "Unauthorized: a valid 'Authorization: Bearer <token>' header is required");
   r.headers.emplace_back("WWW-Authenticate", "Bearer realm=\"hone\"");
@@ -192,7 +205,10 @@ std::optional<api_response> request_guard::check(const request_head& r) const {
     if (origin_host.empty() || !(same || contains(cfg_.proxy_hosts, origin_host))) return cross_origin();
   }
 
-  if (!bearer_token_matches(r.authorization, cfg_.token)) return unauthorized_response();
+  const access granted = access_of(r.authorization, cfg_.token, cfg_.metrics_token);
+  if (granted == access::none) return unauthorized_response();
+  // The read-only token never sends a body: refused before one is read.
+  if (granted == access::read_only && r.method != "GET" && r.method != "HEAD") return read_only_token_response();
 
   // A body must be JSON. A page can send text/plain or a form cross-site without a preflight;
   // a Content-Type is never needed on a request without a body, so only JSON is accepted there

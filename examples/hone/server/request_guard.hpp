@@ -37,7 +37,8 @@ class request_guard {
     std::vector<std::string> proxy_hosts;
     /// Listening on every address (0.0.0.0 or ::): any IP literal names this server.
     bool any_address = false;
-    std::string token;  ///< HONE_API_TOKEN; empty: no authentication
+    std::string token;          ///< HONE_API_TOKEN; empty: no authentication
+    std::string metrics_token;  ///< HONE_METRICS_TOKEN: GET and HEAD only; empty: none
   };
 
   explicit request_guard(config c);
@@ -67,6 +68,14 @@ std::vector<std::string> parse_allowed_hosts(std::string_view list, std::vector<
 /// True when `header` is "Bearer TOKEN" (scheme case-insensitive, spaces around the token
 /// ignored) for this token, compared in constant time; always true for an empty token.
 bool bearer_token_matches(std::string_view header, std::string_view token);
+
+/// What a request's Authorization header opens: everything with HONE_API_TOKEN (or when no
+/// token is configured); with HONE_METRICS_TOKEN, GET /metrics and GET /api/backup/status only.
+enum class access { none, read_only, full };
+access access_of(std::string_view header, std::string_view token, std::string_view metrics_token);
+
+/// The 403 response to HONE_METRICS_TOKEN for anything but reading the metrics and the status.
+api_response read_only_token_response();
 
 /// The 401 response (with its WWW-Authenticate header).
 api_response unauthorized_response();

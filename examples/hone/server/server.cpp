@@ -175,22 +175,10 @@ struct server_state {
   }
 };
 
-std::string format_ms(steady::time_point t0) {
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "%.1f ms", std::chrono::duration<double, std::milli>(steady::now() - t0).count());
-  return buf;
-}
-
 void log_request(const std::string& method, const std::string& target, int status, steady::time_point t0,
-                 const std::string& note) {
-  std::string path = target.substr(0, target.find('?'));
-  std::string line = "http: " + printable(method, 16) + " " + printable(path, 300) + " " + std::to_string(status) +
-                     " " + format_ms(t0);
-  if (!note.empty()) line += " - " + note;
-  if (status >= 500)
-    log_error(line);
-  else
-    log_info(line);
+                 const std::string& note, bool routine = false) {
+  log_http_request(method, target, status, std::chrono::duration<double, std::milli>(steady::now() - t0).count(), note,
+                   routine);
 }
 
 /// Reads and drops what the client still sends (for at most ~1 s / 1 MiB) so that closing
@@ -329,7 +317,7 @@ void serve_connection(tcp::socket& sock, connection_slot& slot, const api& handl
     const bool keep_alive = req.keep_alive() && !st.stopping && !r.close;
     slot.set(connection_slot::writing);
     write_simple(sock, req.version(), r, keep_alive, ec, head);
-    log_request(std::string(req.method_string()), ar.target, r.status, t0, r.log_note);
+    log_request(std::string(req.method_string()), ar.target, r.status, t0, r.log_note, r.routine);
     if (ec) return;
     if (!keep_alive) {
       sock.shutdown(tcp::socket::shutdown_send, ec);
@@ -346,9 +334,10 @@ std::string url_host(const tcp::endpoint& ep) {
 /// The request checks of this server: loopback names and addresses, the --host value and the
 /// bound address (any IP literal when bound to every address), and `proxy_hosts`.
 request_guard make_guard(const std::string& host_opt, const tcp::endpoint& bound, const std::string& token,
-                         std::vector<std::string> proxy_hosts) {
+                         const std::string& metrics_token, std::vector<std::string> proxy_hosts) {
   request_guard::config g;
   g.token = token;
+  g.metrics_token = metrics_token;
   g.any_address = bound.address().is_unspecified();
   g.proxy_hosts = std::move(proxy_hosts);
   for (const std::string& h : {normalize_host(host_opt), normalize_host(url_host(bound))})
@@ -402,15 +391,23 @@ void admit(tcp::socket sock, server_state& st, const api& handler, const request
   }
 }
 
-/// HONE_API_TOKEN and HONE_ALLOWED_HOSTS, read before anything else.
+/// HONE_API_TOKEN, HONE_METRICS_TOKEN and HONE_ALLOWED_HOSTS, read before anything else.
 struct access_settings {
   std::string token;
+  std::string metrics_token;
   std::vector<std::string> proxy_hosts;
 };
 
 access_settings access_from_environment() {
   access_settings a;
   if (const char* t = env_value("HONE_API_TOKEN")) a.token = t;
+  if (const char* t = env_value("HONE_METRICS_TOKEN")) a.metrics_token = t;
+  if (!a.metrics_token.empty() && a.token.empty())
+    throw usage_error(
+        "HONE_METRICS_TOKEN is set but HONE_API_TOKEN is not: without HONE_API_TOKEN every request is "
+        "served without a token, so a read-only token would restrict nothing");
+  if (!a.metrics_token.empty() && a.metrics_token == a.token)
+    throw usage_error("HONE_METRICS_TOKEN must differ from HONE_API_TOKEN");
   if (const char* list = env_value("HONE_ALLOWED_HOSTS")) {
     std::vector<std::string> bad;
     a.proxy_hosts = parse_allowed_hosts(list, bad);
@@ -469,8 +466,10 @@ void log_configuration(const server_options& opts, bool encrypted, const std::st
   log_info("hone " HONE_VERSION ": database " + opts.database.string() +
            (encrypted ? " (key from HONE_DB_KEY)" : " (no HONE_DB_KEY: unencrypted)") + ", backups in " +
            opts.backup_dir.string());
-  log_info(std::string("authentication: ") +
-           (token.empty() ? "none (loopback only)" : "bearer token (HONE_API_TOKEN)"));
+  log_info(
+      std::string("authentication: ") + (token.empty() ? "none (loopback only)" : "bearer token (HONE_API_TOKEN)") +
+      (guard.settings().metrics_token.empty() ? ""
+                                              : "; read-only token for /metrics and the status (HONE_METRICS_TOKEN)"));
   std::string served = "loopback names and addresses";
   for (const auto& h : guard.settings().allowed_hosts) served += ", " + h;
   if (guard.settings().any_address) served += ", any IP address of this machine";
@@ -710,8 +709,10 @@ int run_server(const server_options& opts) {
   // where /proc/PID/environ or a core dump would show them.
   drop_from_environment("HONE_DB_KEY");
   drop_from_environment("HONE_API_TOKEN");
+  drop_from_environment("HONE_METRICS_TOKEN");
   cfg.key = key;
   cfg.token = setup.access.token;
+  cfg.metrics_token = setup.access.metrics_token;
   cfg.monitoring = &monitoring;
   cfg.bucket_limit = setup.bucket_limits.api;
   const bool encrypted = !cfg.key.empty();
@@ -720,7 +721,8 @@ int run_server(const server_options& opts) {
   tcp::acceptor acceptor(ioc);
   if (!start_listening(acceptor, endpoints.front(), opts)) return exit_failure;
   const tcp::endpoint bound = acceptor.local_endpoint();
-  const request_guard guard = make_guard(opts.host, bound, setup.access.token, std::move(setup.access.proxy_hosts));
+  const request_guard guard =
+      make_guard(opts.host, bound, setup.access.token, setup.access.metrics_token, std::move(setup.access.proxy_hosts));
   log_configuration(opts, encrypted, setup.access.token, guard, endpoints.front().address().is_loopback());
 
   // The listings of the bucket are shared by the API, the status and the scheduler: one at a

@@ -200,6 +200,8 @@ inline bool try_unwrap(const x25519_identity& id, const stanza& s, file_key& key
 /// Malformed stanzas of the kinds it knows are damage; stanzas of other kinds are ignored.
 inline file_key unwrap(const parsed_header& h, std::span<const identity> with, int& log2_work) {
   bool passphrase_tried = false;
+  for (const auto& id : with)
+    if (const auto* x = std::get_if<x25519_identity>(&id)) secret_of(*x);  // a malformed key is refused now
   for (const auto& s : h.stanzas) {
     if (s.args[0] == "scrypt" && h.stanzas.size() != 1) bad_header("a scrypt stanza must be the only stanza");
     if (s.args[0] == "scrypt") checked_scrypt_stanza(s);
