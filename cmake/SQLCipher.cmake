@@ -40,7 +40,8 @@ else()
             SQLCIPHER_CRYPTO_OPENSSL
             SQLITE_TEMP_STORE=2
             SQLITE_THREADSAFE=1
-            SQLITE_ENABLE_DBSTAT_VTAB=1)
+            SQLITE_ENABLE_DBSTAT_VTAB=1
+            SQLITE_ENABLE_DBPAGE_VTAB=1)
   # Third-party C code: do not let its warnings drown ours, and keep it optimised even in
   # Debug builds (it dominates test run time otherwise).
   target_compile_options(hone_sqlcipher PRIVATE -w -O2)

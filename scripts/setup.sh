@@ -27,7 +27,7 @@ packages=(
   nlohmann-json3-dev libboost-dev libboost-test-dev libcli11-dev
   libargon2-dev argon2
   libsqlcipher-dev sqlcipher
-  clang-format clang-14 libclang-rt-14-dev python3 nodejs npm strace help2man zsh
+  clang-format clang-14 libclang-rt-14-dev python3 nodejs npm strace help2man zsh time sqlite3
   libcurl4-openssl-dev libexpat1-dev python3-botocore curl systemd swift-proxy swift-object swift-container swift-account
   age prometheus python3-yaml
 )

@@ -18,6 +18,7 @@ set(HONE_APP_DIR "${CMAKE_CURRENT_LIST_DIR}")
 set(HONE_APP_SOURCES
   # core: the database, the runner chosen at run time, the log and the JSON documents
   core/app.cpp
+  core/backup_format.cpp
   core/hone_database.cpp
   core/json_output.cpp
   core/log.cpp

@@ -21,6 +21,7 @@
 #include <hone/backup/compressors/gzip_compressor.hpp>
 #include <hone/backup/compressors/identity_compressor.hpp>
 #include <hone/backup/exporters/sqlcipher_exporter.hpp>
+#include <hone/backup/exporters/sqlcipher_page_exporter.hpp>
 #include <hone/backup/migrate.hpp>
 #include <hone/backup/runner.hpp>
 #include <hone/backup/scheduler.hpp>

@@ -298,6 +298,9 @@ struct compress_result {
 struct peek_result {
   std::size_t bytes = 0;    ///< how many decompressed bytes were placed in the buffer
   bool compressed = false;  ///< the stream holds compressed data (false: stored as-is)
+  /// The stream is encrypted by the Compressor (an encrypting Compressor, see
+  /// docs/Compressor.md) and was not opened: `bytes` is 0, and the content counts as encrypted.
+  bool sealed = false;
 };
 
 /// What the runner learned about a backup's content when it created it. A Destination that
@@ -656,6 +659,8 @@ inline created_temp create_temp_file(const std::string& stem, temp_path::hook_fn
 }  // namespace hone::backup::detail
 // ---- end of <hone/backup/detail/posix.hpp> ----
 
+#include <algorithm>
+#include <array>
 #include <cerrno>
 #include <cstddef>
 #include <cstdint>
@@ -784,6 +789,29 @@ inline std::size_t read_full(reader& in, std::span<std::byte> buf) {
   }
   return got;
 }
+
+/// Reads up to N bytes of a stream ahead, so that they can be looked at (head()), then gives
+/// them again before the rest of the stream.
+template <std::size_t N>
+class lookahead_reader final : public reader {
+ public:
+  explicit lookahead_reader(reader& in) : in_(in) { filled_ = read_full(in_, head_); }
+  /// The first bytes (fewer than N only when the stream is shorter).
+  std::span<const std::byte> head() const noexcept { return {head_.data(), filled_}; }
+  std::size_t read(std::span<std::byte> buf) override {
+    if (pos_ == filled_) return in_.read(buf);
+    const std::size_t n = std::min(buf.size(), filled_ - pos_);
+    std::memcpy(buf.data(), head_.data() + pos_, n);
+    pos_ += n;
+    return n;
+  }
+
+ private:
+  reader& in_;
+  std::array<std::byte, N> head_{};
+  std::size_t filled_ = 0;
+  std::size_t pos_ = 0;
+};
 
 /// A reader over bytes held in memory; the bytes must outlive it.
 class span_reader final : public reader {
@@ -2704,10 +2732,12 @@ inline std::string sqlcipher_version() { return detail::sqlcipher_version(); }
 
 
 #include <concepts>
+#include <cstddef>
 #include <filesystem>
 #include <functional>
 #include <memory>
 #include <optional>
+#include <span>
 #include <stop_token>
 #include <string>
 #include <string_view>
@@ -2736,6 +2766,30 @@ struct requirements {
   static_assert(has_check<E>,
                 "Exporter requirements not met: missing `check_result check(const std::filesystem::path&) const`");
   static constexpr bool value = true;
+};
+}  // namespace concepts::exporter
+
+namespace concepts::exporter {
+/// Optional: the Exporter hands out the database's pages decrypted (`static constexpr bool
+/// plaintext_pages = true`), which BackupRunner accepts only with an encrypting Compressor.
+template <class E>
+concept exports_plaintext_pages = requires {
+  requires E::plaintext_pages;
+};
+template <class E>
+concept has_export_pages = requires(E& e, const std::function<void(reader&)>& consume, const progress_fn& p) {
+  { e.export_pages(consume, p) } -> std::same_as<export_result>;
+};
+/// Optional: check() of a file load_pages wrote, which may leave out what the encrypting
+/// Compressor's authentication already proved.
+template <class E>
+concept has_check_loaded = requires(const E& e, const std::filesystem::path& file) {
+  { e.check_loaded(file) } -> std::same_as<check_result>;
+};
+template <class E>
+concept has_load_pages = requires(const E& e, const std::filesystem::path& target) {
+  e.load_pages(target, durability::scratch)->write(std::span<const std::byte>{});
+  e.load_pages(target, durability::scratch)->finish();
 };
 }  // namespace concepts::exporter
 
@@ -2776,6 +2830,22 @@ struct requirements {
                 "Compressor requirements not met: missing `peek_result peek(reader&, std::span<std::byte>) const`");
   static_assert(has_suffix<C>, "Compressor requirements not met: missing `std::string_view suffix() const`");
   static constexpr bool value = true;
+};
+}  // namespace concepts::compressor
+
+namespace concepts::compressor {
+/// Optional: the Compressor encrypts what it writes (`static constexpr bool encrypting = true`).
+template <class C>
+concept encrypting = requires {
+  requires C::encrypting;
+};
+/// What an encrypting Compressor must tell: whether compress() encrypts (sealing()), and
+/// whether a stored stream's first bytes (at least C::sealed_head_bytes) are encrypted (sealed()).
+template <class C>
+concept has_sealed = requires(const C& c, std::span<const std::byte> head) {
+  { C::sealed_head_bytes } -> std::convertible_to<std::size_t>;
+  { c.sealed(head) } -> std::same_as<bool>;
+  { c.sealing() } -> std::same_as<bool>;
 };
 }  // namespace concepts::compressor
 
@@ -2843,6 +2913,27 @@ template <class D>
 concept Destination =
     concepts::destination::has_store<D> && concepts::destination::has_list<D> && concepts::destination::has_stat<D> &&
     concepts::destination::has_open<D> && concepts::destination::has_remove<D> && concepts::destination::has_lock<D>;
+
+// ---- Exporter and Compressor together ------------------------------------------------------
+namespace concepts {
+/// What an Exporter and a Compressor require of each other: decrypted pages go only to a
+/// Compressor that encrypts them.
+template <class E, class C>
+struct pairing_requirements {
+  static_assert(!exporter::exports_plaintext_pages<E> || compressor::encrypting<C>,
+                "Exporter and Compressor do not match: a plaintext-page Exporter (plaintext_pages = true) needs an "
+                "encrypting Compressor (encrypting = true, e.g. age_compressor), else decrypted pages would be "
+                "stored unencrypted");
+  static_assert(!exporter::exports_plaintext_pages<E> || (exporter::has_export_pages<E> && exporter::has_load_pages<E>),
+                "Exporter requirements not met: a plaintext-page Exporter needs `export_result export_pages(const "
+                "std::function<void(reader&)>&, const progress_fn&)` and `load_pages(const std::filesystem::path&, "
+                "durability) const`");
+  static_assert(!compressor::encrypting<C> || compressor::has_sealed<C>,
+                "Compressor requirements not met: an encrypting Compressor needs `sealed_head_bytes`, `bool "
+                "sealed(std::span<const std::byte>) const` and `bool sealing() const`");
+  static constexpr bool value = true;
+};
+}  // namespace concepts
 
 // ---- Clock ---------------------------------------------------------------------------------
 namespace concepts::clock {
@@ -5040,16 +5131,7 @@ class sqlcipher_exporter {
   /// Writes the copy to `target` (which must not exist; it is created owner-only).
   export_result export_to(const std::filesystem::path& target, const progress_fn& progress) {
     std::error_code ec;
-    if (!std::filesystem::exists(db_path_, ec))
-      throw database_not_found_error("Database not found: " + db_path_.string());
-    const auto kind = detail::classify_database_file(db_path_);
-    if (kind == detail::database_kind::empty || kind == detail::database_kind::not_database)
-      throw export_error("sqlcipher_export failed: " + db_path_.string() +
-                         " is not a database: " + std::string(detail::database_kind_problem(kind)));
-    const bool plain = kind == detail::database_kind::plain;
-    if (!plain && opts_.key.empty())
-      throw key_required_error("The database " + db_path_.string() + " is encrypted and no key was given");
-    const database_key& key = plain ? no_key() : opts_.key;
+    const database_key& key = source_key();
     auto opened = open_checked(db_path_, SQLITE_OPEN_READWRITE, key);
     sqlite3* db = opened.db.get();
 
@@ -5117,7 +5199,11 @@ class sqlcipher_exporter {
   }
 
   /// Opens `file` with the key, runs the checks of opts.check and the counts.
-  check_result check(const std::filesystem::path& file) const {
+  check_result check(const std::filesystem::path& file) const { return check_file(file, true); }
+
+  /// check(), with SQLCipher's check of every page's HMAC (`PRAGMA cipher_integrity_check`)
+  /// left out unless `page_hmacs`: for a file whose every byte was proven otherwise.
+  check_result check_file(const std::filesystem::path& file, bool page_hmacs) const {
     check_result r;
     const auto kind = detail::classify_database_file(file);
     if (kind == detail::database_kind::empty || kind == detail::database_kind::not_database) {
@@ -5140,7 +5226,7 @@ class sqlcipher_exporter {
       // b-trees: the two are independent and each takes about as long as the other.
       std::string cipher_problem;
       std::jthread cipher_check;
-      if (!plain && opts_.check != check_level::readable && detail::sqlcipher_major() >= 4)
+      if (page_hmacs && !plain && opts_.check != check_level::readable && detail::sqlcipher_major() >= 4)
         cipher_check = std::jthread([&, compatibility = opened.compatibility] {
           try {
             auto second = detail::open_and_probe(file, SQLITE_OPEN_READONLY, key, opts_.busy_timeout_ms, compatibility);
@@ -5184,8 +5270,24 @@ class sqlcipher_exporter {
     return r;
   }
 
- private:
+ protected:
   using opened_db = detail::opened_database;
+
+  /// The key that opens the source database: none for a plain file. Throws when the database
+  /// is missing, is no database, or is encrypted and no key was given.
+  const database_key& source_key() const {
+    std::error_code ec;
+    if (!std::filesystem::exists(db_path_, ec))
+      throw database_not_found_error("Database not found: " + db_path_.string());
+    const auto kind = detail::classify_database_file(db_path_);
+    if (kind == detail::database_kind::empty || kind == detail::database_kind::not_database)
+      throw export_error("sqlcipher_export failed: " + db_path_.string() +
+                         " is not a database: " + std::string(detail::database_kind_problem(kind)));
+    const bool plain = kind == detail::database_kind::plain;
+    if (!plain && opts_.key.empty())
+      throw key_required_error("The database " + db_path_.string() + " is encrypted and no key was given");
+    return plain ? no_key() : opts_.key;
+  }
 
   /// The rows of a check PRAGMA joined with "; ".
   static std::string pragma_rows(sqlite3* db, const std::string& sql) {
@@ -5230,6 +5332,7 @@ class sqlcipher_exporter {
     return c;
   }
 
+ private:
   row_counts copy_with_export(sqlite3* db, const std::filesystem::path& target, const database_key& key,
                               int compatibility) const {
     std::optional<detail::attached_database> copy;
@@ -5282,6 +5385,350 @@ static_assert(Exporter<sqlcipher_exporter>);
 
 }  // namespace hone::backup
 // ---- end of <hone/backup/exporters/sqlcipher_exporter.hpp> ----
+// ---- begin of <hone/backup/exporters/sqlcipher_page_exporter.hpp> ----
+// sqlcipher_page_exporter: the Exporter of the compact format. It streams the database's
+// pages as SQLCipher decrypts them (a plain SQLite image) to a Compressor that must encrypt
+// them, and loads such an image back through a new connection keyed as the database is.
+
+// ---- begin of <hone/backup/detail/page_image.hpp> ----
+// A database as a plain SQLite image, streamed page by page through SQLite's sqlite_dbpage
+// table (SQLITE_ENABLE_DBPAGE_VTAB): page_reader reads the pages a keyed connection decrypts,
+// page_loader writes an image's pages through a keyed connection, which encrypts each page as
+// its pager writes it. Neither ever puts a decrypted page in a file: only one page at a time is
+// held, in memory.
+
+
+#include <algorithm>
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <filesystem>
+#include <optional>
+#include <span>
+#include <string>
+#include <vector>
+
+#include <fcntl.h>
+
+namespace hone::backup::detail {
+
+/// Where page 1 keeps the number of reserved bytes at the end of every page (SQLCipher keeps
+/// each page's IV and HMAC there).
+inline constexpr std::size_t header_reserved_offset = 20;
+
+/// The page size an SQLite header gives (bytes 16-17, big-endian; 1 means 65536); 0 when the
+/// bytes are no plain SQLite header.
+inline std::size_t header_page_size(std::span<const std::byte> head) {
+  if (!is_plain_header(head.data(), head.size()) || head.size() < 100) return 0;
+  const unsigned v = (std::to_integer<unsigned>(head[16]) << 8) | std::to_integer<unsigned>(head[17]);
+  const std::size_t size = v == 1 ? 65536 : v;
+  return size >= 512 && (size & (size - 1)) == 0 ? size : 0;
+}
+
+/// Makes an SQLite header say rollback-journal mode (file format versions 1, bytes 18-19) where it
+/// says WAL (2), as `PRAGMA journal_mode = DELETE` does: the image is then a self-contained file
+/// that opens without a -wal beside it (and that sqlite3_deserialize accepts).
+inline void header_without_wal(std::span<std::byte> head) {
+  for (std::size_t i : {std::size_t{18}, std::size_t{19}})
+    if (head.size() > i && head[i] == std::byte{2}) head[i] = std::byte{1};
+}
+
+/// True when SQLite was built with the sqlite_dbpage table the page formats need.
+inline bool has_dbpage_table() { return sqlite3_compileoption_used("ENABLE_DBPAGE_VTAB") != 0; }
+
+/// Reads the pages of `db`'s main database, decrypted, in order, as one plain SQLite image:
+/// the reserved bytes at the end of every page (SQLCipher's IV and HMAC of the encrypted page,
+/// meaningless once it is decrypted) are zeroed, so that the image compresses well and reveals
+/// nothing of the encrypted file; the header says rollback-journal mode (header_without_wal),
+/// like the default format's copy. The caller holds the read transaction. One page in memory.
+class page_reader final : public reader {
+ public:
+  page_reader(sqlite3* db, progress_fn progress)
+      : pages_(db, "SELECT pgno, data FROM sqlite_dbpage('main')"), progress_(std::move(progress)) {}
+
+  std::size_t read(std::span<std::byte> buf) override {
+    std::size_t got = 0;
+    while (got < buf.size()) {
+      if (pos_ == page_.size() && !next_page()) break;
+      const std::size_t n = std::min(buf.size() - got, page_.size() - pos_);
+      std::memcpy(buf.data() + got, page_.data() + pos_, n);
+      pos_ += n;
+      got += n;
+    }
+    return got;
+  }
+  /// Bytes handed out so far.
+  std::uint64_t bytes() const noexcept { return bytes_; }
+  /// True once every page was read.
+  bool done() const noexcept { return done_; }
+
+  ~page_reader() override { secure_wipe(page_.data(), page_.size()); }
+
+ private:
+  bool next_page() {
+    if (done_ || !pages_.step()) {
+      done_ = true;
+      return false;
+    }
+    const auto pgno = pages_.column_int(0);
+    const auto* data = static_cast<const std::byte*>(sqlite3_column_blob(pages_.get(), 1));
+    const auto size = static_cast<std::size_t>(sqlite3_column_bytes(pages_.get(), 1));
+    if (pgno != expected_ || size < 512 || (page_size_ != 0 && size != page_size_))
+      throw export_error("sqlite_dbpage returned page " + std::to_string(pgno) + " of " + std::to_string(size) +
+                         " bytes where page " + std::to_string(expected_) + " was due");
+    page_.assign(data, data + size);
+    if (pgno == 1) {
+      if (header_page_size(page_) != size) throw export_error("page 1 of the database is not a plain SQLite header");
+      page_size_ = size;
+      reserved_ = std::to_integer<std::size_t>(page_[header_reserved_offset]);
+      header_without_wal(page_);
+    }
+    std::fill(page_.end() - static_cast<std::ptrdiff_t>(reserved_), page_.end(), std::byte{0});
+    ++expected_;
+    pos_ = 0;
+    bytes_ += size;
+    if (progress_) progress_(bytes_);
+    return true;
+  }
+
+  statement pages_;
+  progress_fn progress_;
+  std::vector<std::byte> page_;
+  std::size_t pos_ = 0;
+  std::size_t page_size_ = 0;
+  std::size_t reserved_ = 0;
+  std::int64_t expected_ = 1;
+  std::uint64_t bytes_ = 0;
+  bool done_ = false;
+};
+
+/// Writes a plain SQLite image (as page_reader makes it) into a new database file through a
+/// connection keyed with `key` (none: a plain database), page by page with
+/// `INSERT INTO sqlite_dbpage`, in one transaction. With a key, SQLCipher encrypts every page as
+/// the pager writes it: the file is ciphertext from its first byte. That needs the image to
+/// keep the reserved bytes per page the key's cipher settings need, as an image a database
+/// with that key gave does. Any other image (one made by plain sqlite3 has none) is gathered in
+/// memory instead and copied with sqlcipher_export() into the keyed file: still nothing
+/// decrypted on disk, but memory as large as the image. finish() commits, and for a durable
+/// file fsyncs it.
+class page_loader final : public writer {
+ public:
+  page_loader(std::filesystem::path file, const database_key& key, int compatibility, durability d)
+      : file_(std::move(file)), key_(key), compatibility_(compatibility), durability_(d) {}
+  ~page_loader() override {
+    secure_wipe(page_.data(), page_.size());
+    secure_wipe(image_.data(), image_.size());
+  }
+
+  void write(std::span<const std::byte> data) override {
+    while (!data.empty()) {
+      if (page_size_ == 0 && !learn_page_size(data)) return;
+      const std::size_t n = std::min(data.size(), page_size_ - page_.size());
+      page_.insert(page_.end(), data.begin(), data.begin() + static_cast<std::ptrdiff_t>(n));
+      data = data.subspan(n);
+      if (page_.size() == page_size_) store_page();
+    }
+  }
+
+  /// Commits the pages; throws corrupt_backup_error when the image is empty or ends inside a
+  /// page, or its size disagrees with its header.
+  void finish() {
+    if (pgno_ == 1 || !page_.empty())
+      throw corrupt_backup_error("The backup's database image is " +
+                                 std::string(pgno_ == 1 ? "empty or shorter than one page" : "cut inside a page"));
+    if (converting_) {
+      convert_image();
+    } else {
+      insert_.reset();
+      tx_->commit();
+      tx_.reset();
+      db_.reset();  // closes the file: every page is in it
+    }
+    if (durability_ == durability::durable) {
+      unique_fd fd(::open(file_.c_str(), O_RDONLY | O_CLOEXEC));
+      if (!fd) throw io_error("Failed to sync " + file_.string() + ": " + errno_text(errno));
+      fsync_checked(fd.get(), "Failed to sync " + file_.string());
+    }
+  }
+
+ private:
+  /// Page 1's header gives the page size; its first 100 bytes are kept until they are all in.
+  bool learn_page_size(std::span<const std::byte>& data) {
+    const std::size_t n = std::min(data.size(), std::size_t{100} - page_.size());
+    page_.insert(page_.end(), data.begin(), data.begin() + static_cast<std::ptrdiff_t>(n));
+    data = data.subspan(n);
+    if (page_.size() < 100) return false;
+    page_size_ = header_page_size(page_);
+    header_without_wal(page_);
+    if (page_size_ == 0) throw corrupt_backup_error("The backup does not hold a plain SQLite database image");
+    open_target(std::to_integer<int>(page_[header_reserved_offset]));
+    return true;
+  }
+
+  void open_target(int reserved) {
+    db_ = open_database(file_, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, key_);
+    sqlite3* db = db_.get();
+    const std::string size = std::to_string(page_size_);
+    if (!key_.empty()) {
+      if (compatibility_ != 0) exec(db, "PRAGMA cipher_compatibility = " + std::to_string(compatibility_));
+      exec(db, "PRAGMA cipher_page_size = " + size);
+    }
+    exec(db, "PRAGMA page_size = " + size);
+    exec(db, "PRAGMA journal_mode = OFF");  // a new file: nothing to roll back to
+    exec(db, "PRAGMA synchronous = OFF");   // finish() syncs once
+    int needed = -1;
+    sqlite3_file_control(db, "main", SQLITE_FCNTL_RESERVE_BYTES, &needed);
+    if (needed != reserved) {
+      converting_ = true;  // see convert_image()
+      db_.reset();
+      return;
+    }
+    tx_.emplace(db);
+    insert_.emplace(db, "INSERT INTO sqlite_dbpage(schema, pgno, data) VALUES('main', ?1, ?2)");
+  }
+
+  void store_page() {
+    if (converting_) {
+      image_.insert(image_.end(), page_.begin(), page_.end());
+      secure_wipe(page_.data(), page_.size());
+      page_.clear();
+      ++pgno_;
+      return;
+    }
+    insert_->bind(1, pgno_);
+    insert_->bind_blob(2, page_.data(), page_.size());
+    try {
+      insert_->step();
+    } catch (const database_error& e) {
+      throw corrupt_backup_error("page " + std::to_string(pgno_) +
+                                 " of the backup's image cannot be written: " + e.what());
+    }
+    insert_->reset();
+    secure_wipe(page_.data(), page_.size());
+    page_.clear();
+    ++pgno_;
+  }
+
+  /// An image whose reserved bytes differ from what the target needs: opened in memory
+  /// (sqlite3_deserialize) and copied with sqlcipher_export() into the target, keyed.
+  void convert_image() {
+    sqlite3* raw = nullptr;
+    sqlite3_open_v2(":memory:", &raw, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nullptr);
+    db_ptr mem(raw);
+    if (!raw) throw database_error("out of memory");
+    const auto size = static_cast<sqlite3_int64>(image_.size());
+    auto* copy = static_cast<unsigned char*>(sqlite3_malloc64(static_cast<sqlite3_uint64>(size)));
+    if (!copy) throw database_error("out of memory for the backup's database image");
+    std::memcpy(copy, image_.data(), image_.size());
+    secure_wipe(image_.data(), image_.size());
+    image_ = {};
+    if (sqlite3_deserialize(raw, "main", copy, size, size, SQLITE_DESERIALIZE_FREEONCLOSE) != SQLITE_OK)
+      throw corrupt_backup_error("The backup's database image cannot be opened: " + errmsg(raw));
+    try {
+      attached_database target(raw, file_, "hone_restore_target", key_);
+      if (compatibility_ != 0 && !key_.empty())
+        exec(raw, "PRAGMA hone_restore_target.cipher_compatibility = " + std::to_string(compatibility_));
+      exec(raw, "PRAGMA hone_restore_target.journal_mode = OFF");
+      exec(raw, "PRAGMA hone_restore_target.synchronous = OFF");
+      exec(raw, "SELECT sqlcipher_export('hone_restore_target')");
+      copy_header_values(raw, "main", "hone_restore_target");
+    } catch (const database_error& e) {
+      throw corrupt_backup_error(std::string("The backup's database image cannot be copied: ") + e.what());
+    }
+  }
+
+  std::filesystem::path file_;
+  const database_key& key_;
+  int compatibility_;
+  durability durability_;
+  db_ptr db_;
+  std::optional<transaction> tx_;  // destroyed before db_: rolled back while it is open
+  std::optional<statement> insert_;
+  std::vector<std::byte> page_;
+  std::vector<std::byte> image_;  // convert_image()'s pages
+  bool converting_ = false;
+  std::size_t page_size_ = 0;
+  std::int64_t pgno_ = 1;
+};
+
+}  // namespace hone::backup::detail
+// ---- end of <hone/backup/detail/page_image.hpp> ----
+
+#include <filesystem>
+#include <functional>
+#include <memory>
+#include <utility>
+
+namespace hone::backup {
+
+/// An sqlcipher_exporter that can also hand out plaintext pages (export_pages) and load them
+/// back (load_pages). It declares `plaintext_pages`, so BackupRunner accepts it only together
+/// with a Compressor that declares `encrypting` (age_compressor): the pages never reach a
+/// Destination, a temp file or a cache unencrypted. export_to and check are sqlcipher_exporter's
+/// (the default .db.gz format, ciphertext pages), so one runner reads and writes both formats.
+/// Needs SQLite built with SQLITE_ENABLE_DBPAGE_VTAB (the bundled SQLCipher is); see
+/// supported().
+class sqlcipher_page_exporter : public sqlcipher_exporter {
+ public:
+  using sqlcipher_exporter::sqlcipher_exporter;
+
+  /// Marks the pages export_pages gives as plaintext (see docs/Exporter.md).
+  static constexpr bool plaintext_pages = true;
+
+  /// Whether the linked SQLite has the sqlite_dbpage table (SQLITE_ENABLE_DBPAGE_VTAB).
+  static bool supported() { return detail::has_dbpage_table(); }
+
+  /// Opens the database with its key and, inside one read transaction, reads the counts and
+  /// passes a reader of every page, decrypted (detail::page_reader), to `consume`, which must
+  /// read it to its end. progress gets the image bytes read so far.
+  export_result export_pages(const std::function<void(reader&)>& consume, const progress_fn& progress) {
+    require_supported();
+    const database_key& key = source_key();
+    auto opened = open_checked(database(), SQLITE_OPEN_READONLY, key);
+    sqlite3* db = opened.db.get();
+    export_result result;
+    result.encrypted = !key.empty();
+    try {
+      detail::read_transaction snapshot(db);
+      result.counts = read_counts(db);
+      detail::page_reader pages(db, progress);
+      consume(pages);
+      if (!pages.done()) throw export_error("the compressor stopped before the last page of the database");
+      result.bytes = pages.bytes();
+      snapshot.end();
+    } catch (const database_error& e) {
+      throw export_error(std::string("reading the database's pages failed: ") + e.what());
+    }
+    return result;
+  }
+
+  /// A writer that loads a plain SQLite image (what export_pages gave) into the new file
+  /// `target` through a connection keyed as the database is (detail::page_loader); its
+  /// finish() commits. `target` may exist only as an empty file.
+  std::unique_ptr<detail::page_loader> load_pages(const std::filesystem::path& target, durability d) const {
+    require_supported();
+    return std::make_unique<detail::page_loader>(target, settings().key, settings().cipher_compatibility, d);
+  }
+
+  /// check() of a file load_pages wrote, without SQLCipher's check of every page's HMAC: the
+  /// encrypting Compressor authenticated every byte of the image, and the pages' HMACs are
+  /// the ones the load itself has just computed. The b-tree checks and the counts still run.
+  check_result check_loaded(const std::filesystem::path& file) const { return check_file(file, false); }
+
+ private:
+  static void require_supported() {
+    if (!supported())
+      throw invalid_argument_error(
+          "The compact format needs SQLite's sqlite_dbpage table (SQLITE_ENABLE_DBPAGE_VTAB), which the linked "
+          "SQLCipher " +
+          detail::sqlcipher_version() + " lacks");
+  }
+};
+
+static_assert(Exporter<sqlcipher_page_exporter>);
+
+}  // namespace hone::backup
+// ---- end of <hone/backup/exporters/sqlcipher_page_exporter.hpp> ----
 // ---- begin of <hone/backup/migrate.hpp> ----
 // migrate_to_v4: upgrades a database written by SQLCipher 3 (its default settings) to the
 // SQLCipher 4 format with PRAGMA cipher_migrate, safely: the upgrade runs on a consistent copy,
@@ -5697,6 +6144,7 @@ class BackupRunner {
   static_assert(concepts::compressor::requirements<Compressor>::value);
   static_assert(concepts::destination::requirements<Destination>::value);
   static_assert(concepts::clock::requirements<Clock>::value);
+  static_assert(concepts::pairing_requirements<Exporter, Compressor>::value);
 
  public:
   using exporter_type = Exporter;
@@ -5738,18 +6186,14 @@ class BackupRunner {
     const auto op = event::operation::create;
     return observed(op, name, [&]() -> backup_info {
       auto guard = destination_.lock();
-      detail::private_temp_dir tmp(temp_directory(), "export", options_.temp_files);
-      const auto copy = tmp.path() / "snapshot.db";
-      emit(event::kind::started, op, name, "export");
-      export_result exported = exporter_.export_to(
-          copy, [&](std::uint64_t done) { emit(event::kind::progress, op, name, "export", done, 0); });
-      const std::uint64_t total = exported.bytes;
+      export_result exported;
       compress_result packed;
-      auto produce = [&](writer& out) {
-        file_reader in(copy);
-        packed = compressor_.compress(
-            in, out, [&](std::uint64_t done) { emit(event::kind::progress, op, name, "compress", done, total); });
-      };
+      std::optional<detail::private_temp_dir> tmp;
+      std::function<void(writer&)> produce;
+      if (streams_pages())
+        produce = page_producer(name, exported, packed);
+      else
+        produce = file_producer(name, tmp.emplace(temp_directory(), "export", options_.temp_files), exported, packed);
       stored_entry stored;
       if (requested) {
         stored = destination_.store(name, produce);
@@ -5818,11 +6262,21 @@ class BackupRunner {
   /// The stored name `requested` refers to: the name itself when it is a backup name, else
   /// the name create() would have made of it (backup_name: the suffix appended), so that a
   /// backup is found by the name it was created with ("before-upgrade" finds
-  /// "before-upgrade.db.gz"). Throws invalid_name_error for names that are not plain file names.
+  /// "before-upgrade.db.gz"); with a Compressor of several suffixes (suffixes()), the first
+  /// stored one of them, else create's. Throws invalid_name_error for names that are not plain
+  /// file names.
   std::string resolve_name(std::string_view requested) const {
     validate_name(requested);
     std::string name(requested);
-    return is_backup_name(name) ? name : backup_name(name);
+    if (is_backup_name(name)) return name;
+    // A Compressor that reads several formats: the name with whichever suffix is stored.
+    if constexpr (requires { compressor_.suffixes(); }) {
+      for (std::string_view sfx : compressor_.suffixes()) {
+        const std::string candidate = name + std::string(sfx);
+        if (name_problem(candidate).empty() && destination_.stat(candidate)) return candidate;
+      }
+    }
+    return backup_name(name);
   }
 
   /// One backup (the name as resolve_name takes it); throws not_found_error
@@ -5903,13 +6357,18 @@ class BackupRunner {
       r.name = name;
       detail::private_temp_dir tmp(temp_directory(), "verify", options_.temp_files);
       const auto copy = tmp.path() / "verify.db";
+      bool loaded = false;
       try {
-        unpack(*in, copy, op, name, stored_size(name));
+        loaded = unpack(*in, copy, op, name, stored_size(name));
       } catch (const corrupt_backup_error& e) {
         r.message = e.what();
         return r;
+      } catch (const encryption_error& e) {
+        r.wrong_key = true;
+        r.message = e.what();
+        return r;
       }
-      check_result c = accepted(checked(copy, op, name));
+      check_result c = accepted(checked(copy, op, name, loaded));
       r.encrypted = c.encrypted;
       r.counts = c.counts;
       r.valid = c.valid;
@@ -5946,8 +6405,9 @@ class BackupRunner {
       // would remove this one's temporary file as a stale one, or replace the database under it.
       detail::replace_lock restoring(target.path, "restore of backup " + name, iso8601(clock_.now()));
       auto guard = destination_.lock();
-      detail::temp_path copy = fetch_beside(name, target);  // 1. the backup, decompressed next to the database
-      require_restorable(name, copy.path());                // 2. proven with the key before anything is touched
+      bool loaded = false;
+      detail::temp_path copy = fetch_beside(name, target, loaded);  // 1. the backup, decompressed next to the database
+      require_restorable(name, copy.path(), loaded);                // 2. proven with the key before anything is touched
       [[maybe_unused]] auto hold =
           target.exists ? hold_for_replace(target.path) : decltype(hold_for_replace(target.path)){};
       restore_result r;  // 3. the old database kept, the new one moved in
@@ -5963,8 +6423,64 @@ class BackupRunner {
 
  private:
   bool is_backup_name(std::string_view n) const {
-    std::string_view sfx = compressor_.suffix();
-    return name_problem(n).empty() && n.size() > sfx.size() && n.substr(n.size() - sfx.size()) == sfx;
+    if (!name_problem(n).empty()) return false;
+    auto ends_with = [n](std::string_view sfx) {
+      return n.size() > sfx.size() && n.substr(n.size() - sfx.size()) == sfx;
+    };
+    if constexpr (requires { compressor_.suffixes(); }) {
+      for (std::string_view sfx : compressor_.suffixes())
+        if (ends_with(sfx)) return true;
+      return false;
+    } else {
+      return ends_with(compressor_.suffix());
+    }
+  }
+
+  /// Whether create streams the Exporter's plaintext pages to the Compressor, which then
+  /// encrypts them (pairing_requirements), rather than compressing an exported file.
+  bool streams_pages() const {
+    if constexpr (concepts::exporter::exports_plaintext_pages<Exporter>)
+      return compressor_.sealing();
+    else
+      return false;
+  }
+
+  /// create's Destination::store producer of the default path: the Exporter's copy in a
+  /// private temp file, exported first, compressed into the Destination.
+  std::function<void(writer&)> file_producer(const std::string& name, detail::private_temp_dir& tmp,
+                                             export_result& exported, compress_result& packed) {
+    const auto op = event::operation::create;
+    const auto copy = tmp.path() / "snapshot.db";
+    emit(event::kind::started, op, name, "export");
+    exported = exporter_.export_to(
+        copy, [&](std::uint64_t done) { emit(event::kind::progress, op, name, "export", done, 0); });
+    return [this, &name, copy, &exported, &packed](writer& out) {
+      const std::uint64_t total = exported.bytes;
+      file_reader in(copy);
+      packed = compressor_.compress(in, out, [&](std::uint64_t done) {
+        emit(event::kind::progress, event::operation::create, name, "compress", done, total);
+      });
+    };
+  }
+
+  /// create's producer for a plaintext-page Exporter: its pages, read in one snapshot, go
+  /// straight through the (encrypting) Compressor into the Destination; no file holds them.
+  std::function<void(writer&)> page_producer(const std::string& name, export_result& exported,
+                                             compress_result& packed) {
+    if constexpr (concepts::exporter::exports_plaintext_pages<Exporter>) {
+      return [this, &name, &exported, &packed](writer& out) {
+        const auto op = event::operation::create;
+        emit(event::kind::started, op, name, "export");
+        exported = exporter_.export_pages(
+            [&](reader& pages) {
+              packed = compressor_.compress(
+                  pages, out, [&](std::uint64_t done) { emit(event::kind::progress, op, name, "compress", done, 0); });
+            },
+            [&](std::uint64_t done) { emit(event::kind::progress, op, name, "export", done, 0); });
+      };
+    } else {
+      return {};
+    }
   }
 
   std::uint64_t stored_size(const std::string& name) const {
@@ -6007,9 +6523,13 @@ class BackupRunner {
       peek_result p = compressor_.peek(*in, head);
       b.compressed = true;
       b.deflated = p.compressed;
-      const head_info h = inspect_head(std::span<const std::byte>(head.data(), p.bytes));
-      b.encrypted = h.encrypted;
-      if (!h.problem.empty()) b.problem = "not a backup: " + h.problem;
+      if (p.sealed) {
+        b.encrypted = true;  // its content is read only with the key
+      } else {
+        const head_info h = inspect_head(std::span<const std::byte>(head.data(), p.bytes));
+        b.encrypted = h.encrypted;
+        if (!h.problem.empty()) b.problem = "not a backup: " + h.problem;
+      }
       if (conclusive) *conclusive = true;
     } catch (const error& ex) {
       b.problem = std::string("not a backup: ") + ex.what();
@@ -6077,11 +6597,38 @@ class BackupRunner {
     checked_out.finish();
   }
 
-  void unpack(reader& in, const std::filesystem::path& file, event::operation op, const std::string& name,
+  /// Returns whether the Exporter's load_pages wrote `file` (see unpack_into).
+  bool unpack(reader& in, const std::filesystem::path& file, event::operation op, const std::string& name,
               std::uint64_t total) {
     file_writer out(file, 0600, durability::scratch);  // read back at once and deleted: no fsync
-    decompress_into(in, out, op, name, total);
+    return unpack_into(in, out, file, durability::scratch, op, name, total);
+  }
+
+  /// Decompresses `in` into `file`, created empty and open as `out`, and finishes it. A stream
+  /// the Compressor encrypted (sealed) may hold plaintext pages: they go through the
+  /// Exporter's load_pages, which writes them encrypted with the key, never through `out`;
+  /// returns true then.
+  bool unpack_into(reader& in, file_writer& out, const std::filesystem::path& file, durability d, event::operation op,
+                   const std::string& name, std::uint64_t total) {
+    if constexpr (concepts::compressor::encrypting<Compressor> && concepts::exporter::has_load_pages<Exporter>) {
+      lookahead_reader<Compressor::sealed_head_bytes> ahead(in);
+      if (compressor_.sealed(ahead.head())) {
+        out.finish();  // stays empty: the loader opens the file as a database
+        auto loader = exporter_.load_pages(file, d);
+        try {
+          decompress_into(ahead, *loader, op, name, total);
+        } catch (const encryption_error& e) {
+          throw encryption_error(std::string(wrong_key_message) + " (" + e.what() + ")");
+        }
+        loader->finish();
+        return true;
+      }
+      decompress_into(ahead, out, op, name, total);
+    } else {
+      decompress_into(in, out, op, name, total);
+    }
     out.finish();
+    return false;
   }
 
   std::filesystem::path temp_directory() const {
@@ -6106,25 +6653,29 @@ class BackupRunner {
     return c;
   }
 
-  check_result checked(const std::filesystem::path& file, event::operation op, const std::string& name) {
+  /// The Exporter's check of `file`; its check_loaded when it has one and load_pages wrote
+  /// the file (`loaded`).
+  check_result checked(const std::filesystem::path& file, event::operation op, const std::string& name, bool loaded) {
     emit(event::kind::started, op, name, "check");
+    if constexpr (concepts::exporter::has_check_loaded<Exporter>)
+      if (loaded) return exporter_.check_loaded(file);
     return exporter_.check(file);
   }
 
   /// Decompresses the backup into a temp file beside the database (detail::create_restore_file).
-  detail::temp_path fetch_beside(const std::string& name, const detail::restore_target& target) {
+  detail::temp_path fetch_beside(const std::string& name, const detail::restore_target& target, bool& loaded) {
     auto [fd, copy] = detail::create_restore_file(target, options_.temp_files);
     auto in = destination_.open(name);
     file_writer out(std::move(fd), "Failed to write the restored database in " + target.path.parent_path().string());
-    decompress_into(*in, out, event::operation::restore, name, stored_size(name));
-    out.finish();
+    loaded =
+        unpack_into(*in, out, copy.path(), durability::durable, event::operation::restore, name, stored_size(name));
     return std::move(copy);
   }
 
   /// Throws unless the decompressed backup at `file` passes the Exporter's check with the key
   /// and the program's own acceptance, and is encrypted whenever a key is configured.
-  void require_restorable(const std::string& name, const std::string& file) {
-    check_result c = checked(file, event::operation::restore, name);
+  void require_restorable(const std::string& name, const std::string& file, bool loaded) {
+    check_result c = checked(file, event::operation::restore, name, loaded);
     if (!c.valid) {
       if (c.key_missing) throw key_required_error("Backup " + name + " is encrypted and no key was given");
       if (c.wrong_key) throw encryption_error(std::string(wrong_key_message));

@@ -26,7 +26,7 @@ from honetest import (OTHER_PASSPHRASE, PASSPHRASE, Sandbox, assert_no_key_mater
                       hone_exe)
 
 AUTO_NAME = re.compile(r"^hone-\d{4}-\d{2}-\d{2}-\d{6}(-\d+)?\.db\.gz$")
-BACKUP_FIELDS = {"name", "path", "size", "created_at", "encrypted", "compressed", "deflated", "pinned"}
+BACKUP_FIELDS = {"name", "path", "size", "created_at", "encrypted", "compressed", "deflated", "pinned", "format"}
 
 
 def sha256(path):
@@ -131,7 +131,7 @@ class CliTest(unittest.TestCase):
         r = self.ok("backup", "create", "--name", "before-upgrade", "--json")
         created = r.json()
         self.assertEqual(list(created), ["name", "path", "size", "created_at", "accounts", "transactions",
-                                         "subscriptions", "encrypted", "compressed", "deflated"])
+                                         "subscriptions", "encrypted", "compressed", "deflated", "format"])
         self.assertEqual((created["encrypted"], created["compressed"], created["deflated"]), (True, True, False))
         self.assertEqual(created["name"], "before-upgrade.db.gz")
         self.assertEqual((created["accounts"], created["transactions"], created["subscriptions"]), (4, 321, 5))

@@ -24,10 +24,10 @@ import honetest  # noqa: E402
 from honetest import (OTHER_PASSPHRASE, PASSPHRASE, Sandbox, Server, ServersTestCase, assert_no_key_material,
                       hone_exe)
 
-BACKUP_FIELDS = ["name", "path", "size", "created_at", "encrypted", "compressed", "deflated"]
+BACKUP_FIELDS = ["name", "path", "size", "created_at", "encrypted", "compressed", "deflated", "format"]
 LISTED_FIELDS = BACKUP_FIELDS + ["pinned"]  # a backup of GET /api/backup and GET /api/backup/NAME
 CREATE_FIELDS = ["name", "path", "size", "created_at", "accounts", "transactions", "subscriptions", "encrypted",
-                 "compressed", "deflated"]
+                 "compressed", "deflated", "format"]
 PRUNE_FIELDS = ["deleted_count", "deleted_names", "retained_count", "bytes_freed", "skipped_names", "retained_names",
                 "dry_run"]
 ISO = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$")

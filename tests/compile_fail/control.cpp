@@ -7,4 +7,7 @@ static_assert(hone::backup::Compressor<compile_fail::my_compressor>);
 static_assert(hone::backup::Destination<compile_fail::my_destination>);
 static_assert(hone::backup::Clock<compile_fail::my_clock>);
 
-int main() { compile_fail::use_runner(); }
+int main() {
+  compile_fail::use_runner();
+  compile_fail::use_page_runner();
+}

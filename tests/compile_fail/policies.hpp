@@ -30,6 +30,14 @@ struct my_exporter {
 #endif
 };
 
+/// An Exporter that hands out plaintext pages: it may only be paired with an encrypting
+/// Compressor.
+struct my_page_exporter : my_exporter {
+  static constexpr bool plaintext_pages = true;
+  export_result export_pages(const std::function<void(reader&)>&, const progress_fn&) { return {}; }
+  std::unique_ptr<file_writer> load_pages(const std::filesystem::path&, durability) const { return nullptr; }
+};
+
 struct my_compressor {
 #ifndef HONE_OMIT_COMPRESS
   compress_result compress(reader&, writer&, const progress_fn&) { return {}; }
@@ -43,6 +51,14 @@ struct my_compressor {
 #ifndef HONE_OMIT_SUFFIX
   std::string_view suffix() const { return ".db.z"; }
 #endif
+};
+
+/// A Compressor that encrypts what it writes.
+struct my_sealing_compressor : my_compressor {
+  static constexpr bool encrypting = true;
+  static constexpr std::size_t sealed_head_bytes = 8;
+  bool sealed(std::span<const std::byte>) const { return true; }
+  bool sealing() const { return true; }
 };
 
 struct my_destination {
@@ -88,6 +104,20 @@ inline void use_runner() {
                                                                             my_destination{}, my_clock{});
   runner.create();
   runner.prune(1);
+}
+
+/// A runner of plaintext pages: the Compressor must encrypt (HONE_UNENCRYPTED_PAGES pairs the
+/// page Exporter with a plain Compressor).
+inline void use_page_runner() {
+#ifdef HONE_UNENCRYPTED_PAGES
+  using compressor = my_compressor;
+#else
+  using compressor = my_sealing_compressor;
+#endif
+  BackupRunner<my_page_exporter, compressor, my_destination, my_clock> runner(my_page_exporter{}, compressor{},
+                                                                              my_destination{}, my_clock{});
+  runner.create();
+  runner.verify("x");
 }
 
 }  // namespace compile_fail

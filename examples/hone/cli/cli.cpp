@@ -127,6 +127,12 @@ class parser {
     auto* create = add(backup, "create", "Create a backup of the database", command::backup_create);
     name_opt_ = create->add_option("--name", out_.backup.name,
                                    "Backup name (default hone-YYYY-MM-DD-HHMMSS.db.gz; .db.gz is appended)");
+    create
+        ->add_option("--format", out_.backup.format,
+                     "gzip (NAME.db.gz, the encrypted database file gzipped; the default) or compact "
+                     "(NAME.db.gz.age: the decrypted pages gzipped, then encrypted with age; smaller, read by "
+                     "age, gunzip and sqlite3); default: $HONE_BACKUP_FORMAT, else gzip")
+        ->check(CLI::IsMember({"gzip", "compact"}));
     add_dir(create);
     add_db(create);
     add_json(create);

@@ -1,6 +1,7 @@
 #include "core/json_output.hpp"
 
 #include "core/app.hpp"
+#include "core/backup_format.hpp"
 
 namespace hone_app {
 
@@ -10,7 +11,7 @@ json backup_json(const hb::backup_info& b) {
   json j{{"name", b.name},           {"path", b.path},
          {"size", b.size},           {"created_at", hb::iso8601(b.created_at)},
          {"encrypted", b.encrypted}, {"compressed", b.compressed},
-         {"deflated", b.deflated}};
+         {"deflated", b.deflated},   {"format", format_of_backup(b.name)}};
   if (!b.owner.empty()) j["owner"] = b.owner;  // another user's file (a NAS share)
   if (!b.problem.empty()) j["problem"] = b.problem;
   return j;
@@ -56,7 +57,8 @@ json create_json(const hb::backup_info& b, const std::optional<offsite_upload>& 
          {"subscriptions", count_json(b.counts["subscriptions"])},
          {"encrypted", b.encrypted},
          {"compressed", b.compressed},
-         {"deflated", b.deflated}};
+         {"deflated", b.deflated},
+         {"format", format_of_backup(b.name)}};
   if (offsite)
     j["offsite"] = offsite->uploaded
                        ? json{{"uploaded", true}, {"conflict", false}, {"location", offsite->location}}

@@ -2,6 +2,7 @@
 
 #include "config/config.hpp"
 #include "core/app.hpp"
+#include "core/backup_format.hpp"
 #include "core/hone_database.hpp"
 #include "core/log.hpp"
 
@@ -55,8 +56,11 @@ auto typed_runner_with(const runner_config& c, Destination destination) {
       return "it holds none of Hone's tables (accounts, transactions, subscriptions), so it is not a backup of a "
              "Hone database; use --allow-foreign (API: \"allow_foreign\": true) to use it anyway";
     };
-  using runner = hb::BackupRunner<hb::sqlcipher_exporter, hb::gzip_compressor, Destination, hb::system_clock>;
-  return runner(hb::sqlcipher_exporter(c.database, std::move(eopts)), hb::gzip_compressor{}, std::move(destination),
+  // Reads and writes both formats; writes the one chosen for this thread (backup_format.hpp).
+  using runner = hb::BackupRunner<hb::sqlcipher_page_exporter, hb::age_compressor<hb::gzip_compressor>, Destination,
+                                  hb::system_clock>;
+  return runner(hb::sqlcipher_page_exporter(c.database, std::move(eopts)),
+                hb::age_compressor<hb::gzip_compressor>(age_settings(current_backup_format())), std::move(destination),
                 hb::system_clock{}, std::move(ropts));
 }
 

@@ -2,6 +2,7 @@
 
 #include "config/config.hpp"
 #include "core/app.hpp"
+#include "core/backup_format.hpp"
 #include "core/json_output.hpp"
 #include "core/log.hpp"
 #include "core/runner_factory.hpp"
@@ -346,10 +347,16 @@ api_response api::create(const std::string& body) const {
   bucket_slot slot;
   if (!wait_on_bucket(slot)) return bucket_busy_response();
   api_response err;
-  auto obj = parse_object(body, {"name"}, err);
+  auto obj = parse_object(body, {"name", "format"}, err);
   if (!obj) return err;
   std::optional<std::string> name;
   if (!optional_string(*obj, "name", name, err)) return err;
+  std::optional<std::string> format_text;
+  if (!optional_string(*obj, "format", format_text, err)) return err;
+  const auto format = format_text ? parse_backup_format(*format_text) : current_backup_format();
+  if (!format) return error_response(400, "\"format\" must be \"gzip\" or \"compact\"");
+  require_compact_recipient(*format);
+  scoped_backup_format chosen(*format);
   auto r = backups();
   if (name) {
     // 400 for an invalid name, 409 for one the folder holds, before any work (the runner

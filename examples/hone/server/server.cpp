@@ -5,6 +5,7 @@
 #include "config/hardening.hpp"
 #include "core/app.hpp"
 #include "core/hone_database.hpp"
+#include "core/backup_format.hpp"
 #include "core/log.hpp"
 #include "core/runner_factory.hpp"
 #include "monitoring/monitoring.hpp"
@@ -737,6 +738,7 @@ int run_server(const server_options& opts) {
   cfg.database = opts.database;
   cfg.backup_dir = opts.backup_dir;
   const hone::backup::database_key key = load_key();
+  read_backup_format_environment();  // keeps HONE_DB_KEY as the compact format's passphrase
   check_database_at_start(opts.database, key);
   check_scheduler_folder(setup.schedule, opts, key);
   // The passphrase and the token are copied: nothing needs them in the environment any more,

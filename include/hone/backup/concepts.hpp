@@ -7,10 +7,12 @@
 #include <hone/backup/types.hpp>
 
 #include <concepts>
+#include <cstddef>
 #include <filesystem>
 #include <functional>
 #include <memory>
 #include <optional>
+#include <span>
 #include <stop_token>
 #include <string>
 #include <string_view>
@@ -39,6 +41,30 @@ struct requirements {
   static_assert(has_check<E>,
                 "Exporter requirements not met: missing `check_result check(const std::filesystem::path&) const`");
   static constexpr bool value = true;
+};
+}  // namespace concepts::exporter
+
+namespace concepts::exporter {
+/// Optional: the Exporter hands out the database's pages decrypted (`static constexpr bool
+/// plaintext_pages = true`), which BackupRunner accepts only with an encrypting Compressor.
+template <class E>
+concept exports_plaintext_pages = requires {
+  requires E::plaintext_pages;
+};
+template <class E>
+concept has_export_pages = requires(E& e, const std::function<void(reader&)>& consume, const progress_fn& p) {
+  { e.export_pages(consume, p) } -> std::same_as<export_result>;
+};
+/// Optional: check() of a file load_pages wrote, which may leave out what the encrypting
+/// Compressor's authentication already proved.
+template <class E>
+concept has_check_loaded = requires(const E& e, const std::filesystem::path& file) {
+  { e.check_loaded(file) } -> std::same_as<check_result>;
+};
+template <class E>
+concept has_load_pages = requires(const E& e, const std::filesystem::path& target) {
+  e.load_pages(target, durability::scratch)->write(std::span<const std::byte>{});
+  e.load_pages(target, durability::scratch)->finish();
 };
 }  // namespace concepts::exporter
 
@@ -79,6 +105,22 @@ struct requirements {
                 "Compressor requirements not met: missing `peek_result peek(reader&, std::span<std::byte>) const`");
   static_assert(has_suffix<C>, "Compressor requirements not met: missing `std::string_view suffix() const`");
   static constexpr bool value = true;
+};
+}  // namespace concepts::compressor
+
+namespace concepts::compressor {
+/// Optional: the Compressor encrypts what it writes (`static constexpr bool encrypting = true`).
+template <class C>
+concept encrypting = requires {
+  requires C::encrypting;
+};
+/// What an encrypting Compressor must tell: whether compress() encrypts (sealing()), and
+/// whether a stored stream's first bytes (at least C::sealed_head_bytes) are encrypted (sealed()).
+template <class C>
+concept has_sealed = requires(const C& c, std::span<const std::byte> head) {
+  { C::sealed_head_bytes } -> std::convertible_to<std::size_t>;
+  { c.sealed(head) } -> std::same_as<bool>;
+  { c.sealing() } -> std::same_as<bool>;
 };
 }  // namespace concepts::compressor
 
@@ -146,6 +188,27 @@ template <class D>
 concept Destination =
     concepts::destination::has_store<D> && concepts::destination::has_list<D> && concepts::destination::has_stat<D> &&
     concepts::destination::has_open<D> && concepts::destination::has_remove<D> && concepts::destination::has_lock<D>;
+
+// ---- Exporter and Compressor together ------------------------------------------------------
+namespace concepts {
+/// What an Exporter and a Compressor require of each other: decrypted pages go only to a
+/// Compressor that encrypts them.
+template <class E, class C>
+struct pairing_requirements {
+  static_assert(!exporter::exports_plaintext_pages<E> || compressor::encrypting<C>,
+                "Exporter and Compressor do not match: a plaintext-page Exporter (plaintext_pages = true) needs an "
+                "encrypting Compressor (encrypting = true, e.g. age_compressor), else decrypted pages would be "
+                "stored unencrypted");
+  static_assert(!exporter::exports_plaintext_pages<E> || (exporter::has_export_pages<E> && exporter::has_load_pages<E>),
+                "Exporter requirements not met: a plaintext-page Exporter needs `export_result export_pages(const "
+                "std::function<void(reader&)>&, const progress_fn&)` and `load_pages(const std::filesystem::path&, "
+                "durability) const`");
+  static_assert(!compressor::encrypting<C> || compressor::has_sealed<C>,
+                "Compressor requirements not met: an encrypting Compressor needs `sealed_head_bytes`, `bool "
+                "sealed(std::span<const std::byte>) const` and `bool sealing() const`");
+  static constexpr bool value = true;
+};
+}  // namespace concepts
 
 // ---- Clock ---------------------------------------------------------------------------------
 namespace concepts::clock {

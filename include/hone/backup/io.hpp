@@ -5,6 +5,8 @@
 #include <hone/backup/detail/posix.hpp>
 #include <hone/backup/error.hpp>
 
+#include <algorithm>
+#include <array>
 #include <cerrno>
 #include <cstddef>
 #include <cstdint>
@@ -133,6 +135,29 @@ inline std::size_t read_full(reader& in, std::span<std::byte> buf) {
   }
   return got;
 }
+
+/// Reads up to N bytes of a stream ahead, so that they can be looked at (head()), then gives
+/// them again before the rest of the stream.
+template <std::size_t N>
+class lookahead_reader final : public reader {
+ public:
+  explicit lookahead_reader(reader& in) : in_(in) { filled_ = read_full(in_, head_); }
+  /// The first bytes (fewer than N only when the stream is shorter).
+  std::span<const std::byte> head() const noexcept { return {head_.data(), filled_}; }
+  std::size_t read(std::span<std::byte> buf) override {
+    if (pos_ == filled_) return in_.read(buf);
+    const std::size_t n = std::min(buf.size(), filled_ - pos_);
+    std::memcpy(buf.data(), head_.data() + pos_, n);
+    pos_ += n;
+    return n;
+  }
+
+ private:
+  reader& in_;
+  std::array<std::byte, N> head_{};
+  std::size_t filled_ = 0;
+  std::size_t pos_ = 0;
+};
 
 /// A reader over bytes held in memory; the bytes must outlive it.
 class span_reader final : public reader {

@@ -80,6 +80,7 @@ class BackupRunner {
   static_assert(concepts::compressor::requirements<Compressor>::value);
   static_assert(concepts::destination::requirements<Destination>::value);
   static_assert(concepts::clock::requirements<Clock>::value);
+  static_assert(concepts::pairing_requirements<Exporter, Compressor>::value);
 
  public:
   using exporter_type = Exporter;
@@ -121,18 +122,14 @@ class BackupRunner {
     const auto op = event::operation::create;
     return observed(op, name, [&]() -> backup_info {
       auto guard = destination_.lock();
-      detail::private_temp_dir tmp(temp_directory(), "export", options_.temp_files);
-      const auto copy = tmp.path() / "snapshot.db";
-      emit(event::kind::started, op, name, "export");
-      export_result exported = exporter_.export_to(
-          copy, [&](std::uint64_t done) { emit(event::kind::progress, op, name, "export", done, 0); });
-      const std::uint64_t total = exported.bytes;
+      export_result exported;
       compress_result packed;
-      auto produce = [&](writer& out) {
-        file_reader in(copy);
-        packed = compressor_.compress(
-            in, out, [&](std::uint64_t done) { emit(event::kind::progress, op, name, "compress", done, total); });
-      };
+      std::optional<detail::private_temp_dir> tmp;
+      std::function<void(writer&)> produce;
+      if (streams_pages())
+        produce = page_producer(name, exported, packed);
+      else
+        produce = file_producer(name, tmp.emplace(temp_directory(), "export", options_.temp_files), exported, packed);
       stored_entry stored;
       if (requested) {
         stored = destination_.store(name, produce);
@@ -201,11 +198,21 @@ class BackupRunner {
   /// The stored name `requested` refers to: the name itself when it is a backup name, else
   /// the name create() would have made of it (backup_name: the suffix appended), so that a
   /// backup is found by the name it was created with ("before-upgrade" finds
-  /// "before-upgrade.db.gz"). Throws invalid_name_error for names that are not plain file names.
+  /// "before-upgrade.db.gz"); with a Compressor of several suffixes (suffixes()), the first
+  /// stored one of them, else create's. Throws invalid_name_error for names that are not plain
+  /// file names.
   std::string resolve_name(std::string_view requested) const {
     validate_name(requested);
     std::string name(requested);
-    return is_backup_name(name) ? name : backup_name(name);
+    if (is_backup_name(name)) return name;
+    // A Compressor that reads several formats: the name with whichever suffix is stored.
+    if constexpr (requires { compressor_.suffixes(); }) {
+      for (std::string_view sfx : compressor_.suffixes()) {
+        const std::string candidate = name + std::string(sfx);
+        if (name_problem(candidate).empty() && destination_.stat(candidate)) return candidate;
+      }
+    }
+    return backup_name(name);
   }
 
   /// One backup (the name as resolve_name takes it); throws not_found_error
@@ -286,13 +293,18 @@ class BackupRunner {
       r.name = name;
       detail::private_temp_dir tmp(temp_directory(), "verify", options_.temp_files);
       const auto copy = tmp.path() / "verify.db";
+      bool loaded = false;
       try {
-        unpack(*in, copy, op, name, stored_size(name));
+        loaded = unpack(*in, copy, op, name, stored_size(name));
       } catch (const corrupt_backup_error& e) {
         r.message = e.what();
         return r;
+      } catch (const encryption_error& e) {
+        r.wrong_key = true;
+        r.message = e.what();
+        return r;
       }
-      check_result c = accepted(checked(copy, op, name));
+      check_result c = accepted(checked(copy, op, name, loaded));
       r.encrypted = c.encrypted;
       r.counts = c.counts;
       r.valid = c.valid;
@@ -329,8 +341,9 @@ class BackupRunner {
       // would remove this one's temporary file as a stale one, or replace the database under it.
       detail::replace_lock restoring(target.path, "restore of backup " + name, iso8601(clock_.now()));
       auto guard = destination_.lock();
-      detail::temp_path copy = fetch_beside(name, target);  // 1. the backup, decompressed next to the database
-      require_restorable(name, copy.path());                // 2. proven with the key before anything is touched
+      bool loaded = false;
+      detail::temp_path copy = fetch_beside(name, target, loaded);  // 1. the backup, decompressed next to the database
+      require_restorable(name, copy.path(), loaded);                // 2. proven with the key before anything is touched
       [[maybe_unused]] auto hold =
           target.exists ? hold_for_replace(target.path) : decltype(hold_for_replace(target.path)){};
       restore_result r;  // 3. the old database kept, the new one moved in
@@ -346,8 +359,64 @@ class BackupRunner {
 
  private:
   bool is_backup_name(std::string_view n) const {
-    std::string_view sfx = compressor_.suffix();
-    return name_problem(n).empty() && n.size() > sfx.size() && n.substr(n.size() - sfx.size()) == sfx;
+    if (!name_problem(n).empty()) return false;
+    auto ends_with = [n](std::string_view sfx) {
+      return n.size() > sfx.size() && n.substr(n.size() - sfx.size()) == sfx;
+    };
+    if constexpr (requires { compressor_.suffixes(); }) {
+      for (std::string_view sfx : compressor_.suffixes())
+        if (ends_with(sfx)) return true;
+      return false;
+    } else {
+      return ends_with(compressor_.suffix());
+    }
+  }
+
+  /// Whether create streams the Exporter's plaintext pages to the Compressor, which then
+  /// encrypts them (pairing_requirements), rather than compressing an exported file.
+  bool streams_pages() const {
+    if constexpr (concepts::exporter::exports_plaintext_pages<Exporter>)
+      return compressor_.sealing();
+    else
+      return false;
+  }
+
+  /// create's Destination::store producer of the default path: the Exporter's copy in a
+  /// private temp file, exported first, compressed into the Destination.
+  std::function<void(writer&)> file_producer(const std::string& name, detail::private_temp_dir& tmp,
+                                             export_result& exported, compress_result& packed) {
+    const auto op = event::operation::create;
+    const auto copy = tmp.path() / "snapshot.db";
+    emit(event::kind::started, op, name, "export");
+    exported = exporter_.export_to(
+        copy, [&](std::uint64_t done) { emit(event::kind::progress, op, name, "export", done, 0); });
+    return [this, &name, copy, &exported, &packed](writer& out) {
+      const std::uint64_t total = exported.bytes;
+      file_reader in(copy);
+      packed = compressor_.compress(in, out, [&](std::uint64_t done) {
+        emit(event::kind::progress, event::operation::create, name, "compress", done, total);
+      });
+    };
+  }
+
+  /// create's producer for a plaintext-page Exporter: its pages, read in one snapshot, go
+  /// straight through the (encrypting) Compressor into the Destination; no file holds them.
+  std::function<void(writer&)> page_producer(const std::string& name, export_result& exported,
+                                             compress_result& packed) {
+    if constexpr (concepts::exporter::exports_plaintext_pages<Exporter>) {
+      return [this, &name, &exported, &packed](writer& out) {
+        const auto op = event::operation::create;
+        emit(event::kind::started, op, name, "export");
+        exported = exporter_.export_pages(
+            [&](reader& pages) {
+              packed = compressor_.compress(
+                  pages, out, [&](std::uint64_t done) { emit(event::kind::progress, op, name, "compress", done, 0); });
+            },
+            [&](std::uint64_t done) { emit(event::kind::progress, op, name, "export", done, 0); });
+      };
+    } else {
+      return {};
+    }
   }
 
   std::uint64_t stored_size(const std::string& name) const {
@@ -390,9 +459,13 @@ class BackupRunner {
       peek_result p = compressor_.peek(*in, head);
       b.compressed = true;
       b.deflated = p.compressed;
-      const head_info h = inspect_head(std::span<const std::byte>(head.data(), p.bytes));
-      b.encrypted = h.encrypted;
-      if (!h.problem.empty()) b.problem = "not a backup: " + h.problem;
+      if (p.sealed) {
+        b.encrypted = true;  // its content is read only with the key
+      } else {
+        const head_info h = inspect_head(std::span<const std::byte>(head.data(), p.bytes));
+        b.encrypted = h.encrypted;
+        if (!h.problem.empty()) b.problem = "not a backup: " + h.problem;
+      }
       if (conclusive) *conclusive = true;
     } catch (const error& ex) {
       b.problem = std::string("not a backup: ") + ex.what();
@@ -460,11 +533,38 @@ class BackupRunner {
     checked_out.finish();
   }
 
-  void unpack(reader& in, const std::filesystem::path& file, event::operation op, const std::string& name,
+  /// Returns whether the Exporter's load_pages wrote `file` (see unpack_into).
+  bool unpack(reader& in, const std::filesystem::path& file, event::operation op, const std::string& name,
               std::uint64_t total) {
     file_writer out(file, 0600, durability::scratch);  // read back at once and deleted: no fsync
-    decompress_into(in, out, op, name, total);
+    return unpack_into(in, out, file, durability::scratch, op, name, total);
+  }
+
+  /// Decompresses `in` into `file`, created empty and open as `out`, and finishes it. A stream
+  /// the Compressor encrypted (sealed) may hold plaintext pages: they go through the
+  /// Exporter's load_pages, which writes them encrypted with the key, never through `out`;
+  /// returns true then.
+  bool unpack_into(reader& in, file_writer& out, const std::filesystem::path& file, durability d, event::operation op,
+                   const std::string& name, std::uint64_t total) {
+    if constexpr (concepts::compressor::encrypting<Compressor> && concepts::exporter::has_load_pages<Exporter>) {
+      lookahead_reader<Compressor::sealed_head_bytes> ahead(in);
+      if (compressor_.sealed(ahead.head())) {
+        out.finish();  // stays empty: the loader opens the file as a database
+        auto loader = exporter_.load_pages(file, d);
+        try {
+          decompress_into(ahead, *loader, op, name, total);
+        } catch (const encryption_error& e) {
+          throw encryption_error(std::string(wrong_key_message) + " (" + e.what() + ")");
+        }
+        loader->finish();
+        return true;
+      }
+      decompress_into(ahead, out, op, name, total);
+    } else {
+      decompress_into(in, out, op, name, total);
+    }
     out.finish();
+    return false;
   }
 
   std::filesystem::path temp_directory() const {
@@ -489,25 +589,29 @@ class BackupRunner {
     return c;
   }
 
-  check_result checked(const std::filesystem::path& file, event::operation op, const std::string& name) {
+  /// The Exporter's check of `file`; its check_loaded when it has one and load_pages wrote
+  /// the file (`loaded`).
+  check_result checked(const std::filesystem::path& file, event::operation op, const std::string& name, bool loaded) {
     emit(event::kind::started, op, name, "check");
+    if constexpr (concepts::exporter::has_check_loaded<Exporter>)
+      if (loaded) return exporter_.check_loaded(file);
     return exporter_.check(file);
   }
 
   /// Decompresses the backup into a temp file beside the database (detail::create_restore_file).
-  detail::temp_path fetch_beside(const std::string& name, const detail::restore_target& target) {
+  detail::temp_path fetch_beside(const std::string& name, const detail::restore_target& target, bool& loaded) {
     auto [fd, copy] = detail::create_restore_file(target, options_.temp_files);
     auto in = destination_.open(name);
     file_writer out(std::move(fd), "Failed to write the restored database in " + target.path.parent_path().string());
-    decompress_into(*in, out, event::operation::restore, name, stored_size(name));
-    out.finish();
+    loaded =
+        unpack_into(*in, out, copy.path(), durability::durable, event::operation::restore, name, stored_size(name));
     return std::move(copy);
   }
 
   /// Throws unless the decompressed backup at `file` passes the Exporter's check with the key
   /// and the program's own acceptance, and is encrypted whenever a key is configured.
-  void require_restorable(const std::string& name, const std::string& file) {
-    check_result c = checked(file, event::operation::restore, name);
+  void require_restorable(const std::string& name, const std::string& file, bool loaded) {
+    check_result c = checked(file, event::operation::restore, name, loaded);
     if (!c.valid) {
       if (c.key_missing) throw key_required_error("Backup " + name + " is encrypted and no key was given");
       if (c.wrong_key) throw encryption_error(std::string(wrong_key_message));

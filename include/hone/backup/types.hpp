@@ -95,6 +95,9 @@ struct compress_result {
 struct peek_result {
   std::size_t bytes = 0;    ///< how many decompressed bytes were placed in the buffer
   bool compressed = false;  ///< the stream holds compressed data (false: stored as-is)
+  /// The stream is encrypted by the Compressor (an encrypting Compressor, see
+  /// docs/Compressor.md) and was not opened: `bytes` is 0, and the content counts as encrypted.
+  bool sealed = false;
 };
 
 /// What the runner learned about a backup's content when it created it. A Destination that

@@ -34,6 +34,7 @@ struct backup_args {
   bool dry_run = false;
   hb::check_level check = hb::check_level::full;
   bool allow_foreign = false;
+  std::string format;                  ///< create: "gzip" or "compact" (empty: HONE_BACKUP_FORMAT, else gzip)
   std::string from;                    ///< verify, restore: "local" or "r2" (empty: the local copy, else the bucket's)
   std::optional<std::string> max_age;  ///< backup status --max-age
 };

@@ -2,6 +2,7 @@
 #include "cli/commands/commands.hpp"
 
 #include "cli/output.hpp"
+#include "core/backup_format.hpp"
 #include "core/log.hpp"
 #include "core/runner_factory.hpp"
 
@@ -17,6 +18,9 @@ int cmd_create(const backup_args& a) {
   const fs::path db = resolve_database(a.db);
   const fs::path dir = resolve_backup_dir(a.dir);
   log_debug("database: " + db.string() + ", backup folder: " + dir.string());
+  const backup_format format = a.format.empty() ? current_backup_format() : *parse_backup_format(a.format);
+  require_compact_recipient(format);
+  scoped_backup_format chosen(format);
   const auto key = load_key();
   progress_display progress(stderr_is_terminal() && !verbose(), step_logger(dir));
   auto backups = make_backups(db, key, dir, progress.observer());
@@ -47,6 +51,7 @@ int cmd_create(const backup_args& a) {
                     .c_str());
     std::printf("  encrypted:     %s\n", yes_no(b.encrypted).c_str());
     std::printf("  compressed:    %s\n", compressed_text(b, true).c_str());
+    std::printf("  format:        %s\n", std::string(format_of_backup(b.name)).c_str());
     if (created.offsite && created.offsite->uploaded)
       std::printf("  offsite:       uploaded to %s\n", created.offsite->location.c_str());
     if (a.pin) std::printf("  pinned:        yes (no prune deletes it)\n");

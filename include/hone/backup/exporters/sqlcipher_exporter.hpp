@@ -113,16 +113,7 @@ class sqlcipher_exporter {
   /// Writes the copy to `target` (which must not exist; it is created owner-only).
   export_result export_to(const std::filesystem::path& target, const progress_fn& progress) {
     std::error_code ec;
-    if (!std::filesystem::exists(db_path_, ec))
-      throw database_not_found_error("Database not found: " + db_path_.string());
-    const auto kind = detail::classify_database_file(db_path_);
-    if (kind == detail::database_kind::empty || kind == detail::database_kind::not_database)
-      throw export_error("sqlcipher_export failed: " + db_path_.string() +
-                         " is not a database: " + std::string(detail::database_kind_problem(kind)));
-    const bool plain = kind == detail::database_kind::plain;
-    if (!plain && opts_.key.empty())
-      throw key_required_error("The database " + db_path_.string() + " is encrypted and no key was given");
-    const database_key& key = plain ? no_key() : opts_.key;
+    const database_key& key = source_key();
     auto opened = open_checked(db_path_, SQLITE_OPEN_READWRITE, key);
     sqlite3* db = opened.db.get();
 
@@ -190,7 +181,11 @@ class sqlcipher_exporter {
   }
 
   /// Opens `file` with the key, runs the checks of opts.check and the counts.
-  check_result check(const std::filesystem::path& file) const {
+  check_result check(const std::filesystem::path& file) const { return check_file(file, true); }
+
+  /// check(), with SQLCipher's check of every page's HMAC (`PRAGMA cipher_integrity_check`)
+  /// left out unless `page_hmacs`: for a file whose every byte was proven otherwise.
+  check_result check_file(const std::filesystem::path& file, bool page_hmacs) const {
     check_result r;
     const auto kind = detail::classify_database_file(file);
     if (kind == detail::database_kind::empty || kind == detail::database_kind::not_database) {
@@ -213,7 +208,7 @@ class sqlcipher_exporter {
       // b-trees: the two are independent and each takes about as long as the other.
       std::string cipher_problem;
       std::jthread cipher_check;
-      if (!plain && opts_.check != check_level::readable && detail::sqlcipher_major() >= 4)
+      if (page_hmacs && !plain && opts_.check != check_level::readable && detail::sqlcipher_major() >= 4)
         cipher_check = std::jthread([&, compatibility = opened.compatibility] {
           try {
             auto second = detail::open_and_probe(file, SQLITE_OPEN_READONLY, key, opts_.busy_timeout_ms, compatibility);
@@ -257,8 +252,24 @@ class sqlcipher_exporter {
     return r;
   }
 
- private:
+ protected:
   using opened_db = detail::opened_database;
+
+  /// The key that opens the source database: none for a plain file. Throws when the database
+  /// is missing, is no database, or is encrypted and no key was given.
+  const database_key& source_key() const {
+    std::error_code ec;
+    if (!std::filesystem::exists(db_path_, ec))
+      throw database_not_found_error("Database not found: " + db_path_.string());
+    const auto kind = detail::classify_database_file(db_path_);
+    if (kind == detail::database_kind::empty || kind == detail::database_kind::not_database)
+      throw export_error("sqlcipher_export failed: " + db_path_.string() +
+                         " is not a database: " + std::string(detail::database_kind_problem(kind)));
+    const bool plain = kind == detail::database_kind::plain;
+    if (!plain && opts_.key.empty())
+      throw key_required_error("The database " + db_path_.string() + " is encrypted and no key was given");
+    return plain ? no_key() : opts_.key;
+  }
 
   /// The rows of a check PRAGMA joined with "; ".
   static std::string pragma_rows(sqlite3* db, const std::string& sql) {
@@ -303,6 +314,7 @@ class sqlcipher_exporter {
     return c;
   }
 
+ private:
   row_counts copy_with_export(sqlite3* db, const std::filesystem::path& target, const database_key& key,
                               int compatibility) const {
     std::optional<detail::attached_database> copy;

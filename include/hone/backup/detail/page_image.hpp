@@ -1,0 +1,269 @@
+// A database as a plain SQLite image, streamed page by page through SQLite's sqlite_dbpage
+// table (SQLITE_ENABLE_DBPAGE_VTAB): page_reader reads the pages a keyed connection decrypts,
+// page_loader writes an image's pages through a keyed connection, which encrypts each page as
+// its pager writes it. Neither ever puts a decrypted page in a file: only one page at a time is
+// held, in memory.
+#pragma once
+
+#include <hone/backup/detail/database_head.hpp>
+#include <hone/backup/detail/posix.hpp>
+#include <hone/backup/detail/sqlite.hpp>
+#include <hone/backup/error.hpp>
+#include <hone/backup/io.hpp>
+#include <hone/backup/key.hpp>
+#include <hone/backup/types.hpp>
+
+#include <algorithm>
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <filesystem>
+#include <optional>
+#include <span>
+#include <string>
+#include <vector>
+
+#include <fcntl.h>
+
+namespace hone::backup::detail {
+
+/// Where page 1 keeps the number of reserved bytes at the end of every page (SQLCipher keeps
+/// each page's IV and HMAC there).
+inline constexpr std::size_t header_reserved_offset = 20;
+
+/// The page size an SQLite header gives (bytes 16-17, big-endian; 1 means 65536); 0 when the
+/// bytes are no plain SQLite header.
+inline std::size_t header_page_size(std::span<const std::byte> head) {
+  if (!is_plain_header(head.data(), head.size()) || head.size() < 100) return 0;
+  const unsigned v = (std::to_integer<unsigned>(head[16]) << 8) | std::to_integer<unsigned>(head[17]);
+  const std::size_t size = v == 1 ? 65536 : v;
+  return size >= 512 && (size & (size - 1)) == 0 ? size : 0;
+}
+
+/// Makes an SQLite header say rollback-journal mode (file format versions 1, bytes 18-19) where it
+/// says WAL (2), as `PRAGMA journal_mode = DELETE` does: the image is then a self-contained file
+/// that opens without a -wal beside it (and that sqlite3_deserialize accepts).
+inline void header_without_wal(std::span<std::byte> head) {
+  for (std::size_t i : {std::size_t{18}, std::size_t{19}})
+    if (head.size() > i && head[i] == std::byte{2}) head[i] = std::byte{1};
+}
+
+/// True when SQLite was built with the sqlite_dbpage table the page formats need.
+inline bool has_dbpage_table() { return sqlite3_compileoption_used("ENABLE_DBPAGE_VTAB") != 0; }
+
+/// Reads the pages of `db`'s main database, decrypted, in order, as one plain SQLite image:
+/// the reserved bytes at the end of every page (SQLCipher's IV and HMAC of the encrypted page,
+/// meaningless once it is decrypted) are zeroed, so that the image compresses well and reveals
+/// nothing of the encrypted file; the header says rollback-journal mode (header_without_wal),
+/// like the default format's copy. The caller holds the read transaction. One page in memory.
+class page_reader final : public reader {
+ public:
+  page_reader(sqlite3* db, progress_fn progress)
+      : pages_(db, "SELECT pgno, data FROM sqlite_dbpage('main')"), progress_(std::move(progress)) {}
+
+  std::size_t read(std::span<std::byte> buf) override {
+    std::size_t got = 0;
+    while (got < buf.size()) {
+      if (pos_ == page_.size() && !next_page()) break;
+      const std::size_t n = std::min(buf.size() - got, page_.size() - pos_);
+      std::memcpy(buf.data() + got, page_.data() + pos_, n);
+      pos_ += n;
+      got += n;
+    }
+    return got;
+  }
+  /// Bytes handed out so far.
+  std::uint64_t bytes() const noexcept { return bytes_; }
+  /// True once every page was read.
+  bool done() const noexcept { return done_; }
+
+  ~page_reader() override { secure_wipe(page_.data(), page_.size()); }
+
+ private:
+  bool next_page() {
+    if (done_ || !pages_.step()) {
+      done_ = true;
+      return false;
+    }
+    const auto pgno = pages_.column_int(0);
+    const auto* data = static_cast<const std::byte*>(sqlite3_column_blob(pages_.get(), 1));
+    const auto size = static_cast<std::size_t>(sqlite3_column_bytes(pages_.get(), 1));
+    if (pgno != expected_ || size < 512 || (page_size_ != 0 && size != page_size_))
+      throw export_error("sqlite_dbpage returned page " + std::to_string(pgno) + " of " + std::to_string(size) +
+                         " bytes where page " + std::to_string(expected_) + " was due");
+    page_.assign(data, data + size);
+    if (pgno == 1) {
+      if (header_page_size(page_) != size) throw export_error("page 1 of the database is not a plain SQLite header");
+      page_size_ = size;
+      reserved_ = std::to_integer<std::size_t>(page_[header_reserved_offset]);
+      header_without_wal(page_);
+    }
+    std::fill(page_.end() - static_cast<std::ptrdiff_t>(reserved_), page_.end(), std::byte{0});
+    ++expected_;
+    pos_ = 0;
+    bytes_ += size;
+    if (progress_) progress_(bytes_);
+    return true;
+  }
+
+  statement pages_;
+  progress_fn progress_;
+  std::vector<std::byte> page_;
+  std::size_t pos_ = 0;
+  std::size_t page_size_ = 0;
+  std::size_t reserved_ = 0;
+  std::int64_t expected_ = 1;
+  std::uint64_t bytes_ = 0;
+  bool done_ = false;
+};
+
+/// Writes a plain SQLite image (as page_reader makes it) into a new database file through a
+/// connection keyed with `key` (none: a plain database), page by page with
+/// `INSERT INTO sqlite_dbpage`, in one transaction. With a key, SQLCipher encrypts every page as
+/// the pager writes it: the file is ciphertext from its first byte. That needs the image to
+/// keep the reserved bytes per page the key's cipher settings need, as an image a database
+/// with that key gave does. Any other image (one made by plain sqlite3 has none) is gathered in
+/// memory instead and copied with sqlcipher_export() into the keyed file: still nothing
+/// decrypted on disk, but memory as large as the image. finish() commits, and for a durable
+/// file fsyncs it.
+class page_loader final : public writer {
+ public:
+  page_loader(std::filesystem::path file, const database_key& key, int compatibility, durability d)
+      : file_(std::move(file)), key_(key), compatibility_(compatibility), durability_(d) {}
+  ~page_loader() override {
+    secure_wipe(page_.data(), page_.size());
+    secure_wipe(image_.data(), image_.size());
+  }
+
+  void write(std::span<const std::byte> data) override {
+    while (!data.empty()) {
+      if (page_size_ == 0 && !learn_page_size(data)) return;
+      const std::size_t n = std::min(data.size(), page_size_ - page_.size());
+      page_.insert(page_.end(), data.begin(), data.begin() + static_cast<std::ptrdiff_t>(n));
+      data = data.subspan(n);
+      if (page_.size() == page_size_) store_page();
+    }
+  }
+
+  /// Commits the pages; throws corrupt_backup_error when the image is empty or ends inside a
+  /// page, or its size disagrees with its header.
+  void finish() {
+    if (pgno_ == 1 || !page_.empty())
+      throw corrupt_backup_error("The backup's database image is " +
+                                 std::string(pgno_ == 1 ? "empty or shorter than one page" : "cut inside a page"));
+    if (converting_) {
+      convert_image();
+    } else {
+      insert_.reset();
+      tx_->commit();
+      tx_.reset();
+      db_.reset();  // closes the file: every page is in it
+    }
+    if (durability_ == durability::durable) {
+      unique_fd fd(::open(file_.c_str(), O_RDONLY | O_CLOEXEC));
+      if (!fd) throw io_error("Failed to sync " + file_.string() + ": " + errno_text(errno));
+      fsync_checked(fd.get(), "Failed to sync " + file_.string());
+    }
+  }
+
+ private:
+  /// Page 1's header gives the page size; its first 100 bytes are kept until they are all in.
+  bool learn_page_size(std::span<const std::byte>& data) {
+    const std::size_t n = std::min(data.size(), std::size_t{100} - page_.size());
+    page_.insert(page_.end(), data.begin(), data.begin() + static_cast<std::ptrdiff_t>(n));
+    data = data.subspan(n);
+    if (page_.size() < 100) return false;
+    page_size_ = header_page_size(page_);
+    header_without_wal(page_);
+    if (page_size_ == 0) throw corrupt_backup_error("The backup does not hold a plain SQLite database image");
+    open_target(std::to_integer<int>(page_[header_reserved_offset]));
+    return true;
+  }
+
+  void open_target(int reserved) {
+    db_ = open_database(file_, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, key_);
+    sqlite3* db = db_.get();
+    const std::string size = std::to_string(page_size_);
+    if (!key_.empty()) {
+      if (compatibility_ != 0) exec(db, "PRAGMA cipher_compatibility = " + std::to_string(compatibility_));
+      exec(db, "PRAGMA cipher_page_size = " + size);
+    }
+    exec(db, "PRAGMA page_size = " + size);
+    exec(db, "PRAGMA journal_mode = OFF");  // a new file: nothing to roll back to
+    exec(db, "PRAGMA synchronous = OFF");   // finish() syncs once
+    int needed = -1;
+    sqlite3_file_control(db, "main", SQLITE_FCNTL_RESERVE_BYTES, &needed);
+    if (needed != reserved) {
+      converting_ = true;  // see convert_image()
+      db_.reset();
+      return;
+    }
+    tx_.emplace(db);
+    insert_.emplace(db, "INSERT INTO sqlite_dbpage(schema, pgno, data) VALUES('main', ?1, ?2)");
+  }
+
+  void store_page() {
+    if (converting_) {
+      image_.insert(image_.end(), page_.begin(), page_.end());
+      secure_wipe(page_.data(), page_.size());
+      page_.clear();
+      ++pgno_;
+      return;
+    }
+    insert_->bind(1, pgno_);
+    insert_->bind_blob(2, page_.data(), page_.size());
+    try {
+      insert_->step();
+    } catch (const database_error& e) {
+      throw corrupt_backup_error("page " + std::to_string(pgno_) +
+                                 " of the backup's image cannot be written: " + e.what());
+    }
+    insert_->reset();
+    secure_wipe(page_.data(), page_.size());
+    page_.clear();
+    ++pgno_;
+  }
+
+  /// An image whose reserved bytes differ from what the target needs: opened in memory
+  /// (sqlite3_deserialize) and copied with sqlcipher_export() into the target, keyed.
+  void convert_image() {
+    sqlite3* raw = nullptr;
+    sqlite3_open_v2(":memory:", &raw, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nullptr);
+    db_ptr mem(raw);
+    if (!raw) throw database_error("out of memory");
+    const auto size = static_cast<sqlite3_int64>(image_.size());
+    auto* copy = static_cast<unsigned char*>(sqlite3_malloc64(static_cast<sqlite3_uint64>(size)));
+    if (!copy) throw database_error("out of memory for the backup's database image");
+    std::memcpy(copy, image_.data(), image_.size());
+    secure_wipe(image_.data(), image_.size());
+    image_ = {};
+    if (sqlite3_deserialize(raw, "main", copy, size, size, SQLITE_DESERIALIZE_FREEONCLOSE) != SQLITE_OK)
+      throw corrupt_backup_error("The backup's database image cannot be opened: " + errmsg(raw));
+    try {
+      attached_database target(raw, file_, "hone_restore_target", key_);
+      if (compatibility_ != 0 && !key_.empty())
+        exec(raw, "PRAGMA hone_restore_target.cipher_compatibility = " + std::to_string(compatibility_));
+      exec(raw, "PRAGMA hone_restore_target.journal_mode = OFF");
+      exec(raw, "PRAGMA hone_restore_target.synchronous = OFF");
+      exec(raw, "SELECT sqlcipher_export('hone_restore_target')");
+      copy_header_values(raw, "main", "hone_restore_target");
+    } catch (const database_error& e) {
+      throw corrupt_backup_error(std::string("The backup's database image cannot be copied: ") + e.what());
+    }
+  }
+
+  std::filesystem::path file_;
+  const database_key& key_;
+  int compatibility_;
+  durability durability_;
+  db_ptr db_;
+  std::optional<transaction> tx_;  // destroyed before db_: rolled back while it is open
+  std::optional<statement> insert_;
+  std::vector<std::byte> page_;
+  std::vector<std::byte> image_;  // convert_image()'s pages
+  bool converting_ = false;
+  std::size_t page_size_ = 0;
+  std::int64_t pgno_ = 1;
+};
+
+}  // namespace hone::backup::detail
