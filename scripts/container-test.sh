@@ -13,7 +13,9 @@
 # the background when none answers (log in the work folder; stopped by its pid at the end) and,
 # when no image registry answers, makes the Debian 12 base images with debootstrap and
 # `docker import` (the root file system is cached in .cache/docker/).
-# Usage: scripts/container-test.sh   (as root; HONE_CONTAINER_WORK: the work folder)
+# Usage: scripts/container-test.sh [--prepare]   (as root; HONE_CONTAINER_WORK: the work folder)
+#   --prepare  only install the packages and make the base image's root file system (no daemon):
+#              scripts/test.sh runs it in the background while the other legs build
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 work="${HONE_CONTAINER_WORK:-$root/build-test/container}"
@@ -60,33 +62,6 @@ else
   compose_cmd=(docker-compose)
 fi
 
-mkdir -p "$work"
-dockerd_pid=
-compose_used=0
-cleanup() {
-  local rc=$?
-  if ((compose_used)) && docker info >/dev/null 2>&1; then
-    compose down -v --remove-orphans >/dev/null 2>&1 || true
-  fi
-  docker rm -f "$run_id" "$run_id-nodb" >/dev/null 2>&1 || true
-  docker volume rm "$run_id-empty" >/dev/null 2>&1 || true
-  rm -rf "$work/backups" "$work/secrets"
-  if [ -n "$dockerd_pid" ]; then
-    kill "$dockerd_pid" 2>/dev/null || true
-    for _ in $(seq 1 100); do kill -0 "$dockerd_pid" 2>/dev/null || break; sleep 0.2; done
-  fi
-  exit $rc
-}
-trap cleanup EXIT
-trap 'exit 143' TERM INT
-if ! docker info >/dev/null 2>&1; then
-  dockerd >"$work/dockerd.log" 2>&1 &
-  dockerd_pid=$!
-  for _ in $(seq 1 150); do docker info >/dev/null 2>&1 && break; sleep 0.2; done
-  docker info >/dev/null 2>&1 || { tail -20 "$work/dockerd.log"; say "dockerd did not start"; exit 1; }
-  say "started dockerd (pid $dockerd_pid, log $work/dockerd.log)"
-fi
-
 # --- Base images: pulled where a registry answers, else made from Debian's packages -------------
 debian_mirror() { # the Debian mirror apt uses here
   [ -n "${HONE_DEBIAN_MIRROR:-}" ] && { echo "$HONE_DEBIAN_MIRROR"; return; }
@@ -111,6 +86,49 @@ make_rootfs_tar() { # make_rootfs_tar TAR: a minimal Debian 12, trimmed as the s
   tar -C "$rootfs" -cf "$tar.tmp" . && mv "$tar.tmp" "$tar"
   rm -rf "$rootfs"
 }
+rootfs_tar_ready() { # rootfs_tar_ready TAR: TAR exists; one run at a time makes it (--prepare may be running)
+  local tar=$1
+  mkdir -p "$(dirname "$tar")"
+  (
+    flock 8
+    [ -f "$tar" ] || make_rootfs_tar "$tar"
+  ) 8>"$tar.lock"
+}
+mkdir -p "$work"
+prepare_only=0
+[ "${1:-}" = --prepare ] && prepare_only=1
+dockerd_pid=
+compose_used=0
+cleanup() {
+  local rc=$?
+  if ((compose_used)) && docker info >/dev/null 2>&1; then
+    compose down -v --remove-orphans >/dev/null 2>&1 || true
+  fi
+  docker rm -f "$run_id" "$run_id-nodb" >/dev/null 2>&1 || true
+  docker volume rm "$run_id-empty" >/dev/null 2>&1 || true
+  rm -rf "$work/backups" "$work/secrets"
+  if [ -n "$dockerd_pid" ]; then
+    kill "$dockerd_pid" 2>/dev/null || true
+    for _ in $(seq 1 100); do kill -0 "$dockerd_pid" 2>/dev/null || break; sleep 0.2; done
+  fi
+  exit $rc
+}
+trap 'exit 143' TERM INT
+if ((prepare_only)); then
+  # The root file system of the base images, made once (a later run finds it in the cache).
+  rootfs_tar_ready "$root/.cache/docker/debian-bookworm-minbase.tar"
+  say "prepared in $((SECONDS - t_start)) s"
+  exit 0
+fi
+trap cleanup EXIT
+if ! docker info >/dev/null 2>&1; then
+  dockerd >"$work/dockerd.log" 2>&1 &
+  dockerd_pid=$!
+  for _ in $(seq 1 150); do docker info >/dev/null 2>&1 && break; sleep 0.2; done
+  docker info >/dev/null 2>&1 || { tail -20 "$work/dockerd.log"; say "dockerd did not start"; exit 1; }
+  say "started dockerd (pid $dockerd_pid, log $work/dockerd.log)"
+fi
+
 ensure_base_images() {
   local name missing=()
   for name in debian:bookworm debian:bookworm-slim; do
@@ -119,7 +137,7 @@ ensure_base_images() {
   done
   ((${#missing[@]})) || return 0
   local tar="$root/.cache/docker/debian-bookworm-minbase.tar"
-  [ -f "$tar" ] || make_rootfs_tar "$tar"
+  rootfs_tar_ready "$tar"
   docker import "$tar" "${missing[0]}" >/dev/null
   for name in "${missing[@]:1}"; do docker tag "${missing[0]}" "$name"; done
   say "no registry: ${missing[*]} imported from ${tar#"$root"/} ($(du -m "$tar" | cut -f1) MB)"
