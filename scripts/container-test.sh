@@ -74,7 +74,7 @@ make_rootfs_tar() { # make_rootfs_tar TAR: a minimal Debian 12, trimmed as the s
   mirror=$(debian_mirror)
   [ -n "$mirror" ] || { say "no Debian mirror found in apt's sources (set HONE_DEBIAN_MIRROR)"; return 1; }
   rm -rf "$rootfs"
-  say "debootstrap --variant=minbase bookworm from $mirror"
+  say "debootstrap --variant=minbase bookworm from the Debian mirror apt uses"
   timeout 1800 debootstrap --variant=minbase bookworm "$rootfs" "$mirror" >"$work/debootstrap.log" 2>&1 ||
     { tail -20 "$work/debootstrap.log"; return 1; }
   printf '%s\n' 'path-exclude /usr/share/doc/*' 'path-include /usr/share/doc/*/copyright' \
