@@ -4,7 +4,7 @@
 
 #include "support/testdb.hpp"
 
-#include <hone/backup/compressors/age_compressor.hpp>
+#include <hone/backup.hpp>
 
 #include <algorithm>
 #include <string_view>

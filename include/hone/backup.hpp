@@ -20,6 +20,7 @@
 #include <hone/backup/destinations/memory_destination.hpp>
 #include <hone/backup/compressors/gzip_compressor.hpp>
 #include <hone/backup/compressors/identity_compressor.hpp>
+#include <hone/backup/compressors/age_compressor.hpp>
 #include <hone/backup/exporters/sqlcipher_exporter.hpp>
 #include <hone/backup/exporters/sqlcipher_page_exporter.hpp>
 #include <hone/backup/migrate.hpp>

@@ -5024,6 +5024,125 @@ static_assert(Compressor<identity_compressor>);
 
 }  // namespace hone::backup
 // ---- end of <hone/backup/compressors/identity_compressor.hpp> ----
+// ---- begin of <hone/backup/compressors/age_compressor.hpp> ----
+// age_compressor: the Compressor of the compact format, NAME.db.gz.age: the inner Compressor's
+// stream (gzip) encrypted as an age v1 file. It reads both its own files and the inner
+// Compressor's (NAME.db.gz), so one folder may hold both formats as one series.
+
+
+#include <algorithm>
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <span>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace hone::backup {
+
+/// Settings of age_compressor.
+struct age_compressor_options {
+  /// Who can read what compress() writes: one scrypt_recipient (a passphrase; the age format
+  /// allows no other recipient beside it) or any number of x25519_recipient. Required when
+  /// `seal` is true.
+  std::vector<age::recipient> recipients;
+  /// What decompress() tries on a sealed file, in order (a passphrase, identity files' keys).
+  std::vector<age::identity> identities;
+  /// true: compress() writes the compact format (suffix ".db.gz.age"); false: the inner
+  /// Compressor's own format, unsealed (".db.gz"). Reading handles both either way.
+  bool seal = true;
+};
+
+/// Compressor that seals the inner Compressor's stream in an age v1 file (encrypting = true).
+/// Since a sealed stream may hold plaintext, BackupRunner routes what decompress() gives of a
+/// sealed file (sealed() true for its first bytes) to the Exporter's load_pages, never to a file.
+template <class Inner = gzip_compressor>
+class age_compressor {
+ public:
+  using options = age_compressor_options;
+
+  /// Marks compress() as encrypting what it writes (see docs/Compressor.md).
+  static constexpr bool encrypting = true;
+  /// How many leading bytes of a stored file sealed() needs.
+  static constexpr std::size_t sealed_head_bytes = 32;
+
+  explicit age_compressor(options opts = {}, Inner inner = Inner{})
+      : opts_(std::move(opts)), inner_(std::move(inner)), suffix_(std::string(inner_.suffix()) + ".age") {}
+
+  const options& settings() const noexcept { return opts_; }
+  options& settings() noexcept { return opts_; }
+  const Inner& inner() const noexcept { return inner_; }
+
+  /// Whether compress() seals (the compact format) or writes the inner format.
+  bool sealing() const noexcept { return opts_.seal; }
+
+  compress_result compress(reader& in, writer& out, const progress_fn& progress) const {
+    if (!opts_.seal) return inner_.compress(in, out, progress);
+    if (opts_.recipients.empty())
+      throw invalid_argument_error("The compact format needs a passphrase or an age recipient to encrypt to");
+    counting_writer counted(out);
+    age::encrypting_writer sealed(counted, opts_.recipients);
+    compress_result r = inner_.compress(in, sealed, progress);
+    sealed.finish();
+    r.bytes_out = counted.bytes;
+    return r;
+  }
+
+  /// Opens a sealed file with the identities (age's header MAC and every chunk's tag checked;
+  /// nothing may follow the inner stream), or decompresses an unsealed one as Inner does.
+  std::uint64_t decompress(reader& in, writer& out, const progress_fn& progress) const {
+    lookahead_reader<sealed_head_bytes> head(in);
+    if (!sealed(head.head())) return inner_.decompress(head, out, progress);
+    age::decrypting_reader opened(head, opts_.identities);
+    const std::uint64_t n = inner_.decompress(opened, out, progress);
+    std::array<std::byte, 1> extra{};
+    if (read_full(opened, extra) != 0)
+      throw corrupt_backup_error("The backup holds data after the end of its compressed stream");
+    return n;
+  }
+
+  /// An unsealed file as Inner peeks it; a sealed one is not opened (that needs the key and
+  /// scrypt's work): it is reported sealed, compressed, with no bytes.
+  peek_result peek(reader& in, std::span<std::byte> buf) const {
+    lookahead_reader<sealed_head_bytes> head(in);
+    if (!sealed(head.head())) return inner_.peek(head, buf);
+    peek_result r;
+    r.compressed = true;
+    r.sealed = true;
+    return r;
+  }
+
+  /// True when a stored file's first bytes are an age file's.
+  bool sealed(std::span<const std::byte> head) const { return age::looks_like_age(head); }
+
+  std::string_view suffix() const noexcept { return opts_.seal ? std::string_view(suffix_) : inner_.suffix(); }
+
+  /// Every suffix of a file this Compressor reads: its own and Inner's.
+  std::vector<std::string_view> suffixes() const { return {std::string_view(suffix_), inner_.suffix()}; }
+
+ private:
+  struct counting_writer final : writer {
+    explicit counting_writer(writer& o) : out(o) {}
+    void write(std::span<const std::byte> data) override {
+      out.write(data);
+      bytes += data.size();
+    }
+    writer& out;
+    std::uint64_t bytes = 0;
+  };
+
+  options opts_;
+  Inner inner_;
+  std::string suffix_;
+};
+
+static_assert(Compressor<age_compressor<>>);
+
+}  // namespace hone::backup
+// ---- end of <hone/backup/compressors/age_compressor.hpp> ----
 // ---- begin of <hone/backup/exporters/sqlcipher_exporter.hpp> ----
 // sqlcipher_exporter: the shipped Exporter. It writes a consistent single-file copy of an
 // SQLCipher (or plain SQLite) database, keyed like the source, and reads the row counts from
@@ -5410,6 +5529,16 @@ static_assert(Exporter<sqlcipher_exporter>);
 
 #include <fcntl.h>
 
+// The page formats need SQLite 3.36 or later (sqlite_dbpage, SQLITE_FCNTL_RESERVE_BYTES and
+// sqlite3_deserialize built in). With an older SQLite, such as Debian 12's SQLCipher 3.4.1
+// (SQLite 3.15.2), the library still compiles and has_dbpage_table() is false, so the compact
+// format says it is unavailable.
+#if SQLITE_VERSION_NUMBER >= 3036000
+#define HONE_BACKUP_DETAIL_PAGE_FORMATS 1
+#else
+#define HONE_BACKUP_DETAIL_PAGE_FORMATS 0
+#endif
+
 namespace hone::backup::detail {
 
 /// Where page 1 keeps the number of reserved bytes at the end of every page (SQLCipher keeps
@@ -5434,7 +5563,9 @@ inline void header_without_wal(std::span<std::byte> head) {
 }
 
 /// True when SQLite was built with the sqlite_dbpage table the page formats need.
-inline bool has_dbpage_table() { return sqlite3_compileoption_used("ENABLE_DBPAGE_VTAB") != 0; }
+inline bool has_dbpage_table() {
+  return HONE_BACKUP_DETAIL_PAGE_FORMATS && sqlite3_compileoption_used("ENABLE_DBPAGE_VTAB") != 0;
+}
 
 /// Reads the pages of `db`'s main database, decrypted, in order, as one plain SQLite image:
 /// the reserved bytes at the end of every page (SQLCipher's IV and HMAC of the encrypted page,
@@ -5577,7 +5708,9 @@ class page_loader final : public writer {
     exec(db, "PRAGMA journal_mode = OFF");  // a new file: nothing to roll back to
     exec(db, "PRAGMA synchronous = OFF");   // finish() syncs once
     int needed = -1;
+#if HONE_BACKUP_DETAIL_PAGE_FORMATS
     sqlite3_file_control(db, "main", SQLITE_FCNTL_RESERVE_BYTES, &needed);
+#endif
     if (needed != reserved) {
       converting_ = true;  // see convert_image()
       db_.reset();
@@ -5612,6 +5745,10 @@ class page_loader final : public writer {
   /// An image whose reserved bytes differ from what the target needs: opened in memory
   /// (sqlite3_deserialize) and copied with sqlcipher_export() into the target, keyed.
   void convert_image() {
+#if !HONE_BACKUP_DETAIL_PAGE_FORMATS
+    throw database_error(std::string("the page formats need SQLite 3.36 or later; this build links SQLite ") +
+                         sqlite3_libversion());
+#else
     sqlite3* raw = nullptr;
     sqlite3_open_v2(":memory:", &raw, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nullptr);
     db_ptr mem(raw);
@@ -5635,6 +5772,7 @@ class page_loader final : public writer {
     } catch (const database_error& e) {
       throw corrupt_backup_error(std::string("The backup's database image cannot be copied: ") + e.what());
     }
+#endif
   }
 
   std::filesystem::path file_;

@@ -308,7 +308,8 @@ class OffsiteTest(unittest.TestCase):
         self.assertNotIn("offsite", c)
         listed = self.ok("backup", "list", "--json", **env).json()
         self.assertEqual([sorted(b) for b in listed],
-                         [["compressed", "created_at", "deflated", "encrypted", "name", "path", "pinned", "size"]])
+                         [["compressed", "created_at", "deflated", "encrypted", "format", "name", "path", "pinned",
+                           "size"]])
         self.assertNotIn("WHERE", self.ok("backup", "list", **env).out)
         for args in (("backup", "sync"), ("backup", "verify", c["name"], "--from", "r2")):
             r = self.hone(*args, **env)

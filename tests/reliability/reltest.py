@@ -34,6 +34,10 @@ UNLINK_CALLS = ["unlink", "unlinkat"]
 FILE_CALLS = WRITE_CALLS + SYNC_CALLS + RENAME_CALLS + UNLINK_CALLS
 
 SQLITE_HEADER = b"SQLite format 3\0"
+# The exit codes of a failure that the program detected and reported (docs/hone/Commands.md,
+# "Exit codes": 1 any failure, 10 not found, 11 locked or in use, 12 key, 13 offsite); any other
+# code after a fault or on a damaged backup is a crash.
+FAILURE_EXIT_CODES = (1, 10, 11, 12, 13)
 
 
 def tool(env_name):

@@ -266,7 +266,7 @@ def main():
                 verdict = "hang"
             elif rc == 0:
                 verdict = "valid"
-            elif rc != 1:
+            elif rc not in R.FAILURE_EXIT_CODES:
                 verdict = "crash"
             if verdict != "invalid":
                 bad.append("verify: %s (exit %s): %s %s" % (verdict, rc, out.strip()[-300:], err.strip()[-300:]))
@@ -281,7 +281,7 @@ def main():
                     restored = "hang"
                 elif rrc == 0:
                     restored = "restored"
-                elif rrc != 1:
+                elif rrc not in R.FAILURE_EXIT_CODES:
                     restored = "crash"
                 if restored != "refused" or after != before:
                     bad.append("restore: %s (exit %s), database folder before %s, after %s: %s" % (
@@ -330,7 +330,7 @@ def main():
         before = live_state(t)
         rrc, rsecs, rpeak, rout, rerr = run_watched(t, ["backup", "restore", name, "--force"], t.db_dir,
                                                     VERIFY_TIMEOUT)
-        ok = rc == 1 and rrc == 1 and live_state(t) == before
+        ok = rc in R.FAILURE_EXIT_CODES and rrc in R.FAILURE_EXIT_CODES and live_state(t) == before
         bomb_failures += 0 if ok else 1
         R.report("gzip bomb %s (%d KiB, %d KiB inside): verify exit %s in %.2f s, peak temp %.0f MiB; restore exit %s "
                  "in %.2f s, peak beside the database %.0f MiB%s" % (

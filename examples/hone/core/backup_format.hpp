@@ -6,7 +6,7 @@
 // HONE_BACKUP_AGE_IDENTITY.
 #pragma once
 
-#include <hone/backup/compressors/age_compressor.hpp>
+#include <hone/backup.hpp>
 
 #include <optional>
 #include <string>

@@ -25,6 +25,16 @@
 
 #include <fcntl.h>
 
+// The page formats need SQLite 3.36 or later (sqlite_dbpage, SQLITE_FCNTL_RESERVE_BYTES and
+// sqlite3_deserialize built in). With an older SQLite, such as Debian 12's SQLCipher 3.4.1
+// (SQLite 3.15.2), the library still compiles and has_dbpage_table() is false, so the compact
+// format says it is unavailable.
+#if SQLITE_VERSION_NUMBER >= 3036000
+#define HONE_BACKUP_DETAIL_PAGE_FORMATS 1
+#else
+#define HONE_BACKUP_DETAIL_PAGE_FORMATS 0
+#endif
+
 namespace hone::backup::detail {
 
 /// Where page 1 keeps the number of reserved bytes at the end of every page (SQLCipher keeps
@@ -49,7 +59,9 @@ inline void header_without_wal(std::span<std::byte> head) {
 }
 
 /// True when SQLite was built with the sqlite_dbpage table the page formats need.
-inline bool has_dbpage_table() { return sqlite3_compileoption_used("ENABLE_DBPAGE_VTAB") != 0; }
+inline bool has_dbpage_table() {
+  return HONE_BACKUP_DETAIL_PAGE_FORMATS && sqlite3_compileoption_used("ENABLE_DBPAGE_VTAB") != 0;
+}
 
 /// Reads the pages of `db`'s main database, decrypted, in order, as one plain SQLite image:
 /// the reserved bytes at the end of every page (SQLCipher's IV and HMAC of the encrypted page,
@@ -192,7 +204,9 @@ class page_loader final : public writer {
     exec(db, "PRAGMA journal_mode = OFF");  // a new file: nothing to roll back to
     exec(db, "PRAGMA synchronous = OFF");   // finish() syncs once
     int needed = -1;
+#if HONE_BACKUP_DETAIL_PAGE_FORMATS
     sqlite3_file_control(db, "main", SQLITE_FCNTL_RESERVE_BYTES, &needed);
+#endif
     if (needed != reserved) {
       converting_ = true;  // see convert_image()
       db_.reset();
@@ -227,6 +241,10 @@ class page_loader final : public writer {
   /// An image whose reserved bytes differ from what the target needs: opened in memory
   /// (sqlite3_deserialize) and copied with sqlcipher_export() into the target, keyed.
   void convert_image() {
+#if !HONE_BACKUP_DETAIL_PAGE_FORMATS
+    throw database_error(std::string("the page formats need SQLite 3.36 or later; this build links SQLite ") +
+                         sqlite3_libversion());
+#else
     sqlite3* raw = nullptr;
     sqlite3_open_v2(":memory:", &raw, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nullptr);
     db_ptr mem(raw);
@@ -250,6 +268,7 @@ class page_loader final : public writer {
     } catch (const database_error& e) {
       throw corrupt_backup_error(std::string("The backup's database image cannot be copied: ") + e.what());
     }
+#endif
   }
 
   std::filesystem::path file_;
