@@ -136,13 +136,12 @@ void check_response(const api_request& req, const api_response& res, bool with_t
   if (res.status >= 400 && hone_app::is_health_check(req.method, req.target)) {
     // GET /healthz not ok: {"status": "unavailable", "reason": WORD} and nothing else.
     auto st = j.find("status"), why = j.find("reason");
-    if (!j.is_object() || j.size() != 2 || st == j.end() || *st != "unavailable" || why == j.end() ||
-        !why->is_string())
+    if (!j.is_object() || j.size() != 2 || st == j.end() || *st != "unavailable" || why == j.end() || !why->is_string())
       fail("a health answer is not {\"status\": \"unavailable\", \"reason\": WORD}", req, &res);
   } else if (res.status >= 400) {
     auto it = j.find("error"), code = j.find("code");
-    if (!j.is_object() || j.size() != 2 || it == j.end() || !it->is_string() || code == j.end() ||
-        !code->is_string() || code->get_ref<const std::string&>().empty())
+    if (!j.is_object() || j.size() != 2 || it == j.end() || !it->is_string() || code == j.end() || !code->is_string() ||
+        code->get_ref<const std::string&>().empty())
       fail("an error body is not {\"error\": MESSAGE, \"code\": CODE}", req, &res);
     if (it->get<std::string>().starts_with("Internal error"))
       fail("an exception other than hone::backup::error reached the API", req, &res);
