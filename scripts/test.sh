@@ -11,14 +11,14 @@
 #   amalgamation   single_include/hone/backup.hpp is what scripts/amalgamate.py makes of include/
 #   single-header  the unit, header and compile-failure tests against single_include/ alone
 #   sqlcipher3-single-header
-#                  the whole suite but the reliability tests against the system SQLCipher and
+#                  the whole suite but the reliability and compile-failure tests against the system SQLCipher and
 #                  single_include/ together, with an S3 server of its own as in the default leg
 #   consumers      install to a temp prefix; build and run tests/cmake_*/ (find_package,
 #                  add_subdirectory, FetchContent) and a program built with hone-backup.pc
 #   format         scripts/format.sh --check: sources match .clang-format; scripts/check-docs.py:
 #                  every relative link of the documentation resolves and every page is linked
 #   fuzz           clang 14: the libFuzzer targets of tests/fuzz/ (names, gzip reader, age reader,
-#                  S3 answers, REST API), each for ${HONE_FUZZ_SECONDS:-30} s on a copy of its corpus; a crash fails
+#                  S3 answers, REST API), each for ${HONE_FUZZ_SECONDS:-20} s on a copy of its corpus; a crash fails
 #   asan           clang 14: the unit tests (ctest -L unit) under AddressSanitizer (with
 #                  LeakSanitizer) and UndefinedBehaviorSanitizer
 #   container      scripts/container-test.sh: Debian's docker.io builds the image of Dockerfile
@@ -245,7 +245,7 @@ sanitize_build() {
 run_fuzz() {
   echo
   echo "=== test leg: fuzz ==="
-  local t0=$SECONDS secs=${HONE_FUZZ_SECONDS:-30} out="$sanitize_dir/fuzz" failed=0 passed=0 target
+  local t0=$SECONDS secs=${HONE_FUZZ_SECONDS:-20} out="$sanitize_dir/fuzz" failed=0 passed=0 target
   sanitize_build "$sanitize_dir.build-fuzz.log" fuzz_names fuzz_gzip fuzz_age fuzz_s3 fuzz_api || return 1
   rm -rf "$out"
   mkdir -p "$out/scratch"
@@ -345,9 +345,11 @@ run_named_leg() {
     sqlcipher3-single-header)
       start_s3_server
       # The reliability tests (kill -9 and injected faults at every system call of create,
-      # restore and prune: 5 minutes) run in the default leg only: they exercise the program's
-      # file handling, which is the same code in both legs.
-      leg_exclude="benchmark|reliability" run_leg sqlcipher3-single-header -DHONE_BACKUP_SYSTEM_SQLCIPHER=ON -DHONE_BACKUP_SINGLE_HEADER=ON \
+      # restore and prune: 5 minutes) and the compile-failure tests (11 compilations) run in the
+      # default leg only: the first exercise the program's file handling, the same code in both
+      # legs, the second the concepts' messages, the same text in both (the amalgamation leg
+      # checks that single_include/ is include/).
+      leg_exclude="benchmark|reliability|compile_fail" run_leg sqlcipher3-single-header -DHONE_BACKUP_SYSTEM_SQLCIPHER=ON -DHONE_BACKUP_SINGLE_HEADER=ON \
         -DHONE_BACKUP_BUILD_BENCHMARKS=OFF ;;
     consumers) run_consumers ;;
     fuzz) run_fuzz ;;
