@@ -22,7 +22,7 @@ import unittest
 sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 
 import honetest  # noqa: E402
-from honetest import OTHER_PASSPHRASE, Sandbox, Server, assert_no_key_material, file_mode, hone_exe
+from honetest import OTHER_PASSPHRASE, Server, file_mode, hone_exe
 
 # The table of README "Exit codes" and docs/hone/Commands.md.
 EXIT_FAILURE, EXIT_USAGE, EXIT_NOT_FOUND, EXIT_LOCKED, EXIT_KEY, EXIT_OFFSITE, EXIT_STALE = 1, 2, 10, 11, 12, 13, 14
@@ -36,16 +36,8 @@ def closed_port():
     return port
 
 
-class Base(unittest.TestCase):
-    def setUp(self):
-        self.sb = Sandbox(tag="conv")
-        self.servers = []
-
-    def tearDown(self):
-        for s in self.servers:
-            s.stop()
-        assert_no_key_material(self, self.sb.transcript + [s.log() for s in self.servers])
-        self.sb.cleanup()
+class Base(honetest.ServersTestCase):
+    SANDBOX_TAG = "conv"
 
     def ok(self, *args, **kw):
         r = self.sb.run(*args, **kw)
