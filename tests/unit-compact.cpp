@@ -7,6 +7,7 @@
 #include <hone/backup.hpp>
 
 #include <algorithm>
+#include <functional>
 #include <string_view>
 
 using namespace hone_test;
@@ -108,6 +109,54 @@ BOOST_AUTO_TEST_CASE(round_trip_keeps_every_row_and_no_plaintext) {
   for (auto& e : fs::directory_iterator(f.dir.path())) {
     const std::string n = e.path().filename().string();
     BOOST_TEST((n == "backups" || n.rfind("hone.db", 0) == 0 || n.rfind("restored.db", 0) == 0), n);
+  }
+}
+
+// A restore of a database keyed with a passphrase derives SQLCipher's key itself, on a second
+// thread while the backup's first bytes are decrypted, and writes the file with it in raw form:
+// the file must be exactly what the passphrase opens. When the application changed SQLCipher's
+// default key derivation (here 4000 PBKDF2 iterations, process-wide), the loader must notice and
+// leave the derivation to SQLCipher, or the restored database would open with nothing.
+BOOST_AUTO_TEST_CASE(a_passphrase_database_restores_to_a_file_the_passphrase_opens) {
+  REQUIRE_DBPAGE();
+  const auto set_default_kdf_iter = [](int n) {
+    sqlite3* mem = nullptr;
+    BOOST_REQUIRE(sqlite3_open(":memory:", &mem) == SQLITE_OK);
+    detail::db_ptr owner(mem);
+    detail::exec(mem, "PRAGMA cipher_default_kdf_iter = " + std::to_string(n));
+  };
+  for (int iterations : {256000, 4000}) {
+    BOOST_TEST_CONTEXT("default PBKDF2 iterations " << iterations) {
+      set_default_kdf_iter(iterations);
+      struct restore_default {
+        std::function<void(int)> set;
+        ~restore_default() { set(detail::sqlcipher4_kdf_iterations); }
+      } restore_kdf{set_default_kdf_iter};
+      scratch_dir dir{"compact-passphrase"};
+      const auto key = database_key::passphrase("a passphrase, not a raw key");
+      make_hone_db(dir / "hone.db", key, {.accounts = 2, .transactions = 300, .subscriptions = 1});
+      sqlcipher_exporter::options o;
+      o.key = key;
+      o.counts = hone_count_queries();
+      age_compressor_options a;
+      a.recipients.push_back(age::scrypt_recipient{std::string(passphrase), 10});
+      a.identities.push_back(age::passphrase_identity{std::string(passphrase)});
+      fake_clock clock;
+      runner_options ro;
+      ro.temp_directory = dir.path();
+      compact_runner r(sqlcipher_page_exporter(dir / "hone.db", o), age_compressor<>(a), local_directory(dir / "b"),
+                       clock, ro);
+      const auto info = r.create();
+      BOOST_TEST(r.verify(info.name).valid);
+      const fs::path target = dir / "restored.db";
+      BOOST_TEST(r.restore(info.name, target, false).restored);
+      BOOST_TEST(dump(target, key) == dump(dir / "hone.db", key));
+      auto c = open_rw(target, key);
+      statement iter(c.get(), "PRAGMA kdf_iter");
+      BOOST_REQUIRE(iter.step());
+      BOOST_TEST(iter.column_text(0) == std::to_string(iterations));
+      BOOST_CHECK_THROW(dump(target, database_key::passphrase("another passphrase")), hone::backup::error);
+    }
   }
 }
 

@@ -2780,16 +2780,17 @@ template <class E>
 concept has_export_pages = requires(E& e, const std::function<void(reader&)>& consume, const progress_fn& p) {
   { e.export_pages(consume, p) } -> std::same_as<export_result>;
 };
-/// Optional: check() of a file load_pages wrote, which may leave out what the encrypting
-/// Compressor's authentication already proved.
-template <class E>
-concept has_check_loaded = requires(const E& e, const std::filesystem::path& file) {
-  { e.check_loaded(file) } -> std::same_as<check_result>;
-};
 template <class E>
 concept has_load_pages = requires(const E& e, const std::filesystem::path& target) {
   e.load_pages(target, durability::scratch)->write(std::span<const std::byte>{});
   e.load_pages(target, durability::scratch)->finish();
+};
+/// Optional: check() of the file a loader from load_pages has just finished, given the loader
+/// (it may check on the loader's own connection); it may leave out what the encrypting
+/// Compressor's authentication already proved.
+template <class E>
+concept has_check_loaded = has_load_pages<E> && requires(const E& e, const std::filesystem::path& target) {
+  { e.check_loaded(*e.load_pages(target, durability::scratch)) } -> std::same_as<check_result>;
 };
 }  // namespace concepts::exporter
 
@@ -5318,11 +5319,7 @@ class sqlcipher_exporter {
   }
 
   /// Opens `file` with the key, runs the checks of opts.check and the counts.
-  check_result check(const std::filesystem::path& file) const { return check_file(file, true); }
-
-  /// check(), with SQLCipher's check of every page's HMAC (`PRAGMA cipher_integrity_check`)
-  /// left out unless `page_hmacs`: for a file whose every byte was proven otherwise.
-  check_result check_file(const std::filesystem::path& file, bool page_hmacs) const {
+  check_result check(const std::filesystem::path& file) const {
     check_result r;
     const auto kind = detail::classify_database_file(file);
     if (kind == detail::database_kind::empty || kind == detail::database_kind::not_database) {
@@ -5345,7 +5342,7 @@ class sqlcipher_exporter {
       // b-trees: the two are independent and each takes about as long as the other.
       std::string cipher_problem;
       std::jthread cipher_check;
-      if (page_hmacs && !plain && opts_.check != check_level::readable && detail::sqlcipher_major() >= 4)
+      if (!plain && opts_.check != check_level::readable && detail::sqlcipher_major() >= 4)
         cipher_check = std::jthread([&, compatibility = opened.compatibility] {
           try {
             auto second = detail::open_and_probe(file, SQLITE_OPEN_READONLY, key, opts_.busy_timeout_ms, compatibility);
@@ -5355,31 +5352,13 @@ class sqlcipher_exporter {
             cipher_problem = std::string("cipher_integrity_check failed: ") + e.what();
           }
         });
-      if (opts_.check_cache_mib > 0)
-        detail::exec(db, "PRAGMA cache_size = -" + std::to_string(opts_.check_cache_mib * 1024));
-      // Once the key is proven, any error is damage, not a wrong key: a page whose HMAC
-      // fails makes the walk stop with an error of its own.
-      std::string problem;
-      try {
-        if (opts_.check != check_level::readable) {
-          const char* pragma = opts_.check == check_level::full ? "integrity_check" : "quick_check";
-          std::string result = pragma_rows(db, std::string("PRAGMA ") + pragma);
-          if (result != "ok") problem = std::string(pragma) + " failed: " + result;
-        }
-        if (problem.empty()) r.counts = read_counts(db);
-      } catch (const error& e) {
-        problem = std::string(opts_.check == check_level::readable ? "reading the counts" : "checking") +
-                  " failed: " + e.what();
-      }
+      examine(db, r);
       if (cipher_check.joinable()) cipher_check.join();
-      if (!cipher_problem.empty()) problem = cipher_problem;  // the more precise of the two
-      if (!problem.empty()) {
+      if (!cipher_problem.empty()) {  // the more precise of the two
+        r.valid = false;
         r.counts = {};
-        r.message = std::move(problem);
-        return r;
+        r.message = std::move(cipher_problem);
       }
-      r.valid = true;
-      r.message = "ok";
     } catch (const encryption_error& e) {
       r.wrong_key = true;
       r.message = e.what();
@@ -5406,6 +5385,29 @@ class sqlcipher_exporter {
     if (!plain && opts_.key.empty())
       throw key_required_error("The database " + db_path_.string() + " is encrypted and no key was given");
     return plain ? no_key() : opts_.key;
+  }
+
+  /// The b-tree checks of opts.check and the counts, on a connection with the key proven: sets
+  /// r.valid, r.counts and r.message. Once the key is proven any error is damage, not a wrong
+  /// key: a page whose HMAC fails makes the walk stop with an error of its own.
+  void examine(sqlite3* db, check_result& r) const {
+    std::string problem;
+    try {
+      if (opts_.check_cache_mib > 0)
+        detail::exec(db, "PRAGMA cache_size = -" + std::to_string(opts_.check_cache_mib * 1024));
+      if (opts_.check != check_level::readable) {
+        const char* pragma = opts_.check == check_level::full ? "integrity_check" : "quick_check";
+        std::string result = pragma_rows(db, std::string("PRAGMA ") + pragma);
+        if (result != "ok") problem = std::string(pragma) + " failed: " + result;
+      }
+      if (problem.empty()) r.counts = read_counts(db);
+    } catch (const error& e) {
+      problem = std::string(opts_.check == check_level::readable ? "reading the counts" : "checking") +
+                " failed: " + e.what();
+    }
+    r.valid = problem.empty();
+    if (!r.valid) r.counts = {};
+    r.message = r.valid ? "ok" : std::move(problem);
   }
 
   /// The rows of a check PRAGMA joined with "; ".
@@ -5518,16 +5520,21 @@ static_assert(Exporter<sqlcipher_exporter>);
 
 
 #include <algorithm>
+#include <array>
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
 #include <filesystem>
+#include <future>
 #include <optional>
 #include <span>
 #include <string>
 #include <vector>
 
 #include <fcntl.h>
+#include <openssl/evp.h>
+#include <openssl/rand.h>
 
 // The page formats need SQLite 3.36 or later (sqlite_dbpage, SQLITE_FCNTL_RESERVE_BYTES and
 // sqlite3_deserialize built in). With an older SQLite, such as Debian 12's SQLCipher 3.4.1
@@ -5633,21 +5640,69 @@ class page_reader final : public reader {
   bool done_ = false;
 };
 
+/// SQLCipher 4's default key derivation: PBKDF2-HMAC-SHA512, 256000 iterations, 32 bytes.
+inline constexpr int sqlcipher4_kdf_iterations = 256000;
+
+/// The key SQLCipher 4 (default settings) derives from `passphrase` for a new file whose salt
+/// is `salt`, in SQLCipher's raw form with that salt (database_key::raw of 48 bytes): a
+/// connection keyed with it writes exactly the file the passphrase would, without running
+/// PBKDF2 itself. Empty when OpenSSL fails.
+inline database_key sqlcipher4_derived_key(const database_key& passphrase, const std::array<unsigned char, 16>& salt) {
+  std::array<std::byte, 48> raw{};
+  const auto pass = passphrase.expose_secret();
+  const bool ok =
+      PKCS5_PBKDF2_HMAC(pass.data(), static_cast<int>(pass.size()), salt.data(), 16, sqlcipher4_kdf_iterations,
+                        EVP_sha512(), 32, reinterpret_cast<unsigned char*>(raw.data())) == 1;
+  std::memcpy(raw.data() + 32, salt.data(), salt.size());
+  database_key k = ok ? database_key::raw(raw) : database_key{};
+  secure_wipe(raw.data(), raw.size());
+  return k;
+}
+
+/// A raw key of 32 random bytes, for a file no one opens after this process: empty when the
+/// random source fails.
+inline database_key single_use_key() {
+  std::array<std::byte, 32> raw{};
+  database_key k;
+  if (RAND_bytes(reinterpret_cast<unsigned char*>(raw.data()), static_cast<int>(raw.size())) == 1)
+    k = database_key::raw(raw);
+  secure_wipe(raw.data(), raw.size());
+  return k;
+}
+
 /// Writes a plain SQLite image (as page_reader makes it) into a new database file through a
-/// connection keyed with `key` (none: a plain database), page by page with
+/// keyed connection (no key: a plain database), page by page with
 /// `INSERT INTO sqlite_dbpage`, in one transaction. With a key, SQLCipher encrypts every page as
 /// the pager writes it: the file is ciphertext from its first byte. That needs the image to
 /// keep the reserved bytes per page the key's cipher settings need, as an image a database
 /// with that key gave does. Any other image (one made by plain sqlite3 has none) is gathered in
 /// memory instead and copied with sqlcipher_export() into the keyed file: still nothing
 /// decrypted on disk, but memory as large as the image. finish() commits, and for a durable
-/// file fsyncs it.
+/// file fsyncs it; connection() then reads the file with the key it was written with.
+///
+/// The key of the file: a durable file (a restore) gets `key`, the database's own. A scratch
+/// file (a copy being verified, deleted afterwards) gets a random single-use raw key with the
+/// same cipher settings, which costs no key derivation. For the durable file, when `key` is a
+/// passphrase and SQLCipher 4's defaults apply, the loader derives SQLCipher's key itself on
+/// a second thread from the moment it is made (while the backup's first bytes are decrypted)
+/// and keys the file with the result in raw form: the file is the one the passphrase would
+/// give, and opens with it. Pages that arrive before that key wait in memory (up to 8 MiB).
 class page_loader final : public writer {
  public:
   page_loader(std::filesystem::path file, const database_key& key, int compatibility, durability d)
-      : file_(std::move(file)), key_(key), compatibility_(compatibility), durability_(d) {}
+      : file_(std::move(file)), key_(key), compatibility_(compatibility), durability_(d) {
+    if (key.empty()) return;
+    if (d == durability::scratch) {
+      load_key_ = single_use_key();
+    } else if ((compatibility == 0 || compatibility == 4) && sqlcipher_major() >= 4 && !is_raw_key(key)) {
+      std::array<unsigned char, 16> salt{};
+      if (RAND_bytes(salt.data(), static_cast<int>(salt.size())) == 1)
+        derived_ = std::async(std::launch::async, [this, salt] { return sqlcipher4_derived_key(key_, salt); });
+    }
+  }
   ~page_loader() override {
     secure_wipe(page_.data(), page_.size());
+    secure_wipe(waiting_.data(), waiting_.size());
     secure_wipe(image_.data(), image_.size());
   }
 
@@ -5667,6 +5722,7 @@ class page_loader final : public writer {
     if (pgno_ == 1 || !page_.empty())
       throw corrupt_backup_error("The backup's database image is " +
                                  std::string(pgno_ == 1 ? "empty or shorter than one page" : "cut inside a page"));
+    if (!opened_) open_with_waiting_pages();
     if (converting_) {
       convert_image();
     } else {
@@ -5675,12 +5731,22 @@ class page_loader final : public writer {
       tx_.reset();
       db_.reset();  // closes the file: every page is in it
     }
+    // For the check: a connection that knows the new schema and reads every page back from
+    // the file (each one decrypted and its HMAC verified). The key in use is a raw one (no
+    // derivation) unless SQLCipher derives it (see the class comment).
+    db_ = open_database(file_, SQLITE_OPEN_READONLY, file_key());
+    if (compatibility_ != 0 && !key_.empty())
+      exec(db_.get(), "PRAGMA cipher_compatibility = " + std::to_string(compatibility_));
     if (durability_ == durability::durable) {
       unique_fd fd(::open(file_.c_str(), O_RDONLY | O_CLOEXEC));
       if (!fd) throw io_error("Failed to sync " + file_.string() + ": " + errno_text(errno));
       fsync_checked(fd.get(), "Failed to sync " + file_.string());
     }
   }
+
+  /// After finish(): a read-only connection to the file, keyed as the file is, for the check;
+  /// the loader closes it when destroyed.
+  sqlite3* connection() const noexcept { return db_.get(); }
 
  private:
   /// Page 1's header gives the page size; its first 100 bytes are kept until they are all in.
@@ -5692,12 +5758,64 @@ class page_loader final : public writer {
     page_size_ = header_page_size(page_);
     header_without_wal(page_);
     if (page_size_ == 0) throw corrupt_backup_error("The backup does not hold a plain SQLite database image");
-    open_target(std::to_integer<int>(page_[header_reserved_offset]));
+    reserved_ = std::to_integer<int>(page_[header_reserved_offset]);
     return true;
   }
 
+  /// Whether the pages must wait in memory (up to waiting_limit) for the key being derived,
+  /// while the backup goes on being decrypted and inflated.
+  bool waiting_for_key() const {
+    return derived_.valid() && derived_.wait_for(std::chrono::seconds(0)) != std::future_status::ready &&
+           waiting_.size() + page_size_ <= waiting_limit;
+  }
+
+  /// The target opened (see open_target), then the pages that waited for it stored in order.
+  void open_with_waiting_pages() {
+    open_target(reserved_);
+    opened_ = true;
+    std::vector<std::byte> waiting = std::move(waiting_);
+    waiting_ = {};
+    const std::int64_t next = pgno_;
+    pgno_ -= static_cast<std::int64_t>(waiting.size() / page_size_);
+    std::vector<std::byte> current = std::move(page_);
+    for (std::size_t off = 0; off < waiting.size(); off += page_size_) {
+      page_.assign(waiting.begin() + static_cast<std::ptrdiff_t>(off),
+                   waiting.begin() + static_cast<std::ptrdiff_t>(off + page_size_));
+      put_page();
+    }
+    secure_wipe(waiting.data(), waiting.size());
+    page_ = std::move(current);
+    if (pgno_ != next) throw database_error("the pages waiting for the key were not all stored");
+  }
+
+  /// A raw key (`x'...'`) needs no derivation: it is used as it is.
+  static bool is_raw_key(const database_key& key) { return key.expose_secret().starts_with("x'"); }
+
+  /// The key the file is written with (see the class comment); the derived one once it is there.
+  const database_key& file_key() {
+    if (derived_.valid()) {
+      load_key_ = derived_.get();
+      if (load_key_.empty()) return key_;  // OpenSSL failed: SQLCipher derives it itself
+    }
+    return load_key_.empty() ? key_ : load_key_;
+  }
+
+  /// Whether the connection derives keys as SQLCipher 4's defaults say (an application may
+  /// have changed them with `PRAGMA cipher_default_kdf_iter`, for one): only then does the key
+  /// derived by sqlcipher4_derived_key give the file the passphrase opens.
+  static bool default_kdf(sqlite3* db) {
+    statement iter(db, "PRAGMA kdf_iter");
+    statement algorithm(db, "PRAGMA cipher_kdf_algorithm");
+    return iter.step() && iter.column_int(0) == sqlcipher4_kdf_iterations && algorithm.step() &&
+           algorithm.column_text(0) == "PBKDF2_HMAC_SHA512";
+  }
+
   void open_target(int reserved) {
-    db_ = open_database(file_, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, key_);
+    db_ = open_database(file_, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, file_key());
+    if (durability_ == durability::durable && !load_key_.empty() && !default_kdf(db_.get())) {
+      load_key_ = database_key{};
+      db_ = open_database(file_, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, key_);
+    }
     sqlite3* db = db_.get();
     const std::string size = std::to_string(page_size_);
     if (!key_.empty()) {
@@ -5721,6 +5839,22 @@ class page_loader final : public writer {
   }
 
   void store_page() {
+    if (!opened_) {
+      if (waiting_for_key()) {
+        if (waiting_.empty()) waiting_.reserve(waiting_limit);  // no reallocation leaves a copy behind
+        waiting_.insert(waiting_.end(), page_.begin(), page_.end());
+        secure_wipe(page_.data(), page_.size());
+        page_.clear();
+        ++pgno_;
+        return;
+      }
+      open_with_waiting_pages();
+    }
+    put_page();
+  }
+
+  /// Stores page_ (page pgno_) in the target and clears it.
+  void put_page() {
     if (converting_) {
       image_.insert(image_.end(), page_.begin(), page_.end());
       secure_wipe(page_.data(), page_.size());
@@ -5762,7 +5896,7 @@ class page_loader final : public writer {
     if (sqlite3_deserialize(raw, "main", copy, size, size, SQLITE_DESERIALIZE_FREEONCLOSE) != SQLITE_OK)
       throw corrupt_backup_error("The backup's database image cannot be opened: " + errmsg(raw));
     try {
-      attached_database target(raw, file_, "hone_restore_target", key_);
+      attached_database target(raw, file_, "hone_restore_target", file_key());
       if (compatibility_ != 0 && !key_.empty())
         exec(raw, "PRAGMA hone_restore_target.cipher_compatibility = " + std::to_string(compatibility_));
       exec(raw, "PRAGMA hone_restore_target.journal_mode = OFF");
@@ -5779,12 +5913,18 @@ class page_loader final : public writer {
   const database_key& key_;
   int compatibility_;
   durability durability_;
+  database_key load_key_;              // the single-use or the derived key, when one is used
+  std::future<database_key> derived_;  // the derivation under way (see the class comment)
   db_ptr db_;
   std::optional<transaction> tx_;  // destroyed before db_: rolled back while it is open
   std::optional<statement> insert_;
   std::vector<std::byte> page_;
   std::vector<std::byte> image_;  // convert_image()'s pages
   bool converting_ = false;
+  bool opened_ = false;             // open_target() done
+  int reserved_ = 0;                // the image's reserved bytes per page (page 1's header)
+  std::vector<std::byte> waiting_;  // pages waiting for the key (waiting_for_key)
+  static constexpr std::size_t waiting_limit = std::size_t{8} << 20;
   std::size_t page_size_ = 0;
   std::int64_t pgno_ = 1;
 };
@@ -5841,17 +5981,25 @@ class sqlcipher_page_exporter : public sqlcipher_exporter {
   }
 
   /// A writer that loads a plain SQLite image (what export_pages gave) into the new file
-  /// `target` through a connection keyed as the database is (detail::page_loader); its
-  /// finish() commits. `target` may exist only as an empty file.
+  /// `target` through a keyed connection (detail::page_loader): a durable file (a restore)
+  /// with the database's key, a scratch file (a copy being verified) with a random single-use
+  /// key. Its finish() commits. `target` may exist only as an empty file.
   std::unique_ptr<detail::page_loader> load_pages(const std::filesystem::path& target, durability d) const {
     require_supported();
     return std::make_unique<detail::page_loader>(target, settings().key, settings().cipher_compatibility, d);
   }
 
-  /// check() of a file load_pages wrote, without SQLCipher's check of every page's HMAC: the
-  /// encrypting Compressor authenticated every byte of the image, and the pages' HMACs are
-  /// the ones the load itself has just computed. The b-tree checks and the counts still run.
-  check_result check_loaded(const std::filesystem::path& file) const { return check_file(file, false); }
+  /// check() of the file `loader` has just written, on the loader's connection (keyed as the
+  /// loader keyed the file: no second key derivation), without SQLCipher's separate check of
+  /// every page's HMAC: the encrypting Compressor authenticated every byte of the image, and
+  /// the b-tree walk reads each page back from the file, which verifies its HMAC. The b-tree
+  /// checks and the counts run as in check().
+  check_result check_loaded(detail::page_loader& loader) const {
+    check_result r;
+    r.encrypted = !settings().key.empty();
+    examine(loader.connection(), r);
+    return r;
+  }
 
  private:
   static void require_supported() {
@@ -6495,7 +6643,7 @@ class BackupRunner {
       r.name = name;
       detail::private_temp_dir tmp(temp_directory(), "verify", options_.temp_files);
       const auto copy = tmp.path() / "verify.db";
-      bool loaded = false;
+      std::optional<check_result> loaded;  // the check of a copy load_pages wrote
       try {
         loaded = unpack(*in, copy, op, name, stored_size(name));
       } catch (const corrupt_backup_error& e) {
@@ -6506,7 +6654,7 @@ class BackupRunner {
         r.message = e.what();
         return r;
       }
-      check_result c = accepted(checked(copy, op, name, loaded));
+      check_result c = accepted(loaded ? std::move(*loaded) : checked(copy, op, name));
       r.encrypted = c.encrypted;
       r.counts = c.counts;
       r.valid = c.valid;
@@ -6543,9 +6691,9 @@ class BackupRunner {
       // would remove this one's temporary file as a stale one, or replace the database under it.
       detail::replace_lock restoring(target.path, "restore of backup " + name, iso8601(clock_.now()));
       auto guard = destination_.lock();
-      bool loaded = false;
+      std::optional<check_result> loaded;
       detail::temp_path copy = fetch_beside(name, target, loaded);  // 1. the backup, decompressed next to the database
-      require_restorable(name, copy.path(), loaded);                // 2. proven with the key before anything is touched
+      require_restorable(name, copy.path(), std::move(loaded));     // 2. proven with the key before anything is touched
       [[maybe_unused]] auto hold =
           target.exists ? hold_for_replace(target.path) : decltype(hold_for_replace(target.path)){};
       restore_result r;  // 3. the old database kept, the new one moved in
@@ -6735,19 +6883,20 @@ class BackupRunner {
     checked_out.finish();
   }
 
-  /// Returns whether the Exporter's load_pages wrote `file` (see unpack_into).
-  bool unpack(reader& in, const std::filesystem::path& file, event::operation op, const std::string& name,
-              std::uint64_t total) {
+  /// Returns the check of `file` when the Exporter's load_pages wrote it (see unpack_into).
+  std::optional<check_result> unpack(reader& in, const std::filesystem::path& file, event::operation op,
+                                     const std::string& name, std::uint64_t total) {
     file_writer out(file, 0600, durability::scratch);  // read back at once and deleted: no fsync
     return unpack_into(in, out, file, durability::scratch, op, name, total);
   }
 
   /// Decompresses `in` into `file`, created empty and open as `out`, and finishes it. A stream
   /// the Compressor encrypted (sealed) may hold plaintext pages: they go through the
-  /// Exporter's load_pages, which writes them encrypted with the key, never through `out`;
-  /// returns true then.
-  bool unpack_into(reader& in, file_writer& out, const std::filesystem::path& file, durability d, event::operation op,
-                   const std::string& name, std::uint64_t total) {
+  /// Exporter's load_pages, which writes them encrypted, never through `out`; the file is
+  /// then checked at once (while the loader is open, see checked_loaded) and the check
+  /// returned. Otherwise returns nothing: the caller checks the file.
+  std::optional<check_result> unpack_into(reader& in, file_writer& out, const std::filesystem::path& file, durability d,
+                                          event::operation op, const std::string& name, std::uint64_t total) {
     if constexpr (concepts::compressor::encrypting<Compressor> && concepts::exporter::has_load_pages<Exporter>) {
       lookahead_reader<Compressor::sealed_head_bytes> ahead(in);
       if (compressor_.sealed(ahead.head())) {
@@ -6759,14 +6908,14 @@ class BackupRunner {
           throw encryption_error(std::string(wrong_key_message) + " (" + e.what() + ")");
         }
         loader->finish();
-        return true;
+        return checked_loaded(*loader, file, op, name);
       }
       decompress_into(ahead, out, op, name, total);
     } else {
       decompress_into(in, out, op, name, total);
     }
     out.finish();
-    return false;
+    return std::nullopt;
   }
 
   std::filesystem::path temp_directory() const {
@@ -6791,17 +6940,29 @@ class BackupRunner {
     return c;
   }
 
-  /// The Exporter's check of `file`; its check_loaded when it has one and load_pages wrote
-  /// the file (`loaded`).
-  check_result checked(const std::filesystem::path& file, event::operation op, const std::string& name, bool loaded) {
+  /// The Exporter's check of `file`.
+  check_result checked(const std::filesystem::path& file, event::operation op, const std::string& name) {
     emit(event::kind::started, op, name, "check");
-    if constexpr (concepts::exporter::has_check_loaded<Exporter>)
-      if (loaded) return exporter_.check_loaded(file);
     return exporter_.check(file);
   }
 
+  /// The Exporter's check of the file `loader` has just written: its check_loaded when it has
+  /// one, else check.
+  template <class Loader>
+  check_result checked_loaded(Loader& loader, const std::filesystem::path& file, event::operation op,
+                              const std::string& name) {
+    if constexpr (concepts::exporter::has_check_loaded<Exporter>) {
+      emit(event::kind::started, op, name, "check");
+      return exporter_.check_loaded(loader);
+    } else {
+      return checked(file, op, name);
+    }
+  }
+
   /// Decompresses the backup into a temp file beside the database (detail::create_restore_file).
-  detail::temp_path fetch_beside(const std::string& name, const detail::restore_target& target, bool& loaded) {
+  /// `loaded` gets the check when the Exporter's load_pages wrote the file.
+  detail::temp_path fetch_beside(const std::string& name, const detail::restore_target& target,
+                                 std::optional<check_result>& loaded) {
     auto [fd, copy] = detail::create_restore_file(target, options_.temp_files);
     auto in = destination_.open(name);
     file_writer out(std::move(fd), "Failed to write the restored database in " + target.path.parent_path().string());
@@ -6812,8 +6973,8 @@ class BackupRunner {
 
   /// Throws unless the decompressed backup at `file` passes the Exporter's check with the key
   /// and the program's own acceptance, and is encrypted whenever a key is configured.
-  void require_restorable(const std::string& name, const std::string& file, bool loaded) {
-    check_result c = checked(file, event::operation::restore, name, loaded);
+  void require_restorable(const std::string& name, const std::string& file, std::optional<check_result> loaded) {
+    check_result c = loaded ? std::move(*loaded) : checked(file, event::operation::restore, name);
     if (!c.valid) {
       if (c.key_missing) throw key_required_error("Backup " + name + " is encrypted and no key was given");
       if (c.wrong_key) throw encryption_error(std::string(wrong_key_message));

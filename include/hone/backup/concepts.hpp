@@ -55,16 +55,17 @@ template <class E>
 concept has_export_pages = requires(E& e, const std::function<void(reader&)>& consume, const progress_fn& p) {
   { e.export_pages(consume, p) } -> std::same_as<export_result>;
 };
-/// Optional: check() of a file load_pages wrote, which may leave out what the encrypting
-/// Compressor's authentication already proved.
-template <class E>
-concept has_check_loaded = requires(const E& e, const std::filesystem::path& file) {
-  { e.check_loaded(file) } -> std::same_as<check_result>;
-};
 template <class E>
 concept has_load_pages = requires(const E& e, const std::filesystem::path& target) {
   e.load_pages(target, durability::scratch)->write(std::span<const std::byte>{});
   e.load_pages(target, durability::scratch)->finish();
+};
+/// Optional: check() of the file a loader from load_pages has just finished, given the loader
+/// (it may check on the loader's own connection); it may leave out what the encrypting
+/// Compressor's authentication already proved.
+template <class E>
+concept has_check_loaded = has_load_pages<E> && requires(const E& e, const std::filesystem::path& target) {
+  { e.check_loaded(*e.load_pages(target, durability::scratch)) } -> std::same_as<check_result>;
 };
 }  // namespace concepts::exporter
 

@@ -293,7 +293,7 @@ class BackupRunner {
       r.name = name;
       detail::private_temp_dir tmp(temp_directory(), "verify", options_.temp_files);
       const auto copy = tmp.path() / "verify.db";
-      bool loaded = false;
+      std::optional<check_result> loaded;  // the check of a copy load_pages wrote
       try {
         loaded = unpack(*in, copy, op, name, stored_size(name));
       } catch (const corrupt_backup_error& e) {
@@ -304,7 +304,7 @@ class BackupRunner {
         r.message = e.what();
         return r;
       }
-      check_result c = accepted(checked(copy, op, name, loaded));
+      check_result c = accepted(loaded ? std::move(*loaded) : checked(copy, op, name));
       r.encrypted = c.encrypted;
       r.counts = c.counts;
       r.valid = c.valid;
@@ -341,9 +341,9 @@ class BackupRunner {
       // would remove this one's temporary file as a stale one, or replace the database under it.
       detail::replace_lock restoring(target.path, "restore of backup " + name, iso8601(clock_.now()));
       auto guard = destination_.lock();
-      bool loaded = false;
+      std::optional<check_result> loaded;
       detail::temp_path copy = fetch_beside(name, target, loaded);  // 1. the backup, decompressed next to the database
-      require_restorable(name, copy.path(), loaded);                // 2. proven with the key before anything is touched
+      require_restorable(name, copy.path(), std::move(loaded));     // 2. proven with the key before anything is touched
       [[maybe_unused]] auto hold =
           target.exists ? hold_for_replace(target.path) : decltype(hold_for_replace(target.path)){};
       restore_result r;  // 3. the old database kept, the new one moved in
@@ -533,19 +533,20 @@ class BackupRunner {
     checked_out.finish();
   }
 
-  /// Returns whether the Exporter's load_pages wrote `file` (see unpack_into).
-  bool unpack(reader& in, const std::filesystem::path& file, event::operation op, const std::string& name,
-              std::uint64_t total) {
+  /// Returns the check of `file` when the Exporter's load_pages wrote it (see unpack_into).
+  std::optional<check_result> unpack(reader& in, const std::filesystem::path& file, event::operation op,
+                                     const std::string& name, std::uint64_t total) {
     file_writer out(file, 0600, durability::scratch);  // read back at once and deleted: no fsync
     return unpack_into(in, out, file, durability::scratch, op, name, total);
   }
 
   /// Decompresses `in` into `file`, created empty and open as `out`, and finishes it. A stream
   /// the Compressor encrypted (sealed) may hold plaintext pages: they go through the
-  /// Exporter's load_pages, which writes them encrypted with the key, never through `out`;
-  /// returns true then.
-  bool unpack_into(reader& in, file_writer& out, const std::filesystem::path& file, durability d, event::operation op,
-                   const std::string& name, std::uint64_t total) {
+  /// Exporter's load_pages, which writes them encrypted, never through `out`; the file is
+  /// then checked at once (while the loader is open, see checked_loaded) and the check
+  /// returned. Otherwise returns nothing: the caller checks the file.
+  std::optional<check_result> unpack_into(reader& in, file_writer& out, const std::filesystem::path& file, durability d,
+                                          event::operation op, const std::string& name, std::uint64_t total) {
     if constexpr (concepts::compressor::encrypting<Compressor> && concepts::exporter::has_load_pages<Exporter>) {
       lookahead_reader<Compressor::sealed_head_bytes> ahead(in);
       if (compressor_.sealed(ahead.head())) {
@@ -557,14 +558,14 @@ class BackupRunner {
           throw encryption_error(std::string(wrong_key_message) + " (" + e.what() + ")");
         }
         loader->finish();
-        return true;
+        return checked_loaded(*loader, file, op, name);
       }
       decompress_into(ahead, out, op, name, total);
     } else {
       decompress_into(in, out, op, name, total);
     }
     out.finish();
-    return false;
+    return std::nullopt;
   }
 
   std::filesystem::path temp_directory() const {
@@ -589,17 +590,29 @@ class BackupRunner {
     return c;
   }
 
-  /// The Exporter's check of `file`; its check_loaded when it has one and load_pages wrote
-  /// the file (`loaded`).
-  check_result checked(const std::filesystem::path& file, event::operation op, const std::string& name, bool loaded) {
+  /// The Exporter's check of `file`.
+  check_result checked(const std::filesystem::path& file, event::operation op, const std::string& name) {
     emit(event::kind::started, op, name, "check");
-    if constexpr (concepts::exporter::has_check_loaded<Exporter>)
-      if (loaded) return exporter_.check_loaded(file);
     return exporter_.check(file);
   }
 
+  /// The Exporter's check of the file `loader` has just written: its check_loaded when it has
+  /// one, else check.
+  template <class Loader>
+  check_result checked_loaded(Loader& loader, const std::filesystem::path& file, event::operation op,
+                              const std::string& name) {
+    if constexpr (concepts::exporter::has_check_loaded<Exporter>) {
+      emit(event::kind::started, op, name, "check");
+      return exporter_.check_loaded(loader);
+    } else {
+      return checked(file, op, name);
+    }
+  }
+
   /// Decompresses the backup into a temp file beside the database (detail::create_restore_file).
-  detail::temp_path fetch_beside(const std::string& name, const detail::restore_target& target, bool& loaded) {
+  /// `loaded` gets the check when the Exporter's load_pages wrote the file.
+  detail::temp_path fetch_beside(const std::string& name, const detail::restore_target& target,
+                                 std::optional<check_result>& loaded) {
     auto [fd, copy] = detail::create_restore_file(target, options_.temp_files);
     auto in = destination_.open(name);
     file_writer out(std::move(fd), "Failed to write the restored database in " + target.path.parent_path().string());
@@ -610,8 +623,8 @@ class BackupRunner {
 
   /// Throws unless the decompressed backup at `file` passes the Exporter's check with the key
   /// and the program's own acceptance, and is encrypted whenever a key is configured.
-  void require_restorable(const std::string& name, const std::string& file, bool loaded) {
-    check_result c = checked(file, event::operation::restore, name, loaded);
+  void require_restorable(const std::string& name, const std::string& file, std::optional<check_result> loaded) {
+    check_result c = loaded ? std::move(*loaded) : checked(file, event::operation::restore, name);
     if (!c.valid) {
       if (c.key_missing) throw key_required_error("Backup " + name + " is encrypted and no key was given");
       if (c.wrong_key) throw encryption_error(std::string(wrong_key_message));

@@ -14,16 +14,21 @@
 #include <hone/backup/types.hpp>
 
 #include <algorithm>
+#include <array>
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
 #include <filesystem>
+#include <future>
 #include <optional>
 #include <span>
 #include <string>
 #include <vector>
 
 #include <fcntl.h>
+#include <openssl/evp.h>
+#include <openssl/rand.h>
 
 // The page formats need SQLite 3.36 or later (sqlite_dbpage, SQLITE_FCNTL_RESERVE_BYTES and
 // sqlite3_deserialize built in). With an older SQLite, such as Debian 12's SQLCipher 3.4.1
@@ -129,21 +134,69 @@ class page_reader final : public reader {
   bool done_ = false;
 };
 
+/// SQLCipher 4's default key derivation: PBKDF2-HMAC-SHA512, 256000 iterations, 32 bytes.
+inline constexpr int sqlcipher4_kdf_iterations = 256000;
+
+/// The key SQLCipher 4 (default settings) derives from `passphrase` for a new file whose salt
+/// is `salt`, in SQLCipher's raw form with that salt (database_key::raw of 48 bytes): a
+/// connection keyed with it writes exactly the file the passphrase would, without running
+/// PBKDF2 itself. Empty when OpenSSL fails.
+inline database_key sqlcipher4_derived_key(const database_key& passphrase, const std::array<unsigned char, 16>& salt) {
+  std::array<std::byte, 48> raw{};
+  const auto pass = passphrase.expose_secret();
+  const bool ok =
+      PKCS5_PBKDF2_HMAC(pass.data(), static_cast<int>(pass.size()), salt.data(), 16, sqlcipher4_kdf_iterations,
+                        EVP_sha512(), 32, reinterpret_cast<unsigned char*>(raw.data())) == 1;
+  std::memcpy(raw.data() + 32, salt.data(), salt.size());
+  database_key k = ok ? database_key::raw(raw) : database_key{};
+  secure_wipe(raw.data(), raw.size());
+  return k;
+}
+
+/// A raw key of 32 random bytes, for a file no one opens after this process: empty when the
+/// random source fails.
+inline database_key single_use_key() {
+  std::array<std::byte, 32> raw{};
+  database_key k;
+  if (RAND_bytes(reinterpret_cast<unsigned char*>(raw.data()), static_cast<int>(raw.size())) == 1)
+    k = database_key::raw(raw);
+  secure_wipe(raw.data(), raw.size());
+  return k;
+}
+
 /// Writes a plain SQLite image (as page_reader makes it) into a new database file through a
-/// connection keyed with `key` (none: a plain database), page by page with
+/// keyed connection (no key: a plain database), page by page with
 /// `INSERT INTO sqlite_dbpage`, in one transaction. With a key, SQLCipher encrypts every page as
 /// the pager writes it: the file is ciphertext from its first byte. That needs the image to
 /// keep the reserved bytes per page the key's cipher settings need, as an image a database
 /// with that key gave does. Any other image (one made by plain sqlite3 has none) is gathered in
 /// memory instead and copied with sqlcipher_export() into the keyed file: still nothing
 /// decrypted on disk, but memory as large as the image. finish() commits, and for a durable
-/// file fsyncs it.
+/// file fsyncs it; connection() then reads the file with the key it was written with.
+///
+/// The key of the file: a durable file (a restore) gets `key`, the database's own. A scratch
+/// file (a copy being verified, deleted afterwards) gets a random single-use raw key with the
+/// same cipher settings, which costs no key derivation. For the durable file, when `key` is a
+/// passphrase and SQLCipher 4's defaults apply, the loader derives SQLCipher's key itself on
+/// a second thread from the moment it is made (while the backup's first bytes are decrypted)
+/// and keys the file with the result in raw form: the file is the one the passphrase would
+/// give, and opens with it. Pages that arrive before that key wait in memory (up to 8 MiB).
 class page_loader final : public writer {
  public:
   page_loader(std::filesystem::path file, const database_key& key, int compatibility, durability d)
-      : file_(std::move(file)), key_(key), compatibility_(compatibility), durability_(d) {}
+      : file_(std::move(file)), key_(key), compatibility_(compatibility), durability_(d) {
+    if (key.empty()) return;
+    if (d == durability::scratch) {
+      load_key_ = single_use_key();
+    } else if ((compatibility == 0 || compatibility == 4) && sqlcipher_major() >= 4 && !is_raw_key(key)) {
+      std::array<unsigned char, 16> salt{};
+      if (RAND_bytes(salt.data(), static_cast<int>(salt.size())) == 1)
+        derived_ = std::async(std::launch::async, [this, salt] { return sqlcipher4_derived_key(key_, salt); });
+    }
+  }
   ~page_loader() override {
     secure_wipe(page_.data(), page_.size());
+    secure_wipe(waiting_.data(), waiting_.size());
     secure_wipe(image_.data(), image_.size());
   }
 
@@ -163,6 +216,7 @@ class page_loader final : public writer {
     if (pgno_ == 1 || !page_.empty())
       throw corrupt_backup_error("The backup's database image is " +
                                  std::string(pgno_ == 1 ? "empty or shorter than one page" : "cut inside a page"));
+    if (!opened_) open_with_waiting_pages();
     if (converting_) {
       convert_image();
     } else {
@@ -171,12 +225,22 @@ class page_loader final : public writer {
       tx_.reset();
       db_.reset();  // closes the file: every page is in it
     }
+    // For the check: a connection that knows the new schema and reads every page back from
+    // the file (each one decrypted and its HMAC verified). The key in use is a raw one (no
+    // derivation) unless SQLCipher derives it (see the class comment).
+    db_ = open_database(file_, SQLITE_OPEN_READONLY, file_key());
+    if (compatibility_ != 0 && !key_.empty())
+      exec(db_.get(), "PRAGMA cipher_compatibility = " + std::to_string(compatibility_));
     if (durability_ == durability::durable) {
       unique_fd fd(::open(file_.c_str(), O_RDONLY | O_CLOEXEC));
       if (!fd) throw io_error("Failed to sync " + file_.string() + ": " + errno_text(errno));
       fsync_checked(fd.get(), "Failed to sync " + file_.string());
     }
   }
+
+  /// After finish(): a read-only connection to the file, keyed as the file is, for the check;
+  /// the loader closes it when destroyed.
+  sqlite3* connection() const noexcept { return db_.get(); }
 
  private:
   /// Page 1's header gives the page size; its first 100 bytes are kept until they are all in.
@@ -188,12 +252,64 @@ class page_loader final : public writer {
     page_size_ = header_page_size(page_);
     header_without_wal(page_);
     if (page_size_ == 0) throw corrupt_backup_error("The backup does not hold a plain SQLite database image");
-    open_target(std::to_integer<int>(page_[header_reserved_offset]));
+    reserved_ = std::to_integer<int>(page_[header_reserved_offset]);
     return true;
   }
 
+  /// Whether the pages must wait in memory (up to waiting_limit) for the key being derived,
+  /// while the backup goes on being decrypted and inflated.
+  bool waiting_for_key() const {
+    return derived_.valid() && derived_.wait_for(std::chrono::seconds(0)) != std::future_status::ready &&
+           waiting_.size() + page_size_ <= waiting_limit;
+  }
+
+  /// The target opened (see open_target), then the pages that waited for it stored in order.
+  void open_with_waiting_pages() {
+    open_target(reserved_);
+    opened_ = true;
+    std::vector<std::byte> waiting = std::move(waiting_);
+    waiting_ = {};
+    const std::int64_t next = pgno_;
+    pgno_ -= static_cast<std::int64_t>(waiting.size() / page_size_);
+    std::vector<std::byte> current = std::move(page_);
+    for (std::size_t off = 0; off < waiting.size(); off += page_size_) {
+      page_.assign(waiting.begin() + static_cast<std::ptrdiff_t>(off),
+                   waiting.begin() + static_cast<std::ptrdiff_t>(off + page_size_));
+      put_page();
+    }
+    secure_wipe(waiting.data(), waiting.size());
+    page_ = std::move(current);
+    if (pgno_ != next) throw database_error("the pages waiting for the key were not all stored");
+  }
+
+  /// A raw key (`x'...'`) needs no derivation: it is used as it is.
+  static bool is_raw_key(const database_key& key) { return key.expose_secret().starts_with("x'"); }
+
+  /// The key the file is written with (see the class comment); the derived one once it is there.
+  const database_key& file_key() {
+    if (derived_.valid()) {
+      load_key_ = derived_.get();
+      if (load_key_.empty()) return key_;  // OpenSSL failed: SQLCipher derives it itself
+    }
+    return load_key_.empty() ? key_ : load_key_;
+  }
+
+  /// Whether the connection derives keys as SQLCipher 4's defaults say (an application may
+  /// have changed them with `PRAGMA cipher_default_kdf_iter`, for one): only then does the key
+  /// derived by sqlcipher4_derived_key give the file the passphrase opens.
+  static bool default_kdf(sqlite3* db) {
+    statement iter(db, "PRAGMA kdf_iter");
+    statement algorithm(db, "PRAGMA cipher_kdf_algorithm");
+    return iter.step() && iter.column_int(0) == sqlcipher4_kdf_iterations && algorithm.step() &&
+           algorithm.column_text(0) == "PBKDF2_HMAC_SHA512";
+  }
+
   void open_target(int reserved) {
-    db_ = open_database(file_, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, key_);
+    db_ = open_database(file_, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, file_key());
+    if (durability_ == durability::durable && !load_key_.empty() && !default_kdf(db_.get())) {
+      load_key_ = database_key{};
+      db_ = open_database(file_, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, key_);
+    }
     sqlite3* db = db_.get();
     const std::string size = std::to_string(page_size_);
     if (!key_.empty()) {
@@ -217,6 +333,22 @@ class page_loader final : public writer {
   }
 
   void store_page() {
+    if (!opened_) {
+      if (waiting_for_key()) {
+        if (waiting_.empty()) waiting_.reserve(waiting_limit);  // no reallocation leaves a copy behind
+        waiting_.insert(waiting_.end(), page_.begin(), page_.end());
+        secure_wipe(page_.data(), page_.size());
+        page_.clear();
+        ++pgno_;
+        return;
+      }
+      open_with_waiting_pages();
+    }
+    put_page();
+  }
+
+  /// Stores page_ (page pgno_) in the target and clears it.
+  void put_page() {
     if (converting_) {
       image_.insert(image_.end(), page_.begin(), page_.end());
       secure_wipe(page_.data(), page_.size());
@@ -258,7 +390,7 @@ class page_loader final : public writer {
     if (sqlite3_deserialize(raw, "main", copy, size, size, SQLITE_DESERIALIZE_FREEONCLOSE) != SQLITE_OK)
       throw corrupt_backup_error("The backup's database image cannot be opened: " + errmsg(raw));
     try {
-      attached_database target(raw, file_, "hone_restore_target", key_);
+      attached_database target(raw, file_, "hone_restore_target", file_key());
       if (compatibility_ != 0 && !key_.empty())
         exec(raw, "PRAGMA hone_restore_target.cipher_compatibility = " + std::to_string(compatibility_));
       exec(raw, "PRAGMA hone_restore_target.journal_mode = OFF");
@@ -275,12 +407,18 @@ class page_loader final : public writer {
   const database_key& key_;
   int compatibility_;
   durability durability_;
+  database_key load_key_;              // the single-use or the derived key, when one is used
+  std::future<database_key> derived_;  // the derivation under way (see the class comment)
   db_ptr db_;
   std::optional<transaction> tx_;  // destroyed before db_: rolled back while it is open
   std::optional<statement> insert_;
   std::vector<std::byte> page_;
   std::vector<std::byte> image_;  // convert_image()'s pages
   bool converting_ = false;
+  bool opened_ = false;             // open_target() done
+  int reserved_ = 0;                // the image's reserved bytes per page (page 1's header)
+  std::vector<std::byte> waiting_;  // pages waiting for the key (waiting_for_key)
+  static constexpr std::size_t waiting_limit = std::size_t{8} << 20;
   std::size_t page_size_ = 0;
   std::int64_t pgno_ = 1;
 };

@@ -181,11 +181,7 @@ class sqlcipher_exporter {
   }
 
   /// Opens `file` with the key, runs the checks of opts.check and the counts.
-  check_result check(const std::filesystem::path& file) const { return check_file(file, true); }
-
-  /// check(), with SQLCipher's check of every page's HMAC (`PRAGMA cipher_integrity_check`)
-  /// left out unless `page_hmacs`: for a file whose every byte was proven otherwise.
-  check_result check_file(const std::filesystem::path& file, bool page_hmacs) const {
+  check_result check(const std::filesystem::path& file) const {
     check_result r;
     const auto kind = detail::classify_database_file(file);
     if (kind == detail::database_kind::empty || kind == detail::database_kind::not_database) {
@@ -208,7 +204,7 @@ class sqlcipher_exporter {
       // b-trees: the two are independent and each takes about as long as the other.
       std::string cipher_problem;
       std::jthread cipher_check;
-      if (page_hmacs && !plain && opts_.check != check_level::readable && detail::sqlcipher_major() >= 4)
+      if (!plain && opts_.check != check_level::readable && detail::sqlcipher_major() >= 4)
         cipher_check = std::jthread([&, compatibility = opened.compatibility] {
           try {
             auto second = detail::open_and_probe(file, SQLITE_OPEN_READONLY, key, opts_.busy_timeout_ms, compatibility);
@@ -218,31 +214,13 @@ class sqlcipher_exporter {
             cipher_problem = std::string("cipher_integrity_check failed: ") + e.what();
           }
         });
-      if (opts_.check_cache_mib > 0)
-        detail::exec(db, "PRAGMA cache_size = -" + std::to_string(opts_.check_cache_mib * 1024));
-      // Once the key is proven, any error is damage, not a wrong key: a page whose HMAC
-      // fails makes the walk stop with an error of its own.
-      std::string problem;
-      try {
-        if (opts_.check != check_level::readable) {
-          const char* pragma = opts_.check == check_level::full ? "integrity_check" : "quick_check";
-          std::string result = pragma_rows(db, std::string("PRAGMA ") + pragma);
-          if (result != "ok") problem = std::string(pragma) + " failed: " + result;
-        }
-        if (problem.empty()) r.counts = read_counts(db);
-      } catch (const error& e) {
-        problem = std::string(opts_.check == check_level::readable ? "reading the counts" : "checking") +
-                  " failed: " + e.what();
-      }
+      examine(db, r);
       if (cipher_check.joinable()) cipher_check.join();
-      if (!cipher_problem.empty()) problem = cipher_problem;  // the more precise of the two
-      if (!problem.empty()) {
+      if (!cipher_problem.empty()) {  // the more precise of the two
+        r.valid = false;
         r.counts = {};
-        r.message = std::move(problem);
-        return r;
+        r.message = std::move(cipher_problem);
       }
-      r.valid = true;
-      r.message = "ok";
     } catch (const encryption_error& e) {
       r.wrong_key = true;
       r.message = e.what();
@@ -269,6 +247,29 @@ class sqlcipher_exporter {
     if (!plain && opts_.key.empty())
       throw key_required_error("The database " + db_path_.string() + " is encrypted and no key was given");
     return plain ? no_key() : opts_.key;
+  }
+
+  /// The b-tree checks of opts.check and the counts, on a connection with the key proven: sets
+  /// r.valid, r.counts and r.message. Once the key is proven any error is damage, not a wrong
+  /// key: a page whose HMAC fails makes the walk stop with an error of its own.
+  void examine(sqlite3* db, check_result& r) const {
+    std::string problem;
+    try {
+      if (opts_.check_cache_mib > 0)
+        detail::exec(db, "PRAGMA cache_size = -" + std::to_string(opts_.check_cache_mib * 1024));
+      if (opts_.check != check_level::readable) {
+        const char* pragma = opts_.check == check_level::full ? "integrity_check" : "quick_check";
+        std::string result = pragma_rows(db, std::string("PRAGMA ") + pragma);
+        if (result != "ok") problem = std::string(pragma) + " failed: " + result;
+      }
+      if (problem.empty()) r.counts = read_counts(db);
+    } catch (const error& e) {
+      problem = std::string(opts_.check == check_level::readable ? "reading the counts" : "checking") +
+                " failed: " + e.what();
+    }
+    r.valid = problem.empty();
+    if (!r.valid) r.counts = {};
+    r.message = r.valid ? "ok" : std::move(problem);
   }
 
   /// The rows of a check PRAGMA joined with "; ".

@@ -56,17 +56,25 @@ class sqlcipher_page_exporter : public sqlcipher_exporter {
   }
 
   /// A writer that loads a plain SQLite image (what export_pages gave) into the new file
-  /// `target` through a connection keyed as the database is (detail::page_loader); its
-  /// finish() commits. `target` may exist only as an empty file.
+  /// `target` through a keyed connection (detail::page_loader): a durable file (a restore)
+  /// with the database's key, a scratch file (a copy being verified) with a random single-use
+  /// key. Its finish() commits. `target` may exist only as an empty file.
   std::unique_ptr<detail::page_loader> load_pages(const std::filesystem::path& target, durability d) const {
     require_supported();
     return std::make_unique<detail::page_loader>(target, settings().key, settings().cipher_compatibility, d);
   }
 
-  /// check() of a file load_pages wrote, without SQLCipher's check of every page's HMAC: the
-  /// encrypting Compressor authenticated every byte of the image, and the pages' HMACs are
-  /// the ones the load itself has just computed. The b-tree checks and the counts still run.
-  check_result check_loaded(const std::filesystem::path& file) const { return check_file(file, false); }
+  /// check() of the file `loader` has just written, on the loader's connection (keyed as the
+  /// loader keyed the file: no second key derivation), without SQLCipher's separate check of
+  /// every page's HMAC: the encrypting Compressor authenticated every byte of the image, and
+  /// the b-tree walk reads each page back from the file, which verifies its HMAC. The b-tree
+  /// checks and the counts run as in check().
+  check_result check_loaded(detail::page_loader& loader) const {
+    check_result r;
+    r.encrypted = !settings().key.empty();
+    examine(loader.connection(), r);
+    return r;
+  }
 
  private:
   static void require_supported() {
