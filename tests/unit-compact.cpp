@@ -7,7 +7,14 @@
 #include <hone/backup.hpp>
 
 #include <algorithm>
+#include <chrono>
+#include <fstream>
+#include <set>
 #include <string_view>
+
+#include <malloc.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 using namespace hone_test;
 using namespace std::chrono_literals;
@@ -47,6 +54,36 @@ struct fixture {
 
 bool contains(const std::vector<char>& bytes, std::string_view s) {
   return std::search(bytes.begin(), bytes.end(), s.begin(), s.end()) != bytes.end();
+}
+
+bool contains(std::span<const std::byte> bytes, std::string_view s) {
+  const auto* b = reinterpret_cast<const char*>(bytes.data());
+  return std::search(b, b + bytes.size(), s.begin(), s.end()) != b + bytes.size();
+}
+
+/// The names in a folder.
+std::set<std::string> names_in(const fs::path& dir) {
+  std::set<std::string> out;
+  for (auto& e : fs::directory_iterator(dir)) out.insert(e.path().filename().string());
+  return out;
+}
+
+/// A field of /proc/self/status in KiB (VmRSS, VmHWM).
+long status_kib(std::string_view field) {
+  std::ifstream f("/proc/self/status");
+  for (std::string line; std::getline(f, line);)
+    if (line.rfind(std::string(field) + ":", 0) == 0) return std::stol(line.substr(field.size() + 1));
+  return -1;
+}
+
+/// Starts measuring the process's peak resident memory (VmHWM) afresh: free heap memory goes
+/// back to the system, and the kernel resets the peak to what is resident now.
+bool reset_peak_memory() {
+  ::malloc_trim(0);
+  std::ofstream f("/proc/self/clear_refs");
+  f << "5";
+  f.flush();
+  return static_cast<bool>(f);
 }
 
 template <class F>
@@ -216,16 +253,7 @@ BOOST_AUTO_TEST_CASE(plain_sqlite_image_sealed_by_hand_restores_encrypted) {
   // What `sqlite3` makes (no reserved bytes), gzipped and sealed as `age -p` would.
   const fs::path plain = f.dir / "plain.db";
   make_hone_db(plain, database_key::none(), {.transactions = 500});
-  const auto image = read_file(plain);
-  age_compressor_options a;
-  a.recipients.push_back(age::scrypt_recipient{std::string(passphrase), 10});
-  fs::create_directories(f.backups);
-  {
-    file_writer out(f.backups / "by-hand.db.gz.age");
-    span_reader in(std::as_bytes(std::span(image)));
-    age_compressor<>(a).compress(in, out, {});
-    out.finish();
-  }
+  seal_as_age_p(plain, f.backups / "by-hand.db.gz.age", passphrase);
   auto r = f.make();
   auto v = r.verify("by-hand.db.gz.age");
   BOOST_TEST(v.valid, v.message);
@@ -234,6 +262,98 @@ BOOST_AUTO_TEST_CASE(plain_sqlite_image_sealed_by_hand_restores_encrypted) {
   r.restore("by-hand", target, false);
   BOOST_TEST(dump(target, test_key()) == dump(plain, database_key::none()));
   BOOST_TEST((detail::classify_database_file(target) == detail::database_kind::encrypted));
+}
+
+BOOST_AUTO_TEST_CASE(offset_cipher_encrypts_any_range_on_its_own) {
+  std::vector<std::byte> plain(70000);
+  for (std::size_t i = 0; i < plain.size(); ++i) plain[i] = std::byte(static_cast<unsigned char>(i % 251));
+  std::memcpy(plain.data() + 33333, marker.data(), marker.size());
+  detail::offset_cipher c;
+  std::vector<std::byte> whole(plain.size()), pieces(plain.size()), back(plain.size()), other(plain.size());
+  BOOST_REQUIRE(c.apply(0, plain.data(), whole.data(), plain.size()));
+  // Pieces at offsets that are no multiple of the block size give the bytes of the whole.
+  const std::size_t cuts[] = {0, 1, 7, 16, 100, 4099, 33340, 65536, 65537, plain.size()};
+  for (std::size_t i = 0; i + 1 < std::size(cuts); ++i)
+    BOOST_REQUIRE(c.apply(cuts[i], plain.data() + cuts[i], pieces.data() + cuts[i], cuts[i + 1] - cuts[i]));
+  BOOST_TEST((pieces == whole));
+  BOOST_TEST(!contains(whole, marker));
+  BOOST_REQUIRE(c.apply(0, whole.data(), back.data(), whole.size()));
+  BOOST_TEST((back == plain));
+  // Another object has a key of its own.
+  detail::offset_cipher c2;
+  BOOST_REQUIRE(c2.apply(0, plain.data(), other.data(), plain.size()));
+  BOOST_TEST((other != whole));
+}
+
+BOOST_AUTO_TEST_CASE(sealed_scratch_holds_ciphertext_only_and_sqlite_reads_it_decrypted) {
+  scratch_dir dir("sealed");
+  const fs::path plain = dir / "plain.db";
+  make_plain_image(plain, marker, 40);
+  const auto image = read_file(plain);
+  const auto before = names_in(dir.path());
+  {
+    detail::sealed_scratch s(dir / ".hone.db.restore-AbC123");
+    BOOST_TEST((names_in(dir.path()) == before));  // the file has no name in the folder
+    struct stat st {};
+    BOOST_REQUIRE(::fstat(s.descriptor(), &st) == 0);
+    BOOST_TEST((st.st_mode & 0777) == 0600u);
+    const auto bytes = std::as_bytes(std::span(image));
+    s.write(bytes.first(1000));  // in uneven pieces, as pages arrive
+    s.write(bytes.subspan(1000, 5000));
+    s.write(bytes.subspan(6000));
+    BOOST_TEST(s.size() == image.size());
+    auto db = s.open();
+    std::vector<char> on_disk(image.size() + 1);
+    BOOST_TEST(::pread(s.descriptor(), on_disk.data(), on_disk.size(), 0) == static_cast<ssize_t>(image.size()));
+    on_disk.resize(image.size());
+    BOOST_TEST(!contains(on_disk, marker));
+    BOOST_TEST(!contains(on_disk, "SQLite format 3"));
+    BOOST_TEST(contains(image, marker));
+    detail::statement q(db.get(), "SELECT name FROM accounts WHERE id = 1");
+    BOOST_REQUIRE(q.step());
+    BOOST_TEST(q.column_text(0) == marker);
+    detail::statement check(db.get(), "PRAGMA integrity_check");
+    BOOST_REQUIRE(check.step());
+    BOOST_TEST(check.column_text(0) == "ok");
+    BOOST_CHECK_THROW(detail::exec(db.get(), "CREATE TABLE t(a)"), hone::backup::error);  // read-only
+  }
+  BOOST_TEST((names_in(dir.path()) == before));
+}
+
+BOOST_AUTO_TEST_CASE(a_plain_image_larger_than_the_memory_limit_loads_in_bounded_memory) {
+  REQUIRE_DBPAGE();
+  fixture f;
+  // 27,000 pages of 4 KiB (110 MB), written by plain SQLite: no reserved bytes, so the loader
+  // converts it through its sealed scratch file.
+  const fs::path plain = f.dir / "big-plain.db";
+  make_plain_image(plain, marker, 27000);
+  const auto image_size = fs::file_size(plain);
+  BOOST_REQUIRE(image_size > std::uintmax_t{100} << 20);
+  seal_as_age_p(plain, f.backups / "big.db.gz.age", passphrase);
+  const std::string expected = plain_image_summary(plain, database_key::none());
+  fs::remove(plain);
+  const auto files_before = names_in(f.dir.path());
+  auto r = f.make();
+  const fs::path target = f.dir / "big-restored.db";
+  BOOST_REQUIRE(reset_peak_memory());
+  const long rss_before = status_kib("VmRSS");
+  const auto t0 = std::chrono::steady_clock::now();
+  auto v = r.verify("big.db.gz.age");
+  const auto t1 = std::chrono::steady_clock::now();
+  r.restore("big", target, false);
+  const auto t2 = std::chrono::steady_clock::now();
+  const long growth_kib = status_kib("VmHWM") - rss_before;
+  auto secs = [](auto d) { return std::chrono::duration<double>(d).count(); };
+  BOOST_TEST_MESSAGE("plain image of " << image_size / 1048576.0 << " MiB: verify " << secs(t1 - t0) << " s, restore "
+                                       << secs(t2 - t1) << " s, peak RSS growth " << growth_kib / 1024.0 << " MiB");
+  BOOST_TEST(v.valid, v.message);
+  BOOST_TEST(growth_kib < 64 * 1024);
+  BOOST_TEST(plain_image_summary(target, test_key()) == expected);
+  BOOST_TEST((detail::classify_database_file(target) == detail::database_kind::encrypted));
+  BOOST_TEST(!file_contains(target, marker));
+  auto files_after = names_in(f.dir.path());
+  files_after.erase("big-restored.db");
+  BOOST_TEST((files_after == files_before));  // no scratch, no temp file left
 }
 
 BOOST_AUTO_TEST_CASE(plain_database_round_trip) {

@@ -167,6 +167,57 @@ BOOST_AUTO_TEST_CASE(restore_on_a_full_disk_leaves_the_database_untouched) {
   BOOST_TEST(no_temp_leftovers(dir / "data") == 1);
 }
 
+// A plain image (what sqlite3 makes, sealed as `age -p` would) is converted through an
+// encrypted scratch file beside the target: when that file cannot be written, verify and
+// restore fail with the reason, the database stays as it was and nothing is left.
+BOOST_AUTO_TEST_CASE(compact_plain_image_whose_scratch_file_does_not_fit_changes_nothing) {
+  if (!sqlcipher_page_exporter::supported()) {
+    BOOST_TEST_MESSAGE("skipped: the linked SQLCipher lacks sqlite_dbpage, so the compact format is unavailable");
+    return;
+  }
+  scratch_dir dir("full-scratch");
+  make_plain_image(dir / "plain.db", "MARKER-full-scratch", 1000);  // 4 MB, deflating to little
+  seal_as_age_p(dir / "plain.db", dir / "backups" / "plain.db.gz.age", "a passphrase");
+  small_disk disk(dir / "data", "3m");
+  const auto target = dir / "data" / "hone.db";
+  make_hone_db(target, test_key(), {.transactions = 10, .wal = false});
+  const auto before = read_file(target);
+  sqlcipher_exporter::options o;
+  o.key = test_key();
+  age_compressor_options a;
+  a.identities.push_back(age::passphrase_identity{"a passphrase"});
+  runner_options ro;
+  ro.temp_directory = dir / "data";  // verify's copy goes to the small disk too
+  BackupRunner<sqlcipher_page_exporter, age_compressor<>, local_directory, fake_clock> r(
+      sqlcipher_page_exporter(target, o), age_compressor<>(a), local_directory(dir / "backups"), fake_clock{}, ro);
+  // 0: both refused with an I/O error that names the scratch file and the reason.
+  auto attempt = [&](const char* reason) {
+    for (int op = 0; op < 2; ++op) {
+      try {
+        if (op == 0) (void)r.verify("plain.db.gz.age");
+        if (op == 1) r.restore("plain.db.gz.age", target, true);
+        return 1;
+      } catch (const io_error& e) {
+        const std::string m = e.what();
+        BOOST_TEST_MESSAGE(m);
+        if (m.find("scratch") == std::string::npos || m.find(reason) == std::string::npos) return 2;
+      } catch (...) {
+        return 3;
+      }
+    }
+    return 0;
+  };
+  if (disk.ok)
+    BOOST_TEST(attempt("No space left on device") == 0);
+  else
+    BOOST_TEST(with_file_size_limit(1 << 20, [&] { return attempt("too large"); }) == 0);
+  BOOST_TEST((read_file(target) == before));
+  BOOST_TEST(no_temp_leftovers(dir / "data") == 1);
+  std::vector<std::string> left;
+  for (auto& e : fs::directory_iterator(dir / "data")) left.push_back(e.path().filename().string());
+  BOOST_TEST(left == std::vector<std::string>{"hone.db"}, boost::test_tools::per_element());
+}
+
 BOOST_AUTO_TEST_CASE(verify_removes_its_temp_files_on_every_outcome) {
   scratch_dir dir("verify-tmp");
   make_hone_db(dir / "db", test_key(), {.transactions = 500});
