@@ -297,6 +297,7 @@ BOOST_AUTO_TEST_CASE(sealed_scratch_holds_ciphertext_only_and_sqlite_reads_it_de
     struct stat st {};
     BOOST_REQUIRE(::fstat(s.descriptor(), &st) == 0);
     BOOST_TEST((st.st_mode & 0777) == 0600u);
+    BOOST_TEST(st.st_nlink == 0u);
     const auto bytes = std::as_bytes(std::span(image));
     s.write(bytes.first(1000));  // in uneven pieces, as pages arrive
     s.write(bytes.subspan(1000, 5000));
@@ -317,6 +318,35 @@ BOOST_AUTO_TEST_CASE(sealed_scratch_holds_ciphertext_only_and_sqlite_reads_it_de
     BOOST_TEST(check.column_text(0) == "ok");
     BOOST_CHECK_THROW(detail::exec(db.get(), "CREATE TABLE t(a)"), hone::backup::error);  // read-only
   }
+  BOOST_TEST((names_in(dir.path()) == before));
+}
+
+BOOST_AUTO_TEST_CASE(without_o_tmpfile_the_scratch_file_is_unlinked_at_once_under_a_name_cleanup_knows) {
+  scratch_dir dir("unlinked");
+  const auto before = names_in(dir.path());
+  std::vector<std::string> named;
+  std::string restore_scratch;
+  auto hook = [&](const fs::path& p, bool created) {
+    if (created) named.push_back(p.filename().string());
+  };
+  for (const char* beside : {".hone.db.restore-AbC123", "new.db"}) {
+    named.clear();
+    detail::unique_fd fd = detail::create_unlinked_file(dir.path(), beside, hook);
+    BOOST_REQUIRE(fd);
+    BOOST_REQUIRE(named.size() == 1u);
+    const std::string stem = beside[0] == '.' ? ".hone.db.restore-" : ".new.db.scratch-";
+    BOOST_TEST(named[0].size() == stem.size() + 6);
+    BOOST_TEST(named[0].rfind(stem, 0) == 0u, named[0]);
+    BOOST_TEST((names_in(dir.path()) == before));  // already gone from the folder
+    struct stat st {};
+    BOOST_REQUIRE(::fstat(fd.get(), &st) == 0);
+    BOOST_TEST((st.st_mode & 0777) == 0600u);
+    BOOST_TEST(st.st_nlink == 0u);
+    if (beside[0] == '.') restore_scratch = named[0];
+  }
+  // Were a restore killed while its scratch had that name, the next one's cleanup takes it.
+  { std::ofstream(dir / restore_scratch) << "left by a killed restore"; }
+  detail::remove_stale_restore_files(dir.path(), ".hone.db.restore-");
   BOOST_TEST((names_in(dir.path()) == before));
 }
 
