@@ -12,8 +12,11 @@
 #include <set>
 #include <string_view>
 
+#include <csignal>
+
 #include <malloc.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 using namespace hone_test;
@@ -38,7 +41,7 @@ struct fixture {
     auto c = open_rw(db, test_key());
     statement(c.get(), "UPDATE accounts SET name = ?1 WHERE id = 1").bind(1, marker).step();
   }
-  compact_runner make(bool seal = true, std::string_view pass = passphrase) {
+  compact_runner make(bool seal = true, std::string_view pass = passphrase, observer_fn observer = {}) {
     sqlcipher_exporter::options o;
     o.key = test_key();
     o.counts = hone_count_queries();
@@ -48,6 +51,7 @@ struct fixture {
     a.seal = seal;
     runner_options ro;
     ro.temp_directory = dir.path();
+    ro.observer = std::move(observer);
     return compact_runner(sqlcipher_page_exporter(db, o), age_compressor<>(a), local_directory(backups), clock, ro);
   }
 };
@@ -384,6 +388,46 @@ BOOST_AUTO_TEST_CASE(a_plain_image_larger_than_the_memory_limit_loads_in_bounded
   auto files_after = names_in(f.dir.path());
   files_after.erase("big-restored.db");
   BOOST_TEST((files_after == files_before));  // no scratch, no temp file left
+}
+
+BOOST_AUTO_TEST_CASE(a_restore_killed_while_converting_leaves_only_what_the_next_restore_removes) {
+  REQUIRE_DBPAGE();
+  fixture f;
+  const fs::path plain = f.dir / "plain.db";
+  make_plain_image(plain, marker, 1000);  // 4 MB: several decompressed buffers
+  seal_as_age_p(plain, f.backups / "plain.db.gz.age", passphrase);
+  const fs::path data = f.dir / "data";
+  fs::create_directories(data);
+  const std::string folder = fs::canonical(data).string() + "/";
+  const fs::path target = data / "hone.db";
+  const pid_t pid = ::fork();
+  if (pid == 0) {
+    int events = 0;
+    auto r = f.make(true, passphrase, [&](const event& e) {
+      if (e.what != event::kind::progress || e.stage != "decompress" || ++events < 2) return;
+      // Killed while the scratch file is open: a descriptor on a file in `data` without a name.
+      for (auto& fd : fs::directory_iterator("/proc/self/fd")) {
+        std::error_code ec;
+        const std::string to = fs::read_symlink(fd.path(), ec).string();
+        if (to.rfind(folder, 0) == 0 && to.find(" (deleted)") != std::string::npos) ::raise(SIGKILL);
+      }
+      ::_exit(2);
+    });
+    try {
+      r.restore("plain.db.gz.age", target, false);
+    } catch (...) {
+    }
+    ::_exit(3);
+  }
+  int status = 0;
+  BOOST_REQUIRE(::waitpid(pid, &status, 0) == pid);
+  BOOST_REQUIRE_MESSAGE(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL, "the child ended with status " << status);
+  // Left: the restore's lock and its temp file, both of which the next restore removes.
+  for (const auto& n : names_in(data))
+    BOOST_TEST((n == ".hone.db.restore.lock" || (n.rfind(".hone.db.restore-", 0) == 0 && n.size() == 23)), n);
+  f.make().restore("plain.db.gz.age", target, false);
+  BOOST_TEST((names_in(data) == std::set<std::string>{"hone.db"}));
+  BOOST_TEST(plain_image_summary(target, test_key()) == plain_image_summary(plain, database_key::none()));
 }
 
 BOOST_AUTO_TEST_CASE(plain_database_round_trip) {
