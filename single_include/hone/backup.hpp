@@ -5605,6 +5605,20 @@ class offset_cipher {
   std::unique_ptr<EVP_CIPHER_CTX, decltype(&EVP_CIPHER_CTX_free)> ctx_;
 };
 
+/// A new owner-only file in `dir` that has a name for a moment only: created as
+/// create_temp_file() does and unlinked at once, for filesystems without O_TMPFILE. It is named
+/// like `beside` when that is a temp file of ours ("-" and six random characters at the end,
+/// as the restore's .NAME.restore-XXXXXX), so that the cleanup of stale temp files that takes
+/// those (remove_stale_restore_files) would take it too, were the process killed in that
+/// moment; else .BESIDE.scratch-XXXXXX. `hook` is told of the name (see create_unique).
+inline unique_fd create_unlinked_file(const std::filesystem::path& dir, const std::string& beside,
+                                      temp_path::hook_fn hook = {}) {
+  const bool temp_name = beside.size() > 7 && beside[beside.size() - 7] == '-';
+  const std::string stem = temp_name ? beside.substr(0, beside.size() - 6) : "." + beside + ".scratch-";
+  created_temp t = create_temp_file((dir / stem).string(), std::move(hook));
+  return std::move(t.fd);  // t.path is unlinked as it goes
+}
+
 class sealed_scratch;
 
 /// The VFS behind sealed_scratch, registered with SQLite once per process under a name that
@@ -5680,12 +5694,10 @@ class sealed_scratch_vfs {
 
 /// An owner-only scratch file beside another file (`beside`: in the same folder), holding what
 /// write() is given encrypted under a fresh random key (offset_cipher), and open() gives a
-/// read-only SQLite connection on it that reads it decrypted (sealed_scratch_vfs). The file has
-/// no name: created with O_TMPFILE, or, on a filesystem without it, named like `beside` when
-/// that is a temp file of ours (so the next restore's cleanup of stale temp files removes it,
-/// were the process killed within the moment it has a name) and unlinked at once. Its space is
-/// freed when the object goes, whatever happened. Only the thread that writes it may use the
-/// connection.
+/// SQLite connection on it that reads it decrypted (sealed_scratch_vfs). The file has no name:
+/// created with O_TMPFILE, or, on a filesystem without it, by create_unlinked_file. Its space
+/// is freed when the object goes, whatever happened. Only the thread that writes it may use
+/// the connection.
 class sealed_scratch {
  public:
   explicit sealed_scratch(const std::filesystem::path& beside)
@@ -5769,11 +5781,7 @@ class sealed_scratch {
     if (errno != EOPNOTSUPP && errno != EISDIR && errno != EINVAL)
       throw io_error("Cannot create a scratch file in " + dir.string() + ": " + errno_text(errno));
 #endif
-    // A temp file of ours ends in "-" and six random characters: the scratch shares its stem.
-    const bool temp_name = beside.size() > 7 && beside[beside.size() - 7] == '-';
-    const std::string stem = temp_name ? beside.substr(0, beside.size() - 6) : "." + beside + ".scratch-";
-    created_temp t = create_temp_file((dir / stem).string());
-    return std::move(t.fd);  // t.path is unlinked as it goes
+    return create_unlinked_file(dir, beside);
   }
 
   void flush() {
