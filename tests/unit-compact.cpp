@@ -7,8 +7,18 @@
 #include <hone/backup.hpp>
 
 #include <algorithm>
+#include <chrono>
+#include <fstream>
 #include <functional>
+#include <set>
 #include <string_view>
+
+#include <csignal>
+
+#include <malloc.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 using namespace hone_test;
 using namespace std::chrono_literals;
@@ -32,7 +42,7 @@ struct fixture {
     auto c = open_rw(db, test_key());
     statement(c.get(), "UPDATE accounts SET name = ?1 WHERE id = 1").bind(1, marker).step();
   }
-  compact_runner make(bool seal = true, std::string_view pass = passphrase) {
+  compact_runner make(bool seal = true, std::string_view pass = passphrase, observer_fn observer = {}) {
     sqlcipher_exporter::options o;
     o.key = test_key();
     o.counts = hone_count_queries();
@@ -42,12 +52,43 @@ struct fixture {
     a.seal = seal;
     runner_options ro;
     ro.temp_directory = dir.path();
+    ro.observer = std::move(observer);
     return compact_runner(sqlcipher_page_exporter(db, o), age_compressor<>(a), local_directory(backups), clock, ro);
   }
 };
 
 bool contains(const std::vector<char>& bytes, std::string_view s) {
   return std::search(bytes.begin(), bytes.end(), s.begin(), s.end()) != bytes.end();
+}
+
+bool contains(std::span<const std::byte> bytes, std::string_view s) {
+  const auto* b = reinterpret_cast<const char*>(bytes.data());
+  return std::search(b, b + bytes.size(), s.begin(), s.end()) != b + bytes.size();
+}
+
+/// The names in a folder.
+std::set<std::string> names_in(const fs::path& dir) {
+  std::set<std::string> out;
+  for (auto& e : fs::directory_iterator(dir)) out.insert(e.path().filename().string());
+  return out;
+}
+
+/// A field of /proc/self/status in KiB (VmRSS, VmHWM).
+long status_kib(std::string_view field) {
+  std::ifstream f("/proc/self/status");
+  for (std::string line; std::getline(f, line);)
+    if (line.rfind(std::string(field) + ":", 0) == 0) return std::stol(line.substr(field.size() + 1));
+  return -1;
+}
+
+/// Starts measuring the process's peak resident memory (VmHWM) afresh: free heap memory goes
+/// back to the system, and the kernel resets the peak to what is resident now.
+bool reset_peak_memory() {
+  ::malloc_trim(0);
+  std::ofstream f("/proc/self/clear_refs");
+  f << "5";
+  f.flush();
+  return static_cast<bool>(f);
 }
 
 template <class F>
@@ -265,16 +306,7 @@ BOOST_AUTO_TEST_CASE(plain_sqlite_image_sealed_by_hand_restores_encrypted) {
   // What `sqlite3` makes (no reserved bytes), gzipped and sealed as `age -p` would.
   const fs::path plain = f.dir / "plain.db";
   make_hone_db(plain, database_key::none(), {.transactions = 500});
-  const auto image = read_file(plain);
-  age_compressor_options a;
-  a.recipients.push_back(age::scrypt_recipient{std::string(passphrase), 10});
-  fs::create_directories(f.backups);
-  {
-    file_writer out(f.backups / "by-hand.db.gz.age");
-    span_reader in(std::as_bytes(std::span(image)));
-    age_compressor<>(a).compress(in, out, {});
-    out.finish();
-  }
+  seal_as_age_p(plain, f.backups / "by-hand.db.gz.age", passphrase);
   auto r = f.make();
   auto v = r.verify("by-hand.db.gz.age");
   BOOST_TEST(v.valid, v.message);
@@ -283,6 +315,168 @@ BOOST_AUTO_TEST_CASE(plain_sqlite_image_sealed_by_hand_restores_encrypted) {
   r.restore("by-hand", target, false);
   BOOST_TEST(dump(target, test_key()) == dump(plain, database_key::none()));
   BOOST_TEST((detail::classify_database_file(target) == detail::database_kind::encrypted));
+}
+
+BOOST_AUTO_TEST_CASE(offset_cipher_encrypts_any_range_on_its_own) {
+  std::vector<std::byte> plain(70000);
+  for (std::size_t i = 0; i < plain.size(); ++i) plain[i] = std::byte(static_cast<unsigned char>(i % 251));
+  std::memcpy(plain.data() + 33333, marker.data(), marker.size());
+  detail::offset_cipher c;
+  std::vector<std::byte> whole(plain.size()), pieces(plain.size()), back(plain.size()), other(plain.size());
+  BOOST_REQUIRE(c.apply(0, plain.data(), whole.data(), plain.size()));
+  // Pieces at offsets that are no multiple of the block size give the bytes of the whole.
+  const std::size_t cuts[] = {0, 1, 7, 16, 100, 4099, 33340, 65536, 65537, plain.size()};
+  for (std::size_t i = 0; i + 1 < std::size(cuts); ++i)
+    BOOST_REQUIRE(c.apply(cuts[i], plain.data() + cuts[i], pieces.data() + cuts[i], cuts[i + 1] - cuts[i]));
+  BOOST_TEST((pieces == whole));
+  BOOST_TEST(!contains(whole, marker));
+  BOOST_REQUIRE(c.apply(0, whole.data(), back.data(), whole.size()));
+  BOOST_TEST((back == plain));
+  // Another object has a key of its own.
+  detail::offset_cipher c2;
+  BOOST_REQUIRE(c2.apply(0, plain.data(), other.data(), plain.size()));
+  BOOST_TEST((other != whole));
+}
+
+BOOST_AUTO_TEST_CASE(sealed_scratch_holds_ciphertext_only_and_sqlite_reads_it_decrypted) {
+  scratch_dir dir("sealed");
+  const fs::path plain = dir / "plain.db";
+  make_plain_image(plain, marker, 40);
+  const auto image = read_file(plain);
+  const auto before = names_in(dir.path());
+  {
+    detail::sealed_scratch s(dir / ".hone.db.restore-AbC123");
+    BOOST_TEST((names_in(dir.path()) == before));  // the file has no name in the folder
+    struct stat st {};
+    BOOST_REQUIRE(::fstat(s.descriptor(), &st) == 0);
+    BOOST_TEST((st.st_mode & 0777) == 0600u);
+    BOOST_TEST(st.st_nlink == 0u);
+    const auto bytes = std::as_bytes(std::span(image));
+    s.write(bytes.first(1000));  // in uneven pieces, as pages arrive
+    s.write(bytes.subspan(1000, 5000));
+    s.write(bytes.subspan(6000));
+    BOOST_TEST(s.size() == image.size());
+    auto db = s.open();
+    std::vector<char> on_disk(image.size() + 1);
+    BOOST_TEST(::pread(s.descriptor(), on_disk.data(), on_disk.size(), 0) == static_cast<ssize_t>(image.size()));
+    on_disk.resize(image.size());
+    BOOST_TEST(!contains(on_disk, marker));
+    BOOST_TEST(!contains(on_disk, "SQLite format 3"));
+    BOOST_TEST(contains(image, marker));
+    detail::statement q(db.get(), "SELECT name FROM accounts WHERE id = 1");
+    BOOST_REQUIRE(q.step());
+    BOOST_TEST(q.column_text(0) == marker);
+    detail::statement check(db.get(), "PRAGMA integrity_check");
+    BOOST_REQUIRE(check.step());
+    BOOST_TEST(check.column_text(0) == "ok");
+    BOOST_CHECK_THROW(detail::exec(db.get(), "CREATE TABLE t(a)"), hone::backup::error);  // read-only
+  }
+  BOOST_TEST((names_in(dir.path()) == before));
+}
+
+BOOST_AUTO_TEST_CASE(without_o_tmpfile_the_scratch_file_is_unlinked_at_once_under_a_name_cleanup_knows) {
+  scratch_dir dir("unlinked");
+  const auto before = names_in(dir.path());
+  std::vector<std::string> named;
+  std::string restore_scratch;
+  auto hook = [&](const fs::path& p, bool created) {
+    if (created) named.push_back(p.filename().string());
+  };
+  for (const char* beside : {".hone.db.restore-AbC123", "new.db"}) {
+    named.clear();
+    detail::unique_fd fd = detail::create_unlinked_file(dir.path(), beside, hook);
+    BOOST_REQUIRE(fd);
+    BOOST_REQUIRE(named.size() == 1u);
+    const std::string stem = beside[0] == '.' ? ".hone.db.restore-" : ".new.db.scratch-";
+    BOOST_TEST(named[0].size() == stem.size() + 6);
+    BOOST_TEST(named[0].rfind(stem, 0) == 0u, named[0]);
+    BOOST_TEST((names_in(dir.path()) == before));  // already gone from the folder
+    struct stat st {};
+    BOOST_REQUIRE(::fstat(fd.get(), &st) == 0);
+    BOOST_TEST((st.st_mode & 0777) == 0600u);
+    BOOST_TEST(st.st_nlink == 0u);
+    if (beside[0] == '.') restore_scratch = named[0];
+  }
+  // Were a restore killed while its scratch had that name, the next one's cleanup takes it.
+  { std::ofstream(dir / restore_scratch) << "left by a killed restore"; }
+  detail::remove_stale_restore_files(dir.path(), ".hone.db.restore-");
+  BOOST_TEST((names_in(dir.path()) == before));
+}
+
+BOOST_AUTO_TEST_CASE(a_plain_image_larger_than_the_memory_limit_loads_in_bounded_memory) {
+  REQUIRE_DBPAGE();
+  fixture f;
+  // 27,000 pages of 4 KiB (110 MB), written by plain SQLite: no reserved bytes, so the loader
+  // converts it through its sealed scratch file.
+  const fs::path plain = f.dir / "big-plain.db";
+  make_plain_image(plain, marker, 27000);
+  const auto image_size = fs::file_size(plain);
+  BOOST_REQUIRE(image_size > std::uintmax_t{100} << 20);
+  seal_as_age_p(plain, f.backups / "big.db.gz.age", passphrase);
+  const std::string expected = plain_image_summary(plain, database_key::none());
+  fs::remove(plain);
+  const auto files_before = names_in(f.dir.path());
+  auto r = f.make();
+  const fs::path target = f.dir / "big-restored.db";
+  BOOST_REQUIRE(reset_peak_memory());
+  const long rss_before = status_kib("VmRSS");
+  const auto t0 = std::chrono::steady_clock::now();
+  auto v = r.verify("big.db.gz.age");
+  const auto t1 = std::chrono::steady_clock::now();
+  r.restore("big", target, false);
+  const auto t2 = std::chrono::steady_clock::now();
+  const long growth_kib = status_kib("VmHWM") - rss_before;
+  auto secs = [](auto d) { return std::chrono::duration<double>(d).count(); };
+  BOOST_TEST_MESSAGE("plain image of " << image_size / 1048576.0 << " MiB: verify " << secs(t1 - t0) << " s, restore "
+                                       << secs(t2 - t1) << " s, peak RSS growth " << growth_kib / 1024.0 << " MiB");
+  BOOST_TEST(v.valid, v.message);
+  BOOST_TEST(growth_kib < 64 * 1024);
+  BOOST_TEST(plain_image_summary(target, test_key()) == expected);
+  BOOST_TEST((detail::classify_database_file(target) == detail::database_kind::encrypted));
+  BOOST_TEST(!file_contains(target, marker));
+  auto files_after = names_in(f.dir.path());
+  files_after.erase("big-restored.db");
+  BOOST_TEST((files_after == files_before));  // no scratch, no temp file left
+}
+
+BOOST_AUTO_TEST_CASE(a_restore_killed_while_converting_leaves_only_what_the_next_restore_removes) {
+  REQUIRE_DBPAGE();
+  fixture f;
+  const fs::path plain = f.dir / "plain.db";
+  make_plain_image(plain, marker, 1000);  // 4 MB: several decompressed buffers
+  seal_as_age_p(plain, f.backups / "plain.db.gz.age", passphrase);
+  const fs::path data = f.dir / "data";
+  fs::create_directories(data);
+  const std::string folder = fs::canonical(data).string() + "/";
+  const fs::path target = data / "hone.db";
+  const pid_t pid = ::fork();
+  if (pid == 0) {
+    int events = 0;
+    auto r = f.make(true, passphrase, [&](const event& e) {
+      if (e.what != event::kind::progress || e.stage != "decompress" || ++events < 2) return;
+      // Killed while the scratch file is open: a descriptor on a file in `data` without a name.
+      for (auto& fd : fs::directory_iterator("/proc/self/fd")) {
+        std::error_code ec;
+        const std::string to = fs::read_symlink(fd.path(), ec).string();
+        if (to.rfind(folder, 0) == 0 && to.find(" (deleted)") != std::string::npos) ::raise(SIGKILL);
+      }
+      ::_exit(2);
+    });
+    try {
+      r.restore("plain.db.gz.age", target, false);
+    } catch (...) {
+    }
+    ::_exit(3);
+  }
+  int status = 0;
+  BOOST_REQUIRE(::waitpid(pid, &status, 0) == pid);
+  BOOST_REQUIRE_MESSAGE(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL, "the child ended with status " << status);
+  // Left: the restore's lock and its temp file, both of which the next restore removes.
+  for (const auto& n : names_in(data))
+    BOOST_TEST((n == ".hone.db.restore.lock" || (n.rfind(".hone.db.restore-", 0) == 0 && n.size() == 23)), n);
+  f.make().restore("plain.db.gz.age", target, false);
+  BOOST_TEST((names_in(data) == std::set<std::string>{"hone.db"}));
+  BOOST_TEST(plain_image_summary(target, test_key()) == plain_image_summary(plain, database_key::none()));
 }
 
 BOOST_AUTO_TEST_CASE(plain_database_round_trip) {

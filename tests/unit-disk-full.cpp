@@ -62,6 +62,50 @@ int no_temp_leftovers(const fs::path& dir) {
   }
   return 1;
 }
+
+/// Verify and restore of the compact backup plain.db.gz.age in `backups` (a plain image sealed
+/// as `age -p` would) over a small database in `data`, a small disk of `disk_size` there (else
+/// a file size limit of `limit` bytes): both must fail with an io_error whose message holds
+/// `part` and the reason, the database as it was and nothing left in the folder.
+void compact_restore_on_a_full_disk(const fs::path& data, const fs::path& backups, const char* disk_size, rlim_t limit,
+                                    const std::string& part) {
+  small_disk disk(data, disk_size);
+  const auto target = data / "hone.db";
+  make_hone_db(target, test_key(), {.transactions = 10, .wal = false});
+  const auto before = read_file(target);
+  sqlcipher_exporter::options o;
+  o.key = test_key();
+  age_compressor_options a;
+  a.identities.push_back(age::passphrase_identity{"a passphrase"});
+  runner_options ro;
+  ro.temp_directory = data;  // verify's copy goes to the small disk too
+  BackupRunner<sqlcipher_page_exporter, age_compressor<>, local_directory, fake_clock> r(
+      sqlcipher_page_exporter(target, o), age_compressor<>(a), local_directory(backups), fake_clock{}, ro);
+  auto attempt = [&](const char* reason) {
+    for (int op = 0; op < 2; ++op) {
+      try {
+        if (op == 0) (void)r.verify("plain.db.gz.age");
+        if (op == 1) r.restore("plain.db.gz.age", target, true);
+        return 1;
+      } catch (const io_error& e) {
+        const std::string m = e.what();
+        BOOST_TEST_MESSAGE(m);
+        if (m.find(part) == std::string::npos || m.find(reason) == std::string::npos) return 2;
+      } catch (...) {
+        return 3;
+      }
+    }
+    return 0;
+  };
+  if (disk.ok)
+    BOOST_TEST(attempt("No space left on device") == 0, part);
+  else
+    BOOST_TEST(with_file_size_limit(limit, [&] { return attempt("too large"); }) == 0, part);
+  BOOST_TEST((read_file(target) == before));
+  std::vector<std::string> left;
+  for (auto& e : fs::directory_iterator(data)) left.push_back(e.path().filename().string());
+  BOOST_TEST(left == std::vector<std::string>{"hone.db"}, boost::test_tools::per_element());
+}
 }  // namespace
 
 BOOST_AUTO_TEST_SUITE(disk_full)
@@ -165,6 +209,24 @@ BOOST_AUTO_TEST_CASE(restore_on_a_full_disk_leaves_the_database_untouched) {
   }
   BOOST_TEST((read_file(target) == before));
   BOOST_TEST(no_temp_leftovers(dir / "data") == 1);
+}
+
+// A plain image (what sqlite3 makes, sealed as `age -p` would) is converted through an
+// encrypted scratch file beside the target: when that file, or then the new database, cannot
+// be written, verify and restore fail with the reason, and the database stays as it was.
+BOOST_AUTO_TEST_CASE(compact_plain_image_on_a_full_disk_changes_nothing) {
+  if (!sqlcipher_page_exporter::supported()) {
+    BOOST_TEST_MESSAGE("skipped: the linked SQLCipher lacks sqlite_dbpage, so the compact format is unavailable");
+    return;
+  }
+  scratch_dir dir("full-scratch");
+  make_plain_image(dir / "plain.db", "MARKER-full-scratch", 1000);  // 4 MB, deflating to little
+  seal_as_age_p(dir / "plain.db", dir / "backups" / "plain.db.gz.age", "a passphrase");
+  const auto image = fs::file_size(dir / "plain.db");
+  // The scratch file does not fit.
+  compact_restore_on_a_full_disk(dir / "data1", dir / "backups", "3m", 1 << 20, "scratch copy");
+  // The scratch file fits, the new database (larger: its pages keep room for IV and HMAC) not.
+  compact_restore_on_a_full_disk(dir / "data2", dir / "backups", "6m", image + 256 * 1024, "cannot be written to");
 }
 
 BOOST_AUTO_TEST_CASE(verify_removes_its_temp_files_on_every_outcome) {

@@ -75,6 +75,17 @@ def sqlite_count(db, table):
     return int(r.stdout.decode().strip())
 
 
+def file_holds(path, needle):
+    """Whether the file holds these bytes, read a MiB at a time."""
+    tail = b""
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(MIB), b""):
+            if needle in tail + chunk:
+                return True
+            tail = chunk[-len(needle):]
+    return False
+
+
 def hex_escaped(text):
     """How strace -xx prints these bytes."""
     return "".join("\\x%02x" % b for b in text.encode())
@@ -319,12 +330,13 @@ class CompactTest(unittest.TestCase):
                 self.assertEqual(f.read(), db_before, tag)
 
     def test_no_plaintext_in_any_byte_written(self):
-        # An encrypted Hone database holding MARKER: a plain one sealed by hand, restored.
+        # A plain database made by sqlite3 and sealed by `age -p`: its image has no room for
+        # SQLCipher's IV and HMAC, so verify and restore convert it through an encrypted scratch
+        # file; that restore makes the encrypted Hone database holding MARKER for the rest.
         plain = self.plain_image_with_marker(rows=3000)
         os.makedirs(self.sb.backup_dir, exist_ok=True)
         self.seal_by_hand(plain, os.path.join(self.sb.backup_dir, "seed.db.gz.age"))
         os.remove(plain)
-        self.ok("backup", "restore", "seed.db.gz.age")
         needle = hex_escaped(MARKER)
 
         def traced(*args):
@@ -341,6 +353,10 @@ class CompactTest(unittest.TestCase):
             self.assertIn("write", text)  # the trace saw the writes
             return text
 
+        self.assertNotIn(needle, traced("backup", "verify", "seed.db.gz.age"))
+        self.assertNotIn(needle, traced("backup", "restore", "seed.db.gz.age"))
+        with open(self.sb.db, "rb") as f:
+            self.assertNotIn(MARKER.encode(), f.read())
         out = traced("backup", "create", "--format", "compact", "--name", "traced")
         self.assertNotIn(needle, out)
         self.assertNotIn(needle, traced("backup", "verify", "traced.db.gz.age"))
@@ -360,24 +376,58 @@ class CompactTest(unittest.TestCase):
         from honetest import hone_exe
         return hone_exe()
 
+    def peak_kib(self, *args, env=None):
+        """Runs `hone ARGS` under /usr/bin/time -v; its peak resident memory in KiB."""
+        p = subprocess.run(["/usr/bin/time", "-v", self.sb_hone()] + list(args), env=dict(self.sb.env, **(env or {})),
+                           capture_output=True, timeout=600)
+        err = p.stderr.decode("utf-8", "replace")
+        self.sb.transcript += [p.stdout.decode("utf-8", "replace"), err]
+        self.assertEqual(p.returncode, 0, err)
+        return int(re.search(r"Maximum resident set size \(kbytes\): (\d+)", err).group(1))
+
     def test_peak_memory_of_create_verify_restore(self):
         self.demo(120000)
         size = os.path.getsize(self.sb.db)
-
-        def peak_kib(*args):
-            p = subprocess.run(["/usr/bin/time", "-v", self.sb_hone()] + list(args), env=self.sb.env,
-                               capture_output=True, timeout=600)
-            err = p.stderr.decode("utf-8", "replace")
-            self.sb.transcript += [p.stdout.decode("utf-8", "replace"), err]
-            self.assertEqual(p.returncode, 0, err)
-            return int(re.search(r"Maximum resident set size \(kbytes\): (\d+)", err).group(1))
-
-        peaks = {"create": peak_kib("backup", "create", "--format", "compact", "--name", "mem"),
-                 "verify": peak_kib("backup", "verify", "mem.db.gz.age"),
-                 "restore": peak_kib("backup", "restore", "mem.db.gz.age", "--force")}
+        peaks = {"create": self.peak_kib("backup", "create", "--format", "compact", "--name", "mem"),
+                 "verify": self.peak_kib("backup", "verify", "mem.db.gz.age"),
+                 "restore": self.peak_kib("backup", "restore", "mem.db.gz.age", "--force")}
         print("database %.1f MB; peak RSS (MiB): %s" % (size / 1e6, {k: round(v / 1024, 1) for k, v in peaks.items()}))
         for op, kib in peaks.items():
             self.assertLessEqual(kib * 1024, 64 * MIB, op)
+
+    def test_peak_memory_of_a_large_plain_database_age_wrote(self):
+        # 27,000 rows of 4,000 characters made by sqlite3 (110 MB, no reserved bytes), gzipped
+        # and sealed by `age -r`: verify and restore convert it through the encrypted scratch
+        # file, in memory that does not grow with it (X25519: `age -p`'s scrypt alone needs 256 MiB).
+        plain = self.sb.path("big-plain.db")
+        sql = ("PRAGMA journal_mode = OFF; CREATE TABLE accounts(id INTEGER PRIMARY KEY, name TEXT NOT NULL, "
+               "bank TEXT NOT NULL); INSERT INTO accounts(name, bank) VALUES('%s', 'Bank'); "
+               "CREATE TABLE filler(id INTEGER PRIMARY KEY, body TEXT NOT NULL); "
+               "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 27000) "
+               "INSERT INTO filler(body) SELECT printf('%%04000d', i) FROM n;" % MARKER)
+        r = subprocess.run(["sqlite3", plain], input=sql.encode(), capture_output=True, timeout=120)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        size = os.path.getsize(plain)
+        self.assertGreater(size, 100 * MIB)
+        key, public = self.keygen()
+        os.makedirs(self.sb.backup_dir, exist_ok=True)
+        self.seal_by_hand(plain, os.path.join(self.sb.backup_dir, "big.db.gz.age"), recipient=public)
+        os.remove(plain)
+        env = {"HONE_BACKUP_AGE_IDENTITY": key}
+        peaks = {"verify": self.peak_kib("backup", "verify", "big.db.gz.age", env=env),
+                 "restore": self.peak_kib("backup", "restore", "big.db.gz.age", env=env)}
+        print("plain image %.1f MiB; peak RSS (MiB): %s"
+              % (size / MIB, {k: round(v / 1024, 1) for k, v in peaks.items()}))
+        for op, kib in peaks.items():
+            self.assertLessEqual(kib * 1024, 64 * MIB, op)
+        # The restored database opens with the key, is encrypted, and nothing else is beside it.
+        d = self.ok("dashboard", "--json").json()
+        self.assertEqual((d["encrypted"], d["accounts"]), (True, 1), d)
+        self.assertGreater(os.path.getsize(self.sb.db), size)
+        self.assertFalse(file_holds(self.sb.db, MARKER.encode()))
+        with open(self.sb.db, "rb") as f:
+            self.assertNotEqual(f.read(16), b"SQLite format 3\0")
+        self.assertEqual(sorted(os.listdir(self.sb.data_dir)), ["backups", "hone.db"])
 
 
 if __name__ == "__main__":

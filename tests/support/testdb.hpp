@@ -5,6 +5,7 @@
 #include <hone/backup.hpp>
 #include <hone/backup/hone_key.hpp>
 
+#include <algorithm>
 #include <array>
 #include <atomic>
 #include <cstdlib>
@@ -13,6 +14,7 @@
 #include <random>
 #include <sstream>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include <sys/wait.h>
@@ -165,6 +167,63 @@ inline std::vector<char> read_file(const fs::path& p) {
 inline void write_file(const fs::path& p, const std::vector<char>& bytes) {
   std::ofstream f(p, std::ios::binary | std::ios::trunc);
   f.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+}
+
+/// Whether the file at `p` holds `s`, read a MiB at a time (for files too large to read whole).
+inline bool file_contains(const fs::path& p, std::string_view s) {
+  std::ifstream f(p, std::ios::binary);
+  std::vector<char> buf(s.size() + (1u << 20));
+  std::size_t kept = 0;  // the end of the previous chunk, which a match may straddle
+  while (f) {
+    f.read(buf.data() + kept, static_cast<std::streamsize>(buf.size() - kept));
+    const std::size_t n = kept + static_cast<std::size_t>(f.gcount());
+    if (std::search(buf.begin(), buf.begin() + static_cast<std::ptrdiff_t>(n), s.begin(), s.end()) !=
+        buf.begin() + static_cast<std::ptrdiff_t>(n))
+      return true;
+    kept = std::min(n, s.size() - 1);
+    std::copy(buf.begin() + static_cast<std::ptrdiff_t>(n - kept), buf.begin() + static_cast<std::ptrdiff_t>(n),
+              buf.begin());
+  }
+  return false;
+}
+
+/// A plain SQLite database as `sqlite3` makes it (no key, so no reserved bytes per page) with
+/// the Hone tables, `marker` as the name of account 1, and a table `filler` of `pages` rows of
+/// 4,000 characters that deflate to almost nothing: one row a page of 4 KiB.
+inline void make_plain_image(const fs::path& p, std::string_view marker, int pages) {
+  make_hone_db(p, database_key::none(), {.transactions = 200, .wal = false});
+  auto c = open_rw(p, database_key::none());
+  detail::exec(c.get(), "PRAGMA journal_mode = OFF");
+  detail::exec(c.get(), "PRAGMA synchronous = OFF");
+  detail::statement(c.get(), "UPDATE accounts SET name = ?1 WHERE id = 1").bind(1, marker).step();
+  detail::exec(c.get(), "CREATE TABLE filler(id INTEGER PRIMARY KEY, body TEXT NOT NULL)");
+  detail::statement(c.get(),
+                    "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < ?1) "
+                    "INSERT INTO filler(body) SELECT printf('%04000d', i) FROM n")
+      .bind(1, std::int64_t{pages})
+      .step();
+}
+
+/// What make_plain_image put in a database, as one line: equal lines, equal contents.
+inline std::string plain_image_summary(const fs::path& p, const database_key& key) {
+  auto db = detail::open_database(p, SQLITE_OPEN_READONLY, key);
+  detail::statement s(db.get(),
+                      "SELECT (SELECT name FROM accounts WHERE id = 1) || '|' || "
+                      "(SELECT COUNT(*) FROM transactions) || '|' || COUNT(*) || '|' || SUM(LENGTH(body)) || "
+                      "'|' || MIN(body) || '|' || MAX(body) || '|' || SUM(CAST(body AS INTEGER)) FROM filler");
+  return s.step() ? s.column_text(0) : std::string();
+}
+
+/// Seals the file `plain` as `age -p` does after gzip (an age_compressor with a passphrase and a
+/// low work factor) into the new file `out`, streaming.
+inline void seal_as_age_p(const fs::path& plain, const fs::path& out, std::string_view passphrase) {
+  age_compressor_options a;
+  a.recipients.push_back(age::scrypt_recipient{std::string(passphrase), 10});
+  fs::create_directories(out.parent_path());
+  file_reader in(plain);
+  file_writer w(out);
+  age_compressor<>(a).compress(in, w, {});
+  w.finish();
 }
 
 }  // namespace hone_test

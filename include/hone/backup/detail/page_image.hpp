@@ -2,11 +2,13 @@
 // table (SQLITE_ENABLE_DBPAGE_VTAB): page_reader reads the pages a keyed connection decrypts,
 // page_loader writes an image's pages through a keyed connection, which encrypts each page as
 // its pager writes it. Neither ever puts a decrypted page in a file: only one page at a time is
-// held, in memory.
+// held, in memory (an image page_loader must convert goes through a sealed_scratch file,
+// encrypted under a key of its own).
 #pragma once
 
 #include <hone/backup/detail/database_head.hpp>
 #include <hone/backup/detail/posix.hpp>
+#include <hone/backup/detail/sealed_scratch.hpp>
 #include <hone/backup/detail/sqlite.hpp>
 #include <hone/backup/error.hpp>
 #include <hone/backup/io.hpp>
@@ -169,10 +171,12 @@ inline database_key single_use_key() {
 /// `INSERT INTO sqlite_dbpage`, in one transaction. With a key, SQLCipher encrypts every page as
 /// the pager writes it: the file is ciphertext from its first byte. That needs the image to
 /// keep the reserved bytes per page the key's cipher settings need, as an image a database
-/// with that key gave does. Any other image (one made by plain sqlite3 has none) is gathered in
-/// memory instead and copied with sqlcipher_export() into the keyed file: still nothing
-/// decrypted on disk, but memory as large as the image. finish() commits, and for a durable
-/// file fsyncs it; connection() then reads the file with the key it was written with.
+/// with that key gave does. Any other image (one made by plain sqlite3 has none) goes to a
+/// sealed_scratch file beside the target instead (encrypted under a random key of its own) and
+/// is copied from there with sqlcipher_export() into the keyed file: nothing decrypted on disk,
+/// memory independent of the image's size, but disk space for the image twice. finish()
+/// commits, and for a durable file fsyncs it; connection() then reads the file with the key it
+/// was written with.
 ///
 /// The key of the file: a durable file (a restore) gets `key`, the database's own. A scratch
 /// file (a copy being verified, deleted afterwards) gets a random single-use raw key with the
@@ -197,7 +201,6 @@ class page_loader final : public writer {
   ~page_loader() override {
     secure_wipe(page_.data(), page_.size());
     secure_wipe(waiting_.data(), waiting_.size());
-    secure_wipe(image_.data(), image_.size());
   }
 
   void write(std::span<const std::byte> data) override {
@@ -326,6 +329,7 @@ class page_loader final : public writer {
     if (needed != reserved) {
       converting_ = true;  // see convert_image()
       db_.reset();
+      scratch_.emplace(file_);
       return;
     }
     tx_.emplace(db);
@@ -350,7 +354,7 @@ class page_loader final : public writer {
   /// Stores page_ (page pgno_) in the target and clears it.
   void put_page() {
     if (converting_) {
-      image_.insert(image_.end(), page_.begin(), page_.end());
+      scratch_->write(page_);
       secure_wipe(page_.data(), page_.size());
       page_.clear();
       ++pgno_;
@@ -370,25 +374,16 @@ class page_loader final : public writer {
     ++pgno_;
   }
 
-  /// An image whose reserved bytes differ from what the target needs: opened in memory
-  /// (sqlite3_deserialize) and copied with sqlcipher_export() into the target, keyed.
+  /// An image whose reserved bytes differ from what the target needs: the scratch file that
+  /// holds it is opened, read-only and unkeyed, through its decrypting VFS, and copied with
+  /// sqlcipher_export() into the target, keyed; then the scratch goes.
   void convert_image() {
 #if !HONE_BACKUP_DETAIL_PAGE_FORMATS
     throw database_error(std::string("the page formats need SQLite 3.36 or later; this build links SQLite ") +
                          sqlite3_libversion());
 #else
-    sqlite3* raw = nullptr;
-    sqlite3_open_v2(":memory:", &raw, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nullptr);
-    db_ptr mem(raw);
-    if (!raw) throw database_error("out of memory");
-    const auto size = static_cast<sqlite3_int64>(image_.size());
-    auto* copy = static_cast<unsigned char*>(sqlite3_malloc64(static_cast<sqlite3_uint64>(size)));
-    if (!copy) throw database_error("out of memory for the backup's database image");
-    std::memcpy(copy, image_.data(), image_.size());
-    secure_wipe(image_.data(), image_.size());
-    image_ = {};
-    if (sqlite3_deserialize(raw, "main", copy, size, size, SQLITE_DESERIALIZE_FREEONCLOSE) != SQLITE_OK)
-      throw corrupt_backup_error("The backup's database image cannot be opened: " + errmsg(raw));
+    db_ptr image = scratch_->open();
+    sqlite3* raw = image.get();
     try {
       attached_database target(raw, file_, "hone_restore_target", file_key());
       if (compatibility_ != 0 && !key_.empty())
@@ -398,8 +393,13 @@ class page_loader final : public writer {
       exec(raw, "SELECT sqlcipher_export('hone_restore_target')");
       copy_header_values(raw, "main", "hone_restore_target");
     } catch (const database_error& e) {
+      scratch_->throw_if_read_failed();  // the disk, not the backup
+      if (const std::string cause = write_failure_cause(file_); !cause.empty())
+        throw io_error("The backup's database image cannot be written to " + file_.string() + ": " + e.what() + cause);
       throw corrupt_backup_error(std::string("The backup's database image cannot be copied: ") + e.what());
     }
+    image.reset();
+    scratch_.reset();
 #endif
   }
 
@@ -413,7 +413,7 @@ class page_loader final : public writer {
   std::optional<transaction> tx_;  // destroyed before db_: rolled back while it is open
   std::optional<statement> insert_;
   std::vector<std::byte> page_;
-  std::vector<std::byte> image_;  // convert_image()'s pages
+  std::optional<sealed_scratch> scratch_;  // convert_image()'s pages, encrypted
   bool converting_ = false;
   bool opened_ = false;             // open_target() done
   int reserved_ = 0;                // the image's reserved bytes per page (page 1's header)
