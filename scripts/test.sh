@@ -11,7 +11,7 @@
 #   amalgamation   single_include/hone/backup.hpp is what scripts/amalgamate.py makes of include/
 #   single-header  the unit, header and compile-failure tests against single_include/ alone
 #   sqlcipher3-single-header
-#                  the whole suite but the reliability and compile-failure tests against the system SQLCipher and
+#                  the whole suite but the reliability, compile-failure and plumbing tests against the system SQLCipher and
 #                  single_include/ together, with an S3 server of its own as in the default leg
 #   consumers      install to a temp prefix; build and run tests/cmake_*/ (find_package,
 #                  add_subdirectory, FetchContent) and a program built with hone-backup.pc
@@ -345,11 +345,12 @@ run_named_leg() {
     sqlcipher3-single-header)
       start_s3_server
       # The reliability tests (kill -9 and injected faults at every system call of create,
-      # restore and prune: 5 minutes) and the compile-failure tests (11 compilations) run in the
-      # default leg only: the first exercise the program's file handling, the same code in both
-      # legs, the second the concepts' messages, the same text in both (the amalgamation leg
-      # checks that single_include/ is include/).
-      leg_exclude="benchmark|reliability|compile_fail" run_leg sqlcipher3-single-header -DHONE_BACKUP_SYSTEM_SQLCIPHER=ON -DHONE_BACKUP_SINGLE_HEADER=ON \
+      # restore and prune: 5 minutes), the compile-failure tests (11 compilations) and the
+      # program's plumbing tests (label plumbing: server load and shutdown, conventions,
+      # deployment, ...: 6 minutes) run in the default leg only: the first and the last exercise
+      # the program's own code, the same in both legs, the second the concepts' messages, the
+      # same text in both (the amalgamation leg checks that single_include/ is include/).
+      leg_exclude="benchmark|reliability|compile_fail|plumbing" run_leg sqlcipher3-single-header -DHONE_BACKUP_SYSTEM_SQLCIPHER=ON -DHONE_BACKUP_SINGLE_HEADER=ON \
         -DHONE_BACKUP_BUILD_BENCHMARKS=OFF ;;
     consumers) run_consumers ;;
     fuzz) run_fuzz ;;
