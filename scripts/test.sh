@@ -30,6 +30,9 @@ cd "$root"
 "$root/scripts/setup.sh"
 
 jobs=$(nproc 2>/dev/null || echo 2)
+# The legs' builds: -O2 as RelWithDebInfo, without its debug information, which costs a third of
+# the compile time (52 s against 36 s for server.cpp); the sanitizer build keeps it for its reports.
+build_type=(-DCMAKE_BUILD_TYPE=Release "-DCMAKE_C_FLAGS_RELEASE=-O2 -DNDEBUG" "-DCMAKE_CXX_FLAGS_RELEASE=-O2 -DNDEBUG")
 build_root="${HONE_BUILD_ROOT:-$root/build-test}"
 # The S3 server of this run: its own folder and free ports, so two runs can share a machine.
 export HONE_S3_DIR="$build_root/s3-server"
@@ -86,7 +89,7 @@ run_leg() {
   echo
   echo "=== test leg: $name ==="
   local t0=$SECONDS
-  cmake -S "$root" -B "$dir" -DCMAKE_BUILD_TYPE=RelWithDebInfo "$@" >"$dir.configure.log" 2>&1 ||
+  cmake -S "$root" -B "$dir" "${build_type[@]}" "$@" >"$dir.configure.log" 2>&1 ||
     { cat "$dir.configure.log"; return 1; }
   if ! cmake --build "$dir" -j"$jobs" >"$dir.build.log" 2>&1; then
     grep -E "error|Error" "$dir.build.log" | head -40
@@ -112,7 +115,7 @@ consumer() {
   local name=$1 src=$2 dir="$build_root/consumers"
   shift 2
   local t0=$SECONDS log="$dir/$name.log" status="failed"
-  if cmake -S "$src" -B "$dir/$name" -DCMAKE_BUILD_TYPE=RelWithDebInfo "$@" >"$log" 2>&1 &&
+  if cmake -S "$src" -B "$dir/$name" "${build_type[@]}" "$@" >"$log" 2>&1 &&
     cmake --build "$dir/$name" -j"$jobs" >>"$log" 2>&1 && "$dir/$name/consumer" >>"$log" 2>&1; then
     status="passed"
     # The host project uses no Hone add-on: the core must not pull libargon2 (or libcurl) in.
@@ -169,7 +172,7 @@ run_consumers() {
   mkdir -p "$dir"
   if [ ! -f "$lib/CMakeCache.txt" ]; then
     lib="$dir/library"
-    cmake -S "$root" -B "$lib" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DHONE_BACKUP_BUILD_TESTS=OFF \
+    cmake -S "$root" -B "$lib" "${build_type[@]}" -DHONE_BACKUP_BUILD_TESTS=OFF \
       -DHONE_BACKUP_BUILD_EXAMPLES=OFF -DHONE_BACKUP_BUILD_BENCHMARKS=OFF >"$dir/install.log" 2>&1 ||
       { cat "$dir/install.log"; return 1; }
   fi
