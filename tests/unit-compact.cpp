@@ -403,6 +403,18 @@ BOOST_AUTO_TEST_CASE(without_o_tmpfile_the_scratch_file_is_unlinked_at_once_unde
   BOOST_TEST((names_in(dir.path()) == before));
 }
 
+#if defined(__SANITIZE_ADDRESS__)
+constexpr bool built_with_address_sanitizer = true;
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+constexpr bool built_with_address_sanitizer = true;
+#else
+constexpr bool built_with_address_sanitizer = false;
+#endif
+#else
+constexpr bool built_with_address_sanitizer = false;
+#endif
+
 BOOST_AUTO_TEST_CASE(a_plain_image_larger_than_the_memory_limit_loads_in_bounded_memory) {
   REQUIRE_DBPAGE();
   fixture f;
@@ -430,7 +442,12 @@ BOOST_AUTO_TEST_CASE(a_plain_image_larger_than_the_memory_limit_loads_in_bounded
   BOOST_TEST_MESSAGE("plain image of " << image_size / 1048576.0 << " MiB: verify " << secs(t1 - t0) << " s, restore "
                                        << secs(t2 - t1) << " s, peak RSS growth " << growth_kib / 1024.0 << " MiB");
   BOOST_TEST(v.valid, v.message);
-  BOOST_TEST(growth_kib < 64 * 1024);
+  if (built_with_address_sanitizer)
+    BOOST_TEST_MESSAGE(
+        "memory bound not checked: AddressSanitizer keeps freed memory in quarantine and adds shadow "
+        "memory, so RSS says nothing of the loader's own use here (checked in the plain build)");
+  else
+    BOOST_TEST(growth_kib < 64 * 1024);
   BOOST_TEST(plain_image_summary(target, test_key()) == expected);
   BOOST_TEST((detail::classify_database_file(target) == detail::database_kind::encrypted));
   BOOST_TEST(!file_contains(target, marker));
