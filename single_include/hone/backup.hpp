@@ -412,6 +412,7 @@ struct restore_result {
 #include <cerrno>
 #include <chrono>
 #include <cstddef>
+#include <cstdint>
 #include <cstring>
 #include <filesystem>
 #include <functional>
@@ -508,6 +509,25 @@ inline std::size_t read_some(int fd, std::span<std::byte> buf, const std::string
     if (errno != EINTR) throw io_error(what + ": " + errno_text(errno));
   }
 }
+
+/// Starts the kernel's write-back of a file being written once every 8 MiB of it (no waiting;
+/// errors surface in the final fsync), so that the disk works while the data is still being
+/// produced and the final fsync finds little left to do. It asks for every dirty page of the
+/// file, not only the last 8 MiB: pages written out of order (SQLite spills its cache when it
+/// fills) are taken too.
+class writeback_pacer {
+ public:
+  static constexpr std::uint64_t step = std::uint64_t{8} << 20;
+  /// `written`: how far into the file `fd` the data has come.
+  void advance(int fd, std::uint64_t written) noexcept {
+    if (written - at_ < step) return;
+    ::sync_file_range(fd, 0, 0, SYNC_FILE_RANGE_WRITE);
+    at_ = written;
+  }
+
+ private:
+  std::uint64_t at_ = 0;
+};
 
 inline void fsync_checked(int fd, const std::string& what) {
   if (::fsync(fd) != 0 && errno != EINVAL && errno != EROFS) throw io_error(what + ": " + errno_text(errno));
@@ -740,12 +760,7 @@ class file_writer final : public writer {
   void write(std::span<const std::byte> data) override {
     detail::write_all(fd_.get(), data, what_);
     written_ += data.size();
-    if (durability_ == durability::durable && written_ - writeback_from_ >= writeback_step) {
-      // Only starts the write-back (no waiting); errors surface in finish()'s fsync.
-      ::sync_file_range(fd_.get(), static_cast<off_t>(writeback_from_), static_cast<off_t>(written_ - writeback_from_),
-                        SYNC_FILE_RANGE_WRITE);
-      writeback_from_ = written_;
-    }
+    if (durability_ == durability::durable) writeback_.advance(fd_.get(), written_);
   }
   /// Flushes to stable storage (durable files) and closes; any error (e.g. ENOSPC reported
   /// late) throws.
@@ -757,12 +772,11 @@ class file_writer final : public writer {
   int native_handle() const noexcept { return fd_.get(); }
 
  private:
-  static constexpr std::uint64_t writeback_step = 8u << 20;
   detail::unique_fd fd_;
   std::string what_;
   durability durability_;
   std::uint64_t written_ = 0;
-  std::uint64_t writeback_from_ = 0;
+  detail::writeback_pacer writeback_;
 };
 
 /// A writer that appends to a std::string-like byte buffer (used by memory_destination).
@@ -6086,7 +6100,7 @@ class page_loader final : public writer {
     if (pgno_ == 1 || !page_.empty())
       throw corrupt_backup_error("The backup's database image is " +
                                  std::string(pgno_ == 1 ? "empty or shorter than one page" : "cut inside a page"));
-    if (!opened_) open_with_waiting_pages();
+    if (!opened()) open_with_waiting_pages();
     if (converting_) {
       convert_image();
     } else {
@@ -6098,9 +6112,7 @@ class page_loader final : public writer {
     // For the check: a connection that knows the new schema and reads every page back from
     // the file (each one decrypted and its HMAC verified). The key in use is a raw one (no
     // derivation) unless SQLCipher derives it (see the class comment).
-    db_ = open_database(file_, SQLITE_OPEN_READONLY, file_key());
-    if (compatibility_ != 0 && !key_.empty())
-      exec(db_.get(), "PRAGMA cipher_compatibility = " + std::to_string(compatibility_));
+    db_ = open_and_probe(file_, SQLITE_OPEN_READONLY, file_key(), 0, compatibility_).db;
     if (durability_ == durability::durable) {
       // The descriptor open since before the load (a write-back error that happened meanwhile
       // is reported to it), else a new one.
@@ -6135,23 +6147,17 @@ class page_loader final : public writer {
            waiting_.size() + page_size_ <= waiting_limit;
   }
 
-  /// The target opened (see open_target), then the pages that waited for it stored in order.
+  /// Whether open_target() ran: the pages then go to the target (or its scratch file).
+  bool opened() const noexcept { return converting_ || insert_.has_value(); }
+
+  /// The target opened (see open_target), then the pages that waited for it stored in order
+  /// (they are the ones before pgno_).
   void open_with_waiting_pages() {
     open_target(reserved_);
-    opened_ = true;
-    std::vector<std::byte> waiting = std::move(waiting_);
+    std::int64_t pgno = pgno_ - static_cast<std::int64_t>(waiting_.size() / page_size_);
+    for (std::size_t off = 0; off < waiting_.size(); off += page_size_)
+      put_page(std::span<std::byte>(waiting_).subspan(off, page_size_), pgno++);
     waiting_ = {};
-    const std::int64_t next = pgno_;
-    pgno_ -= static_cast<std::int64_t>(waiting.size() / page_size_);
-    std::vector<std::byte> current = std::move(page_);
-    for (std::size_t off = 0; off < waiting.size(); off += page_size_) {
-      page_.assign(waiting.begin() + static_cast<std::ptrdiff_t>(off),
-                   waiting.begin() + static_cast<std::ptrdiff_t>(off + page_size_));
-      put_page();
-    }
-    secure_wipe(waiting.data(), waiting.size());
-    page_ = std::move(current);
-    if (pgno_ != next) throw database_error("the pages waiting for the key were not all stored");
   }
 
   /// A raw key (`x'...'`) needs no derivation: it is used as it is.
@@ -6206,54 +6212,36 @@ class page_loader final : public writer {
     if (durability_ == durability::durable) writeback_fd_ = unique_fd(::open(file_.c_str(), O_RDONLY | O_CLOEXEC));
   }
 
-  /// For a durable file, every 8 MiB of pages: asks the kernel to start writing back what
-  /// SQLite has written so far (no waiting; errors surface in finish()'s fsync), so that the
-  /// disk works during the load and the final fsync finds little left, as file_writer does.
-  void start_writeback() {
-    if (!writeback_fd_) return;
-    const auto stored = static_cast<std::uint64_t>(pgno_) * page_size_;
-    if (stored - writeback_at_ < writeback_step) return;
-    ::sync_file_range(writeback_fd_.get(), 0, 0, SYNC_FILE_RANGE_WRITE);
-    writeback_at_ = stored;
-  }
-
   void store_page() {
-    if (!opened_) {
-      if (waiting_for_key()) {
-        if (waiting_.empty()) waiting_.reserve(waiting_limit);  // no reallocation leaves a copy behind
-        waiting_.insert(waiting_.end(), page_.begin(), page_.end());
-        secure_wipe(page_.data(), page_.size());
-        page_.clear();
-        ++pgno_;
-        return;
-      }
-      open_with_waiting_pages();
+    if (!opened() && waiting_for_key()) {
+      if (waiting_.empty()) waiting_.reserve(waiting_limit);  // no reallocation leaves a copy behind
+      waiting_.insert(waiting_.end(), page_.begin(), page_.end());
+    } else {
+      if (!opened()) open_with_waiting_pages();
+      put_page(page_, pgno_);
     }
-    put_page();
-  }
-
-  /// Stores page_ (page pgno_) in the target and clears it.
-  void put_page() {
-    if (converting_) {
-      scratch_->write(page_);
-      secure_wipe(page_.data(), page_.size());
-      page_.clear();
-      ++pgno_;
-      return;
-    }
-    insert_->bind(1, pgno_);
-    insert_->bind_blob(2, page_.data(), page_.size());
-    try {
-      insert_->step();
-    } catch (const database_error& e) {
-      throw corrupt_backup_error("page " + std::to_string(pgno_) +
-                                 " of the backup's image cannot be written: " + e.what());
-    }
-    insert_->reset();
     secure_wipe(page_.data(), page_.size());
     page_.clear();
     ++pgno_;
-    start_writeback();
+  }
+
+  /// Stores `page` as page `pgno` in the target (or its scratch file) and wipes it.
+  void put_page(std::span<std::byte> page, std::int64_t pgno) {
+    if (converting_) {
+      scratch_->write(page);
+    } else {
+      insert_->bind(1, pgno);
+      insert_->bind_blob(2, page.data(), page.size());
+      try {
+        insert_->step();
+      } catch (const database_error& e) {
+        throw corrupt_backup_error("page " + std::to_string(pgno) +
+                                   " of the backup's image cannot be written: " + e.what());
+      }
+      insert_->reset();
+      if (writeback_fd_) writeback_.advance(writeback_fd_.get(), static_cast<std::uint64_t>(pgno) * page_size_);
+    }
+    secure_wipe(page.data(), page.size());
   }
 
   /// An image whose reserved bytes differ from what the target needs: the scratch file that
@@ -6297,13 +6285,11 @@ class page_loader final : public writer {
   std::vector<std::byte> page_;
   std::optional<sealed_scratch> scratch_;  // convert_image()'s pages, encrypted
   bool converting_ = false;
-  bool opened_ = false;             // open_target() done
   int reserved_ = 0;                // the image's reserved bytes per page (page 1's header)
   std::vector<std::byte> waiting_;  // pages waiting for the key (waiting_for_key)
   static constexpr std::size_t waiting_limit = std::size_t{8} << 20;
-  static constexpr std::uint64_t writeback_step = std::uint64_t{8} << 20;
-  unique_fd writeback_fd_;  // a durable file's, for start_writeback()
-  std::uint64_t writeback_at_ = 0;
+  unique_fd writeback_fd_;  // a durable file's: its write-back starts as the pages go in
+  writeback_pacer writeback_;
   std::size_t page_size_ = 0;
   std::int64_t pgno_ = 1;
 };
@@ -7022,9 +7008,9 @@ class BackupRunner {
       r.name = name;
       detail::private_temp_dir tmp(temp_directory(), "verify", options_.temp_files);
       const auto copy = tmp.path() / "verify.db";
-      std::optional<check_result> loaded;  // the check of a copy load_pages wrote
+      check_result c;
       try {
-        loaded = unpack(*in, copy, op, name, stored_size(name));
+        c = unpack(*in, copy, op, name, stored_size(name));
       } catch (const corrupt_backup_error& e) {
         r.message = e.what();
         return r;
@@ -7033,7 +7019,7 @@ class BackupRunner {
         r.message = e.what();
         return r;
       }
-      check_result c = accepted(loaded ? std::move(*loaded) : checked(copy, op, name));
+      c = accepted(std::move(c));
       r.encrypted = c.encrypted;
       r.counts = c.counts;
       r.valid = c.valid;
@@ -7070,9 +7056,10 @@ class BackupRunner {
       // would remove this one's temporary file as a stale one, or replace the database under it.
       detail::replace_lock restoring(target.path, "restore of backup " + name, iso8601(clock_.now()));
       auto guard = destination_.lock();
-      std::optional<check_result> loaded;
-      detail::temp_path copy = fetch_beside(name, target, loaded);  // 1. the backup, decompressed next to the database
-      require_restorable(name, copy.path(), std::move(loaded));     // 2. proven with the key before anything is touched
+      check_result c;
+      detail::temp_path copy =
+          fetch_beside(name, target, c);         // 1. the backup, decompressed next to the database, checked
+      require_restorable(name, copy.path(), c);  // 2. proven with the key before anything is touched
       [[maybe_unused]] auto hold =
           target.exists ? hold_for_replace(target.path) : decltype(hold_for_replace(target.path)){};
       restore_result r;  // 3. the old database kept, the new one moved in
@@ -7262,20 +7249,19 @@ class BackupRunner {
     checked_out.finish();
   }
 
-  /// Returns the check of `file` when the Exporter's load_pages wrote it (see unpack_into).
-  std::optional<check_result> unpack(reader& in, const std::filesystem::path& file, event::operation op,
-                                     const std::string& name, std::uint64_t total) {
+  /// Returns the Exporter's check of `file` (see unpack_into).
+  check_result unpack(reader& in, const std::filesystem::path& file, event::operation op, const std::string& name,
+                      std::uint64_t total) {
     file_writer out(file, 0600, durability::scratch);  // read back at once and deleted: no fsync
     return unpack_into(in, out, file, durability::scratch, op, name, total);
   }
 
-  /// Decompresses `in` into `file`, created empty and open as `out`, and finishes it. A stream
-  /// the Compressor encrypted (sealed) may hold plaintext pages: they go through the
-  /// Exporter's load_pages, which writes them encrypted, never through `out`; the file is
-  /// then checked at once (while the loader is open, see checked_loaded) and the check
-  /// returned. Otherwise returns nothing: the caller checks the file.
-  std::optional<check_result> unpack_into(reader& in, file_writer& out, const std::filesystem::path& file, durability d,
-                                          event::operation op, const std::string& name, std::uint64_t total) {
+  /// Decompresses `in` into `file`, created empty and open as `out`, finishes it and returns the
+  /// Exporter's check of it. A stream the Compressor encrypted (sealed) may hold plaintext
+  /// pages: they go through the Exporter's load_pages, which writes them encrypted, never
+  /// through `out`, and the file is checked while the loader is open (see checked_loaded).
+  check_result unpack_into(reader& in, file_writer& out, const std::filesystem::path& file, durability d,
+                           event::operation op, const std::string& name, std::uint64_t total) {
     if constexpr (concepts::compressor::encrypting<Compressor> && concepts::exporter::has_load_pages<Exporter>) {
       lookahead_reader<Compressor::sealed_head_bytes> ahead(in);
       if (compressor_.sealed(ahead.head())) {
@@ -7294,7 +7280,7 @@ class BackupRunner {
       decompress_into(in, out, op, name, total);
     }
     out.finish();
-    return std::nullopt;
+    return checked(file, op, name);
   }
 
   std::filesystem::path temp_directory() const {
@@ -7338,22 +7324,20 @@ class BackupRunner {
     }
   }
 
-  /// Decompresses the backup into a temp file beside the database (detail::create_restore_file).
-  /// `loaded` gets the check when the Exporter's load_pages wrote the file.
-  detail::temp_path fetch_beside(const std::string& name, const detail::restore_target& target,
-                                 std::optional<check_result>& loaded) {
+  /// Decompresses the backup into a temp file beside the database (detail::create_restore_file);
+  /// `check` gets the Exporter's check of it.
+  detail::temp_path fetch_beside(const std::string& name, const detail::restore_target& target, check_result& check) {
     auto [fd, copy] = detail::create_restore_file(target, options_.temp_files);
     auto in = destination_.open(name);
     file_writer out(std::move(fd), "Failed to write the restored database in " + target.path.parent_path().string());
-    loaded =
-        unpack_into(*in, out, copy.path(), durability::durable, event::operation::restore, name, stored_size(name));
+    check = unpack_into(*in, out, copy.path(), durability::durable, event::operation::restore, name, stored_size(name));
     return std::move(copy);
   }
 
-  /// Throws unless the decompressed backup at `file` passes the Exporter's check with the key
-  /// and the program's own acceptance, and is encrypted whenever a key is configured.
-  void require_restorable(const std::string& name, const std::string& file, std::optional<check_result> loaded) {
-    check_result c = loaded ? std::move(*loaded) : checked(file, event::operation::restore, name);
+  /// Throws unless the decompressed backup at `file` passed the Exporter's check with the key
+  /// (`c`, see fetch_beside) and passes the program's own acceptance, and is encrypted whenever
+  /// a key is configured.
+  void require_restorable(const std::string& name, const std::string& file, const check_result& c) {
     if (!c.valid) {
       if (c.key_missing) throw key_required_error("Backup " + name + " is encrypted and no key was given");
       if (c.wrong_key) throw encryption_error(std::string(wrong_key_message));

@@ -86,12 +86,7 @@ class file_writer final : public writer {
   void write(std::span<const std::byte> data) override {
     detail::write_all(fd_.get(), data, what_);
     written_ += data.size();
-    if (durability_ == durability::durable && written_ - writeback_from_ >= writeback_step) {
-      // Only starts the write-back (no waiting); errors surface in finish()'s fsync.
-      ::sync_file_range(fd_.get(), static_cast<off_t>(writeback_from_), static_cast<off_t>(written_ - writeback_from_),
-                        SYNC_FILE_RANGE_WRITE);
-      writeback_from_ = written_;
-    }
+    if (durability_ == durability::durable) writeback_.advance(fd_.get(), written_);
   }
   /// Flushes to stable storage (durable files) and closes; any error (e.g. ENOSPC reported
   /// late) throws.
@@ -103,12 +98,11 @@ class file_writer final : public writer {
   int native_handle() const noexcept { return fd_.get(); }
 
  private:
-  static constexpr std::uint64_t writeback_step = 8u << 20;
   detail::unique_fd fd_;
   std::string what_;
   durability durability_;
   std::uint64_t written_ = 0;
-  std::uint64_t writeback_from_ = 0;
+  detail::writeback_pacer writeback_;
 };
 
 /// A writer that appends to a std::string-like byte buffer (used by memory_destination).

@@ -293,9 +293,9 @@ class BackupRunner {
       r.name = name;
       detail::private_temp_dir tmp(temp_directory(), "verify", options_.temp_files);
       const auto copy = tmp.path() / "verify.db";
-      std::optional<check_result> loaded;  // the check of a copy load_pages wrote
+      check_result c;
       try {
-        loaded = unpack(*in, copy, op, name, stored_size(name));
+        c = unpack(*in, copy, op, name, stored_size(name));
       } catch (const corrupt_backup_error& e) {
         r.message = e.what();
         return r;
@@ -304,7 +304,7 @@ class BackupRunner {
         r.message = e.what();
         return r;
       }
-      check_result c = accepted(loaded ? std::move(*loaded) : checked(copy, op, name));
+      c = accepted(std::move(c));
       r.encrypted = c.encrypted;
       r.counts = c.counts;
       r.valid = c.valid;
@@ -341,9 +341,10 @@ class BackupRunner {
       // would remove this one's temporary file as a stale one, or replace the database under it.
       detail::replace_lock restoring(target.path, "restore of backup " + name, iso8601(clock_.now()));
       auto guard = destination_.lock();
-      std::optional<check_result> loaded;
-      detail::temp_path copy = fetch_beside(name, target, loaded);  // 1. the backup, decompressed next to the database
-      require_restorable(name, copy.path(), std::move(loaded));     // 2. proven with the key before anything is touched
+      check_result c;
+      detail::temp_path copy =
+          fetch_beside(name, target, c);         // 1. the backup, decompressed next to the database, checked
+      require_restorable(name, copy.path(), c);  // 2. proven with the key before anything is touched
       [[maybe_unused]] auto hold =
           target.exists ? hold_for_replace(target.path) : decltype(hold_for_replace(target.path)){};
       restore_result r;  // 3. the old database kept, the new one moved in
@@ -533,20 +534,19 @@ class BackupRunner {
     checked_out.finish();
   }
 
-  /// Returns the check of `file` when the Exporter's load_pages wrote it (see unpack_into).
-  std::optional<check_result> unpack(reader& in, const std::filesystem::path& file, event::operation op,
-                                     const std::string& name, std::uint64_t total) {
+  /// Returns the Exporter's check of `file` (see unpack_into).
+  check_result unpack(reader& in, const std::filesystem::path& file, event::operation op, const std::string& name,
+                      std::uint64_t total) {
     file_writer out(file, 0600, durability::scratch);  // read back at once and deleted: no fsync
     return unpack_into(in, out, file, durability::scratch, op, name, total);
   }
 
-  /// Decompresses `in` into `file`, created empty and open as `out`, and finishes it. A stream
-  /// the Compressor encrypted (sealed) may hold plaintext pages: they go through the
-  /// Exporter's load_pages, which writes them encrypted, never through `out`; the file is
-  /// then checked at once (while the loader is open, see checked_loaded) and the check
-  /// returned. Otherwise returns nothing: the caller checks the file.
-  std::optional<check_result> unpack_into(reader& in, file_writer& out, const std::filesystem::path& file, durability d,
-                                          event::operation op, const std::string& name, std::uint64_t total) {
+  /// Decompresses `in` into `file`, created empty and open as `out`, finishes it and returns the
+  /// Exporter's check of it. A stream the Compressor encrypted (sealed) may hold plaintext
+  /// pages: they go through the Exporter's load_pages, which writes them encrypted, never
+  /// through `out`, and the file is checked while the loader is open (see checked_loaded).
+  check_result unpack_into(reader& in, file_writer& out, const std::filesystem::path& file, durability d,
+                           event::operation op, const std::string& name, std::uint64_t total) {
     if constexpr (concepts::compressor::encrypting<Compressor> && concepts::exporter::has_load_pages<Exporter>) {
       lookahead_reader<Compressor::sealed_head_bytes> ahead(in);
       if (compressor_.sealed(ahead.head())) {
@@ -565,7 +565,7 @@ class BackupRunner {
       decompress_into(in, out, op, name, total);
     }
     out.finish();
-    return std::nullopt;
+    return checked(file, op, name);
   }
 
   std::filesystem::path temp_directory() const {
@@ -609,22 +609,20 @@ class BackupRunner {
     }
   }
 
-  /// Decompresses the backup into a temp file beside the database (detail::create_restore_file).
-  /// `loaded` gets the check when the Exporter's load_pages wrote the file.
-  detail::temp_path fetch_beside(const std::string& name, const detail::restore_target& target,
-                                 std::optional<check_result>& loaded) {
+  /// Decompresses the backup into a temp file beside the database (detail::create_restore_file);
+  /// `check` gets the Exporter's check of it.
+  detail::temp_path fetch_beside(const std::string& name, const detail::restore_target& target, check_result& check) {
     auto [fd, copy] = detail::create_restore_file(target, options_.temp_files);
     auto in = destination_.open(name);
     file_writer out(std::move(fd), "Failed to write the restored database in " + target.path.parent_path().string());
-    loaded =
-        unpack_into(*in, out, copy.path(), durability::durable, event::operation::restore, name, stored_size(name));
+    check = unpack_into(*in, out, copy.path(), durability::durable, event::operation::restore, name, stored_size(name));
     return std::move(copy);
   }
 
-  /// Throws unless the decompressed backup at `file` passes the Exporter's check with the key
-  /// and the program's own acceptance, and is encrypted whenever a key is configured.
-  void require_restorable(const std::string& name, const std::string& file, std::optional<check_result> loaded) {
-    check_result c = loaded ? std::move(*loaded) : checked(file, event::operation::restore, name);
+  /// Throws unless the decompressed backup at `file` passed the Exporter's check with the key
+  /// (`c`, see fetch_beside) and passes the program's own acceptance, and is encrypted whenever
+  /// a key is configured.
+  void require_restorable(const std::string& name, const std::string& file, const check_result& c) {
     if (!c.valid) {
       if (c.key_missing) throw key_required_error("Backup " + name + " is encrypted and no key was given");
       if (c.wrong_key) throw encryption_error(std::string(wrong_key_message));

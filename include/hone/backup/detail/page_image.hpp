@@ -219,7 +219,7 @@ class page_loader final : public writer {
     if (pgno_ == 1 || !page_.empty())
       throw corrupt_backup_error("The backup's database image is " +
                                  std::string(pgno_ == 1 ? "empty or shorter than one page" : "cut inside a page"));
-    if (!opened_) open_with_waiting_pages();
+    if (!opened()) open_with_waiting_pages();
     if (converting_) {
       convert_image();
     } else {
@@ -231,9 +231,7 @@ class page_loader final : public writer {
     // For the check: a connection that knows the new schema and reads every page back from
     // the file (each one decrypted and its HMAC verified). The key in use is a raw one (no
     // derivation) unless SQLCipher derives it (see the class comment).
-    db_ = open_database(file_, SQLITE_OPEN_READONLY, file_key());
-    if (compatibility_ != 0 && !key_.empty())
-      exec(db_.get(), "PRAGMA cipher_compatibility = " + std::to_string(compatibility_));
+    db_ = open_and_probe(file_, SQLITE_OPEN_READONLY, file_key(), 0, compatibility_).db;
     if (durability_ == durability::durable) {
       // The descriptor open since before the load (a write-back error that happened meanwhile
       // is reported to it), else a new one.
@@ -268,23 +266,17 @@ class page_loader final : public writer {
            waiting_.size() + page_size_ <= waiting_limit;
   }
 
-  /// The target opened (see open_target), then the pages that waited for it stored in order.
+  /// Whether open_target() ran: the pages then go to the target (or its scratch file).
+  bool opened() const noexcept { return converting_ || insert_.has_value(); }
+
+  /// The target opened (see open_target), then the pages that waited for it stored in order
+  /// (they are the ones before pgno_).
   void open_with_waiting_pages() {
     open_target(reserved_);
-    opened_ = true;
-    std::vector<std::byte> waiting = std::move(waiting_);
+    std::int64_t pgno = pgno_ - static_cast<std::int64_t>(waiting_.size() / page_size_);
+    for (std::size_t off = 0; off < waiting_.size(); off += page_size_)
+      put_page(std::span<std::byte>(waiting_).subspan(off, page_size_), pgno++);
     waiting_ = {};
-    const std::int64_t next = pgno_;
-    pgno_ -= static_cast<std::int64_t>(waiting.size() / page_size_);
-    std::vector<std::byte> current = std::move(page_);
-    for (std::size_t off = 0; off < waiting.size(); off += page_size_) {
-      page_.assign(waiting.begin() + static_cast<std::ptrdiff_t>(off),
-                   waiting.begin() + static_cast<std::ptrdiff_t>(off + page_size_));
-      put_page();
-    }
-    secure_wipe(waiting.data(), waiting.size());
-    page_ = std::move(current);
-    if (pgno_ != next) throw database_error("the pages waiting for the key were not all stored");
   }
 
   /// A raw key (`x'...'`) needs no derivation: it is used as it is.
@@ -339,54 +331,36 @@ class page_loader final : public writer {
     if (durability_ == durability::durable) writeback_fd_ = unique_fd(::open(file_.c_str(), O_RDONLY | O_CLOEXEC));
   }
 
-  /// For a durable file, every 8 MiB of pages: asks the kernel to start writing back what
-  /// SQLite has written so far (no waiting; errors surface in finish()'s fsync), so that the
-  /// disk works during the load and the final fsync finds little left, as file_writer does.
-  void start_writeback() {
-    if (!writeback_fd_) return;
-    const auto stored = static_cast<std::uint64_t>(pgno_) * page_size_;
-    if (stored - writeback_at_ < writeback_step) return;
-    ::sync_file_range(writeback_fd_.get(), 0, 0, SYNC_FILE_RANGE_WRITE);
-    writeback_at_ = stored;
-  }
-
   void store_page() {
-    if (!opened_) {
-      if (waiting_for_key()) {
-        if (waiting_.empty()) waiting_.reserve(waiting_limit);  // no reallocation leaves a copy behind
-        waiting_.insert(waiting_.end(), page_.begin(), page_.end());
-        secure_wipe(page_.data(), page_.size());
-        page_.clear();
-        ++pgno_;
-        return;
-      }
-      open_with_waiting_pages();
+    if (!opened() && waiting_for_key()) {
+      if (waiting_.empty()) waiting_.reserve(waiting_limit);  // no reallocation leaves a copy behind
+      waiting_.insert(waiting_.end(), page_.begin(), page_.end());
+    } else {
+      if (!opened()) open_with_waiting_pages();
+      put_page(page_, pgno_);
     }
-    put_page();
-  }
-
-  /// Stores page_ (page pgno_) in the target and clears it.
-  void put_page() {
-    if (converting_) {
-      scratch_->write(page_);
-      secure_wipe(page_.data(), page_.size());
-      page_.clear();
-      ++pgno_;
-      return;
-    }
-    insert_->bind(1, pgno_);
-    insert_->bind_blob(2, page_.data(), page_.size());
-    try {
-      insert_->step();
-    } catch (const database_error& e) {
-      throw corrupt_backup_error("page " + std::to_string(pgno_) +
-                                 " of the backup's image cannot be written: " + e.what());
-    }
-    insert_->reset();
     secure_wipe(page_.data(), page_.size());
     page_.clear();
     ++pgno_;
-    start_writeback();
+  }
+
+  /// Stores `page` as page `pgno` in the target (or its scratch file) and wipes it.
+  void put_page(std::span<std::byte> page, std::int64_t pgno) {
+    if (converting_) {
+      scratch_->write(page);
+    } else {
+      insert_->bind(1, pgno);
+      insert_->bind_blob(2, page.data(), page.size());
+      try {
+        insert_->step();
+      } catch (const database_error& e) {
+        throw corrupt_backup_error("page " + std::to_string(pgno) +
+                                   " of the backup's image cannot be written: " + e.what());
+      }
+      insert_->reset();
+      if (writeback_fd_) writeback_.advance(writeback_fd_.get(), static_cast<std::uint64_t>(pgno) * page_size_);
+    }
+    secure_wipe(page.data(), page.size());
   }
 
   /// An image whose reserved bytes differ from what the target needs: the scratch file that
@@ -430,13 +404,11 @@ class page_loader final : public writer {
   std::vector<std::byte> page_;
   std::optional<sealed_scratch> scratch_;  // convert_image()'s pages, encrypted
   bool converting_ = false;
-  bool opened_ = false;             // open_target() done
   int reserved_ = 0;                // the image's reserved bytes per page (page 1's header)
   std::vector<std::byte> waiting_;  // pages waiting for the key (waiting_for_key)
   static constexpr std::size_t waiting_limit = std::size_t{8} << 20;
-  static constexpr std::uint64_t writeback_step = std::uint64_t{8} << 20;
-  unique_fd writeback_fd_;  // a durable file's, for start_writeback()
-  std::uint64_t writeback_at_ = 0;
+  unique_fd writeback_fd_;  // a durable file's: its write-back starts as the pages go in
+  writeback_pacer writeback_;
   std::size_t page_size_ = 0;
   std::int64_t pgno_ = 1;
 };
